@@ -4,6 +4,11 @@ Nothing downstream of ``lineage`` ever holds a py4j ``JavaObject``: the listener
 the event-log reader both turn each Spark event (in Spark's own event-log JSON form) into
 these frozen dataclasses, so the cost model and the manager can be tested without a JVM.
 Times are epoch milliseconds (Spark's convention); sizes are bytes.
+
+Additions to the first version (all additive, with defaults): ``JobRun.stages`` (the stage
+infos of the job at submission, skipped stages included — "job with its stages"),
+``JobRun.call_site`` (the action's call site), and :class:`RddUnpersisted` (an RDD's blocks
+were all removed at once; Spark sends no per-block event for that).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ __all__ = [
     "JobRun",
     "LineageEvent",
     "RddNode",
+    "RddUnpersisted",
     "StageRun",
     "StorageLevelInfo",
     "TaskRun",
@@ -81,11 +87,17 @@ class StageRun:
 
 @dataclass(frozen=True)
 class JobRun:
+    """A job: from its start event (``stages`` set) or its end event (``succeeded`` set)."""
+
     job_id: int
     stage_ids: tuple[int, ...]
     submission_time: int | None = None
     completion_time: int | None = None
     succeeded: bool | None = None  # None until the job ends
+    # every stage of the job as planned at submission (also those that will be skipped
+    # because their shuffle output exists); empty on the end event
+    stages: tuple[StageRun, ...] = ()
+    call_site: str | None = None  # the action, e.g. "count at app.py:14"
 
 
 @dataclass(frozen=True)
@@ -131,8 +143,15 @@ class BlockEvent:
 
 
 @dataclass(frozen=True)
+class RddUnpersisted:
+    """``unpersist()``: every block of the RDD is gone (no per-block events follow)."""
+
+    rdd_id: int
+
+
+@dataclass(frozen=True)
 class ApplicationEnd:
     time: int
 
 
-LineageEvent = RddNode | StageRun | JobRun | TaskRun | BlockEvent | ApplicationEnd
+LineageEvent = RddNode | StageRun | JobRun | TaskRun | BlockEvent | RddUnpersisted | ApplicationEnd
