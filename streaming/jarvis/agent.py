@@ -1,0 +1,226 @@
+"""A data-source agent: a separate OS process that produces telemetry and runs its proxies.
+
+Run as ``python -m streaming.jarvis.agent CONFIG.json``. Each control interval the agent:
+
+1. reads its control file (CPU budget, bandwidth, stop flag) if it changed;
+2. pulls chunks of its telemetry stream (the shared deterministic generator; record ``n``
+   depends only on ``(seed, n)``) and runs them through the proxies while it has CPU budget
+   and network tokens left;
+3. writes the interval's output as one atomic spool entry and appends one stats line;
+4. sleeps out the rest of the interval.
+
+CPU budget emulation (the machine has 2 shared cores, so a budget cannot be a real core
+share): the agent measures the CPU time (``time.thread_time``) of everything it does *for
+the query* — decoding input, the operators, building and writing Arrow files — and stops
+when ``budget x interval`` is used; an overshoot is carried into the next interval as debt.
+Generating the telemetry is *not* charged: it stands for the monitored system producing the
+data, which exists whatever the query does. The network is a token bucket of
+``bandwidth x interval`` bytes per interval (one interval of burst), charged with the real
+size of the files written.
+
+Every agent stops by itself: after ``max_runtime_s``, when its parent process is gone
+(checked every interval), when the control file says ``stop``, or after ``max_records``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
+from streaming.jarvis.controller import IntervalObservation
+from streaming.jarvis.query import columns_from_telemetry, query_from_spec
+from streaming.jarvis.runtime import SourceRuntime
+from streaming.jarvis.spool import resume_point, write_entry
+
+__all__ = ["AgentConfig", "main", "run_agent"]
+
+
+@dataclass
+class AgentConfig:
+    """Everything an agent process needs (written as JSON by the harness)."""
+
+    agent: int
+    spool: str
+    control: str
+    stats: str
+    query: list[dict[str, Any]]
+    strategy: str
+    cpu_budget: float
+    bandwidth: float
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    load_factors: list[float] | None = None
+    interval_s: float = 0.5
+    chunk_records: int = 32_768
+    max_records: int | None = None
+    max_runtime_s: float = 120.0
+    parent_pid: int | None = None
+    input_rate: float | None = None  # records/s arriving; None = always backlogged
+    corrupt_every: int | None = None  # make every Nth record malformed (rtt_us = -1)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> AgentConfig:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def _read_control(path: Path, last_mtime: float) -> tuple[dict[str, Any] | None, float]:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None, last_mtime
+    if mtime == last_mtime:
+        return None, last_mtime
+    try:
+        return json.loads(path.read_text()), mtime
+    except ValueError:  # being rewritten; the harness writes atomically, so retry next time
+        return None, last_mtime
+
+
+def _parent_alive(parent_pid: int | None) -> bool:
+    if parent_pid is None:
+        return True
+    if os.getppid() != parent_pid:
+        return False
+    try:
+        os.kill(parent_pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def run_agent(cfg: AgentConfig) -> int:
+    """The agent loop; returns the process exit code."""
+    query = query_from_spec(cfg.query)
+    telemetry = TelemetryConfig(**cfg.telemetry)
+    tables = {"topology": server_topology(telemetry)}
+    runtime = SourceRuntime(
+        query, tables, cfg.strategy, cfg.cpu_budget, cfg.bandwidth, cfg.load_factors
+    )
+    control_path, stats_path = Path(cfg.control), Path(cfg.stats)
+    seq, next_record = resume_point(cfg.spool, cfg.agent)
+    started = time.monotonic()
+    arrival_origin = time.monotonic()
+    arrival_base = next_record
+    debt, tokens, mtime = 0.0, 0.0, -1.0
+    stats = stats_path.open("a", buffering=1)
+    try:
+        while True:
+            now = time.monotonic()
+            if now - started > cfg.max_runtime_s or not _parent_alive(cfg.parent_pid):
+                return 0
+            control, mtime = _read_control(control_path, mtime)
+            if control is not None:
+                if control.get("stop"):
+                    return 0
+                runtime.set_budget(
+                    float(control.get("cpu_budget", runtime.cpu_budget)),
+                    float(control.get("bandwidth", runtime.bandwidth)),
+                )
+            interval_start, deadline = now, now + cfg.interval_s
+            allowance = runtime.cpu_budget * cfg.interval_s - debt
+            byte_budget = runtime.bandwidth * cfg.interval_s
+            tokens = min(tokens + byte_budget, byte_budget)
+            used, first, stopped_by, estimated = 0.0, next_record, "time", 0.0
+            while True:
+                limit = cfg.max_records
+                available = None if limit is None else limit - next_record
+                if cfg.input_rate is not None:
+                    arrived = arrival_base + int(
+                        (time.monotonic() - arrival_origin) * cfg.input_rate
+                    )
+                    available = (
+                        arrived - next_record
+                        if available is None
+                        else min(available, arrived - next_record)
+                    )
+                if available is not None and available <= 0:
+                    stopped_by = "input"
+                    break
+                if used >= allowance:
+                    stopped_by = "cpu"
+                    break
+                if tokens <= 0:
+                    stopped_by = "network"
+                    break
+                if time.monotonic() >= deadline:
+                    break
+                n = cfg.chunk_records if available is None else min(cfg.chunk_records, available)
+                batch = generate_range(telemetry, next_record, n)  # not charged: see docstring
+                start = time.thread_time()
+                cols = columns_from_telemetry(batch)
+                if cfg.corrupt_every:
+                    _corrupt(cols, next_record, cfg.corrupt_every)
+                chunk_bytes = runtime.process_chunk(cols)
+                tokens -= chunk_bytes
+                estimated += chunk_bytes
+                used += time.thread_time() - start
+                next_record += n
+            nbytes = malformed = 0
+            if next_record > first:
+                start = time.thread_time()
+                stage_tables, _, malformed = runtime.flush()
+                meta = write_entry(
+                    cfg.spool, cfg.agent, seq, first, next_record, stage_tables, malformed
+                )
+                spent = time.thread_time() - start
+                used += spent
+                runtime.record_shipping(spent, meta.bytes)
+                nbytes = meta.bytes
+                seq += 1
+            tokens += estimated - nbytes  # charge the real file size, not the estimate
+            debt = max(0.0, used - allowance)
+            obs = IntervalObservation(used, max(allowance, 0.0), nbytes, byte_budget, stopped_by)
+            state = runtime.end_interval(obs)
+            line = {
+                "t": time.time(),
+                "agent": cfg.agent,
+                "strategy": cfg.strategy,
+                "records": next_record - first,
+                "next_record": next_record,
+                "bytes": nbytes,
+                "cpu_used_s": used,
+                "cpu_allowance_s": allowance,
+                "cpu_budget": runtime.cpu_budget,
+                "bandwidth": runtime.bandwidth,
+                "stopped_by": stopped_by,
+                "malformed": malformed,
+                "state": state.value,
+                "load_factors": list(runtime.load_factors),
+                "wall_s": time.monotonic() - interval_start,
+            }
+            stats.write(json.dumps(line) + "\n")
+            if cfg.max_records is not None and next_record >= cfg.max_records:
+                return 0
+            pause = deadline - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    finally:
+        stats.close()
+
+
+def _corrupt(cols: dict[str, np.ndarray], first_record: int, every: int) -> None:
+    """Deterministically damage records whose stream position is a multiple of ``every``."""
+    index = np.arange(first_record, first_record + len(cols["rtt_us"]))
+    cols["rtt_us"] = np.where(index % every == 0, -1, cols["rtt_us"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streaming.jarvis.agent")
+    parser.add_argument("config", help="agent config JSON written by the harness")
+    args = parser.parse_args(argv)
+    return run_agent(AgentConfig.load(args.config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The data-source runtime: proxies + profiler + the strategy that sets the load factors.
+
+One :class:`SourceRuntime` lives in each agent process. It is plain Python (no processes, no
+clock of its own) so tests drive it directly: feed chunks with :meth:`process_chunk`, take an
+interval's output with :meth:`flush`, report the interval with :meth:`end_interval`.
+
+Strategies (the same runtime runs Jarvis and every baseline, so they share all costs):
+
+* ``jarvis``: LP on the measured profile, then the step heuristic every interval;
+  re-profiles (one chunk with every proxy at p = 1) when the budget changes;
+* ``all_sp``: every proxy at 0, all records go to Spark raw;
+* ``filter_src``: only the filter runs at the source;
+* ``best_op``: the best whole-operator split for the measured profile (re-chosen after a
+  budget change, like Jarvis, so the comparison is only about data- vs operator-level);
+* ``fixed``: the load factors given (tests).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from streaming.jarvis.controller import (
+    IntervalObservation,
+    OperatorProfile,
+    QueryProfile,
+    QueueState,
+    StepHeuristic,
+    best_operator_level,
+    classify,
+    solve_load_factors,
+)
+from streaming.jarvis.proxy import run_proxies, stage_table, validate_load_factors
+from streaming.jarvis.query import Columns, Query, sanitize
+
+__all__ = ["STRATEGIES", "SourceRuntime"]
+
+STRATEGIES = ("jarvis", "all_sp", "filter_src", "best_op", "fixed")
+_IPC_OVERHEAD_BYTES = 0.02  # per row: IPC framing amortised over a large batch
+
+
+def _row_bytes(query: Query, stage: int) -> float:
+    return float(sum(dtype.bit_width // 8 for _, dtype in query.stage_fields(stage)))
+
+
+@dataclass
+class _Ewma:
+    value: float | None = None
+    alpha: float = 0.3
+
+    def add(self, x: float) -> None:
+        self.value = x if self.value is None else (1 - self.alpha) * self.value + self.alpha * x
+
+
+@dataclass
+class _Interval:
+    parts: dict[int, list[Columns]] = field(default_factory=dict)
+    records: int = 0
+    malformed: int = 0
+    est_bytes: float = 0.0
+
+
+class SourceRuntime:
+    """Proxies, profile and load-factor control of one data source."""
+
+    def __init__(
+        self,
+        query: Query,
+        tables: Mapping[str, pa.Table],
+        strategy: str,
+        cpu_budget: float,
+        bandwidth: float,
+        load_factors: Sequence[float] | None = None,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; use one of {STRATEGIES}")
+        self.query, self.tables, self.strategy = query, tables, strategy
+        k = query.num_operators
+        self.cpu_budget, self.bandwidth = float(cpu_budget), float(bandwidth)
+        self.heuristic = StepHeuristic()
+        self._op_cost = [_Ewma() for _ in range(k)]
+        self._op_sel = [_Ewma() for _ in range(k)]
+        self._ship_cost = _Ewma()
+        self._input_cost = _Ewma()
+        self._stage_bytes = tuple(_row_bytes(query, s) + _IPC_OVERHEAD_BYTES for s in range(k + 1))
+        if strategy == "fixed":
+            if load_factors is None:
+                raise ValueError("strategy 'fixed' needs load_factors")
+            self.load_factors = validate_load_factors(load_factors, k)
+        elif strategy == "all_sp":
+            self.load_factors = tuple([0.0] * k)
+        elif strategy == "filter_src":
+            self.load_factors = tuple([1.0] + [0.0] * (k - 1))
+        else:
+            self.load_factors = tuple([1.0] * k)
+        self.profiling = strategy in ("jarvis", "best_op")  # next chunk profiles at p = 1
+        self.last_state: QueueState | None = None
+        self._interval = _Interval()
+
+    # -- budget -----------------------------------------------------------------------
+    def set_budget(self, cpu_budget: float, bandwidth: float) -> bool:
+        """Apply a new budget; returns True if it changed (and a re-profile is scheduled)."""
+        if cpu_budget <= 0 or bandwidth <= 0:
+            raise ValueError(f"cpu_budget={cpu_budget} and bandwidth={bandwidth} must be positive")
+        changed = (cpu_budget, bandwidth) != (self.cpu_budget, self.bandwidth)
+        self.cpu_budget, self.bandwidth = float(cpu_budget), float(bandwidth)
+        if changed and self.strategy in ("jarvis", "best_op"):
+            self.profiling = True
+        return changed
+
+    # -- data path ----------------------------------------------------------------------
+    def process_chunk(self, cols: Columns) -> float:
+        """Run one chunk through the proxies; returns its estimated shipped bytes."""
+        start = time.thread_time()
+        n_in = len(cols["src"])
+        cols, bad = sanitize(cols)
+        self._input_cost.add((time.thread_time() - start) / max(n_in, 1))
+        factors = tuple([1.0] * self.query.num_operators) if self.profiling else self.load_factors
+        run = run_proxies(self.query, cols, factors, self.tables)
+        for i in range(self.query.num_operators):
+            if run.op_records_in[i] >= 256:  # too few records give a noisy per-record cost
+                self._op_cost[i].add(run.op_seconds[i] / run.op_records_in[i])
+                self._op_sel[i].add(run.op_records_out[i] / run.op_records_in[i])
+        est = 0.0
+        for stage, part in run.outputs.items():
+            self._interval.parts.setdefault(stage, []).append(part)
+            est += len(next(iter(part.values()))) * self._stage_bytes[stage]
+        self._interval.records += n_in
+        self._interval.malformed += bad
+        self._interval.est_bytes += est
+        if self.profiling:
+            self.profiling = False
+            self._replan()
+        return est
+
+    def flush(self) -> tuple[dict[int, pa.Table], int, int]:
+        """Stage tables of the interval (partials merged), input records, malformed skipped."""
+        interval, self._interval = self._interval, _Interval()
+        tables: dict[int, pa.Table] = {}
+        last = self.query.num_operators
+        for stage, parts in interval.parts.items():
+            if stage == last and len(parts) > 1:
+                merged = {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
+                parts = [self.query.aggregate.merge(merged)]
+            tables[stage] = stage_table(self.query, stage, parts)
+        return tables, interval.records, interval.malformed
+
+    def record_shipping(self, seconds: float, nbytes: int) -> None:
+        if nbytes > 4096:
+            self._ship_cost.add(seconds / nbytes)
+
+    # -- control ----------------------------------------------------------------------
+    def profile(self) -> QueryProfile | None:
+        """The current measured profile (None until every operator was measured once)."""
+        if any(e.value is None for e in self._op_cost + self._op_sel):
+            return None
+        ops = tuple(
+            OperatorProfile(float(c.value), float(s.value))  # type: ignore[arg-type]
+            for c, s in zip(self._op_cost, self._op_sel)
+        )
+        return QueryProfile(
+            ops,
+            self._stage_bytes,
+            float(self._ship_cost.value or 0.0),
+            float(self._input_cost.value or 0.0),
+        )
+
+    def _replan(self) -> None:
+        profile = self.profile()
+        if profile is None:
+            return
+        if self.strategy == "jarvis":
+            self.load_factors = solve_load_factors(
+                profile, self.cpu_budget, self.bandwidth
+            ).load_factors
+            self.heuristic.reset()
+        elif self.strategy == "best_op":
+            self.load_factors = best_operator_level(
+                profile, self.cpu_budget, self.bandwidth
+            ).load_factors
+
+    def end_interval(self, obs: IntervalObservation) -> QueueState:
+        """Classify the interval; Jarvis refines its load factors from the state."""
+        state = classify(obs)
+        self.last_state = state
+        if self.strategy == "jarvis" and not self.profiling:
+            self.load_factors = self.heuristic.update(self.load_factors, state)
+        return state
