@@ -400,8 +400,10 @@ class BlazePolicy(Policy):
         source = ctx.require_costs(self.name)
         promoting = incoming.location == Location.DISK
         mine = source.cost(incoming.key, on_disk=promoting)
-        if not mine.has_future or mine.cost <= 0:
+        if not mine.has_future:
             return AdmissionDecision(Location.NONE, (), "no future reference")
+        if mine.cost <= 0:  # free to recompute and to store: not worth memory
+            return AdmissionDecision(mine.fallback(), (), "costs nothing")
         used = _memory_bytes(resident, exclude=incoming.key)
         need = used + incoming.size_bytes - budget_bytes
         if need <= 0:
