@@ -129,8 +129,10 @@ class LineageDag:
         self._stage_jobs: dict[int, set[int]] = defaultdict(set)
         self._jobs: dict[int, JobRun] = {}
         self._tasks: dict[tuple[int, int], list[tuple[int, TaskRun]]] = defaultdict(list)
+        self._stage_tasks: dict[int, list[TaskRun]] = defaultdict(list)
         self._task_ids: set[tuple[int, int]] = set()  # (task id, attempt stage) seen
-        self._blocks: dict[tuple[int, int], dict[str, _BlockState]] = defaultdict(dict)
+        # rdd id -> split index -> executor id -> latest block state
+        self._blocks: dict[int, dict[int, dict[str, _BlockState]]] = defaultdict(dict)
         self._unpersisted: set[int] = set()
         self._ended_at: int | None = None
         self.events_applied = 0
@@ -211,13 +213,14 @@ class LineageDag:
             return
         self._task_ids.add(key)
         self._tasks[(task.stage_id, task.partition_index)].append((self._seq, task))
+        self._stage_tasks[task.stage_id].append(task)
         for block in task.updated_blocks:
             self._apply_block(block)
 
     def _apply_block(self, block: BlockEvent) -> None:
         if block.rdd_id is None or block.split_index is None:
             return  # broadcast, shuffle, stream blocks are not lineage
-        states = self._blocks[(block.rdd_id, block.split_index)]
+        states = self._blocks[block.rdd_id].setdefault(block.split_index, {})
         old = states.get(block.executor_id)
         if block.storage_level.is_valid:
             self._unpersisted.discard(block.rdd_id)
@@ -230,9 +233,7 @@ class LineageDag:
 
     def _apply_unpersist(self, event: RddUnpersisted) -> None:
         self._unpersisted.add(event.rdd_id)
-        for (rdd_id, _split), states in self._blocks.items():
-            if rdd_id != event.rdd_id:
-                continue
+        for states in self._blocks.get(event.rdd_id, {}).values():
             for executor, state in states.items():
                 gone = replace(state.event, storage_level=NONE_LEVEL, memory_size=0, disk_size=0)
                 states[executor] = _BlockState(gone, self._seq)
@@ -320,8 +321,8 @@ class LineageDag:
         """Per split index, the partition's block as last reported (stored ones preferred)."""
         with self._lock:
             result = {}
-            for (block_rdd, split), states in self._blocks.items():
-                if block_rdd != rdd_id or not states:
+            for split, states in self._blocks.get(rdd_id, {}).items():
+                if not states:
                     continue
                 state = max(
                     states.values(),
@@ -383,8 +384,7 @@ class LineageDag:
     def tasks(self, stage_id: int) -> tuple[TaskRun, ...]:
         """Finished tasks of a stage (all attempts), by task id."""
         with self._lock:
-            found = [t for (s, _), runs in self._tasks.items() if s == stage_id for _, t in runs]
-            return tuple(sorted(found, key=lambda t: t.task_id))
+            return tuple(sorted(self._stage_tasks.get(stage_id, ()), key=lambda t: t.task_id))
 
     def completed_stage_ids(self) -> frozenset[int]:
         """Stages whose latest attempt completed without failure."""
@@ -425,7 +425,7 @@ class LineageDag:
                     (t for runs in self._tasks.values() for _, t in runs),
                     key=lambda t: (t.task_id, t.stage_attempt),
                 ),
-                "partitions": {r: self.partitions(r) for r in sorted({k[0] for k in self._blocks})},
+                "partitions": {r: self.partitions(r) for r in sorted(self._blocks)},
                 "unpersisted": sorted(self._unpersisted),
             }
 
