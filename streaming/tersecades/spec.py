@@ -1,0 +1,266 @@
+"""The encoded batch format: one Arrow row per block, flat columns, nothing out of band.
+
+``TerseSpec(raw_schema, codecs, block_size)`` fixes how each column is encoded. An encoded
+batch is a plain ``pa.RecordBatch`` with one row per block of ``block_size`` rows:
+
+* ``__rows`` (int32) — rows in the block (all columns' blocks are aligned);
+* per column ``c``: ``c__base``, ``c__stride``, ``c__min``, ``c__max``, ``c__crc`` (int64),
+  ``c__width`` (int8), ``c__nulls`` (int32), ``c__deltas``, ``c__exc_pos``, ``c__exc_val``,
+  ``c__null_pos`` (binary), plus the codec's extras (``c__window``, ``c__step``, ``c__dict``).
+
+Why one row per block and no schema metadata: Spark converts Arrow batches to rows between
+operators and drops schema metadata, so everything a reader needs must be in the rows, and a
+block must never be split. A block row survives ``mapInArrow`` and any re-batching unchanged.
+Decoding needs the spec (which both sides build from the same code); the per-block parameters
+are checked against it, so a batch encoded with another window or error bound is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from streaming.tersecades.blocks import MAX_BLOCK_ROWS, IntBlocks, Payload
+from streaming.tersecades.codecs import Codec, Dictionary, EncodedColumn, default_codec
+from streaming.tersecades.errors import CorruptEncodingError, UnfitValueError
+
+__all__ = ["ROWS_FIELD", "EncodedBatch", "TerseSpec"]
+
+ROWS_FIELD = "__rows"
+_INT_FIELDS = (
+    ("base", pa.int64()),
+    ("stride", pa.int64()),
+    ("width", pa.int8()),
+    ("min", pa.int64()),
+    ("max", pa.int64()),
+    ("nulls", pa.int32()),
+    ("deltas", pa.binary()),
+    ("exc_pos", pa.binary()),
+    ("exc_val", pa.binary()),
+    ("null_pos", pa.binary()),
+    ("crc", pa.int64()),
+)
+_ATTR = {"min": "vmin", "max": "vmax"}
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A parsed (and by default verified) encoded batch: the input of every operator."""
+
+    spec: TerseSpec
+    rows: np.ndarray  # int32 per block
+    columns: dict[str, EncodedColumn]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.rows.sum())
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.rows)
+
+    @property
+    def encoded_bytes(self) -> int:
+        return 4 * self.num_blocks + sum(c.encoded_bytes for c in self.columns.values())
+
+    def to_arrow(self) -> pa.RecordBatch:
+        arrays: list[pa.Array] = [pa.array(self.rows, pa.int32())]
+        for name in self.spec.raw_schema.names:
+            arrays.extend(_column_arrays(self.columns[name]))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.spec.encoded_schema)
+
+    def decode(self) -> pa.RecordBatch:
+        arrays = [
+            self.columns[f.name].codec.decode(self.columns[f.name], f.type)
+            for f in self.spec.raw_schema
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.spec.raw_schema)
+
+
+def _binary(payload: Payload) -> pa.Array:
+    offsets = (payload.offsets - payload.offsets[0]).astype(np.int32)
+    data = payload.data[int(payload.offsets[0]) : int(payload.offsets[-1])]
+    return pa.Array.from_buffers(
+        pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _column_arrays(column: EncodedColumn) -> list[pa.Array]:
+    blocks = column.blocks
+    arrays = []
+    for name, arrow_type in _INT_FIELDS:
+        value = getattr(blocks, _ATTR.get(name, name))
+        arrays.append(_binary(value) if isinstance(value, Payload) else pa.array(value, arrow_type))
+    if column.codec.param_field:
+        arrays.append(pa.array(column.param, column.codec.param_type))
+    if column.dictionary is not None:
+        arrays.append(column.dictionary)
+    return arrays
+
+
+def _payload(array: pa.Array, where: str) -> Payload:
+    if array.type not in (pa.binary(), pa.large_binary()):
+        raise CorruptEncodingError(f"{where}: expected a binary column, got {array.type}")
+    _, offsets_buf, data_buf = array.buffers()
+    width = 8 if array.type == pa.large_binary() else 4
+    dtype = np.int64 if width == 8 else np.int32
+    if offsets_buf is None or offsets_buf.size < (array.offset + len(array) + 1) * width:
+        raise CorruptEncodingError(f"{where}: offsets buffer is truncated")
+    offsets = np.frombuffer(offsets_buf, dtype, count=len(array) + 1, offset=array.offset * width)
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+    return Payload(offsets.astype(np.int64), data)
+
+
+def _numeric(array: pa.Array, dtype: type, where: str) -> np.ndarray:
+    try:
+        return np.asarray(array.to_numpy(zero_copy_only=False), dtype=dtype)
+    except (pa.ArrowInvalid, TypeError, ValueError):
+        raise CorruptEncodingError(f"{where}: not a {np.dtype(dtype).name} column") from None
+
+
+@dataclass(frozen=True)
+class TerseSpec:
+    """How to encode a raw schema: a codec per column (lossless defaults) and the block size."""
+
+    raw_schema: pa.Schema
+    codecs: Mapping[str, Codec] = field(default_factory=dict)
+    block_size: int = 4_096
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.block_size <= MAX_BLOCK_ROWS:
+            raise ValueError(f"block_size={self.block_size} must be within [1, {MAX_BLOCK_ROWS}]")
+        unknown = set(self.codecs) - set(self.raw_schema.names)
+        if unknown:
+            raise ValueError(f"codecs given for columns not in the schema: {sorted(unknown)}")
+        resolved = {}
+        for f in self.raw_schema:
+            if "__" in f.name:
+                raise ValueError(f"column name {f.name!r} must not contain '__' (reserved)")
+            codec = self.codecs.get(f.name) or default_codec(f.type)
+            codec.check_type(f.name, f.type)
+            resolved[f.name] = codec
+        object.__setattr__(self, "codecs", resolved)
+
+    @property
+    def encoded_schema(self) -> pa.Schema:
+        fields = [pa.field(ROWS_FIELD, pa.int32())]
+        for name in self.raw_schema.names:
+            fields.extend(pa.field(f"{name}__{s}", t) for s, t in _INT_FIELDS)
+            fields.extend(self.codecs[name].extra_fields(name))
+        return pa.schema(fields)
+
+    # ------------------------------------------------------------------------------ encode
+
+    def encode_batch(self, batch: pa.RecordBatch | pa.Table) -> EncodedBatch:
+        """Encode a raw batch; values that do not fit the declared type are refused."""
+        batch = self._conform(batch)
+        columns = {
+            name: self.codecs[name].encode(name, batch.column(name), self.block_size)
+            for name in self.raw_schema.names
+        }
+        rows = _block_rows(batch.num_rows, self.block_size)
+        return EncodedBatch(self, rows, columns)
+
+    def encode(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        return self.encode_batch(batch).to_arrow()
+
+    def _conform(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        if isinstance(batch, pa.Table):
+            table = batch.combine_chunks()
+            batches = table.to_batches()
+            batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+        missing = [n for n in self.raw_schema.names if n not in batch.schema.names]
+        if missing:
+            raise UnfitValueError(f"batch lacks the declared columns {missing}")
+        arrays = []
+        for f in self.raw_schema:
+            array = batch.column(f.name)
+            if array.type != f.type:
+                try:
+                    array = array.cast(f.type, safe=True)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    first_line = str(exc).splitlines()[0]
+                    raise UnfitValueError(
+                        f"column {f.name!r}: values of type {array.type} do not fit the declared type {f.type} ({first_line})"
+                    ) from None
+            if not f.nullable and array.null_count:
+                raise UnfitValueError(
+                    f"column {f.name!r} is declared non-nullable but has {array.null_count} nulls"
+                )
+            arrays.append(array)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.raw_schema)
+
+    # ------------------------------------------------------------------------------ decode
+
+    def parse(self, batch: pa.RecordBatch | pa.Table, *, verify: bool = True) -> EncodedBatch:
+        """Read an encoded Arrow batch; with ``verify`` every block's CRC is checked too.
+
+        Structural checks (widths, buffer lengths, positions) always run: they are O(blocks).
+        """
+        if isinstance(batch, pa.Table):
+            table = batch.combine_chunks()
+            batches = table.to_batches()
+            batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+        names = set(batch.schema.names)
+        expected = self.encoded_schema
+        missing = [n for n in expected.names if n not in names]
+        if missing:
+            raise CorruptEncodingError(
+                f"encoded batch lacks the fields {missing[:5]} (wrong spec or not an encoded batch)"
+            )
+        for f in expected:
+            if batch.column(f.name).null_count:
+                raise CorruptEncodingError(f"encoded field {f.name!r} has nulls")
+        rows = _numeric(batch.column(ROWS_FIELD), np.int32, ROWS_FIELD)
+        columns = {}
+        for name in self.raw_schema.names:
+            columns[name] = self._parse_column(batch, name, rows, verify)
+        return EncodedBatch(self, rows, columns)
+
+    def _parse_column(
+        self, batch: pa.RecordBatch, name: str, rows: np.ndarray, verify: bool
+    ) -> EncodedColumn:
+        codec = self.codecs[name]
+        values = {}
+        for suffix, arrow_type in _INT_FIELDS:
+            where = f"field {name}__{suffix}"
+            array = batch.column(f"{name}__{suffix}")
+            if arrow_type == pa.binary():
+                values[_ATTR.get(suffix, suffix)] = _payload(array, where)
+            else:
+                dtype = {8: np.int64, 1: np.int8, 4: np.int32}[arrow_type.bit_width // 8]
+                values[_ATTR.get(suffix, suffix)] = _numeric(array, dtype, where)
+        blocks = IntBlocks(rows=rows, **values)
+        param = dictionary = None
+        if codec.param_field:
+            param_name = f"{name}__{codec.param_field}"
+            dtype = np.float64 if codec.param_type == pa.float64() else np.int64
+            param = _numeric(batch.column(param_name), dtype, f"field {param_name}")
+            wrong = param != codec.param_value()
+            if wrong.any():
+                raise CorruptEncodingError(
+                    f"column {name!r} block {int(np.flatnonzero(wrong)[0])}: {codec.param_field}={param[wrong][0]} differs from the spec's {codec.param_value()}"
+                )
+        if isinstance(codec, Dictionary):
+            dictionary = batch.column(f"{name}__dict")
+            if not pa.types.is_list(dictionary.type) or dictionary.type.value_type != pa.string():
+                raise CorruptEncodingError(
+                    f"field {name}__dict must be list<string>, got {dictionary.type}"
+                )
+            dictionary = dictionary.cast(pa.list_(pa.string()))  # Spark names the item "element"
+            if dictionary.values.null_count:
+                raise CorruptEncodingError(f"field {name}__dict holds null strings")
+        column = EncodedColumn(name, codec, blocks, param=param, dictionary=dictionary)
+        blocks.validate(name, check_crc=verify, extra=column.extra_payloads())
+        return column
+
+    def decode(self, batch: pa.RecordBatch | pa.Table, *, verify: bool = True) -> pa.RecordBatch:
+        return self.parse(batch, verify=verify).decode()
+
+
+def _block_rows(num_rows: int, block_size: int) -> np.ndarray:
+    full, rest = divmod(num_rows, block_size)
+    return np.array([block_size] * full + ([rest] if rest else []), dtype=np.int32)
