@@ -8,6 +8,7 @@ by hand. Entry points::
     decision = get_policy("blaze").admit(incoming, resident, budget, PolicyContext(model))
 """
 
+from costmodel.adapter import from_lineage
 from costmodel.cost import CostModel, Estimate
 from costmodel.disk import DiskCost, calibrate_disk, disk_cost_from_config
 from costmodel.policies import (
@@ -40,5 +41,6 @@ __all__ = [
     "TableCosts",
     "calibrate_disk",
     "disk_cost_from_config",
+    "from_lineage",
     "get_policy",
 ]
