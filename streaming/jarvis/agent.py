@@ -59,7 +59,7 @@ class AgentConfig:
     telemetry: dict[str, Any] = field(default_factory=dict)
     load_factors: list[float] | None = None
     interval_s: float = 0.5
-    chunk_records: int = 32_768
+    chunk_records: int = 8_192
     max_records: int | None = None
     max_runtime_s: float = 120.0
     parent_pid: int | None = None

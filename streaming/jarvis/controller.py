@@ -98,6 +98,7 @@ def factors_from_cumulative(a: Sequence[float]) -> tuple[float, ...]:
     out, prev = [], 1.0
     for value in a:
         p = 0.0 if prev <= 1e-12 else min(1.0, max(0.0, value / prev))
+        p = 0.0 if p < 1e-9 else 1.0 if p > 1 - 1e-9 else p  # LP round-off
         out.append(p)
         prev = value
     return tuple(out)
@@ -194,6 +195,18 @@ def solve_load_factors(
         method="highs",
     )
     x = second.x if second.success else first.x
+    if second.success:
+        # third LP: among those, the least CPU (no local work that saves no bytes)
+        byte_row = np.asarray([[bytes_const, *bytes_coef]])
+        third = linprog(
+            c=[cpu_const, *cpu_coef],
+            A_ub=np.vstack([a_ub_arr, byte_row]),
+            b_ub=np.append(b_ub_arr, float(second.fun) * (1 + 1e-9) + 1e-12),
+            bounds=[(floor, cap)] + [(0.0, None)] * k,
+            method="highs",
+        )
+        if third.success:
+            x = third.x
     rate = float(x[0])
     a = np.clip(x[1:] / rate, 0.0, 1.0)
     a = np.minimum.accumulate(a)  # remove 1e-12 noise that would break ordering
@@ -288,16 +301,14 @@ class StepHeuristic:
                 self.step = min(self.max_step, self.step * 2)  # persistent: speed up
                 self._repeats = 0
         self._last = state
+        k = len(p)
+        frontier = next((i for i in range(k) if p[i] < 1), k - 1)
         if state is QueueState.CONGESTED:
-            # shed the deepest local work first: the last operator that processes anything
-            reached = np.flatnonzero(cumulative(p) > 0)
-            if reached.size:
-                i = int(reached[-1])
-                p[i] = max(0.0, p[i] - self.step)
+            # shed local work at the frontier; once it forwards everything, move shallower
+            if p[frontier] <= 0 and frontier > 0:
+                frontier -= 1
+            p[frontier] = max(0.0, p[frontier] - self.step)
         else:
-            # take on the shallowest forwarded work: the first proxy whose p < 1
-            for i in range(len(p)):
-                if p[i] < 1:
-                    p[i] = min(1.0, p[i] + self.step)
-                    break
+            # take on more of the frontier operator's input
+            p[frontier] = min(1.0, p[frontier] + self.step)
         return tuple(p)
