@@ -167,6 +167,10 @@ class CostModel:
             self._locations[key] = location
         self._invalidate(*key)
 
+    def measurements(self) -> dict[PartitionKey, PartitionMetrics]:
+        """Every measured partition (a copy, in key order)."""
+        return dict(sorted(self._metrics.items()))
+
     def location(self, key: PartitionKey) -> Location:
         return self._locations.get(key, Location.NONE)
 
