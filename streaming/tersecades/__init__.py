@@ -1,1 +1,55 @@
-"""streaming/tersecades."""
+"""TerseCades (ATC 2018): lightweight compression inside the stream engine, and execution
+directly on the compressed data.
+
+Layers, each a small module:
+
+* ``blocks``    — Base-Delta blocks (1/2/4/8-byte deltas per block, exceptions, stride, zone
+  maps, CRC), vectorised numpy, the integer core of every codec;
+* ``codecs``    — BaseDelta, LosslessFloat, TimestampWindow (lossy: window membership only),
+  BoundedFloat (lossy: user-given absolute error), Dictionary (Arrow's dictionary_encode);
+* ``spec``      — ``TerseSpec``: the encoded batch format (one Arrow row per block, so it
+  travels through Spark unchanged), encode / parse (verify) / decode;
+* ``operators`` — filter, count/sum/min/max/avg and group-by on the encoded blocks;
+* ``spark``     — ``mapInArrow`` functions: encode a stream, windowed filter + aggregate on the
+  encoded stream, decode at the sink;
+* ``reference`` — the same query on raw Arrow data (benchmark and test baseline).
+"""
+
+from streaming.tersecades.codecs import (
+    BaseDelta,
+    BoundedFloat,
+    Codec,
+    Dictionary,
+    LosslessFloat,
+    TimestampWindow,
+)
+from streaming.tersecades.errors import CorruptEncodingError, TerseError, UnfitValueError
+from streaming.tersecades.operators import (
+    Aggregate,
+    Predicate,
+    Selection,
+    aggregate,
+    select,
+    windowed_filter_aggregate,
+)
+from streaming.tersecades.spec import EncodedBatch, TerseSpec
+
+__all__ = [
+    "Aggregate",
+    "BaseDelta",
+    "BoundedFloat",
+    "Codec",
+    "CorruptEncodingError",
+    "Dictionary",
+    "EncodedBatch",
+    "LosslessFloat",
+    "Predicate",
+    "Selection",
+    "TerseError",
+    "TerseSpec",
+    "TimestampWindow",
+    "UnfitValueError",
+    "aggregate",
+    "select",
+    "windowed_filter_aggregate",
+]

@@ -40,7 +40,8 @@ __all__ = [
     "decode_int64",
     "delta_matrix",
     "encode_int64",
-    "row_index",
+    "read_rows",
+    "write_rows",
 ]
 
 WIDTHS = (0, 1, 2, 4, 8)
@@ -395,13 +396,43 @@ def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
     return Payload(offsets, data)
 
 
-def row_index(starts: np.ndarray, blocks: np.ndarray, n: int) -> np.ndarray | slice:
-    """Flat row indices of ``blocks`` (each ``n`` rows) as a 2-D index, or a slice when the
-    blocks are consecutive (then a reshape of the flat array is a view, not a gather)."""
-    first = starts[blocks]
-    if len(blocks) and (first == first[0] + n * np.arange(len(blocks))).all():
-        return slice(int(first[0]), int(first[0]) + n * len(blocks))
-    return first[:, None] + np.arange(n)
+def _uniform_region(
+    flat: np.ndarray, first: np.ndarray, group: np.ndarray, span: int
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """If block ``b`` of ``group`` starts at ``first[0] + span*(b - group[0])`` (equal-shape
+    blocks laid out back to back, the usual case), the rows of ``flat`` covering them as a 2-D
+    view, plus the local row ids (None when the group is the whole region). Else None."""
+    local = group - group[0]
+    if not (first == first[0] + span * local).all():
+        return None
+    start = int(first[0])
+    region = flat[start : start + span * (int(local[-1]) + 1)].reshape(-1, span)
+    return region, None if len(local) == len(region) else local
+
+
+def read_rows(flat: np.ndarray, starts: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` rows of each block of ``group`` from a flat per-row array, as a 2-D array
+    (a view when the blocks are consecutive, a row gather otherwise)."""
+    found = _uniform_region(flat, starts[group], group, n)
+    if found is not None:
+        region, local = found
+        return region if local is None else region[local]
+    return flat[starts[group][:, None] + np.arange(n)]
+
+
+def write_rows(
+    flat: np.ndarray, starts: np.ndarray, group: np.ndarray, n: int, values: np.ndarray
+) -> None:
+    """Inverse of :func:`read_rows`: store a 2-D array into the blocks' rows of ``flat``."""
+    found = _uniform_region(flat, starts[group], group, n)
+    if found is not None:
+        region, local = found
+        if local is None:
+            region[:] = values
+        else:
+            region[local] = values
+        return
+    flat[starts[group][:, None] + np.arange(n)] = values
 
 
 def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.ndarray:
@@ -409,11 +440,13 @@ def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.nda
     offsets = blocks.deltas.offsets[group]
     data = blocks.deltas.data
     span = n * w
-    if (offsets == offsets[0] + span * np.arange(len(group))).all():
-        raw = data[int(offsets[0]) : int(offsets[0]) + span * len(group)]
+    found = _uniform_region(data, offsets, group, span)
+    if found is not None:
+        region, local = found
+        raw = region if local is None else region[local]
     else:
-        raw = data[offsets[:, None] + np.arange(span)].reshape(-1)
-    return raw.view(_UINT[w]).reshape(len(group), n)
+        raw = data[offsets[:, None] + np.arange(span)]
+    return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)
 
 
 def groups(
@@ -439,7 +472,6 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
     for n, w, group in groups(blocks):
         if n == 0:
             continue
-        index = row_index(starts, group, n)
         base = blocks.base[group].view(np.uint64)[:, None]
         if w == 0:
             out = np.broadcast_to(base, (len(group), n)).copy()
@@ -449,10 +481,7 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
         if strided.any():
             ramp = blocks.stride[group].view(np.uint64)[:, None] * np.arange(n, dtype=np.uint64)
             out += ramp
-        if isinstance(index, slice):
-            u[index] = out.reshape(-1)
-        else:
-            u[index] = out
+        write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals
     if int(blocks.nulls.sum()) == 0:

@@ -1,0 +1,508 @@
+"""Operators that run on encoded batches without decompressing them (TerseCades §execution).
+
+* **filter** — the predicate constant is translated into each block's Base-Delta form
+  (``c - base``); the zone map accepts or skips whole blocks; the rest compare the narrow
+  deltas (1/2/4-byte lanes) against the translated constant, and only the few exceptions are
+  compared as full values.
+* **aggregate** — ``count``, ``sum = base*n + sum(deltas)``, ``min``/``max`` from the narrow
+  deltas (or straight from the zone map when a whole block is selected), ``avg = sum/count``.
+* **group by** a narrow code: a window key (``TimestampWindow``), a dictionary code
+  (``Dictionary``) or any Base-Delta integer. A block whose key is constant (width 0, the
+  common case for windows) contributes one partial aggregate per block, with no per-row key
+  work at all; other blocks are decoded for just their rows.
+
+Sums are exact Python integers (no int64 overflow), as in SQL engines that widen ``SUM``.
+Only blocks with a stride (linear timestamps) fall back to decoding, and only those blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from streaming.tersecades.blocks import (
+    IntBlocks,
+    decode_int64,
+    delta_matrix,
+    groups,
+    read_rows,
+    write_rows,
+)
+from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
+from streaming.tersecades.spec import EncodedBatch
+
+__all__ = [
+    "OPS",
+    "Aggregate",
+    "Predicate",
+    "Selection",
+    "aggregate",
+    "select",
+    "windowed_filter_aggregate",
+]
+
+OPS = ("<", "<=", ">", ">=", "==", "!=")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_NONE, _ALL, _SOME = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """``column op value`` on an integer-domain column (``value`` in its storage unit, e.g.
+    microseconds for timestamps)."""
+
+    column: str
+    op: str
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"predicate operator {self.op!r} is not one of {OPS}")
+        if isinstance(self.value, bool) or not isinstance(self.value, int | np.integer):
+            raise TypeError(
+                f"predicate value for {self.column!r} must be an int, got {self.value!r}"
+            )
+
+    def interval(self) -> tuple[int, int, bool]:
+        """``(lo, hi, negate)``: the predicate is ``lo <= x <= hi`` (or its negation)."""
+        v = int(self.value)
+        lo, hi, negate = {
+            "<": (_I64_MIN, v - 1, False),
+            "<=": (_I64_MIN, v, False),
+            ">": (v + 1, _I64_MAX, False),
+            ">=": (v, _I64_MAX, False),
+            "==": (v, v, False),
+            "!=": (v, v, True),
+        }[self.op]
+        return lo, hi, negate
+
+
+@dataclass
+class Selection:
+    """Rows selected by a conjunction of predicates, and how the blocks were handled."""
+
+    mask: np.ndarray | None  # bool per row; None = every row
+    blocks_skipped: int = 0
+    blocks_accepted: int = 0
+    blocks_compared: int = 0
+
+    def count(self, num_rows: int) -> int:
+        return num_rows if self.mask is None else int(self.mask.sum())
+
+
+def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
+    if name not in batch.columns:
+        raise KeyError(f"no column {name!r} in the encoded batch (have {sorted(batch.columns)})")
+    column = batch.columns[name]
+    if not isinstance(column.codec, BaseDelta | TimestampWindow):
+        raise TypeError(
+            f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (BaseDelta or TimestampWindow)"
+        )
+    return column
+
+
+def select(batch: EncodedBatch, predicates: list[Predicate] | tuple[Predicate, ...]) -> Selection:
+    """Evaluate ``AND`` of ``predicates`` on the encoded batch."""
+    selection = Selection(mask=None)
+    for predicate in predicates:
+        column = _int_column(batch, predicate.column)
+        mask = _predicate_mask(column.blocks, predicate, selection)
+        selection.mask = mask if selection.mask is None else selection.mask & mask
+    return selection
+
+
+def _predicate_mask(blocks: IntBlocks, predicate: Predicate, stats: Selection) -> np.ndarray:
+    lo, hi, negate = predicate.interval()
+    lo, hi = max(lo, _I64_MIN), min(hi, _I64_MAX)
+    if lo > hi:  # e.g. x < INT64_MIN: nothing is inside
+        inside = np.full(blocks.num_blocks, _NONE)
+    else:
+        live = blocks.nulls < blocks.rows
+        none = ~live | (blocks.vmax < lo) | (blocks.vmin > hi)
+        every = live & (blocks.nulls == 0) & (blocks.vmin >= lo) & (blocks.vmax <= hi)
+        inside = np.where(none, _NONE, np.where(every, _ALL, _SOME))
+    if negate:
+        outside_all = (inside == _NONE) & (blocks.nulls == 0) & (blocks.rows > 0)
+        state = np.where(outside_all, _ALL, np.where(inside == _ALL, _NONE, _SOME))
+        # a block with nulls and nothing inside still needs its null rows cleared
+        state = np.where((inside == _NONE) & (blocks.nulls == blocks.rows), _NONE, state)
+    else:
+        state = inside
+    stats.blocks_skipped += int((state == _NONE).sum())
+    stats.blocks_accepted += int((state == _ALL).sum())
+    partial = np.flatnonzero(state == _SOME)
+    stats.blocks_compared += len(partial)
+
+    mask = np.repeat(state == _ALL, blocks.rows)
+    if len(partial) == 0:
+        return mask
+    starts = blocks.starts
+    strided = partial[blocks.stride[partial] != 0]
+    plain = partial[blocks.stride[partial] == 0]
+    for n, w, group in groups(blocks, plain):
+        if n == 0:
+            continue
+        result = _compare_group(blocks, group, n, w, lo, hi)
+        if negate:
+            result = ~result
+        write_rows(mask, starts, group, n, result)
+    if len(strided):
+        sub = blocks.take(strided)
+        values, _ = decode_int64(sub)
+        index = np.concatenate(
+            [np.arange(s, s + n) for s, n in zip(starts[strided], blocks.rows[strided])]
+        )
+        result = (values >= lo) & (values <= hi)
+        mask[index] = ~result if negate else result
+    # exceptions of the compared blocks: full-value comparison
+    exc_rows, exc_vals = blocks.exception_rows()
+    if len(exc_rows):
+        exc_block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
+        compared = np.zeros(blocks.num_blocks, bool)
+        compared[plain] = True
+        keep = compared[exc_block]
+        result = (exc_vals[keep] >= lo) & (exc_vals[keep] <= hi)
+        mask[exc_rows[keep]] = ~result if negate else result
+    if int(blocks.nulls[partial].sum()):
+        mask[blocks.null_rows()] = False
+    return mask
+
+
+def _compare_group(
+    blocks: IntBlocks, group: np.ndarray, n: int, w: int, lo: int, hi: int
+) -> np.ndarray:
+    """``lo <= value <= hi`` for the non-exception rows of equal-shape plain blocks, computed on
+    the narrow deltas: the constants are moved into each block's delta domain and clipped to
+    the lane width (non-exception deltas never exceed it)."""
+    base = blocks.base[group]
+    if w == 0:
+        hit = (base >= lo) & (base <= hi)
+        return np.broadcast_to(hit[:, None], (len(group), n)).copy()
+    lane_max = (1 << (8 * w)) - 1
+    vmax = blocks.vmax[group]
+    low = np.maximum(base, lo)  # in [vmin, vmax] for partial blocks
+    high = np.minimum(vmax, hi)
+    t_lo = (low.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
+    t_hi = (high.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
+    # only exceptions can match (constant beyond the lane), or nothing can (empty interval)
+    unreachable = (t_lo > lane_max) | (high < low)
+    dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[w]
+    t_lo_w = np.minimum(t_lo, lane_max).astype(dtype)[:, None]
+    t_hi_w = np.minimum(t_hi, lane_max).astype(dtype)[:, None]
+    deltas = delta_matrix(blocks, group, n, w)
+    if not t_lo.any():
+        result = deltas <= t_hi_w
+    elif (t_hi >= lane_max).all():
+        result = deltas >= t_lo_w
+    else:
+        result = (deltas >= t_lo_w) & (deltas <= t_hi_w)
+    if unreachable.any():
+        result[unreachable] = False
+    return result
+
+
+# ------------------------------------------------------------------------------- aggregates
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """count / sum / min / max (and avg) of a column, per group key (sorted; ``None`` = nulls).
+
+    ``sums`` are exact Python ints; ``mins``/``maxs`` are in the column's storage integers.
+    """
+
+    keys: list
+    counts: np.ndarray
+    sums: list[int]
+    mins: np.ndarray
+    maxs: np.ndarray
+    key_name: str = "key"
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def avgs(self) -> np.ndarray:
+        return np.array([s / c for s, c in zip(self.sums, self.counts)], dtype=np.float64)
+
+    def rows(self) -> list[tuple]:
+        """``(key, count, sum, min, max)`` tuples, for comparisons with SQL results."""
+        return [
+            (k, int(c), int(s), int(lo), int(hi))
+            for k, c, s, lo, hi in zip(self.keys, self.counts, self.sums, self.mins, self.maxs)
+        ]
+
+    def to_table(self) -> pa.Table:
+        sums: pa.Array
+        if all(_I64_MIN <= s <= _I64_MAX for s in self.sums):
+            sums = pa.array(self.sums, pa.int64())
+        else:
+            sums = pa.array(self.sums, pa.decimal128(38, 0))
+        return pa.table(
+            {
+                self.key_name: self.keys,
+                "count": pa.array(self.counts, pa.int64()),
+                "sum": sums,
+                "min": pa.array(self.mins, pa.int64()),
+                "max": pa.array(self.maxs, pa.int64()),
+                "avg": pa.array(self.avgs, pa.float64()),
+            }
+        )
+
+
+def aggregate(
+    batch: EncodedBatch,
+    value: str,
+    *,
+    where: list[Predicate] | tuple[Predicate, ...] = (),
+    by: str | None = None,
+) -> Aggregate:
+    """``SELECT by, count(value), sum, min, max FROM batch WHERE ... GROUP BY by`` on the
+    encoded batch. Groups with no selected non-null value are omitted (as in SQL)."""
+    column = _int_column(batch, value)
+    selection = select(batch, where)
+    key_column = batch.columns[by] if by is not None else None
+    if key_column is not None and not isinstance(
+        key_column.codec, BaseDelta | TimestampWindow | Dictionary
+    ):
+        raise TypeError(f"group-by column {by!r} must use BaseDelta, TimestampWindow or Dictionary")
+    parts = _aggregate_parts(column.blocks, selection.mask, key_column)
+    keys, counts, sums, mins, maxs = _combine(parts)
+    stats = {
+        "blocks": batch.num_blocks,
+        "skipped": selection.blocks_skipped,
+        "accepted": selection.blocks_accepted,
+        "compared": selection.blocks_compared,
+    }
+    labels = _labels(key_column, keys) if key_column is not None else [None] * len(keys)
+    return Aggregate(labels, counts, sums, mins, maxs, key_name=by or "key", stats=stats)
+
+
+def windowed_filter_aggregate(
+    batch: EncodedBatch,
+    value: str,
+    window_column: str,
+    where: list[Predicate] | tuple[Predicate, ...] = (),
+) -> Aggregate:
+    """Per tumbling window of ``window_column`` (a ``TimestampWindow`` column): count, sum,
+    min, max, avg of ``value`` over the rows that satisfy ``where``."""
+    codec = batch.columns[window_column].codec
+    if not isinstance(codec, TimestampWindow):
+        raise TypeError(
+            f"window column {window_column!r} must be encoded with TimestampWindow, not {type(codec).__name__}"
+        )
+    return aggregate(batch, value, where=where, by=window_column)
+
+
+@dataclass
+class _Parts:
+    keys: list[np.ndarray] = field(default_factory=list)
+    key_null: list[np.ndarray] = field(default_factory=list)
+    counts: list[np.ndarray] = field(default_factory=list)
+    sums: list[np.ndarray] = field(default_factory=list)  # object arrays of Python ints
+    mins: list[np.ndarray] = field(default_factory=list)
+    maxs: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, keys, key_null, counts, sums, mins, maxs) -> None:
+        live = counts > 0
+        self.keys.append(keys[live])
+        self.key_null.append(key_null[live])
+        self.counts.append(counts[live])
+        self.sums.append(sums[live])
+        self.mins.append(mins[live])
+        self.maxs.append(maxs[live])
+
+
+def _block_keys(key: EncodedColumn | None, num_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block: the key if it is constant over the block's rows, and which blocks qualify."""
+    if key is None:
+        return np.zeros(num_blocks, np.int64), np.ones(num_blocks, bool)
+    kb = key.blocks
+    constant = (kb.vmin == kb.vmax) & (kb.nulls == 0) & (kb.rows > 0)
+    keys = kb.vmin.copy()
+    if isinstance(key.codec, Dictionary):
+        codes, _ = Dictionary.global_codes(key)
+        offsets = key.dictionary.offsets.to_numpy().astype(np.int64)
+        constant &= (keys >= 0) & (keys < np.diff(offsets))
+        flat = offsets[:-1] + np.where(constant, keys, 0)
+        keys = np.zeros(num_blocks, np.int64)
+        keys[constant] = codes[flat[constant]]
+    return keys, constant
+
+
+def _row_keys(key: EncodedColumn | None, blocks_ids: np.ndarray, sub_rows: np.ndarray):
+    """Decoded keys (global codes for dictionaries) and validity for the rows of some blocks."""
+    if key is None:
+        n = int(sub_rows.sum())
+        return np.zeros(n, np.int64), np.ones(n, bool)
+    sub = key.blocks.take(blocks_ids)
+    values, valid = decode_int64(sub)
+    valid = np.ones(len(values), bool) if valid is None else valid
+    if isinstance(key.codec, Dictionary):
+        codes, _ = Dictionary.global_codes(key)
+        offsets = key.dictionary.offsets.to_numpy().astype(np.int64)
+        first = np.repeat(offsets[:-1][blocks_ids], sub_rows)
+        values = np.where(valid, codes[first + np.where(valid, values, 0)] if len(codes) else 0, 0)
+    return values, valid
+
+
+def _aggregate_parts(
+    blocks: IntBlocks, mask: np.ndarray | None, key: EncodedColumn | None
+) -> _Parts:
+    parts = _Parts()
+    nb = blocks.num_blocks
+    block_key, constant = _block_keys(key, nb)
+    fast = constant & (blocks.stride == 0)
+    fast_ids = np.flatnonzero(fast)
+    starts = blocks.starts
+
+    # rows that count: selected, non-null, non-exception (exceptions are added separately)
+    use = np.ones(blocks.num_rows, bool) if mask is None else mask.copy()
+    if int(blocks.nulls.sum()):
+        use[blocks.null_rows()] = False
+    exc_rows, exc_vals = blocks.exception_rows()
+    exc_selected = use[exc_rows]
+    use[exc_rows] = False
+
+    count = np.zeros(nb, np.int64)
+    sum_delta = np.zeros(nb, np.uint64)
+    sum_delta_hi = np.zeros(nb, np.uint64)  # only for 8-byte lanes
+    min_delta = np.zeros(nb, np.uint64)
+    max_delta = np.zeros(nb, np.uint64)
+    for n, w, group in groups(blocks, fast_ids):
+        if n == 0:
+            continue
+        chosen = read_rows(use, starts, group, n)
+        count[group] = chosen.view(np.uint8).sum(axis=1, dtype=np.uint32)
+        if w == 0:
+            continue
+        deltas = delta_matrix(blocks, group, n, w)
+        lane_max = deltas.dtype.type(np.iinfo(deltas.dtype).max)
+        # multiply/or by the mask instead of np.where: one cheap pass each, no branches
+        picked = deltas * chosen
+        if w == 8:
+            sum_delta[group] = (picked & np.uint64(0xFFFF_FFFF)).sum(axis=1, dtype=np.uint64)
+            sum_delta_hi[group] = (picked >> np.uint64(32)).sum(axis=1, dtype=np.uint64)
+        else:  # n <= 65536 rows of <= 2-byte lanes fit uint32; 4-byte lanes need uint64
+            sum_delta[group] = picked.sum(axis=1, dtype=np.uint32 if w <= 2 else np.uint64)
+        min_delta[group] = (deltas | (~chosen * lane_max)).min(axis=1)
+        max_delta[group] = picked.max(axis=1)
+
+    base = blocks.base
+    sums = (
+        base.astype(object) * count.astype(object)
+        + sum_delta.astype(object)
+        + sum_delta_hi.astype(object) * (1 << 32)
+    )
+    # min/max of the non-exception rows (base + delta, exact modulo 2^64)
+    mins = (base.view(np.uint64) + min_delta).view(np.int64)
+    maxs = (base.view(np.uint64) + max_delta).view(np.int64)
+    # exceptions of fast blocks
+    exc_block = np.repeat(np.arange(nb), blocks.exc_pos.lengths // 2)
+    pick = exc_selected & fast[exc_block]
+    if pick.any():
+        e_block, e_val = exc_block[pick], exc_vals[pick]
+        had = count > 0
+        e_count = np.bincount(e_block, minlength=nb)
+        e_min = np.full(nb, _I64_MAX, np.int64)
+        e_max = np.full(nb, _I64_MIN, np.int64)
+        np.minimum.at(e_min, e_block, e_val)
+        np.maximum.at(e_max, e_block, e_val)
+        mins = np.where(had, np.minimum(mins, e_min), e_min)
+        maxs = np.where(had, np.maximum(maxs, e_max), e_max)
+        sums = sums + _exact_group_sums(e_block, e_val, nb)
+        count = count + e_count
+    parts.add(
+        block_key[fast],
+        np.zeros(len(fast_ids), bool),
+        count[fast],
+        sums[fast],
+        mins[fast],
+        maxs[fast],
+    )
+
+    slow_ids = np.flatnonzero(~fast & (blocks.rows > 0))
+    if len(slow_ids):
+        sub_rows = blocks.rows[slow_ids].astype(np.int64)
+        index = np.concatenate([np.arange(s, s + r) for s, r in zip(starts[slow_ids], sub_rows)])
+        values, valid = decode_int64(blocks.take(slow_ids))
+        keep = np.ones(len(values), bool) if mask is None else mask[index]
+        if valid is not None:
+            keep &= valid
+        keys, key_valid = _row_keys(key, slow_ids, sub_rows)
+        _rows_by_key(parts, keys[keep], key_valid[keep], values[keep])
+    return parts
+
+
+def _exact_group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Per group exact sums of int64 values, as Python ints (split into 32-bit halves)."""
+    hi = np.zeros(size, np.int64)
+    lo = np.zeros(size, np.int64)
+    np.add.at(hi, group, values >> 32)
+    np.add.at(lo, group, values & 0xFFFF_FFFF)
+    return hi.astype(object) * (1 << 32) + lo.astype(object)
+
+
+def _rows_by_key(
+    parts: _Parts, keys: np.ndarray, key_valid: np.ndarray, values: np.ndarray
+) -> None:
+    if len(values) == 0:
+        return
+    keys = np.where(key_valid, keys, 0)
+    order = np.lexsort((keys, ~key_valid))
+    keys, key_valid, values = keys[order], key_valid[order], values[order]
+    new = np.ones(len(keys), bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (key_valid[1:] != key_valid[:-1])
+    starts = np.flatnonzero(new)
+    hi = np.add.reduceat(values >> 32, starts)
+    lo = np.add.reduceat(values & 0xFFFF_FFFF, starts)
+    sums = hi.astype(object) * (1 << 32) + lo.astype(object)
+    parts.add(
+        keys[starts],
+        ~key_valid[starts],
+        np.diff(np.append(starts, len(keys))),
+        sums,
+        np.minimum.reduceat(values, starts),
+        np.maximum.reduceat(values, starts),
+    )
+
+
+def _combine(parts: _Parts):
+    if not parts.keys:
+        empty = np.empty(0, np.int64)
+        return [], empty, [], empty, empty
+    keys = np.concatenate(parts.keys).astype(np.int64)
+    null = np.concatenate(parts.key_null)
+    counts = np.concatenate(parts.counts).astype(np.int64)
+    sums = np.concatenate(parts.sums).astype(object)
+    mins = np.concatenate(parts.mins).astype(np.int64)
+    maxs = np.concatenate(parts.maxs).astype(np.int64)
+    if len(keys) == 0:
+        empty = np.empty(0, np.int64)
+        return [], empty, [], empty, empty
+    keys = np.where(null, 0, keys)
+    order = np.lexsort((keys, null))
+    keys, null, counts, sums, mins, maxs = (
+        a[order] for a in (keys, null, counts, sums, mins, maxs)
+    )
+    new = np.ones(len(keys), bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (null[1:] != null[:-1])
+    starts = np.flatnonzero(new)
+    out_keys = [None if nl else int(k) for k, nl in zip(keys[starts], null[starts])]
+    return (
+        out_keys,
+        np.add.reduceat(counts, starts),
+        [int(s) for s in np.add.reduceat(sums, starts)],
+        np.minimum.reduceat(mins, starts),
+        np.maximum.reduceat(maxs, starts),
+    )
+
+
+def _labels(key: EncodedColumn, keys: list) -> list:
+    """Group keys as user values: window starts, dictionary strings, or the integers."""
+    if isinstance(key.codec, Dictionary):
+        _, shared = Dictionary.global_codes(key)
+        return [None if k is None else shared[k].as_py() for k in keys]
+    if isinstance(key.codec, TimestampWindow):
+        return [None if k is None else k * key.codec.window + key.codec.origin for k in keys]
+    return keys
