@@ -1,0 +1,308 @@
+"""Every py4j call the cache manager makes into Spark's internals, behind typed helpers.
+
+Why one module: Spark's block-manager API is private and shifts between releases; keeping each
+``_jvm``/``_jsc`` chain here means a Spark upgrade touches one file, and the rest of ``blaze``
+deals only in plain Python values (ints, strings, :class:`BlockStatus`).
+
+Facts this module relies on (verified on PySpark 4.3.0, see DESIGN §4):
+
+- ``SparkEnv`` methods cannot be called through py4j, so the driver's ``BlockManager`` is read
+  from its private field by Java reflection.
+- Works everywhere (driver master state or master→executor messages): block status,
+  storage status, ``removeBlock`` (asynchronous), ``removeRdd``/``unpersistRDD``.
+- Local mode only (the driver's BlockManager is the executor's): memory → disk through
+  ``dropFromMemory`` with a Python ``scala.Function0`` that hands over the block's bytes
+  (serialized PySpark blocks) or values (deserialized DataFrame blocks).
+- Scala collections are read through one ``toString()`` call and parsed here: one py4j round
+  trip instead of one per element (a py4j call costs ~0.2 ms).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lineage.events import StorageLevelInfo
+
+__all__ = [
+    "BlockStatus",
+    "ExecutorStorage",
+    "JvmBridge",
+    "parse_block_statuses",
+    "parse_debug_string_ids",
+    "parse_storage_level",
+]
+
+_LEVEL = re.compile(r"StorageLevel\(([^)]*)\)")
+_BLOCK_BY_EXECUTOR = re.compile(
+    r"BlockManagerId\(([^,\s]+),[^)]*\)\s*->\s*BlockStatus\(StorageLevel\(([^)]*)\),(\d+),(\d+)\)"
+)
+_RDD_BLOCK = re.compile(
+    r"rdd_(\d+)_(\d+)\s*->\s*BlockStatus\(StorageLevel\(([^)]*)\),(\d+),(\d+)\)"
+)
+_DEBUG_ID = re.compile(r"\[(\d+)\] at ")
+
+
+def parse_storage_level(text: str) -> StorageLevelInfo:
+    """``"disk, memory, deserialized, 1 replicas"`` (StorageLevel.toString's inside) → flags."""
+    match = _LEVEL.search(text)
+    inner = match.group(1) if match else text
+    tokens = [t.strip() for t in inner.split(",")]
+    replication = 1
+    for token in tokens:
+        if token.endswith("replicas"):
+            replication = int(token.split()[0])
+    return StorageLevelInfo(
+        use_disk="disk" in tokens,
+        use_memory="memory" in tokens,
+        use_off_heap="offheap" in tokens,
+        deserialized="deserialized" in tokens,
+        replication=replication,
+    )
+
+
+@dataclass(frozen=True)
+class BlockStatus:
+    """Where one RDD block lives on one executor, as the driver's BlockManagerMaster knows it."""
+
+    rdd_id: int
+    split_index: int
+    executor_id: str
+    level: StorageLevelInfo
+    memory_size: int
+    disk_size: int
+
+
+@dataclass(frozen=True)
+class ExecutorStorage:
+    """One block manager's storage memory and its RDD blocks (driver included in local mode)."""
+
+    executor_id: str
+    max_memory: int
+    memory_used: int
+    disk_used: int
+    blocks: tuple[BlockStatus, ...]
+
+
+def parse_block_statuses(text: str, rdd_id: int, split_index: int) -> list[BlockStatus]:
+    """Parse ``Map(BlockManagerId(exec, host, port, None) -> BlockStatus(...), ...)``."""
+    return [
+        BlockStatus(
+            rdd_id,
+            split_index,
+            executor,
+            parse_storage_level(level),
+            int(mem),
+            int(disk),
+        )
+        for executor, level, mem, disk in _BLOCK_BY_EXECUTOR.findall(text)
+    ]
+
+
+def parse_rdd_blocks(text: str, executor_id: str) -> list[BlockStatus]:
+    """Parse ``StorageStatus.rddBlocks().toString()`` (``Map(rdd_3_1 -> BlockStatus(...))``)."""
+    return [
+        BlockStatus(int(rdd), int(split), executor_id, parse_storage_level(lvl), int(m), int(d))
+        for rdd, split, lvl, m, d in _RDD_BLOCK.findall(text)
+    ]
+
+
+def parse_debug_string_ids(text: str) -> list[int]:
+    """JVM RDD ids named in ``RDD.toDebugString`` (``PythonRDD[12] at ...``), first seen first."""
+    seen: dict[int, None] = {}
+    for match in _DEBUG_ID.finditer(text):
+        seen.setdefault(int(match.group(1)), None)
+    return list(seen)
+
+
+class _ConstantFunction0:
+    """A ``scala.Function0`` returning a fixed JVM object (dropFromMemory's data thunk)."""
+
+    def __init__(self, value) -> None:
+        self._value = value
+
+    def apply(self):
+        return self._value
+
+    def toString(self) -> str:
+        return "blaze.ConstantFunction0"
+
+    def hashCode(self) -> int:
+        return id(self) & 0x7FFFFFFF
+
+    def equals(self, other) -> bool:
+        return other is self
+
+    class Java:
+        implements = ("scala.Function0",)
+
+
+class JvmBridge:
+    """Typed access to one SparkContext's block management (thread-safe, caches class refs)."""
+
+    def __init__(self, sc) -> None:
+        self._sc = sc
+        self._jvm = sc._jvm
+        self._jsc = sc._jsc.sc()
+        env_class = self._jvm.java.lang.Class.forName("org.apache.spark.SparkEnv")
+        field = env_class.getDeclaredField("blockManager")
+        field.setAccessible(True)
+        self._block_manager = field.get(self._jsc.env())
+        self._master = self._block_manager.master()
+        self._rdd_block_id = self._jvm.org.apache.spark.storage.RDDBlockId
+        from pyspark.java_gateway import ensure_callback_server_started
+
+        ensure_callback_server_started(sc._gateway)  # spill_to_disk passes a Python Function0
+        master_url = sc.master or ""
+        self.is_local = master_url.startswith("local") and not master_url.startswith(
+            "local-cluster"
+        )
+
+    # ---- identity ------------------------------------------------------------------------
+    @property
+    def app_name(self) -> str:
+        return str(self._jsc.appName())
+
+    @property
+    def app_id(self) -> str:
+        return str(self._jsc.applicationId())
+
+    def conf(self) -> dict[str, str]:
+        """The SparkContext's conf as a dict (one call; the JVM SparkConf is authoritative)."""
+        return {str(k): str(v) for k, v in self._sc.getConf().getAll()}
+
+    def is_stopped(self) -> bool:
+        try:
+            return bool(self._jsc.isStopped())
+        except Exception:  # the gateway itself is gone
+            return True
+
+    # ---- reading block state (works on a cluster) ---------------------------------------
+    def block_status(self, rdd_id: int, split_index: int) -> list[BlockStatus]:
+        """The block's status on every executor that holds it (empty if nowhere)."""
+        statuses = self._master.getBlockStatus(self._rdd_block_id(rdd_id, split_index), True)
+        return parse_block_statuses(statuses.toString(), rdd_id, split_index)
+
+    def contains_block(self, rdd_id: int, split_index: int) -> bool:
+        return bool(self._master.contains(self._rdd_block_id(rdd_id, split_index)))
+
+    def storage_status(self) -> list[ExecutorStorage]:
+        """Per block manager: max storage memory, memory/disk used, and every RDD block."""
+        result = []
+        for status in self._master.getStorageStatus():
+            executor = str(status.blockManagerId().executorId())
+            result.append(
+                ExecutorStorage(
+                    executor_id=executor,
+                    max_memory=int(status.maxMem()),
+                    memory_used=int(status.memUsed()),
+                    disk_used=int(status.diskUsed()),
+                    blocks=tuple(parse_rdd_blocks(status.rddBlocks().toString(), executor)),
+                )
+            )
+        return result
+
+    def persistent_rdd_ids(self) -> set[int]:
+        """Ids of the RDDs the SparkContext holds as persisted."""
+        text = self._jsc.getPersistentRDDs().keySet().toString()
+        return {int(x) for x in re.findall(r"\d+", text)}
+
+    def lineage_ids(self, jrdd) -> list[int]:
+        """JVM ids of ``jrdd`` (a JavaRDD or Scala RDD) and all its ancestors, in one call."""
+        rdd = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
+        return parse_debug_string_ids(str(rdd.toDebugString()))
+
+    def dataframe_rdd_id(self, spark, jdf) -> int | None:
+        """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""
+        cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(jdf)
+        if not cached.isDefined():
+            return None
+        return int(cached.get().cachedRepresentation().cacheBuilder().cachedColumnBuffers().id())
+
+    # ---- commands that work on a cluster ------------------------------------------------
+    def remove_block(self, rdd_id: int, split_index: int) -> None:
+        """Ask every executor holding the block to drop it (asynchronous; ~10-35 ms)."""
+        self._master.removeBlock(self._rdd_block_id(rdd_id, split_index))
+
+    def unpersist_rdd(self, rdd_id: int, blocking: bool = False) -> None:
+        """Unpersist a whole RDD by id: its level is reset and every block removed."""
+        rdd = self._jsc.getPersistentRDDs().get(rdd_id)
+        if rdd.isDefined():
+            rdd.get().unpersist(blocking)
+        else:
+            self._jsc.unpersistRDD(rdd_id, blocking)
+
+    def lineage(
+        self,
+        jrdd,
+        stop: Callable[[int, int], bool],
+        limit: int = 400,
+    ) -> dict[int, tuple[int, ...]]:
+        """``{rdd id: parent ids}`` of ``jrdd`` and its ancestors, in one pass over the JVM.
+
+        Descent stops at a persisted RDD for which ``stop(rdd_id, num_partitions)`` is true
+        (its partitions are all cached, so the job will not read its ancestors), and after
+        ``limit`` RDDs (long uncached lineages are cut; the caller only loses precision).
+        """
+        root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
+        graph: dict[int, tuple[int, ...]] = {}
+        stack = [root]
+        while stack and len(graph) < limit:
+            rdd = stack.pop()
+            rdd_id = int(rdd.id())
+            if rdd_id in graph:
+                continue
+            if rdd.getStorageLevel().isValid() and stop(rdd_id, int(rdd.getNumPartitions())):
+                graph[rdd_id] = ()
+                continue
+            deps = rdd.dependencies()
+            parents = [deps.apply(i).rdd() for i in range(int(deps.size()))]
+            graph[rdd_id] = tuple(int(p.id()) for p in parents)
+            stack.extend(parents)
+        return graph
+
+    # ---- local mode only ----------------------------------------------------------------
+    def spill_to_disk(self, rdd_id: int, split_index: int) -> bool:
+        """Move a block from memory to disk the way Spark's own eviction does (local mode).
+
+        Returns False (and changes nothing) when the block is not in memory here, is locked
+        by a running task, or its storage level has no disk. The caller degrades to a drop.
+        """
+        if not self.is_local:
+            return False
+        block_id = self._rdd_block_id(rdd_id, split_index)
+        bm = self._block_manager
+        store = bm.memoryStore()
+        if not store.contains(block_id):
+            return False
+        infos = bm.blockInfoManager()
+        info = infos.get(block_id)
+        if not info.isDefined() or not info.get().level().useDisk():
+            return False
+        locked = infos.lockForWriting(block_id, False)
+        if not locked.isDefined():
+            return False
+        released = False
+        try:
+            info = locked.get()
+            class_tag = info.classTag()
+            if info.level().deserialized():
+                values = store.getValues(block_id)
+                if not values.isDefined():
+                    return False
+                data = self._jvm.scala.util.Left(values.get().toArray(class_tag))
+            else:
+                data_bytes = store.getBytes(block_id)
+                if not data_bytes.isDefined():
+                    return False
+                data = self._jvm.scala.util.Right(data_bytes.get())
+            new_level = bm.dropFromMemory(block_id, _ConstantFunction0(data), class_tag)
+            if new_level.isValid():
+                return True
+            infos.removeBlock(block_id)
+            released = True
+            return True
+        finally:
+            if not released:
+                infos.unlock(block_id, self._jvm.scala.Option.empty())

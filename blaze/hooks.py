@@ -1,0 +1,144 @@
+"""The PySpark methods an attached manager wraps, and their exact restoration on detach.
+
+Why wrap at all: listener events arrive after the fact, but some decisions must precede
+computation — persisting a reused RDD before the job that computes it, choosing the level of a
+``persist(blaze.BLAZE)`` call, unpersisting a dataset once the job that last used it ends.
+Every RDD action reaches the JVM through ``RDD.collect``, ``RDD.toLocalIterator`` or
+``SparkContext.runJob`` (``count``, ``reduce``, ``take``... call one of them), so wrapping those
+three gives a synchronous point before and after each job. Nothing is patched at import time:
+:func:`install` runs inside :func:`blaze.attach` and :func:`uninstall` restores the originals
+(also when ``SparkContext.stop`` detaches the manager).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["install", "uninstall"]
+
+_installed: list[tuple[type, str, Any]] = []
+_lock = threading.Lock()
+_depth = threading.local()
+
+
+def _patch(owner: type, name: str, make: Callable[[Any], Any]) -> None:
+    original = owner.__dict__[name]
+    _installed.append((owner, name, original))
+    wrapper = make(original)
+    functools.update_wrapper(wrapper, original)
+    wrapper.__blaze_wrapped__ = True
+    setattr(owner, name, wrapper)
+
+
+def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
+    """Run the manager's before/after-job steps around the outermost action call only."""
+
+    def wrapper(*args, **kwargs):
+        depth = getattr(_depth, "value", 0)
+        if depth:
+            return original(*args, **kwargs)
+        _depth.value = 1
+        try:
+            rdd = rdd_of(*args, **kwargs)
+            manager._before_job(rdd)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                manager._after_job()
+        finally:
+            _depth.value = 0
+
+    return wrapper
+
+
+def install(manager) -> dict[str, Any]:
+    """Wrap PySpark's persist/unpersist, job entry points, RDD constructors and stop.
+
+    Returns the original methods by ``"Class.name"`` so the manager can call them.
+    """
+    from pyspark.core.context import SparkContext
+    from pyspark.core.rdd import RDD, PipelinedRDD
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    with _lock:
+        if _installed:
+            raise RuntimeError("a Blaze manager is already attached in this process")
+
+        def init_wrapper(original):
+            def __init__(self, *args, **kwargs):
+                original(self, *args, **kwargs)
+                manager._on_rdd_created(self)
+
+            return __init__
+
+        _patch(RDD, "__init__", init_wrapper)
+        _patch(PipelinedRDD, "__init__", init_wrapper)
+        _patch(
+            RDD,
+            "persist",
+            lambda original: (
+                lambda self, storageLevel=None: manager._persist_rdd(self, storageLevel, original)
+            ),
+        )
+        _patch(
+            RDD,
+            "unpersist",
+            lambda original: (
+                lambda self, blocking=False: manager._unpersist(self, blocking, original)
+            ),
+        )
+        _patch(
+            DataFrame,
+            "persist",
+            lambda original: (
+                lambda self, storageLevel=None: manager._persist_df(self, storageLevel, original)
+            ),
+        )
+        _patch(
+            DataFrame,
+            "cache",
+            lambda original: lambda self: manager._persist_df(self, None, original, cache=True),
+        )
+        _patch(
+            DataFrame,
+            "unpersist",
+            lambda original: (
+                lambda self, blocking=False: manager._unpersist(self, blocking, original)
+            ),
+        )
+        _patch(RDD, "collect", lambda o: _job_wrapper(manager, o, lambda self: self))
+        _patch(
+            RDD,
+            "toLocalIterator",
+            lambda o: _job_wrapper(manager, o, lambda self, *a, **k: self),
+        )
+        _patch(
+            SparkContext,
+            "runJob",
+            lambda o: _job_wrapper(manager, o, lambda sc, rdd, *a, **k: rdd),
+        )
+
+        def stop_wrapper(original):
+            def stop(self):
+                manager._on_spark_stop(self)
+                return original(self)
+
+            return stop
+
+        _patch(SparkContext, "stop", stop_wrapper)
+        return {f"{owner.__name__}.{name}": original for owner, name, original in _installed}
+
+
+def uninstall() -> None:
+    """Put every wrapped method back (idempotent)."""
+    with _lock:
+        while _installed:
+            owner, name, original = _installed.pop()
+            setattr(owner, name, original)
+
+
+def installed() -> bool:
+    return bool(_installed)

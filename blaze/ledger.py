@@ -1,0 +1,330 @@
+"""The manager's book of cached blocks and the counters of its report (pure Python).
+
+Why a separate ledger: Spark tells us what happened only after the fact and possibly out of
+order or incompletely (the listener bus drops events when its queue is full). The ledger is
+the manager's best knowledge of where every RDD block lives, fed by block events and
+corrected by :meth:`Ledger.resync` from Spark's storage status; every decision reads it and
+every counter of :meth:`BlazeManager.report` is kept here. No Spark import: the unit tests
+drive it with hand-made :mod:`lineage.events` records.
+
+Hit/miss accounting (Spark has no cache-hit metric): when a task of stage ``s`` finishes on
+partition ``i``, every persisted RDD ``r`` that ``s`` pipelines is looked at, most downstream
+first (a hit on a child shadows its ancestors). If block ``(r, i)`` was stored since the last
+look, the task computed it: a *miss* (a *recomputation* if that block had been stored before).
+If it was already present it is a *hit*, read from disk if it was on disk only (Spark then
+promotes it to memory, which shows up as a promotion event). Absent and not stored: a miss.
+This assumes a task of a stage reads partition ``i`` of the RDDs it pipelines (true for
+map-like narrow dependencies; coalesce-like ones are counted approximately).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from lineage.events import BlockEvent, StageRun, TaskRun
+
+__all__ = ["BlockRecord", "Change", "Ledger"]
+
+Key = tuple[int, int]  # (rdd_id, split_index)
+
+
+@dataclass
+class BlockRecord:
+    """One RDD block on one executor."""
+
+    rdd_id: int
+    split_index: int
+    executor_id: str
+    memory_size: int = 0
+    disk_size: int = 0
+    last_access: int = 0  # the ledger's logical clock
+    disk_estimate: int = 0  # spilled by the manager; disk size not yet confirmed by an event
+
+    @property
+    def key(self) -> Key:
+        return (self.rdd_id, self.split_index)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one block event changed, from the manager's point of view."""
+
+    key: Key
+    executor_id: str
+    entered_memory: bool  # newly stored in memory, or promoted from disk
+    left_memory: bool
+    removed: bool  # gone from this executor entirely
+    memory_size: int
+    disk_size: int
+
+
+@dataclass
+class _Counters:
+    hits: int = 0
+    memory_hits: int = 0
+    disk_hits: int = 0
+    misses: int = 0
+    recomputed_partitions: int = 0
+    disk_bytes_written: int = 0
+    disk_bytes_read: int = 0
+    evictions_by_reason: Counter = field(default_factory=Counter)
+    decisions: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)
+    max_over_budget_bytes: int = 0
+    resyncs: int = 0
+    resync_corrections: int = 0
+
+
+class Ledger:
+    """Where each RDD block lives, and the report's counters. Not thread-safe by itself:
+    the manager feeds it from one worker thread and reads it under its own lock."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[tuple[int, int, str], BlockRecord] = {}
+        self.counters = _Counters()
+        self.clock = 0
+        self._stored_since_look: set[Key] = set()
+        self._promoted_since_look: dict[Key, int] = {}
+        self._computed: set[Key] = set()
+        self._expected: dict[tuple[int, int, str], str] = {}  # orders given, by reason
+        self._stage_persisted: dict[int, tuple[int, ...]] = {}
+        self._stage_parents: dict[int, dict[int, tuple[int, ...]]] = {}
+        self._predicted: dict[tuple[int, int], float] = {}
+        self._prediction_errors: list[float] = []
+        self._predicted_bytes = 0.0
+        self._observed_bytes = 0
+
+    # ---- block state --------------------------------------------------------------------
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def apply_block(self, event: BlockEvent) -> Change | None:
+        """Apply one block event; returns what changed (None for non-RDD blocks)."""
+        if event.rdd_id is None or event.split_index is None:
+            return None
+        self.counters.events["block"] += 1
+        key = (event.rdd_id, event.split_index)
+        slot = (event.rdd_id, event.split_index, event.executor_id)
+        record = self.blocks.get(slot)
+        before_mem = record.memory_size if record else 0
+        before_disk = record.disk_size if record else 0
+        valid = event.storage_level.is_valid
+        mem = event.memory_size if valid else 0
+        disk = event.disk_size if valid else 0
+        if not valid or (mem == 0 and disk == 0):
+            if record is not None:
+                del self.blocks[slot]
+        else:
+            if record is None:
+                record = BlockRecord(event.rdd_id, event.split_index, event.executor_id)
+                self.blocks[slot] = record
+            record.memory_size, record.disk_size = mem, disk
+            record.last_access = self.tick()
+        entered = before_mem == 0 and mem > 0
+        left = before_mem > 0 and mem == 0
+        removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
+        if record is not None and record.disk_estimate and disk > 0:
+            self.counters.disk_bytes_written += disk - record.disk_estimate
+            record.disk_estimate = 0
+        elif disk > 0 and before_disk == 0:
+            self.counters.disk_bytes_written += disk
+        if entered and before_disk > 0:
+            self._promoted_since_look[key] = before_disk
+        elif before_mem == 0 and before_disk == 0 and (mem > 0 or disk > 0):
+            self._stored_since_look.add(key)
+            self._observe_size(key, mem or disk)
+        if left or removed:
+            reason = self._expected.pop(slot, None)
+            if reason is None:
+                reason = "spark_spill" if (left and disk > 0) else "external_or_spark"
+            self.counters.evictions_by_reason[reason] += 1
+        return Change(key, event.executor_id, entered, left, removed, mem, disk)
+
+    def expect(self, rdd_id: int, split_index: int, executor_id: str, reason: str) -> None:
+        """Record that the manager ordered this block out of memory (for the eviction reason)."""
+        self._expected[(rdd_id, split_index, executor_id)] = reason
+
+    def mark_spilled(self, slot: tuple[int, int, str]) -> None:
+        """The manager moved this block to disk: free its memory in the book right away."""
+        record = self.blocks.get(slot)
+        if record is None:
+            return
+        if not record.disk_size:
+            record.disk_size = record.disk_estimate = record.memory_size
+            self.counters.disk_bytes_written += record.memory_size
+        record.memory_size = 0
+
+    def mark_dropped(self, slot: tuple[int, int, str]) -> None:
+        """The manager removed this block: it is gone from the book right away."""
+        self.blocks.pop(slot, None)
+
+    def forget_rdd(self, rdd_id: int, reason: str) -> int:
+        """An RDD was unpersisted: drop its blocks from the book; returns how many."""
+        slots = [s for s in self.blocks if s[0] == rdd_id]
+        for slot in slots:
+            del self.blocks[slot]
+            self._expected.pop(slot, None)
+        if slots:
+            self.counters.evictions_by_reason[reason] += len(slots)
+        return len(slots)
+
+    def memory_used(self, executor_id: str, rdd_ids: set[int] | None = None) -> int:
+        return sum(
+            r.memory_size
+            for r in self.blocks.values()
+            if r.executor_id == executor_id and (rdd_ids is None or r.rdd_id in rdd_ids)
+        )
+
+    def in_memory(self, executor_id: str) -> list[BlockRecord]:
+        return [r for r in self.blocks.values() if r.executor_id == executor_id and r.memory_size]
+
+    def executors(self) -> set[str]:
+        return {r.executor_id for r in self.blocks.values()}
+
+    def cached_partitions(self, rdd_id: int) -> set[int]:
+        return {r.split_index for r in self.blocks.values() if r.rdd_id == rdd_id}
+
+    def locate(self, rdd_id: int, split_index: int) -> list[BlockRecord]:
+        return [
+            r for r in self.blocks.values() if r.rdd_id == rdd_id and r.split_index == split_index
+        ]
+
+    def note_over_budget(self, excess_bytes: int) -> None:
+        if excess_bytes > self.counters.max_over_budget_bytes:
+            self.counters.max_over_budget_bytes = excess_bytes
+
+    def resync(self, truth: list[tuple[int, int, str, int, int]]) -> int:
+        """Replace the book by Spark's storage status ``(rdd, split, executor, mem, disk)``.
+
+        A block the ledger holds but Spark does not was removed by someone else (or its
+        event was lost): it is treated as dropped. Returns the number of corrections.
+        """
+        self.counters.resyncs += 1
+        fresh = {(r, s, e): (m, d) for r, s, e, m, d in truth if m > 0 or d > 0}
+        corrections = 0
+        for slot in list(self.blocks):
+            if slot not in fresh:
+                del self.blocks[slot]
+                reason = self._expected.pop(slot, None) or "external_or_spark"
+                self.counters.evictions_by_reason[reason] += 1
+                corrections += 1
+        for slot, (mem, disk) in fresh.items():
+            record = self.blocks.get(slot)
+            if record is None:
+                self.blocks[slot] = BlockRecord(*slot, memory_size=mem, disk_size=disk)
+                corrections += 1
+            elif (record.memory_size, record.disk_size) != (mem, disk):
+                record.memory_size, record.disk_size = mem, disk
+                corrections += 1
+        self.counters.resync_corrections += corrections
+        return corrections
+
+    # ---- stages and tasks: hits and misses ------------------------------------------------
+    def apply_stage(self, stage: StageRun) -> None:
+        """Remember which persisted RDDs a stage pipelines (with their parents in the stage)."""
+        self.counters.events["stage"] += 1
+        # RDD ids grow with creation, so descending id puts children before their parents
+        self._stage_persisted[stage.stage_id] = tuple(
+            node.rdd_id
+            for node in sorted(stage.rdds, key=lambda n: -n.rdd_id)
+            if node.storage_level.is_valid
+        )
+        self._stage_parents[stage.stage_id] = {n.rdd_id: n.parent_ids for n in stage.rdds}
+
+    def apply_task(self, task: TaskRun) -> list[tuple[Key, str]]:
+        """Classify each persisted RDD partition the task touched; returns ``(key, outcome)``."""
+        self.counters.events["task"] += 1
+        persisted = self._stage_persisted.get(task.stage_id)
+        if not persisted or not task.successful:
+            return []
+        parents = self._stage_parents.get(task.stage_id, {})
+        shadowed: set[int] = set()
+        outcomes: list[tuple[Key, str]] = []
+        for rdd_id in persisted:
+            if rdd_id in shadowed:
+                continue
+            key = (rdd_id, task.partition_index)
+            if key in self._stored_since_look:
+                self._stored_since_look.discard(key)
+                outcome = "miss"
+            elif key in self._promoted_since_look:
+                self.counters.disk_bytes_read += self._promoted_since_look.pop(key)
+                outcome = "disk_hit"
+            else:
+                records = self.locate(*key)
+                if any(r.memory_size for r in records):
+                    outcome = "memory_hit"
+                elif records:
+                    self.counters.disk_bytes_read += max(r.disk_size for r in records)
+                    outcome = "disk_hit"
+                else:
+                    outcome = "miss"
+            if outcome == "miss":
+                self.counters.misses += 1
+                if key in self._computed:
+                    self.counters.recomputed_partitions += 1
+                self._computed.add(key)
+            else:
+                self.counters.hits += 1
+                if outcome == "memory_hit":
+                    self.counters.memory_hits += 1
+                else:
+                    self.counters.disk_hits += 1
+                stack = list(parents.get(rdd_id, ()))
+                while stack:
+                    parent = stack.pop()
+                    if parent not in shadowed:
+                        shadowed.add(parent)
+                        stack.extend(parents.get(parent, ()))
+            for record in self.locate(*key):
+                record.last_access = self.tick()
+            outcomes.append((key, outcome))
+        return outcomes
+
+    # ---- predicted vs observed sizes ------------------------------------------------------
+    def predict_size(self, key: Key, size: float) -> None:
+        """Register the size predicted for a block before it is stored."""
+        self._predicted[key] = float(size)
+
+    def _observe_size(self, key: Key, size: int) -> None:
+        predicted = self._predicted.pop(key, None)
+        if predicted is None or size <= 0:
+            return
+        self._prediction_errors.append(abs(predicted - size) / size)
+        self._predicted_bytes += predicted
+        self._observed_bytes += size
+
+    # ---- report ---------------------------------------------------------------------------
+    def report(self) -> dict:
+        c = self.counters
+        errors = self._prediction_errors
+        by_executor: dict[str, dict[str, int]] = defaultdict(lambda: {"memory": 0, "disk": 0})
+        for r in self.blocks.values():
+            by_executor[r.executor_id]["memory"] += r.memory_size
+            by_executor[r.executor_id]["disk"] += r.disk_size
+        return {
+            "hits": c.hits,
+            "memory_hits": c.memory_hits,
+            "disk_hits": c.disk_hits,
+            "misses": c.misses,
+            "recomputed_partitions": c.recomputed_partitions,
+            "disk_bytes_written": c.disk_bytes_written,
+            "disk_bytes_read": c.disk_bytes_read,
+            "evictions_by_reason": dict(sorted(c.evictions_by_reason.items())),
+            "decisions": dict(sorted(c.decisions.items())),
+            "predicted_vs_observed": {
+                "method": "same callSite and split, previous generation",
+                "blocks": len(errors),
+                "median_relative_error": statistics.median(errors) if errors else None,
+                "predicted_bytes": int(self._predicted_bytes),
+                "observed_bytes": int(self._observed_bytes),
+            },
+            "cached_bytes_by_executor": {k: dict(v) for k, v in sorted(by_executor.items())},
+            "max_over_budget_bytes": c.max_over_budget_bytes,
+            "events": dict(sorted(c.events.items())),
+            "resyncs": c.resyncs,
+            "resync_corrections": c.resync_corrections,
+        }

@@ -1,0 +1,124 @@
+"""The seven policies of ``spark.blaze.policy`` behind one interface the manager calls.
+
+Why a manager-side layer over ``costmodel.policies``: the cost model decides *which* partition
+goes where (``get_policy(name).admit``); the manager also needs to know, per policy, whether it
+acts at all (``spark`` only observes, ``none`` caches nothing), which JVM storage level to
+persist managed data at (a level with disk when victims may spill, so Spark's
+``dropFromMemory`` can move a block to disk), and how to turn its own view of a partition
+(:class:`Candidate`) into the cost model's inputs (``PartitionState`` + a ``TableCosts``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from blaze.config import POLICIES
+from blaze.errors import ConfigError
+from costmodel.policies import (
+    AdmissionDecision,
+    PartitionState,
+    PolicyContext,
+    TableCosts,
+    get_policy,
+)
+from costmodel.types import Location, PartitionCost
+
+__all__ = ["Candidate", "ManagerPolicy", "get_manager_policy"]
+
+Key = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One cached partition on one executor, with everything a policy may look at."""
+
+    key: Key
+    size: int
+    last_access: int = 0
+    future_refs: float = 1.0
+    recompute_ms: float = 0.0
+    write_ms: float = 0.0
+    read_ms: float = 0.0
+    on_disk: bool = False  # lives on disk now (a promotion asks to come back to memory)
+    jobs_to_next_use: int = 0  # MRD's distance (in jobs) to the next reference
+
+    @property
+    def next_reference(self) -> int | None:
+        """MRD's next reference: None when no future reference is predicted."""
+        return None if self.future_refs <= 0 else self.jobs_to_next_use
+
+    @property
+    def cost(self) -> PartitionCost:
+        return PartitionCost(
+            future_refs=self.future_refs,
+            recompute_ms=self.recompute_ms,
+            write_ms=self.write_ms,
+            read_ms=self.read_ms,
+            on_disk=self.on_disk,
+            size_bytes=float(self.size),
+        )
+
+    def state(self, location: Location) -> PartitionState:
+        return PartitionState(
+            key=self.key,
+            size_bytes=float(self.size),
+            location=location,
+            last_access=float(self.last_access),
+        )
+
+
+@dataclass(frozen=True)
+class ManagerPolicy:
+    """A named policy: whether the manager acts, at which JVM level, and how it evicts."""
+
+    name: str
+    acts: bool  # False: the manager only observes (``spark``) or caches nothing (``none``)
+    caches: bool  # False: persist calls are ignored (``none``)
+    spills: bool  # victims and rejected partitions may go to disk
+
+    def jvm_level_name(self) -> str:
+        """The Spark storage level managed datasets are persisted at."""
+        return "MEMORY_AND_DISK" if self.spills else "MEMORY_ONLY"
+
+    def admit(
+        self,
+        incoming: Candidate,
+        resident: Sequence[Candidate],
+        budget_bytes: int,
+        parents: Mapping[int, Sequence[int]] | None = None,
+    ) -> AdmissionDecision:
+        """Ask the cost model where ``incoming`` goes given its executor's in-memory partitions."""
+        core = get_policy(self.name)
+        everyone = [incoming, *resident]
+        costs = TableCosts(
+            {c.key: c.cost for c in everyone},
+            reference_counts={c.key: math.ceil(c.future_refs) for c in everyone},
+            next_references={c.key: c.next_reference for c in everyone},
+            parents=parents,
+        )
+        ctx = PolicyContext(costs=costs)
+        incoming_state = incoming.state(Location.DISK if incoming.on_disk else Location.MEMORY)
+        return core.admit(
+            incoming_state, [c.state(Location.MEMORY) for c in resident], budget_bytes, ctx
+        )
+
+
+_POLICIES = {
+    "spark": ManagerPolicy("spark", acts=False, caches=True, spills=False),
+    "none": ManagerPolicy("none", acts=False, caches=False, spills=False),
+    "mem_only": ManagerPolicy("mem_only", acts=True, caches=True, spills=False),
+    "mem_disk": ManagerPolicy("mem_disk", acts=True, caches=True, spills=True),
+    "lrc": ManagerPolicy("lrc", acts=True, caches=True, spills=True),
+    "mrd": ManagerPolicy("mrd", acts=True, caches=True, spills=True),
+    "blaze": ManagerPolicy("blaze", acts=True, caches=True, spills=True),
+}
+
+
+def get_manager_policy(name: str) -> ManagerPolicy:
+    """The policy called ``name`` (one of :data:`blaze.config.POLICIES`)."""
+    normal = str(name).strip().lower()
+    if normal not in _POLICIES:
+        raise ConfigError(f"unknown cache policy {name!r} (known: {', '.join(POLICIES)})")
+    return _POLICIES[normal]

@@ -1,0 +1,203 @@
+"""Which datasets each job uses: the online basis of autoCache and auto-unpersist (pure Python).
+
+Why job-level and Python-side: decisions that must precede computation (persist a reused RDD
+before the job that computes it) can only be taken in the driver before the job is submitted,
+and PySpark pipelines chained Python transformations into one JVM RDD, so the JVM never sees
+the intermediate datasets a user names. The manager therefore stamps every Python RDD with the
+user's source line that created it (its *site*) and tells this tracker, before each job, which
+datasets the job will read. The tracker learns, per site, how often a dataset is used:
+
+- **autoCache**: a dataset used by a second job is reused → persist it now; every later dataset
+  created at the same site (the next iteration's) is persisted before its first job. A
+  candidate is skipped when a dataset derived from it in the same job is persisted or chosen
+  (caching the descendant makes the ancestor unnecessary). A profile may name reused sites
+  up front (the paper's rule: out-degree > 1 in the profiled DAG).
+- **auto-unpersist**: a managed dataset has no future use when a newer dataset of its site was
+  used by a job that did not use it (a *retired* generation), or when it reached the number of
+  uses its site's earlier generations had (or the profile recorded). Unpersisting early never
+  changes results in Spark; at worst a partition is recomputed.
+- **F** (future references) for the cost model: uses its site had minus uses so far, or 1 when
+  nothing is known yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["DatasetUse", "SiteStats", "UsageTracker"]
+
+
+@dataclass
+class DatasetUse:
+    """One Python dataset object as the tracker knows it (``token`` = ``id()`` of the object)."""
+
+    token: int
+    site: str
+    generation: int
+    uses: int = 0
+    last_job: int = -1
+    persisted: bool = False  # persisted by the program or by autoCache
+    managed: bool = False  # the manager may unpersist it
+    retired: bool = False
+
+
+@dataclass
+class SiteStats:
+    generations: int = 0
+    reused: bool = False
+    retired_uses: list[int] = field(default_factory=list)
+
+    def expected_uses(self) -> int | None:
+        return max(self.retired_uses) if self.retired_uses else None
+
+
+class UsageTracker:
+    """Counts dataset uses per job and turns them into autoCache / auto-unpersist choices."""
+
+    def __init__(
+        self,
+        *,
+        profile_uses: Mapping[str, int] | None = None,
+        profile_reused: Iterable[str] = (),
+    ) -> None:
+        self.datasets: dict[int, DatasetUse] = {}
+        self.sites: dict[str, SiteStats] = {}
+        self.job_index = -1
+        self._profile_uses = dict(profile_uses or {})
+        self._profile_reused = set(profile_reused)
+        self._used_now: set[int] = set()
+
+    # ---- registry -------------------------------------------------------------------------
+    def register(self, token: int, site: str) -> DatasetUse:
+        known = self.datasets.get(token)
+        if known is not None and known.site == site:
+            return known
+        stats = self.sites.setdefault(site, SiteStats())
+        use = DatasetUse(token=token, site=site, generation=stats.generations)
+        stats.generations += 1
+        self.datasets[token] = use
+        return use
+
+    def forget(self, token: int) -> None:
+        """The Python object is gone (garbage collected): it has no future use."""
+        use = self.datasets.pop(token, None)
+        if use is not None and not use.retired and use.uses:
+            self._retire(use)
+
+    def mark_persisted(self, token: int, *, managed: bool) -> None:
+        use = self.datasets.get(token)
+        if use is not None:
+            use.persisted = True
+            use.managed = use.managed or managed
+
+    def mark_unpersisted(self, token: int) -> None:
+        use = self.datasets.get(token)
+        if use is not None:
+            use.persisted = False
+            use.managed = False
+
+    def is_reused_site(self, site: str) -> bool:
+        stats = self.sites.get(site)
+        return site in self._profile_reused or bool(stats and stats.reused)
+
+    # ---- jobs -----------------------------------------------------------------------------
+    def start_job(
+        self, used: Iterable[int], parents: Mapping[int, Iterable[int]] | None = None
+    ) -> list[int]:
+        """A job is about to run reading ``used``; returns the tokens autoCache should persist.
+
+        ``parents`` maps a used token to the tokens it was derived from (within ``used``).
+        """
+        self.job_index += 1
+        used_set = {t for t in used if t in self.datasets}
+        self._used_now = used_set
+        for token in used_set:
+            use = self.datasets[token]
+            use.uses += 1
+            use.last_job = self.job_index
+            if use.uses >= 2:
+                self.sites[use.site].reused = True
+        candidates = {
+            t
+            for t in used_set
+            if not self.datasets[t].persisted
+            and (self.datasets[t].uses >= 2 or self.is_reused_site(self.datasets[t].site))
+        }
+        chosen_or_persisted = candidates | {t for t in used_set if self.datasets[t].persisted}
+        ancestors_of_chosen: set[int] = set()
+        parent_map = {
+            t: tuple(p for p in (parents or {}).get(t, ()) if p in used_set) for t in used_set
+        }
+        for token in chosen_or_persisted:
+            stack = list(parent_map.get(token, ()))
+            while stack:
+                parent = stack.pop()
+                if parent not in ancestors_of_chosen:
+                    ancestors_of_chosen.add(parent)
+                    stack.extend(parent_map.get(parent, ()))
+        return sorted(candidates - ancestors_of_chosen)
+
+    def finish_job(self, *, auto_unpersist: bool = True) -> list[int]:
+        """The job ended: returns managed tokens with no predicted future use."""
+        used = self._used_now
+        self._used_now = set()
+        newest_used_generation: dict[str, int] = {}
+        for token in used:
+            use = self.datasets.get(token)
+            if use is not None:
+                gen = newest_used_generation.get(use.site, -1)
+                newest_used_generation[use.site] = max(gen, use.generation)
+        done: list[int] = []
+        for use in list(self.datasets.values()):
+            if use.retired:
+                continue
+            newest = newest_used_generation.get(use.site)
+            superseded = newest is not None and use.generation < newest and use.token not in used
+            if not (superseded or (use.uses and self._reached_expected(use))):
+                continue
+            self._retire(use)
+            if auto_unpersist and use.managed and use.persisted:
+                done.append(use.token)
+        return sorted(done)
+
+    def _reached_expected(self, use: DatasetUse) -> bool:
+        expected = self.expected_uses(use.site)
+        return expected is not None and use.uses >= expected
+
+    def _retire(self, use: DatasetUse) -> None:
+        use.retired = True
+        if use.uses:
+            self.sites.setdefault(use.site, SiteStats()).retired_uses.append(use.uses)
+
+    # ---- cost model inputs ----------------------------------------------------------------
+    def expected_uses(self, site: str) -> int | None:
+        if site in self._profile_uses:
+            return self._profile_uses[site]
+        stats = self.sites.get(site)
+        return stats.expected_uses() if stats else None
+
+    def future_uses(self, token: int) -> float:
+        """F at job granularity: remaining predicted uses (1 when nothing is known)."""
+        use = self.datasets.get(token)
+        if use is None:
+            return 1.0
+        if use.retired:
+            return 0.0
+        expected = self.expected_uses(use.site)
+        if expected is None:
+            return 1.0
+        return float(max(expected - use.uses, 0))
+
+    def profile(self) -> dict[str, dict]:
+        """Per-site facts worth keeping for a later run (see :mod:`blaze.profile`)."""
+        result = {}
+        for site, stats in sorted(self.sites.items()):
+            live = [u.uses for u in self.datasets.values() if u.site == site and u.uses]
+            uses = stats.retired_uses + live
+            result[site] = {
+                "generations": stats.generations,
+                "reused": stats.reused,
+                "uses": max(uses) if uses else 0,
+            }
+        return result
