@@ -98,7 +98,7 @@ def factors_from_cumulative(a: Sequence[float]) -> tuple[float, ...]:
     out, prev = [], 1.0
     for value in a:
         p = 0.0 if prev <= 1e-12 else min(1.0, max(0.0, value / prev))
-        p = 0.0 if p < 1e-9 else 1.0 if p > 1 - 1e-9 else p  # LP round-off
+        p = 0.0 if p < 1e-6 else 1.0 if p > 1 - 1e-6 else float(p)  # LP round-off
         out.append(p)
         prev = value
     return tuple(out)
@@ -163,54 +163,52 @@ def solve_load_factors(
     k = len(profile.operators)
     bytes_coef, bytes_const, cpu_coef, cpu_const = _coefficients(profile)
     cap = float(max_rate) if max_rate is not None else 1e12
-    # variables x = [R, z_0 .. z_{K-1}], z_i = R * a_i
-    a_ub, b_ub = [], []
-    a_ub.append([cpu_const, *cpu_coef])  # CPU
-    b_ub.append(cpu_budget)
-    a_ub.append([bytes_const, *bytes_coef])  # network
-    b_ub.append(bandwidth)
+    # variables x = [R, z_0 .. z_{K-1}], z_i = R * a_i; rows normalised to right-hand side 1
+    cpu_row = np.array([cpu_const, *cpu_coef]) / cpu_budget
+    byte_row = np.array([bytes_const, *bytes_coef]) / bandwidth
+    # rates are ~1e6 and costs ~1e-8: solve for y = x * scale so every coefficient is O(1)
+    scale = max(np.abs(cpu_row).sum(), np.abs(byte_row).sum(), 1.0 / cap)
+    rows = [cpu_row / scale, byte_row / scale]
     for i in range(k):  # ordering: z_i <= z_{i-1} (z_{-1} = R)
         row = np.zeros(k + 1)
-        row[i + 1] = 1.0
-        row[i] = -1.0
-        a_ub.append(row)
-        b_ub.append(0.0)
-    a_ub_arr, b_ub_arr = np.asarray(a_ub, dtype=float), np.asarray(b_ub, dtype=float)
-    bounds = [(0.0, cap)] + [(0.0, None)] * k
+        row[i + 1], row[i] = 1.0, -1.0
+        rows.append(row)
+    a_ub = np.vstack(rows)
+    b_ub = np.array([1.0, 1.0] + [0.0] * k)
+    y_cap = cap * scale
     first = linprog(
-        c=[-1.0] + [0.0] * k, A_ub=a_ub_arr, b_ub=b_ub_arr, bounds=bounds, method="highs"
+        c=[-1.0] + [0.0] * k,
+        A_ub=a_ub,
+        b_ub=b_ub,
+        bounds=[(0.0, y_cap)] + [(0.0, None)] * k,
+        method="highs",
     )
     if not first.success:
         raise RuntimeError(f"load-factor LP failed: {first.message}")
-    best_rate = float(first.x[0])
-    if best_rate <= 0:
+    best = float(first.x[0])
+    if best <= 0:
         return LoadPlan(tuple([0.0] * k), 0.0, *plan_cost(profile, [0.0] * k))
-    # second LP: keep the rate (to 1e-9 relative), ship as few bytes as possible
-    floor = best_rate * (1 - 1e-9)
-    second = linprog(
-        c=[bytes_const, *bytes_coef],
-        A_ub=a_ub_arr,
-        b_ub=b_ub_arr,
-        bounds=[(floor, cap)] + [(0.0, None)] * k,
-        method="highs",
-    )
-    x = second.x if second.success else first.x
+    # second LP: keep the rate (to 1e-7 relative), ship as few bytes as possible
+    bounds = [(best * (1 - 1e-7), y_cap)] + [(0.0, None)] * k
+    y = first.x
+    second = linprog(c=byte_row / scale, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
     if second.success:
+        y = second.x
         # third LP: among those, the least CPU (no local work that saves no bytes)
-        byte_row = np.asarray([[bytes_const, *bytes_coef]])
         third = linprog(
-            c=[cpu_const, *cpu_coef],
-            A_ub=np.vstack([a_ub_arr, byte_row]),
-            b_ub=np.append(b_ub_arr, float(second.fun) * (1 + 1e-9) + 1e-12),
-            bounds=[(floor, cap)] + [(0.0, None)] * k,
+            c=cpu_row / scale,
+            A_ub=np.vstack([a_ub, byte_row / scale]),
+            b_ub=np.append(b_ub, float(second.fun) + 1e-7 * abs(float(second.fun)) + 1e-12),
+            bounds=bounds,
             method="highs",
         )
         if third.success:
-            x = third.x
-    rate = float(x[0])
-    a = np.clip(x[1:] / rate, 0.0, 1.0)
-    a = np.minimum.accumulate(a)  # remove 1e-12 noise that would break ordering
+            y = third.x
+    a = np.clip(y[1:] / y[0], 0.0, 1.0)
+    a = np.minimum.accumulate(a)  # remove round-off that would break ordering
     factors = factors_from_cumulative(a)
+    # the rate these exact factors sustain (never above what the constraints allow)
+    rate = _rate(profile, factors, cpu_budget, bandwidth, cap)
     cpu, nbytes = plan_cost(profile, factors)
     return LoadPlan(factors, rate, cpu, nbytes)
 

@@ -364,6 +364,8 @@ def query_from_spec(spec: Sequence[Mapping[str, Any]]) -> Query:
             raise InputError(
                 f"query spec item {i} ({kind}): missing field {exc.args[0]!r}"
             ) from None
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"query spec item {i} ({kind}): {exc}") from None
     try:
         return Query(tuple(ops))
     except (ValueError, TypeError) as exc:
