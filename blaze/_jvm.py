@@ -263,26 +263,27 @@ class JvmBridge:
         return graph
 
     # ---- local mode only ----------------------------------------------------------------
-    def spill_to_disk(self, rdd_id: int, split_index: int) -> bool:
+    def spill_to_disk(self, rdd_id: int, split_index: int) -> str:
         """Move a block from memory to disk the way Spark's own eviction does (local mode).
 
-        Returns False (and changes nothing) when the block is not in memory here, is locked
-        by a running task, or its storage level has no disk. The caller degrades to a drop.
+        Returns ``"spilled"``; ``"locked"`` when a running task holds the block (try again
+        later); ``"unavailable"`` when this cannot work here (cluster mode, not in this
+        memory store, a level without disk) — the caller then degrades to a drop.
         """
         if not self.is_local:
-            return False
+            return "unavailable"
         block_id = self._rdd_block_id(rdd_id, split_index)
         bm = self._block_manager
         store = bm.memoryStore()
         if not store.contains(block_id):
-            return False
+            return "unavailable"
         infos = bm.blockInfoManager()
         info = infos.get(block_id)
         if not info.isDefined() or not info.get().level().useDisk():
-            return False
+            return "unavailable"
         locked = infos.lockForWriting(block_id, False)
         if not locked.isDefined():
-            return False
+            return "locked"
         released = False
         try:
             info = locked.get()
@@ -290,19 +291,18 @@ class JvmBridge:
             if info.level().deserialized():
                 values = store.getValues(block_id)
                 if not values.isDefined():
-                    return False
+                    return "unavailable"
                 data = self._jvm.scala.util.Left(values.get().toArray(class_tag))
             else:
                 data_bytes = store.getBytes(block_id)
                 if not data_bytes.isDefined():
-                    return False
+                    return "unavailable"
                 data = self._jvm.scala.util.Right(data_bytes.get())
             new_level = bm.dropFromMemory(block_id, _ConstantFunction0(data), class_tag)
-            if new_level.isValid():
-                return True
-            infos.removeBlock(block_id)
-            released = True
-            return True
+            if not new_level.isValid():
+                infos.removeBlock(block_id)
+                released = True
+            return "spilled"
         finally:
             if not released:
                 infos.unlock(block_id, self._jvm.scala.Option.empty())

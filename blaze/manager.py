@@ -185,6 +185,7 @@ class BlazeManager:
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
         self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
         self._errors: dict[str, int] = defaultdict(int)
+        self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
         self._last_error: str | None = None
         self._events: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -326,6 +327,8 @@ class BlazeManager:
                 self._count_error(type(item).__name__, exc)
 
     def _handle(self, event) -> None:
+        if self._deferred and isinstance(event, (TaskRun, JobRun)):
+            self._retry_deferred()
         if isinstance(event, BlockEvent):
             self._on_block(event)
         elif isinstance(event, TaskRun):
@@ -426,16 +429,27 @@ class BlazeManager:
         if record is None or not record.memory_size:
             return
         if where == Location.DISK and self.policy.spills:
-            if record.disk_size or self._bridge.spill_to_disk(rdd_id, split):
+            outcome = "spilled" if record.disk_size else self._bridge.spill_to_disk(rdd_id, split)
+            if outcome == "locked":  # a task is still reading it: retry at the next event
+                self._deferred[slot] = why
+                counters.decisions["spill_deferred"] += 1
+                return
+            self._deferred.pop(slot, None)
+            if outcome == "spilled":
                 self._ledger.mark_spilled(slot)
                 counters.decisions["spill_to_disk"] += 1
                 counters.evictions_by_reason[f"{why}_to_disk"] += 1
                 return
             counters.decisions["spill_degraded_to_drop"] += 1
+        self._deferred.pop(slot, None)
         self._bridge.remove_block(rdd_id, split)
         self._ledger.mark_dropped(slot)
         counters.decisions["drop"] += 1
         counters.evictions_by_reason[f"{why}_dropped"] += 1
+
+    def _retry_deferred(self) -> None:
+        for slot, why in list(self._deferred.items()):
+            self._evict(slot, Location.DISK, why)
 
     def _resync(self) -> None:
         truth = [

@@ -63,4 +63,9 @@ def session(
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if BlazeConfig.from_conf(merged).enabled:
+        # the startup hook normally did this already; attach here if it is not installed
+        from blaze.startup import attach_at_startup
+
+        attach_at_startup(spark.sparkContext)
     return spark

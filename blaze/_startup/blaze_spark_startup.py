@@ -1,0 +1,93 @@
+"""Opt-in startup hook of blaze-spark (loaded by ``blaze-spark.pth`` in every interpreter).
+
+Why a top-level module outside the ``blaze`` package: a ``.pth`` import runs in *every* Python
+process of the environment, Spark's Python workers included, so it must import nothing heavy.
+This module only puts a finder on ``sys.meta_path``; the finder reacts to exactly one import,
+``pyspark.core.context``, and wraps ``SparkContext._do_init`` so that, once a SparkContext is
+up, ``spark.blaze.enabled=true`` in its conf (e.g. ``spark-submit --conf
+spark.blaze.enabled=true app.py``) attaches the cache manager. Without the flag the wrapper
+reads one conf value and returns.
+
+Turn it off: leave ``spark.blaze.enabled`` false (the default), or set the environment variable
+``BLAZE_SPARK_STARTUP=0`` (the finder is then never installed), or uninstall blaze-spark.
+"""
+
+import os
+import sys
+
+TARGET = "pyspark.core.context"
+
+
+def _wrap_context(module):
+    context_class = getattr(module, "SparkContext", None)
+    original = getattr(context_class, "_do_init", None)
+    if original is None or getattr(original, "__blaze_startup__", False):
+        return
+
+    def _do_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        flag = self._conf.get("spark.blaze.enabled", "false") or "false"
+        if flag.strip().lower() == "true":
+            from blaze.startup import attach_at_startup
+
+            attach_at_startup(self)
+
+    _do_init.__blaze_startup__ = True
+    _do_init.__wrapped__ = original
+    context_class._do_init = _do_init
+
+
+class _BlazeStartupFinder:
+    """Finds nothing itself; wraps the loader of ``pyspark.core.context`` once."""
+
+    def __init__(self):
+        self._busy = False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != TARGET or self._busy:
+            return None
+        self._busy = True
+        try:
+            import importlib.util
+
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._busy = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        loader_exec = spec.loader.exec_module
+
+        class _Loader:
+            def __init__(self, inner):
+                self._inner = inner
+
+            def create_module(self, spec):
+                return self._inner.create_module(spec)
+
+            def exec_module(self, module):
+                loader_exec(module)
+                try:
+                    _wrap_context(module)
+                except Exception as exc:  # never break pyspark's import
+                    sys.stderr.write(f"blaze-spark startup hook disabled: {exc}\n")
+
+            def __getattr__(self, name):
+                return getattr(self._inner, name)
+
+        spec.loader = _Loader(spec.loader)
+        return spec
+
+
+def install():
+    if os.environ.get("BLAZE_SPARK_STARTUP", "1").strip() == "0":
+        return
+    if any(isinstance(f, _BlazeStartupFinder) for f in sys.meta_path):
+        return
+    module = sys.modules.get(TARGET)
+    if module is not None:  # pyspark already imported (unusual at startup)
+        _wrap_context(module)
+        return
+    sys.meta_path.insert(0, _BlazeStartupFinder())
+
+
+install()
