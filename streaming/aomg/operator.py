@@ -223,17 +223,19 @@ class _AomgProcessor(StatefulProcessor):
         self, key: tuple, rows: Iterator[pd.DataFrame], timerValues: TimerValues
     ) -> Iterator[pd.DataFrame]:
         frame = pd.concat(list(rows), ignore_index=True)
-        timers: set[int] = set()
+        # one state round trip each for the stored sub-windows and timers (a handful per key)
+        stored = {sub: blob for (sub,), (blob,) in self.subs.iterator()}
+        timers = set(self.handle.listTimers())
         for sub, group in frame.groupby("sub", sort=True):
+            sub = int(sub)
             parts = [QuantileSummary.from_bytes(b) for b in group["summary"]]
-            stored = self.subs.getValue((int(sub),))
-            if stored is not None:
-                parts.append(QuantileSummary.from_bytes(stored[0]))
-            merged = QuantileSummary.merge_all(parts)
-            self.subs.updateValue((int(sub),), (merged.to_bytes(),))
-            timers.update(self.spec.window_ends(int(sub)))
-        for end_us in sorted(timers):
-            self.handle.registerTimer(end_us // 1_000)
+            if sub in stored:
+                parts.append(QuantileSummary.from_bytes(stored[sub]))
+            self.subs.updateValue((sub,), (QuantileSummary.merge_all(parts).to_bytes(),))
+            for end_ms in (end_us // 1_000 for end_us in self.spec.window_ends(sub)):
+                if end_ms not in timers:
+                    self.handle.registerTimer(end_ms)
+                    timers.add(end_ms)
         return iter([])
 
     def handleExpiredTimer(

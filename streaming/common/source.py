@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -250,9 +251,14 @@ class _StreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return _read_range(self.options, partition)
 
 
+_REGISTERED: weakref.WeakSet = weakref.WeakSet()
+
+
 def register_source(spark) -> None:
     """Make ``format("blaze_telemetry")`` available in this SparkSession (idempotent)."""
-    spark.dataSource.register(TelemetryDataSource)
+    if spark not in _REGISTERED:
+        spark.dataSource.register(TelemetryDataSource)
+        _REGISTERED.add(spark)
 
 
 _OPTION_KEYS = {
