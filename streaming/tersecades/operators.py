@@ -275,6 +275,12 @@ def aggregate(
         "compared": selection.blocks_compared,
     }
     labels = _labels(key_column, keys) if key_column is not None else [None] * len(keys)
+    # order by the user-visible key (dictionary codes are not in string order), nulls last
+    order = sorted(range(len(labels)), key=lambda i: (labels[i] is None, labels[i]))
+    if order != list(range(len(labels))):
+        labels = [labels[i] for i in order]
+        counts, mins, maxs = counts[order], mins[order], maxs[order]
+        sums = [sums[i] for i in order]
     return Aggregate(labels, counts, sums, mins, maxs, key_name=by or "key", stats=stats)
 
 
@@ -342,7 +348,9 @@ def _row_keys(key: EncodedColumn | None, blocks_ids: np.ndarray, sub_rows: np.nd
         codes, _ = Dictionary.global_codes(key)
         offsets = key.dictionary.offsets.to_numpy().astype(np.int64)
         first = np.repeat(offsets[:-1][blocks_ids], sub_rows)
-        values = np.where(valid, codes[first + np.where(valid, values, 0)] if len(codes) else 0, 0)
+        flat = first + np.where(valid, values, 0)
+        values = np.zeros(len(values), np.int64)
+        values[valid] = codes[flat[valid]]
     return values, valid
 
 
