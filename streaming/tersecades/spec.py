@@ -211,6 +211,11 @@ class TerseSpec:
             raise CorruptEncodingError(
                 f"encoded batch lacks the fields {missing[:5]} (wrong spec or not an encoded batch)"
             )
+        unexpected = [n for n in batch.schema.names if n not in set(expected.names)]
+        if unexpected:
+            raise CorruptEncodingError(
+                f"encoded batch has fields {unexpected[:5]} this spec does not define (encoded with other codecs?)"
+            )
         for f in expected:
             if batch.column(f.name).null_count:
                 raise CorruptEncodingError(f"encoded field {f.name!r} has nulls")
