@@ -33,7 +33,7 @@ Meanings of the derived values:
 
 Additions beyond the agreed interface: ``call_site``, ``signature``, ``executed_stages_of``,
 ``submitted_stage_ids``, ``skipped_stage_ids``, ``tasks``, ``stage_ids``, ``job_ids``,
-``is_unpersisted``, ``snapshot`` (and ``==`` on it), ``events_applied``, ``ended_at``.
+``is_unpersisted``, ``from_json_lines``, ``snapshot`` (and ``==`` on it), ``events_applied``, ``ended_at``.
 """
 
 from __future__ import annotations
@@ -145,6 +145,13 @@ class LineageDag:
         for event in events:
             dag.apply(event)
         return dag
+
+    @classmethod
+    def from_json_lines(cls, lines: Iterable[str]) -> LineageDag:
+        """The DAG of Spark event JSON lines; strict: a malformed line raises InputError."""
+        from lineage.parse import parse_json_line
+
+        return cls.from_events(r for line in lines if line.strip() for r in parse_json_line(line))
 
     @classmethod
     def from_event_log(cls, path: str | Path) -> LineageDag:
