@@ -13,12 +13,15 @@ three gives a synchronous point before and after each job. Nothing is patched at
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["install", "uninstall"]
 
+_BLAZE_DIR = os.path.dirname(os.path.abspath(__file__))
 _installed: list[tuple[type, str, Any]] = []
 _lock = threading.Lock()
 _depth = threading.local()
@@ -33,24 +36,59 @@ def _patch(owner: type, name: str, make: Callable[[Any], Any]) -> None:
     setattr(owner, name, wrapper)
 
 
+def _user_call_site() -> str | None:
+    """PySpark's job call-site text ("count at app.py:12") as if no wrapper were in the stack."""
+    import pyspark
+
+    pyspark_dir = os.path.dirname(os.path.abspath(pyspark.__file__))
+    frame = sys._getframe(1)  # the wrapper (renamed after the action it wraps)
+    inner = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (filename.startswith(pyspark_dir) or filename.startswith(_BLAZE_DIR)):
+            if inner is None:
+                return None
+            return f"{inner.f_code.co_name} at {filename}:{frame.f_lineno}"
+        inner = frame
+        frame = frame.f_back
+    return None
+
+
 def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
-    """Run the manager's before/after-job steps around the outermost action call only."""
+    """Run the manager's before/after-job steps around the outermost action call only.
+
+    PySpark names a job after the first user frame below it; the wrapper sets that call site
+    itself (and holds PySpark's call-site depth) so jobs keep their usual names in the UI,
+    the event log and the lineage DAG instead of pointing into this module.
+    """
+    from pyspark.traceback_utils import SCCallSiteSync
 
     def wrapper(*args, **kwargs):
         depth = getattr(_depth, "value", 0)
         if depth:
             return original(*args, **kwargs)
         _depth.value = 1
+        rdd = rdd_of(*args, **kwargs)
+        jsc = rdd.ctx._jsc
+        own_site = SCCallSiteSync._spark_stack_depth == 0
+        if own_site:
+            jsc.setCallSite(_user_call_site())
+        SCCallSiteSync._spark_stack_depth += 1
         try:
-            rdd = rdd_of(*args, **kwargs)
             manager._before_job(rdd)
             try:
                 return original(*args, **kwargs)
             finally:
                 manager._after_job()
         finally:
+            SCCallSiteSync._spark_stack_depth -= 1
+            if own_site:
+                jsc.setCallSite(None)
             _depth.value = 0
 
+    wrapper.__code__ = wrapper.__code__.replace(
+        co_name=original.__name__, co_qualname=original.__qualname__
+    )
     return wrapper
 
 
