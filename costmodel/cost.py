@@ -30,6 +30,7 @@ every cost. Not thread-safe: the caller serialises updates (the manager holds on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -82,11 +83,13 @@ class CostModel:
         self._rdds: dict[int, RddSpec] = {}
         self._children: dict[int, list[int]] = {}
         self._metrics: dict[PartitionKey, PartitionMetrics] = {}
-        self._rdd_sums: dict[int, list[float]] = {}  # size sum, size n, time sum, time n
+        self._by_rdd: dict[int, dict[int, PartitionMetrics]] = {}
+        self._rdd_means: dict[int, tuple[float | None, float | None]] = {}
         self._locations: dict[PartitionKey, Location] = {}
         self._completed: set[int] = set(completed_stages)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
         self._r_cache: dict[PartitionKey, float] = {}
+        self._cost_cache: dict[tuple[int, int, bool], PartitionCost] = {}
         self._fallback_used: dict[int, set[int]] = {}  # rdd -> splits computed from its mean
         self._related: dict[int, frozenset[int]] = {}  # rdd -> ancestors | descendants | self
         self._ancestors: dict[int, frozenset[int]] = {}
@@ -137,19 +140,8 @@ class CostModel:
         )
         if merged == old and key in self._metrics:
             return
-        sums = self._rdd_sums.setdefault(rdd_id, [0.0, 0, 0.0, 0])
-        if old.size_bytes is not None:
-            sums[0] -= old.size_bytes
-            sums[1] -= 1
-        if old.compute_ms is not None:
-            sums[2] -= old.compute_ms
-            sums[3] -= 1
-        if merged.size_bytes is not None:
-            sums[0] += merged.size_bytes
-            sums[1] += 1
-        if merged.compute_ms is not None:
-            sums[2] += merged.compute_ms
-            sums[3] += 1
+        self._by_rdd.setdefault(rdd_id, {})[split] = merged
+        self._rdd_means.pop(rdd_id, None)
         self._metrics[key] = merged
         self._invalidate(rdd_id, split)
         # splits that used this RDD's mean are stale now that the mean moved
@@ -234,15 +226,18 @@ class CostModel:
         return result
 
     def _invalidate(self, rdd_id: int, split: int) -> None:
-        if not self._f_cache and not self._r_cache:
+        if not self._f_cache and not self._r_cache and not self._cost_cache:
             return
         for node in self._related_rdds(rdd_id):
             self._f_cache.pop((node, split), None)
             self._r_cache.pop((node, split), None)
+            self._cost_cache.pop((node, split, False), None)
+            self._cost_cache.pop((node, split, True), None)
 
     def _invalidate_all(self) -> None:
         self._f_cache.clear()
         self._r_cache.clear()
+        self._cost_cache.clear()
         self._fallback_used.clear()
         self._related.clear()
         self._ancestors.clear()
@@ -266,11 +261,19 @@ class CostModel:
     def _fallback(self, key: PartitionKey, *, size: bool) -> float:
         rdd_id, split = key
         self._fallback_used.setdefault(rdd_id, set()).add(split)
-        sums = self._rdd_sums.get(rdd_id)
-        if sums is not None:
-            total, count = (sums[0], sums[1]) if size else (sums[2], sums[3])
-            if count > 0:
-                return total / count
+        means = self._rdd_means.get(rdd_id)
+        if means is None:
+            values = self._by_rdd.get(rdd_id, {}).values()
+            sizes = [m.size_bytes for m in values if m.size_bytes is not None]
+            times = [m.compute_ms for m in values if m.compute_ms is not None]
+            means = (
+                math.fsum(sizes) / len(sizes) if sizes else None,
+                math.fsum(times) / len(times) if times else None,
+            )
+            self._rdd_means[rdd_id] = means
+        mean = means[0] if size else means[1]
+        if mean is not None:
+            return mean
         spec = self._rdds.get(rdd_id)
         if self.estimator is not None and spec is not None:
             estimate = self.estimator(spec, split)
@@ -434,8 +437,12 @@ class CostModel:
         """The partition's cost terms; ``on_disk`` defaults to its current location."""
         if on_disk is None:
             on_disk = self._locations.get(key) == Location.DISK
+        memo = (key[0], key[1], bool(on_disk))
+        cached = self._cost_cache.get(memo)
+        if cached is not None:
+            return cached
         size = self.size_bytes(key)
-        return PartitionCost(
+        result = PartitionCost(
             future_refs=float(self.future_refs(key)),
             recompute_ms=self.recompute_ms(key),
             write_ms=self.disk.write_ms(size),
@@ -443,6 +450,18 @@ class CostModel:
             on_disk=bool(on_disk),
             size_bytes=size,
         )
+        self._cost_cache[memo] = result
+        return result
+
+    def costs(self, keys: Iterable[PartitionKey], on_disk: bool = False) -> list[PartitionCost]:
+        """``cost`` of many partitions at once (memo hits without a method call each)."""
+        memo = self._cost_cache
+        flag = bool(on_disk)
+        out = []
+        for key in keys:
+            hit = memo.get((key[0], key[1], flag))
+            out.append(hit if hit is not None else self.cost(key, flag))
+        return out
 
     def reused_rdds(self) -> list[int]:
         """RDDs to cache automatically: out-degree in the DAG > 1 (the authors' rule)."""

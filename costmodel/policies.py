@@ -39,6 +39,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from costmodel.types import MIB, Location, PartitionCost, PartitionKey
 
 __all__ = [
@@ -205,6 +207,14 @@ def _check_budget(budget_bytes: float) -> None:
         raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes!r}")
 
 
+def _costs_of(source: CostSource, keys: list[PartitionKey]) -> list[PartitionCost]:
+    """In-memory costs of many partitions; uses the source's batch call when it has one."""
+    batch = getattr(source, "costs", None)
+    if callable(batch):
+        return batch(keys, False)
+    return [source.cost(key, on_disk=False) for key in keys]
+
+
 def _memory_bytes(states: Sequence[PartitionState], exclude: PartitionKey | None = None) -> float:
     return sum(s.size_bytes for s in states if s.location == Location.MEMORY and s.key != exclude)
 
@@ -348,9 +358,7 @@ class _Candidates:
         self.source = source
         self.heap = [(c.cost, key) for key, c in costs.items()]
         heapq.heapify(self.heap)
-        self.by_split: dict[int, list[PartitionKey]] = {}
-        for key in sorted(costs):
-            self.by_split.setdefault(key[1], []).append(key)
+        self._by_split: dict[int, list[PartitionKey]] | None = None  # built on first drop
         self.taken: set[PartitionKey] = set()
 
     def pop(self) -> tuple[PartitionKey, PartitionCost] | None:
@@ -372,15 +380,32 @@ class _Candidates:
         return None
 
     def dropped(self, key: PartitionKey, cost: PartitionCost) -> None:
-        """``key`` will be recomputed: its relatives of the same split now cost more."""
+        """``key`` will be recomputed: its relatives of the same split now cost more.
+
+        An ancestor gains the dropped partition's references (it is read once more per
+        reference); a descendant gains its recomputation time. Updates that cannot change a
+        cost (no references to add, or a descendant nobody will read) are skipped.
+        """
+        if cost.future_refs <= 0 and cost.recompute_ms <= 0:
+            return
+        if self._by_split is None:
+            self._by_split = {}
+            for other in self.costs:
+                self._by_split.setdefault(other[1], []).append(other)
         rdd_id, split = key
-        for other in self.by_split.get(split, ()):
-            if other in self.taken or other == key:
+        for other in self._by_split.get(split, ()):
+            if other in self.taken:
                 continue
-            if self.source.is_ancestor(other[0], rdd_id):
-                updated = self.costs[other].adjusted(extra_refs=cost.future_refs)
-            elif self.source.is_ancestor(rdd_id, other[0]):
-                updated = self.costs[other].adjusted(extra_recompute_ms=cost.recompute_ms)
+            current = self.costs[other]
+            if cost.future_refs > 0 and self.source.is_ancestor(other[0], rdd_id):
+                updated = current.adjusted(extra_refs=cost.future_refs)
+            elif (
+                current.future_refs > 0
+                and not current.on_disk
+                and cost.recompute_ms > 0
+                and self.source.is_ancestor(rdd_id, other[0])
+            ):
+                updated = current.adjusted(extra_recompute_ms=cost.recompute_ms)
             else:
                 continue
             self.costs[other] = updated
@@ -412,16 +437,27 @@ class BlazePolicy(Policy):
         if incoming.size_bytes > budget_bytes:
             return AdmissionDecision(rejected, (), "larger than the budget")
         others = [s for s in resident if s.location == Location.MEMORY and s.key != incoming.key]
-        costs = {s.key: source.cost(s.key, on_disk=False) for s in others}
-        if promoting and not self._promotable(mine, costs, ctx):
+        all_costs = _costs_of(source, [s.key for s in others])
+        if promoting and not self._promotable(mine, all_costs, ctx):
             return AdmissionDecision(Location.DISK, (), "cost in the lowest in-memory share")
-        sizes = {s.key: s.size_bytes for s in others}
-        if self.size_ratio_filter:
-            costs = {
-                key: c
-                for key, c in costs.items()
-                if c.cost <= 0 or mine.cost * sizes[key] > incoming.size_bytes * c.cost
-            }
+        # only partitions costing no more than the incoming one can ever be victims (costs
+        # only grow by propagation), so the queue holds those alone
+        limit = mine.cost
+        costs: dict[PartitionKey, PartitionCost] = {}
+        sizes: dict[PartitionKey, float] = {}
+        check_ratio = self.size_ratio_filter
+        for state, cost in zip(others, all_costs):
+            value = cost.cost
+            if value > limit:
+                continue
+            if (
+                check_ratio
+                and value > 0
+                and limit * state.size_bytes <= incoming.size_bytes * value
+            ):
+                continue  # denser in cost per byte than the incoming partition: keep it
+            costs[state.key] = cost
+            sizes[state.key] = state.size_bytes
         queue = _Candidates(costs, source)
         target = need + ctx.margin(budget_bytes)
         victims: list[tuple[PartitionKey, Location]] = []
@@ -441,13 +477,12 @@ class BlazePolicy(Policy):
             return AdmissionDecision(rejected, (), "victims would cost more than it saves")
         return AdmissionDecision(Location.MEMORY, tuple(victims), "evicted lower-cost partitions")
 
-    def _promotable(
-        self, mine: PartitionCost, costs: Mapping[PartitionKey, PartitionCost], ctx
-    ) -> bool:
+    def _promotable(self, mine: PartitionCost, costs: Sequence[PartitionCost], ctx) -> bool:
         if not costs:
             return True
-        ranked = sorted(c.cost for c in costs.values())
-        return mine.cost >= ranked[int((len(ranked) - 1) * ctx.promotion_ratio)]
+        values = np.fromiter((c.cost for c in costs), dtype=float, count=len(costs))
+        index = int((len(values) - 1) * ctx.promotion_ratio)
+        return mine.cost >= float(np.partition(values, index)[index])
 
     def plan(self, states, budget_bytes, ctx=None) -> Plan:
         _check_budget(budget_bytes)

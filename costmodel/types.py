@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 __all__ = [
     "MIB",
@@ -106,18 +106,17 @@ class PartitionCost:
     read_ms: float
     on_disk: bool = False
     size_bytes: float = 0.0
+    # derived once at construction: policies read them thousands of times per decision
+    comp_cost: float = field(init=False, repr=False, compare=False)
+    disk_cost: float = field(init=False, repr=False, compare=False)
+    cost: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def comp_cost(self) -> float:
-        return (self.read_ms if self.on_disk else self.recompute_ms) * self.future_refs
-
-    @property
-    def disk_cost(self) -> float:
-        return (0.0 if self.on_disk else self.write_ms) + self.read_ms * self.future_refs
-
-    @property
-    def cost(self) -> float:
-        return min(self.comp_cost, self.disk_cost)
+    def __post_init__(self) -> None:
+        comp = (self.read_ms if self.on_disk else self.recompute_ms) * self.future_refs
+        disk = (0.0 if self.on_disk else self.write_ms) + self.read_ms * self.future_refs
+        object.__setattr__(self, "comp_cost", comp)
+        object.__setattr__(self, "disk_cost", disk)
+        object.__setattr__(self, "cost", min(comp, disk))
 
     @property
     def has_future(self) -> bool:
@@ -129,16 +128,19 @@ class PartitionCost:
         Nowhere if nothing will read it again; otherwise to disk unless recomputing is
         strictly cheaper than writing and reading it back (``comp_cost < disk_cost``).
         """
-        if not self.has_future or self.comp_cost < self.disk_cost:
+        if not self.future_refs > 0 or self.comp_cost < self.disk_cost:
             return Location.NONE
         return Location.DISK
 
     def adjusted(self, extra_refs: float = 0.0, extra_recompute_ms: float = 0.0) -> PartitionCost:
         """Cost propagation: a dropped child adds references, a dropped parent adds work."""
-        return replace(
-            self,
-            future_refs=self.future_refs + extra_refs,
-            recompute_ms=self.recompute_ms + extra_recompute_ms,
+        return PartitionCost(
+            self.future_refs + extra_refs,
+            self.recompute_ms + extra_recompute_ms,
+            self.write_ms,
+            self.read_ms,
+            self.on_disk,
+            self.size_bytes,
         )
 
     def as_dict(self) -> dict[str, float | bool]:

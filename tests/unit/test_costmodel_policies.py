@@ -252,7 +252,7 @@ def _cost(costs, state):
     return TableCosts(costs).cost(state.key, on_disk=state.location == DSK)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scenarios(), st.sampled_from(POLICY_NAMES))
 def test_plan_never_exceeds_the_budget(scenario, name):
     costs, states, budget, parents = scenario
@@ -265,7 +265,7 @@ def test_plan_never_exceeds_the_budget(scenario, name):
     assert set(plan.eviction_order) == {k for k, loc in plan.states.items() if loc == MEM}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scenarios(), st.sampled_from(POLICY_NAMES))
 def test_admission_never_exceeds_the_budget(scenario, name):
     costs, states, budget, parents = scenario
@@ -280,7 +280,7 @@ def test_admission_never_exceeds_the_budget(scenario, name):
         assert decision.victims == ()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_blaze_never_keeps_a_partition_without_future_reference(scenario):
     costs, states, budget, parents = scenario
@@ -297,7 +297,7 @@ def test_blaze_never_keeps_a_partition_without_future_reference(scenario):
             assert destination == NON
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_blaze_drops_exactly_when_recomputing_is_cheaper(scenario):
     costs, states, budget, _ = scenario  # no parents: no propagation, costs stay as drawn
@@ -313,7 +313,8 @@ def test_blaze_drops_exactly_when_recomputing_is_cheaper(scenario):
     decision = get_policy("blaze").admit(incoming, resident, budget, ctx)
     for key, destination in decision.victims:
         cost = costs[key]  # residents are in memory: on_disk False
-        assert destination == (NON if cost.comp_cost < cost.disk_cost else DSK)
+        if cost.future_refs > 0:
+            assert destination == (NON if cost.comp_cost < cost.disk_cost else DSK)
     mine = _cost(costs, incoming)
     if decision.admit_to != MEM and mine.future_refs > 0 and incoming.location != DSK:
         assert decision.admit_to == (NON if mine.comp_cost < mine.disk_cost else DSK)
