@@ -1,0 +1,329 @@
+"""The manager's pure parts: ledger accounting, usage tracking, policy adapter, profile, parsers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blaze._jvm import (
+    parse_block_statuses,
+    parse_debug_string_ids,
+    parse_rdd_blocks,
+    parse_storage_level,
+)
+from blaze.errors import ConfigError, InputError
+from blaze.ledger import Ledger
+from blaze.policies import Candidate, get_manager_policy
+from blaze.profile import load_profile, write_profile
+from blaze.tracker import UsageTracker
+from costmodel.types import Location
+from lineage.events import BlockEvent, RddNode, StageRun, StorageLevelInfo, TaskRun
+
+MEM_DISK = StorageLevelInfo(use_disk=True, use_memory=True)
+NONE = StorageLevelInfo()
+
+
+def block(rdd, split, mem, disk=0, executor="driver", level=MEM_DISK):
+    return BlockEvent(f"rdd_{rdd}_{split}", executor, level, mem, disk, None, rdd, split)
+
+
+def stage(stage_id, *nodes):
+    return StageRun(stage_id, 0, f"s{stage_id}", 4, tuple(nodes), ())
+
+
+def node(rdd_id, parents=(), level=MEM_DISK):
+    return RddNode(rdd_id, f"r{rdd_id}", "site", tuple(parents), 4, level)
+
+
+def task(stage_id, partition, run_ms=10):
+    return TaskRun(stage_id, 0, partition * 100 + stage_id, partition, "driver", 0, 1, run_ms)
+
+
+# ---- ledger -------------------------------------------------------------------------------
+
+
+def test_first_computation_is_a_miss_then_reads_are_hits():
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(5)))
+    ledger.apply_block(block(5, 0, 100))
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "miss")]
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "memory_hit")]
+    report = ledger.report()
+    assert (report["hits"], report["misses"], report["recomputed_partitions"]) == (1, 1, 0)
+
+
+def test_dropped_partition_counts_as_recomputed_when_stored_again():
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(5)))
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_task(task(1, 0))
+    ledger.mark_dropped((5, 0, "driver"))
+    ledger.apply_block(block(5, 0, 0, level=NONE))  # the removal event, after the fact
+    ledger.apply_block(block(5, 0, 120))  # recomputed and stored again
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "miss")]
+    assert ledger.report()["recomputed_partitions"] == 1
+
+
+def test_spill_then_disk_read_with_promotion_counts_disk_traffic():
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(5)))
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_task(task(1, 0))
+    ledger.mark_spilled((5, 0, "driver"))
+    assert ledger.memory_used("driver") == 0
+    ledger.apply_block(block(5, 0, 0, 90))  # the spill's event: 90 bytes on disk
+    ledger.apply_block(block(5, 0, 100, 90))  # a read promoted it back to memory
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "disk_hit")]
+    report = ledger.report()
+    assert report["disk_bytes_written"] == 90
+    assert report["disk_bytes_read"] == 90
+    assert report["recomputed_partitions"] == 0
+
+
+def test_hit_on_a_child_shadows_its_persisted_parent():
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(7, parents=(6,)), node(6, parents=(5,)), node(5)))
+    ledger.apply_block(block(5, 0, 10))
+    ledger.apply_block(block(7, 0, 10))
+    ledger.apply_task(task(1, 0))
+    assert ledger.apply_task(task(1, 0)) == [((7, 0), "memory_hit")]
+
+
+def test_unexpected_removal_is_an_eviction_by_someone_else():
+    ledger = Ledger()
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_block(block(5, 0, 0, level=NONE))
+    assert ledger.report()["evictions_by_reason"] == {"external_or_spark": 1}
+    assert ledger.locate(5, 0) == []
+
+
+def test_resync_drops_blocks_spark_no_longer_has_and_adds_unknown_ones():
+    ledger = Ledger()
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_block(block(5, 1, 100))
+    corrections = ledger.resync([(5, 1, "driver", 100, 0), (6, 0, "exec-1", 50, 0)])
+    assert corrections == 2
+    assert ledger.locate(5, 0) == []
+    assert ledger.memory_used("exec-1") == 50
+
+
+def test_events_for_unknown_stages_and_non_rdd_blocks_are_ignored():
+    ledger = Ledger()
+    assert ledger.apply_task(task(99, 0)) == []
+    assert ledger.apply_block(BlockEvent("broadcast_1", "driver", MEM_DISK, 10, 0)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),  # rdd
+            st.integers(0, 3),  # split
+            st.integers(0, 500),  # memory
+            st.integers(0, 500),  # disk
+            st.booleans(),  # valid
+        ),
+        max_size=60,
+    )
+)
+def test_ledger_equals_the_last_event_per_block_in_any_order(events):
+    """Whatever order and content, the book holds exactly the last valid state per block."""
+    ledger = Ledger()
+    last = {}
+    for rdd, split, mem, disk, valid in events:
+        ledger.apply_block(block(rdd, split, mem, disk, level=MEM_DISK if valid else NONE))
+        last[(rdd, split)] = (mem, disk) if valid and (mem or disk) else None
+    for (rdd, split), state in last.items():
+        records = ledger.locate(rdd, split)
+        if state is None:
+            assert records == []
+        else:
+            assert [(r.memory_size, r.disk_size) for r in records] == [state]
+    assert ledger.memory_used("driver") == sum(s[0] for s in last.values() if s)
+
+
+# ---- usage tracker: autoCache and auto-unpersist -------------------------------------------
+
+
+def test_reused_dataset_is_chosen_on_its_second_job_but_not_its_ancestor():
+    tracker = UsageTracker()
+    base = tracker.register(1, "app.py:3").token
+    data = tracker.register(2, "app.py:4").token
+    parents = {data: [base]}
+    assert tracker.start_job([base, data, tracker.register(3, "app.py:9").token], parents) == []
+    tracker.finish_job()
+    assert tracker.start_job([base, data, tracker.register(4, "app.py:9").token], parents) == [data]
+
+
+def test_new_generation_of_a_reused_site_is_cached_before_its_first_job():
+    tracker = UsageTracker()
+    first = tracker.register(1, "loop.py:7").token
+    tracker.start_job([first])
+    tracker.finish_job()
+    tracker.start_job([first])  # reused: the site is now known to be reused
+    tracker.finish_job()
+    second = tracker.register(2, "loop.py:7").token
+    assert tracker.start_job([second]) == [second]
+
+
+def test_superseded_generation_is_unpersisted_and_teaches_the_expected_uses():
+    tracker = UsageTracker()
+    gens = [tracker.register(t, "ranks.py:10").token for t in (1, 2, 3)]
+    for token in gens:
+        tracker.mark_persisted(token, managed=True)
+    tracker.start_job([gens[0]])
+    assert tracker.finish_job() == []
+    tracker.start_job([gens[0], gens[1]])  # iteration 1 reads ranks_0 and computes ranks_1
+    assert tracker.finish_job() == []
+    tracker.start_job([gens[1], gens[2]])  # ranks_0 is no longer read: retired
+    # ranks_0 retires after 2 uses; ranks_1 has had 2 uses as well: no future use predicted
+    assert tracker.finish_job() == [gens[0], gens[1]]
+    assert tracker.expected_uses("ranks.py:10") == 2
+    assert tracker.future_uses(gens[1]) == 0.0
+    assert tracker.future_uses(gens[2]) == 1.0
+
+
+def test_profile_uses_predict_future_references():
+    tracker = UsageTracker(profile_uses={"a.py:1": 3})
+    token = tracker.register(1, "a.py:1").token
+    tracker.mark_persisted(token, managed=True)
+    assert tracker.future_uses(token) == 3.0
+    tracker.start_job([token])
+    tracker.finish_job()
+    assert tracker.future_uses(token) == 2.0
+    tracker.start_job([token])
+    tracker.finish_job()
+    tracker.start_job([token])
+    assert tracker.finish_job() == [token]
+
+
+def test_unmanaged_datasets_are_never_unpersisted():
+    tracker = UsageTracker(profile_uses={"a.py:1": 1})
+    token = tracker.register(1, "a.py:1").token
+    tracker.mark_persisted(token, managed=False)
+    tracker.start_job([token])
+    assert tracker.finish_job() == []
+
+
+# ---- policy adapter -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mem_only", "mem_disk", "lrc", "mrd", "blaze"])
+def test_fitting_partition_is_admitted_to_memory(name):
+    policy = get_manager_policy(name)
+    incoming = Candidate((1, 0), 100, future_refs=2, recompute_ms=50, write_ms=1, read_ms=1)
+    decision = policy.admit(incoming, [Candidate((2, 0), 100)], 1000)
+    assert decision.admit_to == Location.MEMORY
+    assert decision.victims == ()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    name=st.sampled_from(["mem_only", "mem_disk", "lrc", "mrd", "blaze"]),
+    sizes=st.lists(st.integers(1, 400), min_size=1, max_size=12),
+    incoming_size=st.integers(1, 400),
+    budget=st.integers(1, 2000),
+    refs=st.lists(st.integers(0, 3), min_size=13, max_size=13),
+)
+def test_after_a_decision_memory_fits_the_budget(name, sizes, incoming_size, budget, refs):
+    """Residents that stay plus the incoming one (if admitted) never exceed the budget."""
+    policy = get_manager_policy(name)
+    resident, used = [], 0
+    for i, size in enumerate(sizes):
+        if used + size > budget:
+            break
+        used += size
+        resident.append(
+            Candidate((i + 2, 0), size, last_access=i, future_refs=refs[i], recompute_ms=size)
+        )
+    incoming = Candidate(
+        (1, 0), incoming_size, last_access=99, future_refs=refs[-1], recompute_ms=50
+    )
+    decision = policy.admit(incoming, resident, budget)
+    freed = {key for key, _ in decision.victims}
+    kept = sum(c.size for c in resident if c.key not in freed)
+    if decision.admit_to == Location.MEMORY:
+        kept += incoming_size
+    assert kept <= budget
+    if not policy.spills:
+        assert all(where == Location.NONE for _, where in decision.victims)
+
+
+def test_unknown_policy_is_one_clear_error():
+    with pytest.raises(ConfigError, match="unknown cache policy 'fastest'"):
+        get_manager_policy("fastest")
+
+
+@pytest.mark.parametrize(
+    ("name", "acts", "caches", "level"),
+    [
+        ("spark", False, True, "MEMORY_ONLY"),
+        ("none", False, False, "MEMORY_ONLY"),
+        ("mem_only", True, True, "MEMORY_ONLY"),
+        ("mem_disk", True, True, "MEMORY_AND_DISK"),
+        ("blaze", True, True, "MEMORY_AND_DISK"),
+    ],
+)
+def test_policy_roles(name, acts, caches, level):
+    policy = get_manager_policy(name)
+    assert (policy.acts, policy.caches, policy.jvm_level_name()) == (acts, caches, level)
+
+
+# ---- profile ---------------------------------------------------------------------------------
+
+
+def test_profile_round_trip_and_refusals(tmp_path):
+    path = write_profile(tmp_path / "p.json", "pagerank", {"pr.py:9": {"uses": 2, "reused": True}})
+    assert load_profile(path, "pagerank")["sites"]["pr.py:9"]["uses"] == 2
+    with pytest.raises(InputError, match="recorded for application 'pagerank', not 'kmeans'"):
+        load_profile(path, "kmeans")
+    body = json.loads(path.read_text())
+    body["version"] = 99
+    path.write_text(json.dumps(body))
+    with pytest.raises(InputError, match="format version 99"):
+        load_profile(path, "pagerank")
+    (tmp_path / "junk.json").write_text("{not json")
+    with pytest.raises(InputError, match="not readable JSON"):
+        load_profile(tmp_path / "junk.json", "pagerank")
+    with pytest.raises(InputError, match="profile not found"):
+        load_profile(tmp_path / "missing.json", "pagerank")
+
+
+# ---- py4j string parsers ------------------------------------------------------------------------
+
+
+def test_parse_storage_levels():
+    assert parse_storage_level("StorageLevel(disk, memory, deserialized, 1 replicas)") == (
+        StorageLevelInfo(use_disk=True, use_memory=True, deserialized=True)
+    )
+    assert not parse_storage_level("StorageLevel(1 replicas)").is_valid
+
+
+def test_parse_block_maps():
+    text = (
+        "Map(BlockManagerId(driver, 127.0.0.1, 42057, None) -> "
+        "BlockStatus(StorageLevel(disk, memory, 1 replicas),27743,0))"
+    )
+    [status] = parse_block_statuses(text, 1, 2)
+    assert (status.executor_id, status.memory_size, status.disk_size) == ("driver", 27743, 0)
+    blocks = parse_rdd_blocks(
+        "HashMap(rdd_4_2 -> BlockStatus(StorageLevel(memory, deserialized, 1 replicas),912,0), "
+        "rdd_4_3 -> BlockStatus(StorageLevel(disk, 1 replicas),0,800))",
+        "1",
+    )
+    assert [(b.rdd_id, b.split_index, b.memory_size, b.disk_size) for b in blocks] == [
+        (4, 2, 912, 0),
+        (4, 3, 0, 800),
+    ]
+
+
+def test_parse_debug_string_ids():
+    text = (
+        "(4) PythonRDD[3] at RDD at PythonRDD.scala:59 []\n"
+        " |  PythonRDD[1] at RDD at PythonRDD.scala:59 []\n"
+        " +-(2) ParallelCollectionRDD[0] at readRDDFromFile at PythonRDD.scala:326 []\n"
+    )
+    assert parse_debug_string_ids(text) == [3, 1, 0]
