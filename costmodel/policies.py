@@ -351,33 +351,65 @@ class MrdPolicy(_OrderedPolicy):
 
 
 class _Candidates:
-    """Ascending-cost queue of eviction candidates with cost propagation between relatives."""
+    """Eviction candidates in ascending (cost, key) order, with cost propagation.
 
-    def __init__(self, costs: dict[PartitionKey, PartitionCost], source: CostSource):
-        self.costs = costs
-        self.source = source
-        self.heap = [(c.cost, key) for key, c in costs.items()]
-        heapq.heapify(self.heap)
-        self._by_split: dict[int, list[PartitionKey]] | None = None  # built on first drop
-        self.taken: set[PartitionKey] = set()
+    One C-level sort (``numpy.lexsort``) orders all candidates; costs raised by propagation
+    are re-queued in a small heap and the two streams are merged, so a decision over
+    thousands of partitions touches in Python only the few it takes.
+    """
 
-    def pop(self) -> tuple[PartitionKey, PartitionCost] | None:
+    def __init__(
+        self,
+        keys: list[PartitionKey],
+        costs: list[PartitionCost],
+        sizes: list[float],
+        source: CostSource,
+        values: np.ndarray | None = None,
+    ):
+        self.keys, self.costs, self.sizes, self.source = keys, costs, sizes, source
+        n = len(keys)
+        if values is None:
+            values = np.fromiter((c.cost for c in costs), dtype=float, count=n)
+        rdds = np.fromiter((k[0] for k in keys), dtype=np.int64, count=n)
+        splits = np.fromiter((k[1] for k in keys), dtype=np.int64, count=n)
+        self.order: list[int] = np.lexsort((splits, rdds, values)).tolist()
+        self.pos = 0
+        self.heap: list[tuple[float, PartitionKey, int]] = []  # re-queued after propagation
+        self.updated: set[int] = set()
+        self.taken: set[int] = set()
+        # split -> candidate indices, built on first need: every candidate (to add references
+        # to ancestors), and only those someone will read (to add work to descendants)
+        self._all_by_split: dict[int, list[int]] | None = None
+        self._live_by_split: dict[int, list[int]] | None = None
+
+    def _head(self) -> int | None:
+        order, taken, updated = self.order, self.taken, self.updated
+        while self.pos < len(order) and (order[self.pos] in taken or order[self.pos] in updated):
+            self.pos += 1
+        static = order[self.pos] if self.pos < len(order) else None
         while self.heap:
-            cost, key = heapq.heappop(self.heap)
-            if key in self.taken or cost != self.costs[key].cost:
-                continue  # already chosen, or a stale entry from before a propagation
-            self.taken.add(key)
-            return key, self.costs[key]
-        return None
+            cost, _, index = self.heap[0]
+            if index in taken or cost != self.costs[index].cost:
+                heapq.heappop(self.heap)  # chosen already, or raised again since
+                continue
+            if static is None or (cost, self.keys[index]) < (
+                self.costs[static].cost,
+                self.keys[static],
+            ):
+                return index
+            break
+        return static
 
     def peek_cost(self) -> float | None:
-        while self.heap:
-            cost, key = self.heap[0]
-            if key in self.taken or cost != self.costs[key].cost:
-                heapq.heappop(self.heap)
-                continue
-            return cost
-        return None
+        index = self._head()
+        return None if index is None else self.costs[index].cost
+
+    def pop(self) -> tuple[PartitionKey, PartitionCost, float] | None:
+        index = self._head()
+        if index is None:
+            return None
+        self.taken.add(index)
+        return self.keys[index], self.costs[index], self.sizes[index]
 
     def dropped(self, key: PartitionKey, cost: PartitionCost) -> None:
         """``key`` will be recomputed: its relatives of the same split now cost more.
@@ -386,30 +418,30 @@ class _Candidates:
         reference); a descendant gains its recomputation time. Updates that cannot change a
         cost (no references to add, or a descendant nobody will read) are skipped.
         """
-        if cost.future_refs <= 0 and cost.recompute_ms <= 0:
-            return
-        if self._by_split is None:
-            self._by_split = {}
-            for other in self.costs:
-                self._by_split.setdefault(other[1], []).append(other)
         rdd_id, split = key
-        for other in self._by_split.get(split, ()):
-            if other in self.taken:
-                continue
-            current = self.costs[other]
-            if cost.future_refs > 0 and self.source.is_ancestor(other[0], rdd_id):
-                updated = current.adjusted(extra_refs=cost.future_refs)
-            elif (
-                current.future_refs > 0
-                and not current.on_disk
-                and cost.recompute_ms > 0
-                and self.source.is_ancestor(rdd_id, other[0])
-            ):
-                updated = current.adjusted(extra_recompute_ms=cost.recompute_ms)
-            else:
-                continue
-            self.costs[other] = updated
-            heapq.heappush(self.heap, (updated.cost, other))
+        if cost.future_refs > 0:
+            if self._all_by_split is None:
+                self._all_by_split = {}
+                for index, other in enumerate(self.keys):
+                    self._all_by_split.setdefault(other[1], []).append(index)
+            for index in self._all_by_split.get(split, ()):
+                if index not in self.taken and self.source.is_ancestor(self.keys[index][0], rdd_id):
+                    self._update(index, self.costs[index].adjusted(extra_refs=cost.future_refs))
+        if cost.recompute_ms > 0:
+            if self._live_by_split is None:
+                self._live_by_split = {}
+                for index, current in enumerate(self.costs):
+                    if current.future_refs > 0 and not current.on_disk:
+                        self._live_by_split.setdefault(self.keys[index][1], []).append(index)
+            for index in self._live_by_split.get(split, ()):
+                if index not in self.taken and self.source.is_ancestor(rdd_id, self.keys[index][0]):
+                    extra = cost.recompute_ms
+                    self._update(index, self.costs[index].adjusted(extra_recompute_ms=extra))
+
+    def _update(self, index: int, updated: PartitionCost) -> None:
+        self.costs[index] = updated
+        self.updated.add(index)
+        heapq.heappush(self.heap, (updated.cost, self.keys[index], index))
 
 
 class BlazePolicy(Policy):
@@ -429,36 +461,34 @@ class BlazePolicy(Policy):
             return AdmissionDecision(Location.NONE, (), "no future reference")
         if mine.cost <= 0:  # free to recompute and to store: not worth memory
             return AdmissionDecision(mine.fallback(), (), "costs nothing")
-        used = _memory_bytes(resident, exclude=incoming.key)
+        others = [s for s in resident if s.location == Location.MEMORY and s.key != incoming.key]
+        used = sum([s.size_bytes for s in others])
         need = used + incoming.size_bytes - budget_bytes
         if need <= 0:
             return AdmissionDecision(Location.MEMORY, (), "fits")
         rejected = Location.DISK if promoting else mine.fallback()
         if incoming.size_bytes > budget_bytes:
             return AdmissionDecision(rejected, (), "larger than the budget")
-        others = [s for s in resident if s.location == Location.MEMORY and s.key != incoming.key]
         all_costs = _costs_of(source, [s.key for s in others])
         if promoting and not self._promotable(mine, all_costs, ctx):
             return AdmissionDecision(Location.DISK, (), "cost in the lowest in-memory share")
         # only partitions costing no more than the incoming one can ever be victims (costs
         # only grow by propagation), so the queue holds those alone
         limit = mine.cost
-        costs: dict[PartitionKey, PartitionCost] = {}
-        sizes: dict[PartitionKey, float] = {}
-        check_ratio = self.size_ratio_filter
-        for state, cost in zip(others, all_costs):
-            value = cost.cost
-            if value > limit:
-                continue
-            if (
-                check_ratio
-                and value > 0
-                and limit * state.size_bytes <= incoming.size_bytes * value
-            ):
-                continue  # denser in cost per byte than the incoming partition: keep it
-            costs[state.key] = cost
-            sizes[state.key] = state.size_bytes
-        queue = _Candidates(costs, source)
+        count = len(others)
+        values = np.fromiter((c.cost for c in all_costs), dtype=float, count=count)
+        sizes = np.fromiter((s.size_bytes for s in others), dtype=float, count=count)
+        eligible = values <= limit
+        if self.size_ratio_filter:  # denser in cost per byte than the incoming one: keep it
+            eligible &= (values <= 0) | (limit * sizes > incoming.size_bytes * values)
+        chosen = np.flatnonzero(eligible).tolist()
+        queue = _Candidates(
+            [others[i].key for i in chosen],
+            [all_costs[i] for i in chosen],
+            [others[i].size_bytes for i in chosen],
+            source,
+            values[chosen],
+        )
         target = need + ctx.margin(budget_bytes)
         victims: list[tuple[PartitionKey, Location]] = []
         freed = total = 0.0
@@ -466,10 +496,10 @@ class BlazePolicy(Policy):
             lowest = queue.peek_cost()
             if lowest is None or lowest > mine.cost or total + lowest > mine.cost:
                 break  # ascending order: nothing later qualifies either
-            key, cost = queue.pop()
+            key, cost, size = queue.pop()
             destination = cost.fallback()
             victims.append((key, destination))
-            freed += sizes[key]
+            freed += size
             total += cost.cost
             if destination == Location.NONE:
                 queue.dropped(key, cost)
@@ -505,17 +535,17 @@ class BlazePolicy(Policy):
                 target[state.key] = Location.NONE
                 if state.location == Location.MEMORY:
                     dead_in_memory.append(state.key)
-        queue = _Candidates(live, source)
+        queue = _Candidates(list(live), list(live.values()), [sizes[k] for k in live], source)
         total = sum(sizes.values())
         evicted: list[PartitionKey] = []
         while total > budget_bytes:
             popped = queue.pop()
             if popped is None:
                 break
-            key, cost = popped
+            key, cost, size = popped
             target[key] = cost.fallback()
             evicted.append(key)
-            total -= sizes[key]
+            total -= size
             if target[key] == Location.NONE:
                 queue.dropped(key, cost)
         kept: list[PartitionKey] = []
