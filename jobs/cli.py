@@ -1,0 +1,105 @@
+"""``blaze bench``: run the iterative jobs under each cache policy and compare them.
+
+Examples::
+
+    blaze bench --quick
+    blaze bench --jobs pagerank,kmeans --policies mem_only,blaze --scale 0.5 --memory 30%
+    blaze bench                       # the full suite: all jobs x all policies x 3 repeats
+
+Exits 1 when any run failed or any result disagreed with DuckDB or with the ``none`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jobs import JOB_NAMES
+from jobs.caching import POLICIES
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run the iterative jobs under each cache policy (verified against DuckDB)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--jobs", help=f"comma-separated, or all ({', '.join(JOB_NAMES)})")
+    parser.add_argument("--policies", help=f"comma-separated, or all ({', '.join(POLICIES)})")
+    parser.add_argument("--scale", type=float, help="data scale factor (full default 1.0)")
+    parser.add_argument(
+        "--memory",
+        default="0.3",
+        help="storage memory as a fraction of each job's cached footprint, in (0, 1] "
+        "(e.g. 0.3 or 30%%; default 0.3)",
+    )
+    parser.add_argument("--repeats", type=int, help="runs per (job, policy); median reported")
+    parser.add_argument("--quick", action="store_true", help="a few-minute smoke benchmark")
+    parser.add_argument("--seed", type=int, default=42, help="data generator seed")
+    parser.add_argument("--data-dir", default="data/bench", help="generated data (reused)")
+    parser.add_argument("--out", default="out/bench", help="results JSON, plots, run logs")
+    parser.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from jobs.plan import make_plan
+    from jobs.report import build_results, plot_results, print_results, write_results
+    from jobs.runner import run_plan
+
+    plan = make_plan(
+        jobs=args.jobs,
+        policies=args.policies,
+        scale=args.scale,
+        memory=args.memory,
+        repeats=args.repeats,
+        data_dir=Path(args.data_dir),
+        out_dir=Path(args.out),
+        quick=args.quick,
+        seed=args.seed,
+    )
+    console = Console()
+    console.print(
+        f"[bold]blaze bench[/]: jobs {', '.join(plan.jobs)}; policies "
+        f"{', '.join(plan.policies)}; scale {plan.scale:g}; storage {plan.memory_fraction:.0%}"
+        f" of footprint; {plan.repeats} repeat(s); {plan.runs} Spark applications"
+    )
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("starting", total=plan.runs)
+
+        def on_progress(message: str, record: dict | None) -> None:
+            if record is None:
+                progress.update(task, description=message)
+                return
+            progress.advance(task)
+            status = record.get("status")
+            if status == "ok":
+                progress.console.print(
+                    f"  {message}: {record['seconds']:.1f} s"
+                    + ("" if record.get("verified", True) else " [red]unverified[/]")
+                )
+            else:
+                colour = "yellow" if status == "unavailable" else "bold red"
+                progress.console.print(f"  {message}: [{colour}]{status}[/] {record.get('error')}")
+
+        outcome = run_plan(plan, on_progress)
+    results = build_results(outcome)
+    print_results(results, console)
+    json_path = write_results(results, plan.out_dir)
+    plots = plot_results(results, plan.out_dir)
+    console.print(f"results: {json_path}; plots: {', '.join(str(p) for p in plots)}")
+    if outcome.problems:
+        console.print(f"[bold red]{len(outcome.problems)} problem(s): the run FAILED[/]")
+        return 1
+    return 0

@@ -1,0 +1,149 @@
+"""Outputs of a bench run: the terminal table, ``results.json`` and PNG plots.
+
+The table shows medians per (job, policy): time, its ratio to ``mem_only`` and to
+``unlimited``, recomputed partitions (counted by the persist hook), bytes written to disk by
+caching (from the event log), and the cache hit rate; then the suite-level targets with the
+measured value and whether each is met — misses are printed as plainly as hits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from jobs.runner import BenchOutcome
+from jobs.summary import median_table, suite_targets
+
+__all__ = ["build_results", "plot_results", "print_results", "write_results"]
+
+
+def build_results(outcome: BenchOutcome) -> dict:
+    table = median_table(outcome.runs)
+    data = outcome.to_json()
+    data["medians"] = table
+    data["targets"] = suite_targets(table)
+    return data
+
+
+def _fmt(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    if kind == "s":
+        return f"{value:.1f}"
+    if kind == "x":
+        return f"{value:.2f}×"
+    if kind == "bytes":
+        for unit in ("B", "KiB", "MiB", "GiB"):
+            if abs(value) < 1024 or unit == "GiB":
+                return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            value /= 1024
+    if kind == "pct":
+        return f"{100 * value:.0f}%"
+    return f"{value:.0f}"
+
+
+def print_results(results: Mapping, console: Console) -> None:
+    plan = results["plan"]
+    table = Table(
+        title=(
+            f"blaze bench — scale {plan['scale']:g}, storage = {plan['memory_fraction']:.0%} "
+            f"of footprint, median of {plan['repeats']}"
+        )
+    )
+    for column in (
+        "job",
+        "policy",
+        "time s",
+        "×mem_only",
+        "×unlimited",
+        "recomputed",
+        "disk written",
+        "hit rate",
+        "note",
+    ):
+        table.add_column(column, justify="left" if column in ("job", "policy", "note") else "right")
+    order = plan["policies"]
+    for job, rows in results["medians"].items():
+        footprint = results["footprints_bytes"].get(job)
+        for i, policy in enumerate(p for p in order if p in rows):
+            row = rows[policy]
+            note = "" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"[:60]
+            table.add_row(
+                f"{job} ({_fmt(footprint, 'bytes')})" if i == 0 else "",
+                policy,
+                _fmt(row.get("seconds"), "s"),
+                _fmt(row.get("x_mem_only"), "x"),
+                _fmt(row.get("x_unlimited"), "x"),
+                _fmt(row.get("recomputed_partitions"), "n"),
+                _fmt(row.get("disk_bytes_written"), "bytes"),
+                _fmt(row.get("cache_hit_rate"), "pct"),
+                note,
+                end_section=policy == [p for p in order if p in rows][-1],
+            )
+    console.print(table)
+    targets = Table(title="suite targets (Blaze)")
+    for column in ("target", "wanted", "measured", "met"):
+        targets.add_column(column)
+    for item in results["targets"].values():
+        value = item["value"]
+        shown = "-" if value is None else f"{value:.3f}"
+        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "not measured"}[item["met"]]
+        targets.add_row(item["description"], item["target"], shown, met)
+    console.print(targets)
+    for problem in results["problems"]:
+        console.print(f"[bold red]PROBLEM[/] {problem}")
+
+
+def write_results(results: Mapping, out_dir: Path, stem: str = "bench") -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}_results.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    return path
+
+
+def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[Path]:
+    """Two PNGs: median time per job and policy (normalised to unlimited), disk bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    medians = results["medians"]
+    jobs = list(medians)
+    policies = [p for p in results["plan"]["policies"] if any(p in medians[j] for j in jobs)]
+    paths = []
+    for metric, ylabel, name in (
+        ("x_unlimited", "median time / unlimited time", "time"),
+        ("disk_bytes_written", "MiB written to disk by caching", "disk"),
+    ):
+        fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(jobs) + 2), 4.2))
+        width = 0.8 / max(1, len(policies))
+        x = np.arange(len(jobs))
+        for i, policy in enumerate(policies):
+            values = []
+            for job in jobs:
+                value = medians[job].get(policy, {}).get(metric)
+                if value is not None and metric == "disk_bytes_written":
+                    value = value / 2**20
+                values.append(np.nan if value is None else value)
+            ax.bar(x + (i - (len(policies) - 1) / 2) * width, values, width, label=policy)
+        ax.set_xticks(x, jobs)
+        ax.set_ylabel(ylabel)
+        if metric == "x_unlimited":
+            ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_title(
+            f"{name}: scale {results['plan']['scale']:g}, storage "
+            f"{results['plan']['memory_fraction']:.0%} of footprint"
+        )
+        ax.legend(fontsize=8, ncol=2)
+        fig.tight_layout()
+        path = out_dir / f"{stem}_{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

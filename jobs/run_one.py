@@ -1,0 +1,150 @@
+"""One (job, policy) run in its own Spark application: ``python -m jobs.run_one ARGS``.
+
+The runner starts this module once per run so runs never share a JVM, a cache or warmed-up
+Python workers. It squeezes the storage memory to the requested size, runs the job under the
+policy, stops Spark, replays the event log for the cache metrics, and writes ``run.json``
+(timings and metrics) and ``result.npz`` (the job's answer) into ``--out``.
+
+Storage memory: Spark's unified pool is ``(system memory - 300 MiB) * spark.memory.fraction``.
+``spark.testing.memory`` pins "system memory" to the heap size we set, so the pool is exactly
+``storage_bytes`` (execution borrows from the same pool, as it always does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+__all__ = ["HEAP_BYTES", "RESERVED_BYTES", "main", "run_conf"]
+
+HEAP_BYTES = 1536 << 20
+RESERVED_BYTES = 300 << 20
+UNLIMITED_FRACTION = 0.6
+
+
+def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) -> dict[str, str]:
+    """The Spark conf of one run; ``storage_bytes=None`` keeps Spark's default pool (~740 MB)."""
+    usable = HEAP_BYTES - RESERVED_BYTES
+    if storage_bytes is None:
+        fraction = UNLIMITED_FRACTION
+    else:
+        if not 0 < storage_bytes <= usable:
+            raise ValueError(f"storage_bytes={storage_bytes} must be in (0, {usable}]")
+        fraction = storage_bytes / usable
+    return {
+        "spark.master": "local[2]",
+        "spark.app.name": app_name,
+        "spark.driver.memory": str(HEAP_BYTES),
+        "spark.testing.memory": str(HEAP_BYTES),
+        "spark.memory.fraction": f"{fraction:.8f}",
+        "spark.ui.enabled": "false",
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": Path(event_dir).resolve().as_uri(),
+        "spark.eventLog.logBlockUpdates.enabled": "true",
+        "spark.eventLog.compress": "false",
+        "spark.eventLog.rolling.enabled": "false",
+        "spark.default.parallelism": "4",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.python.worker.reuse": "true",
+    }
+
+
+def _manager(spark, policy: str, storage_bytes: int | None):
+    import blaze
+
+    attach = getattr(blaze, "attach", None)
+    if attach is None:
+        return None
+    kwargs = {} if storage_bytes is None else {"memory_budget": storage_bytes}
+    return attach(spark, policy=policy, **kwargs)
+
+
+def execute(args: argparse.Namespace) -> dict:
+    import blaze
+    from jobs import load_job
+    from jobs.caching import MANAGER_POLICIES, Cacher
+    from jobs.datagen import ensure_dataset, spec_for
+    from jobs.eventlog import find_event_log, replay_block_updates
+
+    job = load_job(args.job)
+    out = Path(args.out)
+    events = out / "events"
+    events.mkdir(parents=True, exist_ok=True)
+    data = ensure_dataset(args.data_dir, spec_for(job.DATASET, args.scale, args.seed))
+    params = job.params(args.scale)
+    record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
+    record["storage_bytes"] = args.storage_bytes
+    if args.policy in MANAGER_POLICIES and getattr(blaze, "attach", None) is None:
+        record["status"] = "unavailable"
+        record["error"] = "blaze.attach is not available in this install"
+        return record
+    conf = run_conf(args.storage_bytes, events, f"bench-{args.job}-{args.policy}")
+    started = time.perf_counter()
+    spark = blaze.session(conf, app_name=conf["spark.app.name"])
+    startup = time.perf_counter() - started
+    manager = report = None
+    try:
+        if args.policy in MANAGER_POLICIES:
+            manager = _manager(spark, args.policy, args.storage_bytes)
+        cacher = Cacher(spark, args.policy)
+        started = time.perf_counter()
+        result = job.run(spark, data, cacher, params)
+        elapsed = time.perf_counter() - started
+        stats = cacher.stats()
+        if manager is not None:
+            report = manager.report()
+    finally:
+        spark.stop()
+    trace = replay_block_updates(find_event_log(events))
+    result.save(out / "result.npz")
+    record.update(
+        status="ok",
+        seconds=elapsed,
+        startup_seconds=startup,
+        iteration_seconds=result.iteration_seconds,
+        iterations=result.iterations,
+        summary=result.summary,
+        peak_memory_bytes=trace.peak_memory_bytes,
+        disk_bytes_written=trace.disk_bytes_written,
+        memory_exits=trace.memory_exits,
+        recomputed_partitions=stats.recomputed_partitions if stats.datasets else None,
+        cache_hit_rate=stats.hit_rate,
+        cache_reads=stats.reads,
+        cache_computes=stats.computes,
+        per_dataset=stats.per_dataset,
+        manager_report=_jsonable(report),
+    )
+    return record
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.run_one", description=__doc__)
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--policy", required=True)
+    parser.add_argument("--scale", type=float, required=True)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--storage-bytes", type=int, default=None)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    try:
+        record = execute(args)
+    except Exception as exc:  # the parent shows this line; the traceback goes to the log
+        traceback.print_exc()
+        record = {"job": args.job, "policy": args.policy, "status": "failed"}
+        record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+    (Path(args.out) / "run.json").write_text(json.dumps(record, indent=1))
+    return 0 if record["status"] in ("ok", "unavailable") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
