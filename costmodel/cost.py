@@ -169,12 +169,12 @@ class CostModel:
     def complete_stage(self, stage_id: int) -> None:
         if stage_id not in self._completed:
             self._completed.add(stage_id)
-            self._invalidate_all()
+            self._invalidate_references()
 
     def set_current_job(self, job_id: int | None) -> None:
         if job_id != self.current_job:
             self.current_job = job_id
-            self._invalidate_all()
+            self._invalidate_references()
 
     # ------------------------------------------------------------------ graph
     def parents(self, rdd_id: int) -> tuple[int, ...]:
@@ -233,6 +233,12 @@ class CostModel:
             self._r_cache.pop((node, split), None)
             self._cost_cache.pop((node, split, False), None)
             self._cost_cache.pop((node, split, True), None)
+
+    def _invalidate_references(self) -> None:
+        """Stages completed or the job changed: F changes everywhere, R nowhere (R depends
+        only on the DAG, measurements and where partitions are stored)."""
+        self._f_cache.clear()
+        self._cost_cache.clear()
 
     def _invalidate_all(self) -> None:
         self._f_cache.clear()

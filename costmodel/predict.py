@@ -18,6 +18,8 @@ gets regressors over (iteration, input scale), so growth is extrapolated:
   iteration — linear (``z = a + b i``) and geometric (``log z = a + b i``) — and the one with
   the lower error in a rolling-origin backtest (predict iteration k from iterations < k) wins.
 - Fewer than ``min_points`` iterations: the last observation, rescaled to the asked scale.
+- Compute time, once two input scales were seen: ``overhead + per-byte work x predicted size``
+  (non-negative least squares), because a task's fixed cost does not shrink with the sample.
 
 Every observation of an iteration for which earlier iterations exist is first predicted from
 those earlier iterations, and the relative error is recorded (``error_report``), so the run
@@ -66,7 +68,8 @@ class GrowthFit:
     """One quantity of one dataset: ``y = scale**c * g(iteration)``.
 
     ``kind`` "linear": g(i) = a + b i (floored at 0); "geometric": g(i) = exp(a + b i);
-    "last": g = a (the last observation normalised by its scale).
+    "last": g = a (the last observation normalised by its scale); "affine_size" (compute
+    time only): ``a + b x predicted mean size``, evaluated by :class:`DatasetPredictor`.
     """
 
     kind: str
@@ -88,7 +91,7 @@ class GrowthFit:
     @classmethod
     def from_dict(cls, data: Mapping) -> GrowthFit:
         kind = str(data["kind"])
-        if kind not in ("linear", "geometric", "last"):
+        if kind not in ("linear", "geometric", "last", "affine_size"):
             raise ValueError(f"unknown growth model kind {kind!r}")
         return cls(kind, float(data["a"]), float(data.get("b", 0.0)), float(data.get("c", 1.0)))
 
@@ -112,6 +115,22 @@ def _fit_kind(kind: str, iters: np.ndarray, z: np.ndarray, c: float) -> GrowthFi
     else:
         a, b = _line(iters, z)
     return GrowthFit(kind, a, b, c)
+
+
+def fit_time_vs_size(sizes: Sequence[float], times: Sequence[float]) -> GrowthFit:
+    """Compute time as fixed overhead + work per byte: ``t = a + b x size`` (a, b >= 0).
+
+    Used once two input scales were seen: a task's fixed cost does not shrink with a sampled
+    input, so a power law in the scale would over-predict the full run's time.
+    """
+    x = np.asarray(sizes, dtype=float).reshape(-1, 1)
+    y = np.asarray(times, dtype=float)
+    model = LinearRegression(positive=True).fit(x, y)
+    a, b = float(model.intercept_), float(model.coef_[0])
+    if a < 0:  # no overhead visible: a line through the origin
+        model = LinearRegression(positive=True, fit_intercept=False).fit(x, y)
+        a, b = 0.0, float(model.coef_[0])
+    return GrowthFit("affine_size", a, b, 1.0)
 
 
 def fit_growth(
@@ -192,16 +211,18 @@ class DatasetPredictor:
             [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], self.min_points
         )
         timed = [r for r in rows if r[3]]
-        time_fit = (
-            fit_growth(
+        time_fit = None
+        if len({r[1] for r in timed}) >= 2:
+            time_fit = fit_time_vs_size(
+                [r[2] for r in timed], [float(np.mean(r[3])) for r in timed]
+            )
+        elif timed:
+            time_fit = fit_growth(
                 [r[0] for r in timed],
                 [r[1] for r in timed],
                 [float(np.mean(r[3])) for r in timed],
                 self.min_points,
             )
-            if timed
-            else None
-        )
         self._fits[before] = (size_fit, time_fit)
         return self._fits[before]
 
@@ -241,8 +262,14 @@ class DatasetPredictor:
             return None
         size_fit, time_fit = fitted
         size_share, time_share = (1.0, 1.0) if split is None else self._shares(split, before)
-        size = size_fit(iteration, scale) * size_share
-        time = time_fit(iteration, scale) * time_share if time_fit is not None else 0.0
+        mean_size = size_fit(iteration, scale)
+        size = mean_size * size_share
+        if time_fit is None:
+            time = 0.0
+        elif time_fit.kind == "affine_size":
+            time = (time_fit.a + time_fit.b * mean_size) * time_share
+        else:
+            time = time_fit(iteration, scale) * time_share
         return Prediction(max(size, 0.0), max(time, 0.0), size_fit.kind)
 
     def next_iteration(self) -> int:

@@ -131,3 +131,15 @@ def test_predictions_are_finite_and_non_negative(values, scale, iteration):
     fit = fit_growth(list(range(len(values))), [1.0] * len(values), values)
     guess = fit(iteration, scale)
     assert np.isfinite(guess) and guess >= 0
+
+
+def test_two_scales_separate_task_overhead_from_work():
+    bank = Predictors()
+    for scale in (0.01, 0.05):
+        for iteration in range(3):
+            size = 4e6 * scale
+            bank.observe("d", iteration, 0, size, 15.0 + 40.0 * size / 1e6, scale=scale)
+    guess = bank.predict("d", 3, scale=1.0)
+    assert guess.size_bytes == pytest.approx(4e6)
+    assert guess.compute_ms == pytest.approx(15.0 + 160.0, rel=1e-6)
+    assert bank.datasets["d"].fits()[1].kind == "affine_size"
