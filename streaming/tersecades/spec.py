@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -144,7 +145,7 @@ class TerseSpec:
             resolved[f.name] = codec
         object.__setattr__(self, "codecs", resolved)
 
-    @property
+    @cached_property
     def encoded_schema(self) -> pa.Schema:
         fields = [pa.field(ROWS_FIELD, pa.int32())]
         for name in self.raw_schema.names:
@@ -211,7 +212,8 @@ class TerseSpec:
             raise CorruptEncodingError(
                 f"encoded batch lacks the fields {missing[:5]} (wrong spec or not an encoded batch)"
             )
-        unexpected = [n for n in batch.schema.names if n not in set(expected.names)]
+        known = set(expected.names)
+        unexpected = [n for n in batch.schema.names if n not in known]
         if unexpected:
             raise CorruptEncodingError(
                 f"encoded batch has fields {unexpected[:5]} this spec does not define (encoded with other codecs?)"

@@ -22,7 +22,7 @@ from streaming.tersecades.spark import (
 
 pytestmark = pytest.mark.spark
 
-FILES, ROWS_PER_FILE = 3, 20_000
+FILES, ROWS_PER_FILE = 2, 20_000
 WINDOW_US = 50_000  # 0.05 s of event time = 5,000 records: windows straddle files
 CONFIG = TelemetryConfig(seed=21)
 WHERE = (Predicate("error_code", "==", 0), Predicate("rtt_us", "<", 2_000))
