@@ -109,6 +109,10 @@ def run_agent(cfg: AgentConfig) -> int:
     )
     control_path, stats_path = Path(cfg.control), Path(cfg.stats)
     seq, next_record = resume_point(cfg.spool, cfg.agent)
+    _warm_up(query, tables, telemetry)
+    started = time.monotonic()
+    if not _wait_for_start(control_path, stats_path, cfg, started):
+        return 0
     started = time.monotonic()
     arrival_origin = time.monotonic()
     arrival_base = next_record
@@ -207,6 +211,32 @@ def run_agent(cfg: AgentConfig) -> int:
                 time.sleep(pause)
     finally:
         stats.close()
+
+
+def _warm_up(query, tables, telemetry: TelemetryConfig) -> None:
+    """Run every operator once before the clock starts (first calls pay one-off setup)."""
+    cols = columns_from_telemetry(generate_range(telemetry, 0, 4_096))
+    query.run_local(cols, tables)
+
+
+def _wait_for_start(control: Path, stats: Path, cfg: AgentConfig, started: float) -> bool:
+    """Say ``ready`` (a file next to the stats) and wait for ``start`` in the control file.
+
+    Agents start in a few seconds on a loaded machine; the harness starts the clock only when
+    every agent is ready, so no strategy is measured during another's Python start-up.
+    """
+    Path(str(stats) + ".ready").touch()
+    while time.monotonic() - started < cfg.max_runtime_s and _parent_alive(cfg.parent_pid):
+        try:
+            state = json.loads(control.read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("stop"):
+            return False
+        if state.get("start"):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _corrupt(cols: dict[str, np.ndarray], first_record: int, every: int) -> None:

@@ -52,6 +52,8 @@ class AgentSupervisor:
         self.agent_kwargs = agent_kwargs
         self.procs: dict[int, subprocess.Popen] = {}
         self.deaths: list[AgentDeath] = []
+        self.budgets: dict[int, tuple[float, float]] = {}
+        self.going = False
         self.started = time.monotonic()
 
     def paths(self, agent: int) -> dict[str, Path]:
@@ -93,11 +95,31 @@ class AgentSupervisor:
         self.procs[agent] = proc
         return proc
 
-    def set_budget(self, agent: int, cpu_budget: float, bandwidth: float) -> None:
+    def _write_control(self, agent: int, state: dict[str, Any]) -> None:
         path = self.paths(agent)["control"]
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cpu_budget": cpu_budget, "bandwidth": bandwidth}))
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, path)
+
+    def set_budget(self, agent: int, cpu_budget: float, bandwidth: float) -> None:
+        self.budgets[agent] = (cpu_budget, bandwidth)
+        cpu, bw = self.budgets[agent]
+        self._write_control(agent, {"cpu_budget": cpu, "bandwidth": bw, "start": self.going})
+
+    def go(self, timeout_s: float = 90.0) -> None:
+        """Wait until every started agent is ready, then let them all start at once."""
+        deadline = time.monotonic() + timeout_s
+        for agent, proc in self.procs.items():
+            ready = Path(str(self.paths(agent)["stats"]) + ".ready")
+            while not ready.exists():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"agent {agent} exited with {proc.returncode} before ready")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"agent {agent} not ready after {timeout_s} s")
+                time.sleep(0.05)
+        self.going = True
+        for agent in self.procs:
+            self.set_budget(agent, *self.budgets[agent])
 
     def kill(self, agent: int) -> None:
         """SIGKILL one agent (failure injection)."""
@@ -132,10 +154,7 @@ class AgentSupervisor:
 
     def stop_all(self, timeout_s: float = 10.0) -> None:
         for agent in self.procs:
-            path = self.paths(agent)["control"]
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"stop": True}))
-            os.replace(tmp, path)
+            self._write_control(agent, {"stop": True})
         if not self.wait(timeout_s):
             for proc in self.procs.values():
                 if proc.poll() is None:
@@ -234,6 +253,7 @@ def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> Run
             sq = _start_spark_query(spark, sup.spool, query, workdir, spec.telemetry)
         for agent in range(spec.num_agents):
             sup.start(agent)
+        sup.go()
         started_wall = time.time()
         t0 = time.monotonic()
         pending = sorted(spec.schedule)

@@ -132,6 +132,7 @@ def test_killed_agent_is_reported_and_not_double_counted(spark, stop_streams, tm
     try:
         sup.start(0)
         sup.start(1, corrupt_every=997)
+        sup.go()
         assert _wait_for(lambda: len(list_entries(sup.spool, 0)) >= 2, 30)
         sup.kill(0)
         deaths = sup.check(restart=True)

@@ -1,0 +1,194 @@
+"""Jarvis vs baselines: N agent processes, constrained and changing CPU budgets, one Spark.
+
+Run: ``python benchmarks/jarvis_bench.py [--quick]``. Writes ``benchmarks/results/jarvis.json``,
+``jarvis.md`` and ``jarvis_timeline.png``.
+
+Every strategy runs in the same harness, one after another in this one process, against the
+same Spark session: N agents (separate processes, seeds 1000+i), each with the same CPU
+budget schedule and uplink bandwidth, shipping to a Spark Structured Streaming query that
+finishes the monitoring query (filter -> window/project -> join topology -> per pod pair
+count/sum/min/max of RTT).
+
+Accounting (see ``streaming/jarvis/agent.py``): an agent's CPU budget is CPU time
+(``thread_time``) spent on the query at the source — decoding input, operators, Arrow
+serialisation and file writes — per interval; telemetry *generation* is not charged (it
+stands for the monitored system producing data). Bandwidth is a token bucket charged with
+the real bytes written to the spool. Throughput = input records per second whose results
+left the sources (sustained: averaged over each budget phase after a settling period); Spark
+throughput = input records per second covered by completed Spark micro-batches; latency =
+Spark batch completion minus the time the entry was written; convergence = seconds after a
+budget change until total throughput stays within ±15% of the phase's steady level for 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streaming.jarvis.harness import RunSpec, run_experiment
+from streaming.jarvis.report import summarise
+
+STRATEGIES = ("jarvis", "all_sp", "filter_src", "best_op")
+LABELS = {
+    "jarvis": "Jarvis (data-level)",
+    "all_sp": "all at Spark",
+    "filter_src": "filter at source",
+    "best_op": "best operator-level",
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _fmt(x, digits=0):
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def markdown(summaries: list[dict], meta: dict) -> str:
+    lines = [
+        "# Jarvis benchmark",
+        "",
+        f"Run {meta['date']} on a shared 2-core machine (other Spark jobs running: load "
+        f"average {meta['load_before']:.1f} before the run). Budget schedule per agent: "
+        f"{meta['schedule']}; uplink {meta['bandwidth'] / 1e6:.1f} MB/s per agent; "
+        f"{meta['duration_s']:.0f} s per run. Throughput is per phase after settling; "
+        "ratios are measured side by side in this run.",
+        "",
+        "| N | strategy | phase budget (core) | throughput (rec/s) | to Spark (MB/s) "
+        "| converge (s) | Spark rec/s | latency mean / p95 (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summaries:
+        for i, ph in enumerate(s["phases"]):
+            lines.append(
+                f"| {s['agents']} | {LABELS[s['strategy']]} | {ph['cpu_budget']:.3f} | "
+                f"{_fmt(ph['throughput_rps'])} | {ph['bytes_per_s'] / 1e6:.2f} | "
+                f"{_fmt(ph['converge_s'], 1)} | "
+                + (
+                    f"{_fmt(s['spark_rps'])} | {_fmt(s['latency_mean_s'], 2)} / "
+                    f"{_fmt(s['latency_p95_s'], 2)} |"
+                    if i == 0
+                    else " | |"
+                )
+            )
+    lines += ["", "## Ratios (Jarvis throughput / baseline, same phase, same run)", ""]
+    lines.append(
+        "| N | phase budget | vs all at Spark | vs filter at source | vs best operator-level |"
+    )
+    lines.append("| --- | --- | --- | --- | --- |")
+    for n in sorted({s["agents"] for s in summaries}):
+        by = {s["strategy"]: s for s in summaries if s["agents"] == n}
+        if "jarvis" not in by:
+            continue
+        for i, ph in enumerate(by["jarvis"]["phases"]):
+            cells = []
+            for base in ("all_sp", "filter_src", "best_op"):
+                other = by.get(base, {}).get("phases", [None] * (i + 1))[i]
+                if other and other["throughput_rps"] > 0:
+                    cells.append(f"{ph['throughput_rps'] / other['throughput_rps']:.2f}×")
+                else:
+                    cells.append("–")
+            lines.append(f"| {n} | {ph['cpu_budget']:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summaries: list[dict], meta: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted({s["agents"] for s in summaries})
+    fig, axes = plt.subplots(2, len(ns), figsize=(6.5 * len(ns), 7), squeeze=False, sharex=True)
+    for col, n in enumerate(ns):
+        for s in (s for s in summaries if s["agents"] == n):
+            tl = s["timeline"]
+            axes[0][col].plot(tl["t"], np.asarray(tl["rps"]) / 1e3, label=LABELS[s["strategy"]])
+            axes[1][col].plot(
+                tl["t"], np.asarray(tl["bytes_per_s"]) / 1e6, label=LABELS[s["strategy"]]
+            )
+        for row in (0, 1):
+            for at, budget in meta["schedule"][1:]:
+                axes[row][col].axvline(at, color="grey", ls=":", lw=1)
+                if row == 0:
+                    axes[row][col].annotate(f"budget {budget}", (at, 0), fontsize=8)
+        axes[0][col].set_title(f"N = {n} agents")
+        axes[0][col].set_ylabel("throughput (k records/s)")
+        axes[1][col].set_ylabel("to Spark (MB/s)")
+        axes[1][col].set_xlabel("time (s)")
+        axes[0][col].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", default="2,4", help="comma-separated N values")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--cpu", type=float, default=0.02, help="initial CPU budget (cores)")
+    parser.add_argument("--bandwidth", type=float, default=3e6, help="bytes/s per agent")
+    parser.add_argument("--no-spark", action="store_true", help="agents only (no consumer)")
+    parser.add_argument("--quick", action="store_true", help="N=2, 15 s (a smoke run)")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    ns = [2] if args.quick else [int(x) for x in args.agents.split(",")]
+    duration = 15.0 if args.quick else args.duration
+    schedule = [(duration / 3, args.cpu / 2), (2 * duration / 3, args.cpu * 1.5)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import os
+
+    spark = None
+    if not args.no_spark:
+        import blaze
+
+        spark = blaze.session(
+            {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"},
+            app_name="jarvis-bench",
+        )
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_before": os.getloadavg()[0],
+        "schedule": [(0.0, args.cpu), *schedule],
+        "bandwidth": args.bandwidth,
+        "duration_s": duration,
+        "spark": spark is not None,
+    }
+    summaries = []
+    try:
+        if spark is not None:  # first Python workers + stateful query start: not measured
+            run_experiment(RunSpec("all_sp", 1, 6.0, args.cpu, args.bandwidth), spark=spark)
+        for n in ns:
+            for strategy in STRATEGIES:
+                spec = RunSpec(strategy, n, duration, args.cpu, args.bandwidth, schedule)
+                started = time.monotonic()
+                summary = summarise(run_experiment(spec, spark=spark))
+                summaries.append(summary)
+                ph = summary["phases"]
+                print(
+                    f"N={n} {strategy:<11} "
+                    + " ".join(f"{p['throughput_rps']:>10,.0f}" for p in ph)
+                    + f" rec/s  spark {summary['spark_rps']:,.0f} rec/s"
+                    f"  lat {_fmt(summary['latency_mean_s'], 2)} s"
+                    f"  ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+    finally:
+        if spark is not None:
+            spark.stop()
+    meta["load_after"] = os.getloadavg()[0]
+    (out / "jarvis.json").write_text(json.dumps({"meta": meta, "runs": summaries}, indent=1))
+    (out / "jarvis.md").write_text(markdown(summaries, meta))
+    plot(summaries, meta, out / "jarvis_timeline.png")
+    print((out / "jarvis.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
