@@ -112,8 +112,18 @@ def install(manager) -> dict[str, Any]:
 
             return __init__
 
+        def pipelined_init_wrapper(original):
+            def __init__(self, prev, *args, **kwargs):
+                # before PySpark fuses ``prev`` into this new RDD's pipeline: a dataset known
+                # to be reused must be persisted now, or this child would never read its cache
+                manager._before_derive(prev)
+                original(self, prev, *args, **kwargs)
+                manager._on_rdd_created(self)
+
+            return __init__
+
         _patch(RDD, "__init__", init_wrapper)
-        _patch(PipelinedRDD, "__init__", init_wrapper)
+        _patch(PipelinedRDD, "__init__", pipelined_init_wrapper)
         _patch(
             RDD,
             "persist",

@@ -222,14 +222,18 @@ class BlazeManager:
         self.disk_cost = self._disk_cost()
         from lineage.listener import LineageListener
 
-        self._listener = LineageListener.attach(self._sc)
-        self._unsubscribe = self._listener.subscribe(self._events.put)
-        self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
-        self._worker.start()
-        self._originals = hooks.install(self)
         with _active_lock:
             _active[id(self._sc)] = self
         self._attached = True
+        try:
+            self._listener = LineageListener.attach(self._sc)
+            self._unsubscribe = self._listener.subscribe(self._events.put)
+            self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
+            self._worker.start()
+            self._originals = hooks.install(self)
+        except BaseException:
+            self.detach()  # undo whatever part of the attachment happened
+            raise
         atexit.register(self.detach)
         log.info(
             "blaze: attached policy=%s budget=%d bytes/executor (storage memory %d) mode=%s",
@@ -488,6 +492,24 @@ class BlazeManager:
                 self._unresolved.append(token)
         except Exception as exc:
             self._count_error("register", exc)
+
+    def _before_derive(self, prev) -> None:
+        """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
+        if not (self.policy.acts and self.config.auto_cache) or prev.is_cached:
+            return
+        token = getattr(prev, "_blaze_token", None)
+        if token is None:
+            return
+        try:
+            with self._lock:
+                use = self._tracker.datasets.get(token)
+                reused = use is not None and self._tracker.is_reused_site(use.site)
+            if reused:
+                self._persist_rdd(prev, None, self._originals["RDD.persist"])
+                with self._lock:
+                    self._ledger.counters.decisions["auto_cache"] += 1
+        except Exception as exc:
+            self._count_error("before_derive", exc)
 
     def _token_of(self, obj) -> int:
         token = getattr(obj, "_blaze_token", None)
