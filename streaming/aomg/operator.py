@@ -162,9 +162,12 @@ def _summarise(
     v = table.column("v").to_numpy(zero_copy_only=False)  # nulls become NaN: counted, skipped
     codes, uniques = pd.factorize(table.column("key").to_pandas(), use_na_sentinel=False)
     subs = spec.sub_window_start(t)
-    order = np.lexsort((subs, codes))
-    codes, subs, t, v = codes[order], subs[order], t[order], v[order]
-    change = np.flatnonzero((np.diff(codes) != 0) | (np.diff(subs) != 0)) + 1
+    # one small-int group id per (key, sub-window): a stable radix argsort beats lexsort
+    span = (subs - subs.min()) // spec.sub_window_us
+    group = codes.astype(np.int64) * (int(span.max()) + 1) + span
+    order = np.argsort(group, kind="stable")
+    group, codes, subs, t, v = group[order], codes[order], subs[order], t[order], v[order]
+    change = np.flatnonzero(np.diff(group)) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change, [codes.size]])
     summaries = [
