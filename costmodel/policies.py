@@ -215,6 +215,16 @@ def _costs_of(source: CostSource, keys: list[PartitionKey]) -> list[PartitionCos
     return [source.cost(key, on_disk=False) for key in keys]
 
 
+def _horizon(values: np.ndarray, sizes: np.ndarray, cover: float) -> float | None:
+    """The smallest cost such that partitions costing no more hold ``cover`` bytes; None if
+    all of them together hold less (then the whole set is needed anyway)."""
+    if len(values) == 0 or float(sizes.sum()) <= cover:
+        return None
+    order = np.argsort(values, kind="stable")
+    reach = np.searchsorted(np.cumsum(sizes[order]), cover)
+    return float(values[order[min(int(reach), len(order) - 1)]])
+
+
 def _memory_bytes(states: Sequence[PartitionState], exclude: PartitionKey | None = None) -> float:
     return sum(s.size_bytes for s in states if s.location == Location.MEMORY and s.key != exclude)
 
@@ -447,9 +457,10 @@ class _Candidates:
 class BlazePolicy(Policy):
     """The published cost-based admission and eviction (see the module docstring)."""
 
-    def __init__(self, name: str = "blaze", *, size_ratio_filter: bool = True):
+    def __init__(self, name: str = "blaze", *, size_ratio_filter: bool = True, staged: bool = True):
         self.name = name
         self.size_ratio_filter = size_ratio_filter
+        self.staged = staged  # order only the cheapest candidates first (same answer, faster)
 
     def admit(self, incoming, resident, budget_bytes, ctx=None) -> AdmissionDecision:
         _check_budget(budget_bytes)
@@ -481,20 +492,41 @@ class BlazePolicy(Policy):
         eligible = values <= limit
         if self.size_ratio_filter:  # denser in cost per byte than the incoming one: keep it
             eligible &= (values <= 0) | (limit * sizes > incoming.size_bytes * values)
-        chosen = np.flatnonzero(eligible).tolist()
-        queue = _Candidates(
-            [others[i].key for i in chosen],
-            [all_costs[i] for i in chosen],
-            [others[i].size_bytes for i in chosen],
-            source,
-            values[chosen],
-        )
+        chosen = np.flatnonzero(eligible)
         target = need + ctx.margin(budget_bytes)
+        # Usually a handful of the cheapest partitions free the space: order only those
+        # (every candidate up to a cost horizon), and redo with all if the horizon is crossed.
+        horizon = _horizon(values[chosen], sizes[chosen], 4 * target) if self.staged else None
+        first = chosen[values[chosen] <= horizon] if horizon is not None else chosen
+        for subset, limit_cost in ((first, horizon), (chosen, None)):
+            queue = _Candidates(
+                [others[i].key for i in subset.tolist()],
+                [all_costs[i] for i in subset.tolist()],
+                sizes[subset].tolist(),
+                source,
+                values[subset],
+            )
+            outcome = self._select(queue, mine.cost, target, limit_cost)
+            if outcome is not None:
+                break
+            # the subset ran past its horizon: its answer may differ from the full one
+        victims, freed = outcome
+        if freed < need:
+            return AdmissionDecision(rejected, (), "victims would cost more than it saves")
+        return AdmissionDecision(Location.MEMORY, tuple(victims), "evicted lower-cost partitions")
+
+    @staticmethod
+    def _select(queue: _Candidates, budget_cost: float, target: float, horizon: float | None):
+        """Victims in ascending cost, each and in sum no costlier than ``budget_cost``, until
+        ``target`` bytes are freed. None if the queue's next cost passes ``horizon`` (some
+        partition outside the queue could then come first)."""
         victims: list[tuple[PartitionKey, Location]] = []
         freed = total = 0.0
         while freed < target:
             lowest = queue.peek_cost()
-            if lowest is None or lowest > mine.cost or total + lowest > mine.cost:
+            if horizon is not None and (lowest is None or lowest > horizon):
+                return None
+            if lowest is None or lowest > budget_cost or total + lowest > budget_cost:
                 break  # ascending order: nothing later qualifies either
             key, cost, size = queue.pop()
             destination = cost.fallback()
@@ -503,9 +535,7 @@ class BlazePolicy(Policy):
             total += cost.cost
             if destination == Location.NONE:
                 queue.dropped(key, cost)
-        if freed < need:
-            return AdmissionDecision(rejected, (), "victims would cost more than it saves")
-        return AdmissionDecision(Location.MEMORY, tuple(victims), "evicted lower-cost partitions")
+        return victims, freed
 
     def _promotable(self, mine: PartitionCost, costs: Sequence[PartitionCost], ctx) -> bool:
         if not costs:

@@ -119,6 +119,24 @@ class TestBlazeAdmission:
         decision = self.policy.admit(PartitionState((9, 0), 20), resident, 30, ctx)
         assert decision.victims == (((1, 0), NON), ((3, 0), NON))
 
+    def test_staged_ordering_redoes_when_propagation_crosses_its_horizon(self):
+        # the cheapest 4x-the-need bytes are B and A (horizon: cost 1); dropping B (a child
+        # of A) raises A to cost 2, past the horizon, so C (1.5) outside the stage comes next
+        costs = {
+            (9, 0): pc(1, 100, w=100, rd=100),
+            (2, 0): pc(2, 0.25),  # B: cost 0.5, dropped
+            (1, 0): pc(1, 1.0, w=0.5, rd=0.5),  # A: cost 1 -> 2 once B is dropped
+            (3, 0): pc(1, 1.5, w=5, rd=5),  # C
+            (4, 0): pc(1, 3, w=10, rd=10),  # D
+        }
+        sizes = {(2, 0): 10, (1, 0): 100, (3, 0): 100, (4, 0): 100}
+        resident = [PartitionState(k, size, MEM) for k, size in sizes.items()]
+        ctx = ctx_for(costs, parents={2: (1,)})
+        incoming = PartitionState((9, 0), 20)
+        for policy in (self.policy, get_policy("blaze", staged=False)):
+            decision = policy.admit(incoming, resident, 315, ctx)
+            assert decision.victims == (((2, 0), NON), ((3, 0), NON))
+
     def test_promotion_needs_a_cost_above_the_lowest_share(self):
         resident = [PartitionState((k, 0), 10, MEM) for k in range(1, 11)]
         costs = {(k, 0): pc(1, k, w=100, rd=100) for k in range(1, 11)}
@@ -336,3 +354,16 @@ def test_decisions_are_deterministic_and_order_independent(scenario, name, rnd: 
     a = policy.admit(incoming, resident, budget, ctx_for(costs, parents=parents))
     b = policy.admit(incoming, reordered, budget, ctx_for(costs, parents=parents))
     assert a == b
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), st.floats(0, 20), st.integers(1, 40))
+def test_staged_candidate_ordering_gives_the_full_answer(scenario, margin, need):
+    costs, states, _, parents = scenario
+    ctx = ctx_for(costs, margin=margin, parents=parents)
+    incoming, resident = states[0], states[1:]
+    used = sum(s.size_bytes for s in resident if s.location == MEM)
+    budget = max(used + incoming.size_bytes - need, incoming.size_bytes)  # a little to free
+    staged = get_policy("blaze").admit(incoming, resident, budget, ctx)
+    full = get_policy("blaze", staged=False).admit(incoming, resident, budget, ctx)
+    assert staged == full
