@@ -1,10 +1,35 @@
 """costmodel: what caching costs — the Blaze cost function, policies, predictors, profiles.
 
 Pure Python (numpy, scikit-learn): no Spark import, so every rule is unit tested on DAGs built
-by hand. Entry points::
+by hand. Modules, one job each:
 
-    from costmodel import CostModel, RddSpec, DiskCost, get_policy, PolicyContext
-    model = CostModel(rdds, metrics, DiskCost(5.0, 5.0))
+- ``types``: plain inputs and outputs — ``RddSpec``, ``PartitionMetrics``, ``PartitionCost``
+  (F, R, W, Rd, comp_cost, disk_cost, cost), ``Location`` (MEMORY, DISK, NONE).
+- ``cost``: ``CostModel`` — F, R, W, Rd and cost per partition over a DAG (DESIGN §3), fed
+  incrementally (``add_rdd``, ``observe``, ``set_location``, ``complete_stage``,
+  ``set_current_job``), memoised with per-split invalidation; ``reused_rdds`` (autoCache),
+  ``dead_rdds`` (auto-unpersist), ``costs(keys)`` (batch).
+- ``adapter``: ``from_lineage(dag, disk)`` — a ``CostModel`` from a ``lineage.dag.LineageDag``.
+- ``disk``: ``DiskCost``, ``calibrate_disk(local_dir)`` (measured once, cached with a
+  timestamp), ``disk_cost_from_config(write, read, local_dir)`` (the conf override).
+- ``policies``: ``get_policy(name)`` for blaze, lru, lrc, mrd, mem_only, mem_disk; each has
+  ``admit(incoming, resident, budget_bytes, ctx) -> AdmissionDecision`` and
+  ``plan(states, budget_bytes, ctx) -> Plan``; ``PolicyContext(costs=CostModel | TableCosts)``.
+- ``predict``: ``Predictors`` — per logical dataset (call site + parents' call sites)
+  scikit-learn growth models over (iteration, input scale), last-value fallback, running
+  error report; ``Predictors.estimator`` plugs predictions into a ``CostModel``.
+- ``profile``: versioned JSON profiles, ``record(path, model, app_name=...)`` / ``load(path,
+  app_name=...)`` (refuses another application or Blaze version with one line).
+- ``cli``: ``blaze profile show PATH``, ``blaze disk calibrate``.
+
+Additions to the agreed interface: ``PartitionState.last_access``/``executor_id``,
+``AdmissionDecision.reason``, ``Plan.evictions``/``memory_bytes``, ``get_policy(name,
+**options)`` (``spill=``, ``size_ratio_filter=``, ``staged=``), ``CostModel.costs``.
+
+Example::
+
+    from costmodel import CostModel, DiskCost, PartitionState, PolicyContext, RddSpec, get_policy
+    model = CostModel(rdds, metrics, DiskCost(write_ms_per_mib=5.0, read_ms_per_mib=5.0))
     decision = get_policy("blaze").admit(incoming, resident, budget, PolicyContext(model))
 """
 
