@@ -13,6 +13,10 @@ extras beyond the paper's fixed 1-byte deltas:
 * **stride**: event timestamps grow almost linearly, so ``base + stride*i`` leaves deltas of
   0-1 byte where a plain base would need 2-4 bytes. All arithmetic is modulo 2^64, so decoding
   is exact for any stride, even one that overflowed while it was estimated.
+* **bit lanes** (optional, per column): widths in *bits* (0-64) instead of bytes, packed
+  back to back. Uniform server ids need 10 bits, not 16; the price is an unpack to the next
+  byte lane before the operators compare or sum — so byte lanes stay the default for
+  columns that queries touch, bit lanes suit columns that are mostly carried.
 * **zone map** ``vmin``/``vmax`` of the non-null values, so operators skip or accept whole
   blocks; with ``stride == 0`` the base *is* ``vmin``, so every delta is ``value - vmin``.
 * **nulls** as a list of uint16 positions (their delta slot holds 0), and a CRC-32 over the
@@ -40,6 +44,7 @@ __all__ = [
     "decode_int64",
     "delta_matrix",
     "encode_int64",
+    "lane_max",
     "read_rows",
     "write_rows",
 ]
@@ -113,7 +118,7 @@ class IntBlocks:
     rows: np.ndarray  # int32: rows in each block
     base: np.ndarray  # int64
     stride: np.ndarray  # int64 (0: plain base-delta)
-    width: np.ndarray  # int8: delta bytes, one of WIDTHS
+    width: np.ndarray  # int8: delta bytes, one of WIDTHS (bits 0-64 if ``bits``)
     vmin: np.ndarray  # int64: min of the non-null values (0 if all null)
     vmax: np.ndarray  # int64
     nulls: np.ndarray  # int32: null count
@@ -122,6 +127,7 @@ class IntBlocks:
     exc_val: Payload  # int64 exact values of the exceptions
     null_pos: Payload  # uint16 row positions of the nulls, ascending
     crc: np.ndarray  # int64 (a uint32 CRC-32)
+    bits: bool = False  # widths count bits (packed lanes) instead of bytes
 
     @property
     def num_blocks(self) -> int:
@@ -197,8 +203,12 @@ class IntBlocks:
         rows = self.rows.astype(np.int64)
         if (bad := (rows < 0) | (rows > MAX_BLOCK_ROWS)).any():
             fail(bad, f"row count outside [0, {MAX_BLOCK_ROWS}]")
-        if (bad := ~np.isin(self.width, WIDTHS)).any():
-            fail(bad, f"delta width {int(self.width[bad][0])} is not one of {WIDTHS}")
+        allowed = tuple(range(65)) if self.bits else WIDTHS
+        if (bad := ~np.isin(self.width, allowed)).any():
+            fail(
+                bad,
+                f"delta width {int(self.width[bad][0])} is not one of {WIDTHS if not self.bits else '0..64 bits'}",
+            )
         for name, payload in (
             ("deltas", self.deltas),
             ("exc_pos", self.exc_pos),
@@ -209,13 +219,13 @@ class IntBlocks:
                 raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
             if payload.offsets[-1] > len(payload.data):
                 raise CorruptEncodingError(f"column {column!r}: {name} buffer is truncated")
-        if (bad := self.deltas.lengths != rows * self.width.astype(np.int64)).any():
+        if (bad := self.deltas.lengths != payload_bytes(rows, self.width, self.bits)).any():
             fail(bad, "delta buffer length does not match rows x width (truncated or wrong width)")
         n_exc = self.exc_pos.lengths
         if (bad := (n_exc % 2 != 0) | (self.exc_val.lengths != n_exc * 4)).any():
             fail(bad, "exception positions and values disagree in length")
-        if (bad := (self.width == 8) & (n_exc > 0)).any():
-            fail(bad, "8-byte deltas cannot have exceptions")
+        if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
+            fail(bad, "full 64-bit deltas cannot have exceptions")
         if (bad := self.null_pos.lengths != self.nulls.astype(np.int64) * 2).any():
             fail(bad, "null positions do not match the null count")
         if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
@@ -252,6 +262,7 @@ class IntBlocks:
             *(cat(n) for n in ("rows", "base", "stride", "width", "vmin", "vmax", "nulls")),
             *(cat_payload(n) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=cat("crc"),
+            bits=parts[0].bits,
         )
 
     def take(self, blocks: np.ndarray) -> IntBlocks:
@@ -270,20 +281,46 @@ class IntBlocks:
             *(getattr(self, n)[blocks] for n in ("vmin", "vmax", "nulls")),
             *(sub(getattr(self, n)) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=self.crc[blocks],
+            bits=self.bits,
         )
 
 
-def empty_blocks() -> IntBlocks:
+def empty_blocks(bits: bool = False) -> IntBlocks:
     zeros = np.zeros(1, dtype=np.int64)
     empty = Payload(zeros, _EMPTY_U8)
     i32, i64 = np.empty(0, np.int32), np.empty(0, np.int64)
-    return IntBlocks(i32, i64, i64, np.empty(0, np.int8), i64, i64, i32, *(empty,) * 4, crc=i64)
+    i8 = np.empty(0, np.int8)
+    return IntBlocks(i32, i64, i64, i8, i64, i64, i32, *(empty,) * 4, crc=i64, bits=bits)
+
+
+def lane_bytes(width: int, bits: bool) -> int:
+    """Bytes of the numpy lane that holds one delta of ``width`` (bytes, or bits)."""
+    if not bits:
+        return width
+    return 0 if width == 0 else next(b for b in (1, 2, 4, 8) if 8 * b >= width)
+
+
+def lane_max(width: int, bits: bool) -> int:
+    """Largest delta a lane of ``width`` holds: the exception threshold."""
+    return (1 << (width if bits else 8 * width)) - 1
+
+
+def payload_bytes(rows: np.ndarray, width: np.ndarray, bits: bool) -> np.ndarray:
+    """Delta bytes of blocks of ``rows`` at ``width``."""
+    total = rows.astype(np.int64) * width.astype(np.int64)
+    return (total + 7) // 8 if bits else total
 
 
 def encode_int64(
-    values: np.ndarray, valid: np.ndarray | None, block_size: int, *, allow_stride: bool = True
+    values: np.ndarray,
+    valid: np.ndarray | None,
+    block_size: int,
+    *,
+    allow_stride: bool = True,
+    bits: bool = False,
 ) -> IntBlocks:
-    """Encode int64 ``values`` (``valid`` False marks nulls) into Base-Delta blocks."""
+    """Encode int64 ``values`` (``valid`` False marks nulls) into Base-Delta blocks
+    (``bits``: widths in bits, packed lanes)."""
     if not 1 <= block_size <= MAX_BLOCK_ROWS:
         raise ValueError(f"block_size={block_size} must be within [1, {MAX_BLOCK_ROWS}]")
     values = np.ascontiguousarray(values, dtype=np.int64)
@@ -301,6 +338,7 @@ def encode_int64(
                 values[:cut].reshape(full, block_size),
                 None if valid is None else valid[:cut].reshape(full, block_size),
                 allow_stride,
+                bits,
             )
         )
     if n > full * block_size:
@@ -310,15 +348,18 @@ def encode_int64(
                 values[cut:].reshape(1, -1),
                 None if valid is None else valid[cut:].reshape(1, -1),
                 allow_stride,
+                bits,
             )
         )
     if not parts:
-        return empty_blocks()
+        return empty_blocks(bits)
     blocks = parts[0] if len(parts) == 1 else IntBlocks.concat(parts)
     return blocks
 
 
-def _encode_group(x: np.ndarray, valid: np.ndarray | None, allow_stride: bool) -> IntBlocks:
+def _encode_group(
+    x: np.ndarray, valid: np.ndarray | None, allow_stride: bool, bits: bool
+) -> IntBlocks:
     """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array."""
     nb, n = x.shape
     if valid is not None and not valid.all():
@@ -336,7 +377,7 @@ def _encode_group(x: np.ndarray, valid: np.ndarray | None, allow_stride: bool) -
 
     u = x.view(np.uint64)
     delta = u - vmin.view(np.uint64)[:, None]  # modulo 2^64: exact even across the int64 range
-    size, width_index = _best_width(delta, n)
+    size, width = _best_width(delta, n, bits)
     base, stride = vmin.copy(), np.zeros(nb, dtype=np.int64)
     if allow_stride and n >= 2:
         # a line through first and last value; its overflow is harmless (mod 2^64 decode)
@@ -347,15 +388,17 @@ def _encode_group(x: np.ndarray, valid: np.ndarray | None, allow_stride: bool) -
         residual = u - ramp
         rbase = residual.view(np.int64).min(axis=1)
         rdelta = residual - rbase.view(np.uint64)[:, None]
-        rsize, rwidth = _best_width(rdelta, n)
+        rsize, rwidth = _best_width(rdelta, n, bits)
         use = (est != 0) & (rsize < size)
         if use.any():
             delta = np.where(use[:, None], rdelta, delta)
-            width_index = np.where(use, rwidth, width_index)
+            width = np.where(use, rwidth, width)
             base = np.where(use, rbase, base)
             stride = np.where(use, est, stride)
 
-    exc = delta > _LIMIT[width_index][:, None]
+    widest = 64 if bits else 8
+    limit = np.array([lane_max(w, bits) for w in range(widest + 1)], dtype=np.uint64)[width]
+    exc = delta > limit[:, None]
     exc_block, exc_row = np.nonzero(exc)
     exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
     exc_val = Payload.from_blocks(exc_block, x[exc_block, exc_row], nb)
@@ -366,17 +409,31 @@ def _encode_group(x: np.ndarray, valid: np.ndarray | None, allow_stride: bool) -
     else:
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
-    width = np.array(WIDTHS, dtype=np.int8)[width_index]
-    deltas = _pack_deltas(delta, width)
+    width = width.astype(np.int8)
+    deltas = _pack_bits(delta, width) if bits else _pack_deltas(delta, width)
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
-        rows, base, stride, width, vmin, vmax, nulls, deltas, exc_pos, exc_val, null_pos, crc=rows
+        rows,
+        base,
+        stride,
+        width,
+        vmin,
+        vmax,
+        nulls,
+        deltas,
+        exc_pos,
+        exc_val,
+        null_pos,
+        crc=rows.astype(np.int64),
+        bits=bits,
     )
     return blocks
 
 
-def _best_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per block: smallest ``n*width + EXCEPTION_BYTES*exceptions`` and the index of its width."""
+def _best_width(delta: np.ndarray, n: int, bits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per block: the smallest ``delta bytes + EXCEPTION_BYTES*exceptions`` and its width."""
+    if bits:
+        return _best_bit_width(delta, n)
     dmax = delta.max(axis=1)
     sizes = np.empty((len(delta), len(WIDTHS)), dtype=np.int64)
     for i, width in enumerate(WIDTHS[:-1]):
@@ -387,7 +444,25 @@ def _best_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         sizes[:, i] = n * width + EXCEPTION_BYTES * count
     sizes[:, -1] = n * 8
     choice = sizes.argmin(axis=1)
-    return sizes[np.arange(len(delta)), choice], choice
+    return sizes[np.arange(len(delta)), choice], np.array(WIDTHS)[choice]
+
+
+def _best_bit_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bit-lane version: a per-block histogram of the deltas' bit lengths gives, for every
+    width b, how many deltas would not fit (the exceptions) in one pass."""
+    nb = len(delta)
+    # bit length = frexp exponent; float rounding can only overstate it by one near 2^53+,
+    # which may cost a wider lane but never correctness (exceptions use exact comparisons)
+    length = np.frexp(delta.astype(np.float64))[1].astype(np.int64)
+    np.minimum(length, 64, out=length)
+    hist = np.bincount((np.arange(nb)[:, None] * 65 + length).ravel(), minlength=nb * 65)
+    hist = hist.reshape(nb, 65)
+    fits = np.cumsum(hist, axis=1)  # fits[:, b]: deltas with bit length <= b
+    widths = np.arange(65)
+    sizes = (n * widths + 7) // 8 + EXCEPTION_BYTES * (n - fits)
+    sizes[:, 64] = 8 * n  # no exceptions at full width
+    choice = sizes.argmin(axis=1)
+    return sizes[np.arange(nb), choice], choice
 
 
 def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
@@ -406,6 +481,63 @@ def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
         else:
             data[offsets[group][:, None] + np.arange(n * w)] = packed
     return Payload(offsets, data)
+
+
+def _pack_bits(delta: np.ndarray, width: np.ndarray) -> Payload:
+    """Pack each block's deltas into ``width`` bits apiece (little-endian bit order)."""
+    nb, n = delta.shape
+    lengths = payload_bytes(np.full(nb, n), width, True)
+    offsets = np.zeros(nb + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for w in np.unique(width[width > 0]).tolist():
+        group = np.flatnonzero(width == w)
+        span = (n * w + 7) // 8
+        packed = _pack_group(delta[group], w)[:, :span]
+        data[offsets[group][:, None] + np.arange(span)] = packed
+    return Payload(offsets, data)
+
+
+def _period_plan(w: int) -> list[tuple[int, int, int, bool]]:
+    """64 values of ``w`` bits fill exactly ``w`` 64-bit words: for value j of such a period,
+    (j, word, shift, spills into the next word). One column operation per j, vectorised over
+    every period of every block — the numpy form of SIMD bit packing."""
+    plan = []
+    for j in range(64):
+        offset = j * w
+        plan.append((j, offset >> 6, offset & 63, (offset & 63) + w > 64))
+    return plan
+
+
+def _pack_group(values: np.ndarray, w: int) -> np.ndarray:
+    k, n = values.shape
+    m = -(-n // 64) * 64
+    padded = np.zeros((k, m), dtype=np.uint64)
+    padded[:, :n] = values
+    periods = padded.reshape(-1, 64)
+    words = np.zeros((len(periods), w), dtype="<u8")
+    for j, word, shift, spill in _period_plan(w):
+        words[:, word] |= periods[:, j] << np.uint64(shift)
+        if spill:
+            words[:, word + 1] |= periods[:, j] >> np.uint64(64 - shift)
+    return words.reshape(k, (m // 64) * w).view(np.uint8)
+
+
+def _unpack_bits(raw: np.ndarray, n: int, w: int) -> np.ndarray:
+    """Inverse of :func:`_pack_bits` for blocks of equal shape: (k, bytes) -> (k, n) lanes."""
+    k, span = raw.shape
+    m = -(-n // 64) * 64
+    buffer = np.zeros((k, m * w // 8), dtype=np.uint8)
+    buffer[:, :span] = raw
+    words = buffer.view("<u8").reshape(-1, w)
+    periods = np.empty((len(words), 64), dtype=np.uint64)
+    mask = np.uint64((1 << w) - 1)
+    for j, word, shift, spill in _period_plan(w):
+        value = words[:, word] >> np.uint64(shift)
+        if spill:
+            value |= words[:, word + 1] << np.uint64(64 - shift)
+        periods[:, j] = value & mask
+    return periods.reshape(k, m)[:, :n].astype(_UINT[lane_bytes(w, True)])
 
 
 def _uniform_region(
@@ -448,16 +580,19 @@ def write_rows(
 
 
 def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.ndarray:
-    """The deltas of ``group`` (blocks of ``n`` rows and width ``w`` >= 1) as a 2-D uint array."""
+    """The deltas of ``group`` (blocks of ``n`` rows and width ``w`` >= 1) as a 2-D uint array
+    (bit lanes are unpacked to the next byte lane)."""
     offsets = blocks.deltas.offsets[group]
     data = blocks.deltas.data
-    span = n * w
+    span = (n * w + 7) // 8 if blocks.bits else n * w
     found = _uniform_region(data, offsets, group, span)
     if found is not None:
         region, local = found
         raw = region if local is None else region[local]
     else:
         raw = data[offsets[:, None] + np.arange(span)]
+    if blocks.bits:
+        return _unpack_bits(raw.reshape(len(group), span), n, w)
     return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)
 
 
@@ -468,11 +603,11 @@ def groups(
     ids = np.arange(blocks.num_blocks) if selected is None else np.asarray(selected)
     if len(ids) == 0:
         return []
-    key = blocks.rows[ids].astype(np.int64) * 16 + blocks.width[ids]
+    key = blocks.rows[ids].astype(np.int64) * 128 + blocks.width[ids]
     out = []
     for k in np.unique(key):
         members = ids[key == k]
-        out.append((int(k // 16), int(k % 16), members))
+        out.append((int(k // 128), int(k % 128), members))
     return out
 
 

@@ -100,6 +100,7 @@ class Codec(ABC):
     """How one column becomes int64 keys and back."""
 
     lossless: bool = True
+    bit_packed: bool = False  # widths in bits (packed lanes) instead of bytes
     param_field: str | None = None  # name of the per-block parameter column, if any
     param_type: pa.DataType | None = None
 
@@ -173,9 +174,17 @@ def _from_int64(
 
 @dataclass(frozen=True)
 class BaseDelta(Codec):
-    """Lossless Base-Delta for integers and temporal types (optionally with a stride)."""
+    """Lossless Base-Delta for integers and temporal types (optionally with a stride).
+
+    ``bits=True`` packs deltas at any bit width (denser; operators unpack to byte lanes).
+    """
 
     stride: bool = True
+    bits: bool = False
+
+    @property
+    def bit_packed(self) -> bool:  # type: ignore[override]
+        return self.bits
 
     def check_type(self, column: str, arrow_type: pa.DataType) -> None:
         if not _is_integer_like(arrow_type):
@@ -185,7 +194,7 @@ class BaseDelta(Codec):
 
     def encode(self, column: str, array: pa.Array, block_size: int) -> EncodedColumn:
         blocks = encode_int64(
-            _as_int64(array), _validity(array), block_size, allow_stride=self.stride
+            _as_int64(array), _validity(array), block_size, allow_stride=self.stride, bits=self.bits
         )
         return EncodedColumn(column, self, blocks).with_crc()
 

@@ -30,6 +30,9 @@ from streaming.tersecades.blocks import (
     read_rows,
     write_rows,
 )
+from streaming.tersecades.blocks import (
+    lane_max as blocks_lane_max,
+)
 from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
 from streaming.tersecades.spec import EncodedBatch
 
@@ -180,7 +183,7 @@ def _compare_group(
     if w == 0:
         hit = (base >= lo) & (base <= hi)
         return np.broadcast_to(hit[:, None], (len(group), n)).copy()
-    lane_max = (1 << (8 * w)) - 1
+    lane_max = blocks_lane_max(w, blocks.bits)
     vmax = blocks.vmax[group]
     low = np.maximum(base, lo)  # in [vmin, vmax] for partial blocks
     high = np.minimum(vmax, hi)
@@ -188,10 +191,10 @@ def _compare_group(
     t_hi = (high.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
     # only exceptions can match (constant beyond the lane), or nothing can (empty interval)
     unreachable = (t_lo > lane_max) | (high < low)
-    dtype = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[w]
+    deltas = delta_matrix(blocks, group, n, w)
+    dtype = deltas.dtype
     t_lo_w = np.minimum(t_lo, lane_max).astype(dtype)[:, None]
     t_hi_w = np.minimum(t_hi, lane_max).astype(dtype)[:, None]
-    deltas = delta_matrix(blocks, group, n, w)
     if not t_lo.any():
         result = deltas <= t_hi_w
     elif (t_hi >= lane_max).all():
@@ -388,11 +391,12 @@ def _aggregate_parts(
         lane_max = deltas.dtype.type(np.iinfo(deltas.dtype).max)
         # multiply/or by the mask instead of np.where: one cheap pass each, no branches
         picked = deltas * chosen
-        if w == 8:
+        lane = deltas.dtype.itemsize
+        if lane == 8:
             sum_delta[group] = (picked & np.uint64(0xFFFF_FFFF)).sum(axis=1, dtype=np.uint64)
             sum_delta_hi[group] = (picked >> np.uint64(32)).sum(axis=1, dtype=np.uint64)
         else:  # n <= 65536 rows of <= 2-byte lanes fit uint32; 4-byte lanes need uint64
-            sum_delta[group] = picked.sum(axis=1, dtype=np.uint32 if w <= 2 else np.uint64)
+            sum_delta[group] = picked.sum(axis=1, dtype=np.uint32 if lane <= 2 else np.uint64)
         min_delta[group] = (deltas | (~chosen * lane_max)).min(axis=1)
         max_delta[group] = picked.max(axis=1)
 

@@ -240,7 +240,7 @@ class TerseSpec:
             else:
                 dtype = {8: np.int64, 1: np.int8, 4: np.int32}[arrow_type.bit_width // 8]
                 values[_ATTR.get(suffix, suffix)] = _numeric(array, dtype, where)
-        blocks = IntBlocks(rows=rows, **values)
+        blocks = IntBlocks(rows=rows, **values, bits=codec.bit_packed)
         param = dictionary = None
         if codec.param_field:
             param_name = f"{name}__{codec.param_field}"

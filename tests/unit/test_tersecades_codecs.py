@@ -53,13 +53,28 @@ def _roundtrip(batch: pa.RecordBatch, codecs=None, block_size: int = 16) -> pa.R
 
 
 @SETTINGS
-@given(int64_arrays, st.data(), st.integers(1, 70))
-def test_base_delta_round_trips_int64_exactly(values, data, block_size):
+@given(int64_arrays, st.data(), st.integers(1, 70), st.booleans(), st.booleans())
+def test_base_delta_round_trips_int64_exactly(values, data, block_size, bits, stride):
     nulls = data.draw(hnp.arrays(bool, len(values), elements=st.booleans()))
     use_nulls = data.draw(st.booleans())
     array = pa.array(values, pa.int64(), mask=nulls if use_nulls else None)
     batch = _batch("x", array)
-    assert _roundtrip(batch, block_size=block_size).equals(batch)
+    codec = BaseDelta(stride=stride, bits=bits)
+    assert _roundtrip(batch, {"x": codec}, block_size=block_size).equals(batch)
+
+
+@pytest.mark.parametrize("bits", range(1, 65))
+def test_bit_lanes_round_trip_every_width(bits):
+    """Each block's values span exactly ``bits`` bits, so that lane width is used."""
+    rng = np.random.default_rng(bits)
+    values = rng.integers(0, 2**bits, size=200, dtype=np.uint64, endpoint=False)
+    values[0], values[1] = 0, 2**bits - 1
+    values = (values + np.uint64(2**63)).view(np.int64)  # centred on int64 min
+    batch = _batch("x", pa.array(values))
+    spec = TerseSpec(batch.schema, {"x": BaseDelta(stride=False, bits=True)}, block_size=200)
+    encoded = spec.encode_batch(batch)
+    assert encoded.columns["x"].blocks.width.tolist()[0] <= bits
+    assert spec.decode(encoded.to_arrow()).equals(batch)
 
 
 @SETTINGS

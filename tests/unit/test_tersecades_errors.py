@@ -26,10 +26,13 @@ SCHEMA = pa.schema(
         pa.field("rtt_us", pa.int64()),
         pa.field("path", pa.string()),
         pa.field("load", pa.float64()),
+        pa.field("src", pa.int32()),
     ]
 )
 SPEC = TerseSpec(
-    SCHEMA, {"ts": TimestampWindow(1_000_000), "load": BoundedFloat(0.01)}, block_size=64
+    SCHEMA,
+    {"ts": TimestampWindow(1_000_000), "load": BoundedFloat(0.01), "src": BaseDelta(bits=True)},
+    block_size=64,
 )
 
 
@@ -44,6 +47,7 @@ def raw() -> pa.RecordBatch:
             pa.array(rtt, mask=rtt % 17 == 0),
             pa.array(paths.tolist()),
             pa.array(np.log1p(rtt.astype(np.float64))),
+            telemetry.column("src"),
         ],
         schema=SCHEMA,
     )
@@ -178,7 +182,9 @@ def test_window_parameter_mismatch_is_refused(encoded):
 
 
 def test_batch_of_another_spec_is_refused(encoded):
-    other = TerseSpec(SCHEMA, {"ts": TimestampWindow(1_000_000)}, block_size=64)
+    other = TerseSpec(
+        SCHEMA, {"ts": TimestampWindow(1_000_000), "src": BaseDelta(bits=True)}, block_size=64
+    )
     with pytest.raises(CorruptEncodingError, match=r"'load__step'.*other codecs"):
         other.parse(encoded)  # 'load' was encoded lossy; this spec expects it lossless
     with pytest.raises(CorruptEncodingError, match="lacks the fields"):

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from streaming.common.telemetry import TELEMETRY_SCHEMA, TelemetryConfig, generate_table
 from streaming.tersecades import (
+    BaseDelta,
     Dictionary,
     Predicate,
     TerseSpec,
@@ -99,7 +100,8 @@ def test_filter_aggregate_group_by_int_matches_decoded_and_duckdb(values, data):
     batch = pa.RecordBatch.from_arrays(
         [pa.array(values, pa.int64(), mask=nulls), pa.array(key, pa.int64())], names=["v", "k"]
     )
-    spec = TerseSpec(batch.schema, block_size=block_size)
+    codec = BaseDelta(bits=data.draw(st.booleans()))
+    spec = TerseSpec(batch.schema, {"v": codec}, block_size=block_size)
     encoded = spec.parse(spec.encode(batch))
     where = [Predicate("v", op, constant)]
     result = aggregate(encoded, "v", where=where, by="k").rows()
@@ -147,6 +149,7 @@ def telemetry() -> pa.RecordBatch:
 WINDOW = 100_000  # 0.1 s of event time = 10,000 records per window
 
 
+@pytest.mark.parametrize("bits", [False, True])
 @pytest.mark.parametrize("block_size", [1000, 4096])
 @pytest.mark.parametrize(
     "where",
@@ -157,8 +160,10 @@ WINDOW = 100_000  # 0.1 s of event time = 10,000 records per window
         (Predicate("error_code", "!=", 0), Predicate("src", "<", 500)),
     ],
 )
-def test_windowed_filter_aggregate_matches_duckdb_and_raw_arrow(telemetry, block_size, where):
-    spec = TerseSpec(TELEMETRY_SCHEMA, {"ts": TimestampWindow(WINDOW)}, block_size=block_size)
+def test_windowed_filter_aggregate_matches_duckdb_and_raw_arrow(telemetry, block_size, where, bits):
+    codecs = {n: BaseDelta(bits=bits) for n in ("src", "dst", "rtt_us", "error_code")}
+    codecs["ts"] = TimestampWindow(WINDOW)
+    spec = TerseSpec(TELEMETRY_SCHEMA, codecs, block_size=block_size)
     encoded = spec.parse(spec.encode(telemetry))
     result = windowed_filter_aggregate(encoded, "rtt_us", "ts", where).rows()
     condition = " AND ".join(f"{p.column} {SQL_OP.get(p.op, p.op)} {p.value}" for p in where)
