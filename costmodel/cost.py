@@ -113,6 +113,7 @@ class CostModel:
     def add_rdd(self, spec: RddSpec) -> None:
         """Add or replace an RDD (a replacement may add stages the DAG learnt later)."""
         old = self._rdds.get(spec.rdd_id)
+        had_children = bool(self._children.get(spec.rdd_id))
         if old is not None:
             for parent in old.parents:
                 siblings = self._children.get(parent, [])
@@ -125,7 +126,21 @@ class CostModel:
             if spec.rdd_id not in kids:
                 kids.append(spec.rdd_id)
                 kids.sort()
-        self._invalidate_all()
+        unchanged_lineage = (
+            old.parents == spec.parents and old.shuffled == spec.shuffled
+            if old is not None
+            else not had_children  # nothing known walked through it yet
+        )
+        if unchanged_lineage:
+            # R depends only on a partition's ancestors: a new leaf, or new stages of a known
+            # RDD, change references only (this runs once per job, not once per block)
+            self._invalidate_references()
+            self._related.clear()
+            self._repeated.clear()
+            for key in [k for k in self._r_cache if k[0] == spec.rdd_id]:
+                del self._r_cache[key]  # computed while the RDD was unknown
+        else:
+            self._invalidate_all()
 
     def observe(
         self, key: PartitionKey, size_bytes: float | None = None, compute_ms: float | None = None

@@ -240,6 +240,14 @@ class TestInputs:
         with pytest.raises(ValueError, match="finite number"):
             PartitionMetrics(size_bytes=value)
 
+    def test_a_parent_announced_after_its_child_updates_the_childs_recompute_time(self):
+        metrics = {(1, 0): PartitionMetrics(MIB, 10), (0, 0): PartitionMetrics(MIB, 5)}
+        model = CostModel([RddSpec(1, (0,))], metrics, DISK)
+        model.observe((9, 0), MIB, 7)
+        assert model.recompute_ms((1, 0)) == 15
+        model.add_rdd(RddSpec(0, (9,)))
+        assert model.recompute_ms((1, 0)) == 22
+
     def test_an_rdd_cannot_be_its_own_parent(self):
         with pytest.raises(ValueError, match="itself"):
             RddSpec(3, (3,))
@@ -263,6 +271,8 @@ _mutations = st.lists(
             st.floats(0, 500),
         ),
         st.tuples(st.just("stage"), st.integers(0, 3)),
+        st.tuples(st.just("job"), st.integers(0, 3)),
+        st.tuples(st.just("add"), st.integers(6, 8), st.integers(0, 5), st.integers(0, 4)),
     ),
     max_size=25,
 )
@@ -272,20 +282,29 @@ _mutations = st.lists(
 @given(_mutations)
 def test_cached_costs_match_a_fresh_model(mutations):
     rdds = [
-        RddSpec(0, (), 3, frozenset({0})),
-        RddSpec(1, (0,), 3, frozenset({0, 1})),
-        RddSpec(2, (0,), 3, frozenset({1})),
-        RddSpec(3, (1, 2), 3, frozenset({2}), shuffled=True),
-        RddSpec(4, (3,), 3, frozenset({2})),
-        RddSpec(5, (4, 1), 3, frozenset({3})),
+        RddSpec(0, (), 3, frozenset({0}), job_id=0, call_site="a"),
+        RddSpec(1, (0,), 3, frozenset({0, 1}), job_id=0, call_site="b"),
+        RddSpec(2, (0,), 3, frozenset({1}), job_id=1, call_site="b"),
+        RddSpec(3, (1, 2), 3, frozenset({2}), shuffled=True, job_id=1),
+        RddSpec(4, (3,), 3, frozenset({2}), job_id=2, call_site="b"),
+        RddSpec(5, (4, 1), 3, frozenset({3}), job_id=2),
     ]
     live = CostModel(rdds, disk=DISK)
     metrics: dict = {}
     locations: dict = {}
     stages: set = set()
-    keys = [(r, s) for r in range(6) for s in range(3)]
+    job = None
+    keys = [(r, s) for r in range(9) for s in range(3)]
     for mutation in mutations:
-        if mutation[0] == "loc":
+        if mutation[0] == "add":  # a new RDD (or new stages of one) in a later job
+            _, rdd_id, parent, stage = mutation
+            spec = RddSpec(rdd_id, (parent,), 3, frozenset({stage}), job_id=stage, call_site="b")
+            rdds = [r for r in rdds if r.rdd_id != rdd_id] + [spec]
+            live.add_rdd(spec)
+        elif mutation[0] == "job":
+            job = mutation[1]
+            live.set_current_job(job)
+        elif mutation[0] == "loc":
             _, r, s, loc = mutation
             live.set_location((r, s), loc)
             locations[(r, s)] = loc
@@ -297,6 +316,8 @@ def test_cached_costs_match_a_fresh_model(mutations):
             live.complete_stage(mutation[1])
             stages.add(mutation[1])
         [live.cost(k) for k in keys]  # fill the memo between mutations
-    fresh = CostModel(rdds, metrics, DISK, completed_stages=stages, locations=locations)
+    fresh = CostModel(
+        rdds, metrics, DISK, completed_stages=stages, locations=locations, current_job=job
+    )
     for key in keys:
         assert live.cost(key) == fresh.cost(key), key
