@@ -24,6 +24,10 @@ __all__ = ["HEAP_BYTES", "RESERVED_BYTES", "main", "run_conf"]
 HEAP_BYTES = 1536 << 20
 RESERVED_BYTES = 300 << 20
 UNLIMITED_FRACTION = 0.6
+UNROLL_THRESHOLD_BYTES = 64 << 10
+# the manager's budget sits just under the pool: Spark's storage memory is the pool minus
+# whatever execution holds at attach time, and the manager refuses a larger budget
+MANAGER_BUDGET_SHARE = 0.98
 
 
 def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) -> dict[str, str]:
@@ -50,6 +54,9 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
         "spark.default.parallelism": "4",
         "spark.sql.shuffle.partitions": "4",
         "spark.python.worker.reuse": "true",
+        # Spark reserves 1 MiB before unrolling a block; with pools of a few MiB that alone
+        # refuses most blocks, so every run (unlimited included) reserves less up front
+        "spark.storage.unrollMemoryThreshold": str(UNROLL_THRESHOLD_BYTES),
     }
 
 
@@ -59,7 +66,9 @@ def _manager(spark, policy: str, storage_bytes: int | None):
     attach = getattr(blaze, "attach", None)
     if attach is None:
         return None
-    kwargs = {} if storage_bytes is None else {"memory_budget": storage_bytes}
+    kwargs = {}
+    if storage_bytes is not None:
+        kwargs["memory_budget"] = int(storage_bytes * MANAGER_BUDGET_SHARE)
     return attach(spark, policy=policy, **kwargs)
 
 
