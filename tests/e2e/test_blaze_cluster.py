@@ -1,0 +1,117 @@
+"""The manager on a multi-executor Spark: ``local-cluster[2,1,1024]`` in a subprocess.
+
+Shows per-partition removal on the executor that holds the block (through the driver's
+BlockManagerMaster), a budget enforced per executor, and the documented cluster-mode
+degradation: Spark has no remote "move to disk" command, so a spill becomes a drop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCRIPT = r"""
+import json, sys, time
+import blaze
+from blaze._jvm import JvmBridge
+
+spark = blaze.session(
+    {"spark.master": "local-cluster[2,1,1024]", "spark.executor.memory": "768m",
+     "spark.sql.shuffle.partitions": "4"},
+    app_name="blaze-cluster-test",
+)
+sc = spark.sparkContext
+deadline = time.time() + 120
+while sc._jsc.sc().getExecutorMemoryStatus().size() < 3:  # driver + 2 executors registered
+    if time.time() > deadline:
+        sys.exit("executors did not register")
+    time.sleep(0.2)
+bridge = JvmBridge(sc)
+PARTS = 8
+counters = [sc.accumulator(0) for _ in range(PARTS)]
+
+def dataset():
+    def tag(split, rows):
+        counters[split].add(1)
+        return ((x, "v" * 20) for x in rows)
+    return sc.parallelize(range(40000), PARTS).mapPartitionsWithIndex(tag)
+
+# probe one block's size with an ample budget
+manager = blaze.attach(spark, policy="mem_disk", disk_write_ms_per_mib=1, disk_read_ms_per_mib=1)
+probe = dataset().persist(blaze.BLAZE)
+probe.count()
+manager.sync()
+size = max(max(b.memory_size, b.disk_size) for s in bridge.storage_status() for b in s.blocks)
+manager.detach()
+probe.unpersist(blocking=True)
+for c in counters:
+    c.value = 0
+
+budget = int(size * 2.5)  # two blocks per executor
+manager = blaze.attach(spark, policy="mem_disk", memory_budget=budget,
+                       disk_write_ms_per_mib=1, disk_read_ms_per_mib=1)
+data = dataset().persist(blaze.BLAZE)
+first = data.map(lambda kv: kv[0]).sum()
+manager.sync()
+placement = {}
+for split in range(PARTS):
+    placement[split] = [
+        [s.executor_id, s.memory_size, s.disk_size] for s in bridge.block_status(data.id(), split)
+    ]
+memory_by_executor = {}
+for status in bridge.storage_status():
+    memory_by_executor[status.executor_id] = sum(
+        b.memory_size for b in status.blocks if b.rdd_id == data.id())
+computed_once = [c.value for c in counters]
+second = data.map(lambda kv: kv[0]).sum()
+manager.sync()
+print("RESULT " + json.dumps({
+    "first": first, "second": second, "expected": sum(range(40000)),
+    "size": size, "budget": budget, "placement": placement,
+    "memory_by_executor": memory_by_executor,
+    "computed_once": computed_once, "computed_twice": [c.value for c in counters],
+    "report": manager.report(),
+}), flush=True)
+spark.stop()
+"""
+
+
+def test_per_partition_removal_and_per_executor_budget_on_two_executors(tmp_path):
+    script = tmp_path / "cluster_app.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    result = json.loads(line[len("RESULT ") :])
+
+    assert result["first"] == result["second"] == result["expected"]
+    report = result["report"]
+    assert report["mode"] == "cluster"
+    # blocks live on both executors, and each executor's cached memory is within its budget
+    holders = {entry[0] for entries in result["placement"].values() for entry in entries}
+    assert {"0", "1"} <= holders, result["placement"]
+    assert all(m <= result["budget"] for m in result["memory_by_executor"].values())
+    assert set(result["memory_by_executor"]) >= {"0", "1"}
+    # partitions the manager removed are gone from their executor and were recomputed,
+    # exactly those and no other
+    removed = {int(s) for s, entries in result["placement"].items() if not entries}
+    assert removed, result["placement"]
+    assert report["decisions"]["spill_degraded_to_drop"] >= len(removed)
+    assert result["computed_once"] == [1] * 8
+    for split, count in enumerate(result["computed_twice"]):
+        assert count == (2 if split in removed else 1), (split, result)
+    assert report["errors"] == {}
