@@ -1,7 +1,7 @@
 """TerseCades benchmark on the Pingmesh telemetry generator (pure Python, no JVM).
 
 1. Compression ratio per column and overall (raw Arrow buffer bytes / encoded bytes), for the
-   lossless spec (Base-Delta everywhere) and the lossy one (timestamps keep only 1 s window
+   lossless spec (Base-Delta with byte lanes everywhere; and with bit lanes) and the lossy one (timestamps keep only 1 s window
    membership), next to general codecs on the same column bytes: lz4 and zstd (pyarrow), and
    Parquet files written with DELTA_BINARY_PACKED or BYTE_STREAM_SPLIT (uncompressed, and
    BYTE_STREAM_SPLIT + zstd). Also the encoded batches' real Arrow IPC size.
@@ -9,7 +9,8 @@
    with lz4/zstd compress/decompress for reference.
 3. The same query — per 1 s window: count/sum/min/max/avg of rtt_us where error_code = 0 and
    rtt_us < 2000 — on raw Arrow data (Arrow compute kernels; numpy) and on encoded data
-   (already verified; and including parse + CRC verification of every block), batch by batch
+   (already verified, byte lanes and bit lanes; and including parse + CRC verification of every
+   block), batch by batch
    as a stream processor would. Variants run interleaved in a shuffled order each round, and
    the median of the rounds is reported, because the machine is shared (load average logged).
 
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streaming.common.telemetry import TELEMETRY_SCHEMA, TelemetryConfig, generate_range  # noqa: E402
-from streaming.tersecades import Predicate, TerseSpec, TimestampWindow  # noqa: E402
+from streaming.tersecades import BaseDelta, Predicate, TerseSpec, TimestampWindow  # noqa: E402
 from streaming.tersecades.operators import windowed_filter_aggregate  # noqa: E402
 from streaming.tersecades.reference import (  # noqa: E402
     arrow_windowed_filter_aggregate,
@@ -47,6 +48,7 @@ from streaming.tersecades.reference import (  # noqa: E402
 MB = 1e6
 WINDOW_US = 1_000_000
 WHERE = (Predicate("error_code", "==", 0), Predicate("rtt_us", "<", 2_000))
+QUERY_COLUMNS = ("ts", "rtt_us", "error_code")
 INTEGER_COLUMNS = TELEMETRY_SCHEMA.names  # all five telemetry columns are integer-typed
 
 
@@ -140,9 +142,10 @@ def throughput(batches, spec, repeats: int) -> dict:
     return {name: raw_mb / seconds for name, seconds in timings.items()}
 
 
-def query(batches, spec, rounds: int) -> dict:
+def query(batches, spec, bits_spec, rounds: int) -> dict:
     encoded_arrow = [spec.encode(b) for b in batches]
     parsed = [spec.parse(e) for e in encoded_arrow]
+    parsed_bits = [bits_spec.encode_batch(b) for b in batches]
     variants = {
         "raw: Arrow compute": lambda: [
             arrow_windowed_filter_aggregate(b, "rtt_us", "ts", WINDOW_US, WHERE) for b in batches
@@ -153,8 +156,13 @@ def query(batches, spec, rounds: int) -> dict:
         "encoded (verified at ingest)": lambda: [
             windowed_filter_aggregate(p, "rtt_us", "ts", WHERE).rows() for p in parsed
         ],
-        "encoded incl. parse + CRC": lambda: [
-            windowed_filter_aggregate(spec.parse(e), "rtt_us", "ts", WHERE).rows()
+        "encoded, bit lanes (verified at ingest)": lambda: [
+            windowed_filter_aggregate(p, "rtt_us", "ts", WHERE).rows() for p in parsed_bits
+        ],
+        "encoded incl. parse + CRC of the 3 columns read": lambda: [
+            windowed_filter_aggregate(
+                spec.parse(e, columns=QUERY_COLUMNS), "rtt_us", "ts", WHERE
+            ).rows()
             for e in encoded_arrow
         ],
     }
@@ -258,7 +266,7 @@ def plot(result: dict, path: Path) -> None:
     left.set_title("Compression ratio per telemetry column (dotted: 6x target)")
     left.legend(fontsize=7, ncol=2)
     q = result["query"]["median_ms"]
-    right.barh(list(q), list(q.values()), color=["#888", "#aaa", "#2a7", "#5b9"])
+    right.barh(list(q), list(q.values()), color=["#888", "#aaa", "#2a7", "#7c5", "#5b9"])
     right.set_xlabel("median ms for all batches")
     right.set_title("Windowed filter + aggregate")
     fig.tight_layout()
@@ -285,7 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     lossy = TerseSpec(
         TELEMETRY_SCHEMA, {"ts": TimestampWindow(WINDOW_US)}, block_size=args.block_size
     )
-    specs = {"tersecades lossless": lossless, "tersecades ts=1s window": lossy}
+    bit_lanes = {n: BaseDelta(bits=True) for n in INTEGER_COLUMNS}
+    lossless_bits = TerseSpec(TELEMETRY_SCHEMA, bit_lanes, block_size=args.block_size)
+    lossy_bits = TerseSpec(
+        TELEMETRY_SCHEMA,
+        {**bit_lanes, "ts": TimestampWindow(WINDOW_US)},
+        block_size=args.block_size,
+    )
+    specs = {
+        "tersecades lossless": lossless,
+        "tersecades lossless, bit lanes": lossless_bits,
+        "tersecades ts=1s window": lossy,
+    }
     result = {
         "rows": args.rows,
         "batch_rows": args.batch_rows,
@@ -293,8 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
         "load_before": [round(v, 1) for v in load_before],
         "compression": compression(batches, specs),
-        "throughput_mb_s": throughput(batches, lossless, args.repeats),
-        "query": query(batches, lossy, args.rounds),
+        "throughput_mb_s": {
+            **throughput(batches, lossless, args.repeats),
+            **{
+                f"{k} (bit lanes)": v
+                for k, v in throughput(batches, lossless_bits, args.repeats).items()
+                if k.startswith("tersecades")
+            },
+        },
+        "query": query(batches, lossy, lossy_bits, args.rounds),
         "load_after": [round(v, 1) for v in os.getloadavg()],
     }
     args.out.mkdir(parents=True, exist_ok=True)

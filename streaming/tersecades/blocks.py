@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -451,10 +452,10 @@ def _best_bit_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Bit-lane version: a per-block histogram of the deltas' bit lengths gives, for every
     width b, how many deltas would not fit (the exceptions) in one pass."""
     nb = len(delta)
-    # bit length = frexp exponent; float rounding can only overstate it by one near 2^53+,
+    # bit length = float exponent - 1022 (1 -> 1, 2..3 -> 2, ...); float rounding can only overstate it by one near 2^53+,
     # which may cost a wider lane but never correctness (exceptions use exact comparisons)
-    length = np.frexp(delta.astype(np.float64))[1].astype(np.int64)
-    np.minimum(length, 64, out=length)
+    exponent = (delta.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64)
+    length = np.where(delta == 0, 0, np.minimum(exponent - 1022, 64))
     hist = np.bincount((np.arange(nb)[:, None] * 65 + length).ravel(), minlength=nb * 65)
     hist = hist.reshape(nb, 65)
     fits = np.cumsum(hist, axis=1)  # fits[:, b]: deltas with bit length <= b
@@ -498,7 +499,8 @@ def _pack_bits(delta: np.ndarray, width: np.ndarray) -> Payload:
     return Payload(offsets, data)
 
 
-def _period_plan(w: int) -> list[tuple[int, int, int, bool]]:
+@cache
+def _period_plan(w: int) -> tuple[tuple[int, int, int, bool], ...]:
     """64 values of ``w`` bits fill exactly ``w`` 64-bit words: for value j of such a period,
     (j, word, shift, spills into the next word). One column operation per j, vectorised over
     every period of every block — the numpy form of SIMD bit packing."""
@@ -506,7 +508,7 @@ def _period_plan(w: int) -> list[tuple[int, int, int, bool]]:
     for j in range(64):
         offset = j * w
         plan.append((j, offset >> 6, offset & 63, (offset & 63) + w > 64))
-    return plan
+    return tuple(plan)
 
 
 def _pack_group(values: np.ndarray, w: int) -> np.ndarray:
@@ -514,13 +516,15 @@ def _pack_group(values: np.ndarray, w: int) -> np.ndarray:
     m = -(-n // 64) * 64
     padded = np.zeros((k, m), dtype=np.uint64)
     padded[:, :n] = values
-    periods = padded.reshape(-1, 64)
-    words = np.zeros((len(periods), w), dtype="<u8")
+    # value j of every period as one contiguous row: each step below is a streaming pass
+    columns = np.ascontiguousarray(padded.reshape(-1, 64).T)
+    words = np.zeros((w, len(columns[0])), dtype=np.uint64)
     for j, word, shift, spill in _period_plan(w):
-        words[:, word] |= periods[:, j] << np.uint64(shift)
+        words[word] |= columns[j] << np.uint64(shift)
         if spill:
-            words[:, word + 1] |= periods[:, j] >> np.uint64(64 - shift)
-    return words.reshape(k, (m // 64) * w).view(np.uint8)
+            words[word + 1] |= columns[j] >> np.uint64(64 - shift)
+    little = np.ascontiguousarray(words.T).astype("<u8", copy=False)
+    return little.reshape(k, (m // 64) * w).view(np.uint8)
 
 
 def _unpack_bits(raw: np.ndarray, n: int, w: int) -> np.ndarray:
@@ -529,15 +533,17 @@ def _unpack_bits(raw: np.ndarray, n: int, w: int) -> np.ndarray:
     m = -(-n // 64) * 64
     buffer = np.zeros((k, m * w // 8), dtype=np.uint8)
     buffer[:, :span] = raw
-    words = buffer.view("<u8").reshape(-1, w)
-    periods = np.empty((len(words), 64), dtype=np.uint64)
+    words = np.ascontiguousarray(buffer.view("<u8").reshape(-1, w).T)  # (w, periods)
+    lane = _UINT[lane_bytes(w, True)]
+    columns = np.empty((64, words.shape[1]), dtype=lane)
     mask = np.uint64((1 << w) - 1)
     for j, word, shift, spill in _period_plan(w):
-        value = words[:, word] >> np.uint64(shift)
+        value = words[word] >> np.uint64(shift)
         if spill:
-            value |= words[:, word + 1] << np.uint64(64 - shift)
-        periods[:, j] = value & mask
-    return periods.reshape(k, m)[:, :n].astype(_UINT[lane_bytes(w, True)])
+            value |= words[word + 1] << np.uint64(64 - shift)
+        value &= mask
+        columns[j] = value
+    return np.ascontiguousarray(columns.T).reshape(k, m)[:, :n]
 
 
 def _uniform_region(

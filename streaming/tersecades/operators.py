@@ -95,6 +95,24 @@ class Selection:
         return num_rows if self.mask is None else int(self.mask.sum())
 
 
+class _Deltas:
+    """Delta matrices of one operator call, memoised for bit lanes (unpacking them is the
+    only per-row work a filter and an aggregate on the same column would otherwise repeat)."""
+
+    def __init__(self) -> None:
+        self._cache: dict = {}
+
+    def get(self, blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.ndarray:
+        if not blocks.bits:
+            return delta_matrix(blocks, group, n, w)  # a view: nothing to save
+        key = (id(blocks.deltas.data), n, w, group.tobytes())
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not blocks.deltas.data:
+            hit = (blocks.deltas.data, delta_matrix(blocks, group, n, w))
+            self._cache[key] = hit
+        return hit[1]
+
+
 def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     if name not in batch.columns:
         raise KeyError(f"no column {name!r} in the encoded batch (have {sorted(batch.columns)})")
@@ -106,17 +124,24 @@ def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     return column
 
 
-def select(batch: EncodedBatch, predicates: list[Predicate] | tuple[Predicate, ...]) -> Selection:
+def select(
+    batch: EncodedBatch,
+    predicates: list[Predicate] | tuple[Predicate, ...],
+    deltas: _Deltas | None = None,
+) -> Selection:
     """Evaluate ``AND`` of ``predicates`` on the encoded batch."""
     selection = Selection(mask=None)
+    deltas = deltas or _Deltas()
     for predicate in predicates:
         column = _int_column(batch, predicate.column)
-        mask = _predicate_mask(column.blocks, predicate, selection)
+        mask = _predicate_mask(column.blocks, predicate, selection, deltas)
         selection.mask = mask if selection.mask is None else selection.mask & mask
     return selection
 
 
-def _predicate_mask(blocks: IntBlocks, predicate: Predicate, stats: Selection) -> np.ndarray:
+def _predicate_mask(
+    blocks: IntBlocks, predicate: Predicate, stats: Selection, deltas: _Deltas
+) -> np.ndarray:
     lo, hi, negate = predicate.interval()
     lo, hi = max(lo, _I64_MIN), min(hi, _I64_MAX)
     if lo > hi:  # e.g. x < INT64_MIN: nothing is inside
@@ -147,7 +172,7 @@ def _predicate_mask(blocks: IntBlocks, predicate: Predicate, stats: Selection) -
     for n, w, group in groups(blocks, plain):
         if n == 0:
             continue
-        result = _compare_group(blocks, group, n, w, lo, hi)
+        result = _compare_group(blocks, group, n, w, lo, hi, deltas)
         if negate:
             result = ~result
         write_rows(mask, starts, group, n, result)
@@ -174,7 +199,7 @@ def _predicate_mask(blocks: IntBlocks, predicate: Predicate, stats: Selection) -
 
 
 def _compare_group(
-    blocks: IntBlocks, group: np.ndarray, n: int, w: int, lo: int, hi: int
+    blocks: IntBlocks, group: np.ndarray, n: int, w: int, lo: int, hi: int, cache: _Deltas
 ) -> np.ndarray:
     """``lo <= value <= hi`` for the non-exception rows of equal-shape plain blocks, computed on
     the narrow deltas: the constants are moved into each block's delta domain and clipped to
@@ -191,7 +216,7 @@ def _compare_group(
     t_hi = (high.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
     # only exceptions can match (constant beyond the lane), or nothing can (empty interval)
     unreachable = (t_lo > lane_max) | (high < low)
-    deltas = delta_matrix(blocks, group, n, w)
+    deltas = cache.get(blocks, group, n, w)
     dtype = deltas.dtype
     t_lo_w = np.minimum(t_lo, lane_max).astype(dtype)[:, None]
     t_hi_w = np.minimum(t_hi, lane_max).astype(dtype)[:, None]
@@ -263,13 +288,14 @@ def aggregate(
     """``SELECT by, count(value), sum, min, max FROM batch WHERE ... GROUP BY by`` on the
     encoded batch. Groups with no selected non-null value are omitted (as in SQL)."""
     column = _int_column(batch, value)
-    selection = select(batch, where)
+    cache = _Deltas()
+    selection = select(batch, where, cache)
     key_column = batch.columns[by] if by is not None else None
     if key_column is not None and not isinstance(
         key_column.codec, BaseDelta | TimestampWindow | Dictionary
     ):
         raise TypeError(f"group-by column {by!r} must use BaseDelta, TimestampWindow or Dictionary")
-    parts = _aggregate_parts(column.blocks, selection.mask, key_column)
+    parts = _aggregate_parts(column.blocks, selection.mask, key_column, cache)
     keys, counts, sums, mins, maxs = _combine(parts)
     stats = {
         "blocks": batch.num_blocks,
@@ -358,7 +384,7 @@ def _row_keys(key: EncodedColumn | None, blocks_ids: np.ndarray, sub_rows: np.nd
 
 
 def _aggregate_parts(
-    blocks: IntBlocks, mask: np.ndarray | None, key: EncodedColumn | None
+    blocks: IntBlocks, mask: np.ndarray | None, key: EncodedColumn | None, cache: _Deltas
 ) -> _Parts:
     parts = _Parts()
     nb = blocks.num_blocks
@@ -387,7 +413,7 @@ def _aggregate_parts(
         count[group] = chosen.view(np.uint8).sum(axis=1, dtype=np.uint32)
         if w == 0:
             continue
-        deltas = delta_matrix(blocks, group, n, w)
+        deltas = cache.get(blocks, group, n, w)
         lane_max = deltas.dtype.type(np.iinfo(deltas.dtype).max)
         # multiply/or by the mask instead of np.where: one cheap pass each, no branches
         picked = deltas * chosen

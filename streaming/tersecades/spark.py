@@ -82,9 +82,9 @@ def partial_windowed_aggregates(
     verify: bool = True,
 ) -> pa.RecordBatch:
     """Per-window ``count/sum/min/max`` of one encoded batch (a ``PARTIAL_SCHEMA`` batch)."""
-    result = windowed_filter_aggregate(
-        spec.parse(batch, verify=verify), value, window_column, where
-    )
+    needed = list(dict.fromkeys([value, window_column, *(p.column for p in where)]))
+    parsed = spec.parse(batch, verify=verify, columns=needed)  # read + verify only these
+    result = windowed_filter_aggregate(parsed, value, window_column, where)
     if any(not -(2**63) <= s < 2**63 for s in result.sums):
         raise TerseError(
             f"a partial sum of {value!r} exceeds int64; Spark's LongType cannot carry it"

@@ -17,7 +17,7 @@ are checked against it, so a batch encoded with another window or error bound is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -74,6 +74,11 @@ class EncodedBatch:
         return pa.RecordBatch.from_arrays(arrays, schema=self.spec.encoded_schema)
 
     def decode(self) -> pa.RecordBatch:
+        missing = [n for n in self.spec.raw_schema.names if n not in self.columns]
+        if missing:
+            raise ValueError(
+                f"this batch was parsed without the columns {missing}; parse it whole to decode"
+            )
         arrays = [
             self.columns[f.name].codec.decode(self.columns[f.name], f.type)
             for f in self.spec.raw_schema
@@ -196,11 +201,23 @@ class TerseSpec:
 
     # ------------------------------------------------------------------------------ decode
 
-    def parse(self, batch: pa.RecordBatch | pa.Table, *, verify: bool = True) -> EncodedBatch:
+    def parse(
+        self,
+        batch: pa.RecordBatch | pa.Table,
+        *,
+        verify: bool = True,
+        columns: Sequence[str] | None = None,
+    ) -> EncodedBatch:
         """Read an encoded Arrow batch; with ``verify`` every block's CRC is checked too.
 
         Structural checks (widths, buffer lengths, positions) always run: they are O(blocks).
+        ``columns`` projects: only those columns are read and verified (a query touching 3 of
+        5 columns pays for 3); such a batch can be queried but not decoded whole.
         """
+        wanted = list(self.raw_schema.names) if columns is None else list(columns)
+        unknown = [c for c in wanted if c not in self.codecs]
+        if unknown:
+            raise KeyError(f"columns {unknown} are not in the spec's schema")
         if isinstance(batch, pa.Table):
             table = batch.combine_chunks()
             batches = table.to_batches()
@@ -218,14 +235,13 @@ class TerseSpec:
             raise CorruptEncodingError(
                 f"encoded batch has fields {unexpected[:5]} this spec does not define (encoded with other codecs?)"
             )
+        prefixes = tuple(f"{name}__" for name in wanted)
         for f in expected:
-            if batch.column(f.name).null_count:
+            if f.name.startswith(prefixes) and batch.column(f.name).null_count:
                 raise CorruptEncodingError(f"encoded field {f.name!r} has nulls")
         rows = _numeric(batch.column(ROWS_FIELD), np.int32, ROWS_FIELD)
-        columns = {}
-        for name in self.raw_schema.names:
-            columns[name] = self._parse_column(batch, name, rows, verify)
-        return EncodedBatch(self, rows, columns)
+        parsed = {name: self._parse_column(batch, name, rows, verify) for name in wanted}
+        return EncodedBatch(self, rows, parsed)
 
     def _parse_column(
         self, batch: pa.RecordBatch, name: str, rows: np.ndarray, verify: bool
