@@ -215,3 +215,20 @@ def test_operators_refuse_non_integer_columns():
         aggregate(spec.parse(spec.encode(batch)), "f")
     with pytest.raises(ValueError, match="operator"):
         Predicate("f", "=~", 1)
+
+
+def test_projection_reads_only_the_queried_columns(telemetry):
+    spec = TerseSpec(TELEMETRY_SCHEMA, {"ts": TimestampWindow(WINDOW)})
+    encoded = spec.encode(telemetry)
+    where = (Predicate("error_code", "==", 0),)
+    projected = spec.parse(encoded, columns=["ts", "rtt_us", "error_code"])
+    assert set(projected.columns) == {"ts", "rtt_us", "error_code"}
+    whole = spec.parse(encoded)
+    assert (
+        windowed_filter_aggregate(projected, "rtt_us", "ts", where).rows()
+        == windowed_filter_aggregate(whole, "rtt_us", "ts", where).rows()
+    )
+    with pytest.raises(ValueError, match="parsed without the columns"):
+        projected.decode()
+    with pytest.raises(KeyError, match="not in the spec"):
+        spec.parse(encoded, columns=["latency"])
