@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,42 @@ LABELS = {
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def calibrate(cpu_budget: float, ratio: float) -> dict:
+    """Measure CPU per record of the all-local and the all-forwarded plan on this machine
+    (median of 5 in-process passes over 128k records, including flush and spool write) and
+    pick the uplink so that it carries ``1/ratio`` of what the CPU budget can process
+    locally: both resources constrain, the regime where the split matters."""
+    import tempfile
+
+    from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
+    from streaming.jarvis.query import columns_from_telemetry, default_query
+    from streaming.jarvis.runtime import SourceRuntime
+    from streaming.jarvis.spool import write_entry
+
+    cfg, query = TelemetryConfig(seed=1), default_query()
+    tables = {"topology": server_topology(cfg)}
+    chunks = [columns_from_telemetry(generate_range(cfg, i * 8192, 8192)) for i in range(16)]
+    out = {}
+    for name, factors in (("local", (1, 1, 1, 1)), ("raw", (0, 0, 0, 0))):
+        costs, nbytes = [], 0
+        for _ in range(5):
+            rt = SourceRuntime(query, tables, "fixed", 1.0, 1.0, factors)
+            start = time.thread_time()
+            for c in chunks:
+                rt.process_chunk(c)
+            meta = write_entry(tempfile.mkdtemp(prefix="jarvis-cal-"), 0, 0, 0, 1, rt.flush()[0])
+            costs.append((time.thread_time() - start) / (16 * 8192))
+            nbytes = meta.bytes / (16 * 8192)
+        out[name] = {
+            "cpu_ns_per_record": statistics.median(costs) * 1e9,
+            "bytes_per_record": nbytes,
+        }
+    local_rate = cpu_budget / (out["local"]["cpu_ns_per_record"] * 1e-9)
+    out["bandwidth"] = out["raw"]["bytes_per_record"] * local_rate / ratio
+    out["ratio"] = ratio
+    return out
+
+
 def _fmt(x, digits=0):
     if x is None:
         return "–"
@@ -58,6 +95,12 @@ def markdown(summaries: list[dict], meta: dict) -> str:
         f"{meta['schedule']}; uplink {meta['bandwidth'] / 1e6:.1f} MB/s per agent; "
         f"{meta['duration_s']:.0f} s per run. Throughput is per phase after settling; "
         "ratios are measured side by side in this run.",
+        "",
+        f"Calibration on this machine (CPU per record at the source, incl. Arrow write): all "
+        f"operators local {meta['calibration']['local']['cpu_ns_per_record']:.0f} ns, all "
+        f"forwarded raw {meta['calibration']['raw']['cpu_ns_per_record']:.0f} ns "
+        f"({meta['calibration']['raw']['bytes_per_record']:.1f} B); the uplink is set to carry "
+        f"1/{meta['calibration']['ratio']} of what the initial CPU budget processes locally.",
         "",
         "| N | strategy | phase budget (core) | throughput (rec/s) | to Spark (MB/s) "
         "| converge (s) | Spark rec/s | latency mean / p95 (s) |",
@@ -130,8 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="2,4", help="comma-separated N values")
     parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--cpu", type=float, default=0.02, help="initial CPU budget (cores)")
-    parser.add_argument("--bandwidth", type=float, default=3e6, help="bytes/s per agent")
+    parser.add_argument("--cpu", type=float, default=0.01, help="initial CPU budget (cores)")
+    parser.add_argument(
+        "--bandwidth", type=float, default=None, help="bytes/s per agent (default: calibrated)"
+    )
+    parser.add_argument(
+        "--balance",
+        type=float,
+        default=1.6,
+        help="calibrated uplink carries 1/BALANCE of what the CPU budget processes locally",
+    )
     parser.add_argument("--no-spark", action="store_true", help="agents only (no consumer)")
     parser.add_argument("--quick", action="store_true", help="N=2, 15 s (a smoke run)")
     parser.add_argument("--out", default=str(RESULTS))
@@ -139,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = [2] if args.quick else [int(x) for x in args.agents.split(",")]
     duration = 15.0 if args.quick else args.duration
     schedule = [(duration / 3, args.cpu / 2), (2 * duration / 3, args.cpu * 1.5)]
+    cal = calibrate(args.cpu, args.balance)
+    if args.bandwidth is None:
+        args.bandwidth = round(cal["bandwidth"], -4)
+    print(f"calibration: {json.dumps(cal)}; bandwidth per agent {args.bandwidth:,.0f} B/s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -149,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         import blaze
 
         spark = blaze.session(
-            {"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"},
+            {
+                "spark.sql.shuffle.partitions": "2",
+                "spark.ui.enabled": "false",
+                # the machine is shared: Python workers can take >15 s to connect back
+                "spark.python.authenticate.socketTimeout": "120s",
+            },
             app_name="jarvis-bench",
         )
     meta = {
@@ -159,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "bandwidth": args.bandwidth,
         "duration_s": duration,
         "spark": spark is not None,
+        "calibration": cal,
     }
     summaries = []
     try:
