@@ -204,11 +204,11 @@ def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
 
 def _iterative_job(sc):
     """Cached input, per-iteration cached results never unpersisted, one unannotated reuse."""
-    points = sc.parallelize(range(6000), 6).map(lambda x: (x % 60, float(x))).persist(blaze.BLAZE)
-    scale = sc.parallelize(range(60), 3).map(lambda k: (k, 1.0 + k / 60))  # reused, unannotated
+    points = sc.parallelize(range(3000), 4).map(lambda x: (x % 60, float(x))).persist(blaze.BLAZE)
+    scale = sc.parallelize(range(60), 2).map(lambda k: (k, 1.0 + k / 60))  # reused, unannotated
     totals = []
     weights = scale
-    for i in range(4):
+    for i in range(3):
         joined = points.join(weights).mapValues(lambda pw, i=i: pw[0] * pw[1] + i)
         weights = joined.reduceByKey(lambda a, b: a + b).mapValues(lambda v: v / 1000).cache()
         totals.append(round(weights.values().sum(), 6))
@@ -217,10 +217,10 @@ def _iterative_job(sc):
 
 
 def _expected_iterative():
-    points = [(x % 60, float(x)) for x in range(6000)]
+    points = [(x % 60, float(x)) for x in range(3000)]
     weights = {k: 1.0 + k / 60 for k in range(60)}
     totals = []
-    for i in range(4):
+    for i in range(3):
         acc: dict[int, float] = {}
         for key, value in points:
             acc[key] = acc.get(key, 0.0) + value * weights[key] + i
@@ -232,7 +232,7 @@ def _expected_iterative():
 
 @pytest.mark.parametrize("policy", ["spark", "none", "mem_only", "mem_disk", "lrc", "mrd", "blaze"])
 def test_results_are_identical_under_every_policy(sc, attach, policy):
-    manager = attach(policy=policy, memory_budget="48k")
+    manager = attach(policy=policy, memory_budget="24k")
     assert _iterative_job(sc) == pytest.approx(_expected_iterative(), rel=1e-9)
     manager.sync()
     report = manager.report()
