@@ -15,8 +15,9 @@ gets regressors over (iteration, input scale), so growth is extrapolated:
   or more scales were seen, else 1 (partition data grow with the input at a fixed number of
   partitions).
 - Growth: two scikit-learn ``LinearRegression`` fits of the normalised mean against the
-  iteration — linear (``z = a + b i``) and geometric (``log z = a + b i``) — and the one with
-  the lower error in a rolling-origin backtest (predict iteration k from iterations < k) wins.
+  iteration — linear (``z = a + b i``) and geometric (``log z = a + b i``) — and the last
+  value compete; the one with the lower error in a rolling-origin backtest (predict iteration
+  k from iterations < k) wins.
 - Fewer than ``min_points`` iterations: the last observation, rescaled to the asked scale.
 - Compute time, once two input scales were seen: ``overhead + per-byte work x predicted size``
   (non-negative least squares), because a task's fixed cost does not shrink with the sample.
@@ -110,6 +111,8 @@ def _scale_exponent(iters: np.ndarray, scales: np.ndarray, values: np.ndarray) -
 
 
 def _fit_kind(kind: str, iters: np.ndarray, z: np.ndarray, c: float) -> GrowthFit:
+    if kind == "last":
+        return GrowthFit("last", float(z[-1]), 0.0, c)
     if kind == "geometric":
         a, b = _line(iters, np.log(z))
     else:
@@ -151,7 +154,9 @@ def fit_growth(
     it, z = it[order], z[order]
     if len(np.unique(it)) < min_points:
         return GrowthFit("last", float(z[-1]), 0.0, c)
-    kinds = ["linear"] + (["geometric"] if np.all(z > 0) else [])
+    # the last value competes too: a flat series with a one-off jump (PageRank's first
+    # iteration drops vertices) is better copied than extrapolated
+    kinds = ["linear"] + (["geometric"] if np.all(z > 0) else []) + ["last"]
     errors = {}
     for kind in kinds:
         errs = []
