@@ -31,7 +31,7 @@ every cost. Not thread-safe: the caller serialises updates (the manager holds on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from costmodel.disk import DiskCost
@@ -89,7 +89,8 @@ class CostModel:
         self._completed: set[int] = set(completed_stages)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
         self._r_cache: dict[PartitionKey, float] = {}
-        self._cost_cache: dict[tuple[int, int, bool], PartitionCost] = {}
+        # one memo per on_disk flag, keyed by the partition key itself (no tuple per lookup)
+        self._cost_cache: dict[bool, dict[PartitionKey, PartitionCost]] = {False: {}, True: {}}
         self._fallback_used: dict[int, set[int]] = {}  # rdd -> splits computed from its mean
         self._related: dict[int, frozenset[int]] = {}  # rdd -> ancestors | descendants | self
         self._ancestors: dict[int, frozenset[int]] = {}
@@ -241,24 +242,28 @@ class CostModel:
         return result
 
     def _invalidate(self, rdd_id: int, split: int) -> None:
-        if not self._f_cache and not self._r_cache and not self._cost_cache:
+        memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
+        if not self._f_cache and not self._r_cache and not memo_in and not memo_on:
             return
         for node in self._related_rdds(rdd_id):
-            self._f_cache.pop((node, split), None)
-            self._r_cache.pop((node, split), None)
-            self._cost_cache.pop((node, split, False), None)
-            self._cost_cache.pop((node, split, True), None)
+            key = (node, split)
+            self._f_cache.pop(key, None)
+            self._r_cache.pop(key, None)
+            memo_in.pop(key, None)
+            memo_on.pop(key, None)
 
     def _invalidate_references(self) -> None:
         """Stages completed or the job changed: F changes everywhere, R nowhere (R depends
         only on the DAG, measurements and where partitions are stored)."""
         self._f_cache.clear()
-        self._cost_cache.clear()
+        self._cost_cache[False].clear()
+        self._cost_cache[True].clear()
 
     def _invalidate_all(self) -> None:
         self._f_cache.clear()
         self._r_cache.clear()
-        self._cost_cache.clear()
+        self._cost_cache[False].clear()
+        self._cost_cache[True].clear()
         self._fallback_used.clear()
         self._related.clear()
         self._ancestors.clear()
@@ -458,8 +463,8 @@ class CostModel:
         """The partition's cost terms; ``on_disk`` defaults to its current location."""
         if on_disk is None:
             on_disk = self._locations.get(key) == Location.DISK
-        memo = (key[0], key[1], bool(on_disk))
-        cached = self._cost_cache.get(memo)
+        memo = self._cost_cache[bool(on_disk)]
+        cached = memo.get(key)
         if cached is not None:
             return cached
         size = self.size_bytes(key)
@@ -471,17 +476,17 @@ class CostModel:
             on_disk=bool(on_disk),
             size_bytes=size,
         )
-        self._cost_cache[memo] = result
+        memo[key] = result
         return result
 
-    def costs(self, keys: Iterable[PartitionKey], on_disk: bool = False) -> list[PartitionCost]:
+    def costs(self, keys: Sequence[PartitionKey], on_disk: bool = False) -> list[PartitionCost]:
         """``cost`` of many partitions at once (memo hits without a method call each)."""
-        memo = self._cost_cache
         flag = bool(on_disk)
-        out = []
-        for key in keys:
-            hit = memo.get((key[0], key[1], flag))
-            out.append(hit if hit is not None else self.cost(key, flag))
+        get = self._cost_cache[flag].get
+        out = [get(key) for key in keys]
+        for index, hit in enumerate(out):
+            if hit is None:
+                out[index] = self.cost(keys[index], flag)
         return out
 
     def reused_rdds(self) -> list[int]:

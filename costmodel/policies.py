@@ -472,7 +472,8 @@ class BlazePolicy(Policy):
             return AdmissionDecision(Location.NONE, (), "no future reference")
         if mine.cost <= 0:  # free to recompute and to store: not worth memory
             return AdmissionDecision(mine.fallback(), (), "costs nothing")
-        others = [s for s in resident if s.location == Location.MEMORY and s.key != incoming.key]
+        memory, own = Location.MEMORY, incoming.key
+        others = [s for s in resident if s.location is memory and s.key != own]
         used = sum([s.size_bytes for s in others])
         need = used + incoming.size_bytes - budget_bytes
         if need <= 0:
@@ -487,8 +488,8 @@ class BlazePolicy(Policy):
         # only grow by propagation), so the queue holds those alone
         limit = mine.cost
         count = len(others)
-        values = np.fromiter((c.cost for c in all_costs), dtype=float, count=count)
-        sizes = np.fromiter((s.size_bytes for s in others), dtype=float, count=count)
+        values = np.array([c.cost for c in all_costs], dtype=float).reshape(count)
+        sizes = np.array([s.size_bytes for s in others], dtype=float).reshape(count)
         eligible = values <= limit
         if self.size_ratio_filter:  # denser in cost per byte than the incoming one: keep it
             eligible &= (values <= 0) | (limit * sizes > incoming.size_bytes * values)

@@ -270,7 +270,7 @@ def _cost(costs, state):
     return TableCosts(costs).cost(state.key, on_disk=state.location == DSK)
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios(), st.sampled_from(POLICY_NAMES))
 def test_plan_never_exceeds_the_budget(scenario, name):
     costs, states, budget, parents = scenario
@@ -283,7 +283,7 @@ def test_plan_never_exceeds_the_budget(scenario, name):
     assert set(plan.eviction_order) == {k for k, loc in plan.states.items() if loc == MEM}
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios(), st.sampled_from(POLICY_NAMES))
 def test_admission_never_exceeds_the_budget(scenario, name):
     costs, states, budget, parents = scenario
@@ -298,7 +298,7 @@ def test_admission_never_exceeds_the_budget(scenario, name):
         assert decision.victims == ()
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios())
 def test_blaze_never_keeps_a_partition_without_future_reference(scenario):
     costs, states, budget, parents = scenario
@@ -315,7 +315,7 @@ def test_blaze_never_keeps_a_partition_without_future_reference(scenario):
             assert destination == NON
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios())
 def test_blaze_drops_exactly_when_recomputing_is_cheaper(scenario):
     costs, states, budget, _ = scenario  # no parents: no propagation, costs stay as drawn
@@ -338,7 +338,7 @@ def test_blaze_drops_exactly_when_recomputing_is_cheaper(scenario):
         assert decision.admit_to == (NON if mine.comp_cost < mine.disk_cost else DSK)
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios(), st.sampled_from(POLICY_NAMES), st.randoms(use_true_random=False))
 def test_decisions_are_deterministic_and_order_independent(scenario, name, rnd: random.Random):
     costs, states, budget, parents = scenario
@@ -356,7 +356,7 @@ def test_decisions_are_deterministic_and_order_independent(scenario, name, rnd: 
     assert a == b
 
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scenarios(), st.floats(0, 20), st.integers(1, 40))
 def test_staged_candidate_ordering_gives_the_full_answer(scenario, margin, need):
     costs, states, _, parents = scenario
