@@ -119,6 +119,22 @@ def markdown(summaries: list[dict], meta: dict) -> str:
                     else " | |"
                 )
             )
+    restarts = [
+        f"N={s['agents']} {s['strategy']}: {len(s['spark_failures'])}"
+        for s in summaries
+        if s["spark_failures"]
+    ]
+    lines += [
+        "",
+        "Spark query failures restarted from the checkpoint during the run (Python workers "
+        "that could not connect back on the loaded machine): "
+        + (", ".join(restarts) if restarts else "none")
+        + ". Leftover processes after each run: "
+        + str(sum(s["leftover_processes"] for s in summaries))
+        + "; agent deaths: "
+        + str(sum(s["deaths"] for s in summaries))
+        + ".",
+    ]
     lines += ["", "## Ratios (Jarvis throughput / baseline, same phase, same run)", ""]
     lines.append(
         "| N | phase budget | vs all at Spark | vs filter at source | vs best operator-level |"
@@ -189,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ns = [2] if args.quick else [int(x) for x in args.agents.split(",")]
     duration = 15.0 if args.quick else args.duration
-    schedule = [(duration / 3, args.cpu / 2), (2 * duration / 3, args.cpu * 1.5)]
+    schedule = [(duration / 3, round(args.cpu * 0.6, 4)), (2 * duration / 3, args.cpu * 1.5)]
     cal = calibrate(args.cpu, args.balance)
     if args.bandwidth is None:
         args.bandwidth = round(cal["bandwidth"], -4)
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "spark.ui.enabled": "false",
                 # the machine is shared: Python workers can take >15 s to connect back
                 "spark.python.authenticate.socketTimeout": "120s",
+                "spark.sql.streaming.numRecentProgressUpdates": "1000",
             },
             app_name="jarvis-bench",
         )

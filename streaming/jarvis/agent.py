@@ -5,7 +5,11 @@ Run as ``python -m streaming.jarvis.agent CONFIG.json``. Each control interval t
 1. reads its control file (CPU budget, bandwidth, stop flag) if it changed;
 2. pulls chunks of its telemetry stream (the shared deterministic generator; record ``n``
    depends only on ``(seed, n)``) and runs them through the proxies while it has CPU budget
-   and network tokens left;
+   and network tokens left. Under Jarvis, once the network tokens run out the remaining
+   chunks of the interval are processed entirely locally (they ship only partial
+   aggregates) until the CPU budget is used: a work-conserving spill that keeps both
+   resources busy while the heuristic corrects the load factors, which are judged by the
+   resource that ran out *first* (operator-level baselines cannot split data, so they stop);
 3. writes the interval's output as one atomic spool entry and appends one stats line;
 4. sleeps out the rest of the interval.
 
@@ -136,6 +140,7 @@ def run_agent(cfg: AgentConfig) -> int:
             byte_budget = runtime.bandwidth * cfg.interval_s
             tokens = min(tokens + byte_budget, byte_budget)
             used, first, stopped_by, estimated = 0.0, next_record, "time", 0.0
+            first_limit: tuple[str, float, float] | None = None  # what ran out first, when
             while True:
                 limit = cfg.max_records
                 available = None if limit is None else limit - next_record
@@ -154,9 +159,11 @@ def run_agent(cfg: AgentConfig) -> int:
                 if used >= allowance:
                     stopped_by = "cpu"
                     break
-                if tokens <= 0:
-                    stopped_by = "network"
-                    break
+                if tokens <= 0 and first_limit is None:
+                    first_limit = ("network", used, estimated)
+                    if not runtime.spill_local:
+                        stopped_by = "network"
+                        break
                 if time.monotonic() >= deadline:
                     break
                 n = cfg.chunk_records if available is None else min(cfg.chunk_records, available)
@@ -165,7 +172,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 cols = columns_from_telemetry(batch)
                 if cfg.corrupt_every:
                     _corrupt(cols, next_record, cfg.corrupt_every)
-                chunk_bytes = runtime.process_chunk(cols)
+                chunk_bytes = runtime.process_chunk(cols, all_local=first_limit is not None)
                 tokens -= chunk_bytes
                 estimated += chunk_bytes
                 used += time.thread_time() - start
@@ -184,7 +191,14 @@ def run_agent(cfg: AgentConfig) -> int:
                 seq += 1
             tokens += estimated - nbytes  # charge the real file size, not the estimate
             debt = max(0.0, used - allowance)
-            obs = IntervalObservation(used, max(allowance, 0.0), nbytes, byte_budget, stopped_by)
+            if first_limit is not None:  # judge the load factors by the first limit hit
+                obs = IntervalObservation(
+                    first_limit[1], max(allowance, 0.0), first_limit[2], byte_budget, "network"
+                )
+            else:
+                obs = IntervalObservation(
+                    used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
+                )
             state = runtime.end_interval(obs)
             line = {
                 "t": time.time(),
@@ -198,6 +212,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 "cpu_budget": runtime.cpu_budget,
                 "bandwidth": runtime.bandwidth,
                 "stopped_by": stopped_by,
+                "first_limit": None if first_limit is None else first_limit[0],
                 "malformed": malformed,
                 "state": state.value,
                 "load_factors": list(runtime.load_factors),

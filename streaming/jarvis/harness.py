@@ -197,6 +197,7 @@ class RunResult:
     deaths: list[AgentDeath]
     started_wall: float
     leftover_processes: int
+    spark_failures: list[str] = field(default_factory=list)  # restarted from the checkpoint
 
 
 def _spark_batches(progress: list[dict], spool: Path, started_wall: float) -> list[dict]:
@@ -247,6 +248,8 @@ def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> Run
         max_runtime_s=spec.duration_s + 30,
     )
     sq = None
+    progress: list[dict] = []
+    failures: list[str] = []
     started_wall = time.time()
     try:
         if spark is not None:
@@ -263,21 +266,38 @@ def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> Run
                 for agent in range(spec.num_agents):
                     sup.set_budget(agent, budget, spec.bandwidth)
             sup.check(restart=True)
+            if sq is not None and not sq.isActive:
+                sq = _restart_query(sq, spark, sup.spool, query, workdir, spec, progress, failures)
             time.sleep(0.1)
         sup.stop_all()
         batches: list[dict] = []
         if sq is not None:
             _drain(sq, sup.spool)
-            batches = _spark_batches(
-                [json.loads(p.json) for p in sq.recentProgress], sup.spool, started_wall
-            )
+            if not sq.isActive:  # failed while draining: one more attempt
+                sq = _restart_query(sq, spark, sup.spool, query, workdir, spec, progress, failures)
+                _drain(sq, sup.spool)
+            progress.extend(json.loads(p.json) for p in sq.recentProgress)
+            batches = _spark_batches(progress, sup.spool, started_wall)
         leftovers = sum(1 for p in sup.procs.values() if p.poll() is None)
-        return RunResult(spec, sup.stats(), batches, list(sup.deaths), started_wall, leftovers)
+        return RunResult(
+            spec, sup.stats(), batches, list(sup.deaths), started_wall, leftovers, failures
+        )
     finally:
         if sq is not None and sq.isActive:
             sq.stop()
         sup.stop_all(timeout_s=2)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _restart_query(sq, spark, spool, query, workdir, spec, progress, failures):
+    """A failed Spark query (e.g. a Python worker that could not connect back on a loaded
+    machine) is reported and restarted from its checkpoint: offsets make it exactly-once."""
+    progress.extend(json.loads(p.json) for p in sq.recentProgress)
+    error = sq.exception()
+    failures.append(str(error).splitlines()[0] if error else "stopped")
+    if len(failures) > 5:
+        raise RuntimeError(f"Spark query failed {len(failures)} times; last: {failures[-1]}")
+    return _start_spark_query(spark, spool, query, workdir, spec.telemetry)
 
 
 def _start_spark_query(spark, spool: Path, query: Query, workdir: Path, telemetry: dict):

@@ -99,6 +99,7 @@ def summarise(result: RunResult) -> dict:
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else None,
         "spark_batches": len(result.batches),
         "deaths": len(result.deaths),
+        "spark_failures": result.spark_failures,
         "leftover_processes": result.leftover_processes,
         "load_factors_end": [line["load_factors"] for line in result.stats if line["agent"] == 0][
             -1:

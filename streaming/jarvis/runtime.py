@@ -113,13 +113,22 @@ class SourceRuntime:
         return changed
 
     # -- data path ----------------------------------------------------------------------
-    def process_chunk(self, cols: Columns) -> float:
-        """Run one chunk through the proxies; returns its estimated shipped bytes."""
+    @property
+    def spill_local(self) -> bool:
+        """Whether chunks may run all-local once the network is exhausted (data-level only)."""
+        return self.strategy == "jarvis"
+
+    def process_chunk(self, cols: Columns, all_local: bool = False) -> float:
+        """Run one chunk through the proxies; returns its estimated shipped bytes.
+
+        ``all_local`` runs it with every proxy at p = 1 (the network-exhausted spill).
+        """
         start = time.thread_time()
         n_in = len(cols["src"])
         cols, bad = sanitize(cols)
         self._input_cost.add((time.thread_time() - start) / max(n_in, 1))
-        factors = tuple([1.0] * self.query.num_operators) if self.profiling else self.load_factors
+        everything = self.profiling or (all_local and self.spill_local)
+        factors = tuple([1.0] * self.query.num_operators) if everything else self.load_factors
         run = run_proxies(self.query, cols, factors, self.tables)
         for i in range(self.query.num_operators):
             if run.op_records_in[i] >= 256:  # too few records give a noisy per-record cost
