@@ -13,7 +13,7 @@ from types import ModuleType
 
 from blaze.errors import InputError
 
-__all__ = ["JOB_NAMES", "load_job"]
+__all__ = ["JOB_NAMES", "job_params", "load_job", "parse_param_overrides"]
 
 JOB_NAMES = ("pagerank", "cc", "kmeans", "lr", "als", "mlkmeans")
 
@@ -23,3 +23,27 @@ def load_job(name: str) -> ModuleType:
     if name not in JOB_NAMES:
         raise InputError(f"unknown job {name!r} (known: {', '.join(JOB_NAMES)})")
     return importlib.import_module(f"jobs.{name}")
+
+
+def parse_param_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, float]:
+    """``["iterations=3"]`` -> ``{"iterations": 3}`` (ints stay ints)."""
+    overrides: dict[str, float] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {item!r} must look like name=number (e.g. iterations=3)")
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(f"--param {item!r}: {value!r} is not a number") from None
+        overrides[key.strip()] = int(number) if number.is_integer() else number
+    return overrides
+
+
+def job_params(name: str, scale: float, overrides: dict | None = None) -> dict:
+    """The job's parameters at ``scale`` with the overrides it knows applied."""
+    params = load_job(name).params(scale)
+    for key, value in (overrides or {}).items():
+        if key in params:
+            params[key] = type(params[key])(value)
+    return params

@@ -12,6 +12,7 @@ Exits 1 when any run failed or any result disagreed with DuckDB or with the ``no
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from jobs import JOB_NAMES
@@ -39,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, help="runs per (job, policy); median reported")
     parser.add_argument("--quick", action="store_true", help="a few-minute smoke benchmark")
     parser.add_argument("--seed", type=int, default=42, help="data generator seed")
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=NUMBER",
+        help="override a job parameter, e.g. --param iterations=5 (repeatable)",
+    )
     parser.add_argument("--data-dir", default="data/bench", help="generated data (reused)")
     parser.add_argument("--out", default="out/bench", help="results JSON, plots, run logs")
     parser.set_defaults(func=run_bench)
@@ -62,8 +69,10 @@ def run_bench(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         quick=args.quick,
         seed=args.seed,
+        params=args.param,
     )
-    console = Console()
+    # a log file or pipe gets a wide table instead of rich's 80-column fallback
+    console = Console(width=None if sys.stdout.isatty() else 150)
     console.print(
         f"[bold]blaze bench[/]: jobs {', '.join(plan.jobs)}; policies "
         f"{', '.join(plan.policies)}; scale {plan.scale:g}; storage {plan.memory_fraction:.0%}"

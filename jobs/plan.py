@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blaze.errors import InputError
-from jobs import JOB_NAMES, load_job
+from jobs import JOB_NAMES, load_job, parse_param_overrides
 from jobs.caching import POLICIES
 from jobs.datagen import dataset_dir, estimated_bytes, spec_for
 
@@ -43,7 +43,7 @@ class BenchPlan:
     out_dir: Path
     seed: int = 42
     run_timeout_s: float = 1800.0
-    notes: tuple[str, ...] = field(default=())
+    params: tuple[tuple[str, float], ...] = field(default=())  # job parameter overrides
 
     @property
     def runs(self) -> int:
@@ -115,6 +115,7 @@ def make_plan(
     out_dir: str | Path,
     quick: bool = False,
     seed: int = 42,
+    params: list[str] | None = None,
 ) -> BenchPlan:
     """Validate the user's choices (quick or full defaults for anything left out)."""
     defaults = QUICK if quick else FULL
@@ -128,6 +129,14 @@ def make_plan(
     repeats = defaults["repeats"] if repeats is None else repeats
     if repeats < 1:
         raise InputError(f"--repeats {repeats} must be at least 1")
+    overrides = parse_param_overrides(params)
+    known = {key for job in chosen_jobs for key in load_job(job).params(1.0)}
+    for key in overrides:
+        if key not in known:
+            raise InputError(
+                f"--param {key!r} is no parameter of {', '.join(chosen_jobs)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
     plan = BenchPlan(
         jobs=chosen_jobs,
         policies=chosen_policies,
@@ -137,6 +146,7 @@ def make_plan(
         data_dir=Path(data_dir),
         out_dir=Path(out_dir),
         seed=seed,
+        params=tuple(sorted(overrides.items())),
     )
     for target in (plan.data_dir, plan.out_dir):
         need, free = required_disk_bytes(plan), _free_bytes(target)

@@ -74,7 +74,7 @@ def _manager(spark, policy: str, storage_bytes: int | None):
 
 def execute(args: argparse.Namespace) -> dict:
     import blaze
-    from jobs import load_job
+    from jobs import job_params, load_job, parse_param_overrides
     from jobs.caching import MANAGER_POLICIES, Cacher
     from jobs.datagen import ensure_dataset, spec_for
     from jobs.eventlog import find_event_log, replay_block_updates
@@ -84,7 +84,7 @@ def execute(args: argparse.Namespace) -> dict:
     events = out / "events"
     events.mkdir(parents=True, exist_ok=True)
     data = ensure_dataset(args.data_dir, spec_for(job.DATASET, args.scale, args.seed))
-    params = job.params(args.scale)
+    params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
     record["storage_bytes"] = args.storage_bytes
     if args.policy in MANAGER_POLICIES and getattr(blaze, "attach", None) is None:
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--storage-bytes", type=int, default=None)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--param", action="append", default=[], help="name=number override")
     args = parser.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     try:

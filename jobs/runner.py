@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from jobs import load_job
+from jobs import job_params, load_job
 from jobs.datagen import ensure_dataset, spec_for
 from jobs.duckref import reference
 from jobs.plan import BenchPlan
@@ -100,6 +100,8 @@ def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Pa
     ]
     if storage is not None:
         cmd += ["--storage-bytes", str(storage)]
+    for key, value in plan.params:
+        cmd += ["--param", f"{key}={value}"]
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     with open(out / "log.txt", "w") as log:
@@ -137,7 +139,7 @@ class _Checker:
         module = load_job(job)
         spec = spec_for(module.DATASET, self.plan.scale, self.plan.seed)
         path = ensure_dataset(self.plan.data_dir, spec)
-        params = module.params(self.plan.scale)
+        params = job_params(job, self.plan.scale, dict(self.plan.params))
         if job in ("als", "mlkmeans"):  # DuckDB re-derives the error of this result
             want = reference(job, path, params, result)
         else:

@@ -46,6 +46,9 @@ def _plan(tmp_path, **kw):
         ("scale", -1.0, "must be a positive number"),
         ("scale", 1e9, "GiB is free"),
         ("repeats", 0, "at least 1"),
+        ("params", ["iterations"], "must look like name=number"),
+        ("params", ["iterations=many"], "is not a number"),
+        ("params", ["damping=0.9"], "is no parameter of kmeans, lr"),
     ],
 )
 def test_bad_input_is_one_clear_error(tmp_path, field, value, message):
@@ -243,3 +246,13 @@ def test_median_table_and_targets():
 def test_geomean_between_min_and_max(values):
     g = geomean(values)
     assert min(values) * (1 - 1e-9) <= g <= max(values) * (1 + 1e-9)
+
+
+def test_param_overrides_reach_the_jobs(tmp_path):
+    from jobs import job_params
+
+    plan = _plan(tmp_path, params=["iterations=4", "k=3"])
+    assert plan.params == (("iterations", 4), ("k", 3))
+    assert job_params("kmeans", 1.0, dict(plan.params))["k"] == 3
+    assert job_params("lr", 1.0, dict(plan.params))["iterations"] == 4
+    assert "k" not in job_params("lr", 1.0, dict(plan.params))

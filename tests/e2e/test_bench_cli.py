@@ -1,0 +1,70 @@
+"""``blaze bench`` end to end: one job, two policies, each run its own Spark application."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_bench_one_job_two_policies(tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "blaze.cli",
+        "bench",
+        "--jobs",
+        "kmeans",
+        "--policies",
+        "mem_only,blaze",
+        "--scale",
+        "0.02",
+        "--memory",
+        "50%",
+        "--repeats",
+        "1",
+        "--param",
+        "iterations=3",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "bench_results.json").read_text())
+    runs = {r["policy"]: r for r in results["runs"]}
+    assert set(runs) == {"mem_only", "blaze"}  # the unlimited footprint run is not reported
+    for run in runs.values():
+        assert run["status"] == "ok" and run["verified"] is True
+        assert run["seconds"] > 0 and run["cache_reads"] > 0
+    footprint = results["footprints_bytes"]["kmeans"]
+    assert footprint > 0
+    assert runs["mem_only"]["storage_bytes"] == max(1 << 20, int(footprint * 0.5))
+    assert runs["blaze"]["manager_report"]["policy"] == "blaze"
+    assert "kmeans" in results["medians"] and "targets" in results
+    assert all(r["iterations"] == 3 for r in runs.values())
+    assert (out / "bench_time.png").stat().st_size > 0
+    assert (out / "bench_disk.png").stat().st_size > 0
+    assert "×mem_only" in proc.stdout and "suite targets" in proc.stdout
+
+
+def test_bad_input_fails_before_spark(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "blaze.cli", "bench", "--policies", "mem_only,fastest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "blaze: error: unknown policy 'fastest' (known: none, mem_only, mem_disk, lrc, mrd, "
+        "blaze, unlimited, or all)"
+    )
+    assert not (tmp_path / "data").exists()
