@@ -192,3 +192,15 @@ def test_jarvis_runtime_profiles_then_plans_and_reprofiles_on_budget_change():
     assert all(0.0 <= p <= 1.0 for p in rt.load_factors)
     assert rt.set_budget(0.02, 1e6) and rt.profiling
     assert not rt.set_budget(0.02, 1e6)
+
+
+@pytest.mark.parametrize(("strategy", "spills"), [("jarvis", True), ("best_op", False)])
+def test_network_exhausted_spill_is_data_level_only(strategy, spills):
+    rt = SourceRuntime(QUERY, TABLES, strategy, 0.01, 1e6)
+    cols = columns_from_telemetry(generate_range(CONFIG, 0, 8_192))
+    rt.process_chunk(cols)  # the profiling chunk
+    rt.load_factors = (1.0, 0.0, 0.0, 0.0)
+    rt.flush()
+    rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, 8_192, 8_192)), all_local=True)
+    stages = set(rt.flush()[0])
+    assert stages == ({4} if spills else {1})
