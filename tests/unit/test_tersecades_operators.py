@@ -31,7 +31,7 @@ from streaming.tersecades.reference import (
 
 I64 = np.iinfo(np.int64)
 SQL_OP = {"==": "="}
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _duckdb_rows(table: pa.Table, sql: str) -> list[tuple]:
