@@ -18,7 +18,7 @@ from rich.table import Table
 from jobs.runner import BenchOutcome
 from jobs.summary import median_table, suite_targets
 
-__all__ = ["build_results", "plot_results", "print_results", "write_results"]
+__all__ = ["build_results", "markdown_results", "plot_results", "print_results", "write_results"]
 
 
 def build_results(outcome: BenchOutcome) -> dict:
@@ -147,3 +147,36 @@ def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[P
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def markdown_results(results: Mapping) -> str:
+    """The same table and targets as :func:`print_results`, as Markdown (for committed runs)."""
+    plan = results["plan"]
+    lines = [
+        f"# blaze bench — scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of "
+        f"footprint, median of {plan['repeats']} repeat(s)",
+        "",
+        "| job (footprint) | policy | time s | ×mem_only | ×unlimited | recomputed "
+        "| disk written | hit rate | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for job, rows in results["medians"].items():
+        footprint = _fmt(results["footprints_bytes"].get(job), "bytes")
+        for policy in (p for p in plan["policies"] if p in rows):
+            row = rows[policy]
+            note = "" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"
+            lines.append(
+                f"| {job} ({footprint}) | {policy} | {_fmt(row.get('seconds'), 's')} "
+                f"| {_fmt(row.get('x_mem_only'), 'x')} | {_fmt(row.get('x_unlimited'), 'x')} "
+                f"| {_fmt(row.get('recomputed_partitions'), 'n')} "
+                f"| {_fmt(row.get('disk_bytes_written'), 'bytes')} "
+                f"| {_fmt(row.get('cache_hit_rate'), 'pct')} | {note[:80]} |"
+            )
+    lines += ["", "| target | wanted | measured | met |", "|---|---|---:|---|"]
+    for item in results["targets"].values():
+        value = "-" if item["value"] is None else f"{item['value']:.3f}"
+        met = {True: "yes", False: "**no**", None: "not measured"}[item["met"]]
+        lines.append(f"| {item['description']} | {item['target']} | {value} | {met} |")
+    if results["problems"]:
+        lines += ["", "Problems:", *(f"- {p}" for p in results["problems"])]
+    return "\n".join(lines) + "\n"

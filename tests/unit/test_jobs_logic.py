@@ -256,3 +256,36 @@ def test_param_overrides_reach_the_jobs(tmp_path):
     assert job_params("kmeans", 1.0, dict(plan.params))["k"] == 3
     assert job_params("lr", 1.0, dict(plan.params))["iterations"] == 4
     assert "k" not in job_params("lr", 1.0, dict(plan.params))
+
+
+def test_report_outputs_from_synthetic_runs(tmp_path):
+    from rich.console import Console
+
+    from jobs.report import build_results, markdown_results, plot_results, print_results
+    from jobs.runner import BenchOutcome
+
+    plan = _plan(tmp_path, policies="mem_only,mem_disk,blaze,unlimited", repeats=1)
+    outcome = BenchOutcome(plan)
+    outcome.footprints = {"kmeans": 10 << 20, "lr": 5 << 20}
+    outcome.runs = _runs(
+        {
+            ("kmeans", "mem_only"): [(20, 0)],
+            ("kmeans", "mem_disk"): [(15, 4 << 20)],
+            ("kmeans", "unlimited"): [(10, 0)],
+            ("lr", "mem_only"): [(8, 0)],
+            ("lr", "unlimited"): [(8, 0)],
+        }
+    )
+    outcome.runs.append(
+        {"job": "kmeans", "policy": "blaze", "status": "mismatch", "error": "centres differ"}
+    )
+    results = build_results(outcome)
+    console = Console(record=True, width=200)
+    print_results(results, console)
+    text = console.export_text()
+    assert "mismatch: centres differ" in text and "2.00×" in text and "4.0 MiB" in text
+    md = markdown_results(results)
+    assert "| kmeans (10.0 MiB) | mem_disk | 15.0 | 0.75× | 1.50× |" in md
+    assert "not measured" in md  # no blaze time: the targets say so instead of inventing one
+    paths = plot_results(results, tmp_path)
+    assert all(p.stat().st_size > 1000 for p in paths)
