@@ -6,7 +6,8 @@ The one py4j adapter of the lineage package (the only module here that touches p
   ``org.apache.spark.scheduler.SparkListenerInterface`` through py4j's callback server,
   started the supported way (``pyspark.java_gateway.ensure_callback_server_started``).
 - Each event the lineage needs costs one more py4j call,
-  ``JsonProtocol.sparkEventToJsonString(event)``: the exact line Spark's event log holds, read
+  ``JsonProtocol.sparkEventToJsonString(event, options)``: the line Spark's event log holds
+  (minus task accumulator lists, which nothing here reads), read
   by the same parser as log files (:mod:`lineage.parse`), so live and offline DAGs agree.
   Events it does not need (task starts, metrics updates, ...) return at once.
 - It sits on its own listener-bus queue, ``"blaze"``, so a slow Python callback never
@@ -187,9 +188,17 @@ class LineageListener:
 
         gateway = sc._gateway
         ensure_callback_server_started(gateway)
-        json_protocol = sc._jvm.org.apache.spark.util.JsonProtocol  # resolved once
+        jvm = sc._jvm
+        json_protocol = jvm.org.apache.spark.util.JsonProtocol  # resolved once
+        # task-end JSON without the accumulator list: half the bytes, nothing the parser reads
+        options = jvm.org.apache.spark.util.JsonProtocolOptions(
+            jvm.org.apache.spark.SparkConf(False).set(
+                "spark.eventLog.includeTaskMetricsAccumulators", "false"
+            )
+        )
+        to_json = json_protocol.sparkEventToJsonString
         self._adapter = _JavaListener(
-            json_protocol.sparkEventToJsonString, self._on_json, self._count_error
+            lambda event: to_json(event, options), self._on_json, self._count_error
         )
         holder = sc._jvm.java.util.ArrayList()
         holder.add(self._adapter)
