@@ -260,6 +260,46 @@ class QuantileSummary:
         )
 
     @classmethod
+    def from_counts(
+        cls,
+        values: object,
+        counts: object,
+        config: SummaryConfig | None = None,
+    ) -> QuantileSummary:
+        """Summarise values given with multiplicities (``counts[i]`` copies of ``values[i]``).
+
+        Equal to :meth:`from_values` on the expanded values with ``on_invalid="skip"``; it lets
+        a JVM aggregate ``count(*) GROUP BY value`` shrink recurring values before Python sees
+        them (telemetry repeats a few hundred values, so rows drop by an order of magnitude).
+        """
+        config = config or SummaryConfig()
+        try:
+            v = np.asarray(values, dtype=np.float64).ravel()
+            n = np.asarray(counts, dtype=np.int64).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"values and counts must be numeric: {exc}") from None
+        if v.shape != n.shape or (n < 0).any():
+            raise ValueError("values and counts must have the same length and counts be >= 0")
+        ok = np.isfinite(v) & (v >= 0.0)
+        skipped = int(n[~ok].sum())
+        present = ok & (n > 0)
+        v, n = v[present], n[present]
+        exact = (v <= config.exact_limit) & (v == np.floor(v))
+        exact_values, exact_counts = _add_counts(v[exact].astype(np.int64), n[exact])
+        rest, rest_n = v[~exact], n[~exact]
+        tail = np.zeros(0)
+        if config.tail_size and rest.size:
+            order = np.argsort(rest)[::-1]  # largest first
+            rest, rest_n = rest[order], rest_n[order]
+            before = np.cumsum(rest_n) - rest_n  # copies of larger values
+            take = np.clip(config.tail_size - before, 0, rest_n)
+            tail = np.sort(np.repeat(rest, take))
+            rest_n = rest_n - take
+        keep = rest_n > 0
+        buckets, bucket_counts = _add_counts(config.bucket_of(rest[keep]), rest_n[keep])
+        return cls(config, exact_values, exact_counts, buckets, bucket_counts, tail, skipped)
+
+    @classmethod
     def merge_all(cls, summaries: Iterable[QuantileSummary]) -> QuantileSummary:
         """The summary of the union of the inputs' values (exact; any order, any grouping)."""
         items = list(summaries)

@@ -213,3 +213,25 @@ def test_corrupt_bytes_are_rejected(data):
 def test_non_numeric_values_are_rejected():
     with pytest.raises(ValueError, match="values must be numeric"):
         QuantileSummary.from_values(["a", "b"], CONFIG)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=value_lists,
+    counts=st.lists(st.integers(0, 300), min_size=300, max_size=300),
+    config=small_configs,
+    invalid=st.lists(st.sampled_from([np.nan, -3.0, np.inf]), max_size=3),
+)
+def test_counted_values_equal_the_expanded_values(values, counts, config, invalid):
+    distinct = np.asarray([*values, *invalid])
+    weights = np.asarray(counts[: distinct.size])
+    expanded = np.repeat(distinct, weights)
+    assert QuantileSummary.from_counts(distinct, weights, config) == QuantileSummary.from_values(
+        expanded, config, on_invalid="skip"
+    )
+
+
+@pytest.mark.parametrize("counts", [[1, -1], [1]])
+def test_bad_counts_are_rejected(counts):
+    with pytest.raises(ValueError, match="same length"):
+        QuantileSummary.from_counts([1.0, 2.0], counts, CONFIG)
