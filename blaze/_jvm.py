@@ -267,7 +267,8 @@ class JvmBridge:
         """Move a block from memory to disk the way Spark's own eviction does (local mode).
 
         Returns ``"spilled"``; ``"locked"`` when a running task holds the block (try again
-        later); ``"unavailable"`` when this cannot work here (cluster mode, not in this
+        later); ``"not_in_memory"`` when no memory copy exists (already spilled: a stale
+        event); ``"unavailable"`` when this cannot work here (cluster mode, not in this
         memory store, a level without disk) — the caller then degrades to a drop.
         """
         if not self.is_local:
@@ -276,7 +277,7 @@ class JvmBridge:
         bm = self._block_manager
         store = bm.memoryStore()
         if not store.contains(block_id):
-            return "unavailable"
+            return "not_in_memory"
         infos = bm.blockInfoManager()
         info = infos.get(block_id)
         if not info.isDefined() or not info.get().level().useDisk():

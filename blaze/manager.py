@@ -433,12 +433,17 @@ class BlazeManager:
         if record is None or not record.memory_size:
             return
         if where == Location.DISK and self.policy.spills:
-            outcome = "spilled" if record.disk_size else self._bridge.spill_to_disk(rdd_id, split)
+            # also when a disk copy exists (a promoted block): drop only the memory copy
+            outcome = self._bridge.spill_to_disk(rdd_id, split)
             if outcome == "locked":  # a task is still reading it: retry at the next event
                 self._deferred[slot] = why
                 counters.decisions["spill_deferred"] += 1
                 return
             self._deferred.pop(slot, None)
+            if outcome == "not_in_memory":  # a stale event: Spark holds no memory copy
+                self._ledger.mark_spilled(slot)
+                counters.decisions["stale_memory_event"] += 1
+                return
             if outcome == "spilled":
                 self._ledger.mark_spilled(slot)
                 counters.decisions["spill_to_disk"] += 1
