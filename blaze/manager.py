@@ -300,7 +300,7 @@ class BlazeManager:
             except Exception as exc:
                 self._count_error("profile_write", exc)
                 log.warning("blaze: could not write the profile: %s", exc)
-        log.info("blaze report: %s", json.dumps(self.report(), sort_keys=True))
+        log.info("blaze report: %s", json.dumps(self.report(sync=False), sort_keys=True))
 
     def _on_spark_stop(self, sc) -> None:
         if sc is self._sc:
@@ -743,13 +743,21 @@ class BlazeManager:
                     sites[site]["compute_ms"] = sum(samples) / len(samples)
             return sites
 
-    def report(self) -> dict:
+    def report(self, *, sync: bool = True) -> dict:
         """Counters since attach: hits, misses, recomputations, disk traffic, evictions...
+
+        ``sync``: first wait until every event Spark has posted so far is handled (events
+        arrive after the fact), so the report covers every job that has returned.
 
         Keys: ``hits``, ``misses``, ``recomputed_partitions``, ``disk_bytes_written``,
         ``disk_bytes_read``, ``evictions_by_reason``, ``decisions``, ``predicted_vs_observed``
         (plus ``policy``, ``memory_budget_bytes``, ``max_over_budget_bytes``, ``errors``...).
         """
+        if sync and self._attached and threading.current_thread() is not self._worker:
+            try:
+                self.sync()
+            except Exception as exc:  # a report must not fail; say it may be incomplete
+                self._count_error("report_sync", exc)
         with self._lock:
             result = self._ledger.report()
             result.update(
