@@ -17,7 +17,7 @@ the real bytes written to the spool. Throughput = input records per second whose
 left the sources (sustained: averaged over each budget phase after a settling period); Spark
 throughput = input records per second covered by completed Spark micro-batches; latency =
 Spark batch completion minus the time the entry was written; convergence = seconds after a
-budget change until total throughput stays within ±15% of the phase's steady level for 1.5 s.
+budget change until total throughput stays within ±15% of the phase's steady level for 2 s.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="2,4", help="comma-separated N values")
     parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--cpu", type=float, default=0.01, help="initial CPU budget (cores)")
+    parser.add_argument("--cpu", type=float, default=0.02, help="initial CPU budget (cores)")
     parser.add_argument(
         "--bandwidth", type=float, default=None, help="bytes/s per agent (default: calibrated)"
     )
@@ -244,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             run_experiment(RunSpec("all_sp", 1, 6.0, args.cpu, args.bandwidth), spark=spark)
         for n in ns:
             for strategy in STRATEGIES:
-                spec = RunSpec(strategy, n, duration, args.cpu, args.bandwidth, schedule)
+                spec = RunSpec(
+                    strategy, n, duration, args.cpu, args.bandwidth, schedule, interval_s=1.0
+                )
                 started = time.monotonic()
                 summary = summarise(run_experiment(spec, spark=spark))
                 summaries.append(summary)

@@ -113,7 +113,7 @@ def run_agent(cfg: AgentConfig) -> int:
     )
     control_path, stats_path = Path(cfg.control), Path(cfg.stats)
     seq, next_record = resume_point(cfg.spool, cfg.agent)
-    _warm_up(query, tables, telemetry)
+    _warm_up(cfg, query, tables, telemetry)
     started = time.monotonic()
     if not _wait_for_start(control_path, stats_path, cfg, started):
         return 0
@@ -156,7 +156,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 if available is not None and available <= 0:
                     stopped_by = "input"
                     break
-                if used >= allowance:
+                if used + runtime.flush_estimate_s >= allowance:  # keep room to ship
                     stopped_by = "cpu"
                     break
                 if tokens <= 0 and first_limit is None:
@@ -187,6 +187,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 spent = time.thread_time() - start
                 used += spent
                 runtime.record_shipping(spent, meta.bytes)
+                runtime.record_flush(spent)
                 nbytes = meta.bytes
                 seq += 1
             tokens += estimated - nbytes  # charge the real file size, not the estimate
@@ -199,7 +200,8 @@ def run_agent(cfg: AgentConfig) -> int:
                 obs = IntervalObservation(
                     used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
                 )
-            state = runtime.end_interval(obs)
+            # an interval spent paying CPU debt says nothing about the load factors
+            state = runtime.end_interval(obs, judge=allowance > 0 and next_record > first)
             line = {
                 "t": time.time(),
                 "agent": cfg.agent,
@@ -228,10 +230,23 @@ def run_agent(cfg: AgentConfig) -> int:
         stats.close()
 
 
-def _warm_up(query, tables, telemetry: TelemetryConfig) -> None:
-    """Run every operator once before the clock starts (first calls pay one-off setup)."""
-    cols = columns_from_telemetry(generate_range(telemetry, 0, 4_096))
-    query.run_local(cols, tables)
+def _warm_up(cfg: AgentConfig, query, tables, telemetry: TelemetryConfig) -> None:
+    """Run the whole data path once before the clock starts (first calls pay one-off setup:
+    lazy imports, kernel caches) so no strategy starts its measurement in debt."""
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="jarvis-warm-")
+    try:
+        for factors in ([1.0] * query.num_operators, [0.0] * query.num_operators):
+            rt = SourceRuntime(query, tables, "fixed", 1.0, 1.0, factors)
+            rt.process_chunk(
+                columns_from_telemetry(generate_range(telemetry, 0, cfg.chunk_records))
+            )
+            write_entry(scratch, 0, 0, 0, 1, rt.flush()[0])
+            shutil.rmtree(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _wait_for_start(control: Path, stats: Path, cfg: AgentConfig, started: float) -> bool:

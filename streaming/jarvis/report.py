@@ -8,7 +8,7 @@ Definitions (one place, so the demo and the benchmark agree):
 * Spark throughput: input records per second covered by completed Spark micro-batches;
 * latency: Spark batch completion minus the time the spool entry became visible;
 * convergence: seconds after a budget change until total throughput stays within ±15% of
-  the phase's steady level (median of its second half) for 1.5 s.
+  the phase's steady level (median of its second half) for 2 s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from streaming.jarvis.harness import RunResult, RunSpec
 
 __all__ = ["BIN_S", "SETTLE_S", "summarise"]
 
-BIN_S = 0.5
+BIN_S = 1.0
 SETTLE_S = 3.0
 
 
@@ -57,7 +57,7 @@ def _convergence(t: np.ndarray, rate: np.ndarray, start: float, end: float) -> f
     if steady <= 0:
         return None
     ok = np.abs(rr - steady) <= 0.15 * steady
-    need = round(1.5 / BIN_S)
+    need = max(2, round(2.0 / BIN_S))
     for i in range(len(ok) - need + 1):
         if ok[i : i + need].all():
             return float(tt[i] - BIN_S / 2 - start)

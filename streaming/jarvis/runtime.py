@@ -86,6 +86,7 @@ class SourceRuntime:
         self._op_sel = [_Ewma() for _ in range(k)]
         self._ship_cost = _Ewma()
         self._input_cost = _Ewma()
+        self._flush_cost = _Ewma()
         self._stage_bytes = tuple(_row_bytes(query, s) + _IPC_OVERHEAD_BYTES for s in range(k + 1))
         if strategy == "fixed":
             if load_factors is None:
@@ -158,6 +159,14 @@ class SourceRuntime:
             tables[stage] = stage_table(self.query, stage, parts)
         return tables, interval.records, interval.malformed
 
+    @property
+    def flush_estimate_s(self) -> float:
+        """Expected CPU of the interval's flush + spool write (reserved from the budget)."""
+        return float(self._flush_cost.value or 0.0)
+
+    def record_flush(self, seconds: float) -> None:
+        self._flush_cost.add(seconds)
+
     def record_shipping(self, seconds: float, nbytes: int) -> None:
         if nbytes > 4096:
             self._ship_cost.add(seconds / nbytes)
@@ -192,10 +201,14 @@ class SourceRuntime:
                 profile, self.cpu_budget, self.bandwidth
             ).load_factors
 
-    def end_interval(self, obs: IntervalObservation) -> QueueState:
-        """Classify the interval; Jarvis refines its load factors from the state."""
+    def end_interval(self, obs: IntervalObservation, judge: bool = True) -> QueueState:
+        """Classify the interval; Jarvis refines its load factors from the state.
+
+        ``judge=False`` (an interval with no budget left, spent paying CPU debt) reports
+        the state but leaves the load factors alone.
+        """
         state = classify(obs)
         self.last_state = state
-        if self.strategy == "jarvis" and not self.profiling:
+        if self.strategy == "jarvis" and not self.profiling and judge:
             self.load_factors = self.heuristic.update(self.load_factors, state)
         return state
