@@ -203,7 +203,7 @@ def spark_part(
 
     import blaze
     from streaming.aomg.operator import window_quantiles
-    from streaming.common.source import read_telemetry, read_telemetry_stream
+    from streaming.common.source import read_telemetry
 
     spark = blaze.session(
         {
@@ -254,11 +254,12 @@ def spark_part(
 
     batch_times: dict[str, list[float]] = {"spark_percentile_approx": [], "aomg_spark": []}
     batch_answers = {}
-    for _ in range(rounds):
+    for round_ in range(rounds + 1):  # round 0 warms the JIT and the Python workers
         for name, query in (("spark_percentile_approx", spark_gk), ("aomg_spark", aomg)):
             start = time.perf_counter()
             rows = query(static).collect()
-            batch_times[name].append(time.perf_counter() - start)
+            if round_:
+                batch_times[name].append(time.perf_counter() - start)
             batch_answers[name] = answers_of(rows)
     static.unpersist()
     out: dict = {"batch": {}, "stream": {}}
@@ -271,47 +272,65 @@ def spark_part(
             "error": errors(batch_answers[name], exact),
         }
 
-    for name, query in (("spark_percentile_approx", spark_gk), ("aomg_spark", aomg)):
-        stream = with_pod(
-            read_telemetry_stream(
-                spark, total_records=stream_records, max_records_per_batch=batch_rows, **source
+    stream_runs: dict[str, list[dict]] = defaultdict(list)
+    for run in range(2):  # alternate the two queries; report the median run of each
+        for name, query in (("spark_percentile_approx", spark_gk), ("aomg_spark", aomg)):
+            stream_runs[name].append(
+                stream_once(
+                    spark,
+                    f"bench_{name}_{run}",
+                    query,
+                    with_pod,
+                    source,
+                    stream_records,
+                    batch_rows,
+                    exact_all,
+                )
             )
-        )
-        checkpoint = tempfile.mkdtemp(prefix="aomg-bench-")
-        handle = (
-            query(stream)
-            .writeStream.format("memory")
-            .queryName(f"bench_{name}")
-            .outputMode("append")
-            .option("checkpointLocation", checkpoint)
-            .trigger(availableNow=True)
-            .start()
-        )
-        handle.awaitTermination()
-        progress = [p for p in handle.recentProgress if p["numInputRows"]]
-        warm = progress[1:] or progress
-        rows_in = sum(p["numInputRows"] for p in warm)
-        seconds = sum(p["durationMs"]["triggerExecution"] for p in warm) / 1e3
-        state = [
-            (o.get("customMetrics", {}).get("rocksdbSstFileSize", 0), o["numRowsTotal"])
-            for p in progress
-            for o in p["stateOperators"]
-        ]
-        result = answers_of(spark.sql(f"SELECT * FROM bench_{name}").collect())
-        sub_exact = {k: v for k, v in exact_all.items() if k in result}
-        out["stream"][name] = {
-            "records_per_s": rows_in / seconds,
-            "batches": len(progress),
-            "batch_rows": batch_rows,
-            "first_batch_s": progress[0]["durationMs"]["triggerExecution"] / 1e3,
-            "state_sst_bytes_per_state_row": max(b / max(n, 1) for b, n in state)
-            if state
-            else None,
-            "windows_emitted": len(result),
-            "error": errors(result, sub_exact) if result else None,
-        }
+    for name, runs in stream_runs.items():
+        rates = [r["records_per_s"] for r in runs]
+        best = sorted(runs, key=lambda r: r["records_per_s"])[len(runs) // 2]
+        out["stream"][name] = {**best, "records_per_s": statistics.median(rates), "runs": rates}
     spark.stop()
     return out
+
+
+def stream_once(spark, table, query, with_pod, source, stream_records, batch_rows, exact_all):
+    """One AvailableNow streaming run; throughput over the data batches after the first."""
+    from streaming.common.source import read_telemetry_stream
+
+    stream = with_pod(
+        read_telemetry_stream(
+            spark, total_records=stream_records, max_records_per_batch=batch_rows, **source
+        )
+    )
+    handle = (
+        query(stream)
+        .writeStream.format("memory")
+        .queryName(table)
+        .outputMode("append")
+        .option("checkpointLocation", tempfile.mkdtemp(prefix="aomg-bench-"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    handle.awaitTermination()
+    progress = [p for p in handle.recentProgress if p["numInputRows"]]
+    warm = progress[1:] or progress
+    rows_in = sum(p["numInputRows"] for p in warm)
+    seconds = sum(p["durationMs"]["triggerExecution"] for p in warm) / 1e3
+    result = {
+        (int(r["key"]), int(r["window_end"].timestamp() * 1e6)): np.asarray(r["quantiles"], float)
+        for r in spark.sql(f"SELECT * FROM {table}").collect()
+    }
+    sub_exact = {k: v for k, v in exact_all.items() if k in result}
+    return {
+        "records_per_s": rows_in / seconds,
+        "batches": len(progress),
+        "batch_rows": batch_rows,
+        "first_batch_s": progress[0]["durationMs"]["triggerExecution"] / 1e3,
+        "windows_emitted": len(result),
+        "error": errors(result, sub_exact) if result else None,
+    }
 
 
 # -- report -------------------------------------------------------------------------------
