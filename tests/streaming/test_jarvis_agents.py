@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming.jarvis.report import _convergence
+from streaming.jarvis.report import BIN_S, _convergence
 
 SHAPE = {"num_servers": 200}
 
@@ -59,13 +59,15 @@ def test_agent_exits_when_its_parent_dies(tmp_path):
 @pytest.mark.parametrize(
     ("rates", "expected"),
     [
-        ([10.0] * 4 + [50.0, 80.0, 98.0, 101.0, 100.0, 99.0, 100.0, 100.0], 3.0),
-        ([100.0] * 12, 0.0),
+        ([10.0] * 4 + [50.0, 80.0, 98.0, 101.0, 100.0, 99.0, 100.0, 100.0], 6),
+        ([100.0] * 12, 0),
         ([0.0, 300.0, 0.0, 300.0, 0.0, 300.0, 0.0, 300.0], None),
     ],
 )
 def test_convergence_time_definition(rates, expected):
     import numpy as np
 
-    t = np.arange(len(rates)) * 0.5 + 0.25
-    assert _convergence(t, np.asarray(rates), 0.0, len(rates) * 0.5) == expected
+    """``expected`` is the first bin (BIN_S seconds each) from which throughput stays steady."""
+    t = np.arange(len(rates)) * BIN_S + BIN_S / 2
+    got = _convergence(t, np.asarray(rates), 0.0, len(rates) * BIN_S)
+    assert got == (None if expected is None else expected * BIN_S)
