@@ -156,7 +156,10 @@ def run_agent(cfg: AgentConfig) -> int:
                 if available is not None and available <= 0:
                     stopped_by = "input"
                     break
-                if used + runtime.flush_estimate_s >= allowance:  # keep room to ship
+                # keep room to ship, but never more than 30% of the budget: one slow write
+                # (a disk stall) must not starve every later interval
+                reserve = min(runtime.flush_estimate_s, 0.3 * runtime.cpu_budget * cfg.interval_s)
+                if used + reserve >= allowance:
                     stopped_by = "cpu"
                     break
                 if tokens <= 0 and first_limit is None:
