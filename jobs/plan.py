@@ -57,10 +57,10 @@ class BenchPlan:
 QUICK = {
     "jobs": ("kmeans", "lr", "mlkmeans"),
     "policies": ("mem_only", "mem_disk", "blaze", "unlimited"),
-    "scale": 0.15,
+    "scale": 0.2,
     "repeats": 1,
 }
-FULL = {"jobs": JOB_NAMES, "policies": POLICIES, "scale": 1.0, "repeats": 3}
+FULL = {"jobs": JOB_NAMES, "policies": POLICIES, "scale": 0.5, "repeats": 3}
 
 
 def parse_names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from jobs.verify import compare
 
 __all__ = ["MIN_STORAGE_BYTES", "BenchOutcome", "run_plan", "storage_for"]
 
-MIN_STORAGE_BYTES = 1 << 20
+MIN_STORAGE_BYTES = 256 << 10
 
 
 def storage_for(footprint_bytes: int, fraction: float) -> int:

@@ -112,7 +112,7 @@ def test_schedule_rotates_policies_and_counts_runs(tmp_path):
 @given(st.integers(min_value=0, max_value=10**10), st.floats(min_value=0.01, max_value=1.0))
 def test_storage_for_stays_in_sparks_range(footprint, fraction):
     storage = storage_for(footprint, fraction)
-    assert 1 << 20 <= storage <= HEAP_BYTES - RESERVED_BYTES
+    assert 256 << 10 <= storage <= HEAP_BYTES - RESERVED_BYTES
     conf = run_conf(storage, "/tmp/x", "app")
     pool = (HEAP_BYTES - RESERVED_BYTES) * float(conf["spark.memory.fraction"])
     assert abs(pool - storage) < 1024
