@@ -289,3 +289,23 @@ def test_report_outputs_from_synthetic_runs(tmp_path):
     assert "not measured" in md  # no blaze time: the targets say so instead of inventing one
     paths = plot_results(results, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_checker_flags_duckdb_and_baseline_disagreement(tmp_path):
+    """No JVM: the DuckDB reference is itself a valid kmeans answer to check against."""
+    from jobs.duckref import reference
+    from jobs.runner import _Checker
+
+    plan = _plan(tmp_path, jobs="kmeans", policies="none,mem_only", scale=0.003)
+    spec = spec_for("points", plan.scale, plan.seed)
+    path = ensure_dataset(plan.data_dir, spec)
+    from jobs import job_params
+
+    good = reference("kmeans", path, job_params("kmeans", plan.scale), None)
+    checker = _Checker(plan)
+    assert checker.check("kmeans", "none", good, baseline_ok=True) == []
+    assert checker.check("kmeans", "mem_only", good, baseline_ok=False) == []
+    bad = JobResult("kmeans", good.iterations, {"centres": good.arrays["centres"] + 0.01}, {})
+    problems = checker.check("kmeans", "mem_only", bad, baseline_ok=False)
+    assert any("DuckDB" in p for p in problems)
+    assert any("the none run" in p for p in problems)
