@@ -316,7 +316,7 @@ class Ledger:
             "evictions_by_reason": dict(sorted(c.evictions_by_reason.items())),
             "decisions": dict(sorted(c.decisions.items())),
             "predicted_vs_observed": {
-                "method": "same callSite and split, previous generation",
+                "method": "costmodel.predict per callSite (last size until 3 generations)",
                 "blocks": len(errors),
                 "median_relative_error": statistics.median(errors) if errors else None,
                 "predicted_bytes": int(self._predicted_bytes),

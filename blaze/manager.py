@@ -51,6 +51,7 @@ from blaze.ledger import BlockRecord, Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.policies import Candidate, ManagerPolicy, get_manager_policy
 from blaze.tracker import UsageTracker
+from costmodel.predict import Predictors
 from costmodel.types import MIB, Location
 from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun
 
@@ -184,6 +185,8 @@ class BlazeManager:
         self._compute_ms: dict[tuple[int, int], float] = {}
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
         self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
+        self._predictors = Predictors()
+        self._observed: set[tuple[int, int]] = set()
         self._errors: dict[str, int] = defaultdict(int)
         self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
         self._last_error: str | None = None
@@ -355,6 +358,14 @@ class BlazeManager:
             return
         if change.entered_memory and change.disk_size == 0:
             self._site_sizes[dataset.site][change.key[1]] = change.memory_size
+            if change.key not in self._observed:
+                self._observed.add(change.key)
+                try:
+                    self._predictors.observe_rdd(
+                        change.key[0], dataset.site, change.key[1], change.memory_size
+                    )
+                except Exception as exc:
+                    self._count_error("predict", exc)
         if change.entered_memory and dataset.managed and self.policy.acts:
             self._admit(change.key, change.executor_id)
 
@@ -537,8 +548,21 @@ class BlazeManager:
             self._tracker.mark_persisted(token, managed=managed)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
-                for split, size in self._site_sizes.get(site, {}).items():
-                    self._ledger.predict_size((rdd_id, split), size)
+                self._predict_sizes(rdd_id, site)
+
+    def _predict_sizes(self, rdd_id: int, site: str) -> None:
+        """Register, before it is computed, each partition size predicted for a new dataset:
+        ``costmodel.predict`` regressions over earlier datasets of the same site (the last
+        size until it has enough points), so the report can compare them with what Spark
+        stores."""
+        try:
+            self._predictors.register_rdd(rdd_id, site)
+            for split, last_size in self._site_sizes.get(site, {}).items():
+                guess = self._predictors.predict(site, split=split)
+                size = guess.size_bytes if guess is not None else last_size
+                self._ledger.predict_size((rdd_id, split), size)
+        except Exception as exc:
+            self._count_error("predict", exc)
 
     def _persist_rdd(self, rdd, level, original):
         from pyspark import StorageLevel
@@ -629,6 +653,9 @@ class BlazeManager:
         if not self.policy.acts:
             return
         try:
+            # let the previous jobs' block events land first: which datasets are fully
+            # cached decides how far back this job reads, so the choice must not race them
+            self.sync(timeout_s=30)
             with self._lock:
                 used, parents = self._datasets_used_by(rdd)
                 chosen = self._tracker.start_job(used, parents)
@@ -760,6 +787,9 @@ class BlazeManager:
                 self._count_error("report_sync", exc)
         with self._lock:
             result = self._ledger.report()
+            result["predicted_vs_observed"]["regression"] = self._predictors.error_report()[
+                "overall"
+            ]
             result.update(
                 policy=self.policy.name,
                 memory_budget_bytes=self.memory_budget,

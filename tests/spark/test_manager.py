@@ -176,7 +176,12 @@ def test_dataset_with_no_future_use_is_unpersisted(sc, attach, bridge):
     persisted = bridge.persistent_rdd_ids()
     assert not persisted & set(generations[:-2]), (persisted, generations)
     assert generations[-1] in persisted
-    assert manager.report()["decisions"]["auto_unpersist"] >= 3
+    report = manager.report()
+    assert report["decisions"]["auto_unpersist"] >= 3
+    # each generation's partition sizes were predicted from the earlier ones, then observed
+    predictions = report["predicted_vs_observed"]
+    assert predictions["blocks"] >= 4 * 4
+    assert predictions["median_relative_error"] < 0.25
     expected = 1.0
     for _ in range(5):
         expected = expected * 0.5 + 1.0
