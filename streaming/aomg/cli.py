@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         SparkSession.builder.master("local[2]")
         .appName("blaze-stream-aomg")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.session.timeZone", "UTC")
         .config(
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             query.awaitTermination()
             progress = [p for p in query.recentProgress if p["numInputRows"]]
         result = spark.sql("SELECT * FROM aomg_demo ORDER BY window_end, key").toPandas()
-        _print(result, quantiles.tolist())
+        _print(result, quantiles.tolist(), f"window {args.window}")
         read = sum(p["observedMetrics"][OBSERVED_METRICS]["rows"] for p in progress)
         dropped = sum(
             o["numRowsDroppedByWatermark"]
@@ -136,15 +137,21 @@ def run(args: argparse.Namespace) -> int:
         spark.stop()
 
 
-def _print(result, quantiles: list[float]) -> None:
+def _print(result, quantiles: list[float], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="AOMG windowed quantiles (rtt_us)")
-    for name in ("key", "window", "count", "skipped", *(f"p{q * 100:g}" for q in quantiles)):
+    table = Table(title=f"AOMG windowed quantiles of rtt_us ({title})")
+    for name in (
+        "key",
+        "window start (UTC)",
+        "count",
+        "skipped",
+        *(f"p{q * 100:g}" for q in quantiles),
+    ):
         table.add_column(name, justify="right")
     for row in result.itertuples(index=False):
-        window = f"{row.window_start:%H:%M:%S.%f}"[:-3] + f"–{row.window_end:%H:%M:%S.%f}"[:-3]
+        window = f"{row.window_start:%Y-%m-%d %H:%M:%S.%f}"[:-3]
         table.add_row(
             str(row.key),
             window,
