@@ -17,6 +17,11 @@ to the SparkContext. Three inputs drive it:
    lost or reordered events, or a block removed by someone else, never leave the manager
    believing a partition is cached when it is not (a vanished block is treated as dropped).
 
+Promotion disk → memory happens when a spilled partition is read: Spark copies it back into
+memory, the manager sees it enter memory and asks the policy again (Blaze keeps it only when
+it fits or its cost ranks above the lowest 30 % in memory; otherwise its memory copy is
+dropped and the disk copy stays).
+
 Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observes and
 reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
 budget, dropping / spilling), ``lrc``, ``mrd``, ``blaze`` (cost-based, DESIGN §3).
@@ -45,7 +50,7 @@ from typing import Any
 
 from blaze import hooks
 from blaze._jvm import JvmBridge
-from blaze.config import PREFIX, BlazeConfig, parse_bytes
+from blaze.config import PREFIX, BlazeConfig
 from blaze.errors import BlazeError, ConfigError
 from blaze.ledger import BlockRecord, Ledger
 from blaze.levels import is_blaze_level, storage_level
@@ -816,10 +821,3 @@ class BlazeManager:
     def __repr__(self) -> str:
         state = "attached" if self._attached else "detached"
         return f"BlazeManager({self.policy.name}, {state}, budget={self.memory_budget})"
-
-
-def budget_bytes(value) -> int:
-    """``memory_budget`` keyword value → bytes (accepts ints and "256m"-style strings)."""
-    if isinstance(value, int):
-        return value
-    return parse_bytes(str(value), PREFIX + "memoryBudget")

@@ -79,12 +79,6 @@ class UsageTracker:
         self.datasets[token] = use
         return use
 
-    def forget(self, token: int) -> None:
-        """The Python object is gone (garbage collected): it has no future use."""
-        use = self.datasets.pop(token, None)
-        if use is not None and not use.retired and use.uses:
-            self._retire(use)
-
     def mark_persisted(self, token: int, *, managed: bool) -> None:
         use = self.datasets.get(token)
         if use is not None:
