@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.ipc
 
 from streaming.jarvis.controller import (
     IntervalObservation,
@@ -143,9 +144,24 @@ class SourceRuntime:
         self._interval.malformed += bad
         self._interval.est_bytes += est
         if self.profiling:
+            self._profile_shipping(cols)
             self.profiling = False
             self._replan()
         return est
+
+    def _profile_shipping(self, cols: Columns) -> None:
+        """Measure what forwarding costs: build the raw stage table of this chunk and
+        serialise it to Arrow IPC in memory (charged like any work: the caller's clock runs).
+
+        Without it the profile would know the operators' cost but not the cost of *not*
+        running them, and the LP would treat forwarding as free."""
+        start = time.thread_time()
+        table = stage_table(self.query, 0, [cols])
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        nbytes = sink.getvalue().size
+        self.record_shipping(time.thread_time() - start, nbytes)
 
     def flush(self) -> tuple[dict[int, pa.Table], int, int]:
         """Stage tables of the interval (partials merged), input records, malformed skipped."""
