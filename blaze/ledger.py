@@ -114,6 +114,13 @@ class Ledger:
         valid = event.storage_level.is_valid
         mem = event.memory_size if valid else 0
         disk = event.disk_size if valid else 0
+        confirms_spill = record is not None and record.disk_estimate > 0 and disk > 0
+        if confirms_spill:
+            # the report of the manager's own spill: Spark posts it with the dropped memory
+            # size still filled in, though its master shows no memory copy afterwards
+            mem = 0
+            self.counters.disk_bytes_written += disk - record.disk_estimate
+            record.disk_estimate = 0
         if not valid or (mem == 0 and disk == 0):
             if record is not None:
                 del self.blocks[slot]
@@ -126,10 +133,7 @@ class Ledger:
         entered = before_mem == 0 and mem > 0
         left = before_mem > 0 and mem == 0
         removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
-        if record is not None and record.disk_estimate and disk > 0:
-            self.counters.disk_bytes_written += disk - record.disk_estimate
-            record.disk_estimate = 0
-        elif disk > 0 and before_disk == 0:
+        if disk > 0 and before_disk == 0:
             self.counters.disk_bytes_written += disk
         if entered and before_disk > 0:
             self._promoted_since_look[key] = before_disk

@@ -327,3 +327,14 @@ def test_parse_debug_string_ids():
         " +-(2) ParallelCollectionRDD[0] at readRDDFromFile at PythonRDD.scala:326 []\n"
     )
     assert parse_debug_string_ids(text) == [3, 1, 0]
+
+
+def test_the_report_of_a_managers_own_spill_is_not_a_promotion():
+    """Spark posts the spill's block update with the dropped memory size still filled in."""
+    ledger = Ledger()
+    ledger.apply_block(block(5, 0, 100))
+    ledger.mark_spilled((5, 0, "driver"))
+    change = ledger.apply_block(block(5, 0, 100, 95))
+    assert not change.entered_memory
+    assert ledger.memory_used("driver") == 0
+    assert ledger.report()["disk_bytes_written"] == 95
