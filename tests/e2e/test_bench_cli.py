@@ -23,13 +23,13 @@ def test_bench_one_job_two_policies(tmp_path):
         "--policies",
         "mem_only,blaze",
         "--scale",
-        "0.02",
+        "0.01",
         "--memory",
         "50%",
         "--repeats",
         "1",
         "--param",
-        "iterations=3",
+        "iterations=2",
         "--data-dir",
         str(tmp_path / "data"),
         "--out",
@@ -48,7 +48,7 @@ def test_bench_one_job_two_policies(tmp_path):
     assert runs["mem_only"]["storage_bytes"] == max(256 << 10, int(footprint * 0.5))
     assert runs["blaze"]["manager_report"]["policy"] == "blaze"
     assert "kmeans" in results["medians"] and "targets" in results
-    assert all(r["iterations"] == 3 for r in runs.values())
+    assert all(r["iterations"] == 2 for r in runs.values())
     assert (out / "bench_time.png").stat().st_size > 0
     assert (out / "bench_disk.png").stat().st_size > 0
     assert "×mem_only" in proc.stdout and "suite targets" in proc.stdout
