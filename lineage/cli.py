@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 
 from rich.console import Console
 from rich.table import Table
@@ -55,8 +54,11 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     dag = LineageDag.from_event_log(args.event_log)
-    width = max(shutil.get_terminal_size((160, 24)).columns, 120)
-    console = Console(width=width)
+    console = Console()
+    if not console.is_terminal:  # a file or pipe: never wrap rows (one RDD per line)
+        console = Console(width=240)
+    elif console.width < 120:
+        console = Console(width=120)
     render(summarize(dag), console, top=args.top, show_all=args.all, full_paths=args.full_paths)
     stats = dag.log_stats
     if stats.skipped:

@@ -102,6 +102,13 @@ def _lines(files: list[Path]) -> Iterator[tuple[Path, int, str]]:
 
 def read_event_log(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
     """All lineage records of the log at ``path``, in log order, plus reading statistics."""
+    try:
+        return _read(path)
+    except OSError as exc:  # unreadable directory or file, vanished part, ...
+        raise InputError(f"cannot read event log {path}: {exc.strerror or exc}") from None
+
+
+def _read(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
     files = event_log_files(path)
     stats = EventLogStats(path=str(path))
     records: list[LineageEvent] = []

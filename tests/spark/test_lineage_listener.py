@@ -194,6 +194,20 @@ def test_live_dag_equals_the_dag_from_sparks_own_event_log(run):
     assert run.listener.errors == {}
 
 
+def test_blaze_lineage_reads_sparks_event_log(run, capsys):
+    from blaze.cli import main
+
+    assert main(["lineage", str(run.spark_log), "--top", "100"]) == 0
+    out = capsys.readouterr().out
+    links_row = next(line for line in out.splitlines() if " links " in line)
+    assert f"groupByKey at {THIS_FILE}:{run.links_line}" in links_row
+    header = next(line for line in out.splitlines() if "┃ id " in line)
+    columns = [c.strip() for c in header.split("┃")[1:-1]]
+    cells = dict(zip(columns, (c.strip() for c in links_row.split("│")[1:-1])))
+    assert cells["reuse"] == str(ITERATIONS)
+    assert cells["cached parts"] == f"{PARTITIONS}/{PARTITIONS}"
+
+
 def test_events_fed_out_of_order_through_the_jvm_never_crash(run):
     """Real JVM event objects, reordered and thinned, sent straight to a second listener."""
     json_protocol = run.sc._jvm.org.apache.spark.util.JsonProtocol
