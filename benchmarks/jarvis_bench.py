@@ -80,6 +80,35 @@ def calibrate(cpu_budget: float, ratio: float) -> dict:
     return out
 
 
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _merge(group: list[dict]) -> dict:
+    """Average the repeats of one (N, strategy); the plot shows the first repeat's timeline."""
+    out = dict(group[0])
+    out["repeats"] = len(group)
+    out["phases"] = [
+        {
+            "start_s": ph[0]["start_s"],
+            "cpu_budget": ph[0]["cpu_budget"],
+            "throughput_rps": _mean([p["throughput_rps"] for p in ph]),
+            "throughput_each": [p["throughput_rps"] for p in ph],
+            "bytes_per_s": _mean([p["bytes_per_s"] for p in ph]),
+            "converge_s": _mean([p["converge_s"] for p in ph]),
+            "converge_each": [p["converge_s"] for p in ph],
+        }
+        for ph in zip(*(s["phases"] for s in group))
+    ]
+    for key in ("spark_rps", "latency_mean_s", "latency_p95_s"):
+        out[key] = _mean([s[key] for s in group])
+    out["spark_failures"] = [f for s in group for f in s["spark_failures"]]
+    out["deaths"] = sum(s["deaths"] for s in group)
+    out["leftover_processes"] = sum(s["leftover_processes"] for s in group)
+    return out
+
+
 def _fmt(x, digits=0):
     if x is None:
         return "–"
@@ -93,7 +122,8 @@ def markdown(summaries: list[dict], meta: dict) -> str:
         f"Run {meta['date']} on a shared 2-core machine (other Spark jobs running: load "
         f"average {meta['load_before']:.1f} before the run). Budget schedule per agent: "
         f"{meta['schedule']}; uplink {meta['bandwidth'] / 1e6:.1f} MB/s per agent; "
-        f"{meta['duration_s']:.0f} s per run. Throughput is per phase after settling; "
+        f"{meta['duration_s']:.0f} s per run, {meta['repeats']} runs per (N, strategy) in "
+        "alternating order, averaged. Throughput is per phase after settling; "
         "ratios are measured side by side in this run.",
         "",
         f"Calibration on this machine (CPU per record at the source, incl. Arrow write): all "
@@ -201,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-spark", action="store_true", help="agents only (no consumer)")
     parser.add_argument("--quick", action="store_true", help="N=2, 15 s (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per (N, strategy)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     ns = [2] if args.quick else [int(x) for x in args.agents.split(",")]
@@ -243,7 +274,14 @@ def main(argv: list[str] | None = None) -> int:
         if spark is not None:  # first Python workers + stateful query start: not measured
             run_experiment(RunSpec("all_sp", 1, 6.0, args.cpu, args.bandwidth), spark=spark)
         for n in ns:
-            for strategy in STRATEGIES:
+            # repeats alternate the order (ABCD, DCBA, ...) so load drift on the shared
+            # machine does not favour whichever strategy runs first
+            order = [
+                strategy
+                for r in range(args.repeats)
+                for strategy in (STRATEGIES if r % 2 == 0 else STRATEGIES[::-1])
+            ]
+            for strategy in order:
                 spec = RunSpec(
                     strategy, n, duration, args.cpu, args.bandwidth, schedule, interval_s=1.0
                 )
@@ -263,7 +301,15 @@ def main(argv: list[str] | None = None) -> int:
         if spark is not None:
             spark.stop()
     meta["load_after"] = os.getloadavg()[0]
-    (out / "jarvis.json").write_text(json.dumps({"meta": meta, "runs": summaries}, indent=1))
+    meta["repeats"] = args.repeats
+    merged = [
+        _merge([s for s in summaries if (s["agents"], s["strategy"]) == key])
+        for key in dict.fromkeys((s["agents"], s["strategy"]) for s in summaries)
+    ]
+    (out / "jarvis.json").write_text(
+        json.dumps({"meta": meta, "merged": merged, "runs": summaries}, indent=1)
+    )
+    summaries = merged
     (out / "jarvis.md").write_text(markdown(summaries, meta))
     plot(summaries, meta, out / "jarvis_timeline.png")
     print((out / "jarvis.md").read_text())
