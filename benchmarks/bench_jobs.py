@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append")
     parser.add_argument("--data-dir", default="data/bench")
     parser.add_argument("--work-dir", default="out/bench-suite")
+    parser.add_argument("--stem", default="bench_jobs", help="results file name prefix")
     args = parser.parse_args(argv)
     plan = make_plan(
         jobs=args.jobs,
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     outcome = run_plan(plan, progress)
     results = build_results(outcome)
     print_results(results, console)
-    write_results(results, RESULTS, stem="bench_jobs")
-    plot_results(results, RESULTS, stem="bench_jobs")
-    (RESULTS / "bench_jobs.md").write_text(markdown_results(results))
+    write_results(results, RESULTS, stem=args.stem)
+    plot_results(results, RESULTS, stem=args.stem)
+    (RESULTS / f"{args.stem}.md").write_text(markdown_results(results))
     return 1 if outcome.problems else 0
 
 

@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--jobs", help=f"comma-separated, or all ({', '.join(JOB_NAMES)})")
     parser.add_argument("--policies", help=f"comma-separated, or all ({', '.join(POLICIES)})")
-    parser.add_argument("--scale", type=float, help="data scale factor (full default 0.5, quick 0.2)")
+    parser.add_argument(
+        "--scale", type=float, help="data scale factor (full default 0.5, quick 0.2)"
+    )
     parser.add_argument(
         "--memory",
         default="0.3",

@@ -20,6 +20,10 @@ __all__ = ["DATASET", "NAME", "params", "run"]
 
 NAME = "mlkmeans"
 DATASET = "points"
+# DataFrame aggregations take execution memory in pages (256 KiB per task at small pools)
+# from the same unified pool as the cache; below this pool size they fail with
+# UNABLE_TO_ACQUIRE_MEMORY instead of running slower, so the runner never squeezes below it
+MIN_POOL_BYTES = 4 << 20
 
 
 def params(scale: float) -> dict:

@@ -189,7 +189,8 @@ def run_plan(
         on_progress(f"{record['job']} / {record['policy']}", record)
 
     def squeezed(job: str) -> int:
-        return storage_for(outcome.footprints.get(job, 0), plan.memory_fraction)
+        floor = getattr(load_job(job), "MIN_POOL_BYTES", 0)
+        return max(floor, storage_for(outcome.footprints.get(job, 0), plan.memory_fraction))
 
     for job in plan.jobs:
         on_progress(f"{job} / unlimited (footprint)", None)
