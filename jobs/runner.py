@@ -4,14 +4,17 @@ Order of work, and why:
 
 1. datasets are generated (or reused) before any Spark application starts;
 2. each job runs once under ``unlimited`` to measure its cached footprint (peak bytes of
-   cached blocks in memory); the storage memory of every other run is that footprint times
-   ``--memory``. This run also counts as the first ``unlimited`` repeat;
-3. repeats go round-robin over jobs and, within a job, over policies in an order rotated
-   each repeat, so slow drift of a shared machine hits every policy alike;
+   cached blocks in memory); the storage memory of every squeezed run is that footprint
+   times ``--memory``. This run is not timed: all footprint runs happen first, so timing
+   them would compare ``unlimited`` against runs made under other machine load;
+3. timed runs go round-robin over jobs and, within a job, over all chosen policies
+   (``none`` and ``unlimited`` included) in an order rotated each repeat, so drift of a
+   shared machine hits every policy alike;
 4. each run is its own Spark application (``python -m jobs.run_one``): no shared caches;
-5. every result is checked against an independent DuckDB computation and against the
-   ``none`` policy's result (or, without ``none``, the footprint run's): a policy must never
-   change an answer, so a mismatch marks the run ``mismatch`` and makes the command fail.
+5. every result is checked against an independent DuckDB computation, and at the end
+   against the ``none`` policy's result (or, without ``none``, the footprint run's): a
+   policy must never change an answer, so a mismatch marks the run ``mismatch`` and makes
+   the command fail.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class BenchOutcome:
         self.plan = plan
         self.runs: list[dict] = []
         self.footprints: dict[str, int] = {}
+        self.footprint_runs: list[dict] = []
         self.problems: list[str] = []
         self.started = time.time()
 
@@ -60,6 +64,7 @@ class BenchOutcome:
         return {
             "plan": plan,
             "footprints_bytes": self.footprints,
+            "footprint_runs": self.footprint_runs,
             "runs": self.runs,
             "problems": self.problems,
             "wall_seconds": time.time() - self.started,
@@ -67,15 +72,12 @@ class BenchOutcome:
 
 
 def _schedule(plan: BenchPlan) -> list[tuple[int, str, str]]:
-    """(repeat, job, policy) in run order; the footprint runs are not in it."""
-    measured = [p for p in plan.policies if p != "unlimited"]
+    """(repeat, job, policy) of every timed run, in run order (footprint runs excluded)."""
     order = []
     for repeat in range(plan.repeats):
         for job in plan.jobs:
-            policies = list(measured)
-            if "unlimited" in plan.policies and repeat > 0:
-                policies.append("unlimited")
-            shift = repeat % len(policies) if policies else 0
+            policies = list(plan.policies)
+            shift = repeat % len(policies)
             order.extend((repeat, job, p) for p in policies[shift:] + policies[:shift])
     return order
 
@@ -128,31 +130,22 @@ def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Pa
 
 
 class _Checker:
-    """DuckDB reference (computed once per job) and the baseline policy's result."""
+    """DuckDB references (computed once per job) and the cross-policy baseline check."""
 
     def __init__(self, plan: BenchPlan):
         self.plan = plan
         self.references: dict[str, JobResult] = {}
-        self.baselines: dict[str, tuple[str, JobResult]] = {}
 
-    def check(self, job: str, policy: str, result: JobResult, baseline_ok: bool) -> list[str]:
+    def against_duckdb(self, job: str, result: JobResult) -> list[str]:
         module = load_job(job)
         spec = spec_for(module.DATASET, self.plan.scale, self.plan.seed)
         path = ensure_dataset(self.plan.data_dir, spec)
         params = job_params(job, self.plan.scale, dict(self.plan.params))
-        if job in ("als", "mlkmeans"):  # DuckDB re-derives the error of this result
-            want = reference(job, path, params, result)
-        else:
-            if job not in self.references:
-                self.references[job] = reference(job, path, params, result)
-            want = self.references[job]
-        problems = compare(result, want, what="DuckDB")
-        if baseline_ok and job not in self.baselines:
-            self.baselines[job] = (policy, result)
-        elif job in self.baselines:
-            base_policy, base = self.baselines[job]
-            problems += compare(result, base, what=f"the {base_policy} run")
-        return problems
+        if job in ("als", "mlkmeans"):  # DuckDB re-derives the error of this very result
+            return compare(result, reference(job, path, params, result), what="DuckDB")
+        if job not in self.references:
+            self.references[job] = reference(job, path, params, result)
+        return compare(result, self.references[job], what="DuckDB")
 
 
 def run_plan(
@@ -166,48 +159,68 @@ def run_plan(
         on_progress(f"data {kind} (scale {plan.scale:g})", None)
         ensure_dataset(plan.data_dir, spec_for(kind, plan.scale, plan.seed))
     checker = _Checker(plan)
-    baseline = "none" if "none" in plan.policies else "unlimited"
     runs_dir = plan.out_dir / "runs"
+    answers: dict[int, JobResult] = {}  # index in outcome.runs -> its result
 
-    def finish(record: dict, out: Path, repeat: int, *, keep: bool = True) -> None:
-        record["repeat"] = repeat
+    def check(record: dict, out: Path) -> JobResult | None:
         if record.get("status") == "ok":
             result = JobResult.load(out / "result.npz")
-            is_base = record["policy"] == baseline
-            problems = checker.check(record["job"], record["policy"], result, is_base)
+            problems = checker.against_duckdb(record["job"], result)
             record["verified"] = not problems
             if problems:
                 record["status"] = "mismatch"
                 record["error"] = "; ".join(problems)
                 outcome.problems.extend(problems)
-        elif record.get("status") == "failed":
+            return result
+        if record.get("status") == "failed":
             outcome.problems.append(
                 f"{record['job']}/{record['policy']} failed: {record.get('error')}"
             )
-        if keep:
-            outcome.runs.append(record)
-        on_progress(f"{record['job']} / {record['policy']}", record)
+        return None
 
     def squeezed(job: str) -> int:
         floor = getattr(load_job(job), "MIN_POOL_BYTES", 0)
         return max(floor, storage_for(outcome.footprints.get(job, 0), plan.memory_fraction))
 
-    for job in plan.jobs:
+    footprint_answers: dict[str, JobResult] = {}
+    for job in plan.jobs:  # untimed: only sizes the other runs' storage memory
         on_progress(f"{job} / unlimited (footprint)", None)
-        foot_out = runs_dir / f"{job}-unlimited-r0"
-        footprint_run = _launch(plan, job, "unlimited", None, foot_out)
-        footprint_run["footprint_run"] = True
-        outcome.footprints[job] = int(footprint_run.get("peak_memory_bytes") or 0)
-        if "none" in plan.policies:  # the baseline is checked before anything compares to it
-            on_progress(f"{job} / none", None)
-            none_out = runs_dir / f"{job}-none-r0"
-            finish(_launch(plan, job, "none", squeezed(job), none_out), none_out, 0)
-        finish(footprint_run, foot_out, 0, keep="unlimited" in plan.policies)
+        out = runs_dir / f"{job}-footprint"
+        record = _launch(plan, job, "unlimited", None, out)
+        record["footprint_run"] = True
+        outcome.footprints[job] = int(record.get("peak_memory_bytes") or 0)
+        if (result := check(record, out)) is not None:
+            footprint_answers[job] = result
+        outcome.footprint_runs.append(record)
+        on_progress(f"{job} / footprint", record)
     for repeat, job, policy in _schedule(plan):
-        if policy == "none" and repeat == 0:
-            continue  # ran right after the footprint run
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)
         out = runs_dir / f"{job}-{policy}-r{repeat}"
-        finish(_launch(plan, job, policy, storage, out), out, repeat)
+        record = _launch(plan, job, policy, storage, out)
+        record["repeat"] = repeat
+        result = check(record, out)
+        if result is not None:
+            answers[len(outcome.runs)] = result
+        outcome.runs.append(record)
+        on_progress(f"{job} / {policy}", record)
+    # a policy must not change the answer: compare every run with the baseline policy's
+    for job in plan.jobs:
+        base_policy, base = "unlimited (footprint run)", footprint_answers.get(job)
+        for i, record in enumerate(outcome.runs):
+            if record["job"] == job and record["policy"] == "none" and i in answers:
+                base_policy, base = "none", answers[i]
+                break
+        if base is None:
+            continue
+        for i, record in enumerate(outcome.runs):
+            if record["job"] != job or i not in answers:
+                continue
+            problems = compare(answers[i], base, what=f"the {base_policy} run")
+            record["baseline"] = base_policy
+            if problems:
+                record["status"] = "mismatch"
+                record["verified"] = False
+                record["error"] = "; ".join(problems)
+                outcome.problems.extend(problems)
     return outcome
