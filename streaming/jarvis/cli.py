@@ -28,7 +28,7 @@ def _positive(kind):
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("jarvis", help="adaptive near-data processing demo")
     parser.add_argument("--agents", type=_positive(int), default=2, help="data sources (N)")
-    parser.add_argument("--duration", type=_positive(float), default=12.0, help="seconds/run")
+    parser.add_argument("--duration", type=_positive(float), default=18.0, help="seconds/run")
     parser.add_argument(
         "--strategy",
         choices=(*_STRATEGIES, "all"),

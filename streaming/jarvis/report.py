@@ -70,7 +70,8 @@ def summarise(result: RunResult) -> dict:
     _, nbytes = _series(result, "bytes")
     phases = []
     for i, (start, end, budget) in enumerate(_phases(spec)):
-        settle = SETTLE_S if i == 0 else 2.0
+        # short phases (a demo) keep at least 60% of their length for measuring
+        settle = min(SETTLE_S if i == 0 else 2.0, 0.4 * (end - start))
         steady = (t >= start + settle) & (t < end)
         phases.append(
             {
