@@ -49,6 +49,7 @@ def calibrate(cpu_budget: float, ratio: float) -> dict:
     (median of 5 in-process passes over 128k records, including flush and spool write) and
     pick the uplink so that it carries ``1/ratio`` of what the CPU budget can process
     locally: both resources constrain, the regime where the split matters."""
+    import shutil
     import tempfile
 
     from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
@@ -67,7 +68,9 @@ def calibrate(cpu_budget: float, ratio: float) -> dict:
             start = time.thread_time()
             for c in chunks:
                 rt.process_chunk(c)
-            meta = write_entry(tempfile.mkdtemp(prefix="jarvis-cal-"), 0, 0, 0, 1, rt.flush()[0])
+            scratch = tempfile.mkdtemp(prefix="jarvis-cal-")
+            meta = write_entry(scratch, 0, 0, 0, 1, rt.flush()[0])
+            shutil.rmtree(scratch, ignore_errors=True)
             costs.append((time.thread_time() - start) / (16 * 8192))
             nbytes = meta.bytes / (16 * 8192)
         out[name] = {
