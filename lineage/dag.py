@@ -62,7 +62,9 @@ from lineage.events import (
 
 __all__ = ["LineageDag", "PartitionObservation", "is_python_call_site"]
 
-_JVM_FRAME = re.compile(r"\.(scala|java):\d+$")
+# a JVM frame, or the JVM's placeholder when no user frame was on its stack (Spark builds the
+# short form "<method> at <unknown>:0"; seen for the ShuffledRDD of partitionBy on py4j threads)
+_JVM_FRAME = re.compile(r"(\.(scala|java):\d+|<unknown>:0)$")
 
 
 def is_python_call_site(call_site: str) -> bool:

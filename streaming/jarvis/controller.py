@@ -210,6 +210,12 @@ def solve_load_factors(
     # the rate these exact factors sustain (never above what the constraints allow)
     rate = _rate(profile, factors, cpu_budget, bandwidth, cap)
     cpu, nbytes = plan_cost(profile, factors)
+    # Every whole-operator split is a feasible point of this LP, so the optimum is never worse;
+    # with extreme coefficients HiGHS' feasibility tolerance can still leave the recomputed rate
+    # a hair below one of them — then that split is the better plan and is returned instead.
+    operator_level = best_operator_level(profile, cpu_budget, bandwidth, max_rate)
+    if operator_level.rate > rate * (1 + 1e-9):
+        return operator_level
     return LoadPlan(factors, rate, cpu, nbytes)
 
 
