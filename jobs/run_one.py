@@ -45,6 +45,10 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
         "spark.driver.memory": str(HEAP_BYTES),
         "spark.testing.memory": str(HEAP_BYTES),
         "spark.memory.fraction": f"{fraction:.8f}",
+        # execution may reclaim any cached block: in a squeezed pool the default protected
+        # half would starve DataFrame aggregations (UNABLE_TO_ACQUIRE_MEMORY), and it is
+        # the same rule for every policy
+        "spark.memory.storageFraction": "0",
         "spark.ui.enabled": "false",
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": Path(event_dir).resolve().as_uri(),
