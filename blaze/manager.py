@@ -346,7 +346,7 @@ class BlazeManager:
         elif isinstance(event, TaskRun):
             self._on_task(event)
         elif isinstance(event, StageRun):
-            if event.completion_time is None:
+            if not event.completed:  # the submitted event (see StageRun.completed)
                 self._ledger.apply_stage(event)
         elif isinstance(event, JobRun):
             if event.succeeded is not None:

@@ -83,6 +83,8 @@ class StageRun:
     failure_reason: str | None = None
     # the RDD whose partitions this stage's tasks produce (last RDD of the stage)
     final_rdd_id: int | None = None
+    # True for a stage-completed event; a submitted event may already carry completion_time
+    completed: bool = False
 
 
 @dataclass(frozen=True)

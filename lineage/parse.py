@@ -13,6 +13,7 @@ that never ran) default to zero or ``None``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -152,8 +153,15 @@ def _stage(f: _Fields) -> StageRun:
     )
 
 
-def _stage_event(f: _Fields) -> list[LineageEvent]:
+def _stage_submitted(f: _Fields) -> list[LineageEvent]:
     return [_stage(f.child("Stage Info"))]
+
+
+def _stage_completed(f: _Fields) -> list[LineageEvent]:
+    # The StageInfo is mutable and serialised when the (asynchronous) listener reads it, so a
+    # *submitted* event of a fast stage may already carry a completion time: only the event
+    # type says which one this is.
+    return [dataclasses.replace(_stage(f.child("Stage Info")), completed=True)]
 
 
 def _job_start(f: _Fields) -> list[LineageEvent]:
@@ -268,8 +276,8 @@ def _application_end(f: _Fields) -> list[LineageEvent]:
 
 
 _PARSERS: dict[str, Callable[[_Fields], list[LineageEvent]]] = {
-    "SparkListenerStageSubmitted": _stage_event,
-    "SparkListenerStageCompleted": _stage_event,
+    "SparkListenerStageSubmitted": _stage_submitted,
+    "SparkListenerStageCompleted": _stage_completed,
     "SparkListenerJobStart": _job_start,
     "SparkListenerJobEnd": _job_end,
     "SparkListenerTaskEnd": _task_end,

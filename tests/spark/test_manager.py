@@ -44,6 +44,11 @@ def bridge(sc):
 def attach(spark, bridge):
     """Attach managers for one test; detach them and unpersist what the test cached."""
     managers = []
+    # start from an empty cache: data other test modules left cached on the shared session
+    # would occupy the storage memory these tests budget and reason about
+    spark.catalog.clearCache()
+    for rdd_id in bridge.persistent_rdd_ids():
+        bridge.unpersist_rdd(rdd_id, blocking=True)
     before = bridge.persistent_rdd_ids()
 
     def _attach(**options):
