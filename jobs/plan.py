@@ -53,7 +53,9 @@ class BenchPlan:
 
 # `blaze bench --quick`: a few minutes on 2 cores; the full default: about an hour.
 QUICK = {
-    "jobs": ("kmeans", "lr", "mlkmeans"),
+    # mlkmeans is left to the full run: in the squeezed pool its DataFrame aggregation failed
+    # under the blaze policy with UNABLE_TO_ACQUIRE_MEMORY (a known, reported problem)
+    "jobs": ("kmeans", "lr"),
     "policies": ("mem_only", "mem_disk", "blaze", "unlimited"),
     "scale": 0.2,
     "repeats": 1,
