@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import traceback
@@ -86,7 +87,9 @@ def execute(args: argparse.Namespace) -> dict:
     job = load_job(args.job)
     out = Path(args.out)
     events = out / "events"
-    events.mkdir(parents=True, exist_ok=True)
+    if events.exists():  # a previous bench into the same --out left its log: this run owns it
+        shutil.rmtree(events)
+    events.mkdir(parents=True)
     data = ensure_dataset(args.data_dir, spec_for(job.DATASET, args.scale, args.seed))
     params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
