@@ -101,19 +101,46 @@ class ManagedDataset:
     managed: bool  # the manager may move/drop/unpersist it (False: observe only)
 
 
+SITE_FRAMES = 3  # user frames that name a dataset's site
+
+
 def _user_site() -> str:
-    """``file:line`` of the innermost frame outside pyspark and blaze (where the user is)."""
+    """Where the user created a dataset: the innermost ``SITE_FRAMES`` frames outside pyspark
+    and blaze, innermost first (``helpers.py:12 < job.py:40 < main.py:9``).
+
+    Why more than one frame: programs cache through a helper of their own (``def cached(rdd):
+    return rdd.persist()``); with the innermost line alone every dataset the helper persists
+    shares one site, so the features read by every iteration look like an older generation
+    of the per-iteration results and are retired. The calling lines tell them apart, while
+    each generation a loop creates still has the same site.
+    """
     frame = sys._getframe(2)
-    while frame is not None:
+    lines: list[str] = []
+    while frame is not None and len(lines) < SITE_FRAMES:
         filename = frame.f_code.co_filename
         if not (
             filename.startswith(_PYSPARK_DIR)
             or filename.startswith(_BLAZE_DIR)
             or filename.startswith("<frozen")
         ):
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+            lines.append(f"{os.path.basename(filename)}:{frame.f_lineno}")
         frame = frame.f_back
-    return "<unknown>"
+    return " < ".join(lines) if lines else "<unknown>"
+
+
+def _thin_over_cache(rdd) -> bool:
+    """A Python step straight over a persisted RDD (``cached.map(f)``): autoCache skips it.
+
+    Recomputing it is one pass of ``f`` over partitions already in the cache, while caching
+    it would hold a second copy of nearly the same data in the same memory — under pressure
+    that evicts the cached parent it was derived from (the costly data) first.
+    """
+    node = getattr(rdd, "prev", None)
+    while node is not None:  # PySpark keeps each pipelined step's ``prev``
+        if getattr(node, "is_cached", False):
+            return True
+        node = getattr(node, "prev", None)
+    return False
 
 
 def active_manager(sc) -> BlazeManager | None:
@@ -225,7 +252,11 @@ class BlazeManager:
             profile = load_profile(self.config.profile_path, self._bridge.app_name)
             self._tracker = UsageTracker(
                 profile_uses={s: v["uses"] for s, v in profile["sites"].items()},
-                profile_reused=[s for s, v in profile["sites"].items() if v.get("reused")],
+                # sites whose datasets were cached then, not every ancestor of them that a
+                # reused dataset's jobs also read (those need no cache of their own)
+                profile_reused=[
+                    s for s, v in profile["sites"].items() if v.get("cached", v.get("reused"))
+                ],
             )
         self.disk_cost = self._disk_cost()
         from lineage.listener import LineageListener
@@ -518,6 +549,8 @@ class BlazeManager:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
         if not (self.policy.acts and self.config.auto_cache) or prev.is_cached:
             return
+        if _thin_over_cache(prev):
+            return
         token = getattr(prev, "_blaze_token", None)
         if token is None:
             return
@@ -526,6 +559,7 @@ class BlazeManager:
                 use = self._tracker.datasets.get(token)
                 reused = use is not None and self._tracker.is_reused_site(use.site)
             if reused:
+                log.debug("blaze: autoCache at derivation %s (%s)", prev, use.site)
                 self._persist_rdd(prev, None, self._originals["RDD.persist"])
                 with self._lock:
                     self._ledger.counters.decisions["auto_cache"] += 1
@@ -669,8 +703,9 @@ class BlazeManager:
             for token in chosen:
                 ref = self._objects.get(token)
                 obj = ref() if ref is not None else None
-                if obj is None or obj.is_cached:
+                if obj is None or obj.is_cached or _thin_over_cache(obj):
                     continue
+                log.debug("blaze: autoCache %s (%s)", obj, self._tracker.datasets[token].site)
                 self._persist_rdd(obj, None, self._originals["RDD.persist"])
                 with self._lock:
                     self._ledger.counters.decisions["auto_cache"] += 1

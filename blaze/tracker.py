@@ -46,10 +46,16 @@ class DatasetUse:
 class SiteStats:
     generations: int = 0
     reused: bool = False
+    cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
     retired_uses: list[int] = field(default_factory=list)
 
     def expected_uses(self) -> int | None:
         return max(self.retired_uses) if self.retired_uses else None
+
+
+def _innermost(site: str) -> str:
+    """The innermost ``file:line`` of a site (sites list frames innermost first)."""
+    return site.split(" < ", 1)[0]
 
 
 class UsageTracker:
@@ -67,6 +73,19 @@ class UsageTracker:
         self._profile_uses = dict(profile_uses or {})
         self._profile_reused = set(profile_reused)
         self._used_now: set[int] = set()
+        by_line: dict[str, list[str]] = {}
+        for site in {*self._profile_uses, *self._profile_reused}:
+            by_line.setdefault(_innermost(site), []).append(site)
+        self._profile_by_line = {
+            line: sites[0] for line, sites in by_line.items() if len(sites) == 1
+        }
+
+    def _profiled(self, site: str) -> str:
+        """The profile's name for ``site``: the same frame chain, or else the one profiled site
+        created at the same innermost line (the program was called from another line)."""
+        if site in self._profile_uses or site in self._profile_reused:
+            return site
+        return self._profile_by_line.get(_innermost(site), site)
 
     # ---- registry -------------------------------------------------------------------------
     def register(self, token: int, site: str) -> DatasetUse:
@@ -84,6 +103,7 @@ class UsageTracker:
         if use is not None:
             use.persisted = True
             use.managed = use.managed or managed
+            self.sites.setdefault(use.site, SiteStats()).cached = True
 
     def mark_unpersisted(self, token: int) -> None:
         use = self.datasets.get(token)
@@ -93,7 +113,7 @@ class UsageTracker:
 
     def is_reused_site(self, site: str) -> bool:
         stats = self.sites.get(site)
-        return site in self._profile_reused or bool(stats and stats.reused)
+        return self._profiled(site) in self._profile_reused or bool(stats and stats.reused)
 
     # ---- jobs -----------------------------------------------------------------------------
     def start_job(
@@ -166,8 +186,9 @@ class UsageTracker:
 
     # ---- cost model inputs ----------------------------------------------------------------
     def expected_uses(self, site: str) -> int | None:
-        if site in self._profile_uses:
-            return self._profile_uses[site]
+        profiled = self._profiled(site)
+        if profiled in self._profile_uses:
+            return self._profile_uses[profiled]
         stats = self.sites.get(site)
         return stats.expected_uses() if stats else None
 
@@ -192,6 +213,7 @@ class UsageTracker:
             result[site] = {
                 "generations": stats.generations,
                 "reused": stats.reused,
+                "cached": stats.cached,
                 "uses": max(uses) if uses else 0,
             }
         return result
