@@ -649,7 +649,10 @@ class BlazeManager:
                 self._ledger.counters.decisions["persist_ignored"] += 1
             return df
         else:
-            persist(df, storage_level(self.policy.jvm_level_name(), deserialized=True))
+            # serialized: the columnar batches as bytes take a fraction of the memory the
+            # deserialized level's estimates claim, and in a squeezed pool the deserialized
+            # blocks left DataFrame aggregations no execution memory (UNABLE_TO_ACQUIRE_MEMORY)
+            persist(df, storage_level(self.policy.jvm_level_name(), deserialized=False))
             df._blaze_managed = True
             managed = True
         session = df.sparkSession
