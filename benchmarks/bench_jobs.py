@@ -1,6 +1,6 @@
 """The suite benchmark: every job under every policy, results committed under results/.
 
-    python benchmarks/bench_jobs.py                      # full: scale 0.5, 3 repeats
+    python benchmarks/bench_jobs.py                      # full: scale 1.0, 3 repeats
     python benchmarks/bench_jobs.py --scale 0.5 --repeats 1 --memory 0.3
 
 Runs the same runner as ``blaze bench`` and writes ``results/bench_jobs_results.json``,

@@ -130,8 +130,6 @@ class UsageTracker:
             use = self.datasets[token]
             use.uses += 1
             use.last_job = self.job_index
-            if use.uses >= 2:
-                self.sites[use.site].reused = True
         candidates = {
             t
             for t in used_set
@@ -150,7 +148,15 @@ class UsageTracker:
                 if parent not in ancestors_of_chosen:
                     ancestors_of_chosen.add(parent)
                     stack.extend(parent_map.get(parent, ()))
-        return sorted(candidates - ancestors_of_chosen)
+        chosen = candidates - ancestors_of_chosen
+        # a site is reused when its own dataset is read again, not when it is read again only
+        # on the way to a cached descendant that lost partitions (an evicted cache would
+        # otherwise make every ancestor site look reused, and autoCache them all)
+        for token in used_set - ancestors_of_chosen:
+            use = self.datasets[token]
+            if use.uses >= 2:
+                self.sites[use.site].reused = True
+        return sorted(chosen)
 
     def finish_job(self, *, auto_unpersist: bool = True) -> list[int]:
         """The job ended: returns managed tokens with no predicted future use."""

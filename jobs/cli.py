@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", help=f"comma-separated, or all ({', '.join(JOB_NAMES)})")
     parser.add_argument("--policies", help=f"comma-separated, or all ({', '.join(POLICIES)})")
     parser.add_argument(
-        "--scale", type=float, help="data scale factor (full default 0.5, quick 0.2)"
+        "--scale", type=float, help="data scale factor (full default 1.0, quick 0.2)"
     )
     parser.add_argument(
         "--memory",

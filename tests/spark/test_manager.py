@@ -212,6 +212,30 @@ def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
     assert report["hits"] >= 4
 
 
+def _cached(rdd, f):
+    """The program's own helper: every dataset below is created and persisted on this line."""
+    return rdd.map(f).persist(blaze.BLAZE)
+
+
+def test_datasets_cached_through_one_helper_keep_their_own_lives(sc, attach, bridge):
+    manager = attach(policy="blaze")
+    data, computed = counted_dataset(sc, records=4000, parts=4)
+    features = _cached(data, lambda kv: kv[0] * 2)
+    scored_ids = []
+    for i in range(5):  # per-iteration results, cached by the same helper and never unpersisted
+        scored = _cached(features, lambda x, i=i: x + i)
+        assert scored.sum() == 2 * sum(range(4000)) + 4000 * i
+        assert scored.count() == 4000
+        scored_ids.append(scored.id())
+    manager.sync()
+    # the features are read by every iteration: computed once, never retired as an "older
+    # generation" of the scored results; the dead scored generations are unpersisted
+    assert computed.value == {split: 1 for split in range(4)}
+    persisted = bridge.persistent_rdd_ids()
+    assert features.id() in persisted
+    assert not persisted & set(scored_ids[:-2]), (persisted, scored_ids)
+
+
 def _iterative_job(sc):
     """Cached input, per-iteration cached results never unpersisted, one unannotated reuse."""
     points = sc.parallelize(range(3000), 4).map(lambda x: (x % 60, float(x))).persist(blaze.BLAZE)

@@ -158,6 +158,29 @@ def test_reused_dataset_is_chosen_on_its_second_job_but_not_its_ancestor():
     assert tracker.start_job([base, data, tracker.register(4, "app.py:9").token], parents) == [data]
 
 
+def test_ancestor_read_again_only_through_a_cached_descendant_is_not_a_reused_site():
+    tracker = UsageTracker()
+    shuffled = tracker.register(1, "pagerank.py:56").token
+    ranks = tracker.register(2, "cache.py:9 < pagerank.py:56").token
+    tracker.mark_persisted(ranks, managed=True)
+    parents = {ranks: [shuffled]}
+    assert tracker.start_job([shuffled, ranks], parents) == []
+    tracker.finish_job()
+    # ranks lost partitions, so the next job reads its ancestor again on the way to it
+    assert tracker.start_job([shuffled, ranks], parents) == []
+    tracker.finish_job()
+    assert not tracker.is_reused_site("pagerank.py:56")
+    assert tracker.is_reused_site("cache.py:9 < pagerank.py:56")
+
+
+def test_profile_site_matches_by_innermost_line_when_called_from_elsewhere():
+    profiled = "job.py:12 < main.py:40"
+    tracker = UsageTracker(profile_uses={profiled: 4}, profile_reused=[profiled])
+    assert tracker.is_reused_site("job.py:12 < main.py:77")
+    assert tracker.expected_uses("job.py:12 < other.py:3") == 4
+    assert not tracker.is_reused_site("job.py:13 < main.py:40")
+
+
 def test_new_generation_of_a_reused_site_is_cached_before_its_first_job():
     tracker = UsageTracker()
     first = tracker.register(1, "loop.py:7").token
