@@ -13,7 +13,7 @@ from types import ModuleType
 
 from blaze.errors import InputError
 
-__all__ = ["JOB_NAMES", "job_params", "load_job", "parse_param_overrides"]
+__all__ = ["JOB_NAMES", "dataset_spec", "job_params", "load_job", "parse_param_overrides"]
 
 JOB_NAMES = ("pagerank", "cc", "kmeans", "lr", "als", "mlkmeans")
 
@@ -23,6 +23,19 @@ def load_job(name: str) -> ModuleType:
     if name not in JOB_NAMES:
         raise InputError(f"unknown job {name!r} (known: {', '.join(JOB_NAMES)})")
     return importlib.import_module(f"jobs.{name}")
+
+
+def dataset_spec(name: str, scale: float, seed: int = 42):
+    """The input dataset of job ``name`` at ``scale``: its kind at ``scale * DATA_SCALE``.
+
+    ``DATA_SCALE`` (default 1) lets a job whose cache is much denser than the others' (a
+    columnar DataFrame cache) read proportionally more data, so that at one suite scale its
+    footprint is also several times the smallest pool its operators can run in.
+    """
+    from jobs.datagen import spec_for
+
+    job = load_job(name)
+    return spec_for(job.DATASET, scale * float(getattr(job, "DATA_SCALE", 1.0)), seed)
 
 
 def parse_param_overrides(items: list[str] | tuple[str, ...] | None) -> dict[str, float]:

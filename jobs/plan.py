@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blaze.errors import InputError
-from jobs import JOB_NAMES, load_job, parse_param_overrides
+from jobs import JOB_NAMES, dataset_spec, load_job, parse_param_overrides
 from jobs.caching import POLICIES
-from jobs.datagen import dataset_dir, estimated_bytes, spec_for
+from jobs.datagen import dataset_dir, estimated_bytes
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -90,9 +90,9 @@ def parse_fraction(text: str | float) -> float:
 def required_disk_bytes(plan: BenchPlan) -> int:
     """Bytes the plan still has to write: missing datasets plus per-run logs and results."""
     needed = 0
-    for kind in sorted({load_job(j).DATASET for j in plan.jobs}):
-        if not dataset_dir(plan.data_dir, spec_for(kind, plan.scale, plan.seed)).is_dir():
-            needed += estimated_bytes(kind, plan.scale)
+    for spec in {dataset_spec(j, plan.scale, plan.seed) for j in plan.jobs}:
+        if not dataset_dir(plan.data_dir, spec).is_dir():
+            needed += estimated_bytes(spec.kind, spec.scale)
     return needed + plan.runs * RUN_OVERHEAD_BYTES
 
 

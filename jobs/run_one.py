@@ -79,9 +79,9 @@ def _manager(spark, policy: str, storage_bytes: int | None):
 
 def execute(args: argparse.Namespace) -> dict:
     import blaze
-    from jobs import job_params, load_job, parse_param_overrides
+    from jobs import dataset_spec, job_params, load_job, parse_param_overrides
     from jobs.caching import MANAGER_POLICIES, Cacher
-    from jobs.datagen import ensure_dataset, spec_for
+    from jobs.datagen import ensure_dataset
     from jobs.eventlog import find_event_log, replay_block_updates
 
     job = load_job(args.job)
@@ -90,7 +90,7 @@ def execute(args: argparse.Namespace) -> dict:
     if events.exists():  # a previous bench into the same --out left its log: this run owns it
         shutil.rmtree(events)
     events.mkdir(parents=True)
-    data = ensure_dataset(args.data_dir, spec_for(job.DATASET, args.scale, args.seed))
+    data = ensure_dataset(args.data_dir, dataset_spec(args.job, args.scale, args.seed))
     params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
     record["storage_bytes"] = args.storage_bytes

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from jobs import job_params, load_job
-from jobs.datagen import ensure_dataset, spec_for
+from jobs import dataset_spec, job_params, load_job
+from jobs.datagen import ensure_dataset
 from jobs.duckref import reference
 from jobs.plan import BenchPlan
 from jobs.result import JobResult
@@ -137,8 +137,7 @@ class _Checker:
         self.references: dict[str, JobResult] = {}
 
     def against_duckdb(self, job: str, result: JobResult) -> list[str]:
-        module = load_job(job)
-        spec = spec_for(module.DATASET, self.plan.scale, self.plan.seed)
+        spec = dataset_spec(job, self.plan.scale, self.plan.seed)
         path = ensure_dataset(self.plan.data_dir, spec)
         params = job_params(job, self.plan.scale, dict(self.plan.params))
         if job in ("als", "mlkmeans"):  # DuckDB re-derives the error of this very result
@@ -155,9 +154,11 @@ def run_plan(
     """Run the plan; ``on_progress(description, finished_record_or_None)`` drives the UI."""
     outcome = BenchOutcome(plan)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
-    for kind in sorted({load_job(j).DATASET for j in plan.jobs}):
-        on_progress(f"data {kind} (scale {plan.scale:g})", None)
-        ensure_dataset(plan.data_dir, spec_for(kind, plan.scale, plan.seed))
+    for spec in sorted(
+        {dataset_spec(j, plan.scale, plan.seed) for j in plan.jobs}, key=lambda s: s.key()
+    ):
+        on_progress(f"data {spec.kind} (scale {spec.scale:g})", None)
+        ensure_dataset(plan.data_dir, spec)
     checker = _Checker(plan)
     runs_dir = plan.out_dir / "runs"
     answers: dict[int, JobResult] = {}  # index in outcome.runs -> its result

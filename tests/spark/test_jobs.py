@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import JOB_NAMES, load_job
+from jobs import JOB_NAMES, dataset_spec, load_job
 from jobs.caching import Cacher
-from jobs.datagen import ensure_dataset, spec_for
+from jobs.datagen import ensure_dataset
 from jobs.duckref import reference
 from jobs.verify import compare
 
@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory):
 
 def _run(spark, data_dir, name, policy):
     job = load_job(name)
-    path = ensure_dataset(data_dir, spec_for(job.DATASET, SCALE))
+    path = ensure_dataset(data_dir, dataset_spec(name, SCALE))
     params = {k: FEWER.get(k, v) for k, v in job.params(SCALE).items()}
     cacher = Cacher(spark, policy)
     result = job.run(spark, path, cacher, params)
