@@ -21,13 +21,8 @@ from jobs.caching import POLICIES
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "bench",
-        help="run the iterative jobs under each cache policy (verified against DuckDB)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``blaze bench`` (also used by ``benchmarks/bench_jobs.py``)."""
     parser.add_argument("--jobs", help=f"comma-separated, or all ({', '.join(JOB_NAMES)})")
     parser.add_argument("--policies", help=f"comma-separated, or all ({', '.join(POLICIES)})")
     parser.add_argument(
@@ -50,15 +45,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data-dir", default="data/bench", help="generated data (reused)")
     parser.add_argument("--out", default="out/bench", help="results JSON, plots, run logs")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run the iterative jobs under each cache policy (verified against DuckDB)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
     parser.set_defaults(func=run_bench)
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run_bench(
+    args: argparse.Namespace, results_dir: Path | None = None, stem: str = "bench"
+) -> int:
+    """Run the plan ``args`` describe; results JSON and plots go to ``results_dir`` (default:
+    ``--out``) as ``{stem}_*``, plus ``{stem}.md`` when a ``results_dir`` is given."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from jobs.plan import make_plan
-    from jobs.report import build_results, plot_results, print_results, write_results
+    from jobs.report import (
+        build_results,
+        markdown_results,
+        plot_results,
+        print_results,
+        write_results,
+    )
     from jobs.runner import run_plan
 
     plan = make_plan(
@@ -107,8 +122,10 @@ def run_bench(args: argparse.Namespace) -> int:
         outcome = run_plan(plan, on_progress)
     results = build_results(outcome)
     print_results(results, console)
-    json_path = write_results(results, plan.out_dir)
-    plots = plot_results(results, plan.out_dir)
+    json_path = write_results(results, results_dir or plan.out_dir, stem)
+    plots = plot_results(results, results_dir or plan.out_dir, stem)
+    if results_dir is not None:
+        (results_dir / f"{stem}.md").write_text(markdown_results(results))
     console.print(f"results: {json_path}; plots: {', '.join(str(p) for p in plots)}")
     if outcome.problems:
         console.print(f"[bold red]{len(outcome.problems)} problem(s): the run FAILED[/]")

@@ -57,25 +57,9 @@ def test_bad_input_is_one_clear_error(tmp_path, field, value, message):
 
 
 def test_quick_and_full_defaults(tmp_path):
-    quick = make_plan(
-        jobs=None,
-        policies=None,
-        scale=None,
-        memory="0.3",
-        repeats=None,
-        data_dir=tmp_path,
-        out_dir=tmp_path,
-        quick=True,
-    )
-    full = make_plan(
-        jobs=None,
-        policies=None,
-        scale=None,
-        memory="0.3",
-        repeats=None,
-        data_dir=tmp_path,
-        out_dir=tmp_path,
-    )
+    defaults = dict(jobs=None, policies=None, scale=None, repeats=None)
+    quick = _plan(tmp_path, **defaults, quick=True)
+    full = _plan(tmp_path, **defaults)
     assert quick.repeats == 1 and quick.runs < full.runs
     assert set(full.policies) == {
         "none",
