@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from blaze.errors import BlazeError, ConfigError, InputError, JavaError
+from blaze_errors import BlazeError, ConfigError, InputError, JavaError
 from blaze.session import session
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from blaze.errors import BlazeError
+from blaze_errors import BlazeError
 
 __all__ = ["build_parser", "main"]
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from blaze.errors import ConfigError, InputError
+from blaze_errors import ConfigError, InputError
 
 __all__ = [
     "POLICIES",

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from blaze.errors import JavaError
+from blaze_errors import JavaError
 
 __all__ = ["MIN_JAVA", "check_java", "find_java", "java_major_version"]
 

@@ -51,7 +51,7 @@ from typing import Any
 from blaze import hooks
 from blaze._jvm import JvmBridge
 from blaze.config import PREFIX, BlazeConfig
-from blaze.errors import BlazeError, ConfigError
+from blaze_errors import BlazeError, ConfigError
 from blaze.ledger import BlockRecord, Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.policies import Candidate, ManagerPolicy, get_manager_policy

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from blaze.config import POLICIES
-from blaze.errors import ConfigError
+from blaze_errors import ConfigError
 from costmodel.policies import (
     AdmissionDecision,
     PartitionState,

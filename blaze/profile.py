@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = ["PROFILE_FORMAT", "PROFILE_VERSION", "load_profile", "write_profile"]
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = [
     "DEFAULT_CACHE_PATH",

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from costmodel.cost import CostModel
 from costmodel.disk import DiskCost
 from costmodel.predict import Predictors

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = ["JOB_NAMES", "dataset_spec", "job_params", "load_job", "parse_param_overrides"]
 

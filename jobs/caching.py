@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = ["MANAGER_POLICIES", "PLAIN_POLICIES", "POLICIES", "CacheStats", "Cacher"]
 

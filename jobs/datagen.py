@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = [
     "DATASETS",

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = ["CacheTrace", "find_event_log", "replay_block_updates"]
 

@@ -2,7 +2,7 @@
 
 Every mistake a user can make on the command line — an unknown job or policy, a memory
 fraction outside (0, 1], a scale whose data does not fit on the disk — is caught here and
-raised as one :class:`blaze.errors.InputError` line, so nothing waits for a JVM to fail.
+raised as one :class:`blaze_errors.InputError` line, so nothing waits for a JVM to fail.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from jobs import JOB_NAMES, dataset_spec, load_job, parse_param_overrides
 from jobs.caching import POLICIES
 from jobs.datagen import dataset_dir, estimated_bytes

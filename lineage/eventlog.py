@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from lineage.events import LineageEvent
 from lineage.parse import parse_event
 

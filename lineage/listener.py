@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from lineage.dag import LineageDag
 from lineage.events import LineageEvent
 from lineage.parse import parse_json_line

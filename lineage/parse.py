@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from lineage.events import (
     NONE_LEVEL,
     ApplicationEnd,

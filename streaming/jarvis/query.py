@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = [
     "RAW_FIELDS",

@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 
 __all__ = [
     "EntryMeta",

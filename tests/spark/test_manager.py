@@ -11,7 +11,7 @@ import pytest
 
 import blaze
 from blaze._jvm import JvmBridge
-from blaze.errors import ConfigError, InputError
+from blaze_errors import ConfigError, InputError
 from blaze.manager import ManagerError
 
 pytestmark = pytest.mark.spark

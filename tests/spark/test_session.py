@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import blaze
-from blaze.errors import ConfigError
+from blaze_errors import ConfigError
 
 pytestmark = pytest.mark.spark
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from blaze.config import POLICIES, BlazeConfig, parse_bytes, read_conf_file
-from blaze.errors import ConfigError, InputError
+from blaze_errors import ConfigError, InputError
 
 
 def test_defaults_come_from_conf_file():

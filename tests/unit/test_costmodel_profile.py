@@ -8,7 +8,7 @@ import time
 import pytest
 
 from blaze.cli import main as blaze_main
-from blaze.errors import BlazeError
+from blaze_errors import BlazeError
 from costmodel import CostModel, DiskCost, PartitionMetrics, RddSpec
 from costmodel.disk import calibrate_disk, disk_cost_from_config
 from costmodel.predict import Predictors

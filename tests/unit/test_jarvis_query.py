@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
 from streaming.jarvis.proxy import run_proxies, validate_load_factors
 from streaming.jarvis.query import (

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from blaze.errors import JavaError
+from blaze_errors import JavaError
 from blaze.java import check_java, parse_java_version
 
 

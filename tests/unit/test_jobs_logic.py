@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from jobs.datagen import ensure_dataset, spec_for
 from jobs.eventlog import replay_block_updates
 from jobs.plan import make_plan, parse_fraction, parse_names

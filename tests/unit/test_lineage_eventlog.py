@@ -8,7 +8,7 @@ import pytest
 import zstandard
 
 from blaze.cli import main
-from blaze.errors import InputError
+from blaze_errors import InputError
 from lineage import synthetic
 from lineage.dag import LineageDag
 from lineage.eventlog import read_event_log

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from blaze.errors import InputError
+from blaze_errors import InputError
 from lineage import synthetic
 from lineage.events import (
     ApplicationEnd,

@@ -14,7 +14,7 @@ from blaze._jvm import (
     parse_rdd_blocks,
     parse_storage_level,
 )
-from blaze.errors import ConfigError, InputError
+from blaze_errors import ConfigError, InputError
 from blaze.ledger import Ledger
 from blaze.policies import Candidate, get_manager_policy
 from blaze.profile import load_profile, write_profile
