@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from blaze_errors import BlazeError, ConfigError, InputError, JavaError
 from blaze.session import session
+from blaze_errors import BlazeError, ConfigError, InputError, JavaError
 
 if TYPE_CHECKING:
     from blaze.manager import BlazeManager

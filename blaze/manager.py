@@ -51,11 +51,11 @@ from typing import Any
 from blaze import hooks
 from blaze._jvm import JvmBridge
 from blaze.config import PREFIX, BlazeConfig
-from blaze_errors import BlazeError, ConfigError
 from blaze.ledger import BlockRecord, Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.policies import Candidate, ManagerPolicy, get_manager_policy
 from blaze.tracker import UsageTracker
+from blaze_errors import BlazeError, ConfigError
 from costmodel.predict import Predictors
 from costmodel.types import MIB, Location
 from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun

@@ -11,8 +11,8 @@ import pytest
 
 import blaze
 from blaze._jvm import JvmBridge
-from blaze_errors import ConfigError, InputError
 from blaze.manager import ManagerError
+from blaze_errors import ConfigError, InputError
 
 pytestmark = pytest.mark.spark
 

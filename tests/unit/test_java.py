@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from blaze_errors import JavaError
 from blaze.java import check_java, parse_java_version
+from blaze_errors import JavaError
 
 
 @pytest.mark.parametrize(

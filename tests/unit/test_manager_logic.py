@@ -14,11 +14,11 @@ from blaze._jvm import (
     parse_rdd_blocks,
     parse_storage_level,
 )
-from blaze_errors import ConfigError, InputError
 from blaze.ledger import Ledger
 from blaze.policies import Candidate, get_manager_policy
 from blaze.profile import load_profile, write_profile
 from blaze.tracker import UsageTracker
+from blaze_errors import ConfigError, InputError
 from costmodel.types import Location
 from lineage.events import BlockEvent, RddNode, StageRun, StorageLevelInfo, TaskRun
 
