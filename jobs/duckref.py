@@ -242,7 +242,7 @@ def mlpipeline(path, p: dict, result: JobResult) -> JobResult:
     ).fetchone()
     std = np.array(stds, dtype=np.float64)
     scaled = ", ".join(
-        f"x{i} / {s!r} AS x{i}" if s > 0 else f"0.0 AS x{i}" for i, s in enumerate(std)
+        f"x{i} / {s!r} AS x{i}" if s > 0 else f"0.0 AS x{i}" for i, s in enumerate(std.tolist())
     )
     con.execute(f"CREATE OR REPLACE TABLE pts AS SELECT id, {scaled} FROM pts")
     centres = result.arrays["centres"]

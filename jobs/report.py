@@ -71,12 +71,12 @@ def print_results(results: Mapping, console: Console) -> None:
         table.add_column(column, justify="left" if column in ("job", "policy", "note") else "right")
     order = plan["policies"]
     for job, rows in results["medians"].items():
-        heading = _job_heading(results, job).split("\n")
+        heading = _job_heading(results, job)
         for i, policy in enumerate(p for p in order if p in rows):
             row = rows[policy]
             note = "" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"[:60]
             table.add_row(
-                heading[i] if i < len(heading) else "",
+                heading if i == 0 else "",
                 policy,
                 _fmt(row.get("seconds"), "s"),
                 _fmt(row.get("x_spark"), "x"),

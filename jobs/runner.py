@@ -3,13 +3,12 @@
 Order of work, and why:
 
 1. datasets are generated (or reused) before any Spark application starts;
-2. each program runs once under ``unlimited`` (its ``expert`` variant when the plan has it:
-   the data the program really reuses) to measure its cached footprint (peak bytes of
-   cached blocks in memory); the storage memory of every squeezed run of either variant is
-   that footprint times ``--memory``. This run is not timed: all footprint runs happen
-   first, so timing them would compare ``unlimited`` against runs made under other machine
-   load — except in a one-job, one-repeat plan (``--quick``), where it is the run right
-   before the others and doubles as the timed ``unlimited`` run;
+2. each program runs once in its ``expert`` variant under ``unlimited`` to measure its
+   cached footprint (peak bytes of cached blocks in memory): the data the program really
+   reuses, without the dead caches of the common variant, which would inflate it. The
+   storage memory of every squeezed run of either variant is that footprint times
+   ``--memory``. This run is not timed: all footprint runs happen first, so timing them
+   would compare ``unlimited`` against runs made under other machine load;
 3. timed runs go round-robin over jobs and, within a job, over all chosen policies
    (``none`` and ``unlimited`` included) in an order rotated each repeat, so drift of a
    shared machine hits every policy alike;
@@ -82,19 +81,12 @@ def _schedule(plan: BenchPlan) -> list[tuple[int, str, str]]:
             policies = list(plan.policies)
             shift = repeat % len(policies)
             order.extend((repeat, job, p) for p in policies[shift:] + policies[:shift])
-    if plan.reuses_footprint:
-        order.remove((0, plan.jobs[0], "unlimited"))
     return order
 
 
 def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
     """program -> the job whose ``unlimited`` run measures the program's footprint."""
-    chosen: dict[str, str] = {}
-    for job in plan.jobs:
-        program, variant = split_job(job)
-        if program not in chosen or variant == "expert":
-            chosen[program] = job
-    return chosen
+    return {program: f"{program}.expert" for program in plan.programs}
 
 
 def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
@@ -209,11 +201,6 @@ def run_plan(
         outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
         if (result := check(record, out)) is not None:
             footprint_answers[program] = result
-        if plan.reuses_footprint:
-            timed = dict(record, repeat=0, footprint_run=False)
-            if result is not None:
-                answers[len(outcome.runs)] = result
-            outcome.runs.append(timed)
         outcome.footprint_runs.append(record)
         on_progress(f"{job} / footprint", record)
     for repeat, job, policy in _schedule(plan):
