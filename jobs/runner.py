@@ -62,7 +62,10 @@ class BenchOutcome:
 
     def to_json(self) -> dict:
         plan = asdict(self.plan)
-        plan["data_dir"], plan["out_dir"] = str(self.plan.data_dir), str(self.plan.out_dir)
+        # results are committed: a directory given as an absolute path keeps only its name
+        for key in ("data_dir", "out_dir"):
+            path = Path(plan[key])
+            plan[key] = path.name if path.is_absolute() else str(path)
         return {
             "plan": plan,
             "footprints_bytes": self.footprints,
