@@ -86,9 +86,10 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
                 jsc.setCallSite(None)
             _depth.value = 0
 
-    wrapper.__code__ = wrapper.__code__.replace(
-        co_name=original.__name__, co_qualname=original.__qualname__
-    )
+    names = {"co_name": original.__name__}
+    if sys.version_info >= (3, 11):  # Python 3.10 code objects have no co_qualname
+        names["co_qualname"] = original.__qualname__
+    wrapper.__code__ = wrapper.__code__.replace(**names)
     return wrapper
 
 
