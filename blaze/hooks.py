@@ -87,10 +87,9 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
                 set_call_site(rdd.ctx, None)
             _depth.value = 0
 
-    names = {"co_name": original.__name__}
-    if sys.version_info >= (3, 11):  # Python 3.10 code objects have no co_qualname
-        names["co_qualname"] = original.__qualname__
-    wrapper.__code__ = wrapper.__code__.replace(**names)
+    wrapper.__code__ = wrapper.__code__.replace(
+        co_name=original.__name__, co_qualname=original.__qualname__
+    )
     return wrapper
 
 
