@@ -65,6 +65,6 @@ def test_bad_input_fails_before_spark(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "blaze: error: unknown policy 'fastest' (known: none, mem_only, mem_disk, lrc, mrd, "
-        "blaze, unlimited, or all)"
+        "blaze, blaze_auto, unlimited, or all)"
     )
     assert not (tmp_path / "data").exists()
