@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS), help="where the results go")
     parser.set_defaults(out="out/bench-suite")
     args = parser.parse_args(argv)
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     load_before, clock = _load(), time.perf_counter()
     results_dir = Path(args.results)
     code = run_bench(args, results_dir=results_dir, stem=args.stem)

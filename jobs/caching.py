@@ -2,14 +2,14 @@
 
 Each job is written twice, as an expert tunes it and as it is commonly written; both make
 plain ``cache()`` / ``unpersist()`` calls, except that they go through a :class:`Cacher`, so
-one program runs unchanged under every policy of :data:`POLICIES` (the one place the
-benchmark's policy names live):
+one program runs unchanged under every policy of :data:`POLICIES` — the benchmark policies of
+:mod:`costmodel.policy_table` plus ``spark``, which the table does not list as one yet:
 
 * ``none``: every call is a no-op (every reuse recomputes);
 * ``spark``: the calls as written on stock Spark — ``RDD.cache()`` is ``MEMORY_ONLY``,
   ``DataFrame.cache()`` Spark's ``MEMORY_AND_DISK`` default; Spark's LRU evicts;
-* ``unlimited``: the calls as written, with storage memory to spare (the lower bound);
-* ``mem_only`` / ``mem_disk``: every cache call at that level, Spark's LRU;
+* ``mem_only`` / ``mem_disk`` / ``unlimited``: every cache call at the table's level
+  (``unlimited``: ``MEMORY_ONLY`` with storage memory to spare, the lower bound);
 * ``lrc``, ``mrd``, ``blaze``: the calls as written with the cache manager attached by the
   session flag alone (``spark.blaze.enabled=true``): it takes the calls as hints;
 * ``blaze_auto``: every cache and unpersist call of the program is a no-op, and the manager's
@@ -28,33 +28,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blaze_errors import InputError
+from costmodel.policy_table import BENCH_POLICIES, POLICY_TABLE
 
 __all__ = [
     "AUTO_POLICIES",
     "MANAGER_POLICIES",
+    "PLAIN_POLICIES",
     "POLICIES",
     "SPARK_POLICIES",
     "CacheStats",
     "Cacher",
+    "forced_level",
     "manager_conf",
 ]
 
-# Policy names of the benchmark, in table order. A shared policy table is planned in
-# costmodel/; until it lands these tuples are the benchmark's only list of them.
-POLICIES = (
-    "none",
-    "spark",
-    "mem_only",
-    "mem_disk",
-    "lrc",
-    "mrd",
-    "blaze",
-    "blaze_auto",
-    "unlimited",
-)
+# `spark` (the program's calls as written on stock Spark) is a benchmark policy of this runner
+# that the shared table's `spark` row (bench=None) does not mark as one; the rest is the table's
+POLICIES = ("none", "spark", *(p for p in BENCH_POLICIES if p != "none"))
+_INFO = {info.name: info for info in POLICY_TABLE if info.name in POLICIES and info.bench}
 SPARK_POLICIES = ("none", "spark", "mem_only", "mem_disk")  # stock Spark, no manager
-MANAGER_POLICIES = ("lrc", "mrd", "blaze", "blaze_auto")  # the manager attached by conf
-AUTO_POLICIES = ("none", "blaze_auto")  # the program's cache calls are ignored
+# Spark alone runs these (``spark`` included); the manager, attached by conf, runs the rest
+PLAIN_POLICIES = tuple(p for p in POLICIES if p not in _INFO or _INFO[p].bench == "plain")
+MANAGER_POLICIES = tuple(p for p in POLICIES if p in _INFO and _INFO[p].bench == "manager")
+# the program's cache calls are ignored: nothing to persist, or the manager decides alone
+AUTO_POLICIES = tuple(
+    p
+    for p in POLICIES
+    if p in _INFO
+    and (_INFO[p].ignores_cache_calls or (_INFO[p].bench == "plain" and not _INFO[p].plain_level))
+)
 
 
 def manager_conf(policy: str) -> dict[str, str]:
@@ -87,13 +89,14 @@ class CacheStats:
         return max(0, self.reads - self.computes) / self.reads
 
 
-def _forced_level(policy: str):
+def forced_level(policy: str):
     """The storage level every cache call gets, or None when the call stays as written."""
+    info = _INFO.get(policy)
+    if info is None or info.bench != "plain" or not info.plain_level:
+        return None
     from pyspark import StorageLevel
 
-    return {"mem_only": StorageLevel.MEMORY_ONLY, "mem_disk": StorageLevel.MEMORY_AND_DISK}.get(
-        policy
-    )
+    return getattr(StorageLevel, info.plain_level)
 
 
 def _counting(acc, kind: str):
@@ -120,7 +123,7 @@ class Cacher:
         self._counts: list[tuple[str, Any, Any, int]] = []
 
     def _persist(self, obj) -> None:
-        level = _forced_level(self.policy)
+        level = forced_level(self.policy)
         if level is None:
             obj.cache()
         else:
@@ -128,7 +131,7 @@ class Cacher:
 
     def rdd(self, rdd, name: str):
         """``rdd.cache()`` as the program writes it; use the returned RDD in place of ``rdd``."""
-        if self.policy == "blaze_auto":
+        if self.policy in MANAGER_POLICIES and self.ignores_calls:  # the manager decides all
             return rdd
         sc = rdd.context
         computes, reads = sc.accumulator(0), sc.accumulator(0)

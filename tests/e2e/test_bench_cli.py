@@ -16,7 +16,7 @@ def test_bench_one_job_two_policies(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "blaze.cli",
+        "blaze_cli",
         "bench",
         "--jobs",
         "kmeans.common",
@@ -60,7 +60,7 @@ def test_bench_one_job_two_policies(tmp_path):
 
 def test_bad_input_fails_before_spark(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "blaze.cli", "bench", "--policies", "mem_only,fastest"],
+        [sys.executable, "-m", "blaze_cli", "bench", "--policies", "mem_only,fastest"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -77,7 +77,7 @@ def test_bad_input_fails_before_spark(tmp_path):
 def test_empty_job_list_fails_before_spark(tmp_path):
     """``--jobs ''`` once started the whole suite; now it is one line and exit 2."""
     proc = subprocess.run(
-        [sys.executable, "-m", "blaze.cli", "bench", "--jobs", ""],
+        [sys.executable, "-m", "blaze_cli", "bench", "--jobs", ""],
         capture_output=True,
         text=True,
         timeout=60,

@@ -274,10 +274,10 @@ def test_median_table_and_targets():
             ("b", "unlimited"): [(10, 0)],
         }
     )
-    runs.append({"job": "a", "policy": "mrd", "status": "unavailable", "error": "x"})
+    runs.append({"job": "a", "policy": "mrd", "status": "failed", "error": "x"})
     table = median_table(runs)
     assert table["a"]["mem_only"]["seconds"] == 20
-    assert table["a"]["mrd"]["status"] == "unavailable"
+    assert table["a"]["mrd"]["status"] == "failed"
     assert math.isclose(table["a"]["blaze"]["x_mem_only"], 0.5)
     assert math.isclose(table["a"]["blaze"]["x_spark"], 10 / 24)
     spread = spreads(table)
