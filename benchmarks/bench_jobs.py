@@ -45,6 +45,24 @@ def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _variant_text(job: str) -> str:
+    """The program docstring's bullet for the job's variant: what it caches and leaves."""
+    from jobs import load_job
+
+    program, _, variant = job.partition(".")
+    lines = (load_job(program).__doc__ or "").splitlines()
+    marker = f"* ``{variant}``:"
+    for i, line in enumerate(lines):
+        if line.startswith(marker):
+            text = [line[len(marker) :].strip()]
+            for more in lines[i + 1 :]:
+                if not more.startswith("  ") or not more.strip():
+                    break
+                text.append(more.strip())
+            return " ".join(text)
+    return ""
+
+
 def notes(results: dict, argv: list[str], started: str, load_before: str, wall: float) -> str:
     """The run's facts as Markdown: how it was made, each job's spread, the targets."""
     plan = results["plan"]
@@ -81,6 +99,8 @@ def notes(results: dict, argv: list[str], started: str, load_before: str, wall: 
             f"| {job} | {value} | {spread['slowest'] or '-'} | {spread['label']} | {shown} "
             f"| {share} |"
         )
+    lines += ["", "## What each job caches (from the programs)", ""]
+    lines += [f"- `{job}`: {_variant_text(job)}" for job in results["spreads"]]
     lines += ["", "## Targets", "", "| target | wanted | measured | met | over |"]
     lines.append("|---|---|---:|---|---|")
     for item in results["targets"].values():

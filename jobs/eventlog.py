@@ -48,13 +48,17 @@ def replay_block_updates(path: str | Path) -> CacheTrace:
             continue
         updates += 1
         key = (event.executor_id, event.block_id)
+        # a dropped or removed block is reported with an invalid level but its old size
+        level = event.storage_level
+        mem = event.memory_size if level.use_memory and level.is_valid else 0
+        dsk = event.disk_size if level.use_disk and level.is_valid else 0
         before = memory.get(key, 0)
-        if before > 0 and event.memory_size == 0:
+        if before > 0 and mem == 0:
             exits += 1
-        total += event.memory_size - before
-        memory[key] = event.memory_size
+        total += mem - before
+        memory[key] = mem
         peak = max(peak, total)
-        if event.disk_size > 0 and disk.get(key, 0) == 0:
-            written += event.disk_size
-        disk[key] = event.disk_size
+        if dsk > 0 and disk.get(key, 0) == 0:
+            written += dsk
+        disk[key] = dsk
     return CacheTrace(peak, written, exits, updates)

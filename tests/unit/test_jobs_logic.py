@@ -215,14 +215,15 @@ def test_result_roundtrip(tmp_path):
     assert back.job == "lr" and back.iterations == 4 and compare(back, res) == []
 
 
-def _block(block, mem, disk, executor="driver"):
+def _block(block, mem, disk, executor="driver", level=None):
+    level = level or {"Use Disk": disk > 0, "Use Memory": mem > 0, "Replication": 1}
     return json.dumps(
         {
             "Event": "SparkListenerBlockUpdated",
             "Block Updated Info": {
                 "Block Manager ID": {"Executor ID": executor, "Host": "h", "Port": 1},
                 "Block ID": block,
-                "Storage Level": {},
+                "Storage Level": level,
                 "Memory Size": mem,
                 "Disk Size": disk,
             },
@@ -239,14 +240,16 @@ def test_replay_block_updates(tmp_path):
         _block("rdd_1_0", 0, 120),  # spilled
         _block("rdd_1_0", 0, 0),  # removed
         _block("rdd_1_0", 0, 120),  # written again
+        # dropped from memory: Spark reports the old size with an invalid (NONE) level
+        _block("rdd_1_1", 50, 0, level={"Use Disk": False, "Use Memory": False}),
         '{"Event":"SparkListenerJobStart"}',
     ]
     log.write_text("\n".join(lines) + "\n")
     trace = replay_block_updates(log)
     assert trace.peak_memory_bytes == 150
     assert trace.disk_bytes_written == 240
-    assert trace.memory_exits == 1
-    assert trace.block_updates == 5
+    assert trace.memory_exits == 2
+    assert trace.block_updates == 6
 
 
 def _runs(times):
