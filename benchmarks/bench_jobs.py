@@ -66,10 +66,11 @@ def _variant_text(job: str) -> str:
 def notes(results: dict, argv: list[str], started: str, load_before: str, wall: float) -> str:
     """The run's facts as Markdown: how it was made, each job's spread, the targets."""
     plan = results["plan"]
+    shown = " ".join(Path(a).name if os.path.isabs(a) else a for a in argv)  # no machine paths
     lines = [
         "# The suite benchmark: facts of the committed run",
         "",
-        f"Command: `python benchmarks/bench_jobs.py {' '.join(argv)}`".rstrip() + "  ",
+        f"Command: `python benchmarks/bench_jobs.py {shown}`".rstrip() + "  ",
         f"Commit {_commit()}, started {started} UTC, {os.cpu_count()} cores, load average "
         f"(1/5/15 min) {load_before} before and {_load()} after; wall {wall / 60:.1f} min for "
         f"{len(results['runs']) + len(results['footprint_runs'])} Spark applications.",
