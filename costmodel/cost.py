@@ -179,6 +179,14 @@ class CostModel:
         """Every measured partition (a copy, in key order)."""
         return dict(sorted(self._metrics.items()))
 
+    def measurements_of(self, key: PartitionKey) -> PartitionMetrics | None:
+        """What was measured for one partition (None if nothing)."""
+        return self._metrics.get(key)
+
+    def invalidate_references(self) -> None:
+        """Something outside the DAG that F depends on changed: recompute F (not R)."""
+        self._invalidate_references()
+
     def location(self, key: PartitionKey) -> Location:
         return self._locations.get(key, Location.NONE)
 

@@ -373,10 +373,13 @@ def test_bad_input_is_one_clear_error_at_attach(spark, options, error, message):
 
 
 def test_profile_of_another_application_is_refused_at_attach(spark, tmp_path):
-    from blaze.profile import write_profile
+    from costmodel.cost import CostModel
+    from costmodel.disk import DiskCost
+    from costmodel.profile import record
 
-    path = write_profile(tmp_path / "other.json", "some-other-app", {})
-    with pytest.raises(InputError, match="recorded for application 'some-other-app'"):
+    model = CostModel(disk=DiskCost(1.0, 1.0))
+    path = record(tmp_path / "other.json", model, app_name="some-other-app")
+    with pytest.raises(InputError, match="belongs to application 'some-other-app'"):
         blaze.attach(spark, profile_mode="use", profile_path=str(path))
     assert blaze.manager.active_manager(spark) is None
 
