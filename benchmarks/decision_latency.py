@@ -70,6 +70,7 @@ class _Harness(EnforcementMixin):
         self._explain = DecisionLog(100_000)
         self._bridge = _CountingBridge()
         self._deferred: dict = {}
+        self._awaiting: dict = {}
         self._site_sizes: dict = defaultdict(dict)
         self._site_compute_ms: dict = defaultdict(list)
         self._observed: set = set()

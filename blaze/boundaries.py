@@ -102,21 +102,46 @@ class JobBoundaryMixin:
             self._count_error("before_dataframe_job", exc)
 
     def _on_job_started(self, job: JobRun) -> None:
-        """Listener side (worker thread): count the cached DataFrames a job reads."""
+        """Listener side (worker thread): count the cached DataFrames a job reads.
+
+        A stage lists every narrow ancestor of its RDDs, cached or not; the job reads a
+        cached DataFrame only where the walk down from the stage's last RDDs reaches it
+        before any other fully cached dataset (a cached descendant shadows its ancestors).
+        """
         if not self.policy.acts or not job.stages:
             return
-        read = {node.rdd_id for stage in job.stages for node in stage.rdds}
-        tokens = [
-            d.token
-            for rdd_id, d in self._datasets.items()
-            if d.kind == "dataframe" and rdd_id in read
-        ]
+        tokens: set[int] = set()
+        for stage in job.stages:
+            tokens |= self._dataframes_read(stage)
         if not tokens:
             return
         dead = self._tracker.record_reads(tokens, auto_unpersist=self.config.auto_unpersist)
         for token in dead:
             self._auto_unpersist(token, "superseded by a newer generation of its site")
         self._engine.invalidate_references()
+
+    def _dataframes_read(self, stage) -> set[int]:
+        nodes = {n.rdd_id: n for n in stage.rdds}
+        listed_as_parent = {p for n in stage.rdds for p in n.parent_ids}
+        stack = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
+        seen: set[int] = set()
+        tokens: set[int] = set()
+        while stack:
+            rdd_id = stack.pop()
+            if rdd_id in seen:
+                continue
+            seen.add(rdd_id)
+            dataset = self._datasets.get(rdd_id)
+            node = nodes.get(rdd_id)
+            if dataset is not None:
+                if dataset.kind == "dataframe":
+                    tokens.add(dataset.token)
+                partitions = node.num_partitions if node is not None else 1
+                if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
+                    continue  # read from the cache: its ancestors are not read
+            if node is not None:
+                stack.extend(node.parent_ids)
+        return tokens
 
     # ---- which datasets a job reads ---------------------------------------------------------
     def _resolve_jvm_ids(self) -> None:

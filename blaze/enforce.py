@@ -47,6 +47,7 @@ class EnforcementMixin:
             if event.succeeded is None:
                 self._on_job_started(event)
             else:
+                self._admit_awaiting()
                 self._resync()
         elif isinstance(event, RddUnpersisted):
             self._forget_rdd(event.rdd_id, "user_unpersist")
@@ -75,7 +76,24 @@ class EnforcementMixin:
                 except Exception as exc:
                     self._count_error("predict", exc)
         if change.entered_memory and dataset.managed and self.policy.acts:
-            self._admit(change.key, change.executor_id)
+            if self._time_unknown(change.key, dataset.site):
+                # stored before the task that computed it ended: decide once its compute
+                # time (R) is measured, at that task's end (or at the job's end)
+                self._awaiting[change.key] = change.executor_id
+            else:
+                self._admit(change.key, change.executor_id)
+
+    def _time_unknown(self, key, site: str) -> bool:
+        measured = self._engine.model.measurements_of(key)
+        if measured is not None and measured.compute_ms is not None:
+            return False
+        return not self._site_compute_ms.get(site) and site not in self._predictors.datasets
+
+    def _admit_awaiting(self, keys=None) -> None:
+        for key in list(self._awaiting if keys is None else keys):
+            executor = self._awaiting.pop(key, None)
+            if executor is not None:
+                self._admit(key, executor)
 
     def _on_task(self, task: TaskRun) -> None:
         computed = [key for key, outcome in self._ledger.apply_task(task) if outcome == "miss"]
@@ -86,6 +104,8 @@ class EnforcementMixin:
                 samples = self._site_compute_ms[dataset.site]
                 samples.append(float(task.run_time_ms) / len(computed))
                 del samples[:-64]
+        if self._awaiting:
+            self._admit_awaiting([k for k in computed if k in self._awaiting])
 
     # ---- decisions ---------------------------------------------------------------------------
     def _managed_ids(self) -> set[int]:

@@ -149,6 +149,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._objects: dict[int, Any] = {}  # token -> weakref to the Python dataset
         self._unresolved: list[int] = []
         self._jvm_to_token: dict[int, int] = {}
+        self._rdd_of_token: dict[int, int] = {}  # every dataset ever registered
         self._datasets: dict[int, ManagedDataset] = {}  # by JVM rdd id
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
         self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
@@ -156,6 +157,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._observed: set[tuple[int, int]] = set()
         self._errors: dict[str, int] = defaultdict(int)
         self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
+        self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
         self._last_error: str | None = None
         self._events: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None

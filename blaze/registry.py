@@ -115,6 +115,7 @@ class RegistryMixin:
                 rdd_id, token, site, kind, weakref.ref(obj), managed
             )
             self._jvm_to_token[rdd_id] = token
+            self._rdd_of_token[token] = rdd_id
             self._tracker.mark_persisted(token, managed=managed)
             self._engine.refresh_site(rdd_id)
             if managed:

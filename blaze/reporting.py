@@ -83,9 +83,8 @@ class ReportingMixin:
         if hasattr(dataset, "sparkSession") and hasattr(dataset, "schema"):  # a DataFrame
             token = getattr(dataset, "_blaze_token", None)
             with self._lock:
-                for rdd_id, known in self._datasets.items():
-                    if token is not None and known.token == token:
-                        return rdd_id
+                if token is not None and token in self._rdd_of_token:
+                    return self._rdd_of_token[token]  # also after it was unpersisted
             return self._bridge.dataframe_rdd_id(dataset)
         return int(dataset.id())
 
