@@ -224,14 +224,22 @@ class JvmBridge:
         return parse_debug_string_ids(str(rdd.toDebugString()))
 
     def event_log_file(self) -> str | None:
-        """This application's event log file when Spark writes one (plain, not rolling)."""
+        """This application's event log (a rolling ``eventlog_v2_*`` directory or a file)
+        when Spark writes one to a local directory; None otherwise."""
         conf = self.conf()
         if conf.get("spark.eventLog.enabled", "false").lower() != "true":
             return None
         base = conf.get("spark.eventLog.dir", "/tmp/spark-events")
         if base.startswith("file:"):
             base = base[len("file:") :]
-        return f"{base.rstrip('/')}/{self.app_id}"
+        if "://" in base:  # hdfs:// and the like: not next to it
+            return None
+        name = self.app_id
+        if conf.get("spark.eventLog.rolling.enabled", "true").lower() == "true":
+            name = f"eventlog_v2_{name}"
+        elif conf.get("spark.eventLog.compress", "true").lower() == "true":
+            name += "." + conf.get("spark.eventLog.compression.codec", "zstd")
+        return f"{base.rstrip('/')}/{name}"
 
     def dropped_listener_events(self, queue: str = "blaze") -> int | None:
         """Events Spark's listener bus dropped on ``queue`` because it was full (Spark's own

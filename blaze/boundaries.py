@@ -155,7 +155,7 @@ class JobBoundaryMixin:
             if rdd_id is None:
                 pending.append(token)
             else:
-                self._jvm_to_token.setdefault(int(rdd_id), token)
+                self._token_by_rdd_id.setdefault(int(rdd_id), token)
         self._unresolved = pending
 
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
@@ -171,7 +171,7 @@ class JobBoundaryMixin:
         parents: dict[int, set[int]] = defaultdict(set)
         start = [rdd]
         for rdd_id in graph:
-            token = self._jvm_to_token.get(rdd_id)
+            token = self._token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
             used.add(token)
@@ -198,7 +198,7 @@ class JobBoundaryMixin:
                 node = prev
         # JVM-side derivation between known datasets, through unknown intermediate RDDs
         for rdd_id in graph:
-            token = self._jvm_to_token.get(rdd_id)
+            token = self._token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
             stack, seen = list(graph[rdd_id]), set()
@@ -207,7 +207,7 @@ class JobBoundaryMixin:
                 if parent in seen:
                     continue
                 seen.add(parent)
-                parent_token = self._jvm_to_token.get(parent)
+                parent_token = self._token_by_rdd_id.get(parent)
                 if parent_token is not None and parent_token != token:
                     parents[token].add(parent_token)
                 else:

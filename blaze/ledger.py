@@ -7,14 +7,16 @@ corrected by :meth:`Ledger.resync` from Spark's storage status; every decision r
 every counter of :meth:`BlazeManager.report` is kept here. No Spark import: the unit tests
 drive it with hand-made :mod:`lineage.events` records.
 
-Hit/miss accounting (Spark has no cache-hit metric): when a task of stage ``s`` finishes on
-partition ``i``, every persisted RDD ``r`` that ``s`` pipelines is looked at, most downstream
-first (a hit on a child shadows its ancestors). If block ``(r, i)`` was stored since the last
-look, the task computed it: a *miss* (a *recomputation* if that block had been stored before).
-If it was already present it is a *hit*, read from disk if it was on disk only (Spark then
-promotes it to memory, which shows up as a promotion event). Absent and not stored: a miss.
-This assumes a task of a stage reads partition ``i`` of the RDDs it pipelines (true for
-map-like narrow dependencies; coalesce-like ones are counted approximately).
+Hit/miss accounting (Spark has no cache-hit metric), per partition actually computed or read:
+every store of a block that was nowhere on its executor is one computation — a *miss*, and a
+*recomputation* if that partition was computed before. When a task of stage ``s`` finishes on
+partition ``i``, every persisted RDD ``r`` that ``s`` reads partition-by-partition (as many
+partitions as the stage has tasks) is looked at, most downstream first (a hit on a child
+shadows its ancestors): present and not stored by this task, a *hit* (from disk if it was on
+disk only; Spark then promotes it, which shows up as a promotion event); absent and not
+stored, a computation that Spark did not keep (a miss). RDDs whose partitions do not map
+onto the stage's tasks (a union, a coalesce) are not looked up by task: their stores still
+count, their hits do not.
 """
 
 from __future__ import annotations

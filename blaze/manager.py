@@ -148,7 +148,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._tokens = itertools.count(1)
         self._objects: dict[int, Any] = {}  # token -> weakref to the Python dataset
         self._unresolved: list[int] = []
-        self._jvm_to_token: dict[int, int] = {}
+        self._token_by_rdd_id: dict[int, int] = {}
         self._rdd_of_token: dict[int, int] = {}  # every dataset ever registered
         self._datasets: dict[int, ManagedDataset] = {}  # by JVM rdd id
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)

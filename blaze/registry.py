@@ -114,7 +114,7 @@ class RegistryMixin:
             self._datasets[rdd_id] = ManagedDataset(
                 rdd_id, token, site, kind, weakref.ref(obj), managed
             )
-            self._jvm_to_token[rdd_id] = token
+            self._token_by_rdd_id[rdd_id] = token
             self._rdd_of_token[token] = rdd_id
             self._tracker.mark_persisted(token, managed=managed)
             self._engine.refresh_site(rdd_id)
@@ -163,6 +163,7 @@ class RegistryMixin:
             self._register_dataset(rdd, rdd.id(), "rdd", managed=False)
             return rdd
         if not auto and self._ignores_user_cache():
+            rdd.is_cached = False  # RDD.cache() sets it before calling persist
             with self._lock:
                 self._ledger.counters.decisions["user_cache_ignored"] += 1
             return rdd

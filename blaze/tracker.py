@@ -16,8 +16,9 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   used by a job that did not use it (a *retired* generation), or when it reached the number of
   uses its site's earlier generations had (or the profile recorded). Unpersisting early never
   changes results in Spark; at worst a partition is recomputed.
-- **F** (future references) for the cost model: uses its site had minus uses so far, or 1 when
-  nothing is known yet.
+- **F fallback** for the engine (:mod:`blaze.engine`): when the lineage DAG shows no pending
+  stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
+  had (learnt or profiled) minus uses so far, or 1 when nothing is known yet.
 """
 
 from __future__ import annotations

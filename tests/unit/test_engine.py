@@ -169,3 +169,21 @@ def test_decision_log_is_bounded_and_round_trips(tmp_path):
     (tmp_path / "other.txt").write_text('{"Event": "SparkListenerLogStart"}\n')
     with pytest.raises(InputError, match="is not a Blaze decision log"):
         read_decision_log(tmp_path / "other.txt")
+
+
+def test_blaze_explain_on_a_file_that_is_not_a_decision_log_is_one_line_exit_2(tmp_path, capsys):
+    from blaze.cli import main
+
+    event_log = tmp_path / "app-1"
+    event_log.write_text('{"Event": "SparkListenerLogStart", "Spark Version": "4.3.0"}\n')
+    assert main(["explain", str(event_log)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a Blaze decision log" in err[0]
+    # the manager writes its log next to the event log: then the event log is accepted
+    write_decision_log(
+        tmp_path / "app-1.blaze-decisions.jsonl",
+        {"app_name": "x", "policy": "blaze"},
+        [{"seq": 1, "action": "drop", "rdd": 3, "split": 0, "F": 1.0, "rule": "victim"}],
+    )
+    assert main(["explain", str(event_log)]) == 0
+    assert "drop" in capsys.readouterr().out
