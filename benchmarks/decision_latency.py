@@ -174,8 +174,8 @@ def _summary(samples: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--policies", nargs="+", default=["blaze", "mrd", "lrc", "mem_disk"])
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--policies", nargs="+", default=["blaze", "mrd", "lrc"])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     args = parser.parse_args()
     if args.smoke:
