@@ -73,8 +73,10 @@ def write_decision_log(path: str | Path, header: dict, entries: Iterable[dict]) 
 
 
 def decision_log_path_for(event_log: str | Path) -> Path:
-    """Where the manager puts its decision log for an event log file."""
-    return Path(str(event_log) + ".blaze-decisions.jsonl")
+    """Where the manager puts its decision log for an event log: beside it, hidden (a dot
+    file), so Spark's history server and tools that list the event log directory skip it."""
+    path = Path(event_log)
+    return path.with_name(f".{path.name}.blaze-decisions.jsonl")
 
 
 def read_decision_log(path: str | Path) -> tuple[dict, list[dict]]:

@@ -27,7 +27,11 @@ class CacheTrace:
 
 def find_event_log(directory: str | Path) -> Path:
     """The single finished event log in ``directory``."""
-    logs = [p for p in Path(directory).iterdir() if not p.name.endswith(".inprogress")]
+    logs = [
+        p
+        for p in Path(directory).iterdir()
+        if not p.name.endswith(".inprogress") and not p.name.startswith(".")
+    ]
     if len(logs) != 1:
         raise InputError(f"expected one finished Spark event log in {directory}, found {logs}")
     return logs[0]

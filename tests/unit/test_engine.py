@@ -181,7 +181,7 @@ def test_blaze_explain_on_a_file_that_is_not_a_decision_log_is_one_line_exit_2(t
     assert len(err) == 1 and "is not a Blaze decision log" in err[0]
     # the manager writes its log next to the event log: then the event log is accepted
     write_decision_log(
-        tmp_path / "app-1.blaze-decisions.jsonl",
+        tmp_path / ".app-1.blaze-decisions.jsonl",
         {"app_name": "x", "policy": "blaze"},
         [{"seq": 1, "action": "drop", "rdd": 3, "split": 0, "F": 1.0, "rule": "victim"}],
     )
