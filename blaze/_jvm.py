@@ -4,7 +4,7 @@ Why one module: Spark's block-manager API is private and shifts between releases
 ``_jvm``/``_jsc`` chain here means a Spark upgrade touches one file, and the rest of ``blaze``
 deals only in plain Python values (ints, strings, :class:`BlockStatus`).
 
-Facts this module relies on (verified on PySpark 4.3.0, see DESIGN §4):
+Facts this module relies on (verified on PySpark 4.3.0):
 
 - ``SparkEnv`` methods cannot be called through py4j, so the driver's ``BlockManager`` is read
   from its private field by Java reflection.
@@ -32,6 +32,7 @@ __all__ = [
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
+    "set_call_site",
 ]
 
 _LEVEL = re.compile(r"StorageLevel\(([^)]*)\)")
@@ -138,6 +139,14 @@ class _ConstantFunction0:
         implements = ("scala.Function0",)
 
 
+def set_call_site(sc, site: str | None) -> None:
+    """Name the jobs ``sc`` submits next after ``site``; None lets Spark name them again.
+
+    PySpark has no ``setCallSite`` of its own, only the JVM ``SparkContext``'s.
+    """
+    sc._jsc.setCallSite(site)
+
+
 class JvmBridge:
     """Typed access to one SparkContext's block management (thread-safe, caches class refs)."""
 
@@ -163,11 +172,6 @@ class JvmBridge:
     def is_running(sc) -> bool:
         """Whether ``sc`` is a SparkContext whose JVM side is up (not stopped)."""
         return getattr(sc, "_jsc", None) is not None
-
-    @staticmethod
-    def set_call_site(sc, site: str | None) -> None:
-        """Name the next jobs after ``site`` (None: back to PySpark's own naming)."""
-        sc._jsc.setCallSite(site)
 
     # ---- identity ------------------------------------------------------------------------
     @property

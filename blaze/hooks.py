@@ -19,8 +19,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from blaze._jvm import JvmBridge
-
 __all__ = ["install", "uninstall"]
 
 _BLAZE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -65,6 +63,8 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
     """
     from pyspark.traceback_utils import SCCallSiteSync
 
+    from blaze._jvm import set_call_site
+
     def wrapper(*args, **kwargs):
         depth = getattr(_depth, "value", 0)
         if depth:
@@ -73,7 +73,7 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
         rdd = rdd_of(*args, **kwargs)
         own_site = SCCallSiteSync._spark_stack_depth == 0
         if own_site:
-            JvmBridge.set_call_site(rdd.ctx, _user_call_site())
+            set_call_site(rdd.ctx, _user_call_site())
         SCCallSiteSync._spark_stack_depth += 1
         try:
             manager._before_job(rdd)
@@ -84,7 +84,7 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
         finally:
             SCCallSiteSync._spark_stack_depth -= 1
             if own_site:
-                JvmBridge.set_call_site(rdd.ctx, None)
+                set_call_site(rdd.ctx, None)
             _depth.value = 0
 
     wrapper.__code__ = wrapper.__code__.replace(

@@ -83,12 +83,18 @@ class ManagerPolicy:
     acts: bool  # False: the manager only observes (``spark``) or caches nothing (``none``)
     caches: bool  # False: persist calls are ignored (``none``)
     spills: bool  # victims and rejected partitions may go to disk
+    rule: str = ""  # the cost model's placement rule (default: the policy's own name)
+    ignores_cache_calls: bool = False  # the program's persist/cache calls are ignored
+
+    @property
+    def rule_name(self) -> str:
+        return self.rule or self.name
 
     def admits_when_fits(self, costs: CostSource, key: Key, promoting: bool) -> bool:
         """Whether a partition that fits in the budget is admitted without looking further:
         always for the baselines; for Blaze only if it will be read again at a positive cost
         (otherwise it belongs on disk or nowhere even with room to spare)."""
-        if self.name != "blaze":
+        if self.rule_name != "blaze":
             return True
         cost = costs.cost(key, on_disk=promoting)
         return cost.has_future and cost.cost > 0
@@ -104,7 +110,7 @@ class ManagerPolicy:
         costs: CostSource,
     ) -> AdmissionDecision:
         """The cost model's admission of ``incoming`` against ``resident`` (same executor)."""
-        return get_policy(self.name).admit(
+        return get_policy(self.rule_name).admit(
             incoming, resident, budget_bytes, PolicyContext(costs=costs)
         )
 
@@ -120,7 +126,7 @@ class ManagerPolicy:
         parents: Mapping[int, Sequence[int]] | None = None,
     ) -> AdmissionDecision:
         """Ask the cost model where ``incoming`` goes given its executor's in-memory partitions."""
-        core = get_policy(self.name)
+        core = get_policy(self.rule_name)
         everyone = [incoming, *resident]
         costs = TableCosts(
             {c.key: c.cost for c in everyone},
@@ -143,6 +149,9 @@ _POLICIES = {
     "lrc": ManagerPolicy("lrc", acts=True, caches=True, spills=True),
     "mrd": ManagerPolicy("mrd", acts=True, caches=True, spills=True),
     "blaze": ManagerPolicy("blaze", acts=True, caches=True, spills=True),
+    "blaze_auto": ManagerPolicy(
+        "blaze_auto", acts=True, caches=True, spills=True, rule="blaze", ignores_cache_calls=True
+    ),
 }
 
 

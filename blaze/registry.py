@@ -9,7 +9,8 @@ cached RDD) is registered under its JVM RDD id, which is what block events name.
 ``persist``/``cache`` calls: under ``spark`` they keep the program's level (observe only);
 a ``blaze.BLAZE`` level, or any level while autoCache is on, becomes a *managed* dataset at
 the policy's JVM level; ``none`` ignores them; ``spark.blaze.userCache=ignore`` ignores the
-program's own calls and leaves every choice to autoCache and autoUnpersist.
+program's own calls (so does the ``blaze_auto`` policy) and leaves every choice to autoCache
+and autoUnpersist.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ class RegistryMixin:
 
     # ---- persist / unpersist ------------------------------------------------------------------
     def _ignores_user_cache(self) -> bool:
-        return self.config.user_cache == "ignore" and self.policy.acts
+        ignore = self.config.user_cache == "ignore" or self.policy.ignores_cache_calls
+        return ignore and self.policy.acts
 
     def _persist_rdd(self, rdd, level, original, *, auto: bool = False):
         from pyspark import StorageLevel

@@ -9,7 +9,7 @@ import pytest
 
 import blaze
 from blaze._jvm import JvmBridge
-from blaze.cli import main as blaze_main
+from blaze_cli import main as blaze_main
 
 pytestmark = pytest.mark.spark
 

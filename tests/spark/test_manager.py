@@ -212,8 +212,11 @@ def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
     assert report["hits"] >= 4
 
 
-def test_user_cache_ignore_leaves_every_choice_to_the_manager(sc, attach):
-    manager = attach(policy="blaze", user_cache="ignore")
+@pytest.mark.parametrize(
+    "options", [{"policy": "blaze", "user_cache": "ignore"}, {"policy": "blaze_auto"}]
+)
+def test_user_cache_ignore_leaves_every_choice_to_the_manager(sc, attach, options):
+    manager = attach(**options)
     data, computed = counted_dataset(sc, records=4000, parts=4)
     data = data.map(lambda kv: kv[0]).cache()  # the program's own call: ignored
     assert not data.is_cached
@@ -352,7 +355,7 @@ def test_blaze_persist_function_and_detach_restores_pyspark(sc, attach):
 def test_profile_recorded_on_one_run_makes_the_next_cache_at_first_use(
     sc, attach, tmp_path, capsys
 ):
-    from blaze.cli import main as blaze_main
+    from blaze_cli import main as blaze_main
 
     path = tmp_path / "profile.json"
 

@@ -172,7 +172,7 @@ def test_decision_log_is_bounded_and_round_trips(tmp_path):
 
 
 def test_blaze_explain_on_a_file_that_is_not_a_decision_log_is_one_line_exit_2(tmp_path, capsys):
-    from blaze.cli import main
+    from blaze_cli import main
 
     event_log = tmp_path / "app-1"
     event_log.write_text('{"Event": "SparkListenerLogStart", "Spark Version": "4.3.0"}\n')
