@@ -168,6 +168,11 @@ class JvmBridge:
             "local-cluster"
         )
 
+    @staticmethod
+    def is_running(sc) -> bool:
+        """Whether ``sc`` is a SparkContext whose JVM side is up (not stopped)."""
+        return getattr(sc, "_jsc", None) is not None
+
     # ---- identity ------------------------------------------------------------------------
     @property
     def app_name(self) -> str:
@@ -222,8 +227,34 @@ class JvmBridge:
         rdd = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         return parse_debug_string_ids(str(rdd.toDebugString()))
 
-    def dataframe_rdd_id(self, spark, jdf) -> int | None:
+    def event_log_file(self) -> str | None:
+        """This application's event log (a rolling ``eventlog_v2_*`` directory or a file)
+        when Spark writes one to a local directory; None otherwise."""
+        conf = self.conf()
+        if conf.get("spark.eventLog.enabled", "false").lower() != "true":
+            return None
+        base = conf.get("spark.eventLog.dir", "/tmp/spark-events")
+        if base.startswith("file:"):
+            base = base[len("file:") :]
+        if "://" in base:  # hdfs:// and the like: not next to it
+            return None
+        name = self.app_id
+        if conf.get("spark.eventLog.rolling.enabled", "true").lower() == "true":
+            name = f"eventlog_v2_{name}"
+        elif conf.get("spark.eventLog.compress", "true").lower() == "true":
+            name += "." + conf.get("spark.eventLog.compression.codec", "zstd")
+        return f"{base.rstrip('/')}/{name}"
+
+    def dropped_listener_events(self, queue: str = "blaze") -> int | None:
+        """Events Spark's listener bus dropped on ``queue`` because it was full (Spark's own
+        ``queue.<name>.numDroppedEvents`` counter); None if the queue does not exist."""
+        counters = self._jsc.listenerBus().metrics().metricRegistry().getCounters()
+        counter = counters.get(f"queue.{queue}.numDroppedEvents")
+        return None if counter is None else int(counter.getCount())
+
+    def dataframe_rdd_id(self, df) -> int | None:
         """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""
+        spark, jdf = df.sparkSession, df._jdf
         cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(jdf)
         if not cached.isDefined():
             return None
@@ -244,16 +275,18 @@ class JvmBridge:
 
     def lineage(
         self,
-        jrdd,
+        rdd,
         stop: Callable[[int, int], bool],
         limit: int = 400,
     ) -> dict[int, tuple[int, ...]]:
-        """``{rdd id: parent ids}`` of ``jrdd`` and its ancestors, in one pass over the JVM.
+        """``{rdd id: parent ids}`` of ``rdd`` (a PySpark RDD, or a JVM RDD) and its
+        ancestors, in one pass over the JVM.
 
         Descent stops at a persisted RDD for which ``stop(rdd_id, num_partitions)`` is true
         (its partitions are all cached, so the job will not read its ancestors), and after
         ``limit`` RDDs (long uncached lineages are cut; the caller only loses precision).
         """
+        jrdd = getattr(rdd, "_jrdd", rdd)
         root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         graph: dict[int, tuple[int, ...]] = {}
         stack = [root]

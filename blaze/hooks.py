@@ -93,6 +93,25 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
     return wrapper
 
 
+def _dataframe_action_wrapper(manager, original):
+    """Before the outermost DataFrame action: let earlier jobs' unpersists land first."""
+
+    def wrapper(*args, **kwargs):
+        if getattr(_depth, "value", 0):
+            return original(*args, **kwargs)
+        _depth.value = 1
+        try:
+            manager._before_dataframe_job()
+        finally:
+            _depth.value = 0
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+DATAFRAME_ACTIONS = ("collect", "count", "toPandas", "show")
+
+
 def install(manager) -> dict[str, Any]:
     """Wrap PySpark's persist/unpersist, job entry points, RDD constructors and stop.
 
@@ -158,6 +177,8 @@ def install(manager) -> dict[str, Any]:
                 lambda self, blocking=False: manager._unpersist(self, blocking, original)
             ),
         )
+        for action in DATAFRAME_ACTIONS:
+            _patch(DataFrame, action, lambda o: _dataframe_action_wrapper(manager, o))
         _patch(RDD, "collect", lambda o: _job_wrapper(manager, o, lambda self: self))
         _patch(
             RDD,

@@ -23,6 +23,7 @@ __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
 SUBCOMMAND_MODULES = (
     "lineage.cli",  # blaze lineage
     "costmodel.cli",  # blaze profile show, blaze disk calibrate
+    "blaze.manager_cli",  # blaze explain
     "jobs.cli",  # blaze bench
     "streaming.cli",  # blaze stream aomg|tersecades|jarvis
 )

@@ -28,8 +28,13 @@ class CacheTrace:
 
 
 def find_event_log(directory: str | Path) -> Path:
-    """The single finished event log (file or rolling directory) in ``directory``."""
-    logs = [p for p in Path(directory).iterdir() if not p.name.endswith(".inprogress")]
+    """The single finished event log (file or rolling directory) in ``directory``; hidden
+    files beside it (the cache manager's decision log) are not event logs."""
+    logs = [
+        p
+        for p in Path(directory).iterdir()
+        if not p.name.endswith(".inprogress") and not p.name.startswith(".")
+    ]
     if len(logs) != 1:
         raise InputError(f"expected one finished Spark event log in {directory}, found {logs}")
     return logs[0]

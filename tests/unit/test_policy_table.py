@@ -41,18 +41,7 @@ def test_config_accepts_every_manager_name(name):
     assert BlazeConfig.from_conf({"spark.blaze.policy": name}).policy == name
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(reason="the manager does not run blaze_auto yet"),
-        )
-        if name == "blaze_auto"
-        else name
-        for name in MANAGER_POLICIES
-    ],
-)
+@pytest.mark.parametrize("name", MANAGER_POLICIES)
 def test_manager_runs_every_manager_name(name):
     assert get_manager_policy(name).name == name
 
