@@ -37,7 +37,12 @@ import numpy as np
 from streaming.tersecades.errors import CorruptEncodingError
 
 __all__ = [
+    "DELTA",
+    "DICT",
+    "DOD",
     "EXCEPTION_BYTES",
+    "FOR",
+    "KINDS",
     "MAX_BLOCK_ROWS",
     "WIDTHS",
     "IntBlocks",
@@ -51,6 +56,12 @@ __all__ = [
 ]
 
 WIDTHS = (0, 1, 2, 4, 8)
+# Block kinds: how a block's unsigned lane values turn back into its integers.
+FOR = 0  # frame of reference: base + stride*row + lane
+DELTA = 1  # lane + stride (the smallest delta) is the difference to the previous row
+DOD = 2  # lane + stride is the difference of consecutive differences
+DICT = 3  # lane is a code into the block's sorted dictionary of int64 values (``aux``)
+KINDS = (FOR, DELTA, DOD, DICT)
 EXCEPTION_BYTES = 10  # uint16 position + int64 value
 MAX_BLOCK_ROWS = 65_536  # positions are uint16
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -64,6 +75,7 @@ _HEADER = np.dtype(
         ("vmin", "<i8"),
         ("vmax", "<i8"),
         ("nulls", "<i4"),
+        ("kind", "i1"),
     ]
 )
 
@@ -129,6 +141,20 @@ class IntBlocks:
     null_pos: Payload  # uint16 row positions of the nulls, ascending
     crc: np.ndarray  # int64 (a uint32 CRC-32)
     bits: bool = False  # widths count bits (packed lanes) instead of bytes
+    kind: np.ndarray | None = None  # int8 per block, one of KINDS (None: all FOR)
+    aux: Payload | None = None  # int64 dictionary values of DICT blocks (None: none)
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", np.zeros(len(self.rows), np.int8))
+        if self.aux is None:
+            object.__setattr__(self, "aux", Payload(np.zeros(len(self.rows) + 1, np.int64), _EMPTY_U8))
+
+    @property
+    def plain(self) -> np.ndarray:
+        """Blocks whose lanes are ``value - base`` (FOR without stride): operators compare and
+        sum those lanes directly; every other block kind is decoded for just its rows."""
+        return (self.kind == FOR) & (self.stride == 0)
 
     @property
     def num_blocks(self) -> int:
@@ -147,13 +173,15 @@ class IntBlocks:
 
     @property
     def encoded_bytes(self) -> int:
-        """Bytes of the encoded form: 8-byte base, stride, min, max, CRC; 1-byte width, 4-byte
-        row and null counts, 4-byte offsets for each of the four payloads, plus the payloads."""
+        """Bytes of the encoded form: 8-byte base, stride, min, max, CRC; 1-byte width and kind,
+        4-byte row and null counts, 4-byte offsets for each of the five payloads, plus the
+        payloads."""
         payload = sum(
             int(p.offsets[-1] - p.offsets[0])
             for p in (self.deltas, self.exc_pos, self.exc_val, self.null_pos)
         )
-        return self.num_blocks * (5 * 8 + 1 + 2 * 4 + 4 * 4) + payload
+        payload += int(self.aux.offsets[-1] - self.aux.offsets[0])
+        return self.num_blocks * (5 * 8 + 2 + 2 * 4 + 5 * 4) + payload
 
     def exception_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(decoded row index, value) of every exception."""
@@ -177,7 +205,7 @@ class IntBlocks:
             header[name] = getattr(self, name)
         header_bytes, size = header.tobytes(), _HEADER.itemsize
         slices = []
-        for payload in (self.deltas, self.exc_pos, self.exc_val, self.null_pos, *extra):
+        for payload in (self.deltas, self.exc_pos, self.exc_val, self.null_pos, self.aux, *extra):
             offsets = payload.offsets.tolist()
             if offsets[-1] > offsets[0]:
                 slices.append((memoryview(np.ascontiguousarray(payload.data)), offsets))
@@ -215,6 +243,7 @@ class IntBlocks:
             ("exc_pos", self.exc_pos),
             ("exc_val", self.exc_val),
             ("null_pos", self.null_pos),
+            ("aux", self.aux),
         ):
             if len(payload.offsets) != self.num_blocks + 1 or (payload.lengths < 0).any():
                 raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
@@ -231,7 +260,17 @@ class IntBlocks:
             fail(bad, "null positions do not match the null count")
         if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
             fail(bad, "null count outside [0, rows]")
-        if (bad := (self.vmin > self.vmax) | ((self.stride == 0) & (self.base != self.vmin))).any():
+        if (bad := ~np.isin(self.kind, KINDS)).any():
+            fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
+        if (bad := (self.kind != DICT) & (self.aux.lengths != 0)).any():
+            fail(bad, "a dictionary payload on a block that is not a dictionary block")
+        dict_size = self.aux.lengths // 8
+        if (bad := (self.aux.lengths % 8 != 0) | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))).any():
+            fail(bad, "dictionary payload is malformed (or empty while rows use it)")
+        if (bad := np.isin(self.kind, (DELTA, DOD)) & (self.nulls > 0)).any():
+            fail(bad, "delta blocks cannot hold nulls")
+        plain = self.plain
+        if (bad := (self.vmin > self.vmax) | (plain & (self.base != self.vmin))).any():
             fail(bad, "zone map is inconsistent (min > max, or base != min)")
         for name, payload, count in (
             ("exception", self.exc_pos, n_exc // 2),
@@ -264,6 +303,8 @@ class IntBlocks:
             *(cat_payload(n) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=cat("crc"),
             bits=parts[0].bits,
+            kind=cat("kind"),
+            aux=cat_payload("aux"),
         )
 
     def take(self, blocks: np.ndarray) -> IntBlocks:
@@ -283,6 +324,8 @@ class IntBlocks:
             *(sub(getattr(self, n)) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=self.crc[blocks],
             bits=self.bits,
+            kind=self.kind[blocks],
+            aux=sub(self.aux),
         )
 
 
@@ -618,25 +661,54 @@ def groups(
 
 
 def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode every block: (int64 values, validity or None when there are no nulls)."""
+    """Decode every block: (int64 values, validity or None when there are no nulls).
+
+    Lanes are first turned into values (FOR, DICT) or differences (DELTA, DOD); exceptions are
+    patched in (they hold the exact value, or the exact difference for delta kinds); delta
+    blocks are then integrated with a running sum modulo 2^64, which is exact for any input.
+    """
     values = np.empty(blocks.num_rows, dtype=np.int64)
     starts = blocks.starts
     u = values.view(np.uint64)
+    kind = blocks.kind
+    dictionary = blocks.aux.items(np.int64)
+    dict_start = (blocks.aux.offsets[:-1] - blocks.aux.offsets[0]) // 8
+    dict_size = blocks.aux.lengths // 8
     for n, w, group in groups(blocks):
         if n == 0:
             continue
-        base = blocks.base[group].view(np.uint64)[:, None]
+        k = kind[group]
+        anchor = np.where(k == FOR, blocks.base[group], blocks.stride[group])
         if w == 0:
-            out = np.broadcast_to(base, (len(group), n)).copy()
+            out = np.broadcast_to(anchor.view(np.uint64)[:, None], (len(group), n)).copy()
         else:
-            out = delta_matrix(blocks, group, n, w).astype(np.uint64) + base
-        strided = blocks.stride[group] != 0
-        if strided.any():
+            lanes = delta_matrix(blocks, group, n, w)
+            out = lanes.astype(np.uint64) + anchor.view(np.uint64)[:, None]
+        ramped = (k == FOR) & (blocks.stride[group] != 0)
+        if ramped.any():
             ramp = blocks.stride[group].view(np.uint64)[:, None] * np.arange(n, dtype=np.uint64)
-            out += ramp
+            out[ramped] += ramp[ramped]
+        coded = np.flatnonzero(k == DICT)
+        if len(coded):
+            codes = np.zeros((len(coded), n), np.int64) if w == 0 else lanes[coded].astype(np.int64)
+            size = dict_size[group[coded]][:, None]
+            if (codes >= np.maximum(size, 1)).any():
+                raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
+            index = dict_start[group[coded]][:, None] + np.minimum(codes, np.maximum(size - 1, 0))
+            out[coded] = dictionary[index].view(np.uint64) if len(dictionary) else 0
         write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals
+    for kind_id, passes in ((DELTA, 1), (DOD, 2)):
+        ids = np.flatnonzero((kind == kind_id) & (blocks.rows > 0))
+        for n in np.unique(blocks.rows[ids]).tolist():
+            group = ids[blocks.rows[ids] == n]
+            steps = read_rows(u, starts, group, n).copy()
+            steps[:, 0] = 0
+            for _ in range(passes):
+                np.cumsum(steps, axis=1, out=steps)
+            steps += blocks.base[group].view(np.uint64)[:, None]
+            write_rows(u, starts, group, n, steps)
     if int(blocks.nulls.sum()) == 0:
         return values, None
     valid = np.ones(blocks.num_rows, dtype=bool)

@@ -12,7 +12,8 @@
   work at all; other blocks are decoded for just their rows.
 
 Sums are exact Python integers (no int64 overflow), as in SQL engines that widen ``SUM``.
-Only blocks with a stride (linear timestamps) fall back to decoding, and only those blocks.
+Only blocks that are not plain frame-of-reference (stride, delta, delta-of-delta, dictionary
+kinds) fall back to decoding, and only those blocks.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streaming.tersecades.blocks import (
     lane_max as blocks_lane_max,
 )
 from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
+from streaming.tersecades.lightweight import Adaptive
 from streaming.tersecades.spec import EncodedBatch
 
 __all__ = [
@@ -117,9 +119,9 @@ def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     if name not in batch.columns:
         raise KeyError(f"no column {name!r} in the encoded batch (have {sorted(batch.columns)})")
     column = batch.columns[name]
-    if not isinstance(column.codec, BaseDelta | TimestampWindow):
+    if not isinstance(column.codec, BaseDelta | Adaptive | TimestampWindow):
         raise TypeError(
-            f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (BaseDelta or TimestampWindow)"
+            f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (Adaptive, BaseDelta or TimestampWindow)"
         )
     return column
 
@@ -167,8 +169,8 @@ def _predicate_mask(
     if len(partial) == 0:
         return mask
     starts = blocks.starts
-    strided = partial[blocks.stride[partial] != 0]
-    plain = partial[blocks.stride[partial] == 0]
+    strided = partial[~blocks.plain[partial]]
+    plain = partial[blocks.plain[partial]]
     for n, w, group in groups(blocks, plain):
         if n == 0:
             continue
@@ -292,9 +294,11 @@ def aggregate(
     selection = select(batch, where, cache)
     key_column = batch.columns[by] if by is not None else None
     if key_column is not None and not isinstance(
-        key_column.codec, BaseDelta | TimestampWindow | Dictionary
+        key_column.codec, Adaptive | BaseDelta | TimestampWindow | Dictionary
     ):
-        raise TypeError(f"group-by column {by!r} must use BaseDelta, TimestampWindow or Dictionary")
+        raise TypeError(
+            f"group-by column {by!r} must use Adaptive, BaseDelta, TimestampWindow or Dictionary"
+        )
     parts = _aggregate_parts(column.blocks, selection.mask, key_column, cache)
     keys, counts, sums, mins, maxs = _combine(parts)
     stats = {
@@ -389,7 +393,7 @@ def _aggregate_parts(
     parts = _Parts()
     nb = blocks.num_blocks
     block_key, constant = _block_keys(key, nb)
-    fast = constant & (blocks.stride == 0)
+    fast = constant & blocks.plain
     fast_ids = np.flatnonzero(fast)
     starts = blocks.starts
 

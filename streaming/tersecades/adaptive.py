@@ -1,0 +1,302 @@
+"""Per-block codec choice by sampling: the encoder behind TerseCades' default integer codec.
+
+Real telemetry mixes shapes a single scheme cannot serve: bursty timestamps (small gaps, rare
+jumps), uniform ids, heavy-tailed latencies, near-constant error codes. Following the
+lightweight-codec line of FastLanes and BtrBlocks, every block picks one of four kinds
+(``blocks.KINDS``) after estimating each on a small sample of its rows:
+
+* **FOR** — frame of reference (optionally with a linear stride), bit-packed at the width that
+  minimises ``lane bits + exception bytes``; values that do not fit are patched exceptions.
+  A block whose lanes are all 0 with a few exceptions is the sparse / run-length case.
+* **DELTA** — differences to the previous row, frame-of-referenced and bit-packed (patches
+  hold the exact difference): timestamps with jitter, counters.
+* **DOD** — differences of differences: series whose rate drifts.
+* **DICT** — a sorted per-block dictionary of the frequent values, codes bit-packed, the rest
+  patched: columns with few distinct values spread over a wide range.
+
+The sample is ``RUNS`` contiguous runs of ``RUN`` rows (contiguous, so the delta kinds can be
+estimated), about 3 % of a 4096-row block; each estimate is one histogram of bit lengths.
+FOR is preferred unless another kind is clearly smaller, because operators work on FOR lanes
+directly and decode the other kinds. Everything is vectorised over all blocks of a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streaming.tersecades.blocks import (
+    DELTA,
+    DICT,
+    DOD,
+    EXCEPTION_BYTES,
+    FOR,
+    IntBlocks,
+    Payload,
+    _pack_bits,
+    empty_blocks,
+)
+
+__all__ = ["encode_adaptive"]
+
+RUNS, RUN = 4, 32
+PREFER_FOR = 0.9  # another kind must be estimated >10 % smaller than FOR to be chosen
+MAX_DICT = 1 << 12
+_EMPTY_U8 = np.empty(0, np.uint8)
+
+
+def encode_adaptive(
+    values: np.ndarray,
+    valid: np.ndarray | None,
+    block_size: int,
+    *,
+    forced: np.ndarray | None = None,
+    patch_values: np.ndarray | None = None,
+    allow_delta: bool = True,
+) -> IntBlocks:
+    """Encode int64 ``values`` (``valid`` False marks nulls) in bit-packed blocks of sampled
+    kinds. ``forced`` rows are stored as exceptions holding ``patch_values`` (the float codec's
+    values that have no integer form); the zone maps ignore them."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    n = len(values)
+    if valid is not None and valid.all():
+        valid = None
+    if forced is not None and not forced.any():
+        forced = None
+    full = n // block_size
+    cuts = [(0, full * block_size, full)] if full else []
+    if n > full * block_size:
+        cuts.append((full * block_size, n, 1))
+    parts = []
+    for start, stop, nb in cuts:
+
+        def shape(a: np.ndarray | None, start=start, stop=stop, nb=nb) -> np.ndarray | None:
+            return None if a is None else a[start:stop].reshape(nb, -1)
+
+        parts.append(
+            _encode_group(
+                shape(values),
+                shape(valid),
+                shape(forced),
+                shape(patch_values),
+                allow_delta,
+            )
+        )
+    if not parts:
+        return empty_blocks(True)
+    return parts[0] if len(parts) == 1 else IntBlocks.concat(parts)
+
+
+def _bit_length(u: np.ndarray) -> np.ndarray:
+    """Bit length of uint64 values (exact below 2^53, at most one too high above)."""
+    exponent = (u.astype(np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64)
+    return np.where(u == 0, 0, np.minimum(exponent - 1022, 64))
+
+
+def _sizes(lanes: np.ndarray, rows: int, extra_exceptions: np.ndarray | None = None) -> np.ndarray:
+    """Per block and width 0..64: bytes of ``rows`` lanes at that width plus the exceptions
+    (lanes that do not fit, plus ``extra_exceptions``), from one bit-length histogram of the
+    (possibly sampled) ``lanes``, scaled to ``rows``."""
+    nb, m = lanes.shape
+    length = _bit_length(lanes)
+    hist = np.bincount((np.arange(nb)[:, None] * 65 + length).ravel(), minlength=nb * 65)
+    fits = np.cumsum(hist.reshape(nb, 65), axis=1)
+    widths = np.arange(65)
+    over = (m - fits) * (rows / m)
+    if extra_exceptions is not None:
+        over = over + extra_exceptions[:, None]
+    sizes = (rows * widths + 7) // 8 + EXCEPTION_BYTES * over
+    if extra_exceptions is None:
+        sizes[:, 64] = 8 * rows
+    else:
+        sizes[:, 64] = np.where(extra_exceptions > 0, np.inf, 8 * rows)
+    return sizes
+
+
+def _min_size(lanes: np.ndarray, rows: int) -> np.ndarray:
+    return _sizes(lanes, rows).min(axis=1)
+
+
+def _sample(x: np.ndarray) -> np.ndarray:
+    """``RUNS`` contiguous runs of ``RUN`` rows per block, spread over it: (nb, runs, run)."""
+    nb, n = x.shape
+    if n <= RUNS * RUN:
+        return x[:, None, :]
+    first = np.linspace(0, n - RUN, RUNS).astype(np.int64)
+    return x[:, first[:, None] + np.arange(RUN)]
+
+
+def _frame(r: np.ndarray) -> np.ndarray:
+    """Lanes of a frame of reference over the last axis flattened per block."""
+    flat = r.reshape(len(r), -1)
+    return flat.view(np.uint64) - flat.min(axis=1).view(np.uint64)[:, None]
+
+
+def _estimates(x: np.ndarray, delta_ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated bytes per block of FOR, FOR+stride, DELTA, DOD, DICT (rows: kinds), and the
+    stride guess (a line through the block's first and last value)."""
+    nb, n = x.shape
+    s = _sample(x)
+    m = s.shape[1] * s.shape[2]
+    est = np.zeros(nb, np.int64)
+    if n >= 2:
+        est = (x[:, -1] - x[:, 0]) // (n - 1)
+    est[~delta_ok] = 0
+    inf = np.full(nb, np.inf)
+    cost = np.vstack([_min_size(_frame(s), n), inf, inf, inf, inf])
+    if n >= 2 and (est != 0).any():
+        at = _sample(np.broadcast_to(np.arange(n, dtype=np.uint64), (1, n)))[0]
+        ramp = est.view(np.uint64)[:, None, None] * at[None]
+        cost[1] = np.where(est != 0, _min_size(_frame((s.view(np.uint64) - ramp).view(np.int64)), n), np.inf)
+    if s.shape[2] >= 3 and delta_ok.any():
+        d1 = np.diff(s.view(np.uint64), axis=2).view(np.int64)
+        cost[2] = np.where(delta_ok, _min_size(_frame(d1), n), np.inf)
+        d2 = np.diff(d1.view(np.uint64), axis=2).view(np.int64)
+        cost[3] = np.where(delta_ok, _min_size(_frame(d2), n), np.inf)
+    flat = np.sort(s.reshape(nb, m), axis=1)
+    new = np.ones((nb, m), bool)
+    new[:, 1:] = flat[:, 1:] != flat[:, :-1]
+    last = np.ones((nb, m), bool)
+    last[:, :-1] = new[:, 1:]
+    distinct = new.sum(axis=1)
+    singles = (new & last).sum(axis=1)  # values seen once: the mass a dictionary will miss
+    repeated = np.maximum(distinct - singles, 1)
+    code_bits = _bit_length(np.asarray(repeated - 1, np.uint64))
+    cost[4] = (n * code_bits + 7) // 8 + 8 * repeated + EXCEPTION_BYTES * n * singles / m
+    return cost, est
+
+
+def _choose(cost: np.ndarray) -> np.ndarray:
+    """Kind index per block (0 FOR, 1 FOR+stride, 2 DELTA, 3 DOD, 4 DICT), FOR preferred."""
+    weighted = cost.copy()
+    weighted[1:] /= PREFER_FOR
+    return weighted.argmin(axis=0)
+
+
+def _dictionary(row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block's dictionary: the frequent values (sorted), the codes, and the misses."""
+    uniq, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    covered = np.cumsum(counts[order])
+    k = np.arange(1, min(len(uniq), MAX_DICT) + 1)
+    size = (len(row) * _bit_length(np.asarray(k - 1, np.uint64)) + 7) // 8 + 8 * k
+    size = size + EXCEPTION_BYTES * (len(row) - covered[: len(k)])
+    keep = np.sort(order[: int(k[size.argmin()])])
+    code_of = np.full(len(uniq), -1, np.int64)
+    code_of[keep] = np.arange(len(keep))
+    codes = code_of[inverse]
+    miss = codes < 0
+    codes[miss] = 0
+    return uniq[keep], codes, miss
+
+
+def _encode_group(
+    x: np.ndarray,
+    valid: np.ndarray | None,
+    forced: np.ndarray | None,
+    patch: np.ndarray | None,
+    allow_delta: bool,
+) -> IntBlocks:
+    """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array."""
+    nb, n = x.shape
+    ignore = None
+    if valid is not None:
+        ignore = ~valid
+    if forced is not None:
+        ignore = forced if ignore is None else ignore | forced
+    nulls = np.zeros(nb, np.int32) if valid is None else (~valid).sum(axis=1).astype(np.int32)
+    if ignore is not None:
+        vmin = np.where(ignore, np.iinfo(np.int64).max, x).min(axis=1)
+        vmax = np.where(ignore, np.iinfo(np.int64).min, x).max(axis=1)
+        empty = ignore.all(axis=1)
+        vmin[empty] = 0
+        vmax[empty] = 0
+        x = np.where(ignore, vmin[:, None], x)  # ignored slots get lane 0
+        clean = ~ignore.any(axis=1)
+    else:
+        vmin, vmax = x.min(axis=1), x.max(axis=1)
+        clean = np.ones(nb, bool)
+    delta_ok = clean & allow_delta
+    cost, est = _estimates(x, delta_ok)
+    choice = _choose(cost)
+
+    u = x.view(np.uint64)
+    lanes = u - vmin.view(np.uint64)[:, None]
+    exact = x if patch is None else patch.copy()  # what an exception stores
+    base = vmin.copy()
+    stride = np.zeros(nb, np.int64)
+    kind = np.full(nb, FOR, np.int8)
+    extra = np.zeros(nb, np.int64) if forced is None else forced.sum(axis=1)
+    force = forced.copy() if forced is not None else np.zeros((nb, n), bool)
+    dict_parts: list[np.ndarray] = [np.empty(0, np.int64)] * nb
+
+    if (pick := np.flatnonzero(choice == 1)).size:
+        ramp = est[pick].view(np.uint64)[:, None] * np.arange(n, dtype=np.uint64)
+        residual = u[pick] - ramp
+        rbase = residual.view(np.int64).min(axis=1)
+        lanes[pick] = residual - rbase.view(np.uint64)[:, None]
+        base[pick], stride[pick] = rbase, est[pick]
+    for kind_id, passes, code in ((DELTA, 1, 2), (DOD, 2, 3)):
+        if not (pick := np.flatnonzero(choice == code)).size:
+            continue
+        step = u[pick].copy()
+        for _ in range(passes):
+            step[:, 1:] = np.diff(step, axis=1)
+            step[:, 0] = 0
+        rest = step[:, 1:].view(np.int64)
+        low = rest.min(axis=1) if n > 1 else np.zeros(len(pick), np.int64)
+        lanes[pick] = step - low.view(np.uint64)[:, None]
+        lanes[pick, 0] = 0
+        if exact is x:
+            exact = x.copy()
+        exact[pick] = step.view(np.int64)
+        base[pick], stride[pick], kind[pick] = x[pick, 0], low, kind_id
+    if (pick := np.flatnonzero(choice == 4)).size:
+        for b in pick.tolist():  # per block, never per value
+            values, codes, miss = _dictionary(x[b])
+            if ignore is not None:
+                miss &= ~ignore[b]
+            dict_parts[b] = values
+            lanes[b] = codes.view(np.uint64)
+            force[b] |= miss
+        extra[pick] = force[pick].sum(axis=1)
+        kind[pick] = DICT
+
+    sizes = _sizes(np.where(force, np.uint64(0), lanes), n, extra if force.any() else None)
+    width = sizes.argmin(axis=1)
+    limit = np.where(width >= 64, np.uint64(2**64 - 1), (np.uint64(1) << np.minimum(width, 63).astype(np.uint64)) - np.uint64(1))
+    exc = (lanes > limit[:, None]) | force
+    if valid is not None:
+        exc &= valid | (forced if forced is not None else False)
+    exc_block, exc_row = np.nonzero(exc)
+    exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
+    exc_val = Payload.from_blocks(exc_block, exact[exc_block, exc_row], nb)
+    lanes[exc] = 0
+    if valid is not None:
+        lanes[~valid] = 0
+        null_block, null_row = np.nonzero(~valid)
+        null_pos = Payload.from_blocks(null_block, null_row.astype(np.uint16), nb)
+    else:
+        null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
+    dict_values = np.concatenate(dict_parts) if (kind == DICT).any() else np.empty(0, np.int64)
+    dict_block = np.repeat(np.arange(nb), [len(p) for p in dict_parts])
+    aux = Payload.from_blocks(dict_block, dict_values, nb)
+
+    width = width.astype(np.int8)
+    rows = np.full(nb, n, dtype=np.int32)
+    return IntBlocks(
+        rows,
+        base,
+        stride,
+        width,
+        vmin,
+        vmax,
+        nulls,
+        _pack_bits(lanes, width),
+        exc_pos,
+        exc_val,
+        null_pos,
+        crc=rows.astype(np.int64),
+        bits=True,
+        kind=kind,
+        aux=aux,
+    )
