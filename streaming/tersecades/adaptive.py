@@ -36,8 +36,9 @@ from streaming.tersecades.blocks import (
     empty_blocks,
 )
 
-__all__ = ["encode_adaptive"]
+__all__ = ["CHOICES", "encode_adaptive"]
 
+CHOICES = ("for", "stride", "delta", "dod", "dict")  # what the sampler chooses among
 RUNS, RUN = 4, 32
 PREFER_FOR = 0.9  # another kind must be estimated >10 % smaller than FOR to be chosen
 MAX_DICT = 1 << 12
@@ -52,10 +53,14 @@ def encode_adaptive(
     forced: np.ndarray | None = None,
     patch_values: np.ndarray | None = None,
     allow_delta: bool = True,
+    only: str | None = None,
 ) -> IntBlocks:
     """Encode int64 ``values`` (``valid`` False marks nulls) in bit-packed blocks of sampled
     kinds. ``forced`` rows are stored as exceptions holding ``patch_values`` (the float codec's
-    values that have no integer form); the zone maps ignore them."""
+    values that have no integer form); the zone maps ignore them. ``only`` (one of
+    ``CHOICES``) pins the kind wherever the block allows it, instead of sampling."""
+    if only is not None and only not in CHOICES:
+        raise ValueError(f"block kind {only!r} is not one of {CHOICES}")
     values = np.ascontiguousarray(values, dtype=np.int64)
     n = len(values)
     if valid is not None and valid.all():
@@ -79,6 +84,7 @@ def encode_adaptive(
                 shape(forced),
                 shape(patch_values),
                 allow_delta,
+                only,
             )
         )
     if not parts:
@@ -146,7 +152,9 @@ def _estimates(x: np.ndarray, delta_ok: np.ndarray) -> tuple[np.ndarray, np.ndar
     if n >= 2 and (est != 0).any():
         at = _sample(np.broadcast_to(np.arange(n, dtype=np.uint64), (1, n)))[0]
         ramp = est.view(np.uint64)[:, None, None] * at[None]
-        cost[1] = np.where(est != 0, _min_size(_frame((s.view(np.uint64) - ramp).view(np.int64)), n), np.inf)
+        cost[1] = np.where(
+            est != 0, _min_size(_frame((s.view(np.uint64) - ramp).view(np.int64)), n), np.inf
+        )
     if s.shape[2] >= 3 and delta_ok.any():
         d1 = np.diff(s.view(np.uint64), axis=2).view(np.int64)
         cost[2] = np.where(delta_ok, _min_size(_frame(d1), n), np.inf)
@@ -195,6 +203,7 @@ def _encode_group(
     forced: np.ndarray | None,
     patch: np.ndarray | None,
     allow_delta: bool,
+    only: str | None = None,
 ) -> IntBlocks:
     """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array."""
     nb, n = x.shape
@@ -218,6 +227,10 @@ def _encode_group(
     delta_ok = clean & allow_delta
     cost, est = _estimates(x, delta_ok)
     choice = _choose(cost)
+    if only is not None:  # pinned: wherever the block allows it (delta kinds need no nulls)
+        pinned = CHOICES.index(only)
+        allowed = {1: est != 0, 2: delta_ok, 3: delta_ok}.get(pinned, np.ones(nb, bool))
+        choice = np.where(allowed, pinned, 0)
 
     u = x.view(np.uint64)
     lanes = u - vmin.view(np.uint64)[:, None]
@@ -263,7 +276,11 @@ def _encode_group(
 
     sizes = _sizes(np.where(force, np.uint64(0), lanes), n, extra if force.any() else None)
     width = sizes.argmin(axis=1)
-    limit = np.where(width >= 64, np.uint64(2**64 - 1), (np.uint64(1) << np.minimum(width, 63).astype(np.uint64)) - np.uint64(1))
+    limit = np.where(
+        width >= 64,
+        np.uint64(2**64 - 1),
+        (np.uint64(1) << np.minimum(width, 63).astype(np.uint64)) - np.uint64(1),
+    )
     exc = (lanes > limit[:, None]) | force
     if valid is not None:
         exc &= valid | (forced if forced is not None else False)

@@ -148,7 +148,9 @@ class IntBlocks:
         if self.kind is None:
             object.__setattr__(self, "kind", np.zeros(len(self.rows), np.int8))
         if self.aux is None:
-            object.__setattr__(self, "aux", Payload(np.zeros(len(self.rows) + 1, np.int64), _EMPTY_U8))
+            object.__setattr__(
+                self, "aux", Payload(np.zeros(len(self.rows) + 1, np.int64), _EMPTY_U8)
+            )
 
     @property
     def plain(self) -> np.ndarray:
@@ -265,7 +267,10 @@ class IntBlocks:
         if (bad := (self.kind != DICT) & (self.aux.lengths != 0)).any():
             fail(bad, "a dictionary payload on a block that is not a dictionary block")
         dict_size = self.aux.lengths // 8
-        if (bad := (self.aux.lengths % 8 != 0) | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))).any():
+        if (
+            bad := (self.aux.lengths % 8 != 0)
+            | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
+        ).any():
             fail(bad, "dictionary payload is malformed (or empty while rows use it)")
         if (bad := np.isin(self.kind, (DELTA, DOD)) & (self.nulls > 0)).any():
             fail(bad, "delta blocks cannot hold nulls")

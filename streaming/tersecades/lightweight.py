@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.tersecades.adaptive import encode_adaptive
+from streaming.tersecades.adaptive import CHOICES, encode_adaptive
 from streaming.tersecades.blocks import DELTA, DOD, decode_int64
 from streaming.tersecades.codecs import (
     Codec,
@@ -43,9 +43,15 @@ _POW10 = 10.0 ** np.arange(MAX_EXPONENT + 1)
 
 @dataclass(frozen=True)
 class Adaptive(Codec):
-    """Lossless integers and temporal types, the block kind chosen per block by sampling."""
+    """Lossless integers and temporal types, the block kind chosen per block by sampling
+    (``kind`` pins one of ``adaptive.CHOICES`` instead, where a block allows it)."""
 
+    kind: str | None = None
     bit_packed = True
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in CHOICES:
+            raise ValueError(f"Adaptive kind={self.kind!r} is not one of {CHOICES}")
 
     def check_type(self, column: str, arrow_type: pa.DataType) -> None:
         if not _is_integer_like(arrow_type):
@@ -54,7 +60,7 @@ class Adaptive(Codec):
             )
 
     def encode(self, column: str, array: pa.Array, block_size: int) -> EncodedColumn:
-        blocks = encode_adaptive(_as_int64(array), _validity(array), block_size)
+        blocks = encode_adaptive(_as_int64(array), _validity(array), block_size, only=self.kind)
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
@@ -64,14 +70,13 @@ class Adaptive(Codec):
 
 def _decimal_keys(x: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``rint(x * 10**e)`` and whether it decodes back to exactly ``x``'s bits."""
-    wide = x.astype(np.float64)
     scale = _POW10[np.maximum(exponent, 0)]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # NaN payloads and infinities: never exact, patched
+        wide = x.astype(np.float64)
         k = np.rint(wide * scale)
         fits = np.isfinite(k) & (np.abs(k) < 2.0**53)
         keys = np.where(fits, k, 0.0).astype(np.int64)
-        back = keys.astype(np.float64) / scale
-    back = back.astype(x.dtype)
+        back = (keys.astype(np.float64) / scale).astype(x.dtype)
     exact = fits & (back.view(_int_view(x)) == x.view(_int_view(x)))
     return keys, exact
 
@@ -157,7 +162,11 @@ class AlpFloat(Codec):
         bits[raw_rows] = keys[raw_rows] if width == 64 else keys[raw_rows].astype(np.int32)
         if valid is not None:
             bits[~valid] = 0
-        return pa.array(bits.view(arrow_type.to_pandas_dtype()), type=arrow_type, mask=None if valid is None else ~valid)
+        return pa.array(
+            bits.view(arrow_type.to_pandas_dtype()),
+            type=arrow_type,
+            mask=None if valid is None else ~valid,
+        )
 
 
 def default_codec(arrow_type: pa.DataType) -> Codec:
