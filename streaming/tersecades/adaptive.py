@@ -124,7 +124,7 @@ def _min_size(lanes: np.ndarray, rows: int) -> np.ndarray:
 
 def _sample(x: np.ndarray) -> np.ndarray:
     """``RUNS`` contiguous runs of ``RUN`` rows per block, spread over it: (nb, runs, run)."""
-    nb, n = x.shape
+    n = x.shape[1]
     if n <= RUNS * RUN:
         return x[:, None, :]
     first = np.linspace(0, n - RUN, RUNS).astype(np.int64)
@@ -171,6 +171,39 @@ def _estimates(x: np.ndarray, delta_ok: np.ndarray) -> tuple[np.ndarray, np.ndar
     code_bits = _bit_length(np.asarray(repeated - 1, np.uint64))
     cost[4] = (n * code_bits + 7) // 8 + 8 * repeated + EXCEPTION_BYTES * n * singles / m
     return cost, est
+
+
+def _limit(width: np.ndarray) -> np.ndarray:
+    """Largest lane value of each width (0..64 bits)."""
+    capped = np.minimum(width, 63).astype(np.uint64)
+    return np.where(width >= 64, np.uint64(2**64 - 1), (np.uint64(1) << capped) - np.uint64(1))
+
+
+def _widths(
+    lanes: np.ndarray, force: np.ndarray, forced_count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per block the lane width, and which rows are exceptions. The width comes from the
+    sample's bit-length histogram (capped by the block's widest lane); a block where the
+    sample missed a crowd of wide values (more bytes than the no-exception width) takes
+    that width instead: one exact pass, never a full histogram."""
+    n = lanes.shape[1]
+    anyforced = bool(force.any())
+    free = np.where(force, np.uint64(0), lanes) if anyforced else lanes
+    sampled = _sample(free).reshape(len(lanes), -1)
+    width = _sizes(sampled, n, forced_count if anyforced else None).argmin(axis=1)
+    widest = _bit_length(free.max(axis=1))
+    width = np.minimum(width, widest)
+    exc = free > _limit(width)[:, None]
+    actual = (n * width + 7) // 8 + EXCEPTION_BYTES * exc.sum(axis=1)
+    worse = actual > (n * widest + 7) // 8
+    if worse.any():
+        width[worse] = widest[worse]
+        exc[worse] = False
+    if anyforced:
+        width = np.where(force.any(axis=1) & (width == 64), 63, width)
+        exc |= free > _limit(width)[:, None]
+        exc |= force
+    return width, exc
 
 
 def _choose(cost: np.ndarray) -> np.ndarray:
@@ -274,14 +307,7 @@ def _encode_group(
         extra[pick] = force[pick].sum(axis=1)
         kind[pick] = DICT
 
-    sizes = _sizes(np.where(force, np.uint64(0), lanes), n, extra if force.any() else None)
-    width = sizes.argmin(axis=1)
-    limit = np.where(
-        width >= 64,
-        np.uint64(2**64 - 1),
-        (np.uint64(1) << np.minimum(width, 63).astype(np.uint64)) - np.uint64(1),
-    )
-    exc = (lanes > limit[:, None]) | force
+    width, exc = _widths(lanes, force, extra)
     if valid is not None:
         exc &= valid | (forced if forced is not None else False)
     exc_block, exc_row = np.nonzero(exc)
