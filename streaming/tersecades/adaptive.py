@@ -28,12 +28,12 @@ from streaming.tersecades.blocks import (
     DELTA,
     DICT,
     DOD,
-    EXCEPTION_BYTES,
     FOR,
     IntBlocks,
     Payload,
     _pack_bits,
     empty_blocks,
+    pack_exceptions,
 )
 
 __all__ = ["CHOICES", "encode_adaptive"]
@@ -42,6 +42,7 @@ CHOICES = ("for", "stride", "delta", "dod", "dict")  # what the sampler chooses 
 RUNS, RUN = 4, 32
 PREFER_FOR = 0.9  # another kind must be estimated >10 % smaller than FOR to be chosen
 MAX_DICT = 1 << 12
+EXCEPTION_BYTES = 5  # a patch: uint16 position + the value's offset in 1-8 (mostly 2-4) bytes
 _EMPTY_U8 = np.empty(0, np.uint8)
 
 
@@ -312,7 +313,8 @@ def _encode_group(
         exc &= valid | (forced if forced is not None else False)
     exc_block, exc_row = np.nonzero(exc)
     exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    exc_val = Payload.from_blocks(exc_block, exact[exc_block, exc_row], nb)
+    anchor = np.where(np.isin(kind, (DELTA, DOD)), stride, vmin)
+    exc_val = pack_exceptions(exc_block, exact[exc_block, exc_row], anchor, nb)
     lanes[exc] = 0
     if valid is not None:
         lanes[~valid] = 0

@@ -51,6 +51,7 @@ __all__ = [
     "delta_matrix",
     "encode_int64",
     "lane_max",
+    "pack_exceptions",
     "read_rows",
     "write_rows",
 ]
@@ -137,7 +138,7 @@ class IntBlocks:
     nulls: np.ndarray  # int32: null count
     deltas: Payload  # rows*width bytes, little-endian unsigned
     exc_pos: Payload  # uint16 row positions of the exceptions, ascending
-    exc_val: Payload  # int64 exact values of the exceptions
+    exc_val: Payload  # exceptions as ``value - anchor`` in 1/2/4/8 bytes (see exception_rows)
     null_pos: Payload  # uint16 row positions of the nulls, ascending
     crc: np.ndarray  # int64 (a uint32 CRC-32)
     bits: bool = False  # widths count bits (packed lanes) instead of bytes
@@ -190,7 +191,13 @@ class IntBlocks:
         pos = self.exc_pos.items(np.uint16).astype(np.int64)
         counts = self.exc_pos.lengths // 2
         rows = np.repeat(self.starts, counts) + pos
-        return rows, self.exc_val.items(np.int64)
+        return rows, _unpack_exceptions(self.exc_val, counts, self.exception_anchor)
+
+    @property
+    def exception_anchor(self) -> np.ndarray:
+        """What exceptions are stored relative to: the block's minimum, or for delta kinds its
+        smallest difference, so a near-constant column's patches take a byte or two."""
+        return np.where(np.isin(self.kind, (DELTA, DOD)), self.stride, self.vmin)
 
     def null_rows(self) -> np.ndarray:
         pos = self.null_pos.items(np.uint16).astype(np.int64)
@@ -254,7 +261,13 @@ class IntBlocks:
         if (bad := self.deltas.lengths != payload_bytes(rows, self.width, self.bits)).any():
             fail(bad, "delta buffer length does not match rows x width (truncated or wrong width)")
         n_exc = self.exc_pos.lengths
-        if (bad := (n_exc % 2 != 0) | (self.exc_val.lengths != n_exc * 4)).any():
+        count = n_exc // 2
+        item = self.exc_val.lengths // np.maximum(count, 1)
+        if (
+            bad := (n_exc % 2 != 0)
+            | (self.exc_val.lengths != count * item)
+            | ((count > 0) & ~np.isin(item, (1, 2, 4, 8)))
+        ).any():
             fail(bad, "exception positions and values disagree in length")
         if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
             fail(bad, "full 64-bit deltas cannot have exceptions")
@@ -332,6 +345,54 @@ class IntBlocks:
             kind=self.kind[blocks],
             aux=sub(self.aux),
         )
+
+
+def pack_exceptions(
+    block: np.ndarray, values: np.ndarray, anchor: np.ndarray, blocks: int
+) -> Payload:
+    """Exception values (in block order) as ``value - anchor`` modulo 2^64, in the fewest of
+    1/2/4/8 bytes that hold every exception of the block (readable back by its length)."""
+    offset = values.view(np.uint64) - anchor.view(np.uint64)[block]
+    counts = np.bincount(block, minlength=blocks).astype(np.int64)
+    widest = np.zeros(blocks, np.uint64)
+    np.maximum.at(widest, block, offset)
+    item = np.select([widest < 2**8, widest < 2**16, widest < 2**32], [1, 2, 4], 8)
+    offsets = np.zeros(blocks + 1, np.int64)
+    np.cumsum(counts * item, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), np.uint8)
+    first = np.zeros(blocks, np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    rank = np.arange(len(block)) - first[block]
+    size = item[block]
+    for width in (1, 2, 4, 8):
+        pick = size == width
+        if pick.any():
+            start = offsets[:-1][block[pick]] + rank[pick] * width
+            raw = offset[pick].astype(_UINT[width]).view(np.uint8).reshape(-1, width)
+            data[start[:, None] + np.arange(width)] = raw
+    return Payload(offsets, data)
+
+
+def _unpack_exceptions(payload: Payload, counts: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_exceptions`: int64 values of every exception, in block order."""
+    total = int(counts.sum())
+    out = np.empty(total, np.uint64)
+    if total == 0:
+        return out.view(np.int64)
+    item = payload.lengths // np.maximum(counts, 1)
+    block = np.repeat(np.arange(len(counts)), counts)
+    first = np.zeros(len(counts), np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    rank = np.arange(total) - first[block]
+    size = item[block]
+    for width in (1, 2, 4, 8):
+        pick = size == width
+        if pick.any():
+            start = payload.offsets[:-1][block[pick]] + rank[pick] * width
+            raw = payload.data[start[:, None] + np.arange(width)]
+            out[pick] = np.ascontiguousarray(raw).view(_UINT[width]).reshape(-1)
+    out += anchor.view(np.uint64)[block]
+    return out.view(np.int64)
 
 
 def empty_blocks(bits: bool = False) -> IntBlocks:
@@ -450,7 +511,7 @@ def _encode_group(
     exc = delta > limit[:, None]
     exc_block, exc_row = np.nonzero(exc)
     exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    exc_val = Payload.from_blocks(exc_block, x[exc_block, exc_row], nb)
+    exc_val = pack_exceptions(exc_block, x[exc_block, exc_row], vmin, nb)
     delta[exc] = 0
     if valid is not None:
         null_block, null_row = np.nonzero(~valid)
