@@ -8,15 +8,20 @@ extras beyond the paper's fixed 1-byte deltas:
 
 * **exceptions** (patched frame-of-reference): a heavy-tailed column (Pingmesh RTTs: 2 % of
   probes are 10-1000x the median) would force every block to 4-byte deltas. Values that do not
-  fit the chosen width are stored aside as ``(uint16 position, int64 value)`` and their delta
-  slot holds 0; the encoder picks the width that minimises ``rows*width + 10*exceptions``.
+  fit the chosen width are stored aside as a uint16 position and ``value - anchor`` (the block
+  minimum; the smallest difference for delta kinds) in the fewest of 1/2/4/8 bytes that hold
+  the block's exceptions; their delta slot holds 0. The encoder picks the width that minimises
+  lane bytes plus exception bytes.
 * **stride**: event timestamps grow almost linearly, so ``base + stride*i`` leaves deltas of
   0-1 byte where a plain base would need 2-4 bytes. All arithmetic is modulo 2^64, so decoding
   is exact for any stride, even one that overflowed while it was estimated.
-* **bit lanes** (optional, per column): widths in *bits* (0-64) instead of bytes, packed
-  back to back. Uniform server ids need 10 bits, not 16; the price is an unpack to the next
-  byte lane before the operators compare or sum — so byte lanes stay the default for
-  columns that queries touch, bit lanes suit columns that are mostly carried.
+* **bit lanes** (per column): widths in *bits* (0-64) instead of bytes, packed back to back.
+  Uniform server ids need 10 bits, not 16; the price is an unpack to the next byte lane before
+  the operators compare or sum. The default codec (``adaptive.py``) packs bit lanes.
+* **kinds** (``KINDS``): a block's lanes are frame-of-reference offsets (FOR), differences to
+  the previous row (DELTA) or of consecutive differences (DOD), or codes into a per-block
+  dictionary of int64 values kept in the ``aux`` payload (DICT). Byte-lane codecs only write
+  FOR; the default codec picks a kind per block.
 * **zone map** ``vmin``/``vmax`` of the non-null values, so operators skip or accept whole
   blocks; with ``stride == 0`` the base *is* ``vmin``, so every delta is ``value - vmin``.
 * **nulls** as a list of uint16 positions (their delta slot holds 0), and a CRC-32 over the
