@@ -337,9 +337,13 @@ class IntBlocks:
             lengths = payload.lengths[blocks]
             offsets = np.zeros(len(blocks) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
-            index = np.repeat(payload.offsets[:-1][blocks] - offsets[:-1], lengths)
-            index += np.arange(int(offsets[-1]), dtype=np.int64)
-            return Payload(offsets, payload.data[index])
+            if offsets[-1] == 0:
+                return Payload(offsets, _EMPTY_U8)
+            starts = payload.offsets[:-1][blocks].tolist()
+            stops = payload.offsets[1:][blocks].tolist()
+            data = payload.data
+            # one slice per block (memcpy), never an index per byte
+            return Payload(offsets, np.concatenate([data[a:b] for a, b in zip(starts, stops)]))
 
         return IntBlocks(
             *(getattr(self, n)[blocks] for n in ("rows", "base", "stride", "width")),
@@ -709,8 +713,8 @@ def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.nda
     if found is not None:
         region, local = found
         raw = region if local is None else region[local]
-    else:
-        raw = data[offsets[:, None] + np.arange(span)]
+    else:  # one slice per block (memcpy), never an index per byte
+        raw = np.concatenate([data[o : o + span] for o in offsets.tolist()])
     if blocks.bits:
         return _unpack_bits(raw.reshape(len(group), span), n, w)
     return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)

@@ -308,8 +308,14 @@ def aggregate(
         "compared": selection.blocks_compared,
     }
     labels = _labels(key_column, keys) if key_column is not None else [None] * len(keys)
-    # order by the user-visible key (dictionary codes are not in string order), nulls last
-    order = sorted(range(len(labels)), key=lambda i: (labels[i] is None, labels[i]))
+    # order by the user-visible key (dictionary codes are not in string order), nulls last;
+    # integer and window keys are already in that order
+    in_order = key_column is None or not isinstance(key_column.codec, Dictionary)
+    order = (
+        list(range(len(labels)))
+        if in_order
+        else sorted(range(len(labels)), key=lambda i: (labels[i] is None, labels[i]))
+    )
     if order != list(range(len(labels))):
         labels = [labels[i] for i in order]
         counts, mins, maxs = counts[order], mins[order], maxs[order]
@@ -491,8 +497,10 @@ def _rows_by_key(
     if len(values) == 0:
         return
     keys = np.where(key_valid, keys, 0)
-    order = np.lexsort((keys, ~key_valid))
-    keys, key_valid, values = keys[order], key_valid[order], values[order]
+    # window keys of a time-ordered stream arrive sorted: then no sort is needed
+    if not (key_valid.all() and (keys[1:] >= keys[:-1]).all()):
+        order = np.lexsort((keys, ~key_valid))
+        keys, key_valid, values = keys[order], key_valid[order], values[order]
     new = np.ones(len(keys), bool)
     new[1:] = (keys[1:] != keys[:-1]) | (key_valid[1:] != key_valid[:-1])
     starts = np.flatnonzero(new)
