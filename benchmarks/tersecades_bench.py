@@ -170,9 +170,9 @@ def compression(batches: list[pa.RecordBatch], spec: TerseSpec) -> dict:
         sizes.update(_other_sizes(pa.table({name: array})))
         columns[name] = {"raw_bytes": raw, **{k: raw / v for k, v in sizes.items()}}
         kinds = np.bincount(
-            np.concatenate([e.columns[name].blocks.kind for e in encoded]), minlength=4
+            np.concatenate([e.columns[name].blocks.kind for e in encoded]), minlength=5
         )
-        columns[name]["block kinds (FOR, DELTA, DOD, DICT)"] = kinds.tolist()
+        columns[name]["block kinds (FOR, DELTA, DOD, DICT, ESC)"] = kinds.tolist()
         raw_total += raw
         for k, v in sizes.items():
             totals[k] += v
@@ -354,12 +354,14 @@ def write_markdown(result: dict, path: Path) -> None:
             "",
             "### Compression ratio (raw bytes / encoded bytes)",
             "",
-            "| column | " + " | ".join(codecs) + " | block kinds (FOR, DELTA, DOD, DICT) |",
+            "| column | " + " | ".join(codecs) + " | block kinds (FOR, DELTA, DOD, DICT, ESC) |",
             "| --- | " + " | ".join("---:" for _ in codecs) + " | --- |",
         ]
         for name, row in comp["columns"].items():
             cells = " | ".join(f"{row[c]:.2f}" for c in codecs)
-            lines.append(f"| {name} | {cells} | {row['block kinds (FOR, DELTA, DOD, DICT)']} |")
+            lines.append(
+                f"| {name} | {cells} | {row['block kinds (FOR, DELTA, DOD, DICT, ESC)']} |"
+            )
         overall = " | ".join(f"**{comp['overall'][c]:.2f}**" for c in codecs)
         lines += [
             f"| **whole table** (sum of columns) | {overall} | |",

@@ -45,6 +45,7 @@ __all__ = [
     "DELTA",
     "DICT",
     "DOD",
+    "ESC",
     "EXCEPTION_BYTES",
     "FOR",
     "KINDS",
@@ -67,7 +68,8 @@ FOR = 0  # frame of reference: base + stride*row + lane
 DELTA = 1  # lane + stride (the smallest delta) is the difference to the previous row
 DOD = 2  # lane + stride is the difference of consecutive differences
 DICT = 3  # lane is a code into the block's sorted dictionary of int64 values (``aux``)
-KINDS = (FOR, DELTA, DOD, DICT)
+ESC = 4  # codes 0..K-1 into a dictionary, code K escapes to a bit-packed side stream (``aux``)
+KINDS = (FOR, DELTA, DOD, DICT, ESC)
 EXCEPTION_BYTES = 10  # uint16 position + int64 value
 MAX_BLOCK_ROWS = 65_536  # positions are uint16
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -282,7 +284,7 @@ class IntBlocks:
             fail(bad, "null count outside [0, rows]")
         if (bad := ~np.isin(self.kind, KINDS)).any():
             fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
-        if (bad := (self.kind != DICT) & (self.aux.lengths != 0)).any():
+        if (bad := ~np.isin(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
             fail(bad, "a dictionary payload on a block that is not a dictionary block")
         dict_size = self.aux.lengths // 8
         if (
@@ -290,8 +292,10 @@ class IntBlocks:
             | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
         ).any():
             fail(bad, "dictionary payload is malformed (or empty while rows use it)")
-        if (bad := np.isin(self.kind, (DELTA, DOD)) & (self.nulls > 0)).any():
-            fail(bad, "delta blocks cannot hold nulls")
+        if (bad := np.isin(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
+            fail(bad, "delta and escape blocks cannot hold nulls")
+        if (bad := (self.kind == ESC) & (self.aux.lengths < 24)).any():
+            fail(bad, "escape dictionary header is truncated")
         plain = self.plain
         if (bad := (self.vmin > self.vmax) | (plain & (self.base != self.vmin))).any():
             fail(bad, "zone map is inconsistent (min > max, or base != min)")
@@ -735,6 +739,30 @@ def groups(
     return out
 
 
+def _escape_block(words: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Values of one ESC block from its ``aux`` words and lane codes (see ``adaptive.py``)."""
+    escape, side_base, side_width = (int(v) for v in words[:3])
+    if not (0 <= escape <= len(words) - 3 and 0 <= side_width <= 64):
+        raise CorruptEncodingError("escape dictionary header is out of range")
+    if (codes > escape).any():
+        raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
+    values = words[3 : 3 + escape]
+    is_escape = codes == escape
+    count = int(is_escape.sum())
+    side_words = words[3 + escape :]
+    if len(side_words) != (-(-count // 64) * side_width if side_width else 0):
+        raise CorruptEncodingError("escape stream length does not match the escape codes")
+    out = np.empty(len(codes), np.uint64)
+    out[~is_escape] = values[codes[~is_escape]].view(np.uint64)
+    if count:
+        side = np.zeros(count, np.uint64)
+        if side_width:
+            raw = side_words.view(np.uint8).reshape(1, -1)
+            side = _unpack_bits(raw, count, side_width)[0].astype(np.uint64)
+        out[is_escape] = side + np.uint64(side_base % 2**64)
+    return out
+
+
 def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
     """Decode every block: (int64 values, validity or None when there are no nulls).
 
@@ -771,6 +799,11 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
                 raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
             index = dict_start[group[coded]][:, None] + np.minimum(codes, np.maximum(size - 1, 0))
             out[coded] = dictionary[index].view(np.uint64) if len(dictionary) else 0
+        for i in np.flatnonzero(k == ESC).tolist():  # per block, never per value
+            b = int(group[i])
+            words = dictionary[dict_start[b] : dict_start[b] + dict_size[b]]
+            codes = np.zeros(n, np.int64) if w == 0 else lanes[i].astype(np.int64)
+            out[i] = _escape_block(words, codes)
         write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals

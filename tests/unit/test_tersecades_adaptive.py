@@ -22,7 +22,7 @@ from streaming.tersecades import (
     select,
 )
 from streaming.tersecades.adaptive import CHOICES
-from streaming.tersecades.blocks import DELTA, DICT, DOD, FOR
+from streaming.tersecades.blocks import DELTA, DICT, DOD, ESC, FOR
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 INT_TYPES = {
@@ -152,14 +152,23 @@ def test_sampling_picks_the_kind_each_shape_calls_for():
         "ids": rng.integers(0, 3000, n),
         "wide_codes": rng.choice(np.array([-(2**50), 7, 2**40, 2**60]), n),
         "drift": np.cumsum(np.cumsum(rng.integers(0, 3, n))) * 1000,
+        # 70 % five recurring values, a lognormal tail, rare values near 2^40
+        "rtt": np.where(
+            rng.random(n) < 0.7,
+            rng.choice(np.array([180, 210, 250, 320, 410]), n),
+            np.rint(rng.lognormal(6.0, 0.8, n)).astype(np.int64) + 50,
+        )
+        + (rng.random(n) < 0.001) * 2**40,
     }
     batch = pa.RecordBatch.from_pydict({k: pa.array(v, pa.int64()) for k, v in columns.items()})
     encoded = TerseSpec(batch.schema).encode_batch(batch)
-    kinds = {k: np.bincount(c.blocks.kind, minlength=4) for k, c in encoded.columns.items()}
+    kinds = {k: np.bincount(c.blocks.kind, minlength=5) for k, c in encoded.columns.items()}
     assert kinds["bursty_ts"][DELTA] == 10
     assert kinds["ids"][FOR] == 10 and (encoded.columns["ids"].blocks.width == 12).all()
     assert kinds["wide_codes"][DICT] == 10
     assert kinds["drift"][DOD] >= 8
+    assert kinds["rtt"][ESC] == 10
+    assert encoded.columns["rtt"].encoded_bytes < columns["rtt"].nbytes / 8  # FOR: ~5x
     regular = encoded.columns["regular_ts"].blocks
     assert (regular.width == 0).all() and regular.encoded_bytes < 100 * 10
     assert TerseSpec(batch.schema).decode(encoded.to_arrow()).equals(batch)
@@ -267,3 +276,21 @@ def test_an_altered_dictionary_is_refused(dict_batch):
     aux[2] = aux[2][:-8]  # a code now points past the dictionary: refused even unverified
     with pytest.raises(CorruptEncodingError, match="outside its block's dictionary"):
         spec.decode(_replace(encoded, "v__aux", pa.array(aux, pa.binary())), verify=False)
+
+
+def test_an_escape_stream_that_disagrees_with_its_codes_is_refused():
+    rng = np.random.default_rng(6)
+    values = np.where(rng.random(512) < 0.7, rng.choice(np.array([5, 9, 14]), 512), 0)
+    values = values + np.where(values == 0, rng.integers(1000, 5000, 512), 0)
+    batch = pa.RecordBatch.from_arrays([pa.array(values)], names=["v"])
+    spec = TerseSpec(batch.schema, {"v": Adaptive("esc")}, block_size=128)
+    encoded = spec.encode(batch)
+    assert (encoded.column("v__kind").to_numpy() == ESC).all()
+    assert spec.decode(encoded).equals(batch)
+    aux = encoded.column("v__aux").to_pylist()
+    aux[0] = aux[0][:-8]  # one side-stream word lost
+    corrupt = _replace(encoded, "v__aux", pa.array(aux, pa.binary()))
+    with pytest.raises(CorruptEncodingError, match="'v' block 0: CRC mismatch"):
+        spec.parse(corrupt)
+    with pytest.raises(CorruptEncodingError, match="escape stream length"):
+        spec.decode(corrupt, verify=False)
