@@ -47,6 +47,7 @@ CHOICES = ("for", "stride", "delta", "dod", "dict", "esc")  # what the sampler c
 RUNS, RUN = 4, 32
 PREFER_FOR = 0.9  # another kind must be estimated >10 % smaller than FOR to be chosen
 MAX_DICT = 1 << 12
+MAX_ESC = 15  # dictionary slots of an ESC block (codes 0..15 fit 4 bits)
 EXCEPTION_BYTES = 5  # a patch: uint16 position + the value's offset in 1-8 (mostly 2-4) bytes
 _EMPTY_U8 = np.empty(0, np.uint8)
 
@@ -251,46 +252,79 @@ def _dictionary(row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq[keep], codes, miss
 
 
-def _escape_dictionary(row: np.ndarray):
-    """One block's escape dictionary: the frequent values get codes ``0..K-1``, code ``K``
-    escapes to a frame-of-referenced side stream of ``side_width`` bits; escaped values wider
-    than that are patched (``miss``). ``K`` is tried at 1, 3, 7, ... 255 codes."""
-    n = len(row)
-    uniq, inverse, counts = np.unique(row, return_inverse=True, return_counts=True)
-    rank = np.empty(len(uniq), np.int64)
-    rank[np.argsort(-counts, kind="stable")] = np.arange(len(uniq))
-    best = None
-    for k in (1, 3, 7, 15, 31, 63, 127, 255):
-        k = min(k, len(uniq))
-        escaped = rank >= k
-        side = uniq[escaped]
-        side_count = counts[escaped]
-        if len(side):
-            offset = side.view(np.uint64) - side.min(keepdims=True).view(np.uint64)
-            length = _bit_length(offset)
-            fits = np.array([side_count[length <= w].sum() for w in range(65)])
-            total = side_count.sum()
-            sizes = (total * np.arange(65) + 7) // 8 + EXCEPTION_BYTES * (total - fits)
-            w = int(sizes.argmin())
-            side_size, side_base = int(sizes[w]), int(side.min())
-        else:
-            w, side_size, side_base = 0, 0, 0
-        code_bits = int(_bit_length(np.asarray([k], np.uint64))[0])
-        size = (n * code_bits + 7) // 8 + 8 * (k + 3) + side_size
-        if best is None or size < best[0]:
-            best = (size, k, side_base, w)
-        if k == len(uniq):
+def _escape_dictionaries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ESC dictionaries of blocks ``x`` (2-D), decided on the sample: up to ``MAX_ESC`` values
+    seen more than once get codes ``0..K-1`` (most frequent first); code ``K`` escapes.
+    Returns (dictionary values (nb, MAX_ESC), K per block, codes (nb, n))."""
+    nb, n = x.shape
+    s = np.sort(_sample(x).reshape(nb, -1), axis=1)
+    m = s.shape[1]
+    start = np.ones((nb, m), bool)
+    start[:, 1:] = s[:, 1:] != s[:, :-1]
+    run_id = np.cumsum(start, axis=1) - 1
+    lengths = np.zeros((nb, m), np.int64)
+    np.add.at(lengths, (np.repeat(np.arange(nb), m), run_id.ravel()), 1)
+    first = np.zeros((nb, m), np.int64)  # value of each run
+    rows, cols = np.nonzero(start)
+    first[rows, run_id[rows, cols]] = s[rows, cols]
+    top = np.argsort(-lengths, axis=1, kind="stable")[:, :MAX_ESC]
+    top_len = np.take_along_axis(lengths, top, axis=1)
+    values = np.take_along_axis(first, top, axis=1)
+    # at least one code besides the escape: patched rows take code 0, never the escape
+    k = np.maximum((top_len >= 2).sum(axis=1), 1)
+    codes = np.broadcast_to(k[:, None], (nb, n)).copy()
+    for j in range(MAX_ESC):  # a comparison per dictionary slot, over every block at once
+        if not (k > j).any():
             break
-    _, k, side_base, w = best
-    top = np.flatnonzero(rank < k)
-    values = uniq[top]  # sorted, as np.unique returns them
-    code_of = np.full(len(uniq), k, np.int64)
-    code_of[top] = np.arange(len(top))
-    codes = code_of[inverse]
-    limit = np.uint64(2**64 - 1) if w >= 64 else np.uint64((1 << w) - 1)
-    miss = (codes == k) & (row.view(np.uint64) - np.uint64(side_base % 2**64) > limit)
-    codes[miss] = 0
-    return values, codes, k, side_base, w, miss
+        hit = (x == values[:, j : j + 1]) & (k > j)[:, None]
+        codes[hit] = j
+    return values, k, codes
+
+
+def _side_streams(x: np.ndarray, escaped: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame of reference of each block's escaped values: (base, bit width, misses), the width
+    minimising ``escaped * width`` bits plus patches for the values it does not hold."""
+    nb = len(x)
+    low = np.where(escaped, x, np.iinfo(np.int64).max).min(axis=1)
+    low = np.where(escaped.any(axis=1), low, 0)
+    offset = np.where(escaped, x.view(np.uint64) - low.view(np.uint64)[:, None], 0)
+    length = _bit_length(offset)
+    hist = np.bincount(
+        (np.arange(nb)[:, None] * 65 + length).ravel(),
+        weights=escaped.ravel(),
+        minlength=nb * 65,
+    ).reshape(nb, 65)
+    count = escaped.sum(axis=1)
+    over = count[:, None] - np.cumsum(hist, axis=1)
+    sizes = (count[:, None] * np.arange(65) + 7) // 8 + EXCEPTION_BYTES * over
+    width = sizes.argmin(axis=1)
+    miss = escaped & (offset > _limit(width)[:, None])
+    return low, width, miss
+
+
+def _pack_side_streams(
+    side: np.ndarray, block_of: np.ndarray, width: np.ndarray, nb: int
+) -> list[np.ndarray]:
+    """Per block, its side values bit-packed at its width as int64 words; one packing call per
+    width (each block's values padded to a multiple of 64 so its words stay its own)."""
+    counts = np.bincount(block_of, minlength=nb)
+    padded = -(-counts // 64) * 64
+    out = [np.empty(0, np.int64)] * nb
+    for w in np.unique(width[(counts > 0) & (width > 0)]).tolist():
+        members = np.flatnonzero((width == w) & (counts > 0))
+        slot = np.zeros(nb, np.int64)
+        slot[members] = np.cumsum(padded[members]) - padded[members]
+        keep = np.isin(block_of, members)
+        first = np.zeros(nb, np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+        rank = np.arange(len(block_of)) - first[block_of]
+        buffer = np.zeros(int(padded[members].sum()), np.uint64)
+        buffer[slot[block_of[keep]] + rank[keep]] = side[keep]
+        words = _pack_group(buffer[None, :], w).view(np.int64).reshape(-1)
+        for b in members.tolist():  # per block, never per value
+            start = slot[b] // 64 * w
+            out[b] = words[start : start + padded[b] // 64 * w]
+    return out
 
 
 def _encode_group(
@@ -369,30 +403,28 @@ def _encode_group(
             force[b] |= miss
         extra[pick] = force[pick].sum(axis=1)
         kind[pick] = DICT
-    escapes: dict[int, tuple[int, int, int]] = {}  # block -> (escape code, side base, width)
-    if (pick := np.flatnonzero(choice == 5)).size:
-        for b in pick.tolist():  # per block, never per value
-            values, codes, escape, side_base, side_width, miss = _escape_dictionary(x[b])
-            dict_parts[b] = values
-            lanes[b] = codes.view(np.uint64)
-            force[b] |= miss
-            escapes[b] = (escape, side_base, side_width)
-        extra[pick] = force[pick].sum(axis=1)
-        kind[pick] = ESC
-
+    if (esc_ids := np.flatnonzero(choice == 5)).size:
+        esc_values, esc_k, codes = _escape_dictionaries(x[esc_ids])
+        side_base, side_width, miss = _side_streams(x[esc_ids], codes == esc_k[:, None])
+        codes[miss] = 0
+        lanes[esc_ids] = codes.view(np.uint64)
+        force[esc_ids] |= miss
+        extra[esc_ids] = force[esc_ids].sum(axis=1)
+        kind[esc_ids] = ESC
     width, exc = _widths(lanes, force, extra)
-    for b, (escape, side_base, side_width) in escapes.items():
+    if esc_ids.size:
         # every code keeps its lane (an escape turned exception would shift the side stream)
-        width[b] = int(_bit_length(np.asarray([escape], np.uint64))[0])
-        exc[b] = force[b]
-        side = x[b][(lanes[b] == escape) & ~force[b]].view(np.uint64) - np.uint64(side_base % 2**64)
-        words = (
-            _pack_group(side[None, :], side_width).view(np.int64).reshape(-1)
-            if side_width and len(side)
-            else np.empty(0, np.int64)
+        width[esc_ids] = _bit_length(esc_k.astype(np.uint64))
+        exc[esc_ids] = force[esc_ids]
+        on_side = (lanes[esc_ids] == esc_k[:, None].astype(np.uint64)) & ~force[esc_ids]
+        side_block, side_row = np.nonzero(on_side)
+        side = (
+            x[esc_ids][side_block, side_row].view(np.uint64) - side_base.view(np.uint64)[side_block]
         )
-        header = np.array([escape, side_base, side_width], np.int64)
-        dict_parts[b] = np.concatenate([header, dict_parts[b], words])
+        words = _pack_side_streams(side, side_block, side_width, len(esc_ids))
+        for i, b in enumerate(esc_ids.tolist()):  # per block, never per value
+            header = np.array([esc_k[i], side_base[i], side_width[i]], np.int64)
+            dict_parts[b] = np.concatenate([header, esc_values[i, : esc_k[i]], words[i]])
     if valid is not None:
         exc &= valid | (forced if forced is not None else False)
     exc_block, exc_row = np.nonzero(exc)

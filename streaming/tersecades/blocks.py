@@ -742,7 +742,7 @@ def groups(
 def _escape_block(words: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Values of one ESC block from its ``aux`` words and lane codes (see ``adaptive.py``)."""
     escape, side_base, side_width = (int(v) for v in words[:3])
-    if not (0 <= escape <= len(words) - 3 and 0 <= side_width <= 64):
+    if not (1 <= escape <= len(words) - 3 and 0 <= side_width <= 64):
         raise CorruptEncodingError("escape dictionary header is out of range")
     if (codes > escape).any():
         raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
