@@ -739,27 +739,45 @@ def groups(
     return out
 
 
-def _escape_block(words: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Values of one ESC block from its ``aux`` words and lane codes (see ``adaptive.py``)."""
-    escape, side_base, side_width = (int(v) for v in words[:3])
-    if not (1 <= escape <= len(words) - 3 and 0 <= side_width <= 64):
+def _escape_values(
+    ids: np.ndarray,
+    codes: np.ndarray,
+    dictionary: np.ndarray,
+    dict_start: np.ndarray,
+    dict_size: np.ndarray,
+) -> np.ndarray:
+    """Values of ESC blocks ``ids`` from their lane codes (k, n) and ``aux`` words
+    ``[K, side base, side width, K values, side words]`` (see ``adaptive.py``): vectorised
+    over the blocks, one unpack call per side width."""
+    start, size = dict_start[ids], dict_size[ids]
+    if (size < 3).any():
+        raise CorruptEncodingError("escape dictionary header is truncated")
+    escape, base, width = dictionary[start[:, None] + np.arange(3)].T
+    if ((escape < 1) | (escape > size - 3) | (width < 0) | (width > 64)).any():
         raise CorruptEncodingError("escape dictionary header is out of range")
-    if (codes > escape).any():
+    if (codes > escape[:, None]).any():
         raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
-    values = words[3 : 3 + escape]
-    is_escape = codes == escape
-    count = int(is_escape.sum())
-    side_words = words[3 + escape :]
-    if len(side_words) != (-(-count // 64) * side_width if side_width else 0):
+    is_escape = codes == escape[:, None]
+    count = is_escape.sum(axis=1)
+    words = size - 3 - escape
+    if (words != np.where(width > 0, -(-count // 64) * width, 0)).any():
         raise CorruptEncodingError("escape stream length does not match the escape codes")
-    out = np.empty(len(codes), np.uint64)
-    out[~is_escape] = values[codes[~is_escape]].view(np.uint64)
-    if count:
-        side = np.zeros(count, np.uint64)
-        if side_width:
-            raw = side_words.view(np.uint8).reshape(1, -1)
-            side = _unpack_bits(raw, count, side_width)[0].astype(np.uint64)
-        out[is_escape] = side + np.uint64(side_base % 2**64)
+    out = dictionary[start[:, None] + 3 + np.where(is_escape, 0, codes)].view(np.uint64)
+    side = np.zeros(int(count.sum()), np.uint64)
+    first = np.cumsum(count) - count
+    for w in np.unique(width[(count > 0) & (width > 0)]).tolist():
+        sel = np.flatnonzero((width == w) & (count > 0))
+        word_start = (start + 3 + escape)[sel].tolist()
+        word_stop = (start + size)[sel].tolist()
+        packed = np.concatenate([dictionary[a:b] for a, b in zip(word_start, word_stop)])
+        padded = -(-count[sel] // 64) * 64
+        values = _unpack_bits(packed.view(np.uint8).reshape(1, -1), int(padded.sum()), w)[0]
+        n_sel = count[sel]
+        rank = np.arange(int(n_sel.sum())) - np.repeat(np.cumsum(n_sel) - n_sel, n_sel)
+        source = np.repeat(np.cumsum(padded) - padded, n_sel) + rank
+        side[np.repeat(first[sel], n_sel) + rank] = values[source]
+    side += np.repeat(base.view(np.uint64), count)
+    out[is_escape] = side
     return out
 
 
@@ -799,11 +817,12 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
                 raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
             index = dict_start[group[coded]][:, None] + np.minimum(codes, np.maximum(size - 1, 0))
             out[coded] = dictionary[index].view(np.uint64) if len(dictionary) else 0
-        for i in np.flatnonzero(k == ESC).tolist():  # per block, never per value
-            b = int(group[i])
-            words = dictionary[dict_start[b] : dict_start[b] + dict_size[b]]
-            codes = np.zeros(n, np.int64) if w == 0 else lanes[i].astype(np.int64)
-            out[i] = _escape_block(words, codes)
+        escaped = np.flatnonzero(k == ESC)
+        if len(escaped):
+            codes = (
+                np.zeros((len(escaped), n), np.int64) if w == 0 else lanes[escaped].astype(np.int64)
+            )
+            out[escaped] = _escape_values(group[escaped], codes, dictionary, dict_start, dict_size)
         write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals
