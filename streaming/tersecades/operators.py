@@ -114,6 +114,23 @@ class _Deltas:
             self._cache[key] = hit
         return hit[1]
 
+    def rows_of(self, blocks: IntBlocks, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decoded values (and validity) of the rows of blocks ``ids``. A column that is mostly
+        decoded (delta, dictionary, escape kinds) is decoded once per operator call, whole, and
+        shared by its filter and its aggregate."""
+        if 2 * len(ids) < blocks.num_blocks:
+            return decode_int64(blocks.take(ids))
+        index = np.concatenate(
+            [np.arange(s, s + n) for s, n in zip(blocks.starts[ids], blocks.rows[ids])]
+        )
+        key = ("decoded", id(blocks.deltas.data))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not blocks.deltas.data:
+            hit = (blocks.deltas.data, decode_int64(blocks))
+            self._cache[key] = hit
+        values, valid = hit[1]
+        return values[index], None if valid is None else valid[index]
+
 
 def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     if name not in batch.columns:
@@ -179,8 +196,7 @@ def _predicate_mask(
             result = ~result
         write_rows(mask, starts, group, n, result)
     if len(strided):
-        sub = blocks.take(strided)
-        values, _ = decode_int64(sub)
+        values, _ = deltas.rows_of(blocks, strided)
         index = np.concatenate(
             [np.arange(s, s + n) for s, n in zip(starts[strided], blocks.rows[strided])]
         )
@@ -473,7 +489,7 @@ def _aggregate_parts(
     if len(slow_ids):
         sub_rows = blocks.rows[slow_ids].astype(np.int64)
         index = np.concatenate([np.arange(s, s + r) for s, r in zip(starts[slow_ids], sub_rows)])
-        values, valid = decode_int64(blocks.take(slow_ids))
+        values, valid = cache.rows_of(blocks, slow_ids)
         keep = np.ones(len(values), bool) if mask is None else mask[index]
         if valid is not None:
             keep &= valid
