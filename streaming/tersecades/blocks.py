@@ -617,7 +617,11 @@ def _pack_bits(delta: np.ndarray, width: np.ndarray) -> Payload:
         group = np.flatnonzero(width == w)
         span = (n * w + 7) // 8
         packed = _pack_group(delta[group], w)[:, :span]
-        data[offsets[group][:, None] + np.arange(span)] = packed
+        if len(group) == nb:
+            data[:] = packed.reshape(-1)
+        else:  # one slice per block (memcpy), never an index per byte
+            for row, start in enumerate(offsets[group].tolist()):
+                data[start : start + span] = packed[row]
     return Payload(offsets, data)
 
 
