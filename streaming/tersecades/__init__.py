@@ -3,10 +3,10 @@ directly on the compressed data.
 
 Layers, each a small module:
 
-* ``blocks``    — Base-Delta blocks (1/2/4/8-byte deltas per block, exceptions, stride, zone
-  maps, CRC), vectorised numpy, the integer core of every codec;
-* ``adaptive``  — per-block kind (FOR, delta, delta-of-delta, dictionary) chosen by sampling,
-  bit-packed lanes with patched exceptions;
+* ``blocks``    — integer blocks (byte or bit lanes, block kinds, patched exceptions, stride,
+  zone maps, CRC), vectorised numpy, the integer core of every codec;
+* ``adaptive``  — per-block kind (FOR, delta, delta-of-delta, dictionary, dictionary with an
+  escape stream) chosen by sampling, bit-packed lanes with patched exceptions;
 * ``lightweight`` — the defaults: Adaptive integers, AlpFloat (decimal floats, exact patches);
 * ``codecs``    — BaseDelta, LosslessFloat, TimestampWindow (lossy: window membership only),
   BoundedFloat (lossy: user-given absolute error), Dictionary (Arrow's dictionary_encode);
