@@ -5,6 +5,7 @@ Layers, each a small module:
 
 * ``blocks``    — integer blocks (byte or bit lanes, block kinds, patched exceptions, stride,
   zone maps, CRC), vectorised numpy, the integer core of every codec;
+* ``bitpack``   — bit packing at any width 0-64, vectorised over all blocks;
 * ``adaptive``  — per-block kind (FOR, delta, delta-of-delta, dictionary, dictionary with an
   escape stream) chosen by sampling, bit-packed lanes with patched exceptions;
 * ``lightweight`` — the defaults: Adaptive integers, AlpFloat (decimal floats, exact patches);

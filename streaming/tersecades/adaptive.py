@@ -2,7 +2,7 @@
 
 Real telemetry mixes shapes a single scheme cannot serve: bursty timestamps (small gaps, rare
 jumps), uniform ids, heavy-tailed latencies, near-constant error codes. Following the
-lightweight-codec line of FastLanes and BtrBlocks, every block picks one of four kinds
+lightweight-codec line of FastLanes and BtrBlocks, every block picks one of five kinds
 (``blocks.KINDS``) after estimating each on a small sample of its rows:
 
 * **FOR** — frame of reference (optionally with a linear stride), bit-packed at the width that
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from streaming.tersecades.bitpack import pack_blocks, pack_group
 from streaming.tersecades.blocks import (
     DELTA,
     DICT,
@@ -35,8 +36,6 @@ from streaming.tersecades.blocks import (
     FOR,
     IntBlocks,
     Payload,
-    _pack_bits,
-    _pack_group,
     empty_blocks,
     pack_exceptions,
 )
@@ -320,7 +319,7 @@ def _pack_side_streams(
         rank = np.arange(len(block_of)) - first[block_of]
         buffer = np.zeros(int(padded[members].sum()), np.uint64)
         buffer[slot[block_of[keep]] + rank[keep]] = side[keep]
-        words = _pack_group(buffer[None, :], w).view(np.int64).reshape(-1)
+        words = pack_group(buffer[None, :], w).view(np.int64).reshape(-1)
         for b in members.tolist():  # per block, never per value
             start = slot[b] // 64 * w
             out[b] = words[start : start + padded[b] // 64 * w]
@@ -454,7 +453,7 @@ def _encode_group(
         vmin,
         vmax,
         nulls,
-        _pack_bits(lanes, width),
+        Payload(*pack_blocks(lanes, width)),
         exc_pos,
         exc_val,
         null_pos,

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
+from streaming.tersecades.bitpack import pack_blocks, unpack_group
 from streaming.tersecades.errors import CorruptEncodingError
 
 __all__ = [
@@ -533,7 +533,7 @@ def _encode_group(
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
     width = width.astype(np.int8)
-    deltas = _pack_bits(delta, width) if bits else _pack_deltas(delta, width)
+    deltas = Payload(*pack_blocks(delta, width)) if bits else _pack_deltas(delta, width)
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
         rows,
@@ -606,72 +606,6 @@ def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
     return Payload(offsets, data)
 
 
-def _pack_bits(delta: np.ndarray, width: np.ndarray) -> Payload:
-    """Pack each block's deltas into ``width`` bits apiece (little-endian bit order)."""
-    nb, n = delta.shape
-    lengths = payload_bytes(np.full(nb, n), width, True)
-    offsets = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for w in np.unique(width[width > 0]).tolist():
-        group = np.flatnonzero(width == w)
-        span = (n * w + 7) // 8
-        packed = _pack_group(delta[group], w)[:, :span]
-        if len(group) == nb:
-            data[:] = packed.reshape(-1)
-        else:  # one slice per block (memcpy), never an index per byte
-            for row, start in enumerate(offsets[group].tolist()):
-                data[start : start + span] = packed[row]
-    return Payload(offsets, data)
-
-
-@cache
-def _period_plan(w: int) -> tuple[tuple[int, int, int, bool], ...]:
-    """64 values of ``w`` bits fill exactly ``w`` 64-bit words: for value j of such a period,
-    (j, word, shift, spills into the next word). One column operation per j, vectorised over
-    every period of every block — the numpy form of SIMD bit packing."""
-    plan = []
-    for j in range(64):
-        offset = j * w
-        plan.append((j, offset >> 6, offset & 63, (offset & 63) + w > 64))
-    return tuple(plan)
-
-
-def _pack_group(values: np.ndarray, w: int) -> np.ndarray:
-    k, n = values.shape
-    m = -(-n // 64) * 64
-    padded = np.zeros((k, m), dtype=np.uint64)
-    padded[:, :n] = values
-    # value j of every period as one contiguous row: each step below is a streaming pass
-    columns = np.ascontiguousarray(padded.reshape(-1, 64).T)
-    words = np.zeros((w, len(columns[0])), dtype=np.uint64)
-    for j, word, shift, spill in _period_plan(w):
-        words[word] |= columns[j] << np.uint64(shift)
-        if spill:
-            words[word + 1] |= columns[j] >> np.uint64(64 - shift)
-    little = np.ascontiguousarray(words.T).astype("<u8", copy=False)
-    return little.reshape(k, (m // 64) * w).view(np.uint8)
-
-
-def _unpack_bits(raw: np.ndarray, n: int, w: int) -> np.ndarray:
-    """Inverse of :func:`_pack_bits` for blocks of equal shape: (k, bytes) -> (k, n) lanes."""
-    k, span = raw.shape
-    m = -(-n // 64) * 64
-    buffer = np.zeros((k, m * w // 8), dtype=np.uint8)
-    buffer[:, :span] = raw
-    words = np.ascontiguousarray(buffer.view("<u8").reshape(-1, w).T)  # (w, periods)
-    lane = _UINT[lane_bytes(w, True)]
-    columns = np.empty((64, words.shape[1]), dtype=lane)
-    mask = np.uint64((1 << w) - 1)
-    for j, word, shift, spill in _period_plan(w):
-        value = words[word] >> np.uint64(shift)
-        if spill:
-            value |= words[word + 1] << np.uint64(64 - shift)
-        value &= mask
-        columns[j] = value
-    return np.ascontiguousarray(columns.T).reshape(k, m)[:, :n]
-
-
 def _uniform_region(
     flat: np.ndarray, first: np.ndarray, group: np.ndarray, span: int
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -724,7 +658,7 @@ def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.nda
     else:  # one slice per block (memcpy), never an index per byte
         raw = np.concatenate([data[o : o + span] for o in offsets.tolist()])
     if blocks.bits:
-        return _unpack_bits(raw.reshape(len(group), span), n, w)
+        return unpack_group(raw.reshape(len(group), span), n, w)
     return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)
 
 
@@ -775,7 +709,7 @@ def _escape_values(
         word_stop = (start + size)[sel].tolist()
         packed = np.concatenate([dictionary[a:b] for a, b in zip(word_start, word_stop)])
         padded = -(-count[sel] // 64) * 64
-        values = _unpack_bits(packed.view(np.uint8).reshape(1, -1), int(padded.sum()), w)[0]
+        values = unpack_group(packed.view(np.uint8).reshape(1, -1), int(padded.sum()), w)[0]
         n_sel = count[sel]
         rank = np.arange(int(n_sel.sum())) - np.repeat(np.cumsum(n_sel) - n_sel, n_sel)
         source = np.repeat(np.cumsum(padded) - padded, n_sel) + rank
