@@ -68,6 +68,8 @@ def pack_group(values: np.ndarray, w: int) -> np.ndarray:
 def unpack_group(raw: np.ndarray, n: int, w: int) -> np.ndarray:
     """Inverse of :func:`pack_blocks` for blocks of equal shape: (k, bytes) -> (k, n) lanes."""
     k, span = raw.shape
+    if w in (8, 16, 32, 64):  # byte-aligned widths are plain little-endian lanes: a view
+        return np.ascontiguousarray(raw[:, : n * w // 8]).view(f"<u{w // 8}").reshape(k, n)
     m = -(-n // 64) * 64
     buffer = np.zeros((k, m * w // 8), dtype=np.uint8)
     buffer[:, :span] = raw
