@@ -294,3 +294,34 @@ def test_an_escape_stream_that_disagrees_with_its_codes_is_refused():
         spec.parse(corrupt)
     with pytest.raises(CorruptEncodingError, match="escape stream length"):
         spec.decode(corrupt, verify=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_alp_blocks_of_dictionary_delta_and_escape_kinds_are_bit_exact(dtype):
+    rng = np.random.default_rng(7)
+    n = 16_384
+    columns = {
+        "few": rng.choice(np.array([0.5, 1.25e12, -7e11, 3.0]), n),
+        "tail": np.where(
+            rng.random(n) < 0.7,
+            rng.choice(np.array([1.5, 2.25, 3.75]), n),
+            np.round(rng.lognormal(3, 1, n), 1),
+        ),
+        "ramp": np.round(np.cumsum(rng.integers(0, 300, n)) * 0.01 + 1e3, 2),
+        "specials": rng.choice(np.array([np.nan, -0.0, np.inf, 2.5]), n),
+    }
+    idtype = np.int64 if dtype == np.float64 else np.int32
+    arrow_type = pa.float64() if dtype == np.float64 else pa.float32()
+    batch = pa.RecordBatch.from_pydict(
+        {k: pa.array(v.astype(dtype), arrow_type) for k, v in columns.items()}
+    )
+    spec = TerseSpec(batch.schema, block_size=4096)
+    encoded = spec.encode_batch(batch)
+    kinds = set()
+    for column in encoded.columns.values():
+        kinds |= set(column.blocks.kind.tolist())
+    assert {DICT, DELTA} <= kinds
+    decoded = spec.decode(encoded.to_arrow())
+    for name in columns:
+        got = decoded.column(name).to_numpy(zero_copy_only=False).view(idtype)
+        assert np.array_equal(got, batch.column(name).to_numpy().view(idtype)), name
