@@ -4,7 +4,7 @@ Why one module: Spark's block-manager API is private and shifts between releases
 ``_jvm``/``_jsc`` chain here means a Spark upgrade touches one file, and the rest of ``blaze``
 deals only in plain Python values (ints, strings, :class:`BlockStatus`).
 
-Facts this module relies on (verified on PySpark 4.3.0, see DESIGN §4):
+Facts this module relies on (verified on PySpark 4.3.0):
 
 - ``SparkEnv`` methods cannot be called through py4j, so the driver's ``BlockManager`` is read
   from its private field by Java reflection.
@@ -32,6 +32,7 @@ __all__ = [
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
+    "set_call_site",
 ]
 
 _LEVEL = re.compile(r"StorageLevel\(([^)]*)\)")
@@ -136,6 +137,14 @@ class _ConstantFunction0:
 
     class Java:
         implements = ("scala.Function0",)
+
+
+def set_call_site(sc, site: str | None) -> None:
+    """Name the jobs ``sc`` submits next after ``site``; None lets Spark name them again.
+
+    PySpark has no ``setCallSite`` of its own, only the JVM ``SparkContext``'s.
+    """
+    sc._jsc.setCallSite(site)
 
 
 class JvmBridge:

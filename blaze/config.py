@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blaze_errors import ConfigError, InputError
+from costmodel.policy_table import MANAGER_POLICIES
 
 __all__ = [
     "POLICIES",
@@ -23,7 +24,7 @@ __all__ = [
     "read_conf_file",
 ]
 
-POLICIES = ("spark", "none", "mem_only", "mem_disk", "lrc", "mrd", "blaze")
+POLICIES = MANAGER_POLICIES  # the values of spark.blaze.policy
 PROFILE_MODES = ("off", "record", "use")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "spark.blaze."

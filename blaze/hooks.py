@@ -63,16 +63,17 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
     """
     from pyspark.traceback_utils import SCCallSiteSync
 
+    from blaze._jvm import set_call_site
+
     def wrapper(*args, **kwargs):
         depth = getattr(_depth, "value", 0)
         if depth:
             return original(*args, **kwargs)
         _depth.value = 1
         rdd = rdd_of(*args, **kwargs)
-        jsc = rdd.ctx._jsc
         own_site = SCCallSiteSync._spark_stack_depth == 0
         if own_site:
-            jsc.setCallSite(_user_call_site())
+            set_call_site(rdd.ctx, _user_call_site())
         SCCallSiteSync._spark_stack_depth += 1
         try:
             manager._before_job(rdd)
@@ -83,7 +84,7 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
         finally:
             SCCallSiteSync._spark_stack_depth -= 1
             if own_site:
-                jsc.setCallSite(None)
+                set_call_site(rdd.ctx, None)
             _depth.value = 0
 
     wrapper.__code__ = wrapper.__code__.replace(

@@ -1,4 +1,4 @@
-"""The Blaze cost function over a lineage DAG (DESIGN §3; the authors' ``RDDJobDag`` and
+"""The Blaze cost function over a lineage DAG (after the authors' ``RDDJobDag`` and
 ``BlazeMemoryDiskCostAnalyzer``), evaluated per partition ``(rdd_id, split)``.
 
 - F(p), future references: distinct not-yet-completed stages that will read p, found by

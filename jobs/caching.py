@@ -2,12 +2,12 @@
 
 The jobs are written as a careful PySpark user writes them — ``persist`` on the datasets they
 reuse, ``unpersist`` where such a user would — except that each call goes through a
-:class:`Cacher`, so one program runs unchanged under every policy:
-
-* ``none``: nothing is persisted (every reuse recomputes);
-* ``mem_only`` / ``unlimited``: ``MEMORY_ONLY`` (``unlimited`` runs with ample storage memory);
-* ``mem_disk``: ``MEMORY_AND_DISK``;
-* ``spark``, ``lrc``, ``mrd``, ``blaze``: ``blaze.BLAZE``, i.e. the attached cache manager decides.
+:class:`Cacher`, so one program runs unchanged under every policy of
+:data:`costmodel.policy_table.BENCH_POLICIES`. A plain policy persists at its Spark storage level
+(``none``: nothing, every reuse recomputes; ``mem_only`` and ``unlimited``: ``MEMORY_ONLY``;
+``mem_disk``: ``MEMORY_AND_DISK``); a manager policy persists at ``blaze.BLAZE`` so the attached
+cache manager decides, and one that ignores the program's cache calls (``blaze_auto``) persists
+nothing and leaves every decision to the manager.
 
 For RDDs the hook also counts, with two accumulators, how often a cached partition was
 *computed* and how often it was *read*: misses = computes, hits = reads - computes, and
@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blaze_errors import InputError
+from costmodel.policy_table import BENCH_POLICIES, POLICY_TABLE, policy_info
 
 __all__ = ["MANAGER_POLICIES", "PLAIN_POLICIES", "POLICIES", "CacheStats", "Cacher"]
 
-PLAIN_POLICIES = ("none", "mem_only", "mem_disk", "unlimited")
-MANAGER_POLICIES = ("lrc", "mrd", "blaze")
-POLICIES = ("none", "mem_only", "mem_disk", "lrc", "mrd", "blaze", "unlimited")
+POLICIES = BENCH_POLICIES
+PLAIN_POLICIES = tuple(p.name for p in POLICY_TABLE if p.bench == "plain")
+MANAGER_POLICIES = tuple(p.name for p in POLICY_TABLE if p.bench == "manager")
 
 
 @dataclass
@@ -49,20 +50,17 @@ class CacheStats:
 
 
 def _level_for(policy: str):
-    from pyspark import StorageLevel
+    """The level the job's persist calls use under ``policy``; None: they persist nothing."""
+    info = policy_info(policy, POLICIES)
+    if info.bench == "plain":
+        from pyspark import StorageLevel
 
-    if policy == "none":
+        return None if info.plain_level is None else getattr(StorageLevel, info.plain_level)
+    if info.ignores_cache_calls:
         return None
-    if policy in ("mem_only", "unlimited"):
-        return StorageLevel.MEMORY_ONLY
-    if policy == "mem_disk":
-        return StorageLevel.MEMORY_AND_DISK
-    import blaze
+    from blaze.levels import BLAZE
 
-    level = getattr(blaze, "BLAZE", None)
-    if level is None:
-        raise InputError(f"policy {policy!r} needs blaze.BLAZE, which this install lacks")
-    return level
+    return BLAZE
 
 
 def _counting(acc, kind: str):

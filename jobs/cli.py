@@ -116,8 +116,7 @@ def run_bench(
                     + ("" if record.get("verified", True) else " [red]unverified[/]")
                 )
             else:
-                colour = "yellow" if status == "unavailable" else "bold red"
-                progress.console.print(f"  {message}: [{colour}]{status}[/] {record.get('error')}")
+                progress.console.print(f"  {message}: [bold red]{status}[/] {record.get('error')}")
 
         outcome = run_plan(plan, on_progress)
     results = build_results(outcome)

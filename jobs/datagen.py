@@ -4,7 +4,7 @@ Every dataset is a folder of ``parts`` Parquet files, each with one string colum
 holding a text record exactly as real inputs of these programs arrive (SNAP-style edge lists,
 CSV feature rows, MovieLens ``user::item::rating::ts``). Keeping the records as text is
 deliberate: parsing is the costly work real iterative programs do before their cached data
-(DESIGN §6), so recomputing a dropped partition costs what it costs in practice.
+exists, so recomputing a dropped partition costs what it costs in practice.
 
 A dataset is a pure function of ``(kind, scale, seed)``: the same arguments write the same
 bytes, and an existing folder whose ``_meta.json`` matches is reused instead of regenerated.

@@ -3,7 +3,7 @@
 Records are parsed from CSV text and expanded (raw features, their squares, a bias term —
 the feature extraction a real pipeline does) and the result persisted. Each iteration scores
 every point once, persists the scored RDD because two actions read it (the loss and the
-gradient), and — as is common in hand-written loops (DESIGN §6) — never unpersists it: dead
+gradient), and — as is common in hand-written loops — never unpersists it: dead
 per-iteration caches then compete with the live feature cache for storage memory.
 """
 

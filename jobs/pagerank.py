@@ -5,7 +5,7 @@ iteration's ``ranks`` is persisted, materialised by an action, and the previous 
 ranks unpersisted (GraphX style). Semantics are those of Spark's ``examples/pagerank.py``:
 ranks start at 1.0 for vertices with out-links, rank = 0.15 + 0.85 * sum of contributions,
 and a vertex that receives no contribution drops out. Both caches sit right after a shuffle,
-so on one machine their recomputation mostly re-reads shuffle files (DESIGN §6): this is the
+so on one machine their recomputation mostly re-reads shuffle files: this is the
 suite's expected "policy makes little difference" case, kept because real programs look so.
 """
 

@@ -68,13 +68,10 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
 def _manager(spark, policy: str, storage_bytes: int | None):
     import blaze
 
-    attach = getattr(blaze, "attach", None)
-    if attach is None:
-        return None
     kwargs = {}
     if storage_bytes is not None:
         kwargs["memory_budget"] = int(storage_bytes * MANAGER_BUDGET_SHARE)
-    return attach(spark, policy=policy, **kwargs)
+    return blaze.attach(spark, policy=policy, **kwargs)
 
 
 def execute(args: argparse.Namespace) -> dict:
@@ -94,10 +91,6 @@ def execute(args: argparse.Namespace) -> dict:
     params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
     record["storage_bytes"] = args.storage_bytes
-    if args.policy in MANAGER_POLICIES and getattr(blaze, "attach", None) is None:
-        record["status"] = "unavailable"
-        record["error"] = "blaze.attach is not available in this install"
-        return record
     conf = run_conf(args.storage_bytes, events, f"bench-{args.job}-{args.policy}")
     started = time.perf_counter()
     spark = blaze.session(conf, app_name=conf["spark.app.name"])
@@ -160,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {"job": args.job, "policy": args.policy, "status": "failed"}
         record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
     (Path(args.out) / "run.json").write_text(json.dumps(record, indent=1))
-    return 0 if record["status"] in ("ok", "unavailable") else 1
+    return 0 if record["status"] == "ok" else 1
 
 
 if __name__ == "__main__":

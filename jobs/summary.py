@@ -40,8 +40,8 @@ def _median(values: Sequence[float | None]) -> float | None:
 def median_table(runs: Iterable[Mapping]) -> dict[str, dict[str, dict]]:
     """``{job: {policy: {metric: median, "runs": n, "status": ...}}}`` over successful runs.
 
-    A (job, policy) with no successful run keeps the status of its runs ("unavailable",
-    "failed", "mismatch") so the table shows why it has no numbers.
+    A (job, policy) with no successful run keeps the status of its runs ("failed",
+    "mismatch") so the table shows why it has no numbers.
     """
     grouped: dict[tuple[str, str], list[Mapping]] = {}
     for run in runs:

@@ -1,4 +1,4 @@
-"""Operators that run on encoded batches without decompressing them (TerseCades §execution).
+"""Operators that run on encoded batches without decompressing them (TerseCades's execution on compressed data).
 
 * **filter** — the predicate constant is translated into each block's Base-Delta form
   (``c - base``); the zone map accepts or skips whole blocks; the rest compare the narrow

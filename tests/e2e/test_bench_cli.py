@@ -16,7 +16,7 @@ def test_bench_one_job_two_policies(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "blaze.cli",
+        "blaze_cli",
         "bench",
         "--jobs",
         "kmeans",
@@ -56,7 +56,7 @@ def test_bench_one_job_two_policies(tmp_path):
 
 def test_bad_input_fails_before_spark(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "blaze.cli", "bench", "--policies", "mem_only,fastest"],
+        [sys.executable, "-m", "blaze_cli", "bench", "--policies", "mem_only,fastest"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -65,6 +65,6 @@ def test_bad_input_fails_before_spark(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "blaze: error: unknown policy 'fastest' (known: none, mem_only, mem_disk, lrc, mrd, "
-        "blaze, unlimited, or all)"
+        "blaze, blaze_auto, unlimited, or all)"
     )
     assert not (tmp_path / "data").exists()
