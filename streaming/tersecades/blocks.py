@@ -53,6 +53,7 @@ __all__ = [
     "WIDTHS",
     "IntBlocks",
     "Payload",
+    "block_rows",
     "decode_int64",
     "delta_matrix",
     "encode_int64",
@@ -653,6 +654,17 @@ def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.nda
     if blocks.bits:
         return unpack_group(raw.reshape(len(group), span), n, w)
     return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)
+
+
+def block_rows(blocks: IntBlocks, ids: np.ndarray) -> np.ndarray | slice:
+    """Decoded-row indices of blocks ``ids`` (ascending, distinct), in block order, built with
+    one repeat instead of a range per block; every block selected gives ``slice(None)`` so the
+    caller's gather is a view."""
+    if len(ids) == blocks.num_blocks:
+        return slice(None)
+    rows = blocks.rows[ids].astype(np.int64)
+    first = np.cumsum(rows) - rows
+    return np.repeat(blocks.starts[ids] - first, rows) + np.arange(int(rows.sum()))
 
 
 def groups(

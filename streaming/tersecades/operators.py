@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from streaming.tersecades.blocks import (
     IntBlocks,
+    block_rows,
     decode_int64,
     delta_matrix,
     groups,
@@ -120,9 +121,7 @@ class _Deltas:
         shared by its filter and its aggregate."""
         if 2 * len(ids) < blocks.num_blocks:
             return decode_int64(blocks.take(ids))
-        index = np.concatenate(
-            [np.arange(s, s + n) for s, n in zip(blocks.starts[ids], blocks.rows[ids])]
-        )
+        index = block_rows(blocks, ids)
         key = ("decoded", id(blocks.deltas.data))
         hit = self._cache.get(key)
         if hit is None or hit[0] is not blocks.deltas.data:
@@ -197,9 +196,7 @@ def _predicate_mask(
         write_rows(mask, starts, group, n, result)
     if len(strided):
         values, _ = deltas.rows_of(blocks, strided)
-        index = np.concatenate(
-            [np.arange(s, s + n) for s, n in zip(starts[strided], blocks.rows[strided])]
-        )
+        index = block_rows(blocks, strided)
         result = (values >= lo) & (values <= hi)
         mask[index] = ~result if negate else result
     # exceptions of the compared blocks: full-value comparison
@@ -488,14 +485,32 @@ def _aggregate_parts(
     slow_ids = np.flatnonzero(~fast & (blocks.rows > 0))
     if len(slow_ids):
         sub_rows = blocks.rows[slow_ids].astype(np.int64)
-        index = np.concatenate([np.arange(s, s + r) for s, r in zip(starts[slow_ids], sub_rows)])
+        index = block_rows(blocks, slow_ids)
         values, valid = cache.rows_of(blocks, slow_ids)
-        keep = np.ones(len(values), bool) if mask is None else mask[index]
+        keep = np.ones(len(values), bool) if mask is None else mask[index].copy()
         if valid is not None:
             keep &= valid
+        if key is None:  # one group: reduce the kept values directly, no keys to sort
+            _one_group(parts, values[keep])
+            return parts
         keys, key_valid = _row_keys(key, slow_ids, sub_rows)
         _rows_by_key(parts, keys[keep], key_valid[keep], values[keep])
     return parts
+
+
+def _one_group(parts: _Parts, values: np.ndarray) -> None:
+    """count / exact sum / min / max of ``values`` as the single group of an ungrouped query."""
+    if len(values) == 0:
+        return
+    total = int((values >> 32).sum()) * (1 << 32) + int((values & 0xFFFF_FFFF).sum())
+    parts.add(
+        np.zeros(1, np.int64),
+        np.zeros(1, bool),
+        np.array([len(values)], np.int64),
+        np.array([total], object),
+        values.min(keepdims=True),
+        values.max(keepdims=True),
+    )
 
 
 def _exact_group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
