@@ -18,7 +18,8 @@ lightweight-codec line of FastLanes and BtrBlocks, every block picks one of five
   that is 70 % five recurring values and a long tail.
 
 The sample is ``RUNS`` contiguous runs of ``RUN`` rows (contiguous, so the delta kinds can be
-estimated), about 3 % of a 4096-row block; each estimate is one histogram of bit lengths.
+estimated), about 3 % of a 4,096-row block and 0.2 % of a default 65,536-row one; each
+estimate is one histogram of bit lengths.
 FOR is preferred unless another kind is clearly smaller, because operators work on FOR lanes
 directly and decode the other kinds. Everything is vectorised over all blocks of a batch.
 """
