@@ -705,7 +705,11 @@ def _escape_values(
     words = size - 3 - escape
     if (words != np.where(width > 0, -(-count // 64) * width, 0)).any():
         raise CorruptEncodingError("escape stream length does not match the escape codes")
-    out = dictionary[start[:, None] + 3 + np.where(is_escape, 0, codes)].view(np.uint64)
+    # codes -> values through a small per-block table (escape reads a placeholder, patched
+    # below): one add and one gather over the rows
+    span = int(codes.max()) + 1 if codes.size else 1
+    table = dictionary[start[:, None] + 3 + np.minimum(np.arange(span), escape[:, None] - 1)]
+    out = table.reshape(-1)[codes + (np.arange(len(ids)) * span)[:, None]].view(np.uint64)
     side = np.zeros(int(count.sum()), np.uint64)
     first = np.cumsum(count) - count
     for w in np.unique(width[(count > 0) & (width > 0)]).tolist():
@@ -743,8 +747,12 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
             continue
         k = kind[group]
         anchor = np.where(k == FOR, blocks.base[group], blocks.stride[group])
+        coded_only = bool(np.isin(k, (DICT, ESC)).all())  # lanes are codes: no frame to add
         if w == 0:
             out = np.broadcast_to(anchor.view(np.uint64)[:, None], (len(group), n)).copy()
+        elif coded_only:
+            lanes = delta_matrix(blocks, group, n, w)
+            out = np.empty((len(group), n), np.uint64)
         else:
             lanes = delta_matrix(blocks, group, n, w)
             out = lanes.astype(np.uint64) + anchor.view(np.uint64)[:, None]
@@ -762,9 +770,10 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
             out[coded] = dictionary[index].view(np.uint64) if len(dictionary) else 0
         escaped = np.flatnonzero(k == ESC)
         if len(escaped):
-            codes = (
-                np.zeros((len(escaped), n), np.int64) if w == 0 else lanes[escaped].astype(np.int64)
-            )
+            if w == 0:
+                codes = np.zeros((len(escaped), n), np.int64)
+            else:
+                codes = lanes if len(escaped) == len(group) else lanes[escaped]
             out[escaped] = _escape_values(group[escaped], codes, dictionary, dict_start, dict_size)
         write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
