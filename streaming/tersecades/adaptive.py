@@ -38,6 +38,7 @@ from streaming.tersecades.blocks import (
     IntBlocks,
     Payload,
     empty_blocks,
+    one_of,
     pack_exceptions,
 )
 
@@ -429,7 +430,7 @@ def _encode_group(
         exc &= valid | (forced if forced is not None else False)
     exc_block, exc_row = np.nonzero(exc)
     exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    anchor = np.where(np.isin(kind, (DELTA, DOD)), stride, vmin)
+    anchor = np.where(one_of(kind, (DELTA, DOD)), stride, vmin)
     exc_val = pack_exceptions(exc_block, exact[exc_block, exc_row], anchor, nb)
     lanes[exc] = 0
     if valid is not None:
@@ -439,7 +440,7 @@ def _encode_group(
     else:
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
     dict_values = (
-        np.concatenate(dict_parts) if np.isin(kind, (DICT, ESC)).any() else np.empty(0, np.int64)
+        np.concatenate(dict_parts) if one_of(kind, (DICT, ESC)).any() else np.empty(0, np.int64)
     )
     dict_block = np.repeat(np.arange(nb), [len(p) for p in dict_parts])
     aux = Payload.from_blocks(dict_block, dict_values, nb)

@@ -58,6 +58,7 @@ __all__ = [
     "delta_matrix",
     "encode_int64",
     "lane_max",
+    "one_of",
     "pack_exceptions",
     "read_rows",
     "write_rows",
@@ -87,6 +88,15 @@ _HEADER = np.dtype(
         ("kind", "i1"),
     ]
 )
+
+
+def one_of(values: np.ndarray, choices: tuple[int, ...]) -> np.ndarray:
+    """``np.isin`` for a handful of small constants: a few compares, none of isin's sorting
+    set-up (which costs more than the per-block arrays it is called on)."""
+    hit = values == choices[0]
+    for choice in choices[1:]:
+        hit |= values == choice
+    return hit
 
 
 @dataclass(frozen=True)
@@ -205,7 +215,7 @@ class IntBlocks:
     def exception_anchor(self) -> np.ndarray:
         """What exceptions are stored relative to: the block's minimum, or for delta kinds its
         smallest difference, so a near-constant column's patches take a byte or two."""
-        return np.where(np.isin(self.kind, (DELTA, DOD)), self.stride, self.vmin)
+        return np.where(one_of(self.kind, (DELTA, DOD)), self.stride, self.vmin)
 
     def null_rows(self) -> np.ndarray:
         pos = self.null_pos.items(np.uint16).astype(np.int64)
@@ -249,8 +259,8 @@ class IntBlocks:
         rows = self.rows.astype(np.int64)
         if (bad := (rows < 0) | (rows > MAX_BLOCK_ROWS)).any():
             fail(bad, f"row count outside [0, {MAX_BLOCK_ROWS}]")
-        allowed = tuple(range(65)) if self.bits else WIDTHS
-        if (bad := ~np.isin(self.width, allowed)).any():
+        bad = (self.width < 0) | (self.width > 64) if self.bits else ~one_of(self.width, WIDTHS)
+        if bad.any():
             fail(
                 bad,
                 f"delta width {int(self.width[bad][0])} is not one of {WIDTHS if not self.bits else '0..64 bits'}",
@@ -274,7 +284,7 @@ class IntBlocks:
         if (
             bad := (n_exc % 2 != 0)
             | (self.exc_val.lengths != count * item)
-            | ((count > 0) & ~np.isin(item, (1, 2, 4, 8)))
+            | ((count > 0) & ~one_of(item, (1, 2, 4, 8)))
         ).any():
             fail(bad, "exception positions and values disagree in length")
         if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
@@ -283,9 +293,9 @@ class IntBlocks:
             fail(bad, "null positions do not match the null count")
         if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
             fail(bad, "null count outside [0, rows]")
-        if (bad := ~np.isin(self.kind, KINDS)).any():
+        if (bad := ~one_of(self.kind, KINDS)).any():
             fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
-        if (bad := ~np.isin(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
+        if (bad := ~one_of(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
             fail(bad, "a dictionary payload on a block that is not a dictionary block")
         dict_size = self.aux.lengths // 8
         if (
@@ -293,7 +303,7 @@ class IntBlocks:
             | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
         ).any():
             fail(bad, "dictionary payload is malformed (or empty while rows use it)")
-        if (bad := np.isin(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
+        if (bad := one_of(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
             fail(bad, "delta and escape blocks cannot hold nulls")
         if (bad := (self.kind == ESC) & (self.aux.lengths < 24)).any():
             fail(bad, "escape dictionary header is truncated")
@@ -747,7 +757,7 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
             continue
         k = kind[group]
         anchor = np.where(k == FOR, blocks.base[group], blocks.stride[group])
-        coded_only = bool(np.isin(k, (DICT, ESC)).all())  # lanes are codes: no frame to add
+        coded_only = bool(one_of(k, (DICT, ESC)).all())  # lanes are codes: no frame to add
         if w == 0:
             out = np.broadcast_to(anchor.view(np.uint64)[:, None], (len(group), n)).copy()
         elif coded_only:

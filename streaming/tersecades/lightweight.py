@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streaming.tersecades.adaptive import CHOICES, encode_adaptive
-from streaming.tersecades.blocks import DELTA, DOD, decode_int64
+from streaming.tersecades.blocks import DELTA, DOD, decode_int64, one_of
 from streaming.tersecades.codecs import (
     Codec,
     Dictionary,
@@ -155,7 +155,7 @@ class AlpFloat(Codec):
         # exceptions of decimal FOR/DICT blocks hold the exact IEEE bits
         rows, _ = blocks.exception_rows()
         block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
-        raw = (exponent[block] != FALLBACK) & ~np.isin(blocks.kind[block], (DELTA, DOD))
+        raw = (exponent[block] != FALLBACK) & ~one_of(blocks.kind[block], (DELTA, DOD))
         raw_rows = rows[raw]
         if width == 32 and ((keys[raw_rows] < -(2**31)) | (keys[raw_rows] >= 2**31)).any():
             raise CorruptEncodingError(f"column {encoded.name!r}: decoded bits exceed float32")

@@ -264,3 +264,13 @@ def test_exceptions_of_mixed_byte_sizes_round_trip(per_block):
     assert set(sizes[counts > 0].tolist()) <= {1, 2, 4, 8}
     shifted = Payload(payload.offsets + 3, np.concatenate([np.zeros(3, np.uint8), payload.data]))
     np.testing.assert_array_equal(_unpack_exceptions(shifted, counts, anchor), values)
+
+
+@given(
+    hnp.arrays(np.int8, st.integers(0, 50)),
+    st.lists(st.integers(-128, 127), min_size=1, max_size=5),
+)
+def test_one_of_agrees_with_isin(values, choices):
+    from streaming.tersecades.blocks import one_of
+
+    np.testing.assert_array_equal(one_of(values, tuple(choices)), np.isin(values, choices))
