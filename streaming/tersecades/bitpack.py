@@ -50,8 +50,14 @@ def period_plan(w: int) -> tuple[tuple[int, int, int, bool], ...]:
 
 
 def pack_group(values: np.ndarray, w: int) -> np.ndarray:
+    """Pack (k, n) lanes of at most ``w`` bits into (k, w words per 64 values) little-endian
+    bytes, the last period zero-padded."""
     k, n = values.shape
     m = -(-n // 64) * 64
+    if w in (8, 16, 32, 64):  # byte-aligned widths are plain little-endian lanes: one cast
+        lanes = np.zeros((k, m), dtype=f"<u{w // 8}")
+        lanes[:, :n] = values
+        return lanes.view(np.uint8)
     padded = np.zeros((k, m), dtype=np.uint64)
     padded[:, :n] = values
     # value j of every period as one contiguous row: each step below is a streaming pass

@@ -274,3 +274,19 @@ def test_one_of_agrees_with_isin(values, choices):
     from streaming.tersecades.blocks import one_of
 
     np.testing.assert_array_equal(one_of(values, tuple(choices)), np.isin(values, choices))
+
+
+@pytest.mark.parametrize("w", [8, 16, 32, 64])
+@pytest.mark.parametrize("n", [1, 64, 100])
+def test_byte_aligned_packing_is_the_little_endian_array(w, n):
+    """Widths of 8/16/32/64 bits pack to exactly the bytes of a little-endian uint array (the
+    layout every other width follows bit by bit), zero-padded to whole 64-value periods."""
+    from streaming.tersecades.bitpack import pack_group, unpack_group
+
+    rng = np.random.default_rng(w + n)
+    values = rng.integers(0, 2**63, (3, n)).astype(np.uint64) >> np.uint64(64 - w)
+    packed = pack_group(values, w)
+    lanes = values.astype(f"<u{w // 8}").view(np.uint8)
+    np.testing.assert_array_equal(packed[:, : n * w // 8], lanes)
+    assert not packed[:, n * w // 8 :].any()
+    np.testing.assert_array_equal(unpack_group(np.ascontiguousarray(lanes), n, w), values)
