@@ -758,14 +758,16 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
         k = kind[group]
         anchor = np.where(k == FOR, blocks.base[group], blocks.stride[group])
         coded_only = bool(one_of(k, (DICT, ESC)).all())  # lanes are codes: no frame to add
+        # blocks laid out back to back (the usual case) are written in place: no temporary
+        found = _uniform_region(u, starts[group], group, n)
+        in_place = found is not None and found[1] is None
+        out = found[0] if in_place else np.empty((len(group), n), np.uint64)
         if w == 0:
-            out = np.broadcast_to(anchor.view(np.uint64)[:, None], (len(group), n)).copy()
-        elif coded_only:
-            lanes = delta_matrix(blocks, group, n, w)
-            out = np.empty((len(group), n), np.uint64)
+            out[:] = anchor.view(np.uint64)[:, None]
         else:
             lanes = delta_matrix(blocks, group, n, w)
-            out = lanes.astype(np.uint64) + anchor.view(np.uint64)[:, None]
+            if not coded_only:
+                np.add(lanes, anchor.view(np.uint64)[:, None], out=out)
         ramped = (k == FOR) & (blocks.stride[group] != 0)
         if ramped.any():
             ramp = blocks.stride[group].view(np.uint64)[:, None] * np.arange(n, dtype=np.uint64)
@@ -785,7 +787,8 @@ def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
             else:
                 codes = lanes if len(escaped) == len(group) else lanes[escaped]
             out[escaped] = _escape_values(group[escaped], codes, dictionary, dict_start, dict_size)
-        write_rows(u, starts, group, n, out)
+        if not in_place:
+            write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals
     for kind_id, passes in ((DELTA, 1), (DOD, 2)):
