@@ -115,6 +115,16 @@ class _Deltas:
             self._cache[key] = hit
         return hit[1]
 
+    def exceptions(self, blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray]:
+        """(row, value) of the column's exceptions, read once per operator call (a column that
+        is both filtered and aggregated needs them twice)."""
+        key = ("exceptions", id(blocks))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not blocks:  # the reference held keeps the id unique
+            hit = (blocks, blocks.exception_rows())
+            self._cache[key] = hit
+        return hit[1]
+
     def rows_of(self, blocks: IntBlocks, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded values (and validity) of the rows of blocks ``ids``. A column that is mostly
         decoded (delta, dictionary, escape kinds) is decoded once per operator call, whole, and
@@ -200,7 +210,7 @@ def _predicate_mask(
         result = (values >= lo) & (values <= hi)
         mask[index] = ~result if negate else result
     # exceptions of the compared blocks: full-value comparison
-    exc_rows, exc_vals = blocks.exception_rows()
+    exc_rows, exc_vals = deltas.exceptions(blocks)
     if len(exc_rows):
         exc_block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
         compared = np.zeros(blocks.num_blocks, bool)
@@ -420,7 +430,7 @@ def _aggregate_parts(
     use = np.ones(blocks.num_rows, bool) if mask is None else mask.copy()
     if int(blocks.nulls.sum()):
         use[blocks.null_rows()] = False
-    exc_rows, exc_vals = blocks.exception_rows()
+    exc_rows, exc_vals = cache.exceptions(blocks)
     exc_selected = use[exc_rows]
     use[exc_rows] = False
 
