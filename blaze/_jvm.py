@@ -29,6 +29,7 @@ __all__ = [
     "BlockStatus",
     "ExecutorStorage",
     "JvmBridge",
+    "JvmLog",
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
@@ -167,6 +168,10 @@ class JvmBridge:
     @property
     def app_id(self) -> str:
         return str(self._jsc.applicationId())
+
+    def log4j(self, name: str) -> JvmLog:
+        """The driver JVM's log4j logger ``name`` (Spark's own logging)."""
+        return JvmLog(self._jvm, name)
 
     def conf(self) -> dict[str, str]:
         """The SparkContext's conf as a dict (one call; the JVM SparkConf is authoritative)."""
@@ -307,3 +312,28 @@ class JvmBridge:
         finally:
             if not released:
                 infos.unlock(block_id, self._jvm.scala.Option.empty())
+
+
+class JvmLog:
+    """One log4j logger of the driver JVM (Spark's own logging), by name.
+
+    Why log4j and not Python's stderr: under ``spark-submit`` the Python driver's stderr is
+    merged into the program's stdout, so anything printed there changes the program's output;
+    log4j lines go wherever Spark's own lines go (its console appender on the JVM's stderr,
+    or the files a cluster's log4j2.properties names) and obey ``sc.setLogLevel``.
+    """
+
+    LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+    def __init__(self, jvm, name: str) -> None:
+        self._logger = jvm.org.apache.logging.log4j.LogManager.getLogger(name)
+
+    def write(self, level: str, message: str) -> None:
+        """``level`` one of :attr:`LEVELS`; raises py4j errors when the JVM is gone."""
+        if level not in self.LEVELS:
+            raise ValueError(f"log4j level must be one of {self.LEVELS}, got {level!r}")
+        getattr(self._logger, level)(message)
+
+    def enabled(self, level: str) -> bool:
+        """Whether log4j would print ``level`` (skip formatting and the call otherwise)."""
+        return bool(getattr(self._logger, f"is{level.capitalize()}Enabled")())

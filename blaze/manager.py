@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import os
 import queue
@@ -48,12 +47,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from blaze import hooks
+from blaze import hooks, sparklog
 from blaze._jvm import JvmBridge
 from blaze.config import PREFIX, BlazeConfig
 from blaze.ledger import BlockRecord, Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.policies import Candidate, ManagerPolicy, get_manager_policy
+from blaze.report_file import publish_report
 from blaze.tracker import UsageTracker
 from blaze_errors import BlazeError, ConfigError
 from costmodel.predict import Predictors
@@ -283,12 +283,7 @@ class BlazeManager:
         )
 
     def _configure_logging(self) -> None:
-        log.setLevel(self.config.log_level)
-        if not log.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            log.addHandler(handler)
-            log.propagate = False
+        sparklog.install(log, self._bridge.log4j(log.name), self.config.log_level)
 
     def _storage_memory(self) -> int:
         statuses = self._bridge.storage_status()
@@ -339,7 +334,7 @@ class BlazeManager:
             except Exception as exc:
                 self._count_error("profile_write", exc)
                 log.warning("blaze: could not write the profile: %s", exc)
-        log.info("blaze report: %s", json.dumps(self.report(sync=False), sort_keys=True))
+        publish_report(log, self.report(sync=False), self.config.report_path)
 
     def _on_spark_stop(self, sc) -> None:
         if sc is self._sc:
