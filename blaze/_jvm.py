@@ -268,6 +268,12 @@ class JvmBridge:
         return graph
 
     # ---- local mode only ----------------------------------------------------------------
+    def block_file(self, rdd_id: int, split_index: int) -> str:
+        """Path of the file the driver's DiskBlockManager keeps (or would keep) a block in
+        (local mode: the driver's block manager is the executor's)."""
+        block_id = self._rdd_block_id(rdd_id, split_index)
+        return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
+
     def spill_to_disk(self, rdd_id: int, split_index: int) -> str:
         """Move a block from memory to disk the way Spark's own eviction does (local mode).
 

@@ -26,8 +26,16 @@ SUBCOMMAND_MODULES = (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line naming it (``blaze stream aomg: error: argument --rate: -5
+    must be >= 0``), exit 2, like every other bad input of the command; ``-h`` shows usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blaze", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="blaze", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         try:
