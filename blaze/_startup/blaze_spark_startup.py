@@ -21,17 +21,22 @@ TARGET = "pyspark.core.context"
 PREFIX = "spark.blaze."
 
 
+def _blaze_pairs(jconf):
+    """The ``spark.blaze.*`` entries of a JVM SparkConf: one py4j call when there are none
+    (the usual case), so the hook costs every other program next to nothing."""
+    return [(PREFIX + t._1(), t._2()) for t in jconf.getAllWithPrefix(PREFIX)]
+
+
 def _conf_pairs(context_class, args, kwargs):
-    """The conf the context is about to start with (what ``_do_init`` will read): the JVM's
-    system properties (``spark-submit --conf``, spark-defaults) overlaid by the builder's."""
+    """The ``spark.blaze.*`` part of the conf the context is about to start with (what
+    ``_do_init`` will read): the JVM's system properties (``spark-submit --conf``,
+    spark-defaults) overlaid by the builder's."""
     conf = kwargs.get("conf", args[7] if len(args) > 7 else None)
     if conf is not None and getattr(conf, "_jconf", None) is not None:
-        return conf.getAll()
-    from pyspark.conf import SparkConf
-
-    pairs = dict(SparkConf(_jvm=context_class._jvm).getAll())
+        return _blaze_pairs(conf._jconf)
+    pairs = dict(_blaze_pairs(context_class._jvm.SparkConf(True)))
     if conf is not None:
-        pairs.update(conf.getAll())
+        pairs.update((k, v) for k, v in conf.getAll() if k.startswith(PREFIX))
     return list(pairs.items())
 
 
