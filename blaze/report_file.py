@@ -40,6 +40,7 @@ def write_report(report: dict, path: str | os.PathLike) -> Path:
     target = Path(path).expanduser()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is an ordinary output file
     try:
         with os.fdopen(fd, "w") as out:
             out.write(report_json(report, indent=2) + "\n")
