@@ -11,6 +11,7 @@ executors: ``tests/e2e/test_faults_cluster.py``. A block removed behind the mana
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -157,7 +158,7 @@ def test_slow_callback_server_delays_events_but_nothing_hangs_or_goes_wrong(sc, 
 # ---- rows that need their own SparkContext ------------------------------------------------
 CHILD = textwrap.dedent(
     """
-    import json, sys
+    import hashlib, json, sys
     from operator import add
     from pyspark.sql import SparkSession
     import blaze
@@ -173,17 +174,25 @@ CHILD = textwrap.dedent(
     spark = builder.getOrCreate()
     sc = spark.sparkContext
     policy = "blaze" if mode == "dropped" else "spark"
+
+    def payload(x, width):  # incompressible text: block compression must not shrink it
+        digest = "".join(hashlib.sha256(f"{x}-{j}".encode()).hexdigest() for j in range(16))
+        return digest[:width]
+
     mgr = blaze.attach(spark, policy=policy, disk_write_ms_per_mib=1, disk_read_ms_per_mib=1)
     answers = []
     datasets = []
-    if mode == "dropped":  # bursts of tiny tasks: events arrive faster than py4j delivers them
+    if mode == "dropped":  # a slow consumer behind a 10-event queue: Spark must drop events
+        import time
+
+        mgr._listener.subscribe(lambda record: time.sleep(0.02))
         for _ in range(2):
             sc.parallelize(range(4000), 400).count()
     parts = 100 if mode == "dropped" else 20
-    width = 20 if mode == "dropped" else 600  # squeezed: 3 x ~25 MB against ~36 MB unified
+    width = 20 if mode == "dropped" else 1000  # squeezed: 3 x 20+ MB against ~36 MB unified
     for i in range(3):
         data = sc.parallelize(range(40000), parts).map(
-            lambda x, i=i, w=width: (x % 97, "x" * w + str(x + i))
+            lambda x, i=i, w=width: (x % 97, payload(x + i, w))
         )
         data = data.persist(blaze.BLAZE) if policy == "blaze" else data.cache()
         datasets.append(data)
@@ -201,10 +210,14 @@ CHILD = textwrap.dedent(
 )
 
 
+def _payload(x: int, width: int) -> str:
+    return "".join(hashlib.sha256(f"{x}-{j}".encode()).hexdigest() for j in range(16))[:width]
+
+
 def _expected_answers(width: int) -> list:
     answers = []
     for i in range(3):
-        rows = [(x % 97, "x" * width + str(x + i)) for x in range(40000)]
+        rows = [(x % 97, _payload(x + i, width)) for x in range(40000)]
         sums: dict[int, int] = {}
         for key, value in rows:
             sums[key] = sums.get(key, 0) + len(value)
@@ -266,7 +279,7 @@ def test_listener_events_dropped_by_a_tiny_queue(child_runs):
 @pytest.mark.timeout(900)
 def test_storage_squeezed_until_spark_evicts(child_runs):
     run, _ = _parse(child_runs["squeezed"])
-    assert run["answers"] == _expected_answers(600)
+    assert run["answers"] == _expected_answers(1000)
     report = run["report"]
     assert run["attached"] and report["errors"] == {}
     evicted = sum(report["evictions_by_reason"].values())
