@@ -29,6 +29,7 @@ __all__ = [
     "BlockStatus",
     "ExecutorStorage",
     "JvmBridge",
+    "JvmLog",
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
@@ -139,6 +140,25 @@ class _ConstantFunction0:
         implements = ("scala.Function0",)
 
 
+def launch_conf(context_class):
+    """The JVM SparkConf a context would start from (system properties: ``spark-submit
+    --conf`` and spark-defaults), read before the context exists."""
+    return context_class._jvm.SparkConf(True)
+
+
+def print_to_jvm_stderr(line: str) -> bool:
+    """Print ``line`` on the JVM's stderr (spark-submit forwards the Python driver's stderr
+    into the program's stdout; the JVM's stays stderr). False when no JVM is running."""
+    from pyspark.core.context import SparkContext
+
+    jvm = SparkContext._jvm
+    if jvm is None:
+        return False
+    jvm.java.lang.System.err.println(line)
+    jvm.java.lang.System.err.flush()
+    return True
+
+
 def set_call_site(sc, site: str | None) -> None:
     """Name the jobs ``sc`` submits next after ``site``; None lets Spark name them again.
 
@@ -181,6 +201,10 @@ class JvmBridge:
     @property
     def app_id(self) -> str:
         return str(self._jsc.applicationId())
+
+    def log4j(self, name: str) -> JvmLog:
+        """The driver JVM's log4j logger ``name`` (Spark's own logging)."""
+        return JvmLog(self._jvm, name)
 
     def conf(self) -> dict[str, str]:
         """The SparkContext's conf as a dict (one call; the JVM SparkConf is authoritative)."""
@@ -305,6 +329,12 @@ class JvmBridge:
         return graph
 
     # ---- local mode only ----------------------------------------------------------------
+    def block_file(self, rdd_id: int, split_index: int) -> str:
+        """Path of the file the driver's DiskBlockManager keeps (or would keep) a block in
+        (local mode: the driver's block manager is the executor's)."""
+        block_id = self._rdd_block_id(rdd_id, split_index)
+        return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
+
     def spill_to_disk(self, rdd_id: int, split_index: int) -> str:
         """Move a block from memory to disk the way Spark's own eviction does (local mode).
 
@@ -349,3 +379,28 @@ class JvmBridge:
         finally:
             if not released:
                 infos.unlock(block_id, self._jvm.scala.Option.empty())
+
+
+class JvmLog:
+    """One log4j logger of the driver JVM (Spark's own logging), by name.
+
+    Why log4j and not Python's stderr: under ``spark-submit`` the Python driver's stderr is
+    merged into the program's stdout, so anything printed there changes the program's output;
+    log4j lines go wherever Spark's own lines go (its console appender on the JVM's stderr,
+    or the files a cluster's log4j2.properties names) and obey ``sc.setLogLevel``.
+    """
+
+    LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+    def __init__(self, jvm, name: str) -> None:
+        self._logger = jvm.org.apache.logging.log4j.LogManager.getLogger(name)
+
+    def write(self, level: str, message: str) -> None:
+        """``level`` one of :attr:`LEVELS`; raises py4j errors when the JVM is gone."""
+        if level not in self.LEVELS:
+            raise ValueError(f"log4j level must be one of {self.LEVELS}, got {level!r}")
+        getattr(self._logger, level)(message)
+
+    def enabled(self, level: str) -> bool:
+        """Whether log4j would print ``level`` (skip formatting and the call otherwise)."""
+        return bool(getattr(self._logger, f"is{level.capitalize()}Enabled")())

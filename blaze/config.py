@@ -7,6 +7,7 @@ cache policy name must not silently run the default policy.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ __all__ = [
     "BlazeConfig",
     "default_conf_path",
     "default_spark_conf",
+    "parse_bool",
     "parse_bytes",
     "read_conf_file",
 ]
@@ -77,13 +79,16 @@ def parse_bytes(text: str, key: str = "size") -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
-def _bool(key: str, value: str) -> bool:
+def parse_bool(key: str, value: str) -> bool:
+    """``true``/``false`` (any case, surrounding blanks ignored), exactly as Spark reads its
+    own boolean confs: ``spark.eventLog.enabled=yes`` fails in Spark too, and a flag that
+    reads ``yes`` as on in one place and off in another is worse than an error."""
     lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes"):
+    if lowered == "true":
         return True
-    if lowered in ("false", "0", "no"):
+    if lowered == "false":
         return False
-    raise ConfigError(f"{key}={value!r} must be true or false")
+    raise ConfigError(f"{key}={value!r} is not allowed: must be true or false")
 
 
 def _choice(key: str, value: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
@@ -99,9 +104,11 @@ def _ms_per_mib(key: str, value: str) -> float | None:
     try:
         number = float(value)
     except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
         raise ConfigError(
-            f"{key}={value!r} must be a number of ms per MiB or 'calibrate'"
-        ) from None
+            f"{key}={value!r} is not allowed: must be a finite number of ms per MiB or 'calibrate'"
+        )
     if number < 0:
         raise ConfigError(f"{key}={value!r} must not be negative")
     return number
@@ -135,6 +142,7 @@ class BlazeConfig:
     user_cache: str = "honor"  # "ignore": the program's persist/cache calls are ignored
     explain_capacity: int = 100_000  # decisions kept in the decision log's ring buffer
     explain_path: str | None = None  # None: next to the event log, if Spark writes one
+    report_path: str | None = None  # also write the report as JSON here at detach
 
     KEYS = (
         "enabled",
@@ -150,13 +158,18 @@ class BlazeConfig:
         "userCache",
         "explain.capacity",
         "explain.path",
+        "report.path",
     )
+    # keys whose empty value means "not set"; any other key given empty is a mistake
+    OPTIONAL = ("profile.path", "report.path")
 
     @classmethod
     def from_conf(cls, overrides: Mapping[str, str] | None = None) -> BlazeConfig:
         """Defaults from ``conf/blaze.conf`` overridden by ``overrides`` (any Spark conf dict).
 
-        Keys outside ``spark.blaze.*`` are ignored; unknown ``spark.blaze.*`` keys raise.
+        Keys outside ``spark.blaze.*`` are ignored; unknown ``spark.blaze.*`` keys raise, and so
+        does an empty value for a key that has no "unset" meaning (``--conf
+        spark.blaze.policy=`` silently running the default policy hides a broken script).
         """
         merged = {
             k: v for k, v in read_conf_file(default_conf_path()).items() if k.startswith(PREFIX)
@@ -164,6 +177,9 @@ class BlazeConfig:
         for key, value in (overrides or {}).items():
             if key.startswith(PREFIX):
                 merged[key] = str(value)
+                name = key[len(PREFIX) :]
+                if not str(value).strip() and name in cls.KEYS and name not in cls.OPTIONAL:
+                    raise ConfigError(f"{key}='' is not allowed: the value is empty")
         unknown = sorted(k for k in merged if k[len(PREFIX) :] not in cls.KEYS)
         if unknown:
             known = ", ".join(PREFIX + k for k in cls.KEYS)
@@ -185,11 +201,11 @@ class BlazeConfig:
         if mode != "off" and not path:
             raise ConfigError(f"{PREFIX}profile.mode={mode} needs {PREFIX}profile.path")
         return cls(
-            enabled=_bool(PREFIX + "enabled", get("enabled") or "false"),
+            enabled=parse_bool(PREFIX + "enabled", get("enabled") or "false"),
             policy=_choice(PREFIX + "policy", get("policy") or "blaze", POLICIES),
             memory_budget=budget,
-            auto_cache=_bool(PREFIX + "autoCache", get("autoCache") or "true"),
-            auto_unpersist=_bool(PREFIX + "autoUnpersist", get("autoUnpersist") or "true"),
+            auto_cache=parse_bool(PREFIX + "autoCache", get("autoCache") or "true"),
+            auto_unpersist=parse_bool(PREFIX + "autoUnpersist", get("autoUnpersist") or "true"),
             profile_mode=mode,
             profile_path=path,
             disk_write_ms_per_mib=_ms_per_mib(
@@ -204,4 +220,5 @@ class BlazeConfig:
             user_cache=_choice(PREFIX + "userCache", get("userCache") or "honor", USER_CACHE),
             explain_capacity=_capacity(PREFIX + "explain.capacity", get("explain.capacity")),
             explain_path=get("explain.path") or None,
+            report_path=get("report.path") or None,
         )

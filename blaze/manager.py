@@ -26,16 +26,14 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import queue
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from blaze import hooks
+from blaze import hooks, sparklog
 from blaze._jvm import JvmBridge
 from blaze.boundaries import JobBoundaryMixin
 from blaze.config import PREFIX, BlazeConfig
@@ -45,6 +43,7 @@ from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.policies import ManagerPolicy, get_manager_policy
 from blaze.registry import ManagedDataset, RegistryMixin
+from blaze.report_file import publish_report
 from blaze.reporting import ReportingMixin
 from blaze.tracker import UsageTracker
 from blaze_errors import BlazeError, ConfigError
@@ -275,12 +274,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         return Estimate(guess.size_bytes, guess.compute_ms)
 
     def _configure_logging(self) -> None:
-        log.setLevel(self.config.log_level)
-        if not log.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            log.addHandler(handler)
-            log.propagate = False
+        sparklog.install(log, self._bridge.log4j(log.name), self.config.log_level)
 
     def _storage_memory(self) -> int:
         statuses = self._bridge.storage_status()
@@ -324,7 +318,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         if self.config.profile_mode == "record":
             self._record_profile()
         self._write_decision_log()
-        log.info("blaze report: %s", json.dumps(self._final_report(), sort_keys=True))
+        publish_report(log, self._final_report(), self.config.report_path)
 
     def _on_spark_stop(self, sc) -> None:
         if sc is self._sc:

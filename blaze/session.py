@@ -65,7 +65,9 @@ def session(
     spark.sparkContext.setLogLevel("WARN")
     if BlazeConfig.from_conf(merged).enabled:
         # the startup hook normally did this already; attach here if it is not installed
-        from blaze.startup import attach_at_startup
+        # (raising, not exiting: this is the Python API)
+        from blaze.manager import active_manager, attach
 
-        attach_at_startup(spark.sparkContext)
+        if active_manager(spark) is None:
+            attach(spark)
     return spark

@@ -40,8 +40,17 @@ def spark_session(conf: Mapping[str, str] | None = None, *, app_name: str):
     return session(conf, app_name=app_name)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad option is one line naming it (``blaze stream aomg: error: argument --rate: -5
+    must be >= 0``), exit 2, like every other bad input of the command; ``-h`` shows usage.
+    Subcommand parsers inherit the class, so the rule holds for every subcommand."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="blaze",
         description="blaze-spark: cost-based caching for PySpark, its benchmark and streaming demos",
     )

@@ -35,7 +35,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.linear_model import LinearRegression
 
 from costmodel.cost import Estimate
 from costmodel.types import RddSpec
@@ -50,6 +49,15 @@ __all__ = [
 
 MIN_POINTS = 3
 SHARE_WINDOW = 5
+
+
+def _linear_regression():
+    """scikit-learn's ``LinearRegression``, imported on first fit: importing scikit-learn
+    takes seconds, and the cache manager imports this module while a SparkContext starts
+    (``spark.blaze.enabled=true``) but fits nothing until partitions have been measured."""
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression
 
 
 def dataset_key(call_site: str, parent_call_sites: Sequence[str] = ()) -> str:
@@ -98,7 +106,7 @@ class GrowthFit:
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    model = LinearRegression().fit(x.reshape(-1, 1), y)
+    model = _linear_regression()().fit(x.reshape(-1, 1), y)
     return float(model.intercept_), float(model.coef_[0])
 
 
@@ -106,7 +114,7 @@ def _scale_exponent(iters: np.ndarray, scales: np.ndarray, values: np.ndarray) -
     if len(np.unique(scales)) < 2 or np.any(values <= 0):
         return 1.0
     features = np.column_stack([iters, np.log(scales)])
-    model = LinearRegression().fit(features, np.log(values))
+    model = _linear_regression()().fit(features, np.log(values))
     return float(np.clip(model.coef_[1], 0.0, 2.0))
 
 
@@ -128,10 +136,10 @@ def fit_time_vs_size(sizes: Sequence[float], times: Sequence[float]) -> GrowthFi
     """
     x = np.asarray(sizes, dtype=float).reshape(-1, 1)
     y = np.asarray(times, dtype=float)
-    model = LinearRegression(positive=True).fit(x, y)
+    model = _linear_regression()(positive=True).fit(x, y)
     a, b = float(model.intercept_), float(model.coef_[0])
     if a < 0:  # no overhead visible: a line through the origin
-        model = LinearRegression(positive=True, fit_intercept=False).fit(x, y)
+        model = _linear_regression()(positive=True, fit_intercept=False).fit(x, y)
         a, b = 0.0, float(model.coef_[0])
     return GrowthFit("affine_size", a, b, 1.0)
 

@@ -61,10 +61,20 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=120)
     render(summarize(dag), console, top=args.top, show_all=args.all, full_paths=args.full_paths)
     stats = dag.log_stats
+    warnings = Console(stderr=True, width=240)
+    if stats.lost:
+        warnings.print(
+            f"[yellow]warning:[/] incomplete event log, this is only part of the run: "
+            f"{stats.loss_summary()}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if stats.skipped:
-        console.print(
+        warnings.print(
             f"[yellow]warning:[/] {stats.skipped} malformed line(s) skipped; "
-            f"first: {stats.first_skip}"
+            f"first: {stats.first_skip}",
+            highlight=False,
+            soft_wrap=True,
         )
     return 0
 

@@ -10,11 +10,17 @@ A path that does not exist, or whose first line is not a Spark event, raises
 :class:`blaze.errors.InputError`. After a valid first line, a line that is not JSON or is a
 known event missing needed fields (a log cut off mid-write, a corrupted line) is skipped and
 counted in :class:`EventLogStats` — the caller decides whether to warn.
+
+A log that lost its end must never read as a shorter run, so the reader also records in
+``EventLogStats.lost`` every sign that events are missing: a zstd stream that stops inside a
+frame (or fails to decode) — which a plain zstd reader reports as a clean end —, a rolling
+log with a gap in its part numbers, and a finished log (not ``.inprogress``) without Spark's
+``SparkListenerApplicationEnd``, with the number of jobs that started but never ended.
 """
 
 from __future__ import annotations
 
-import io
+import codecs
 import json
 import re
 from collections.abc import Iterator
@@ -42,6 +48,19 @@ class EventLogStats:
     skipped: int = 0
     first_skip: str | None = None  # the first skipped line's problem, for the warning
     skip_reasons: list[str] = field(default_factory=list, repr=False)
+    in_progress: bool = False  # Spark was still writing it (a short log is expected)
+    lost: list[str] = field(default_factory=list)  # why events are known to be missing
+    jobs_started: int = 0
+    jobs_ended: int = 0
+    ended: bool = False  # the log holds SparkListenerApplicationEnd
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.lost)
+
+    def loss_summary(self) -> str:
+        """One line saying what is missing (empty when nothing is)."""
+        return "; ".join(self.lost)
 
 
 def event_log_files(path: str | Path) -> list[Path]:
@@ -63,41 +82,108 @@ def event_log_files(path: str | Path) -> list[Path]:
     return parts
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    suffixes = [s for s in path.suffixes if s != ".inprogress"]
-    codec = _UNSUPPORTED_CODECS.get(suffixes[-1] if suffixes else "")
-    if codec:
-        raise InputError(
-            f"{path} is compressed with {codec}, which only Spark can read; "
-            "rerun with spark.eventLog.compression.codec=zstd or spark.eventLog.compress=false"
-        )
-    try:
-        raw = path.open("rb")
-        magic = raw.read(4)
-        raw.seek(0)
-    except OSError as exc:
-        raise InputError(f"cannot read event log {path}: {exc.strerror}") from None
-    if magic == _ZSTD_MAGIC:
+_CHUNK = 1 << 16
+
+
+class _PartReader:
+    """Decoded text lines of one part, noting a compressed stream that ends early."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problem: str | None = None  # set when the stream is cut or corrupt
+
+    def _open(self):
+        suffixes = [s for s in self.path.suffixes if s != ".inprogress"]
+        codec = _UNSUPPORTED_CODECS.get(suffixes[-1] if suffixes else "")
+        if codec:
+            raise InputError(
+                f"{self.path} is compressed with {codec}, which only Spark can read; "
+                "rerun with spark.eventLog.compression.codec=zstd or spark.eventLog.compress=false"
+            )
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot read event log {self.path}: {exc.strerror}") from None
+
+    def _chunks(self, raw) -> Iterator[bytes]:
+        first = raw.read(_CHUNK)
+        if first[:4] != _ZSTD_MAGIC:
+            while first:
+                yield first
+                first = raw.read(_CHUNK)
+            return
+        yield from self._zstd_chunks(first, raw)
+
+    def _zstd_chunks(self, pending: bytes, raw) -> Iterator[bytes]:
+        """Frame by frame (Spark flushes its stream in several frames), so that a stream cut
+        inside a frame is seen: ``stream_reader`` would report that as a clean end."""
         import zstandard
 
-        # read_across_frames: Spark flushes the stream in several zstd frames
-        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-
-
-def _lines(files: list[Path]) -> Iterator[tuple[Path, int, str]]:
-    for part in files:
-        with _open_text(part) as text:
+        context = zstandard.ZstdDecompressor()
+        frame = context.decompressobj()
+        fed = 0  # compressed bytes fed to the current, unfinished frame
+        while pending:
             try:
-                for number, line in enumerate(text, start=1):
-                    yield part, number, line
-            except Exception as exc:  # a truncated zstd frame at the end of an in-progress log
-                import zstandard
+                out = frame.decompress(pending)
+            except zstandard.ZstdError as exc:
+                self.problem = f"{self.path.name}: compressed stream is corrupt ({exc})"
+                return
+            if out:
+                yield out
+            if frame.eof:
+                pending = frame.unused_data
+                frame, fed = context.decompressobj(), 0
+                if pending:
+                    continue
+            else:
+                fed += len(pending)
+            pending = raw.read(_CHUNK)
+        if fed:
+            self.problem = (
+                f"{self.path.name}: compressed stream is cut off inside a zstd frame "
+                f"({fed} compressed bytes of an unfinished frame at the end)"
+            )
 
-                if not isinstance(exc, zstandard.ZstdError):
-                    raise
-                yield part, -1, ""
+    def lines(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        rest = ""
+        with self._open() as raw:
+            for chunk in self._chunks(raw):
+                text = rest + decoder.decode(chunk)
+                *complete, rest = text.split("\n")
+                yield from complete
+            rest += decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+
+def _lines(files: list[Path], stats: EventLogStats) -> Iterator[tuple[Path, int, str]]:
+    for part in files:
+        reader = _PartReader(part)
+        for number, line in enumerate(reader.lines(), start=1):
+            yield part, number, line
+        if reader.problem:
+            stats.lost.append(reader.problem)
+
+
+def _part_gaps(files: list[Path]) -> str | None:
+    numbers = [int(m.group(1)) for p in files if (m := _PART.match(p.name))]
+    if len(numbers) < 1 or len(numbers) != len(files):
+        return None
+    expected = set(range(numbers[0] if numbers[0] <= 1 else 1, numbers[-1] + 1))
+    missing = sorted(expected - set(numbers))
+    if not missing:
+        return None
+    shown = ", ".join(str(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return f"rolling log parts missing: {shown} ({len(missing)} of {numbers[-1]} parts)"
+
+
+def _in_progress(path: Path, files: list[Path]) -> bool:
+    if path.is_dir():
+        return any(
+            p.name.startswith("appstatus_") and p.suffix == ".inprogress" for p in path.iterdir()
+        )
+    return path.name.endswith(".inprogress")
 
 
 def read_event_log(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
@@ -110,13 +196,13 @@ def read_event_log(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]
 
 def _read(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
     files = event_log_files(path)
-    stats = EventLogStats(path=str(path))
+    stats = EventLogStats(path=str(path), in_progress=_in_progress(Path(path), files))
+    gap = _part_gaps(files) if Path(path).is_dir() else None
+    if gap:
+        stats.lost.append(gap)
     records: list[LineageEvent] = []
     seen_event = False
-    for part, number, line in _lines(files):
-        if number == -1:
-            _skip(stats, f"{part.name}: compressed stream is truncated")
-            continue
+    for part, number, line in _lines(files, stats):
         line = line.strip()
         if not line:
             continue
@@ -135,10 +221,26 @@ def _read(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
             _skip(stats, f"{part.name}:{number}: {exc}")
             continue
         seen_event = True
+        kind = event["Event"]
+        if kind == "SparkListenerJobStart":
+            stats.jobs_started += 1
+        elif kind == "SparkListenerJobEnd":
+            stats.jobs_ended += 1
+        elif kind == "SparkListenerApplicationEnd":
+            stats.ended = True
         records.extend(parsed)
         stats.records += len(parsed)
     if not seen_event:
+        if stats.lost:
+            raise InputError(f"{path} holds no readable events: {stats.loss_summary()}")
         raise InputError(f"{path} is not a Spark event log: it holds no events")
+    if not stats.ended and not stats.in_progress:
+        open_jobs = stats.jobs_started - stats.jobs_ended
+        stats.lost.append(
+            "the log ends before the application did (no SparkListenerApplicationEnd; "
+            f"{stats.jobs_started} job(s) seen, {open_jobs} of them without an end): "
+            "later jobs may be missing"
+        )
     return records, stats
 
 

@@ -5,8 +5,10 @@ process of the environment, Spark's Python workers included, so it must import n
 This module only puts a finder on ``sys.meta_path``; the finder reacts to exactly one import,
 ``pyspark.core.context``, and wraps ``SparkContext._do_init`` so that, once a SparkContext is
 up, ``spark.blaze.enabled=true`` in its conf (e.g. ``spark-submit --conf
-spark.blaze.enabled=true app.py``) attaches the cache manager. Without the flag the wrapper
-reads one conf value and returns.
+spark.blaze.enabled=true app.py``) attaches the cache manager. Any ``spark.blaze.*`` key is
+validated before the context starts (a bad one ends the program with one line and exit code
+2, as a bad command-line option would). Without such keys the wrapper reads the conf once and
+returns.
 
 Turn it off: leave ``spark.blaze.enabled`` false (the default), or set the environment variable
 ``BLAZE_SPARK_STARTUP=0`` (the finder is then never installed), or uninstall blaze-spark.
@@ -16,6 +18,28 @@ import os
 import sys
 
 TARGET = "pyspark.core.context"
+PREFIX = "spark.blaze."
+
+
+def _blaze_pairs(jconf):
+    """The ``spark.blaze.*`` entries of a JVM SparkConf: one py4j call when there are none
+    (the usual case), so the hook costs every other program next to nothing."""
+    return [(PREFIX + t._1(), t._2()) for t in jconf.getAllWithPrefix(PREFIX)]
+
+
+def _conf_pairs(context_class, args, kwargs):
+    """The ``spark.blaze.*`` part of the conf the context is about to start with (what
+    ``_do_init`` will read): the JVM's system properties (``spark-submit --conf``,
+    spark-defaults) overlaid by the builder's."""
+    conf = kwargs.get("conf", args[7] if len(args) > 7 else None)
+    if conf is not None and getattr(conf, "_jconf", None) is not None:
+        return _blaze_pairs(conf._jconf)
+    from blaze._jvm import launch_conf
+
+    pairs = dict(_blaze_pairs(launch_conf(context_class)))
+    if conf is not None:
+        pairs.update((k, v) for k, v in conf.getAll() if k.startswith(PREFIX))
+    return list(pairs.items())
 
 
 def _wrap_context(module):
@@ -25,9 +49,18 @@ def _wrap_context(module):
         return
 
     def _do_init(self, *args, **kwargs):
+        # validate before Spark starts its context, so a typo costs one line, not a start-up;
+        # nothing beyond one conf read happens unless a spark.blaze.* key is present
+        blaze_conf = {
+            k: v for k, v in _conf_pairs(context_class, args, kwargs) if k.startswith(PREFIX)
+        }
+        config = None
+        if blaze_conf:
+            from blaze.startup import validate_at_startup
+
+            config = validate_at_startup(blaze_conf)
         original(self, *args, **kwargs)
-        flag = self._conf.get("spark.blaze.enabled", "false") or "false"
-        if flag.strip().lower() == "true":
+        if config is not None and config.enabled:
             from blaze.startup import attach_at_startup
 
             attach_at_startup(self)

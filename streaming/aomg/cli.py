@@ -9,12 +9,19 @@ says whether every closed window matches it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-import tempfile
 
 from streaming.aomg.summary import SummaryConfig, validate_quantiles
 from streaming.aomg.windows import WindowSpec
+from streaming.common.run_control import (
+    interruptible,
+    non_negative,
+    positive,
+    scratch_dir,
+    wait_for,
+)
 
 __all__ = ["register"]
 
@@ -23,17 +30,27 @@ KEYS = {"pod": 200, "rack": 20, "src": 1}  # servers per key (telemetry topology
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("aomg", help="AOMG windowed quantiles of telemetry RTTs")
-    parser.add_argument("--records", type=int, default=400_000, help="stream length")
-    parser.add_argument("--rate", type=float, default=0, help="rows/s of wall clock (0: fast)")
-    parser.add_argument("--batch-rows", type=int, default=200_000, help="max rows per micro-batch")
-    parser.add_argument("--event-rate", type=int, default=100_000, help="records per event second")
+    parser.add_argument("--records", type=positive(int), default=400_000, help="stream length")
+    parser.add_argument(
+        "--rate", type=non_negative(float), default=0, help="rows/s of wall clock (0: fast)"
+    )
+    parser.add_argument(
+        "--batch-rows", type=positive(int), default=200_000, help="max rows per micro-batch"
+    )
+    parser.add_argument(
+        "--event-rate", type=positive(int), default=100_000, help="records per event second"
+    )
     parser.add_argument("--window", default="1 second")
     parser.add_argument("--sub-window", default="250 ms")
     parser.add_argument("--slide", default=None, help="sliding windows (default: tumbling)")
     parser.add_argument("--quantiles", default="0.5,0.9,0.99,0.999")
     parser.add_argument("--key", choices=sorted(KEYS), default="pod")
-    parser.add_argument("--accuracy", type=float, default=0.005, help="relative accuracy α")
-    parser.add_argument("--invalid-every", type=int, default=0, help="inject bad values")
+    parser.add_argument(
+        "--accuracy", type=positive(float), default=0.005, help="relative accuracy α"
+    )
+    parser.add_argument(
+        "--invalid-every", type=non_negative(int), default=0, help="inject bad values (0: off)"
+    )
     parser.add_argument("--check", action="store_true", help="compare with the batch form")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
@@ -50,15 +67,27 @@ def run(args: argparse.Namespace) -> int:
         WindowSpec.of(args.window, args.sub_window, args.slide)
         quantiles = validate_quantiles(float(q) for q in args.quantiles.split(","))
         config = SummaryConfig(relative_accuracy=args.accuracy)
-        if args.records <= 0 or args.batch_rows <= 0:
-            raise ValueError("--records and --batch-rows must be positive")
     except (TypeError, ValueError) as exc:
         return _fail(str(exc))
+    with interruptible() as stop, scratch_dir("aomg") as scratch:
+        return _run(args, quantiles, config, stop, scratch)
 
+
+def _rows_offered(query) -> int:
+    """Records the query has taken from the source so far (its end offset)."""
+    progress = query.lastProgress
+    if not progress or not progress.get("sources"):
+        return 0
+    end = progress["sources"][0].get("endOffset")
+    end = json.loads(end) if isinstance(end, str) else end
+    return int((end or {}).get("index", 0))
+
+
+def _run(args, quantiles, config, stop, scratch) -> int:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    from streaming.aomg.operator import OBSERVED_METRICS, window_quantiles
+    from streaming.aomg.operator import window_quantiles
     from streaming.common.source import read_telemetry, read_telemetry_stream
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -76,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    stop.arm()  # after PySpark installed its own SIGINT handler
+    stop.on_request(lambda: spark.sparkContext.setLogLevel("OFF"))
     source = {
         "total_records": args.records,
         "rows_per_second": args.rate,
@@ -97,20 +128,28 @@ def run(args: argparse.Namespace) -> int:
         return df.withColumn("key", (F.col("src") / KEYS[args.key]).cast("int"))
 
     try:
-        with tempfile.TemporaryDirectory(prefix="blaze-aomg-") as checkpoint:
-            stream = window_quantiles(keyed(read_telemetry_stream(spark, **source)), **options)
-            query = (
-                stream.writeStream.format("memory")
-                .queryName("aomg_demo")
-                .option("checkpointLocation", checkpoint)
-                .trigger(availableNow=True)
-                .start()
-            )
-            query.awaitTermination()
-            progress = [p for p in query.recentProgress if p["numInputRows"]]
+        stop.check()
+        stream = window_quantiles(keyed(read_telemetry_stream(spark, **source)), **options)
+        writer = (
+            stream.writeStream.format("memory")
+            .queryName("aomg_demo")
+            .option("checkpointLocation", str(scratch / "checkpoint"))
+        )
+        if args.rate > 0:
+            # Trigger.AvailableNow would take only the records that exist at its start (none,
+            # at a wall-clock rate): pace micro-batches and stop once the stream is read
+            query = writer.trigger(processingTime="250 milliseconds").start()
+            wait_for(query, stop, done=lambda: _rows_offered(query) >= args.records)
+            query.processAllAvailable()
+            query.stop()
+        else:
+            query = writer.trigger(availableNow=True).start()
+            wait_for(query, stop)
+        progress = [p for p in query.recentProgress if p["numInputRows"]]
+        stop.check()
         result = spark.sql("SELECT * FROM aomg_demo ORDER BY window_end, key").toPandas()
         _print(result, quantiles.tolist(), f"window {args.window}")
-        read = sum(p["observedMetrics"][OBSERVED_METRICS]["rows"] for p in progress)
+        read = _rows_offered(query)
         dropped = sum(
             o["numRowsDroppedByWatermark"]
             for p in query.recentProgress
@@ -128,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
             same = len(merged) == len(closed) == len(result) and all(
                 list(a) == list(b) for a, b in zip(merged["quantiles_b"], merged["quantiles_s"])
             )
+            if read == 0 or len(closed) == 0:  # a check that compared nothing has not passed
+                print(
+                    f"batch form check: FAILED, nothing to compare ({read} records read, "
+                    f"{len(closed)} closed windows)"
+                )
+                return 1
             print(
                 f"batch form check: {'identical' if same else 'DIFFERENT'} ({len(closed)} windows)"
             )

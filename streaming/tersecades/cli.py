@@ -113,12 +113,12 @@ def _median_seconds(fn, repeats: int = 5) -> float:
 
 
 def _spark_demo(args, spec, where, console) -> bool:
-    import tempfile
     from pathlib import Path
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from streaming.common.run_control import interruptible, scratch_dir, wait_for
     from streaming.common.telemetry import TELEMETRY_SCHEMA, TelemetryConfig, generate_range
     from streaming.tersecades.spark import (
         encode_stream,
@@ -130,7 +130,10 @@ def _spark_demo(args, spec, where, console) -> bool:
     files = 4
     spark = args.spark_session({"spark.sql.shuffle.partitions": "2"}, app_name="tersecades-demo")
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        # Ctrl-C: stop the query cleanly, one "interrupted" line; the scratch dir (data and
+        # checkpoint) goes however the demo ends, and stale ones of killed runs on start
+        with interruptible() as stop, scratch_dir("tersecades") as tmp:
+            stop.on_request(lambda: spark.sparkContext.setLogLevel("OFF"))
             source = Path(tmp) / "telemetry"
             source.mkdir()
             per_file = records // files
@@ -153,7 +156,8 @@ def _spark_demo(args, spec, where, console) -> bool:
                 .trigger(availableNow=True)
                 .start()
             )
-            query.awaitTermination(timeout=300)
+            started = time.monotonic()
+            wait_for(query, stop, done=lambda: time.monotonic() - started > 300)
             if query.isActive:
                 query.stop()
             got = sorted(tuple(r)[:5] for r in spark.table("tersecades_demo").collect())

@@ -133,3 +133,105 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make):
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("blaze: error: ")
+
+
+# ---- a log that lost events is never read as a shorter run ---------------------------------
+END = json.dumps({"Event": "SparkListenerApplicationEnd", "Timestamp": 99})
+COMPLETE = [*LINES, END]
+
+
+def _jobs(lines) -> int:
+    return sum('"SparkListenerJobStart"' in line for line in lines)
+
+
+def _write_frames(path, lines, per_frame=5):
+    """zstd in several frames, as Spark's flushing writer makes it."""
+    compressor = zstandard.ZstdCompressor()
+    chunks = [lines[i : i + per_frame] for i in range(0, len(lines), per_frame)]
+    path.write_bytes(b"".join(compressor.compress(("\n".join(c) + "\n").encode()) for c in chunks))
+    return path
+
+
+def test_a_complete_log_reports_nothing_lost(tmp_path):
+    _, stats = read_event_log(_write(tmp_path / "app.zstd", COMPLETE, zstd=True))
+    assert stats.ended and stats.lost == [] and stats.jobs_started == _jobs(COMPLETE)
+
+
+@pytest.mark.parametrize("zstd", [False, True])
+def test_a_log_cut_in_half_says_so(tmp_path, zstd):
+    path = tmp_path / ("app.zstd" if zstd else "app")
+    path = _write_frames(path, COMPLETE) if zstd else _write(path, COMPLETE)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    _, stats = read_event_log(path)
+    assert stats.truncated
+    assert "no SparkListenerApplicationEnd" in stats.loss_summary()
+    if zstd:  # the old reader returned the decodable prefix as if it were the whole log
+        assert "cut off inside a zstd frame" in stats.loss_summary()
+    assert stats.jobs_started < _jobs(COMPLETE)
+
+
+def test_a_zstd_log_of_many_frames_cut_between_frames_still_warns(tmp_path):
+    compressor = zstandard.ZstdCompressor()
+    frames = [compressor.compress((line + "\n").encode()) for line in COMPLETE]
+    path = tmp_path / "app.zstd"
+    path.write_bytes(b"".join(frames[: len(frames) // 2]))  # a clean frame boundary
+    _, stats = read_event_log(path)
+    assert "no SparkListenerApplicationEnd" in stats.loss_summary()
+
+
+def test_corrupt_zstd_bytes_are_reported(tmp_path):
+    path = _write(tmp_path / "app.zstd", COMPLETE, zstd=True)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    try:
+        _, stats = read_event_log(path)
+    except InputError as exc:  # nothing readable: one error line instead
+        assert "compressed stream is corrupt" in str(exc)
+    else:
+        assert stats.truncated
+        assert "corrupt" in stats.loss_summary() or "cut off" in stats.loss_summary()
+
+
+def test_a_rolling_log_missing_a_part_or_its_last_part_says_so(tmp_path):
+    folder = tmp_path / "eventlog_v2_local-1"
+    folder.mkdir()
+    thirds = len(COMPLETE) // 3
+    _write(folder / "events_1_local-1.zstd", COMPLETE[:thirds], zstd=True)
+    _write(folder / "events_3_local-1.zstd", COMPLETE[2 * thirds :], zstd=True)
+    (folder / "appstatus_local-1").write_text("")
+    _, stats = read_event_log(folder)
+    assert "rolling log parts missing: 2 (1 of 3 parts)" in stats.loss_summary()
+    (folder / "events_3_local-1.zstd").unlink()
+    _write(folder / "events_2_local-1.zstd", COMPLETE[thirds : 2 * thirds], zstd=True)
+    _, stats = read_event_log(folder)
+    assert "no SparkListenerApplicationEnd" in stats.loss_summary()
+
+
+def test_an_in_progress_log_is_not_called_lost(tmp_path):
+    folder = tmp_path / "eventlog_v2_local-1"
+    folder.mkdir()
+    _write(folder / "events_1_local-1.zstd", LINES, zstd=True)
+    (folder / "appstatus_local-1.inprogress").write_text("")
+    _, stats = read_event_log(folder)
+    assert stats.in_progress and stats.lost == []
+
+
+def test_a_single_zstd_frame_cut_before_any_event_is_one_error(tmp_path):
+    path = _write(tmp_path / "app.zstd", COMPLETE, zstd=True)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InputError, match=r"holds no readable events: .*cut off inside a zstd"):
+        read_event_log(path)
+
+
+def test_cli_warns_on_stderr_naming_the_loss(tmp_path, capsys):
+    path = _write_frames(tmp_path / "app.zstd", COMPLETE)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert main(["lineage", str(path)]) == 0
+    captured = capsys.readouterr()
+    [warning] = [line for line in captured.err.splitlines() if "incomplete event log" in line]
+    assert "cut off inside a zstd frame" in warning and "compressed bytes" in warning
+    assert "RDDs by call site" in captured.out
