@@ -277,10 +277,8 @@ class _LazyCandidates:
         self.fetched: set[PartitionKey] = set()
         self.taken: set[PartitionKey] = set()
         self.live: dict[PartitionKey, bool] = {}
-        self.cap = limit  # the summed cost still allowed: nothing dearer can be taken next
-        self.slack = 1e-9 * max(1.0, abs(limit))  # rounding: the exact test is select's
-        # above this cost even the largest resident is denser than the incoming partition
-        self.dense = limit * index.largest_size() / max(incoming.size_bytes, 1e-300)
+        self.total = 0.0  # summed cost of the victims so far
+        self.largest = limit * index.largest_size()
 
     def close(self) -> None:
         self.stream.close()
@@ -292,13 +290,22 @@ class _LazyCandidates:
             return value <= 0 or self.limit * size > self.incoming.size_bytes * value
         return True
 
-    def _too_dense(self, value: float) -> bool:
-        return self.policy.size_ratio_filter and value > 0 and value > self.dense + self.slack
+    def _beyond(self, value: float) -> bool:
+        """No partition at this cost or above can be the next victim: the sum would pass the
+        incoming cost, or (cost-per-byte filter) even the largest resident is too dense. The
+        same float expressions as the exact tests, which are monotone in ``value``."""
+        if value > self.limit or self.total + value > self.limit:
+            return True
+        return (
+            self.policy.size_ratio_filter
+            and value > 0
+            and not self.largest > self.incoming.size_bytes * value
+        )
 
     def _peek(self) -> tuple[tuple, PartitionKey] | None:
         while self.peeked is None and not self.exhausted:
             item = next(self.stream, None)
-            if item is None or item[1][0] > self.cap + self.slack or self._too_dense(item[1][0]):
+            if item is None or self._beyond(item[1][0]):
                 self.exhausted = True  # ascending: nothing later can be taken
                 break
             key, rank, size = item
@@ -328,7 +335,7 @@ class _LazyCandidates:
         victims: list[tuple[PartitionKey, Location]] = []
         freed = total = 0.0
         while freed < target:
-            self.cap = budget_cost - total
+            self.total = total
             key = self._head()
             lowest = None if key is None else self.current[key].cost
             if lowest is None or lowest > budget_cost or total + lowest > budget_cost:

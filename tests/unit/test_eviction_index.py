@@ -51,9 +51,7 @@ def _world(parts, incoming):
         PartitionState((p["rdd"], p["split"]), float(p["size"]), MEM, float(p["access"]))
         for p in unique.values()
     ]
-    mine = PartitionState(
-        (incoming["rdd"], incoming["split"]), float(incoming["size"]), MEM, 99.0
-    )
+    mine = PartitionState((incoming["rdd"], incoming["split"]), float(incoming["size"]), MEM, 99.0)
     return costs, resident, mine
 
 
