@@ -10,7 +10,8 @@ being decided) and Spark's LRU never has to choose.
 
 Per-event work is bounded by what the decision needs, not by how many partitions are cached:
 memory totals come from the ledger's running sums, a partition that fits is admitted from its
-own cost alone, and residents are listed only when something must leave.
+own cost alone, and victims are read lazily from a per-executor index in the policy's
+eviction order (:mod:`blaze.eviction`), never by listing every resident.
 
 At every job end the ledger is corrected from Spark's storage status (lost or reordered
 events, a block removed by someone else) and the budget is enforced again.
@@ -18,6 +19,7 @@ events, a block removed by someone else) and the budget is enforced again.
 
 from __future__ import annotations
 
+from blaze.eviction import ResidentIndexes
 from blaze.ledger import BlockRecord
 from costmodel.policies import PartitionState
 from costmodel.types import Location
@@ -111,6 +113,14 @@ class EnforcementMixin:
     def _managed_ids(self) -> set[int]:
         return {rid for rid, d in self._datasets.items() if d.managed}
 
+    def _residents(self) -> ResidentIndexes:
+        """The per-executor eviction indexes, made at the first decision under pressure."""
+        indexes = getattr(self, "_resident_indexes", None)
+        if indexes is None:
+            indexes = ResidentIndexes(self._ledger, self._engine.model, self.policy)
+            self._resident_indexes = indexes
+        return indexes
+
     def _admit(self, key: tuple[int, int], executor: str) -> None:
         slot = (key[0], key[1], executor)
         record = self._ledger.blocks.get(slot)
@@ -127,12 +137,17 @@ class EnforcementMixin:
         if managed_used <= budget and self.policy.admits_when_fits(costs, key, promoting):
             decision = self.policy.fits_decision()
         else:
-            resident = [
-                _state(r, Location.MEMORY)
-                for r in self._ledger.in_memory(executor)
-                if r.rdd_id in managed and r.key != key
-            ]
-            decision = self.policy.decide(incoming, resident, budget, costs)
+            own = record.memory_size if key[0] in managed else 0
+            decision = self._residents().decide(
+                incoming, executor, managed_used - own, budget, lambda k: k[0] in managed
+            )
+            if decision is None:  # (a promotion under pressure) rank every resident
+                resident = [
+                    _state(r, Location.MEMORY)
+                    for r in self._ledger.in_memory(executor)
+                    if r.rdd_id in managed and r.key != key
+                ]
+                decision = self.policy.decide(incoming, resident, budget, costs)
         counters = self._ledger.counters
         counters.decisions[f"admit_{str(decision.admit_to).lower()}"] += 1
         action = _incoming_action(decision.admit_to, promoting)

@@ -109,6 +109,9 @@ class Ledger:
         self._prediction_errors: list[float] = []
         self._predicted_bytes = 0.0
         self._observed_bytes = 0
+        # slots whose memory size or last access changed since an eviction index last
+        # looked (None: nobody keeps one, so nothing is collected)
+        self.touched: set[Slot] | None = None
 
     # ---- the book and its indexes --------------------------------------------------------
     def _put(self, record: BlockRecord) -> None:
@@ -139,8 +142,13 @@ class Ledger:
 
     def _account(self, record: BlockRecord, delta: int) -> None:
         if delta:
+            self._touch(record)
             self._memory[record.executor_id] += delta
             self._memory_by_rdd[record.executor_id][record.rdd_id] += delta
+
+    def _touch(self, record: BlockRecord) -> None:
+        if self.touched is not None:
+            self.touched.add((record.rdd_id, record.split_index, record.executor_id))
 
     def _set_sizes(self, record: BlockRecord, memory: int, disk: int) -> None:
         self._account(record, memory - record.memory_size)
@@ -184,6 +192,7 @@ class Ledger:
                 self._put(record)
             self._set_sizes(record, mem, disk)
             record.last_access = self.tick()
+            self._touch(record)
         entered = before_mem == 0 and mem > 0
         left = before_mem > 0 and mem == 0
         removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
@@ -352,6 +361,7 @@ class Ledger:
                         stack.extend(parents.get(parent, ()))
             for record in records:
                 record.last_access = self.tick()
+                self._touch(record)
             outcomes.append((key, outcome))
         return outcomes
 

@@ -96,6 +96,11 @@ class CostModel:
         self._related: dict[int, frozenset[int]] = {}  # rdd -> ancestors | descendants | self
         self._ancestors: dict[int, frozenset[int]] = {}
         self._repeated: dict[int, int | None] = {}
+        # for callers that keep partitions ordered by cost between calls (eviction indexes):
+        # ``epoch`` moves when every memoised cost may change, ``changed`` (when a set, not
+        # None) collects the keys whose memoised terms were forgotten since it was drained
+        self.epoch = 0
+        self.changed: set[PartitionKey] | None = None
         for spec in rdds:
             self.add_rdd(spec)
         for key, value in (metrics or {}).items():
@@ -206,6 +211,8 @@ class CostModel:
             self._f_cache.pop(key, None)
             memo_in.pop(key, None)
             memo_on.pop(key, None)
+        if self.changed is not None:
+            self.changed.update(keys)
 
     def set_current_job(self, job_id: int | None) -> None:
         if job_id != self.current_job:
@@ -265,22 +272,27 @@ class CostModel:
         memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
         if not self._f_cache and not self._r_cache and not memo_in and not memo_on:
             return
+        changed = self.changed
         for node in self._related_rdds(rdd_id):
             key = (node, split)
             self._f_cache.pop(key, None)
             self._r_cache.pop(key, None)
             memo_in.pop(key, None)
             memo_on.pop(key, None)
+            if changed is not None:
+                changed.add(key)
 
     def _invalidate_references(self) -> None:
         """Stages completed or the job changed: F changes everywhere, R nowhere (R depends
         only on the DAG, measurements and where partitions are stored)."""
+        self.epoch += 1
         self._f_cache.clear()
         self._f_by_stage.clear()
         self._cost_cache[False].clear()
         self._cost_cache[True].clear()
 
     def _invalidate_all(self) -> None:
+        self.epoch += 1
         self._f_cache.clear()
         self._f_by_stage.clear()
         self._r_cache.clear()

@@ -246,3 +246,71 @@ def test_report_counters_agree_with_spark_and_the_program(sc, attach, bridge, tm
     assert final["decision_log"] == str(path)
     assert blaze_main(["explain", str(path)]) == 0
     assert blaze_main(["explain", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def _three_datasets(sc, parts=2, records=3000):
+    """Three equal datasets (same records, so the same stored size per partition)."""
+
+    def make(tag):
+        return sc.parallelize(range(records * parts), parts).map(lambda x: (x % 50, f"{tag}{x}"))
+
+    return make("a"), make("b"), make("c")
+
+
+def _victims_of(manager, incoming) -> list[tuple[int, int, str]]:
+    """The victims listed by the decisions that admitted ``incoming``'s partitions."""
+    history = manager.explain(incoming)["partitions"].values()
+    return [tuple(v) for p in history for e in p["history"] for v in e.get("victims", [])]
+
+
+def _squeezed(sc, attach, bridge, policy, parts=2):
+    """A manager whose budget holds two of the three datasets and a half: the second of
+    c's partitions makes room by evicting one partition of a or b."""
+    probe = attach(policy="spark")
+    sample = _three_datasets(sc, parts)[0].persist(blaze.BLAZE)
+    sample.count()
+    probe.sync()
+    one = sum(stored_bytes(bridge, sample.id()).values())
+    probe.detach()
+    sample.unpersist(blocking=True)
+    # the baselines as published: the program's own cache calls, kept until it unpersists
+    return attach(
+        policy=policy, memory_budget=int(2.5 * one), auto_cache=False, auto_unpersist=False
+    )
+
+
+def test_mrd_evicts_the_partition_whose_next_reference_is_farthest(sc, attach, bridge):
+    manager = _squeezed(sc, attach, bridge, "mrd")
+    a, b, c = (d.persist(blaze.BLAZE) for d in _three_datasets(sc))
+    b.count()
+    a.count()  # a is the more recently used: LRU would evict b
+    # one job: stage 1 computes c, stage 2 reads b (distance 1), stage 3 reads a (distance 2)
+    step = c.reduceByKey(lambda x, y: x)
+    step = step.union(b).reduceByKey(lambda x, y: x)
+    step = step.union(a).reduceByKey(lambda x, y: x)
+    assert step.count() == 50
+    manager.sync()
+    victims = _victims_of(manager, c)
+    assert victims, "c's arrival under pressure chose no victim"
+    assert {v[0] for v in victims} == {a.id()}  # a (farthest next reference), never b
+    assert all(where == "DISK" for _, _, where in victims)  # MRD spills its victims
+    for split, partition in manager.explain(b)["partitions"].items():
+        assert partition["state"] == "MEMORY", f"b split {split} left memory"
+
+
+def test_lrc_evicts_the_smallest_reference_count(sc, attach, bridge):
+    manager = _squeezed(sc, attach, bridge, "lrc")
+    a, b, c = (d.persist(blaze.BLAZE) for d in _three_datasets(sc))
+    b.count()
+    a.count()  # a is the more recently used: LRU would evict b
+    # one job after c's stage: b is read by two pending stages, a by one
+    step = c.reduceByKey(lambda x, y: x)
+    step = step.union(b).reduceByKey(lambda x, y: x)
+    step = step.union(a).union(b.mapValues(str.upper)).reduceByKey(lambda x, y: x)
+    assert step.count() == 50
+    manager.sync()
+    victims = _victims_of(manager, c)
+    assert victims, "c's arrival under pressure chose no victim"
+    assert {v[0] for v in victims} == {a.id()}  # a: one pending reader; b: two
+    for split, partition in manager.explain(b)["partitions"].items():
+        assert partition["state"] == "MEMORY", f"b split {split} left memory"
