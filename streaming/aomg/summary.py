@@ -51,6 +51,7 @@ _MAGIC = b"AOMG"
 _VERSION = 1
 _HEADER = struct.Struct("<4sBdqiqIII")  # magic, version, alpha, limit, tail, skipped, 3 lengths
 _UINT_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+_LN_DOUBLE_RANGE = 746.0  # |ln v| of every positive finite double is below this
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,31 @@ class SummaryConfig:
         """Bucket index of each positive value: ``ceil(log_γ v)``."""
         return np.ceil(np.log(values) / math.log(self.gamma)).astype(np.int64)
 
+    def power_tables(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``γ^(2^k)`` and ``γ^(-2^k)`` for every bit ``k`` a bucket index of a double can use.
+
+        ``γ^i`` is the product of the table entries of ``|i|``'s set bits, in increasing ``k``:
+        only IEEE multiplications, so numpy and the JVM (``streaming.aomg.native``) compute the
+        same double, where their ``exp`` routines may differ in the last bit.
+        """
+        log_gamma = math.log(self.gamma)
+        bits = max(1, math.ceil(math.log2(_LN_DOUBLE_RANGE / log_gamma + 2)))
+        up = tuple(
+            math.exp(log_gamma * 2**k) if log_gamma * 2**k < 709 else math.inf for k in range(bits)
+        )
+        down = tuple(math.exp(-log_gamma * 2**k) for k in range(bits))
+        return up, down
+
     def representative(self, buckets: np.ndarray) -> np.ndarray:
-        """The value a bucket answers with (within α of everything it holds)."""
-        gamma = self.gamma
-        return 2.0 * np.exp(buckets.astype(np.float64) * math.log(gamma)) / (gamma + 1.0)
+        """The value a bucket answers with, ``2γ^i / (γ + 1)`` (within α of everything it holds)."""
+        b = np.asarray(buckets, dtype=np.int64)
+        magnitude = np.abs(b)
+        power = np.ones(b.shape, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):  # beyond the doubles: inf or 0
+            for k, (up, down) in enumerate(zip(*self.power_tables(), strict=True)):
+                factor = np.where(b >= 0, up, down)
+                power = power * np.where((magnitude >> k) & 1 == 1, factor, 1.0)
+            return 2.0 * power / (self.gamma + 1.0)
 
 
 def validate_quantiles(quantiles: Iterable[float]) -> np.ndarray:

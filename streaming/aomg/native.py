@@ -1,0 +1,221 @@
+"""AOMG in Spark's own aggregation: windowed quantiles with no Python touching any record.
+
+The summary of :mod:`streaming.aomg.summary` maps every value by arithmetic alone, so Spark's
+codegen'd hash aggregation can build it from SQL expressions:
+
+* *region and bucket per record* — a column expression: ``EXACT`` with the integer itself
+  (``0 <= v <= exact_limit`` and whole), ``LOG`` with bucket ``ceil(ln v / ln γ)``, or
+  ``SKIPPED`` (null, NaN, ±inf, negative: counted, never placed);
+* *level 1* — ``count(*)`` grouped by (key, pane, region, bucket), plus the ``tail_size``
+  largest ``LOG`` values of each (key, pane) by ``max_by(v, v, tail_size)``;
+* *level 2* — pane rows regroup by (key, window): bucket counts are collected, pane tails
+  pooled and the ``tail_size`` largest kept; each tail value counts as itself (+1) and is
+  taken out of its bucket (-1), exactly as :meth:`QuantileSummary.merge_all` moves values
+  between the tail and the buckets;
+* *answer* — the (value, count) entries sorted by value (a bucket answers with its
+  representative ``2γ^i / (γ + 1)``), one pass of running sums picks the value at each
+  quantile's ``quantile_disc`` rank.
+
+A pane is ``gcd(window, slide)`` long: a whole number of sub-windows and the coarsest span
+that still lies wholly inside every window it touches, so the window summaries (and the
+answers) are those of the sub-window summaries merged, with fewer groups. Batch counts with a
+hash aggregate and takes tails in a second, sort-based aggregate over ``LOG`` records only;
+streaming needs one pass over each micro-batch, so ``LOG`` records are duplicated into a
+tail group of the same (watermarked, append-mode) aggregation, and a chained aggregation
+merges panes into windows once the watermark passes a window's end.
+
+Equality with :class:`QuantileSummary`. The regions, buckets, tail, representatives and
+ranks are the same definitions, computed by the same IEEE operations (representatives by the
+same chain of multiplications, not ``exp``). Only the bucket index uses ``ln``, which the JVM
+computes with ``StrictMath`` and numpy with its own routine: they can disagree only for a
+value within an ulp of a bucket boundary ``γ^i``, and both neighbouring buckets then answer
+within α of it. The tests check that answers are identical on every data set they use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from streaming.aomg.summary import SummaryConfig
+from streaming.aomg.windows import WindowSpec
+
+__all__ = ["EXACT", "LOG", "SKIPPED", "TAIL", "level_one", "pane_us", "windows_answered"]
+
+SKIPPED, EXACT, LOG, TAIL = 0, 1, 2, 3
+
+
+def pane_us(spec: WindowSpec) -> int:
+    """Length of the panes level 1 groups by (a multiple of the sub-window)."""
+    return math.gcd(spec.window_us, spec.slide_us)
+
+
+def _duration(us: int) -> str:
+    return f"{us} microseconds"
+
+
+def _region(config: SummaryConfig) -> tuple[Column, Column]:
+    """(region, bucket) of column ``v``: the summary's mapping as SQL expressions."""
+    v = F.col("v")
+    valid = v.isNotNull() & ~F.isnan(v) & (v >= F.lit(0.0)) & (v < F.lit(math.inf))
+    exact = (v <= F.lit(float(config.exact_limit))) & (v == F.floor(v))
+    region = F.when(~valid, SKIPPED).when(exact, EXACT).otherwise(LOG)
+    bucket = (
+        F.when(~valid, F.lit(0))
+        .when(exact, v.cast("long"))
+        .otherwise(_bucket_of(v, config))
+        .cast("long")
+    )
+    return region, bucket
+
+
+def _bucket_of(v: Column, config: SummaryConfig) -> Column:
+    return F.ceil(F.ln(v) / F.lit(math.log(config.gamma)))
+
+
+def _representative(bucket: Column, config: SummaryConfig) -> Column:
+    """``2γ^i / (γ + 1)`` by the same multiplications as :meth:`SummaryConfig.representative`."""
+    magnitude = F.abs(bucket)
+    power = F.lit(1.0)
+    for k, (up, down) in enumerate(zip(*config.power_tables(), strict=True)):
+        factor = F.when(bucket >= 0, F.lit(up)).otherwise(F.lit(down))
+        power = power * F.when(
+            F.shiftright(magnitude, k).bitwiseAND(F.lit(1)) == 1, factor
+        ).otherwise(F.lit(1.0))
+    return (F.lit(2.0) * power) / F.lit(config.gamma + 1.0)
+
+
+def level_one(prepared: DataFrame, spec: WindowSpec, config: SummaryConfig) -> DataFrame:
+    """Pane rows ``(key, pane, region, bucket, n, tail)`` from records ``(key, ts, v)``.
+
+    ``pane`` is Spark's window struct; ``tail`` is set on ``TAIL`` rows only. Streaming input
+    must already carry its watermark on ``ts``.
+    """
+    region, bucket = _region(config)
+    pane = F.window("ts", _duration(pane_us(spec))).alias("pane")
+    mapped = prepared.select("key", pane, region.alias("region"), bucket.alias("bucket"), "v")
+    keys = ["key", "pane", "region", "bucket"]
+    tail_size = config.tail_size
+    if not prepared.isStreaming:
+        counts = mapped.groupBy(*keys).agg(
+            F.count(F.lit(1)).alias("n"), F.lit(None).cast("array<double>").alias("tail")
+        )
+        if not tail_size:
+            return counts
+        tails = (
+            mapped.where(F.col("region") == LOG)
+            .groupBy("key", "pane")
+            .agg(F.max_by("v", "v", tail_size).alias("tail"))
+            .select(
+                "key",
+                "pane",
+                F.lit(TAIL).alias("region"),
+                F.lit(0).cast("long").alias("bucket"),
+                F.lit(0).cast("long").alias("n"),
+                "tail",
+            )
+        )
+        return counts.unionByName(tails)
+    if tail_size:
+        # one pass: a LOG record is counted in its bucket and offered to its pane's tail
+        copies = F.when(F.col("region") == LOG, F.array(F.lit(LOG), F.lit(TAIL))).otherwise(
+            F.array(F.col("region"))
+        )
+        mapped = mapped.select(
+            "key", "pane", F.explode(copies).alias("region"), "bucket", "v"
+        ).select(
+            "key",
+            "pane",
+            "region",
+            F.when(F.col("region") == TAIL, F.lit(0).cast("long"))
+            .otherwise(F.col("bucket"))
+            .alias("bucket"),
+            F.when(F.col("region") == TAIL, F.col("v")).alias("tv"),
+        )
+        return mapped.groupBy(*keys).agg(
+            F.count(F.lit(1)).alias("n"), F.max_by("tv", "tv", tail_size).alias("tail")
+        )
+    return mapped.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("n"), F.lit(None).cast("array<double>").alias("tail")
+    )
+
+
+def windows_answered(
+    panes: DataFrame, spec: WindowSpec, config: SummaryConfig, quantiles: np.ndarray
+) -> DataFrame:
+    """Level 2 and the answer: one row per (key, window) from the pane rows of level 1."""
+    region = F.col("region")
+    value = F.when(region == EXACT, F.col("bucket").cast("double")).otherwise(
+        _representative(F.col("bucket"), config)
+    )
+    entry = F.when(
+        (region == EXACT) | (region == LOG), F.struct(value.alias("value"), F.col("n").alias("n"))
+    )
+    window = F.window(
+        F.window_time("pane"), _duration(spec.window_us), _duration(spec.slide_us)
+    ).alias("w")
+    merged = panes.groupBy("key", window).agg(
+        F.collect_list(entry).alias("entries"),
+        F.flatten(F.collect_list("tail")).alias("tails"),
+        F.sum(F.when((region == EXACT) | (region == LOG), F.col("n")).otherwise(0)).alias("count"),
+        F.sum(F.when(region == SKIPPED, F.col("n")).otherwise(0)).alias("skipped"),
+    )
+    return merged.select(
+        "key",
+        F.col("w.start").alias("window_start"),
+        F.col("w.end").alias("window_end"),
+        F.col("count").cast("long").alias("count"),
+        F.col("skipped").cast("long").alias("skipped"),
+        _answer(F.col("entries"), F.col("tails"), F.col("count"), config, quantiles).alias(
+            "quantiles"
+        ),
+    )
+
+
+def _answer(
+    entries: Column, tails: Column, count: Column, config: SummaryConfig, quantiles: np.ndarray
+) -> Column:
+    """Values at the ``quantile_disc`` ranks of (value, count) entries plus the pooled tails."""
+    tail = (
+        F.slice(F.sort_array(tails, asc=False), 1, config.tail_size) if config.tail_size else None
+    )
+    parts = [entries]
+    if tail is not None:
+        parts.append(
+            F.transform(
+                tail, lambda x: F.struct(x.alias("value"), F.lit(1).cast("long").alias("n"))
+            )
+        )
+        parts.append(
+            F.transform(
+                tail,
+                lambda x: F.struct(
+                    _representative(_bucket_of(x, config), config).alias("value"),
+                    F.lit(-1).cast("long").alias("n"),
+                ),
+            )
+        )
+    # (value, n) order: at equal values the tail's -1 comes first, so running sums never
+    # overshoot the count of values <= that value
+    ordered = F.array_sort(F.concat(*parts)) if len(parts) > 1 else F.array_sort(entries)
+    ranks = [F.greatest(F.ceil(count * F.lit(float(q))), F.lit(1)) for q in quantiles]
+    names = [f"a{i}" for i in range(len(ranks))]
+    start = F.struct(
+        F.lit(0).cast("long").alias("cum"), *(F.lit(None).cast("double").alias(n) for n in names)
+    )
+
+    def step(acc: Column, x: Column) -> Column:
+        cum = acc["cum"] + x["n"]
+        return F.struct(
+            cum.alias("cum"),
+            *(
+                F.coalesce(acc[n], F.when(cum >= r, x["value"])).alias(n)
+                for n, r in zip(names, ranks, strict=True)
+            ),
+        )
+
+    picked = F.aggregate(ordered, start, step, lambda acc: F.array(*(acc[n] for n in names)))
+    return F.when(count > 0, picked).otherwise(F.array(*(F.lit(math.nan) for _ in names)))
