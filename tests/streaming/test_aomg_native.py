@@ -3,15 +3,12 @@ DuckDB's ``quantile_disc``, bad values counted, bad arguments refused before any
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyspark.sql import functions as F
 
 from streaming.aomg.operator import window_quantiles
 from streaming.aomg.summary import QuantileSummary, SummaryConfig
@@ -98,12 +95,111 @@ def _assert_same(got: dict, expected: dict) -> None:
         np.testing.assert_array_equal(g_answers, answers, err_msg=str(k))
 
 
+def _duckdb_exact(frame: pd.DataFrame, spec: WindowSpec, quantiles: list[float]) -> dict:
+    """(key, window end µs) -> quantile_disc of the valid values (tumbling windows)."""
+    con = duckdb.connect()
+    valid = frame[np.isfinite(frame["value"]) & (frame["value"] >= 0)]
+    con.register("rows", valid)
+    picks = ", ".join(f"quantile_disc(value, {q})" for q in quantiles)
+    rows = con.execute(
+        f"""SELECT key, epoch_us(time_bucket(INTERVAL {spec.window_us} microseconds, ts))
+                   + {spec.window_us} AS window_end, {picks}
+            FROM rows GROUP BY ALL"""
+    ).fetchall()
+    return {(r[0], int(r[1])): np.asarray(r[2:], dtype=np.float64) for r in rows}
+
+
 @pytest.mark.parametrize("name", sorted(DATA_SETS))
-def test_native_equals_quantile_summary_window_by_window(spark, name):
-    """Sliding windows of sub-windows, three keys: every row identical to the reference."""
-    spec = WindowSpec.of("2 s", "500 ms", "1 s")
-    frame = _frame(DATA_SETS[name], keys=3, span_us=4_000_000)
-    got = _got(
-        _run(spark, frame, window="2 s", sub_window="500 ms", slide="1 s", quantiles=QUANTILES)
-    )
+def test_native_equals_quantile_summary_and_is_within_alpha_of_duckdb(spark, name):
+    """Two keys, three 1 s windows of 250 ms sub-windows: every row identical to the
+    reference summary's, every answer within α of DuckDB's exact ``quantile_disc``."""
+    spec = WindowSpec.of("1 s", "250 ms")
+    frame = _frame(DATA_SETS[name], keys=2, span_us=3_000_000, seed=1)
+    got = _got(_run(spark, frame, window="1 s", sub_window="250 ms", quantiles=QUANTILES))
     _assert_same(got, _expected(frame, spec, QUANTILES))
+    exact = _duckdb_exact(frame, spec, QUANTILES)
+    assert exact.keys() == got.keys()
+    for k, truth in exact.items():
+        answers = got[k][2]
+        error = np.abs(answers - truth) / np.where(truth == 0, 1.0, truth)
+        assert error.max() <= CONFIG.relative_accuracy * (1 + 1e-9), (k, answers, truth)
+    if name == "with_bad_values":
+        assert sum(v[1] for v in got.values()) == 5  # NaN, -1, inf, -inf, NaN
+
+
+def test_python_and_native_methods_return_the_same_rows(spark):
+    """Sliding windows (each sub-window in two windows): the two paths agree row for row."""
+    frame = _frame(DATA_SETS["telemetry_rtt"], keys=4, span_us=2_000_000, seed=2)
+    df = spark.createDataFrame(frame, SCHEMA)
+    kwargs = {
+        "window": "1 s",
+        "sub_window": "500 ms",
+        "slide": "500 ms",
+        "quantiles": QUANTILES,
+        "key_col": "key",
+        "value_col": "value",
+        "config": CONFIG,
+    }
+    native = window_quantiles(df, **kwargs).toPandas()
+    python = window_quantiles(df, **kwargs, method="python").toPandas()
+    order = ["key", "window_end"]
+    pd.testing.assert_frame_equal(
+        native.sort_values(order).reset_index(drop=True),
+        python.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+small_values = st.lists(
+    st.one_of(
+        st.integers(0, 5_000).map(float),
+        st.floats(0.0, 1e9, allow_nan=False, allow_infinity=False),
+        st.sampled_from([0.0, 4096.0, 4097.0, 1e-300, -1.0, float("nan")]),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(values=small_values, q=st.floats(0.0, 1.0), seed=st.integers(0, 10))
+def test_native_equals_quantile_summary_on_any_values(spark, values, q, seed):
+    spec = WindowSpec.of("1 s", "500 ms")
+    frame = _frame(np.asarray(values), keys=2, span_us=2_000_000, seed=seed)
+    got = _got(_run(spark, frame, window="1 s", sub_window="500 ms", quantiles=[q]))
+    _assert_same(got, _expected(frame, spec, [q]))
+
+
+def _jobs(spark) -> set[int]:
+    return set(spark.sparkContext.statusTracker().getJobIdsForGroup(None))
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ({"key_col": "nope"}, ValueError, "key_col='nope' is not a column"),
+        ({"value_col": "label"}, TypeError, "value_col='label' must be numeric"),
+        ({"sub_window": "300 ms"}, ValueError, "does not divide the window"),
+        ({"quantiles": [0.5, 1.5]}, ValueError, "outside \\[0, 1\\]"),
+        ({"quantiles": [-0.1]}, ValueError, "outside \\[0, 1\\]"),
+        ({"method": "java"}, ValueError, "method='java' must be one of native, python"),
+    ],
+)
+def test_bad_arguments_fail_before_any_spark_job(spark, override, error, message):
+    frame = _frame(np.arange(10.0), keys=2, span_us=1_000_000).assign(label="x")
+    df = spark.createDataFrame(frame, SCHEMA + ", label string")
+    good = {
+        "window": "1 s",
+        "sub_window": "250 ms",
+        "quantiles": [0.5],
+        "key_col": "key",
+        "value_col": "value",
+    }
+    before = _jobs(spark)
+    with pytest.raises(error, match=message):
+        window_quantiles(df, **{**good, **override})
+    assert _jobs(spark) == before
+    df.count()  # the tracker does see jobs: the check above could fail
+    assert _jobs(spark) != before
