@@ -25,8 +25,8 @@ tail group of the same (watermarked, append-mode) aggregation, and a chained agg
 merges panes into windows once the watermark passes a window's end.
 
 Equality with :class:`QuantileSummary`. The regions, buckets, tail, representatives and
-ranks are the same definitions, computed by the same IEEE operations (representatives by the
-same chain of multiplications, not ``exp``). Only the bucket index uses ``ln``, which the JVM
+ranks are the same definitions, computed by the same IEEE operations (a representative is one
+multiplication of two tabled powers of γ, not ``exp``). Only the bucket index uses ``ln``, which the JVM
 computes with ``StrictMath`` and numpy with its own routine: they can disagree only for a
 value within an ulp of a bucket boundary ``γ^i``, and both neighbouring buckets then answer
 within α of it. The tests check that answers are identical on every data set they use.
@@ -77,14 +77,16 @@ def _bucket_of(v: Column, config: SummaryConfig) -> Column:
 
 
 def _representative(bucket: Column, config: SummaryConfig) -> Column:
-    """``2γ^i / (γ + 1)`` by the same multiplications as :meth:`SummaryConfig.representative`."""
+    """``2γ^i / (γ + 1)`` by the same table look-ups and multiplication as
+    :meth:`SummaryConfig.representative`."""
+    base, tables = config.power_tables()
+    up_low, up_high, down_low, down_high = (F.array(*(F.lit(x) for x in t)) for t in tables)
     magnitude = F.abs(bucket)
-    power = F.lit(1.0)
-    for k, (up, down) in enumerate(zip(*config.power_tables(), strict=True)):
-        factor = F.when(bucket >= 0, F.lit(up)).otherwise(F.lit(down))
-        power = power * F.when(
-            F.shiftright(magnitude, k).bitwiseAND(F.lit(1)) == 1, factor
-        ).otherwise(F.lit(1.0))
+    low = (magnitude % F.lit(base)).cast("int") + 1
+    high = (magnitude / F.lit(base)).cast("long").cast("int") + 1
+    power = F.when(bucket >= 0, F.element_at(up_high, high) * F.element_at(up_low, low)).otherwise(
+        F.element_at(down_high, high) * F.element_at(down_low, low)
+    )
     return (F.lit(2.0) * power) / F.lit(config.gamma + 1.0)
 
 
