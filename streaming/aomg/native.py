@@ -80,7 +80,7 @@ def _representative(bucket: Column, config: SummaryConfig) -> Column:
     """``2γ^i / (γ + 1)`` by the same table look-ups and multiplication as
     :meth:`SummaryConfig.representative`."""
     base, tables = config.power_tables()
-    up_low, up_high, down_low, down_high = (F.array(*(F.lit(x) for x in t)) for t in tables)
+    up_low, up_high, down_low, down_high = (_double_array(t) for t in tables)
     magnitude = F.abs(bucket)
     low = (magnitude % F.lit(base)).cast("int") + 1
     high = (magnitude / F.lit(base)).cast("long").cast("int") + 1
@@ -88,6 +88,12 @@ def _representative(bucket: Column, config: SummaryConfig) -> Column:
         F.element_at(down_high, high) * F.element_at(down_low, low)
     )
     return (F.lit(2.0) * power) / F.lit(config.gamma + 1.0)
+
+
+def _double_array(values: tuple[float, ...]) -> Column:
+    """An array literal built in one call (exact: ``repr`` of a double round-trips)."""
+    items = ("CAST('Infinity' AS DOUBLE)" if math.isinf(x) else f"{x!r}D" for x in values)
+    return F.expr(f"array({', '.join(items)})")
 
 
 def level_one(prepared: DataFrame, spec: WindowSpec, config: SummaryConfig) -> DataFrame:

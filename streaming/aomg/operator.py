@@ -5,7 +5,12 @@ one row per (key, window)::
 
     key, window_start, window_end, count, skipped, quantiles (array<double>, in request order)
 
-Both forms share the two levels of AOMG's hierarchical windowing:
+``method="native"`` (the default) computes AOMG's two levels with Spark's own aggregation
+over SQL expressions — no Python touches a record (:mod:`streaming.aomg.native`). This module
+keeps the checks shared by both methods and ``method="python"``, the numpy path described
+below; both return the same rows.
+
+The Python path shares the two levels of AOMG's hierarchical windowing:
 
 1. *Partial summaries, vectorised* — ``mapInArrow`` hands each task's rows to numpy in large
    Arrow batches; rows are grouped by (key, sub-window) and each group becomes one
