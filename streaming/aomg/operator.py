@@ -379,7 +379,7 @@ def window_quantiles_batch(
     key_type = _check_input(df, time_col, key_col, value_col)
     if method == "native":
         prepared = _prepare(df, time_col, key_col, value_col, keep_time=True)
-        return native.windows_answered(native.level_one(prepared, spec, config), spec, config, qs)
+        return native.batch_window_quantiles(prepared, spec, config, qs)
     prepared = _prepare(df, time_col, key_col, value_col)
     # recurring values are counted by the JVM first (a codegen hash aggregate), so Python
     # receives (key, sub-window, value, count) rows — an order of magnitude fewer on telemetry
