@@ -1,18 +1,26 @@
 """The suite benchmark: every job under every policy, results committed under results/.
 
-    python benchmarks/bench_jobs.py                      # full: scale 1.0, 3 repeats
-    python benchmarks/bench_jobs.py --scale 0.5 --repeats 1 --memory 0.3
+    python benchmarks/bench_jobs.py                      # full: scale 1.0, ~2 hours on 2 cores
+    python benchmarks/bench_jobs.py --scale 0.02 --jobs lr.common --policies spark,unlimited
 
 ``blaze bench`` with the same options (run logs under ``--out``, default
-``out/bench-suite``), writing ``results/bench_jobs_results.json``, ``results/bench_jobs.md``
-and ``results/bench_jobs_{time,disk}.png``. Speed figures are ratios measured side by side in
-one run (policies interleaved), never absolute targets.
+``out/bench-suite``), writing ``results/bench_jobs_results.json``, ``results/bench_jobs.md``,
+``results/bench_jobs_{time,disk}.png`` and ``results/bench_jobs_notes.md``: the facts of the
+run (command, commit, date, machine load before and after, wall time), each job's spread and
+where its time went, and the targets met or missed — the analysis of *why* is added by
+whoever reads them. Speed figures are ratios measured side by side in one run (policies
+interleaved), never absolute targets. No machine paths are written.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from jobs.cli import add_arguments, run_bench
@@ -20,13 +28,111 @@ from jobs.cli import add_arguments, run_bench
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _variant_text(job: str) -> str:
+    """The program docstring's bullet for the job's variant: what it caches and leaves."""
+    from jobs import load_job
+
+    program, _, variant = job.partition(".")
+    lines = (load_job(program).__doc__ or "").splitlines()
+    marker = f"* ``{variant}``:"
+    for i, line in enumerate(lines):
+        if line.startswith(marker):
+            text = [line[len(marker) :].strip()]
+            for more in lines[i + 1 :]:
+                if not more.startswith("  ") or not more.strip():
+                    break
+                text.append(more.strip())
+            return " ".join(text)
+    return ""
+
+
+def notes(results: dict, argv: list[str], started: str, load_before: str, wall: float) -> str:
+    """The run's facts as Markdown: how it was made, each job's spread, the targets."""
+    plan = results["plan"]
+    shown = " ".join(Path(a).name if os.path.isabs(a) else a for a in argv)  # no machine paths
+    lines = [
+        "# The suite benchmark: facts of the committed run",
+        "",
+        f"Command: `python benchmarks/bench_jobs.py {shown}`".rstrip() + "  ",
+        f"Commit {_commit()}, started {started} UTC, {os.cpu_count()} cores, load average "
+        f"(1/5/15 min) {load_before} before and {_load()} after; wall {wall / 60:.1f} min for "
+        f"{len(results['runs']) + len(results['footprint_runs'])} Spark applications.",
+        f"Scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of each program's "
+        f"footprint, {plan['repeats']} repeat(s). Table: `bench_jobs.md`; every run's record: "
+        "`bench_jobs_results.json`.",
+        "",
+        "## Spread per job (slowest stock-Spark policy / unlimited)",
+        "",
+        "| job | spread | slowest | label | unlimited s | start-up share |",
+        "|---|---:|---|---|---:|---:|",
+    ]
+    for job, spread in results["spreads"].items():
+        unlimited = [
+            r
+            for r in results["runs"]
+            if r["job"] == job and r["policy"] == "unlimited" and r.get("status") == "ok"
+        ]
+        seconds = startup = None
+        if unlimited:
+            seconds = sorted(r["seconds"] for r in unlimited)[len(unlimited) // 2]
+            startup = unlimited[0].get("startup_seconds")
+        share = f"{startup / (startup + seconds):.0%}" if seconds and startup else "-"
+        value = "-" if spread["spread"] is None else f"{spread['spread']:.2f}×"
+        shown = "-" if seconds is None else f"{seconds:.1f}"
+        lines.append(
+            f"| {job} | {value} | {spread['slowest'] or '-'} | {spread['label']} | {shown} "
+            f"| {share} |"
+        )
+    lines += ["", "## What each job caches (from the programs)", ""]
+    lines += [f"- `{job}`: {_variant_text(job)}" for job in results["spreads"]]
+    lines += ["", "## Targets", "", "| target | wanted | measured | met | over |"]
+    lines.append("|---|---|---:|---|---|")
+    for item in results["targets"].values():
+        value = "-" if item["value"] is None else f"{item['value']:.3f}"
+        met = {True: "met", False: "**missed**", None: "not measured"}[item["met"]]
+        over = ", ".join(item["jobs"]) or "no job"
+        lines.append(f"| {item['description']} | {item['target']} | {value} | {met} | {over} |")
+    if results["problems"]:
+        lines += ["", "## Problems", "", *(f"- {p}" for p in results["problems"])]
+    lines += ["", "## Why (to be written by whoever reads this run)", ""]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--stem", default="bench_jobs", help="results file name prefix")
+    parser.add_argument("--results", default=str(RESULTS), help="where the results go")
     parser.set_defaults(out="out/bench-suite")
     args = parser.parse_args(argv)
-    return run_bench(args, results_dir=RESULTS, stem=args.stem)
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
+    load_before, clock = _load(), time.perf_counter()
+    results_dir = Path(args.results)
+    code = run_bench(args, results_dir=results_dir, stem=args.stem)
+    results_path = results_dir / f"{args.stem}_results.json"
+    if results_path.is_file():
+        results = json.loads(results_path.read_text())
+        text = notes(results, argv, started, load_before, time.perf_counter() - clock)
+        (results_dir / f"{args.stem}_notes.md").write_text(text)
+    return code
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import platform
 import resource
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import blaze
@@ -209,7 +209,7 @@ def main() -> None:
     finally:
         spark.stop()
     report = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores (shared), Python {platform.python_version()}",
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),

@@ -4,7 +4,7 @@ Why one module: Spark's block-manager API is private and shifts between releases
 ``_jvm``/``_jsc`` chain here means a Spark upgrade touches one file, and the rest of ``blaze``
 deals only in plain Python values (ints, strings, :class:`BlockStatus`).
 
-Facts this module relies on (verified on PySpark 4.3.0, see DESIGN §4):
+Facts this module relies on (verified on PySpark 4.3.0):
 
 - ``SparkEnv`` methods cannot be called through py4j, so the driver's ``BlockManager`` is read
   from its private field by Java reflection.
@@ -32,6 +32,7 @@ __all__ = [
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
+    "set_call_site",
 ]
 
 _LEVEL = re.compile(r"StorageLevel\(([^)]*)\)")
@@ -138,6 +139,14 @@ class _ConstantFunction0:
         implements = ("scala.Function0",)
 
 
+def set_call_site(sc, site: str | None) -> None:
+    """Name the jobs ``sc`` submits next after ``site``; None lets Spark name them again.
+
+    PySpark has no ``setCallSite`` of its own, only the JVM ``SparkContext``'s.
+    """
+    sc._jsc.setCallSite(site)
+
+
 class JvmBridge:
     """Typed access to one SparkContext's block management (thread-safe, caches class refs)."""
 
@@ -158,6 +167,11 @@ class JvmBridge:
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
         )
+
+    @staticmethod
+    def is_running(sc) -> bool:
+        """Whether ``sc`` is a SparkContext whose JVM side is up (not stopped)."""
+        return getattr(sc, "_jsc", None) is not None
 
     # ---- identity ------------------------------------------------------------------------
     @property
@@ -213,8 +227,34 @@ class JvmBridge:
         rdd = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         return parse_debug_string_ids(str(rdd.toDebugString()))
 
-    def dataframe_rdd_id(self, spark, jdf) -> int | None:
+    def event_log_file(self) -> str | None:
+        """This application's event log (a rolling ``eventlog_v2_*`` directory or a file)
+        when Spark writes one to a local directory; None otherwise."""
+        conf = self.conf()
+        if conf.get("spark.eventLog.enabled", "false").lower() != "true":
+            return None
+        base = conf.get("spark.eventLog.dir", "/tmp/spark-events")
+        if base.startswith("file:"):
+            base = base[len("file:") :]
+        if "://" in base:  # hdfs:// and the like: not next to it
+            return None
+        name = self.app_id
+        if conf.get("spark.eventLog.rolling.enabled", "true").lower() == "true":
+            name = f"eventlog_v2_{name}"
+        elif conf.get("spark.eventLog.compress", "true").lower() == "true":
+            name += "." + conf.get("spark.eventLog.compression.codec", "zstd")
+        return f"{base.rstrip('/')}/{name}"
+
+    def dropped_listener_events(self, queue: str = "blaze") -> int | None:
+        """Events Spark's listener bus dropped on ``queue`` because it was full (Spark's own
+        ``queue.<name>.numDroppedEvents`` counter); None if the queue does not exist."""
+        counters = self._jsc.listenerBus().metrics().metricRegistry().getCounters()
+        counter = counters.get(f"queue.{queue}.numDroppedEvents")
+        return None if counter is None else int(counter.getCount())
+
+    def dataframe_rdd_id(self, df) -> int | None:
         """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""
+        spark, jdf = df.sparkSession, df._jdf
         cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(jdf)
         if not cached.isDefined():
             return None
@@ -235,16 +275,18 @@ class JvmBridge:
 
     def lineage(
         self,
-        jrdd,
+        rdd,
         stop: Callable[[int, int], bool],
         limit: int = 400,
     ) -> dict[int, tuple[int, ...]]:
-        """``{rdd id: parent ids}`` of ``jrdd`` and its ancestors, in one pass over the JVM.
+        """``{rdd id: parent ids}`` of ``rdd`` (a PySpark RDD, or a JVM RDD) and its
+        ancestors, in one pass over the JVM.
 
         Descent stops at a persisted RDD for which ``stop(rdd_id, num_partitions)`` is true
         (its partitions are all cached, so the job will not read its ancestors), and after
         ``limit`` RDDs (long uncached lineages are cut; the caller only loses precision).
         """
+        jrdd = getattr(rdd, "_jrdd", rdd)
         root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         graph: dict[int, tuple[int, ...]] = {}
         stack = [root]

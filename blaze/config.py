@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blaze_errors import ConfigError, InputError
+from costmodel.policy_table import MANAGER_POLICIES
 
 __all__ = [
     "POLICIES",
@@ -23,8 +24,10 @@ __all__ = [
     "read_conf_file",
 ]
 
-POLICIES = ("spark", "none", "mem_only", "mem_disk", "lrc", "mrd", "blaze")
+POLICIES = MANAGER_POLICIES  # the values of spark.blaze.policy
 PROFILE_MODES = ("off", "record", "use")
+USER_CACHE = ("honor", "ignore")
+MAX_EXPLAIN_CAPACITY = 10_000_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "spark.blaze."
 
@@ -104,6 +107,17 @@ def _ms_per_mib(key: str, value: str) -> float | None:
     return number
 
 
+def _capacity(key: str, value: str) -> int:
+    text = value or "100000"
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} must be a whole number of decisions") from None
+    if not 1 <= number <= MAX_EXPLAIN_CAPACITY:
+        raise ConfigError(f"{key}={value!r} must be between 1 and {MAX_EXPLAIN_CAPACITY}")
+    return number
+
+
 @dataclass(frozen=True)
 class BlazeConfig:
     """Validated ``spark.blaze.*`` settings."""
@@ -118,6 +132,9 @@ class BlazeConfig:
     disk_write_ms_per_mib: float | None = None  # None = calibrate on this machine
     disk_read_ms_per_mib: float | None = None
     log_level: str = "INFO"
+    user_cache: str = "honor"  # "ignore": the program's persist/cache calls are ignored
+    explain_capacity: int = 100_000  # decisions kept in the decision log's ring buffer
+    explain_path: str | None = None  # None: next to the event log, if Spark writes one
 
     KEYS = (
         "enabled",
@@ -130,6 +147,9 @@ class BlazeConfig:
         "disk.writeMsPerMiB",
         "disk.readMsPerMiB",
         "logLevel",
+        "userCache",
+        "explain.capacity",
+        "explain.path",
     )
 
     @classmethod
@@ -181,4 +201,7 @@ class BlazeConfig:
             log_level=_choice(
                 PREFIX + "logLevel", get("logLevel") or "INFO", LOG_LEVELS, upper=True
             ),
+            user_cache=_choice(PREFIX + "userCache", get("userCache") or "honor", USER_CACHE),
+            explain_capacity=_capacity(PREFIX + "explain.capacity", get("explain.capacity")),
+            explain_path=get("explain.path") or None,
         )

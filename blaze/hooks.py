@@ -63,16 +63,17 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
     """
     from pyspark.traceback_utils import SCCallSiteSync
 
+    from blaze._jvm import set_call_site
+
     def wrapper(*args, **kwargs):
         depth = getattr(_depth, "value", 0)
         if depth:
             return original(*args, **kwargs)
         _depth.value = 1
         rdd = rdd_of(*args, **kwargs)
-        jsc = rdd.ctx._jsc
         own_site = SCCallSiteSync._spark_stack_depth == 0
         if own_site:
-            jsc.setCallSite(_user_call_site())
+            set_call_site(rdd.ctx, _user_call_site())
         SCCallSiteSync._spark_stack_depth += 1
         try:
             manager._before_job(rdd)
@@ -83,13 +84,32 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
         finally:
             SCCallSiteSync._spark_stack_depth -= 1
             if own_site:
-                jsc.setCallSite(None)
+                set_call_site(rdd.ctx, None)
             _depth.value = 0
 
     wrapper.__code__ = wrapper.__code__.replace(
         co_name=original.__name__, co_qualname=original.__qualname__
     )
     return wrapper
+
+
+def _dataframe_action_wrapper(manager, original):
+    """Before the outermost DataFrame action: let earlier jobs' unpersists land first."""
+
+    def wrapper(*args, **kwargs):
+        if getattr(_depth, "value", 0):
+            return original(*args, **kwargs)
+        _depth.value = 1
+        try:
+            manager._before_dataframe_job()
+        finally:
+            _depth.value = 0
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+DATAFRAME_ACTIONS = ("collect", "count", "toPandas", "show")
 
 
 def install(manager) -> dict[str, Any]:
@@ -157,6 +177,8 @@ def install(manager) -> dict[str, Any]:
                 lambda self, blocking=False: manager._unpersist(self, blocking, original)
             ),
         )
+        for action in DATAFRAME_ACTIONS:
+            _patch(DataFrame, action, lambda o: _dataframe_action_wrapper(manager, o))
         _patch(RDD, "collect", lambda o: _job_wrapper(manager, o, lambda self: self))
         _patch(
             RDD,

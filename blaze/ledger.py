@@ -7,14 +7,16 @@ corrected by :meth:`Ledger.resync` from Spark's storage status; every decision r
 every counter of :meth:`BlazeManager.report` is kept here. No Spark import: the unit tests
 drive it with hand-made :mod:`lineage.events` records.
 
-Hit/miss accounting (Spark has no cache-hit metric): when a task of stage ``s`` finishes on
-partition ``i``, every persisted RDD ``r`` that ``s`` pipelines is looked at, most downstream
-first (a hit on a child shadows its ancestors). If block ``(r, i)`` was stored since the last
-look, the task computed it: a *miss* (a *recomputation* if that block had been stored before).
-If it was already present it is a *hit*, read from disk if it was on disk only (Spark then
-promotes it to memory, which shows up as a promotion event). Absent and not stored: a miss.
-This assumes a task of a stage reads partition ``i`` of the RDDs it pipelines (true for
-map-like narrow dependencies; coalesce-like ones are counted approximately).
+Hit/miss accounting (Spark has no cache-hit metric), per partition actually computed or read:
+every store of a block that was nowhere on its executor is one computation — a *miss*, and a
+*recomputation* if that partition was computed before. When a task of stage ``s`` finishes on
+partition ``i``, every persisted RDD ``r`` that ``s`` reads partition-by-partition (as many
+partitions as the stage has tasks) is looked at, most downstream first (a hit on a child
+shadows its ancestors): present and not stored by this task, a *hit* (from disk if it was on
+disk only; Spark then promotes it, which shows up as a promotion event); absent and not
+stored, a computation that Spark did not keep (a miss). RDDs whose partitions do not map
+onto the stage's tasks (a union, a coalesce) are not looked up by task: their stores still
+count, their hits do not.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from lineage.events import BlockEvent, StageRun, TaskRun
 __all__ = ["BlockRecord", "Change", "Ledger"]
 
 Key = tuple[int, int]  # (rdd_id, split_index)
+Slot = tuple[int, int, str]  # (rdd_id, split_index, executor_id)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class BlockRecord:
     disk_size: int = 0
     last_access: int = 0  # the ledger's logical clock
     disk_estimate: int = 0  # spilled by the manager; disk size not yet confirmed by an event
+    # (stamp, PartitionState) cached by the enforcement path; not part of the record's value
+    policy_state: object = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> Key:
@@ -79,16 +84,25 @@ class _Counters:
 
 class Ledger:
     """Where each RDD block lives, and the report's counters. Not thread-safe by itself:
-    the manager feeds it from one worker thread and reads it under its own lock."""
+    the manager feeds it from one worker thread and reads it under its own lock.
+
+    Indexed by executor, by partition and by RDD, with running memory totals, so that one
+    block event costs the same at 100 or 100,000 cached partitions (no scan of the book).
+    """
 
     def __init__(self) -> None:
-        self.blocks: dict[tuple[int, int, str], BlockRecord] = {}
+        self.blocks: dict[Slot, BlockRecord] = {}
         self.counters = _Counters()
         self.clock = 0
+        self._by_executor: dict[str, dict[Slot, BlockRecord]] = defaultdict(dict)
+        self._by_key: dict[Key, dict[str, BlockRecord]] = defaultdict(dict)
+        self._by_rdd: dict[int, set[Slot]] = defaultdict(set)
+        self._memory: Counter = Counter()  # executor -> bytes in memory
+        self._memory_by_rdd: dict[str, Counter] = defaultdict(Counter)  # executor -> rdd -> bytes
         self._stored_since_look: set[Key] = set()
         self._promoted_since_look: dict[Key, int] = {}
         self._computed: set[Key] = set()
-        self._expected: dict[tuple[int, int, str], str] = {}  # orders given, by reason
+        self._expected: dict[Slot, str] = {}  # orders given, by reason
         self._stage_persisted: dict[int, tuple[int, ...]] = {}
         self._stage_parents: dict[int, dict[int, tuple[int, ...]]] = {}
         self._predicted: dict[tuple[int, int], float] = {}
@@ -96,13 +110,53 @@ class Ledger:
         self._predicted_bytes = 0.0
         self._observed_bytes = 0
 
+    # ---- the book and its indexes --------------------------------------------------------
+    def _put(self, record: BlockRecord) -> None:
+        slot = (record.rdd_id, record.split_index, record.executor_id)
+        self.blocks[slot] = record
+        self._by_executor[record.executor_id][slot] = record
+        self._by_key[record.key][record.executor_id] = record
+        self._by_rdd[record.rdd_id].add(slot)
+        self._account(record, record.memory_size)
+
+    def _remove(self, slot: Slot) -> BlockRecord | None:
+        record = self.blocks.pop(slot, None)
+        if record is None:
+            return None
+        self._account(record, -record.memory_size)
+        self._by_executor[record.executor_id].pop(slot, None)
+        holders = self._by_key.get(record.key)
+        if holders is not None:
+            holders.pop(record.executor_id, None)
+            if not holders:
+                del self._by_key[record.key]
+        slots = self._by_rdd.get(record.rdd_id)
+        if slots is not None:
+            slots.discard(slot)
+            if not slots:
+                del self._by_rdd[record.rdd_id]
+        return record
+
+    def _account(self, record: BlockRecord, delta: int) -> None:
+        if delta:
+            self._memory[record.executor_id] += delta
+            self._memory_by_rdd[record.executor_id][record.rdd_id] += delta
+
+    def _set_sizes(self, record: BlockRecord, memory: int, disk: int) -> None:
+        self._account(record, memory - record.memory_size)
+        record.memory_size, record.disk_size = memory, disk
+
     # ---- block state --------------------------------------------------------------------
     def tick(self) -> int:
         self.clock += 1
         return self.clock
 
     def apply_block(self, event: BlockEvent) -> Change | None:
-        """Apply one block event; returns what changed (None for non-RDD blocks)."""
+        """Apply one block event; returns what changed (None for non-RDD blocks).
+
+        A block newly stored (nothing of it was on this executor before) is one computation
+        of that partition: a miss, and a recomputation if the partition was computed before.
+        """
         if event.rdd_id is None or event.split_index is None:
             return None
         self.counters.events["block"] += 1
@@ -123,22 +177,23 @@ class Ledger:
             record.disk_estimate = 0
         if not valid or (mem == 0 and disk == 0):
             if record is not None:
-                del self.blocks[slot]
+                self._remove(slot)
         else:
             if record is None:
                 record = BlockRecord(event.rdd_id, event.split_index, event.executor_id)
-                self.blocks[slot] = record
-            record.memory_size, record.disk_size = mem, disk
+                self._put(record)
+            self._set_sizes(record, mem, disk)
             record.last_access = self.tick()
         entered = before_mem == 0 and mem > 0
         left = before_mem > 0 and mem == 0
         removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
-        if disk > 0 and before_disk == 0:
+        if disk > 0 and before_disk == 0 and not confirms_spill:
             self.counters.disk_bytes_written += disk
         if entered and before_disk > 0:
             self._promoted_since_look[key] = before_disk
         elif before_mem == 0 and before_disk == 0 and (mem > 0 or disk > 0):
             self._stored_since_look.add(key)
+            self._count_computation(key)
             self._observe_size(key, mem or disk)
         if left or removed:
             reason = self._expected.pop(slot, None)
@@ -147,54 +202,60 @@ class Ledger:
             self.counters.evictions_by_reason[reason] += 1
         return Change(key, event.executor_id, entered, left, removed, mem, disk)
 
+    def _count_computation(self, key: Key) -> None:
+        self.counters.misses += 1
+        if key in self._computed:
+            self.counters.recomputed_partitions += 1
+        self._computed.add(key)
+
     def expect(self, rdd_id: int, split_index: int, executor_id: str, reason: str) -> None:
         """Record that the manager ordered this block out of memory (for the eviction reason)."""
         self._expected[(rdd_id, split_index, executor_id)] = reason
 
-    def mark_spilled(self, slot: tuple[int, int, str]) -> None:
+    def mark_spilled(self, slot: Slot) -> None:
         """The manager moved this block to disk: free its memory in the book right away."""
         record = self.blocks.get(slot)
         if record is None:
             return
         if not record.disk_size:
-            record.disk_size = record.disk_estimate = record.memory_size
+            record.disk_estimate = record.memory_size
             self.counters.disk_bytes_written += record.memory_size
-        record.memory_size = 0
+            self._set_sizes(record, 0, record.memory_size)
+        else:
+            self._set_sizes(record, 0, record.disk_size)
 
-    def mark_dropped(self, slot: tuple[int, int, str]) -> None:
+    def mark_dropped(self, slot: Slot) -> None:
         """The manager removed this block: it is gone from the book right away."""
-        self.blocks.pop(slot, None)
+        self._remove(slot)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> int:
         """An RDD was unpersisted: drop its blocks from the book; returns how many."""
-        slots = [s for s in self.blocks if s[0] == rdd_id]
+        slots = list(self._by_rdd.get(rdd_id, ()))
         for slot in slots:
-            del self.blocks[slot]
+            self._remove(slot)
             self._expected.pop(slot, None)
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
 
     def memory_used(self, executor_id: str, rdd_ids: set[int] | None = None) -> int:
-        return sum(
-            r.memory_size
-            for r in self.blocks.values()
-            if r.executor_id == executor_id and (rdd_ids is None or r.rdd_id in rdd_ids)
-        )
+        """Bytes in memory on an executor (of ``rdd_ids`` only, if given): O(1) / O(rdds)."""
+        if rdd_ids is None:
+            return self._memory.get(executor_id, 0)
+        by_rdd = self._memory_by_rdd.get(executor_id, {})
+        return sum(v for r, v in by_rdd.items() if r in rdd_ids)
 
     def in_memory(self, executor_id: str) -> list[BlockRecord]:
-        return [r for r in self.blocks.values() if r.executor_id == executor_id and r.memory_size]
+        return [r for r in self._by_executor.get(executor_id, {}).values() if r.memory_size]
 
     def executors(self) -> set[str]:
-        return {r.executor_id for r in self.blocks.values()}
+        return {e for e, slots in self._by_executor.items() if slots}
 
     def cached_partitions(self, rdd_id: int) -> set[int]:
-        return {r.split_index for r in self.blocks.values() if r.rdd_id == rdd_id}
+        return {slot[1] for slot in self._by_rdd.get(rdd_id, ())}
 
     def locate(self, rdd_id: int, split_index: int) -> list[BlockRecord]:
-        return [
-            r for r in self.blocks.values() if r.rdd_id == rdd_id and r.split_index == split_index
-        ]
+        return list(self._by_key.get((rdd_id, split_index), {}).values())
 
     def note_over_budget(self, excess_bytes: int) -> None:
         if excess_bytes > self.counters.max_over_budget_bytes:
@@ -211,35 +272,46 @@ class Ledger:
         corrections = 0
         for slot in list(self.blocks):
             if slot not in fresh:
-                del self.blocks[slot]
+                self._remove(slot)
                 reason = self._expected.pop(slot, None) or "external_or_spark"
                 self.counters.evictions_by_reason[reason] += 1
                 corrections += 1
         for slot, (mem, disk) in fresh.items():
             record = self.blocks.get(slot)
             if record is None:
-                self.blocks[slot] = BlockRecord(*slot, memory_size=mem, disk_size=disk)
+                self._put(BlockRecord(*slot, memory_size=mem, disk_size=disk))
                 corrections += 1
             elif (record.memory_size, record.disk_size) != (mem, disk):
-                record.memory_size, record.disk_size = mem, disk
+                self._set_sizes(record, mem, disk)
                 corrections += 1
         self.counters.resync_corrections += corrections
         return corrections
 
-    # ---- stages and tasks: hits and misses ------------------------------------------------
+    # ---- stages and tasks: hits ----------------------------------------------------------
     def apply_stage(self, stage: StageRun) -> None:
-        """Remember which persisted RDDs a stage pipelines (with their parents in the stage)."""
+        """Remember which persisted RDDs a stage reads partition-by-partition (and their
+        parents in the stage).
+
+        Only an RDD with as many partitions as the stage has tasks is looked up per task:
+        in a union or coalesce the task's index is not the RDD's partition, and counting it
+        would turn every task of the stage into a phantom miss.
+        """
         self.counters.events["stage"] += 1
         # RDD ids grow with creation, so descending id puts children before their parents
         self._stage_persisted[stage.stage_id] = tuple(
             node.rdd_id
             for node in sorted(stage.rdds, key=lambda n: -n.rdd_id)
-            if node.storage_level.is_valid
+            if node.storage_level.is_valid and node.num_partitions == stage.num_tasks
         )
         self._stage_parents[stage.stage_id] = {n.rdd_id: n.parent_ids for n in stage.rdds}
 
     def apply_task(self, task: TaskRun) -> list[tuple[Key, str]]:
-        """Classify each persisted RDD partition the task touched; returns ``(key, outcome)``."""
+        """Classify each persisted RDD partition the task touched; returns ``(key, outcome)``.
+
+        ``miss``: the task computed the partition (its store was counted when the block
+        event came, or it was computed and not stored); ``memory_hit`` / ``disk_hit``: it
+        read the stored block. Parents of a hit are not read (shadowed).
+        """
         self.counters.events["task"] += 1
         persisted = self._stage_persisted.get(task.stage_id)
         if not persisted or not task.successful:
@@ -251,27 +323,22 @@ class Ledger:
             if rdd_id in shadowed:
                 continue
             key = (rdd_id, task.partition_index)
+            records = self.locate(*key)
             if key in self._stored_since_look:
-                self._stored_since_look.discard(key)
+                self._stored_since_look.discard(key)  # counted as a miss when it was stored
                 outcome = "miss"
             elif key in self._promoted_since_look:
                 self.counters.disk_bytes_read += self._promoted_since_look.pop(key)
                 outcome = "disk_hit"
-            else:
-                records = self.locate(*key)
-                if any(r.memory_size for r in records):
-                    outcome = "memory_hit"
-                elif records:
-                    self.counters.disk_bytes_read += max(r.disk_size for r in records)
-                    outcome = "disk_hit"
-                else:
-                    outcome = "miss"
-            if outcome == "miss":
-                self.counters.misses += 1
-                if key in self._computed:
-                    self.counters.recomputed_partitions += 1
-                self._computed.add(key)
-            else:
+            elif any(r.memory_size for r in records):
+                outcome = "memory_hit"
+            elif records:
+                self.counters.disk_bytes_read += max(r.disk_size for r in records)
+                outcome = "disk_hit"
+            else:  # computed, but Spark did not store it (no room): still a computation
+                self._count_computation(key)
+                outcome = "miss"
+            if outcome != "miss":
                 self.counters.hits += 1
                 if outcome == "memory_hit":
                     self.counters.memory_hits += 1
@@ -283,7 +350,7 @@ class Ledger:
                     if parent not in shadowed:
                         shadowed.add(parent)
                         stack.extend(parents.get(parent, ()))
-            for record in self.locate(*key):
+            for record in records:
                 record.last_access = self.tick()
             outcomes.append((key, outcome))
         return outcomes

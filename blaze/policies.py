@@ -1,11 +1,13 @@
 """The seven policies of ``spark.blaze.policy`` behind one interface the manager calls.
 
 Why a manager-side layer over ``costmodel.policies``: the cost model decides *which* partition
-goes where (``get_policy(name).admit``); the manager also needs to know, per policy, whether it
-acts at all (``spark`` only observes, ``none`` caches nothing), which JVM storage level to
-persist managed data at (a level with disk when victims may spill, so Spark's
-``dropFromMemory`` can move a block to disk), and how to turn its own view of a partition
-(:class:`Candidate`) into the cost model's inputs (``PartitionState`` + a ``TableCosts``).
+goes where (``get_policy(name).admit``) from the live engine's costs
+(:class:`blaze.engine.LiveCostModel` is the ``CostSource``); the manager also needs to know,
+per policy, whether it acts at all (``spark`` only observes, ``none`` caches nothing), which
+JVM storage level to persist managed data at (a level with disk when victims may spill, so
+Spark's ``dropFromMemory`` can move a block to disk), and when a partition that fits may be
+admitted from its own cost alone (the cheap path of every block event).
+:class:`Candidate` states a partition's inputs by hand (tests and tools without an engine).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from blaze.config import POLICIES
 from blaze_errors import ConfigError
 from costmodel.policies import (
     AdmissionDecision,
+    CostSource,
     PartitionState,
     PolicyContext,
     TableCosts,
@@ -42,12 +45,15 @@ class Candidate:
     write_ms: float = 0.0
     read_ms: float = 0.0
     on_disk: bool = False  # lives on disk now (a promotion asks to come back to memory)
-    jobs_to_next_use: int = 0  # MRD's distance (in jobs) to the next reference
+    stages_to_next_use: int | None = None  # MRD's distance in stages (None: unknown)
 
     @property
     def next_reference(self) -> int | None:
-        """MRD's next reference: None when no future reference is predicted."""
-        return None if self.future_refs <= 0 else self.jobs_to_next_use
+        """MRD's next reference: None when no future reference is predicted; an unknown
+        distance counts as the nearest (such a partition is kept longest)."""
+        if self.future_refs <= 0:
+            return None
+        return 0 if self.stages_to_next_use is None else self.stages_to_next_use
 
     @property
     def cost(self) -> PartitionCost:
@@ -77,6 +83,36 @@ class ManagerPolicy:
     acts: bool  # False: the manager only observes (``spark``) or caches nothing (``none``)
     caches: bool  # False: persist calls are ignored (``none``)
     spills: bool  # victims and rejected partitions may go to disk
+    rule: str = ""  # the cost model's placement rule (default: the policy's own name)
+    ignores_cache_calls: bool = False  # the program's persist/cache calls are ignored
+
+    @property
+    def rule_name(self) -> str:
+        return self.rule or self.name
+
+    def admits_when_fits(self, costs: CostSource, key: Key, promoting: bool) -> bool:
+        """Whether a partition that fits in the budget is admitted without looking further:
+        always for the baselines; for Blaze only if it will be read again at a positive cost
+        (otherwise it belongs on disk or nowhere even with room to spare)."""
+        if self.rule_name != "blaze":
+            return True
+        cost = costs.cost(key, on_disk=promoting)
+        return cost.has_future and cost.cost > 0
+
+    def fits_decision(self) -> AdmissionDecision:
+        return AdmissionDecision(Location.MEMORY, (), "fits")
+
+    def decide(
+        self,
+        incoming: PartitionState,
+        resident: Sequence[PartitionState],
+        budget_bytes: int,
+        costs: CostSource,
+    ) -> AdmissionDecision:
+        """The cost model's admission of ``incoming`` against ``resident`` (same executor)."""
+        return get_policy(self.rule_name).admit(
+            incoming, resident, budget_bytes, PolicyContext(costs=costs)
+        )
 
     def jvm_level_name(self) -> str:
         """The Spark storage level managed datasets are persisted at."""
@@ -90,7 +126,7 @@ class ManagerPolicy:
         parents: Mapping[int, Sequence[int]] | None = None,
     ) -> AdmissionDecision:
         """Ask the cost model where ``incoming`` goes given its executor's in-memory partitions."""
-        core = get_policy(self.name)
+        core = get_policy(self.rule_name)
         everyone = [incoming, *resident]
         costs = TableCosts(
             {c.key: c.cost for c in everyone},
@@ -113,6 +149,9 @@ _POLICIES = {
     "lrc": ManagerPolicy("lrc", acts=True, caches=True, spills=True),
     "mrd": ManagerPolicy("mrd", acts=True, caches=True, spills=True),
     "blaze": ManagerPolicy("blaze", acts=True, caches=True, spills=True),
+    "blaze_auto": ManagerPolicy(
+        "blaze_auto", acts=True, caches=True, spills=True, rule="blaze", ignores_cache_calls=True
+    ),
 }
 
 

@@ -16,8 +16,9 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   used by a job that did not use it (a *retired* generation), or when it reached the number of
   uses its site's earlier generations had (or the profile recorded). Unpersisting early never
   changes results in Spark; at worst a partition is recomputed.
-- **F** (future references) for the cost model: uses its site had minus uses so far, or 1 when
-  nothing is known yet.
+- **F fallback** for the engine (:mod:`blaze.engine`): when the lineage DAG shows no pending
+  stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
+  had (learnt or profiled) minus uses so far, or 1 when nothing is known yet.
 """
 
 from __future__ import annotations
@@ -162,6 +163,24 @@ class UsageTracker:
         """The job ended: returns managed tokens with no predicted future use."""
         used = self._used_now
         self._used_now = set()
+        return self._retire_after(used, auto_unpersist=auto_unpersist)
+
+    def record_reads(self, used: Iterable[int], *, auto_unpersist: bool = True) -> list[int]:
+        """Reads seen only after the fact (a DataFrame job, from the listener): count them
+        and return the managed tokens of the same sites with no predicted future use."""
+        used_set = {t for t in used if t in self.datasets}
+        for token in used_set:
+            use = self.datasets[token]
+            use.uses += 1
+            use.last_job = self.job_index
+            if use.uses >= 2:
+                self.sites.setdefault(use.site, SiteStats()).reused = True
+        sites = {self.datasets[t].site for t in used_set}
+        return self._retire_after(used_set, auto_unpersist=auto_unpersist, sites=sites)
+
+    def _retire_after(
+        self, used: set[int], *, auto_unpersist: bool, sites: set[str] | None = None
+    ) -> list[int]:
         newest_used_generation: dict[str, int] = {}
         for token in used:
             use = self.datasets.get(token)
@@ -170,7 +189,7 @@ class UsageTracker:
                 newest_used_generation[use.site] = max(gen, use.generation)
         done: list[int] = []
         for use in list(self.datasets.values()):
-            if use.retired:
+            if use.retired or (sites is not None and use.site not in sites):
                 continue
             newest = newest_used_generation.get(use.site)
             superseded = newest is not None and use.generation < newest and use.token not in used

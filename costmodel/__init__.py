@@ -5,14 +5,17 @@ by hand. Modules, one job each:
 
 - ``types``: plain inputs and outputs — ``RddSpec``, ``PartitionMetrics``, ``PartitionCost``
   (F, R, W, Rd, comp_cost, disk_cost, cost), ``Location`` (MEMORY, DISK, NONE).
-- ``cost``: ``CostModel`` — F, R, W, Rd and cost per partition over a DAG (DESIGN §3), fed
+- ``cost``: ``CostModel`` — F, R, W, Rd and cost per partition over a DAG, fed
   incrementally (``add_rdd``, ``observe``, ``set_location``, ``complete_stage``,
   ``set_current_job``), memoised with per-split invalidation; ``reused_rdds`` (autoCache),
   ``dead_rdds`` (auto-unpersist), ``costs(keys)`` (batch).
 - ``adapter``: ``from_lineage(dag, disk)`` — a ``CostModel`` from a ``lineage.dag.LineageDag``.
 - ``disk``: ``DiskCost``, ``calibrate_disk(local_dir)`` (measured once, cached with a
   timestamp), ``disk_cost_from_config(write, read, local_dir)`` (the conf override).
-- ``policies``: ``get_policy(name)`` for blaze, lru, lrc, mrd, mem_only, mem_disk; each has
+- ``policy_table``: the one table of policy names and what each means to the manager, the
+  benchmark runner and the cost model.
+- ``policies``: ``get_policy(name, **options)`` for blaze, lru, lrc, mrd, mem_only, mem_disk
+  (options ``spill=``, ``size_ratio_filter=``, ``staged=``); each has
   ``admit(incoming, resident, budget_bytes, ctx) -> AdmissionDecision`` and
   ``plan(states, budget_bytes, ctx) -> Plan``; ``PolicyContext(costs=CostModel | TableCosts)``.
 - ``predict``: ``Predictors`` — per logical dataset (call site + parents' call sites)
@@ -21,10 +24,6 @@ by hand. Modules, one job each:
 - ``profile``: versioned JSON profiles, ``record(path, model, app_name=...)`` / ``load(path,
   app_name=...)`` (refuses another application or Blaze version with one line).
 - ``cli``: ``blaze profile show PATH``, ``blaze disk calibrate``.
-
-Additions to the agreed interface: ``PartitionState.last_access``/``executor_id``,
-``AdmissionDecision.reason``, ``Plan.evictions``/``memory_bytes``, ``get_policy(name,
-**options)`` (``spill=``, ``size_ratio_filter=``, ``staged=``), ``CostModel.costs``.
 
 Example::
 

@@ -23,6 +23,12 @@ def _show(args: argparse.Namespace) -> int:
         r.rdd_id for r in profile.rdds if sum(r.rdd_id in o.parents for o in profile.rdds) > 1
     )
     print(f"reused RDDs  {reused if reused else 'none'}")
+    print(f"sites        {len(profile.sites)}")
+    for site, facts in sorted(profile.sites.items()):
+        flags = ", ".join(k for k in ("reused", "cached") if facts.get(k)) or "read once"
+        size = facts.get("partition_bytes")
+        size_text = f", {size / 1024:.1f} KiB/partition" if size else ""
+        print(f"site         {site[:70]}: {facts.get('uses', 0)} uses ({flags}){size_text}")
     report = profile.predictors.error_report()
     for key, predictor in sorted(profile.predictors.datasets.items()):
         fitted = predictor.fits()

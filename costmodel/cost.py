@@ -1,4 +1,4 @@
-"""The Blaze cost function over a lineage DAG (DESIGN §3; the authors' ``RDDJobDag`` and
+"""The Blaze cost function over a lineage DAG (after the authors' ``RDDJobDag`` and
 ``BlazeMemoryDiskCostAnalyzer``), evaluated per partition ``(rdd_id, split)``.
 
 - F(p), future references: distinct not-yet-completed stages that will read p, found by
@@ -88,6 +88,7 @@ class CostModel:
         self._locations: dict[PartitionKey, Location] = {}
         self._completed: set[int] = set(completed_stages)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
+        self._f_by_stage: dict[int, set[PartitionKey]] = {}  # stage -> keys whose F counts it
         self._r_cache: dict[PartitionKey, float] = {}
         # one memo per on_disk flag, keyed by the partition key itself (no tuple per lookup)
         self._cost_cache: dict[bool, dict[PartitionKey, PartitionCost]] = {False: {}, True: {}}
@@ -179,13 +180,32 @@ class CostModel:
         """Every measured partition (a copy, in key order)."""
         return dict(sorted(self._metrics.items()))
 
+    def measurements_of(self, key: PartitionKey) -> PartitionMetrics | None:
+        """What was measured for one partition (None if nothing)."""
+        return self._metrics.get(key)
+
+    def invalidate_references(self) -> None:
+        """Something outside the DAG that F depends on changed: recompute F (not R)."""
+        self._invalidate_references()
+
     def location(self, key: PartitionKey) -> Location:
         return self._locations.get(key, Location.NONE)
 
     def complete_stage(self, stage_id: int) -> None:
-        if stage_id not in self._completed:
-            self._completed.add(stage_id)
-            self._invalidate_references()
+        """A stage finished: only partitions whose references counted it change F.
+
+        (A walk that stopped at a cached child with pending stages continues past it once
+        they complete; such a partition counted the stage too, so it is in the index.)
+        """
+        if stage_id in self._completed:
+            return
+        self._completed.add(stage_id)
+        keys = self._f_by_stage.pop(stage_id, ())
+        memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
+        for key in keys:
+            self._f_cache.pop(key, None)
+            memo_in.pop(key, None)
+            memo_on.pop(key, None)
 
     def set_current_job(self, job_id: int | None) -> None:
         if job_id != self.current_job:
@@ -256,11 +276,13 @@ class CostModel:
         """Stages completed or the job changed: F changes everywhere, R nowhere (R depends
         only on the DAG, measurements and where partitions are stored)."""
         self._f_cache.clear()
+        self._f_by_stage.clear()
         self._cost_cache[False].clear()
         self._cost_cache[True].clear()
 
     def _invalidate_all(self) -> None:
         self._f_cache.clear()
+        self._f_by_stage.clear()
         self._r_cache.clear()
         self._cost_cache[False].clear()
         self._cost_cache[True].clear()
@@ -341,6 +363,8 @@ class CostModel:
                 stack.append(child)
         result = frozenset(stages)
         self._f_cache[key] = result
+        for stage_id in result:
+            self._f_by_stage.setdefault(stage_id, set()).add(key)
         return result
 
     def future_refs(self, key: PartitionKey) -> int:

@@ -1,7 +1,7 @@
 """Disk cost: this machine's sequential write and read time per MiB for the Spark local dir.
 
 The authors hard-coded about 5 ms/MiB (~200 MiB/s). Here the page cache often makes a
-freshly spilled PySpark block almost as cheap to read as memory (DESIGN §6), so the number
+freshly spilled PySpark block almost as cheap to read as memory, so the number
 is measured once per local dir — a small file written with ``fsync`` (what a sustained spill
 costs) and read straight back (what Spark sees when it re-reads a recently spilled block) —
 and cached as JSON with a timestamp. ``spark.blaze.disk.writeMsPerMiB`` /

@@ -1,7 +1,8 @@
 """Cache policies behind one interface, so the manager and the runner compare them on one path.
 
-``get_policy(name)`` for ``"blaze"``, ``"lru"``, ``"lrc"``, ``"mrd"``, ``"mem_only"`` (LRU that
-drops) and ``"mem_disk"`` (LRU that spills). Every policy answers two questions:
+``get_policy(name)`` for each rule of :data:`costmodel.policy_table.RULE_NAMES`: ``"blaze"``,
+``"lru"``, ``"lrc"``, ``"mrd"``, ``"mem_only"`` (LRU that drops) and ``"mem_disk"`` (LRU that
+spills). Every policy answers two questions:
 
 - ``admit(incoming, resident, budget_bytes, ctx) -> AdmissionDecision``: a partition was just
   computed (or asks to be promoted from disk); where does it go, and which resident
@@ -24,7 +25,7 @@ Blaze (the authors' ``LocalBlazeBlockManagerEndpoint`` + ``CostSizeRatioBased2Ev
 - a DISK partition asking for memory is promoted when it fits, or when its cost ranks above
   the lowest ``promotion_ratio`` (30%) of in-memory costs (then it evicts like an admission).
 
-Baselines (exact rules of DESIGN §3): LRU evicts the least recently accessed first (mem_only
+Baselines: LRU evicts the least recently accessed first (mem_only
 and mem_disk also skip blocks of the incoming partition's RDD, as Spark's MemoryStore does);
 LRC the smallest reference count first; MRD the farthest next reference first (no future
 reference first). They always admit when the space can be freed; victims and rejected
@@ -41,6 +42,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from costmodel.policy_table import RULE_NAMES
 from costmodel.types import MIB, Location, PartitionCost, PartitionKey
 
 __all__ = [
@@ -59,7 +61,7 @@ __all__ = [
     "get_policy",
 ]
 
-POLICY_NAMES = ("blaze", "lru", "lrc", "mrd", "mem_only", "mem_disk")
+POLICY_NAMES = RULE_NAMES
 
 
 @dataclass(frozen=True)

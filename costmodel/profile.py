@@ -1,4 +1,10 @@
-"""Versioned JSON profiles: the DAG, measured metrics and fitted predictors of one run.
+"""Versioned JSON profiles: the DAG, sites, measured metrics and fitted predictors of one run.
+
+The one profile format of the project: the cache manager records it
+(``spark.blaze.profile.mode=record``) and loads it (``use``); ``blaze profile show`` prints it.
+``sites`` holds what the manager learnt per dataset site (the program lines that create a
+dataset, stable across runs and input sizes): how many jobs read a dataset of that site,
+whether it was reused and cached, its mean partition size and compute time.
 
 ``spark.blaze.profile.mode=record`` runs the application on sampled input and ``record``s a
 profile; a real run ``load``s it and starts with a DAG and with predictors that already know
@@ -16,6 +22,8 @@ Format (``format_version`` 1)::
                "call_site": "...", "shuffled": false, "cached": true, "name": "..."}],
      "metrics": [{"rdd_id": 0, "split": 0, "size_bytes": 1024.0, "compute_ms": 12.0}],
      "completed_stages": [0],
+     "sites": {"app.py:12": {"uses": 3, "reused": true, "cached": true, "generations": 1,
+                             "partition_bytes": 5120.0, "compute_ms": 40.0}},
      "predictors": {... Predictors.to_dict() ...}}
 """
 
@@ -65,6 +73,7 @@ class Profile:
     input_scale: float = 1.0
     blaze_version: str = field(default_factory=blaze_version)
     created_at: float = field(default_factory=time.time)
+    sites: dict[str, dict] = field(default_factory=dict)
 
     def to_model(self, disk: DiskCost, **options: Any) -> CostModel:
         """A cost model seeded with the profiled DAG and metrics (``options`` as CostModel's)."""
@@ -102,6 +111,7 @@ class Profile:
                 for k, m in sorted(self.metrics.items())
             ],
             "completed_stages": sorted(self.completed_stages),
+            "sites": {k: dict(v) for k, v in sorted(self.sites.items())},
             "predictors": self.predictors.to_dict(),
         }
 
@@ -112,6 +122,7 @@ class Profile:
         app_name: str,
         predictors: Predictors | None = None,
         input_scale: float = 1.0,
+        sites: dict[str, dict] | None = None,
     ) -> Profile:
         metrics = model.measurements()  # what was measured, not the fallbacks
         return cls(
@@ -121,6 +132,7 @@ class Profile:
             completed_stages=model.completed_stages,
             predictors=predictors or Predictors(),
             input_scale=input_scale,
+            sites=dict(sites or {}),
         )
 
 
@@ -131,13 +143,14 @@ def record(
     app_name: str,
     predictors: Predictors | None = None,
     input_scale: float = 1.0,
+    sites: dict[str, dict] | None = None,
 ) -> Path:
-    """Write the profile of ``model`` (+ ``predictors``) to ``path`` atomically."""
+    """Write the profile of ``model`` (+ ``predictors``, ``sites``) to ``path`` atomically."""
     if not app_name:
         raise ValueError("a profile needs the application's name (spark.app.name)")
     if not input_scale > 0:
         raise ValueError(f"input_scale must be > 0, got {input_scale!r}")
-    profile = Profile.from_model(model, app_name, predictors, input_scale)
+    profile = Profile.from_model(model, app_name, predictors, input_scale, sites)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -198,6 +211,11 @@ def load(
             )
             for m in data.get("metrics", [])
         }
+        sites = data.get("sites", {})
+        if not isinstance(sites, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("uses", 0), int) for v in sites.values()
+        ):
+            raise ValueError("'sites' must map each site to a table with an integer 'uses'")
         return Profile(
             app_name=str(data["app_name"]),
             rdds=rdds,
@@ -207,6 +225,7 @@ def load(
             input_scale=float(data.get("input_scale", 1.0)),
             blaze_version=str(data["blaze_version"]),
             created_at=float(data.get("created_at", 0.0)),
+            sites={str(k): dict(v) for k, v in sites.items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"profile {path} is malformed: {type(exc).__name__}: {exc}") from None

@@ -26,8 +26,8 @@ PartitionKey = tuple[int, int]
 """``(rdd_id, split_index)`` — the same numbers as Spark's block id ``rdd_<id>_<split>``."""
 
 
-class Location(str, enum.Enum):
-    """Where a cached partition lives (or should live): the three states of DESIGN §3."""
+class Location(str, enum.Enum):  # noqa: UP042 -- str() and f-strings keep "Location.X"
+    """Where a cached partition lives (or should live): the cost model's three states."""
 
     MEMORY = "MEMORY"
     DISK = "DISK"
@@ -93,7 +93,7 @@ class PartitionMetrics:
 
 @dataclass(frozen=True)
 class PartitionCost:
-    """The Blaze cost terms of one partition (DESIGN §3), all in milliseconds.
+    """The Blaze cost terms of one partition, all in milliseconds.
 
     ``future_refs`` F, ``recompute_ms`` R, ``write_ms`` W, ``read_ms`` Rd;
     ``comp_cost = (on_disk ? Rd : R) x F``; ``disk_cost = (on_disk ? 0 : W) + Rd x F``;

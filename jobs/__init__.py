@@ -1,9 +1,13 @@
 """Iterative workloads, their data generators, DuckDB verification and the benchmark runner.
 
-Each job module (``pagerank``, ``cc``, ``kmeans``, ``lr``, ``als``, ``mlkmeans``) is a plain
-PySpark program exposing ``NAME``, ``DATASET`` (a :mod:`jobs.datagen` kind),
-``params(scale) -> dict`` and ``run(spark, data_path, cacher, params) -> JobResult``; every
-persist goes through a :class:`jobs.caching.Cacher` so the benchmark policy picks the level.
+Each program module (``pagerank``, ``cc``, ``svdpp``, ``kmeans``, ``lr``, ``mlpipeline``) is a
+plain PySpark program exposing ``NAME``, ``DATASET`` (a :mod:`jobs.datagen` kind),
+``params(scale) -> dict`` and ``run(spark, data_path, cacher, params, variant) ->
+JobResult``. Every program is written two ways (:data:`VARIANTS`): ``expert`` caches exactly
+what is reused and unpersists dead data; ``common`` is written as such programs commonly are
+(``cache()`` on what is reused, per-iteration caches never unpersisted, a cache on data used
+once). A benchmark *job* is one program in one variant, named ``program.variant``; every
+cache call goes through a :class:`jobs.caching.Cacher` so the policy decides what it means.
 """
 
 from __future__ import annotations
@@ -13,24 +17,41 @@ from types import ModuleType
 
 from blaze_errors import InputError
 
-__all__ = ["JOB_NAMES", "dataset_spec", "job_params", "load_job", "parse_param_overrides"]
+__all__ = [
+    "JOB_NAMES",
+    "PROGRAMS",
+    "VARIANTS",
+    "dataset_spec",
+    "job_params",
+    "load_job",
+    "parse_param_overrides",
+    "split_job",
+]
 
-JOB_NAMES = ("pagerank", "cc", "kmeans", "lr", "als", "mlkmeans")
+PROGRAMS = ("pagerank", "cc", "svdpp", "kmeans", "lr", "mlpipeline")
+VARIANTS = ("common", "expert")
+JOB_NAMES = tuple(f"{program}.{variant}" for program in PROGRAMS for variant in VARIANTS)
+
+
+def split_job(name: str) -> tuple[str, str]:
+    """``"lr.common"`` -> ``("lr", "common")``; an :class:`InputError` for anything unknown."""
+    program, _, variant = name.partition(".")
+    if program not in PROGRAMS or variant not in VARIANTS:
+        raise InputError(f"unknown job {name!r} (known: {', '.join(JOB_NAMES)})")
+    return program, variant
 
 
 def load_job(name: str) -> ModuleType:
-    """The job module called ``name`` (an :class:`InputError` naming the known jobs if none)."""
-    if name not in JOB_NAMES:
-        raise InputError(f"unknown job {name!r} (known: {', '.join(JOB_NAMES)})")
-    return importlib.import_module(f"jobs.{name}")
+    """The program module of job (or program) ``name``."""
+    program = name if name in PROGRAMS else split_job(name)[0]
+    return importlib.import_module(f"jobs.{program}")
 
 
 def dataset_spec(name: str, scale: float, seed: int = 42):
-    """The input dataset of job ``name`` at ``scale``: its kind at ``scale * DATA_SCALE``.
+    """The input dataset of job (or program) ``name``: its kind at ``scale * DATA_SCALE``.
 
-    ``DATA_SCALE`` (default 1) lets a job whose cache is much denser than the others' (a
-    columnar DataFrame cache) read proportionally more data, so that at one suite scale its
-    footprint is also several times the smallest pool its operators can run in.
+    ``DATA_SCALE`` (default 1) lets a program whose cache is much denser than the others' (a
+    columnar DataFrame cache) read proportionally more data at the same suite scale.
     """
     from jobs.datagen import spec_for
 

@@ -1,19 +1,25 @@
-"""The persist hook every job calls: the benchmark policy picks the storage level.
+"""The cache calls of every job, and what each benchmark policy makes of them.
 
-The jobs are written as a careful PySpark user writes them — ``persist`` on the datasets they
-reuse, ``unpersist`` where such a user would — except that each call goes through a
-:class:`Cacher`, so one program runs unchanged under every policy:
+Each job is written twice, as an expert tunes it and as it is commonly written; both make
+plain ``cache()`` / ``unpersist()`` calls, except that they go through a :class:`Cacher`, so
+one program runs unchanged under every policy of :data:`POLICIES` — the benchmark policies of
+:mod:`costmodel.policy_table` plus ``spark``, which the table does not list as one yet:
 
-* ``none``: nothing is persisted (every reuse recomputes);
-* ``mem_only`` / ``unlimited``: ``MEMORY_ONLY`` (``unlimited`` runs with ample storage memory);
-* ``mem_disk``: ``MEMORY_AND_DISK``;
-* ``spark``, ``lrc``, ``mrd``, ``blaze``: ``blaze.BLAZE``, i.e. the attached cache manager decides.
+* ``none``: every call is a no-op (every reuse recomputes);
+* ``spark``: the calls as written on stock Spark — ``RDD.cache()`` is ``MEMORY_ONLY``,
+  ``DataFrame.cache()`` Spark's ``MEMORY_AND_DISK`` default; Spark's LRU evicts;
+* ``mem_only`` / ``mem_disk`` / ``unlimited``: every cache call at the table's level
+  (``unlimited``: ``MEMORY_ONLY`` with storage memory to spare, the lower bound);
+* ``lrc``, ``mrd``, ``blaze``: the calls as written with the cache manager attached by the
+  session flag alone (``spark.blaze.enabled=true``): it takes the calls as hints;
+* ``blaze_auto``: every cache and unpersist call of the program is a no-op, and the manager's
+  autoCache/autoUnpersist decide everything.
 
 For RDDs the hook also counts, with two accumulators, how often a cached partition was
 *computed* and how often it was *read*: misses = computes, hits = reads - computes, and
 recomputed partitions = computes - distinct partitions. The counters run in the same Python
-pipeline as the user's code, so they measure every policy the same way (the manager's own
-report is recorded beside them, not instead of them).
+pipeline as the user's code, so they measure every policy the same way. Under ``blaze_auto``
+the program caches nothing itself, so there is nothing to count: the RDD is returned as is.
 """
 
 from __future__ import annotations
@@ -22,17 +28,52 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blaze_errors import InputError
+from costmodel.policy_table import BENCH_POLICIES, POLICY_TABLE
 
-__all__ = ["MANAGER_POLICIES", "PLAIN_POLICIES", "POLICIES", "CacheStats", "Cacher"]
+__all__ = [
+    "AUTO_POLICIES",
+    "MANAGER_POLICIES",
+    "PLAIN_POLICIES",
+    "POLICIES",
+    "SPARK_POLICIES",
+    "CacheStats",
+    "Cacher",
+    "forced_level",
+    "manager_conf",
+]
 
-PLAIN_POLICIES = ("none", "mem_only", "mem_disk", "unlimited")
-MANAGER_POLICIES = ("lrc", "mrd", "blaze")
-POLICIES = ("none", "mem_only", "mem_disk", "lrc", "mrd", "blaze", "unlimited")
+# `spark` (the program's calls as written on stock Spark) is a benchmark policy of this runner
+# that the shared table's `spark` row (bench=None) does not mark as one; the rest is the table's
+POLICIES = ("none", "spark", *(p for p in BENCH_POLICIES if p != "none"))
+_INFO = {info.name: info for info in POLICY_TABLE if info.name in POLICIES and info.bench}
+SPARK_POLICIES = ("none", "spark", "mem_only", "mem_disk")  # stock Spark, no manager
+# Spark alone runs these (``spark`` included); the manager, attached by conf, runs the rest
+PLAIN_POLICIES = tuple(p for p in POLICIES if p not in _INFO or _INFO[p].bench == "plain")
+MANAGER_POLICIES = tuple(p for p in POLICIES if p in _INFO and _INFO[p].bench == "manager")
+# the program's cache calls are ignored: nothing to persist, or the manager decides alone
+AUTO_POLICIES = tuple(
+    p
+    for p in POLICIES
+    if p in _INFO
+    and (_INFO[p].ignores_cache_calls or (_INFO[p].bench == "plain" and not _INFO[p].plain_level))
+)
+
+
+def manager_conf(policy: str) -> dict[str, str]:
+    """The ``spark.blaze.*`` confs a run under ``policy`` starts its session with."""
+    if policy not in MANAGER_POLICIES:
+        return {}
+    conf = {"spark.blaze.enabled": "true"}
+    conf["spark.blaze.policy"] = "blaze" if policy == "blaze_auto" else policy
+    if policy == "blaze_auto":
+        conf["spark.blaze.autoCache"] = "true"
+        conf["spark.blaze.autoUnpersist"] = "true"
+    return conf
 
 
 @dataclass
 class CacheStats:
-    """Totals over every dataset the job persisted through the hook."""
+    """Totals over every dataset the job cached through the hook."""
 
     datasets: int = 0
     partitions: int = 0  # distinct cached RDD partitions (sum over datasets)
@@ -48,21 +89,14 @@ class CacheStats:
         return max(0, self.reads - self.computes) / self.reads
 
 
-def _level_for(policy: str):
+def forced_level(policy: str):
+    """The storage level every cache call gets, or None when the call stays as written."""
+    info = _INFO.get(policy)
+    if info is None or info.bench != "plain" or not info.plain_level:
+        return None
     from pyspark import StorageLevel
 
-    if policy == "none":
-        return None
-    if policy in ("mem_only", "unlimited"):
-        return StorageLevel.MEMORY_ONLY
-    if policy == "mem_disk":
-        return StorageLevel.MEMORY_AND_DISK
-    import blaze
-
-    level = getattr(blaze, "BLAZE", None)
-    if level is None:
-        raise InputError(f"policy {policy!r} needs blaze.BLAZE, which this install lacks")
-    return level
+    return getattr(StorageLevel, info.plain_level)
 
 
 def _counting(acc, kind: str):
@@ -77,45 +111,50 @@ def _counting(acc, kind: str):
 
 
 class Cacher:
-    """Applies one policy to every persist/unpersist call of a job."""
+    """Applies one policy to every cache/unpersist call of a job."""
 
     def __init__(self, spark, policy: str):
         if policy not in POLICIES:
             raise InputError(f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
         self.spark = spark
         self.policy = policy
-        self.level = _level_for(policy)
-        self._rdds: dict[int, tuple[str, Any, Any, Any, int]] = {}
+        self.ignores_calls = policy in AUTO_POLICIES
+        self._rdds: dict[int, Any] = {}
         self._counts: list[tuple[str, Any, Any, int]] = []
 
+    def _persist(self, obj) -> None:
+        level = forced_level(self.policy)
+        if level is None:
+            obj.cache()
+        else:
+            obj.persist(level)
+
     def rdd(self, rdd, name: str):
-        """Persist ``rdd`` under the policy; use the returned RDD in place of ``rdd``."""
+        """``rdd.cache()`` as the program writes it; use the returned RDD in place of ``rdd``."""
+        if self.policy in MANAGER_POLICIES and self.ignores_calls:  # the manager decides all
+            return rdd
         sc = rdd.context
         computes, reads = sc.accumulator(0), sc.accumulator(0)
         counted = rdd.mapPartitions(_counting(computes, "compute"), preservesPartitioning=True)
-        if self.level is not None:
-            counted.persist(self.level)
+        if not self.ignores_calls:
+            self._persist(counted)
         handle = counted.mapPartitions(_counting(reads, "read"), preservesPartitioning=True)
-        partitions = counted.getNumPartitions()
-        self._rdds[id(handle)] = (name, counted, computes, reads, partitions)
-        self._counts.append((name, computes, reads, partitions))
+        self._rdds[id(handle)] = counted
+        self._counts.append((name, computes, reads, counted.getNumPartitions()))
         return handle
 
     def df(self, df, name: str):
-        """Persist a DataFrame under the policy (no partition counters: JVM-side data)."""
-        if self.level is not None:
-            df = df.persist(self.level)
+        """``df.cache()`` as the program writes it (no partition counters: JVM-side data)."""
+        if not self.ignores_calls:
+            self._persist(df)
         return df
 
     def unpersist(self, handle) -> None:
-        """Unpersist what :meth:`rdd` or :meth:`df` returned (a no-op under ``none``)."""
-        if self.level is None:
+        """Unpersist what :meth:`rdd` or :meth:`df` returned (a no-op where calls are ignored)."""
+        if self.ignores_calls:
             return
-        entry = self._rdds.get(id(handle))
-        if entry is not None:
-            entry[1].unpersist()
-        else:
-            handle.unpersist()
+        counted = self._rdds.get(id(handle))
+        (counted if counted is not None else handle).unpersist()
 
     def stats(self) -> CacheStats:
         stats = CacheStats()

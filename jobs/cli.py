@@ -2,9 +2,12 @@
 
 Examples::
 
-    blaze bench --quick
-    blaze bench --jobs pagerank,kmeans --policies mem_only,blaze --scale 0.5 --memory 30%
-    blaze bench                       # the full suite: all jobs x all policies x 3 repeats
+    blaze bench --quick               # lr.common under spark, blaze, unlimited: 3 Spark apps
+    blaze bench --jobs pagerank,kmeans.common --policies spark,blaze --scale 0.5 --memory 30%
+    blaze bench                       # the full suite: 12 jobs x 9 policies, about 2 hours
+
+A job is a program in one variant (``lr.common``, ``lr.expert``); a bare program name means
+both variants.
 
 Exits 1 when any run failed or any result disagreed with DuckDB or with the ``none`` run.
 """
@@ -15,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from jobs import JOB_NAMES
+from jobs import PROGRAMS
 from jobs.caching import POLICIES
 
 __all__ = ["register"]
@@ -23,10 +26,14 @@ __all__ = ["register"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``blaze bench`` (also used by ``benchmarks/bench_jobs.py``)."""
-    parser.add_argument("--jobs", help=f"comma-separated, or all ({', '.join(JOB_NAMES)})")
+    parser.add_argument(
+        "--jobs",
+        help=f"comma-separated programs ({', '.join(PROGRAMS)}) or program.common / "
+        "program.expert, or all",
+    )
     parser.add_argument("--policies", help=f"comma-separated, or all ({', '.join(POLICIES)})")
     parser.add_argument(
-        "--scale", type=float, help="data scale factor (full default 1.0, quick 0.2)"
+        "--scale", type=float, help="data scale factor (default 1.0: runs of about a minute)"
     )
     parser.add_argument(
         "--memory",
@@ -35,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. 0.3 or 30%%; default 0.3)",
     )
     parser.add_argument("--repeats", type=int, help="runs per (job, policy); median reported")
-    parser.add_argument("--quick", action="store_true", help="a few-minute smoke benchmark")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="lr.common under spark, blaze and unlimited (3 Spark applications, ~3 min)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="data generator seed")
     parser.add_argument(
         "--param",
@@ -116,8 +127,7 @@ def run_bench(
                     + ("" if record.get("verified", True) else " [red]unverified[/]")
                 )
             else:
-                colour = "yellow" if status == "unavailable" else "bold red"
-                progress.console.print(f"  {message}: [{colour}]{status}[/] {record.get('error')}")
+                progress.console.print(f"  {message}: [bold red]{status}[/] {record.get('error')}")
 
         outcome = run_plan(plan, on_progress)
     results = build_results(outcome)

@@ -3,9 +3,9 @@
 Nothing here shares code with the Spark programs except the dataset format: each reference
 parses the text records in SQL and iterates the algorithm in SQL (PageRank, label
 propagation, Lloyd's KMeans, gradient descent), so a bug in a job, or a policy that loses or
-corrupts a cached partition, shows up as a disagreement. For ALS and MLlib KMeans, whose
+corrupts a cached partition, shows up as a disagreement. For SVD++ and the MLlib pipeline, whose
 results depend on solver internals or seeded sampling, DuckDB instead re-derives the error
-(RMSE, clustering cost, cluster sizes) from the factors/centres the job returned.
+(RMSE, scaling, clustering cost, cluster sizes) from the model the job returned.
 """
 
 from __future__ import annotations
@@ -36,21 +36,27 @@ def _columns(prefix: str, n: int) -> list[str]:
 
 
 def pagerank(path, p: dict, _result: JobResult | None = None) -> JobResult:
+    """Every vertex (source or target) keeps a rank 0.15 + 0.85 * received contributions."""
     con = _connect()
     d = float(p["damping"])
     con.execute(
-        f"""CREATE TABLE edges AS SELECT DISTINCT
+        f"""CREATE TABLE edges AS SELECT DISTINCT * FROM (SELECT
               split_part(line, ' ', 1)::BIGINT AS src, split_part(line, ' ', 2)::BIGINT AS dst
-            FROM {_lines(path)}"""
+            FROM {_lines(path)}) WHERE src <> dst"""
     )
     con.execute("CREATE TABLE outdeg AS SELECT src, count(*) AS deg FROM edges GROUP BY src")
-    con.execute("CREATE TABLE ranks AS SELECT src AS v, 1.0::DOUBLE AS r FROM outdeg")
+    con.execute(
+        """CREATE TABLE ranks AS SELECT DISTINCT v, 1.0::DOUBLE AS r FROM (
+             SELECT src AS v FROM edges UNION ALL SELECT dst FROM edges)"""
+    )
     for _ in range(p["iterations"]):
         con.execute(
             f"""CREATE OR REPLACE TABLE ranks AS
-                SELECT e.dst AS v, {1 - d!r} + {d!r} * sum(r.r / o.deg) AS r
-                FROM edges e JOIN ranks r ON e.src = r.v JOIN outdeg o ON o.src = e.src
-                GROUP BY e.dst"""
+                SELECT v.v, {1 - d!r} + {d!r} * coalesce(s.total, 0.0) AS r
+                FROM ranks v LEFT JOIN (
+                  SELECT e.dst AS v, sum(r.r / o.deg) AS total
+                  FROM edges e JOIN ranks r ON e.src = r.v JOIN outdeg o ON o.src = e.src
+                  GROUP BY e.dst) s ON s.v = v.v"""
         )
     v, r = con.execute("SELECT v, r FROM ranks ORDER BY v").fetchnumpy().values()
     return JobResult(
@@ -131,10 +137,18 @@ def _assign(con, centres: np.ndarray) -> None:
     con.unregister("centres_df")
 
 
+def _expand(con, dims: int) -> int:
+    """Append the squared features (the jobs' expansion): x0..x{2d-1}; returns 2d."""
+    squares = ", ".join(f"x{i} * x{i} AS x{dims + i}" for i in range(dims))
+    con.execute(f"CREATE OR REPLACE TABLE pts AS SELECT *, {squares} FROM pts")
+    return 2 * dims
+
+
 def kmeans(path, p: dict, _result: JobResult | None = None) -> JobResult:
     con = _connect()
     dims = _dims(con, path)
     _points_table(con, path, dims, "id", "pts", "BIGINT")
+    dims = _expand(con, dims)
     k = p["k"]
     xs = ", ".join(_columns("x", dims))
     centres = con.execute(f"SELECT {xs} FROM pts WHERE id < {k} ORDER BY id").fetchnumpy()
@@ -185,32 +199,52 @@ def lr(path, p: dict, _result: JobResult | None = None) -> JobResult:
     )
 
 
-def als(path, p: dict, result: JobResult) -> JobResult:
-    """RMSE of the job's factors over the ratings, joined and summed in DuckDB."""
+def _frame(con, name: str, columns: dict[str, np.ndarray]) -> None:
+    con.register(name, pd.DataFrame(columns))
+
+
+def svdpp(path, p: dict, result: JobResult) -> JobResult:
+    """RMSE of the job's SVD++ model over the ratings, with the implicit term summed in SQL."""
     con = _connect()
     con.execute(
         f"""CREATE TABLE ratings AS SELECT split_part(line, '::', 1)::BIGINT AS u,
               split_part(line, '::', 2)::BIGINT AS i, split_part(line, '::', 3)::DOUBLE AS r
             FROM {_lines(path)}"""
     )
-    rank = result.arrays["user_factors"].shape[1]
-    for name, key, arr in (("uf", "u", "user_factors"), ("vf", "i", "item_factors")):
-        frame = pd.DataFrame(result.arrays[arr], columns=_columns("f", rank))
-        frame.insert(0, key, np.arange(len(frame)))
-        con.register(name, frame)
-    dot = " + ".join(f"uf.f{j} * vf.f{j}" for j in range(rank))
+    arrays = result.arrays
+    rank = arrays["user_factors"].shape[1]
+    items = np.arange(len(arrays["item_bias"]))
+    users = {"u": arrays["user_ids"], "bu": arrays["user_bias"]}
+    users.update({f"p{k}": arrays["user_factors"][:, k] for k in range(rank)})
+    item_cols = {"i": items, "bi": arrays["item_bias"]}
+    item_cols.update({f"q{k}": arrays["item_factors"][:, k] for k in range(rank)})
+    item_cols.update({f"y{k}": arrays["item_implicit"][:, k] for k in range(rank)})
+    _frame(con, "uf", users)
+    _frame(con, "itf", item_cols)
+    (mu,) = con.execute("SELECT avg(r) FROM ratings").fetchone()
+    sums = ", ".join(f"sum(itf.y{k}) / sqrt(count(*)) AS m{k}" for k in range(rank))
+    con.execute(f"CREATE TABLE imp AS SELECT u, {sums} FROM ratings JOIN itf USING (i) GROUP BY u")
+    dot = " + ".join(f"itf.q{k} * (uf.p{k} + imp.m{k})" for k in range(rank))
     (rmse,) = con.execute(
-        f"""SELECT sqrt(avg(({dot} - r) * ({dot} - r)))
-            FROM ratings JOIN uf USING (u) JOIN vf USING (i)"""
+        f"""SELECT sqrt(avg(power({mu!r} + uf.bu + itf.bi + {dot} - r, 2)))
+            FROM ratings JOIN uf USING (u) JOIN itf USING (i) JOIN imp USING (u)"""
     ).fetchone()
-    return JobResult("als", result.iterations, {}, {"rmse": float(rmse)})
+    return JobResult("svdpp", result.iterations, {}, {"rmse": float(rmse), "mu": float(mu)})
 
 
-def mlkmeans(path, p: dict, result: JobResult) -> JobResult:
-    """Cost and cluster sizes of the model's final centres, assigned in DuckDB."""
+def mlpipeline(path, p: dict, result: JobResult) -> JobResult:
+    """The scaler's deviations, then cost and cluster sizes of the model's centres, in SQL."""
     con = _connect()
     dims = _dims(con, path)
     _points_table(con, path, dims, "id", "pts", "BIGINT")
+    stds = con.execute(
+        "SELECT " + ", ".join(f"stddev_samp(x{i})" for i in range(dims)) + " FROM pts"
+    ).fetchone()
+    std = np.array(stds, dtype=np.float64)
+    scaled = ", ".join(
+        f"x{i} / {s!r} AS x{i}" if s > 0 else f"0.0 AS x{i}" for i, s in enumerate(std.tolist())
+    )
+    con.execute(f"CREATE OR REPLACE TABLE pts AS SELECT id, {scaled} FROM pts")
     centres = result.arrays["centres"]
     _assign(con, centres)
     sizes = np.zeros(len(centres), dtype=np.int64)
@@ -218,20 +252,25 @@ def mlkmeans(path, p: dict, result: JobResult) -> JobResult:
         sizes[int(k)] = count
     (cost,) = con.execute("SELECT sum(dist) FROM assigned").fetchone()
     return JobResult(
-        "mlkmeans", result.iterations, {"centres": centres, "sizes": sizes}, {"cost": float(cost)}
+        "mlpipeline",
+        result.iterations,
+        {"centres": centres, "sizes": sizes, "std": std},
+        {"cost": float(cost)},
     )
 
 
 REFERENCES = {
     "pagerank": pagerank,
     "cc": cc,
+    "svdpp": svdpp,
     "kmeans": kmeans,
     "lr": lr,
-    "als": als,
-    "mlkmeans": mlkmeans,
+    "mlpipeline": mlpipeline,
 }
+# programs whose reference re-derives the error of the very result it checks
+RESULT_DEPENDENT = ("svdpp", "mlpipeline")
 
 
 def reference(job: str, path, p: dict, result: JobResult) -> JobResult:
-    """The DuckDB result to compare ``result`` (the Spark job's) against."""
-    return REFERENCES[job](path, p, result)
+    """The DuckDB result to compare ``result`` (the Spark job's, of job or program ``job``)."""
+    return REFERENCES[job.partition(".")[0]](path, p, result)

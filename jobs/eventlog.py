@@ -1,18 +1,20 @@
 """Cache metrics read back from a finished application's Spark event log.
 
 With ``spark.eventLog.logBlockUpdates.enabled=true`` Spark logs every change of every block
-(``SparkListenerBlockUpdated``). Replaying the ``rdd_*`` ones gives, identically for every
-policy and without touching the JVM: the peak bytes cached in memory (the job's footprint),
-the bytes written to disk by caching, and how often a block left memory.
+(``SparkListenerBlockUpdated``). Replaying the RDD blocks among them gives, identically for
+every policy and without touching the JVM: the peak bytes cached in memory (the job's
+footprint), the bytes written to disk by caching, and how often a block left memory. The log
+is read by :func:`lineage.eventlog.read_event_log` (plain, zstd or rolling).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from blaze_errors import InputError
+from lineage.eventlog import read_event_log
+from lineage.events import BlockEvent
 
 __all__ = ["CacheTrace", "find_event_log", "replay_block_updates"]
 
@@ -26,35 +28,42 @@ class CacheTrace:
 
 
 def find_event_log(directory: str | Path) -> Path:
-    """The single finished event log in ``directory``."""
-    logs = [p for p in Path(directory).iterdir() if not p.name.endswith(".inprogress")]
+    """The single finished event log (file or rolling directory) in ``directory``; hidden
+    files beside it (the cache manager's decision log) are not event logs."""
+    logs = [
+        p
+        for p in Path(directory).iterdir()
+        if not p.name.endswith(".inprogress") and not p.name.startswith(".")
+    ]
     if len(logs) != 1:
         raise InputError(f"expected one finished Spark event log in {directory}, found {logs}")
     return logs[0]
 
 
 def replay_block_updates(path: str | Path) -> CacheTrace:
+    """Replay the RDD block updates of the log at ``path`` into a :class:`CacheTrace`."""
+    events, _ = read_event_log(path)
     memory: dict[tuple[str, str], int] = {}
     disk: dict[tuple[str, str], int] = {}
     total = peak = written = exits = updates = 0
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if '"SparkListenerBlockUpdated"' not in line:
-                continue
-            info = json.loads(line)["Block Updated Info"]
-            block = info["Block ID"]
-            if not block.startswith("rdd_"):
-                continue
-            updates += 1
-            key = (info["Block Manager ID"]["Executor ID"], block)
-            mem, dsk = int(info["Memory Size"]), int(info["Disk Size"])
-            before = memory.get(key, 0)
-            if before > 0 and mem == 0:
-                exits += 1
-            total += mem - before
-            memory[key] = mem
-            peak = max(peak, total)
-            if dsk > 0 and disk.get(key, 0) == 0:
-                written += dsk
-            disk[key] = dsk
+    # top-level BlockEvents are the SparkListenerBlockUpdated ones (a task's updated blocks
+    # arrive inside its TaskRun and repeat them)
+    for event in events:
+        if not isinstance(event, BlockEvent) or event.rdd_id is None:
+            continue
+        updates += 1
+        key = (event.executor_id, event.block_id)
+        # a dropped or removed block is reported with an invalid level but its old size
+        level = event.storage_level
+        mem = event.memory_size if level.use_memory and level.is_valid else 0
+        dsk = event.disk_size if level.use_disk and level.is_valid else 0
+        before = memory.get(key, 0)
+        if before > 0 and mem == 0:
+            exits += 1
+        total += mem - before
+        memory[key] = mem
+        peak = max(peak, total)
+        if dsk > 0 and disk.get(key, 0) == 0:
+            written += dsk
+        disk[key] = dsk
     return CacheTrace(peak, written, exits, updates)

@@ -1,8 +1,9 @@
 """What a benchmark invocation asks for, validated before any Spark work starts.
 
-Every mistake a user can make on the command line — an unknown job or policy, a memory
-fraction outside (0, 1], a scale whose data does not fit on the disk — is caught here and
-raised as one :class:`blaze_errors.InputError` line, so nothing waits for a JVM to fail.
+Every mistake a user can make on the command line — an unknown job or policy, an empty job
+list, a memory fraction outside (0, 1], a scale whose data does not fit on the disk, a machine
+with too little memory for the runs — is caught here and raised as one
+:class:`blaze_errors.InputError` line, so nothing waits for a JVM to fail.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blaze_errors import InputError
-from jobs import JOB_NAMES, dataset_spec, load_job, parse_param_overrides
+from jobs import JOB_NAMES, PROGRAMS, dataset_spec, load_job, parse_param_overrides, split_job
 from jobs.caching import POLICIES
 from jobs.datagen import dataset_dir, estimated_bytes
+from jobs.run_one import HEAP_BYTES
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -23,6 +25,7 @@ __all__ = [
     "QUICK",
     "BenchPlan",
     "parse_fraction",
+    "parse_jobs",
     "parse_names",
     "required_disk_bytes",
 ]
@@ -30,6 +33,8 @@ __all__ = [
 DEFAULT_POLICIES = POLICIES
 # event log + result files of one run (block updates are logged; generous upper bound)
 RUN_OVERHEAD_BYTES = 64 << 20
+# one run's driver JVM heap, its off-heap share and two Python workers with numpy
+REQUIRED_MEMORY_BYTES = HEAP_BYTES + (1 << 30)
 
 
 @dataclass(frozen=True)
@@ -46,20 +51,49 @@ class BenchPlan:
     params: tuple[tuple[str, float], ...] = field(default=())  # job parameter overrides
 
     @property
+    def programs(self) -> tuple[str, ...]:
+        """The programs of the plan's jobs, in order (one footprint run each)."""
+        return tuple(dict.fromkeys(split_job(j)[0] for j in self.jobs))
+
+    @property
     def runs(self) -> int:
-        """Spark applications the plan starts (one footprint run per job included)."""
-        return len(self.jobs) * (1 + self.repeats * len(self.policies))
+        """Spark applications the plan starts (one footprint run per program included)."""
+        return len(self.programs) + len(self.jobs) * self.repeats * len(self.policies)
 
 
-# `blaze bench --quick`: a few minutes on 2 cores; the full default: about an hour.
+# `blaze bench --quick`: ONE costly program as commonly written, under stock Spark, the
+# manager switched on by its flag alone, and ample memory — 3 timed Spark applications plus
+# the untimed footprint run of lr.expert (about 3 minutes on 2 idle cores)
 QUICK = {
-    "jobs": ("kmeans", "lr", "mlkmeans"),
-    "policies": ("mem_only", "mem_disk", "blaze", "unlimited"),
-    "scale": 0.2,
+    "jobs": ("lr.common",),
+    "policies": ("spark", "blaze", "unlimited"),
+    "scale": 0.6,
     "repeats": 1,
 }
-# scale 1.0: footprints of 3.5-270 MiB, runs of 7-25 s each on 2 cores, 132 applications
-FULL = {"jobs": JOB_NAMES, "policies": POLICIES, "scale": 1.0, "repeats": 3}
+# the full run: every program in both variants under every policy, once (see README: ~2 h)
+FULL = {"jobs": JOB_NAMES, "policies": POLICIES, "scale": 1.0, "repeats": 1}
+
+
+def parse_jobs(text: str | None) -> tuple[str, ...]:
+    """``"lr.common,pagerank"`` -> jobs; a bare program name means both of its variants."""
+    if text is None or text.strip().lower() == "all":
+        return JOB_NAMES
+    names: list[str] = []
+    for name in (n.strip() for n in text.split(",")):
+        if not name:
+            continue
+        if name in PROGRAMS:
+            names.extend(j for j in JOB_NAMES if j.startswith(name + "."))
+        elif name in JOB_NAMES:
+            names.append(name)
+        else:
+            raise InputError(
+                f"unknown job {name!r} (known: {', '.join(PROGRAMS)}, each as program or "
+                "program.common / program.expert, or all)"
+            )
+    if not names:
+        raise InputError(f"--jobs {text!r} names no job (known: {', '.join(PROGRAMS)}, or all)")
+    return tuple(dict.fromkeys(names))
 
 
 def parse_names(text: str | None, known: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -96,6 +130,13 @@ def required_disk_bytes(plan: BenchPlan) -> int:
     return needed + plan.runs * RUN_OVERHEAD_BYTES
 
 
+def total_memory_bytes() -> int:
+    """Physical memory of this machine (what every run's JVM and Python workers share)."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def _free_bytes(path: Path) -> int:
     probe = path.resolve()
     while not probe.exists():
@@ -118,9 +159,9 @@ def make_plan(
 ) -> BenchPlan:
     """Validate the user's choices (quick or full defaults for anything left out)."""
     defaults = QUICK if quick else FULL
-    chosen_jobs = parse_names(jobs, JOB_NAMES, "job") if jobs else defaults["jobs"]
+    chosen_jobs = parse_jobs(jobs) if jobs is not None else defaults["jobs"]
     chosen_policies = (
-        parse_names(policies, POLICIES, "policy") if policies else defaults["policies"]
+        parse_names(policies, POLICIES, "policy") if policies is not None else defaults["policies"]
     )
     scale = defaults["scale"] if scale is None else scale
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
@@ -130,11 +171,11 @@ def make_plan(
         raise InputError(f"--repeats {repeats} must be at least 1")
     overrides = parse_param_overrides(params)
     known = {key for job in chosen_jobs for key in load_job(job).params(1.0)}
+    programs = ", ".join(dict.fromkeys(j.split(".")[0] for j in chosen_jobs))
     for key in overrides:
         if key not in known:
             raise InputError(
-                f"--param {key!r} is no parameter of {', '.join(chosen_jobs)} "
-                f"(known: {', '.join(sorted(known))})"
+                f"--param {key!r} is no parameter of {programs} (known: {', '.join(sorted(known))})"
             )
     plan = BenchPlan(
         jobs=chosen_jobs,
@@ -147,6 +188,13 @@ def make_plan(
         seed=seed,
         params=tuple(sorted(overrides.items())),
     )
+    memory = total_memory_bytes()
+    if memory < REQUIRED_MEMORY_BYTES:
+        raise InputError(
+            f"this machine has {memory / 2**30:.1f} GiB of memory; each benchmark run needs "
+            f"about {REQUIRED_MEMORY_BYTES / 2**30:.1f} GiB (a {HEAP_BYTES >> 20} MiB driver "
+            "heap plus Python workers)"
+        )
     for target in (plan.data_dir, plan.out_dir):
         need, free = required_disk_bytes(plan), _free_bytes(target)
         if need > free:

@@ -1,9 +1,11 @@
 """Outputs of a bench run: the terminal table, ``results.json`` and PNG plots.
 
-The table shows medians per (job, policy): time, its ratio to ``mem_only`` and to
-``unlimited``, recomputed partitions (counted by the persist hook), bytes written to disk by
-caching (from the event log), and the cache hit rate; then the suite-level targets with the
-measured value and whether each is met — misses are printed as plainly as hits.
+The table shows medians per (job, policy): time, its ratio to ``spark`` (the program as
+written on stock Spark) and to ``unlimited``, recomputed partitions (counted by the cache
+hook), bytes written to disk by caching (from the event log), and the cache hit rate; each
+job's header names its spread (slowest stock-Spark policy / unlimited) and labels a job where
+nothing matters as such. Then the targets, computed over the jobs where caching decides, with
+the measured value and met/missed — misses are printed as plainly as hits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.runner import BenchOutcome
-from jobs.summary import median_table, suite_targets
+from jobs.summary import median_table, spreads, suite_targets
 
 __all__ = ["build_results", "markdown_results", "plot_results", "print_results", "write_results"]
 
@@ -25,6 +27,7 @@ def build_results(outcome: BenchOutcome) -> dict:
     table = median_table(outcome.runs)
     data = outcome.to_json()
     data["medians"] = table
+    data["spreads"] = spreads(table)
     data["targets"] = suite_targets(table)
     return data
 
@@ -58,7 +61,7 @@ def print_results(results: Mapping, console: Console) -> None:
         "job",
         "policy",
         "time s",
-        "×mem_only",
+        "×spark",
         "×unlimited",
         "recomputed",
         "disk written",
@@ -68,15 +71,15 @@ def print_results(results: Mapping, console: Console) -> None:
         table.add_column(column, justify="left" if column in ("job", "policy", "note") else "right")
     order = plan["policies"]
     for job, rows in results["medians"].items():
-        footprint = results["footprints_bytes"].get(job)
+        heading = _job_heading(results, job)
         for i, policy in enumerate(p for p in order if p in rows):
             row = rows[policy]
             note = "" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"[:60]
             table.add_row(
-                f"{job} ({_fmt(footprint, 'bytes')})" if i == 0 else "",
+                heading if i == 0 else "",
                 policy,
                 _fmt(row.get("seconds"), "s"),
-                _fmt(row.get("x_mem_only"), "x"),
+                _fmt(row.get("x_spark"), "x"),
                 _fmt(row.get("x_unlimited"), "x"),
                 _fmt(row.get("recomputed_partitions"), "n"),
                 _fmt(row.get("disk_bytes_written"), "bytes"),
@@ -85,17 +88,33 @@ def print_results(results: Mapping, console: Console) -> None:
                 end_section=policy == [p for p in order if p in rows][-1],
             )
     console.print(table)
-    targets = Table(title="suite targets (Blaze)")
+    targets = Table(title=f"targets (Blaze), over {_target_scope(results)}")
     for column in ("target", "wanted", "measured", "met"):
         targets.add_column(column)
     for item in results["targets"].values():
         value = item["value"]
         shown = "-" if value is None else f"{value:.3f}"
-        met = {True: "[green]yes[/]", False: "[red]no[/]", None: "not measured"}[item["met"]]
+        met = {True: "[green]met[/]", False: "[red]missed[/]", None: "not measured"}[item["met"]]
         targets.add_row(item["description"], item["target"], shown, met)
     console.print(targets)
     for problem in results["problems"]:
         console.print(f"[bold red]PROBLEM[/] {problem}")
+
+
+def _job_heading(results: Mapping, job: str) -> str:
+    """``job``, its program's footprint, and its spread with the label ("nothing matters")."""
+    footprint = results["footprints_bytes"].get(job.split(".")[0])
+    spread = results.get("spreads", {}).get(job, {})
+    value = spread.get("spread")
+    said = "spread -" if value is None else f"spread {value:.2f}× ({spread['label']})"
+    return f"{job}\n{_fmt(footprint, 'bytes')} footprint\n{said}"
+
+
+def _target_scope(results: Mapping) -> str:
+    deciding = [j for j, s in results.get("spreads", {}).items() if s["label"] == "deciding"]
+    if not deciding:
+        return "no job: none has a spread >= 1.2"
+    return f"jobs with spread >= 1.2: {', '.join(deciding)}"
 
 
 def write_results(results: Mapping, out_dir: Path, stem: str = "bench") -> Path:
@@ -156,26 +175,36 @@ def markdown_results(results: Mapping) -> str:
         f"# blaze bench — scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of "
         f"footprint, median of {plan['repeats']} repeat(s)",
         "",
-        "| job (footprint) | policy | time s | ×mem_only | ×unlimited | recomputed "
+        "| job | spread | policy | time s | ×spark | ×unlimited | recomputed "
         "| disk written | hit rate | note |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for job, rows in results["medians"].items():
-        footprint = _fmt(results["footprints_bytes"].get(job), "bytes")
+        footprint = _fmt(results["footprints_bytes"].get(job.split(".")[0]), "bytes")
+        spread = results.get("spreads", {}).get(job, {})
+        said = (
+            "-" if spread.get("spread") is None else f"{spread['spread']:.2f}× ({spread['label']})"
+        )
         for policy in (p for p in plan["policies"] if p in rows):
             row = rows[policy]
             note = "" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"
             lines.append(
-                f"| {job} ({footprint}) | {policy} | {_fmt(row.get('seconds'), 's')} "
-                f"| {_fmt(row.get('x_mem_only'), 'x')} | {_fmt(row.get('x_unlimited'), 'x')} "
+                f"| {job} ({footprint}) | {said} | {policy} | {_fmt(row.get('seconds'), 's')} "
+                f"| {_fmt(row.get('x_spark'), 'x')} | {_fmt(row.get('x_unlimited'), 'x')} "
                 f"| {_fmt(row.get('recomputed_partitions'), 'n')} "
                 f"| {_fmt(row.get('disk_bytes_written'), 'bytes')} "
                 f"| {_fmt(row.get('cache_hit_rate'), 'pct')} | {note[:80]} |"
             )
-    lines += ["", "| target | wanted | measured | met |", "|---|---|---:|---|"]
+    lines += [
+        "",
+        f"Targets over {_target_scope(results)} (the last one over every job).",
+        "",
+        "| target | wanted | measured | met |",
+        "|---|---|---:|---|",
+    ]
     for item in results["targets"].values():
         value = "-" if item["value"] is None else f"{item['value']:.3f}"
-        met = {True: "yes", False: "**no**", None: "not measured"}[item["met"]]
+        met = {True: "met", False: "**missed**", None: "not measured"}[item["met"]]
         lines.append(f"| {item['description']} | {item['target']} | {value} | {met} |")
     if results["problems"]:
         lines += ["", "Problems:", *(f"- {p}" for p in results["problems"])]

@@ -26,9 +26,6 @@ HEAP_BYTES = 1536 << 20
 RESERVED_BYTES = 300 << 20
 UNLIMITED_FRACTION = 0.6
 UNROLL_THRESHOLD_BYTES = 64 << 10
-# the manager's budget sits just under the pool: Spark's storage memory is the pool minus
-# whatever execution holds at attach time, and the manager refuses a larger budget
-MANAGER_BUDGET_SHARE = 0.98
 
 
 def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) -> dict[str, str]:
@@ -65,26 +62,16 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
     }
 
 
-def _manager(spark, policy: str, storage_bytes: int | None):
-    import blaze
-
-    attach = getattr(blaze, "attach", None)
-    if attach is None:
-        return None
-    kwargs = {}
-    if storage_bytes is not None:
-        kwargs["memory_budget"] = int(storage_bytes * MANAGER_BUDGET_SHARE)
-    return attach(spark, policy=policy, **kwargs)
-
-
 def execute(args: argparse.Namespace) -> dict:
     import blaze
-    from jobs import dataset_spec, job_params, load_job, parse_param_overrides
-    from jobs.caching import MANAGER_POLICIES, Cacher
+    from blaze.manager import active_manager
+    from jobs import dataset_spec, job_params, load_job, parse_param_overrides, split_job
+    from jobs.caching import MANAGER_POLICIES, Cacher, manager_conf
     from jobs.datagen import ensure_dataset
     from jobs.eventlog import find_event_log, replay_block_updates
 
     job = load_job(args.job)
+    _, variant = split_job(args.job)
     out = Path(args.out)
     events = out / "events"
     if events.exists():  # a previous bench into the same --out left its log: this run owns it
@@ -93,22 +80,21 @@ def execute(args: argparse.Namespace) -> dict:
     data = ensure_dataset(args.data_dir, dataset_spec(args.job, args.scale, args.seed))
     params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
+    record["variant"] = variant
     record["storage_bytes"] = args.storage_bytes
-    if args.policy in MANAGER_POLICIES and getattr(blaze, "attach", None) is None:
-        record["status"] = "unavailable"
-        record["error"] = "blaze.attach is not available in this install"
-        return record
     conf = run_conf(args.storage_bytes, events, f"bench-{args.job}-{args.policy}")
+    conf.update(manager_conf(args.policy))  # the flag alone: the session attaches the manager
     started = time.perf_counter()
     spark = blaze.session(conf, app_name=conf["spark.app.name"])
     startup = time.perf_counter() - started
-    manager = report = None
+    report = None
     try:
-        if args.policy in MANAGER_POLICIES:
-            manager = _manager(spark, args.policy, args.storage_bytes)
+        manager = active_manager(spark)
+        if args.policy in MANAGER_POLICIES and manager is None:
+            raise RuntimeError(f"spark.blaze.enabled=true attached no manager ({args.policy})")
         cacher = Cacher(spark, args.policy)
         started = time.perf_counter()
-        result = job.run(spark, data, cacher, params)
+        result = job.run(spark, data, cacher, params, variant)
         elapsed = time.perf_counter() - started
         stats = cacher.stats()
         if manager is not None:
@@ -160,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {"job": args.job, "policy": args.policy, "status": "failed"}
         record["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
     (Path(args.out) / "run.json").write_text(json.dumps(record, indent=1))
-    return 0 if record["status"] in ("ok", "unavailable") else 1
+    return 0 if record["status"] == "ok" else 1
 
 
 if __name__ == "__main__":

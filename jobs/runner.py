@@ -3,10 +3,12 @@
 Order of work, and why:
 
 1. datasets are generated (or reused) before any Spark application starts;
-2. each job runs once under ``unlimited`` to measure its cached footprint (peak bytes of
-   cached blocks in memory); the storage memory of every squeezed run is that footprint
-   times ``--memory``. This run is not timed: all footprint runs happen first, so timing
-   them would compare ``unlimited`` against runs made under other machine load;
+2. each program runs once in its ``expert`` variant under ``unlimited`` to measure its
+   cached footprint (peak bytes of cached blocks in memory): the data the program really
+   reuses, without the dead caches of the common variant, which would inflate it. The
+   storage memory of every squeezed run of either variant is that footprint times
+   ``--memory``. This run is not timed: all footprint runs happen first, so timing them
+   would compare ``unlimited`` against runs made under other machine load;
 3. timed runs go round-robin over jobs and, within a job, over all chosen policies
    (``none`` and ``unlimited`` included) in an order rotated each repeat, so drift of a
    shared machine hits every policy alike;
@@ -28,15 +30,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from jobs import dataset_spec, job_params, load_job
+from jobs import dataset_spec, job_params, load_job, split_job
 from jobs.datagen import ensure_dataset
-from jobs.duckref import reference
+from jobs.duckref import RESULT_DEPENDENT, reference
 from jobs.plan import BenchPlan
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES
 from jobs.verify import compare
 
-__all__ = ["MIN_STORAGE_BYTES", "BenchOutcome", "run_plan", "storage_for"]
+__all__ = ["MIN_STORAGE_BYTES", "BenchOutcome", "footprint_jobs", "run_plan", "storage_for"]
 
 MIN_STORAGE_BYTES = 256 << 10
 
@@ -60,7 +62,10 @@ class BenchOutcome:
 
     def to_json(self) -> dict:
         plan = asdict(self.plan)
-        plan["data_dir"], plan["out_dir"] = str(self.plan.data_dir), str(self.plan.out_dir)
+        # results are committed: a directory given as an absolute path keeps only its name
+        for key in ("data_dir", "out_dir"):
+            path = Path(plan[key])
+            plan[key] = path.name if path.is_absolute() else str(path)
         return {
             "plan": plan,
             "footprints_bytes": self.footprints,
@@ -80,6 +85,11 @@ def _schedule(plan: BenchPlan) -> list[tuple[int, str, str]]:
             shift = repeat % len(policies)
             order.extend((repeat, job, p) for p in policies[shift:] + policies[:shift])
     return order
+
+
+def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
+    """program -> the job whose ``unlimited`` run measures the program's footprint."""
+    return {program: f"{program}.expert" for program in plan.programs}
 
 
 def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
@@ -140,11 +150,12 @@ class _Checker:
         spec = dataset_spec(job, self.plan.scale, self.plan.seed)
         path = ensure_dataset(self.plan.data_dir, spec)
         params = job_params(job, self.plan.scale, dict(self.plan.params))
-        if job in ("als", "mlkmeans"):  # DuckDB re-derives the error of this very result
+        if split_job(job)[0] in RESULT_DEPENDENT:  # DuckDB re-derives this very result's error
             return compare(result, reference(job, path, params, result), what="DuckDB")
-        if job not in self.references:
-            self.references[job] = reference(job, path, params, result)
-        return compare(result, self.references[job], what="DuckDB")
+        program = split_job(job)[0]  # both variants compute the same answer
+        if program not in self.references:
+            self.references[program] = reference(job, path, params, result)
+        return compare(result, self.references[program], what="DuckDB")
 
 
 def run_plan(
@@ -181,17 +192,18 @@ def run_plan(
 
     def squeezed(job: str) -> int:
         floor = getattr(load_job(job), "MIN_POOL_BYTES", 0)
-        return max(floor, storage_for(outcome.footprints.get(job, 0), plan.memory_fraction))
+        footprint = outcome.footprints.get(split_job(job)[0], 0)
+        return max(floor, storage_for(footprint, plan.memory_fraction))
 
-    footprint_answers: dict[str, JobResult] = {}
-    for job in plan.jobs:  # untimed: only sizes the other runs' storage memory
+    footprint_answers: dict[str, JobResult] = {}  # program -> answer
+    for program, job in footprint_jobs(plan).items():  # sizes the other runs' storage memory
         on_progress(f"{job} / unlimited (footprint)", None)
         out = runs_dir / f"{job}-footprint"
         record = _launch(plan, job, "unlimited", None, out)
         record["footprint_run"] = True
-        outcome.footprints[job] = int(record.get("peak_memory_bytes") or 0)
+        outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
         if (result := check(record, out)) is not None:
-            footprint_answers[job] = result
+            footprint_answers[program] = result
         outcome.footprint_runs.append(record)
         on_progress(f"{job} / footprint", record)
     for repeat, job, policy in _schedule(plan):
@@ -207,7 +219,8 @@ def run_plan(
         on_progress(f"{job} / {policy}", record)
     # a policy must not change the answer: compare every run with the baseline policy's
     for job in plan.jobs:
-        base_policy, base = "unlimited (footprint run)", footprint_answers.get(job)
+        base_policy = "unlimited (footprint run)"
+        base = footprint_answers.get(split_job(job)[0])
         for i, record in enumerate(outcome.runs):
             if record["job"] == job and record["policy"] == "none" and i in answers:
                 base_policy, base = "none", answers[i]

@@ -2,7 +2,7 @@
 
 Shows the run's size (jobs, stages run and skipped, tasks, RDDs), the RDDs grouped by call
 site, and the RDDs that were reused or cached with their reuse counts and block sizes. A path
-that is missing or not an event log is one line on stderr and exit status 2 (``blaze.cli``).
+that is missing or not an event log is one line on stderr and exit status 2 (``blaze_cli``).
 """
 
 from __future__ import annotations

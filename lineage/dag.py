@@ -31,9 +31,9 @@ Meanings of the derived values:
   that lists ``r``, with partition index ``i``, on the block's executor (the latest such
   task before the store if the block event came late); ``None`` if no such task was seen.
 
-Additions beyond the agreed interface: ``call_site``, ``signature``, ``executed_stages_of``,
-``submitted_stage_ids``, ``skipped_stage_ids``, ``tasks``, ``stage_ids``, ``job_ids``,
-``is_unpersisted``, ``from_json_lines``, ``snapshot`` (and ``==`` on it), ``events_applied``, ``ended_at``.
+Other queries: ``signature``, ``submitted_stage_ids``, ``skipped_stage_ids``, ``tasks``,
+``stage_ids``, ``job_ids``, ``is_unpersisted``, ``events_applied``, ``ended_at``;
+``snapshot`` (comparable with ``==``) and ``from_json_lines`` for recorded runs.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ The one py4j adapter of the lineage package (the only module here that touches p
   timeout), never raises, and runs at interpreter exit (a Python exit with the proxy still
   registered floods the JVM log with connection errors).
 
-Additions beyond the agreed interface: ``attach(sc, record_to=path)`` also appends every
-received event's JSON line to ``path`` (a plain event log that
-:meth:`LineageDag.from_event_log` reads); ``subscribe`` returns an unsubscribe function;
-``errors``, ``last_error``, ``events_received``, ``attached``.
+``attach(sc, record_to=path)`` also appends every received event's JSON line to ``path`` (a
+plain event log that :meth:`LineageDag.from_event_log` reads); ``subscribe`` returns an
+unsubscribe function; ``errors``, ``last_error``, ``events_received`` and ``attached`` say
+how the listener is doing.
 """
 
 from __future__ import annotations

@@ -54,9 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     schedule = [(args.duration / 3, args.cpu / 2), (2 * args.duration / 3, args.cpu * 1.5)]
     spark = None
     if not args.no_spark:
-        import blaze
-
-        spark = blaze.session({"spark.sql.shuffle.partitions": "2"}, app_name="jarvis-demo")
+        spark = args.spark_session({"spark.sql.shuffle.partitions": "2"}, app_name="jarvis-demo")
     console = Console()
     table = Table(title=f"Jarvis demo: {args.agents} agents, budget schedule {schedule}")
     for column in ("strategy", "rec/s per phase", "MB/s to Spark", "converge (s)", "latency (s)"):

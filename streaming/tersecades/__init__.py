@@ -3,8 +3,12 @@ directly on the compressed data.
 
 Layers, each a small module:
 
-* ``blocks``    — Base-Delta blocks (1/2/4/8-byte deltas per block, exceptions, stride, zone
-  maps, CRC), vectorised numpy, the integer core of every codec;
+* ``blocks``    — integer blocks (byte or bit lanes, block kinds, patched exceptions, stride,
+  zone maps, CRC), vectorised numpy, the integer core of every codec;
+* ``bitpack``   — bit packing at any width 0-64, vectorised over all blocks;
+* ``adaptive``  — per-block kind (FOR, delta, delta-of-delta, dictionary, dictionary with an
+  escape stream) chosen by sampling, bit-packed lanes with patched exceptions;
+* ``lightweight`` — the defaults: Adaptive integers, AlpFloat (decimal floats, exact patches);
 * ``codecs``    — BaseDelta, LosslessFloat, TimestampWindow (lossy: window membership only),
   BoundedFloat (lossy: user-given absolute error), Dictionary (Arrow's dictionary_encode);
 * ``spec``      — ``TerseSpec``: the encoded batch format (one Arrow row per block, so it
@@ -24,6 +28,7 @@ from streaming.tersecades.codecs import (
     TimestampWindow,
 )
 from streaming.tersecades.errors import CorruptEncodingError, TerseError, UnfitValueError
+from streaming.tersecades.lightweight import Adaptive, AlpFloat
 from streaming.tersecades.operators import (
     Aggregate,
     Predicate,
@@ -35,7 +40,9 @@ from streaming.tersecades.operators import (
 from streaming.tersecades.spec import EncodedBatch, TerseSpec
 
 __all__ = [
+    "Adaptive",
     "Aggregate",
+    "AlpFloat",
     "BaseDelta",
     "BoundedFloat",
     "Codec",

@@ -8,15 +8,20 @@ extras beyond the paper's fixed 1-byte deltas:
 
 * **exceptions** (patched frame-of-reference): a heavy-tailed column (Pingmesh RTTs: 2 % of
   probes are 10-1000x the median) would force every block to 4-byte deltas. Values that do not
-  fit the chosen width are stored aside as ``(uint16 position, int64 value)`` and their delta
-  slot holds 0; the encoder picks the width that minimises ``rows*width + 10*exceptions``.
+  fit the chosen width are stored aside as a uint16 position and ``value - anchor`` (the block
+  minimum; the smallest difference for delta kinds) in the fewest of 1/2/4/8 bytes that hold
+  the block's exceptions; their delta slot holds 0. The encoder picks the width that minimises
+  lane bytes plus exception bytes.
 * **stride**: event timestamps grow almost linearly, so ``base + stride*i`` leaves deltas of
   0-1 byte where a plain base would need 2-4 bytes. All arithmetic is modulo 2^64, so decoding
   is exact for any stride, even one that overflowed while it was estimated.
-* **bit lanes** (optional, per column): widths in *bits* (0-64) instead of bytes, packed
-  back to back. Uniform server ids need 10 bits, not 16; the price is an unpack to the next
-  byte lane before the operators compare or sum — so byte lanes stay the default for
-  columns that queries touch, bit lanes suit columns that are mostly carried.
+* **bit lanes** (per column): widths in *bits* (0-64) instead of bytes, packed back to back.
+  Uniform server ids need 10 bits, not 16; the price is an unpack to the next byte lane before
+  the operators compare or sum. The default codec (``adaptive.py``) packs bit lanes.
+* **kinds** (``KINDS``): a block's lanes are frame-of-reference offsets (FOR), differences to
+  the previous row (DELTA) or of consecutive differences (DOD), or codes into a per-block
+  dictionary of int64 values kept in the ``aux`` payload (DICT). Byte-lane codecs only write
+  FOR; the default codec picks a kind per block.
 * **zone map** ``vmin``/``vmax`` of the non-null values, so operators skip or accept whole
   blocks; with ``stride == 0`` the base *is* ``vmin``, so every delta is ``value - vmin``.
 * **nulls** as a list of uint16 positions (their delta slot holds 0), and a CRC-32 over the
@@ -30,27 +35,43 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
+from streaming.tersecades.bitpack import pack_blocks, unpack_group
 from streaming.tersecades.errors import CorruptEncodingError
 
 __all__ = [
+    "DELTA",
+    "DICT",
+    "DOD",
+    "ESC",
     "EXCEPTION_BYTES",
+    "FOR",
+    "KINDS",
     "MAX_BLOCK_ROWS",
     "WIDTHS",
     "IntBlocks",
     "Payload",
+    "block_rows",
     "decode_int64",
     "delta_matrix",
     "encode_int64",
     "lane_max",
+    "one_of",
+    "pack_exceptions",
     "read_rows",
     "write_rows",
 ]
 
 WIDTHS = (0, 1, 2, 4, 8)
+# Block kinds: how a block's unsigned lane values turn back into its integers.
+FOR = 0  # frame of reference: base + stride*row + lane
+DELTA = 1  # lane + stride (the smallest delta) is the difference to the previous row
+DOD = 2  # lane + stride is the difference of consecutive differences
+DICT = 3  # lane is a code into the block's sorted dictionary of int64 values (``aux``)
+ESC = 4  # codes 0..K-1 into a dictionary, code K escapes to a bit-packed side stream (``aux``)
+KINDS = (FOR, DELTA, DOD, DICT, ESC)
 EXCEPTION_BYTES = 10  # uint16 position + int64 value
 MAX_BLOCK_ROWS = 65_536  # positions are uint16
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -64,8 +85,18 @@ _HEADER = np.dtype(
         ("vmin", "<i8"),
         ("vmax", "<i8"),
         ("nulls", "<i4"),
+        ("kind", "i1"),
     ]
 )
+
+
+def one_of(values: np.ndarray, choices: tuple[int, ...]) -> np.ndarray:
+    """``np.isin`` for a handful of small constants: a few compares, none of isin's sorting
+    set-up (which costs more than the per-block arrays it is called on)."""
+    hit = values == choices[0]
+    for choice in choices[1:]:
+        hit |= values == choice
+    return hit
 
 
 @dataclass(frozen=True)
@@ -125,10 +156,26 @@ class IntBlocks:
     nulls: np.ndarray  # int32: null count
     deltas: Payload  # rows*width bytes, little-endian unsigned
     exc_pos: Payload  # uint16 row positions of the exceptions, ascending
-    exc_val: Payload  # int64 exact values of the exceptions
+    exc_val: Payload  # exceptions as ``value - anchor`` in 1/2/4/8 bytes (see exception_rows)
     null_pos: Payload  # uint16 row positions of the nulls, ascending
     crc: np.ndarray  # int64 (a uint32 CRC-32)
     bits: bool = False  # widths count bits (packed lanes) instead of bytes
+    kind: np.ndarray | None = None  # int8 per block, one of KINDS (None: all FOR)
+    aux: Payload | None = None  # int64 dictionary values of DICT blocks (None: none)
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", np.zeros(len(self.rows), np.int8))
+        if self.aux is None:
+            object.__setattr__(
+                self, "aux", Payload(np.zeros(len(self.rows) + 1, np.int64), _EMPTY_U8)
+            )
+
+    @property
+    def plain(self) -> np.ndarray:
+        """Blocks whose lanes are ``value - base`` (FOR without stride): operators compare and
+        sum those lanes directly; every other block kind is decoded for just its rows."""
+        return (self.kind == FOR) & (self.stride == 0)
 
     @property
     def num_blocks(self) -> int:
@@ -147,20 +194,28 @@ class IntBlocks:
 
     @property
     def encoded_bytes(self) -> int:
-        """Bytes of the encoded form: 8-byte base, stride, min, max, CRC; 1-byte width, 4-byte
-        row and null counts, 4-byte offsets for each of the four payloads, plus the payloads."""
+        """Bytes of the encoded form: 8-byte base, stride, min, max, CRC; 1-byte width and kind,
+        4-byte row and null counts, 4-byte offsets for each of the five payloads, plus the
+        payloads."""
         payload = sum(
             int(p.offsets[-1] - p.offsets[0])
             for p in (self.deltas, self.exc_pos, self.exc_val, self.null_pos)
         )
-        return self.num_blocks * (5 * 8 + 1 + 2 * 4 + 4 * 4) + payload
+        payload += int(self.aux.offsets[-1] - self.aux.offsets[0])
+        return self.num_blocks * (5 * 8 + 2 + 2 * 4 + 5 * 4) + payload
 
     def exception_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """(decoded row index, value) of every exception."""
         pos = self.exc_pos.items(np.uint16).astype(np.int64)
         counts = self.exc_pos.lengths // 2
         rows = np.repeat(self.starts, counts) + pos
-        return rows, self.exc_val.items(np.int64)
+        return rows, _unpack_exceptions(self.exc_val, counts, self.exception_anchor)
+
+    @property
+    def exception_anchor(self) -> np.ndarray:
+        """What exceptions are stored relative to: the block's minimum, or for delta kinds its
+        smallest difference, so a near-constant column's patches take a byte or two."""
+        return np.where(one_of(self.kind, (DELTA, DOD)), self.stride, self.vmin)
 
     def null_rows(self) -> np.ndarray:
         pos = self.null_pos.items(np.uint16).astype(np.int64)
@@ -177,7 +232,7 @@ class IntBlocks:
             header[name] = getattr(self, name)
         header_bytes, size = header.tobytes(), _HEADER.itemsize
         slices = []
-        for payload in (self.deltas, self.exc_pos, self.exc_val, self.null_pos, *extra):
+        for payload in (self.deltas, self.exc_pos, self.exc_val, self.null_pos, self.aux, *extra):
             offsets = payload.offsets.tolist()
             if offsets[-1] > offsets[0]:
                 slices.append((memoryview(np.ascontiguousarray(payload.data)), offsets))
@@ -204,8 +259,8 @@ class IntBlocks:
         rows = self.rows.astype(np.int64)
         if (bad := (rows < 0) | (rows > MAX_BLOCK_ROWS)).any():
             fail(bad, f"row count outside [0, {MAX_BLOCK_ROWS}]")
-        allowed = tuple(range(65)) if self.bits else WIDTHS
-        if (bad := ~np.isin(self.width, allowed)).any():
+        bad = (self.width < 0) | (self.width > 64) if self.bits else ~one_of(self.width, WIDTHS)
+        if bad.any():
             fail(
                 bad,
                 f"delta width {int(self.width[bad][0])} is not one of {WIDTHS if not self.bits else '0..64 bits'}",
@@ -215,6 +270,7 @@ class IntBlocks:
             ("exc_pos", self.exc_pos),
             ("exc_val", self.exc_val),
             ("null_pos", self.null_pos),
+            ("aux", self.aux),
         ):
             if len(payload.offsets) != self.num_blocks + 1 or (payload.lengths < 0).any():
                 raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
@@ -223,7 +279,13 @@ class IntBlocks:
         if (bad := self.deltas.lengths != payload_bytes(rows, self.width, self.bits)).any():
             fail(bad, "delta buffer length does not match rows x width (truncated or wrong width)")
         n_exc = self.exc_pos.lengths
-        if (bad := (n_exc % 2 != 0) | (self.exc_val.lengths != n_exc * 4)).any():
+        count = n_exc // 2
+        item = self.exc_val.lengths // np.maximum(count, 1)
+        if (
+            bad := (n_exc % 2 != 0)
+            | (self.exc_val.lengths != count * item)
+            | ((count > 0) & ~one_of(item, (1, 2, 4, 8)))
+        ).any():
             fail(bad, "exception positions and values disagree in length")
         if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
             fail(bad, "full 64-bit deltas cannot have exceptions")
@@ -231,7 +293,22 @@ class IntBlocks:
             fail(bad, "null positions do not match the null count")
         if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
             fail(bad, "null count outside [0, rows]")
-        if (bad := (self.vmin > self.vmax) | ((self.stride == 0) & (self.base != self.vmin))).any():
+        if (bad := ~one_of(self.kind, KINDS)).any():
+            fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
+        if (bad := ~one_of(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
+            fail(bad, "a dictionary payload on a block that is not a dictionary block")
+        dict_size = self.aux.lengths // 8
+        if (
+            bad := (self.aux.lengths % 8 != 0)
+            | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
+        ).any():
+            fail(bad, "dictionary payload is malformed (or empty while rows use it)")
+        if (bad := one_of(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
+            fail(bad, "delta and escape blocks cannot hold nulls")
+        if (bad := (self.kind == ESC) & (self.aux.lengths < 24)).any():
+            fail(bad, "escape dictionary header is truncated")
+        plain = self.plain
+        if (bad := (self.vmin > self.vmax) | (plain & (self.base != self.vmin))).any():
             fail(bad, "zone map is inconsistent (min > max, or base != min)")
         for name, payload, count in (
             ("exception", self.exc_pos, n_exc // 2),
@@ -264,6 +341,8 @@ class IntBlocks:
             *(cat_payload(n) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=cat("crc"),
             bits=parts[0].bits,
+            kind=cat("kind"),
+            aux=cat_payload("aux"),
         )
 
     def take(self, blocks: np.ndarray) -> IntBlocks:
@@ -273,9 +352,13 @@ class IntBlocks:
             lengths = payload.lengths[blocks]
             offsets = np.zeros(len(blocks) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
-            index = np.repeat(payload.offsets[:-1][blocks] - offsets[:-1], lengths)
-            index += np.arange(int(offsets[-1]), dtype=np.int64)
-            return Payload(offsets, payload.data[index])
+            if offsets[-1] == 0:
+                return Payload(offsets, _EMPTY_U8)
+            starts = payload.offsets[:-1][blocks].tolist()
+            stops = payload.offsets[1:][blocks].tolist()
+            data = payload.data
+            # one slice per block (memcpy), never an index per byte
+            return Payload(offsets, np.concatenate([data[a:b] for a, b in zip(starts, stops)]))
 
         return IntBlocks(
             *(getattr(self, n)[blocks] for n in ("rows", "base", "stride", "width")),
@@ -283,7 +366,50 @@ class IntBlocks:
             *(sub(getattr(self, n)) for n in ("deltas", "exc_pos", "exc_val", "null_pos")),
             crc=self.crc[blocks],
             bits=self.bits,
+            kind=self.kind[blocks],
+            aux=sub(self.aux),
         )
+
+
+def pack_exceptions(
+    block: np.ndarray, values: np.ndarray, anchor: np.ndarray, blocks: int
+) -> Payload:
+    """Exception values (in block order) as ``value - anchor`` modulo 2^64, in the fewest of
+    1/2/4/8 bytes that hold every exception of the block (readable back by its length).
+
+    Each value's eight little-endian bytes form one row of a (values, 8) byte matrix; keeping
+    the low ``size`` bytes of every row with one boolean mask concatenates the items in block
+    order, whatever mix of sizes the blocks chose (no per-byte index, no loop over sizes)."""
+    offset = values.view(np.uint64) - anchor.view(np.uint64)[block]
+    counts = np.bincount(block, minlength=blocks).astype(np.int64)
+    widest = np.zeros(blocks, np.uint64)
+    np.maximum.at(widest, block, offset)
+    item = np.select([widest < 2**8, widest < 2**16, widest < 2**32], [1, 2, 4], 8)
+    offsets = np.zeros(blocks + 1, np.int64)
+    np.cumsum(counts * item, out=offsets[1:])
+    size = item[block]
+    little = offset.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)
+    data = little[size[:, None] > _ITEM_BYTES]
+    return Payload(offsets, np.ascontiguousarray(data))
+
+
+_ITEM_BYTES = np.arange(8)
+
+
+def _unpack_exceptions(payload: Payload, counts: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_exceptions`: int64 values of every exception, in block order
+    (the same boolean byte mask scatters the items back into zeroed 8-byte rows)."""
+    total = int(counts.sum())
+    out = np.zeros((total, 8), np.uint8)
+    if total == 0:
+        return out.view(np.int64).reshape(-1)
+    item = payload.lengths // np.maximum(counts, 1)
+    block = np.repeat(np.arange(len(counts)), counts)
+    out[item[block][:, None] > _ITEM_BYTES] = payload.data[
+        int(payload.offsets[0]) : int(payload.offsets[-1])
+    ]
+    values = out.view("<u8").reshape(-1) + anchor.view(np.uint64)[block]
+    return values.view(np.int64)
 
 
 def empty_blocks(bits: bool = False) -> IntBlocks:
@@ -402,7 +528,7 @@ def _encode_group(
     exc = delta > limit[:, None]
     exc_block, exc_row = np.nonzero(exc)
     exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    exc_val = Payload.from_blocks(exc_block, x[exc_block, exc_row], nb)
+    exc_val = pack_exceptions(exc_block, x[exc_block, exc_row], vmin, nb)
     delta[exc] = 0
     if valid is not None:
         null_block, null_row = np.nonzero(~valid)
@@ -411,7 +537,7 @@ def _encode_group(
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
     width = width.astype(np.int8)
-    deltas = _pack_bits(delta, width) if bits else _pack_deltas(delta, width)
+    deltas = Payload(*pack_blocks(delta, width)) if bits else _pack_deltas(delta, width)
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
         rows,
@@ -484,68 +610,6 @@ def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
     return Payload(offsets, data)
 
 
-def _pack_bits(delta: np.ndarray, width: np.ndarray) -> Payload:
-    """Pack each block's deltas into ``width`` bits apiece (little-endian bit order)."""
-    nb, n = delta.shape
-    lengths = payload_bytes(np.full(nb, n), width, True)
-    offsets = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for w in np.unique(width[width > 0]).tolist():
-        group = np.flatnonzero(width == w)
-        span = (n * w + 7) // 8
-        packed = _pack_group(delta[group], w)[:, :span]
-        data[offsets[group][:, None] + np.arange(span)] = packed
-    return Payload(offsets, data)
-
-
-@cache
-def _period_plan(w: int) -> tuple[tuple[int, int, int, bool], ...]:
-    """64 values of ``w`` bits fill exactly ``w`` 64-bit words: for value j of such a period,
-    (j, word, shift, spills into the next word). One column operation per j, vectorised over
-    every period of every block — the numpy form of SIMD bit packing."""
-    plan = []
-    for j in range(64):
-        offset = j * w
-        plan.append((j, offset >> 6, offset & 63, (offset & 63) + w > 64))
-    return tuple(plan)
-
-
-def _pack_group(values: np.ndarray, w: int) -> np.ndarray:
-    k, n = values.shape
-    m = -(-n // 64) * 64
-    padded = np.zeros((k, m), dtype=np.uint64)
-    padded[:, :n] = values
-    # value j of every period as one contiguous row: each step below is a streaming pass
-    columns = np.ascontiguousarray(padded.reshape(-1, 64).T)
-    words = np.zeros((w, len(columns[0])), dtype=np.uint64)
-    for j, word, shift, spill in _period_plan(w):
-        words[word] |= columns[j] << np.uint64(shift)
-        if spill:
-            words[word + 1] |= columns[j] >> np.uint64(64 - shift)
-    little = np.ascontiguousarray(words.T).astype("<u8", copy=False)
-    return little.reshape(k, (m // 64) * w).view(np.uint8)
-
-
-def _unpack_bits(raw: np.ndarray, n: int, w: int) -> np.ndarray:
-    """Inverse of :func:`_pack_bits` for blocks of equal shape: (k, bytes) -> (k, n) lanes."""
-    k, span = raw.shape
-    m = -(-n // 64) * 64
-    buffer = np.zeros((k, m * w // 8), dtype=np.uint8)
-    buffer[:, :span] = raw
-    words = np.ascontiguousarray(buffer.view("<u8").reshape(-1, w).T)  # (w, periods)
-    lane = _UINT[lane_bytes(w, True)]
-    columns = np.empty((64, words.shape[1]), dtype=lane)
-    mask = np.uint64((1 << w) - 1)
-    for j, word, shift, spill in _period_plan(w):
-        value = words[word] >> np.uint64(shift)
-        if spill:
-            value |= words[word + 1] << np.uint64(64 - shift)
-        value &= mask
-        columns[j] = value
-    return np.ascontiguousarray(columns.T).reshape(k, m)[:, :n]
-
-
 def _uniform_region(
     flat: np.ndarray, first: np.ndarray, group: np.ndarray, span: int
 ) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -595,11 +659,22 @@ def delta_matrix(blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.nda
     if found is not None:
         region, local = found
         raw = region if local is None else region[local]
-    else:
-        raw = data[offsets[:, None] + np.arange(span)]
+    else:  # one slice per block (memcpy), never an index per byte
+        raw = np.concatenate([data[o : o + span] for o in offsets.tolist()])
     if blocks.bits:
-        return _unpack_bits(raw.reshape(len(group), span), n, w)
+        return unpack_group(raw.reshape(len(group), span), n, w)
     return raw.reshape(-1).view(_UINT[w]).reshape(len(group), n)
+
+
+def block_rows(blocks: IntBlocks, ids: np.ndarray) -> np.ndarray | slice:
+    """Decoded-row indices of blocks ``ids`` (ascending, distinct), in block order, built with
+    one repeat instead of a range per block; every block selected gives ``slice(None)`` so the
+    caller's gather is a view."""
+    if len(ids) == blocks.num_blocks:
+        return slice(None)
+    rows = blocks.rows[ids].astype(np.int64)
+    first = np.cumsum(rows) - rows
+    return np.repeat(blocks.starts[ids] - first, rows) + np.arange(int(rows.sum()))
 
 
 def groups(
@@ -617,26 +692,115 @@ def groups(
     return out
 
 
+def _escape_values(
+    ids: np.ndarray,
+    codes: np.ndarray,
+    dictionary: np.ndarray,
+    dict_start: np.ndarray,
+    dict_size: np.ndarray,
+) -> np.ndarray:
+    """Values of ESC blocks ``ids`` from their lane codes (k, n) and ``aux`` words
+    ``[K, side base, side width, K values, side words]`` (see ``adaptive.py``): vectorised
+    over the blocks, one unpack call per side width."""
+    start, size = dict_start[ids], dict_size[ids]
+    if (size < 3).any():
+        raise CorruptEncodingError("escape dictionary header is truncated")
+    escape, base, width = dictionary[start[:, None] + np.arange(3)].T
+    if ((escape < 1) | (escape > size - 3) | (width < 0) | (width > 64)).any():
+        raise CorruptEncodingError("escape dictionary header is out of range")
+    if (codes > escape[:, None]).any():
+        raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
+    is_escape = codes == escape[:, None]
+    count = is_escape.sum(axis=1)
+    words = size - 3 - escape
+    if (words != np.where(width > 0, -(-count // 64) * width, 0)).any():
+        raise CorruptEncodingError("escape stream length does not match the escape codes")
+    # codes -> values through a small per-block table (escape reads a placeholder, patched
+    # below): one add and one gather over the rows
+    span = int(codes.max()) + 1 if codes.size else 1
+    table = dictionary[start[:, None] + 3 + np.minimum(np.arange(span), escape[:, None] - 1)]
+    out = table.reshape(-1)[codes + (np.arange(len(ids)) * span)[:, None]].view(np.uint64)
+    side = np.zeros(int(count.sum()), np.uint64)
+    first = np.cumsum(count) - count
+    for w in np.unique(width[(count > 0) & (width > 0)]).tolist():
+        sel = np.flatnonzero((width == w) & (count > 0))
+        word_start = (start + 3 + escape)[sel].tolist()
+        word_stop = (start + size)[sel].tolist()
+        packed = np.concatenate([dictionary[a:b] for a, b in zip(word_start, word_stop)])
+        padded = -(-count[sel] // 64) * 64
+        values = unpack_group(packed.view(np.uint8).reshape(1, -1), int(padded.sum()), w)[0]
+        n_sel = count[sel]
+        rank = np.arange(int(n_sel.sum())) - np.repeat(np.cumsum(n_sel) - n_sel, n_sel)
+        source = np.repeat(np.cumsum(padded) - padded, n_sel) + rank
+        side[np.repeat(first[sel], n_sel) + rank] = values[source]
+    side += np.repeat(base.view(np.uint64), count)
+    out[is_escape] = side
+    return out
+
+
 def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode every block: (int64 values, validity or None when there are no nulls)."""
+    """Decode every block: (int64 values, validity or None when there are no nulls).
+
+    Lanes are first turned into values (FOR, DICT) or differences (DELTA, DOD); exceptions are
+    patched in (they hold the exact value, or the exact difference for delta kinds); delta
+    blocks are then integrated with a running sum modulo 2^64, which is exact for any input.
+    """
     values = np.empty(blocks.num_rows, dtype=np.int64)
     starts = blocks.starts
     u = values.view(np.uint64)
+    kind = blocks.kind
+    dictionary = blocks.aux.items(np.int64)
+    dict_start = (blocks.aux.offsets[:-1] - blocks.aux.offsets[0]) // 8
+    dict_size = blocks.aux.lengths // 8
     for n, w, group in groups(blocks):
         if n == 0:
             continue
-        base = blocks.base[group].view(np.uint64)[:, None]
+        k = kind[group]
+        anchor = np.where(k == FOR, blocks.base[group], blocks.stride[group])
+        coded_only = bool(one_of(k, (DICT, ESC)).all())  # lanes are codes: no frame to add
+        # blocks laid out back to back (the usual case) are written in place: no temporary
+        found = _uniform_region(u, starts[group], group, n)
+        in_place = found is not None and found[1] is None
+        out = found[0] if in_place else np.empty((len(group), n), np.uint64)
         if w == 0:
-            out = np.broadcast_to(base, (len(group), n)).copy()
+            out[:] = anchor.view(np.uint64)[:, None]
         else:
-            out = delta_matrix(blocks, group, n, w).astype(np.uint64) + base
-        strided = blocks.stride[group] != 0
-        if strided.any():
+            lanes = delta_matrix(blocks, group, n, w)
+            if not coded_only:
+                np.add(lanes, anchor.view(np.uint64)[:, None], out=out)
+        ramped = (k == FOR) & (blocks.stride[group] != 0)
+        if ramped.any():
             ramp = blocks.stride[group].view(np.uint64)[:, None] * np.arange(n, dtype=np.uint64)
-            out += ramp
-        write_rows(u, starts, group, n, out)
+            out[ramped] += ramp[ramped]
+        coded = np.flatnonzero(k == DICT)
+        if len(coded):
+            codes = np.zeros((len(coded), n), np.int64) if w == 0 else lanes[coded].astype(np.int64)
+            size = dict_size[group[coded]][:, None]
+            if (codes >= np.maximum(size, 1)).any():
+                raise CorruptEncodingError("a dictionary code is outside its block's dictionary")
+            index = dict_start[group[coded]][:, None] + np.minimum(codes, np.maximum(size - 1, 0))
+            out[coded] = dictionary[index].view(np.uint64) if len(dictionary) else 0
+        escaped = np.flatnonzero(k == ESC)
+        if len(escaped):
+            if w == 0:
+                codes = np.zeros((len(escaped), n), np.int64)
+            else:
+                codes = lanes if len(escaped) == len(group) else lanes[escaped]
+            out[escaped] = _escape_values(group[escaped], codes, dictionary, dict_start, dict_size)
+        if not in_place:
+            write_rows(u, starts, group, n, out)
     exc_rows, exc_vals = blocks.exception_rows()
     values[exc_rows] = exc_vals
+    for kind_id, passes in ((DELTA, 1), (DOD, 2)):
+        ids = np.flatnonzero((kind == kind_id) & (blocks.rows > 0))
+        for n in np.unique(blocks.rows[ids]).tolist():
+            group = ids[blocks.rows[ids] == n]
+            steps = read_rows(u, starts, group, n).copy()
+            steps[:, 0] = 0
+            for _ in range(passes):
+                np.cumsum(steps, axis=1, out=steps)
+            steps += blocks.base[group].view(np.uint64)[:, None]
+            write_rows(u, starts, group, n, steps)
     if int(blocks.nulls.sum()) == 0:
         return values, None
     valid = np.ones(blocks.num_rows, dtype=bool)

@@ -10,7 +10,6 @@ checks it against Spark on the raw rows. Nothing listens on a network port; all 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 __all__ = ["register"]
@@ -33,17 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-rtt-us", type=_positive, default=2_000, help="filter rtt_us < X")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--spark", action="store_true", help="also run it as a Spark stream")
-    parser.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from streaming.tersecades.errors import TerseError
-
-    try:
-        return _demo(args)
-    except TerseError as exc:  # streaming/ must not import blaze.errors: report it here
-        print(f"blaze: error: {exc}", file=sys.stderr)
-        return 2
+    parser.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -130,7 +119,6 @@ def _spark_demo(args, spec, where, console) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    import blaze
     from streaming.common.telemetry import TELEMETRY_SCHEMA, TelemetryConfig, generate_range
     from streaming.tersecades.spark import (
         encode_stream,
@@ -140,7 +128,7 @@ def _spark_demo(args, spec, where, console) -> bool:
 
     records = min(args.records, 200_000)
     files = 4
-    spark = blaze.session({"spark.sql.shuffle.partitions": "2"}, app_name="tersecades-demo")
+    spark = args.spark_session({"spark.sql.shuffle.partitions": "2"}, app_name="tersecades-demo")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "telemetry"

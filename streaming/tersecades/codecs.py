@@ -42,7 +42,6 @@ __all__ = [
     "EncodedColumn",
     "LosslessFloat",
     "TimestampWindow",
-    "default_codec",
 ]
 
 MAX_DICTIONARY = 4_096  # "low cardinality": per-block dictionaries stay small
@@ -431,14 +430,3 @@ class Dictionary(Codec):
         return np.asarray(
             shared.indices.to_numpy(zero_copy_only=False), np.int64
         ), shared.dictionary
-
-
-def default_codec(arrow_type: pa.DataType) -> Codec:
-    """Lossless codec for a type: Base-Delta for integer-like, LosslessFloat, Dictionary."""
-    if _is_integer_like(arrow_type):
-        return BaseDelta()
-    if arrow_type in (pa.float32(), pa.float64()):
-        return LosslessFloat()
-    if arrow_type in (pa.string(), pa.large_string()):
-        return Dictionary()
-    raise TypeError(f"no TerseCades codec for Arrow type {arrow_type}")

@@ -1,16 +1,17 @@
 """Errors of the TerseCades codecs: every bad input names its column and block in one line.
 
-Both classes derive from ``ValueError`` so callers that only know the standard library still
-catch them; ``streaming/`` must not depend on ``blaze/``, so they are not ``BlazeError``s (the
-``blaze stream tersecades`` command turns them into one-line messages itself).
+Every class derives from :class:`blaze_errors.InputError` (itself a ``ValueError``, for callers
+that only know the standard library), so the ``blaze`` command prints it as one line (exit 2).
 """
 
 from __future__ import annotations
 
+from blaze_errors import InputError
+
 __all__ = ["CorruptEncodingError", "TerseError", "UnfitValueError"]
 
 
-class TerseError(ValueError):
+class TerseError(InputError):
     """Base class of every TerseCades input error."""
 
 

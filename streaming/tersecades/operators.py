@@ -1,4 +1,4 @@
-"""Operators that run on encoded batches without decompressing them (TerseCades §execution).
+"""Operators that run on encoded batches without decompressing them (TerseCades's execution on compressed data).
 
 * **filter** — the predicate constant is translated into each block's Base-Delta form
   (``c - base``); the zone map accepts or skips whole blocks; the rest compare the narrow
@@ -12,7 +12,8 @@
   work at all; other blocks are decoded for just their rows.
 
 Sums are exact Python integers (no int64 overflow), as in SQL engines that widen ``SUM``.
-Only blocks with a stride (linear timestamps) fall back to decoding, and only those blocks.
+Only blocks that are not plain frame-of-reference (stride, delta, delta-of-delta, dictionary
+kinds) fall back to decoding, and only those blocks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from streaming.tersecades.blocks import (
     IntBlocks,
+    block_rows,
     decode_int64,
     delta_matrix,
     groups,
@@ -34,6 +36,7 @@ from streaming.tersecades.blocks import (
     lane_max as blocks_lane_max,
 )
 from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
+from streaming.tersecades.lightweight import Adaptive
 from streaming.tersecades.spec import EncodedBatch
 
 __all__ = [
@@ -112,14 +115,39 @@ class _Deltas:
             self._cache[key] = hit
         return hit[1]
 
+    def exceptions(self, blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray]:
+        """(row, value) of the column's exceptions, read once per operator call (a column that
+        is both filtered and aggregated needs them twice)."""
+        key = ("exceptions", id(blocks))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not blocks:  # the reference held keeps the id unique
+            hit = (blocks, blocks.exception_rows())
+            self._cache[key] = hit
+        return hit[1]
+
+    def rows_of(self, blocks: IntBlocks, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decoded values (and validity) of the rows of blocks ``ids``. A column that is mostly
+        decoded (delta, dictionary, escape kinds) is decoded once per operator call, whole, and
+        shared by its filter and its aggregate."""
+        if 2 * len(ids) < blocks.num_blocks:
+            return decode_int64(blocks.take(ids))
+        index = block_rows(blocks, ids)
+        key = ("decoded", id(blocks.deltas.data))
+        hit = self._cache.get(key)
+        if hit is None or hit[0] is not blocks.deltas.data:
+            hit = (blocks.deltas.data, decode_int64(blocks))
+            self._cache[key] = hit
+        values, valid = hit[1]
+        return values[index], None if valid is None else valid[index]
+
 
 def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     if name not in batch.columns:
         raise KeyError(f"no column {name!r} in the encoded batch (have {sorted(batch.columns)})")
     column = batch.columns[name]
-    if not isinstance(column.codec, BaseDelta | TimestampWindow):
+    if not isinstance(column.codec, BaseDelta | Adaptive | TimestampWindow):
         raise TypeError(
-            f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (BaseDelta or TimestampWindow)"
+            f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (Adaptive, BaseDelta or TimestampWindow)"
         )
     return column
 
@@ -167,8 +195,8 @@ def _predicate_mask(
     if len(partial) == 0:
         return mask
     starts = blocks.starts
-    strided = partial[blocks.stride[partial] != 0]
-    plain = partial[blocks.stride[partial] == 0]
+    strided = partial[~blocks.plain[partial]]
+    plain = partial[blocks.plain[partial]]
     for n, w, group in groups(blocks, plain):
         if n == 0:
             continue
@@ -177,15 +205,12 @@ def _predicate_mask(
             result = ~result
         write_rows(mask, starts, group, n, result)
     if len(strided):
-        sub = blocks.take(strided)
-        values, _ = decode_int64(sub)
-        index = np.concatenate(
-            [np.arange(s, s + n) for s, n in zip(starts[strided], blocks.rows[strided])]
-        )
+        values, _ = deltas.rows_of(blocks, strided)
+        index = block_rows(blocks, strided)
         result = (values >= lo) & (values <= hi)
         mask[index] = ~result if negate else result
     # exceptions of the compared blocks: full-value comparison
-    exc_rows, exc_vals = blocks.exception_rows()
+    exc_rows, exc_vals = deltas.exceptions(blocks)
     if len(exc_rows):
         exc_block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
         compared = np.zeros(blocks.num_blocks, bool)
@@ -292,9 +317,11 @@ def aggregate(
     selection = select(batch, where, cache)
     key_column = batch.columns[by] if by is not None else None
     if key_column is not None and not isinstance(
-        key_column.codec, BaseDelta | TimestampWindow | Dictionary
+        key_column.codec, Adaptive | BaseDelta | TimestampWindow | Dictionary
     ):
-        raise TypeError(f"group-by column {by!r} must use BaseDelta, TimestampWindow or Dictionary")
+        raise TypeError(
+            f"group-by column {by!r} must use Adaptive, BaseDelta, TimestampWindow or Dictionary"
+        )
     parts = _aggregate_parts(column.blocks, selection.mask, key_column, cache)
     keys, counts, sums, mins, maxs = _combine(parts)
     stats = {
@@ -304,8 +331,14 @@ def aggregate(
         "compared": selection.blocks_compared,
     }
     labels = _labels(key_column, keys) if key_column is not None else [None] * len(keys)
-    # order by the user-visible key (dictionary codes are not in string order), nulls last
-    order = sorted(range(len(labels)), key=lambda i: (labels[i] is None, labels[i]))
+    # order by the user-visible key (dictionary codes are not in string order), nulls last;
+    # integer and window keys are already in that order
+    in_order = key_column is None or not isinstance(key_column.codec, Dictionary)
+    order = (
+        list(range(len(labels)))
+        if in_order
+        else sorted(range(len(labels)), key=lambda i: (labels[i] is None, labels[i]))
+    )
     if order != list(range(len(labels))):
         labels = [labels[i] for i in order]
         counts, mins, maxs = counts[order], mins[order], maxs[order]
@@ -389,7 +422,7 @@ def _aggregate_parts(
     parts = _Parts()
     nb = blocks.num_blocks
     block_key, constant = _block_keys(key, nb)
-    fast = constant & (blocks.stride == 0)
+    fast = constant & blocks.plain
     fast_ids = np.flatnonzero(fast)
     starts = blocks.starts
 
@@ -397,7 +430,7 @@ def _aggregate_parts(
     use = np.ones(blocks.num_rows, bool) if mask is None else mask.copy()
     if int(blocks.nulls.sum()):
         use[blocks.null_rows()] = False
-    exc_rows, exc_vals = blocks.exception_rows()
+    exc_rows, exc_vals = cache.exceptions(blocks)
     exc_selected = use[exc_rows]
     use[exc_rows] = False
 
@@ -462,14 +495,32 @@ def _aggregate_parts(
     slow_ids = np.flatnonzero(~fast & (blocks.rows > 0))
     if len(slow_ids):
         sub_rows = blocks.rows[slow_ids].astype(np.int64)
-        index = np.concatenate([np.arange(s, s + r) for s, r in zip(starts[slow_ids], sub_rows)])
-        values, valid = decode_int64(blocks.take(slow_ids))
-        keep = np.ones(len(values), bool) if mask is None else mask[index]
+        index = block_rows(blocks, slow_ids)
+        values, valid = cache.rows_of(blocks, slow_ids)
+        keep = np.ones(len(values), bool) if mask is None else mask[index].copy()
         if valid is not None:
             keep &= valid
+        if key is None:  # one group: reduce the kept values directly, no keys to sort
+            _one_group(parts, values[keep])
+            return parts
         keys, key_valid = _row_keys(key, slow_ids, sub_rows)
         _rows_by_key(parts, keys[keep], key_valid[keep], values[keep])
     return parts
+
+
+def _one_group(parts: _Parts, values: np.ndarray) -> None:
+    """count / exact sum / min / max of ``values`` as the single group of an ungrouped query."""
+    if len(values) == 0:
+        return
+    total = int((values >> 32).sum()) * (1 << 32) + int((values & 0xFFFF_FFFF).sum())
+    parts.add(
+        np.zeros(1, np.int64),
+        np.zeros(1, bool),
+        np.array([len(values)], np.int64),
+        np.array([total], object),
+        values.min(keepdims=True),
+        values.max(keepdims=True),
+    )
 
 
 def _exact_group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -487,8 +538,10 @@ def _rows_by_key(
     if len(values) == 0:
         return
     keys = np.where(key_valid, keys, 0)
-    order = np.lexsort((keys, ~key_valid))
-    keys, key_valid, values = keys[order], key_valid[order], values[order]
+    # window keys of a time-ordered stream arrive sorted: then no sort is needed
+    if not (key_valid.all() and (keys[1:] >= keys[:-1]).all()):
+        order = np.lexsort((keys, ~key_valid))
+        keys, key_valid, values = keys[order], key_valid[order], values[order]
     new = np.ones(len(keys), bool)
     new[1:] = (keys[1:] != keys[:-1]) | (key_valid[1:] != key_valid[:-1])
     starts = np.flatnonzero(new)

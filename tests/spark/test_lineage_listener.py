@@ -194,7 +194,7 @@ def test_live_dag_equals_the_dag_from_sparks_own_event_log(run):
 
 
 def test_blaze_lineage_reads_sparks_event_log(run, capsys):
-    from blaze.cli import main
+    from blaze_cli import main
 
     assert main(["lineage", str(run.spark_log), "--top", "100"]) == 0
     out = capsys.readouterr().out

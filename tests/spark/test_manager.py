@@ -212,6 +212,28 @@ def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
     assert report["hits"] >= 4
 
 
+@pytest.mark.parametrize(
+    "options", [{"policy": "blaze", "user_cache": "ignore"}, {"policy": "blaze_auto"}]
+)
+def test_user_cache_ignore_leaves_every_choice_to_the_manager(sc, attach, options):
+    manager = attach(**options)
+    data, computed = counted_dataset(sc, records=4000, parts=4)
+    data = data.map(lambda kv: kv[0]).cache()  # the program's own call: ignored
+    assert not data.is_cached
+    sums, per_job = [], []
+    for i in range(4):
+        before = sum(computed.value.values())
+        sums.append(data.map(lambda x, i=i: x + i).sum())
+        per_job.append(sum(computed.value.values()) - before)
+    manager.sync()
+    assert sums == [sum(range(4000)) + 4000 * i for i in range(4)]
+    assert data.is_cached  # autoCache chose it at its second use
+    assert per_job[-1] == 0  # served from the cache the manager chose, not the program's
+    decisions = manager.report()["decisions"]
+    assert decisions["user_cache_ignored"] == 1
+    assert decisions["auto_cache"] == 1
+
+
 def _cached(rdd, f):
     """The program's own helper: every dataset below is created and persisted on this line."""
     return rdd.map(f).persist(blaze.BLAZE)
@@ -330,29 +352,46 @@ def test_blaze_persist_function_and_detach_restores_pyspark(sc, attach):
         blaze.persist([1, 2, 3])
 
 
-def test_profile_recorded_on_one_run_makes_the_next_cache_at_first_use(sc, attach, tmp_path):
+def test_profile_recorded_on_one_run_makes_the_next_cache_at_first_use(
+    sc, attach, tmp_path, capsys
+):
+    from blaze_cli import main as blaze_main
+
     path = tmp_path / "profile.json"
 
-    def run():
-        data, computed = counted_dataset(sc, records=2000, parts=4)
+    def run(records):
+        data, computed = counted_dataset(sc, records=records, parts=4)
         data = data.map(lambda kv: kv[0])
         for i in range(3):
-            data.map(lambda x, i=i: x * i).sum()
+            assert data.map(lambda x, i=i: x * i).sum() == i * sum(range(records))
         return sum(computed.value.values()), data
 
     manager = attach(policy="blaze", profile_mode="record", profile_path=str(path))
-    recorded_computes, data = run()
+    recorded_computes, data = run(2000)  # a small input
     manager.detach()
     data.unpersist()
     assert path.is_file()
 
     manager = attach(policy="blaze", profile_mode="use", profile_path=str(path))
-    used_computes, _ = run()
+    used_computes, data = run(8000)  # a larger one
     manager.sync()
     # online, reuse shows at the 2nd job and the cache serves from the 3rd (4 + 4 + 4);
     # with the profile the dataset is persisted before its first job: computed once (4)
     assert recorded_computes == 12
     assert used_computes == 4
+    decisions = manager.explain(data)["dataset"]
+    assert [e["action"] for e in decisions][:1] == ["auto_cache"]
+    assert decisions[0]["uses"] == 0  # decided before the dataset's first job
+    # its three profiled uses done, it is unpersisted: no future reference
+    assert [e["action"] for e in decisions][1:] in ([], ["auto_unpersist"])
+
+    capsys.readouterr()
+    assert blaze_main(["profile", "show", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "application  blaze-spark-tests" in shown
+    assert "(reused, cached)" in shown
+    assert blaze_main(["profile", "show", str(path), "--app", "another-program"]) == 2
+    assert "belongs to application 'blaze-spark-tests'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -373,10 +412,13 @@ def test_bad_input_is_one_clear_error_at_attach(spark, options, error, message):
 
 
 def test_profile_of_another_application_is_refused_at_attach(spark, tmp_path):
-    from blaze.profile import write_profile
+    from costmodel.cost import CostModel
+    from costmodel.disk import DiskCost
+    from costmodel.profile import record
 
-    path = write_profile(tmp_path / "other.json", "some-other-app", {})
-    with pytest.raises(InputError, match="recorded for application 'some-other-app'"):
+    model = CostModel(disk=DiskCost(1.0, 1.0))
+    path = record(tmp_path / "other.json", model, app_name="some-other-app")
+    with pytest.raises(InputError, match="belongs to application 'some-other-app'"):
         blaze.attach(spark, profile_mode="use", profile_path=str(path))
     assert blaze.manager.active_manager(spark) is None
 

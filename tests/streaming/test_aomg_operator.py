@@ -7,6 +7,8 @@ streaming output is compared with the batch rows of windows that closed.
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -163,9 +165,9 @@ def test_bad_input_fails_before_running(spark):
 
 
 def test_bad_values_are_counted_per_window_not_lost(spark):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    base = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2024, 1, 1, tzinfo=UTC)
 
     def at(ms):
         return base + timedelta(milliseconds=ms)
@@ -190,7 +192,7 @@ def test_bad_values_are_counted_per_window_not_lost(spark):
         value_col="rtt",
     ).toPandas()
     got = {
-        (r.key, r.window_start.to_pydatetime().replace(tzinfo=timezone.utc)): (
+        (r.key, r.window_start.to_pydatetime().replace(tzinfo=UTC)): (
             r.count,
             r.skipped,
             list(r.quantiles),

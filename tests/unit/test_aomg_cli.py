@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blaze.cli import main
+from blaze_cli import main
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from blaze.cli import main as blaze_main
+from blaze_cli import main as blaze_main
 from blaze_errors import BlazeError
 from costmodel import CostModel, DiskCost, PartitionMetrics, RddSpec
 from costmodel.disk import calibrate_disk, disk_cost_from_config

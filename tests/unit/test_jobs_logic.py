@@ -16,14 +16,14 @@ from jobs.eventlog import replay_block_updates
 from jobs.plan import make_plan, parse_fraction, parse_names
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES, run_conf
-from jobs.runner import _schedule, storage_for
-from jobs.summary import geomean, median_table, suite_targets
+from jobs.runner import _schedule, footprint_jobs, storage_for
+from jobs.summary import geomean, median_table, spreads, suite_targets
 from jobs.verify import compare
 
 
 def _plan(tmp_path, **kw):
     args = dict(
-        jobs="kmeans,lr",
+        jobs="kmeans.common,lr",
         policies="mem_only,blaze,unlimited",
         scale=0.01,
         memory="30%",
@@ -39,7 +39,11 @@ def _plan(tmp_path, **kw):
     ("field", "value", "message"),
     [
         ("jobs", "kmeans,nope", "unknown job 'nope'"),
+        ("jobs", "kmeans.fast", "unknown job 'kmeans.fast'"),
+        ("jobs", "", "--jobs '' names no job"),
+        ("jobs", " , ", "--jobs ' , ' names no job"),
         ("policies", "mem_only,lru", "unknown policy 'lru'"),
+        ("policies", "", "no policy given"),
         ("memory", "0", "must be a fraction in (0, 1]"),
         ("memory", "101%", "must be a fraction in (0, 1]"),
         ("memory", "half", "is not a fraction"),
@@ -49,6 +53,8 @@ def _plan(tmp_path, **kw):
         ("params", ["iterations"], "must look like name=number"),
         ("params", ["iterations=many"], "is not a number"),
         ("params", ["damping=0.9"], "is no parameter of kmeans, lr"),
+        ("memory", "-0.3", "must be a fraction in (0, 1]"),
+        ("memory", "nan", "must be a fraction in (0, 1]"),
     ],
 )
 def test_bad_input_is_one_clear_error(tmp_path, field, value, message):
@@ -60,17 +66,66 @@ def test_quick_and_full_defaults(tmp_path):
     defaults = dict(jobs=None, policies=None, scale=None, repeats=None)
     quick = _plan(tmp_path, **defaults, quick=True)
     full = _plan(tmp_path, **defaults)
-    assert quick.repeats == 1 and quick.runs < full.runs
+    assert quick.runs < full.runs
     assert set(full.policies) == {
         "none",
+        "spark",
         "mem_only",
         "mem_disk",
         "lrc",
         "mrd",
         "blaze",
+        "blaze_auto",
         "unlimited",
     }
-    assert full.repeats == 3 and len(full.jobs) == 6
+    assert len(full.jobs) == 12 and {j.split(".")[1] for j in full.jobs} == {"common", "expert"}
+    # one footprint run per program, then every job x policy once: ~2 h at a minute a run
+    assert full.repeats == 1 and full.runs == 6 + 12 * 9
+
+
+def test_quick_plan_is_the_one_the_readme_names(tmp_path):
+    """``blaze bench --quick``: one costly program as commonly written, three policies."""
+    import re
+    from pathlib import Path
+
+    quick = _plan(tmp_path, jobs=None, policies=None, scale=None, repeats=None, quick=True)
+    assert quick.jobs == ("lr.common",)
+    assert quick.policies == ("spark", "blaze", "unlimited")
+    assert quick.repeats == 1 and quick.runs == 4  # + the untimed lr.expert footprint run
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    named = re.search(
+        r"`blaze bench --quick` runs `([a-z.]+)` under ([a-z_`, ]+?) at scale "
+        r"([0-9.]+)",
+        readme,
+    )
+    assert named, "the README's Benchmark section names the --quick plan"
+    job, policies, scale = named.groups()
+    assert (job,) == quick.jobs and float(scale) == quick.scale
+    assert tuple(re.findall(r"`([a-z_]+)`", policies)) == quick.policies
+
+
+def test_a_bare_program_means_both_variants(tmp_path):
+    plan = _plan(tmp_path, jobs="lr,kmeans.expert,lr.common")
+    assert plan.jobs == ("lr.common", "lr.expert", "kmeans.expert")
+    assert plan.programs == ("lr", "kmeans")
+
+
+def test_too_little_memory_is_refused_before_spark(tmp_path, monkeypatch):
+    import jobs.plan
+
+    monkeypatch.setattr(jobs.plan, "total_memory_bytes", lambda: 1 << 30)
+    with pytest.raises(InputError, match=r"1.0 GiB of memory; each benchmark run needs"):
+        _plan(tmp_path, jobs=None, policies=None, repeats=None)
+
+
+def test_a_scale_the_disk_cannot_hold_is_refused(tmp_path, monkeypatch):
+    import jobs.plan
+
+    plan = _plan(tmp_path)
+    need = jobs.plan.required_disk_bytes(plan)
+    monkeypatch.setattr(jobs.plan, "_free_bytes", lambda path: need - 1)
+    with pytest.raises(InputError, match=r"--scale 0.01 needs about .* GiB under"):
+        _plan(tmp_path)
 
 
 @given(st.floats(min_value=1e-6, max_value=1.0))
@@ -87,9 +142,10 @@ def test_parse_names_dedupes_and_all():
 def test_schedule_rotates_policies_and_counts_runs(tmp_path):
     plan = _plan(tmp_path)
     order = _schedule(plan)
-    # every (job, policy) appears once per repeat; unlimited's first repeat is the footprint run
-    assert len(order) + len(plan.jobs) == plan.runs
-    firsts = [next(p for r, j, p in order if r == rep and j == "kmeans") for rep in range(3)]
+    # every (job, policy) appears once per repeat; plus one footprint run per program
+    assert len(order) + len(plan.programs) == plan.runs
+    assert footprint_jobs(plan) == {"kmeans": "kmeans.expert", "lr": "lr.expert"}
+    firsts = [next(p for r, j, p in order if r == rep and j == "kmeans.common") for rep in range(3)]
     assert len(set(firsts)) > 1, "policy order must rotate across repeats"
 
 
@@ -159,14 +215,15 @@ def test_result_roundtrip(tmp_path):
     assert back.job == "lr" and back.iterations == 4 and compare(back, res) == []
 
 
-def _block(block, mem, disk, executor="driver"):
+def _block(block, mem, disk, executor="driver", level=None):
+    level = level or {"Use Disk": disk > 0, "Use Memory": mem > 0, "Replication": 1}
     return json.dumps(
         {
             "Event": "SparkListenerBlockUpdated",
             "Block Updated Info": {
                 "Block Manager ID": {"Executor ID": executor, "Host": "h", "Port": 1},
                 "Block ID": block,
-                "Storage Level": {},
+                "Storage Level": level,
                 "Memory Size": mem,
                 "Disk Size": disk,
             },
@@ -183,14 +240,16 @@ def test_replay_block_updates(tmp_path):
         _block("rdd_1_0", 0, 120),  # spilled
         _block("rdd_1_0", 0, 0),  # removed
         _block("rdd_1_0", 0, 120),  # written again
+        # dropped from memory: Spark reports the old size with an invalid (NONE) level
+        _block("rdd_1_1", 50, 0, level={"Use Disk": False, "Use Memory": False}),
         '{"Event":"SparkListenerJobStart"}',
     ]
     log.write_text("\n".join(lines) + "\n")
     trace = replay_block_updates(log)
     assert trace.peak_memory_bytes == 150
     assert trace.disk_bytes_written == 240
-    assert trace.memory_exits == 1
-    assert trace.block_updates == 5
+    assert trace.memory_exits == 2
+    assert trace.block_updates == 6
 
 
 def _runs(times):
@@ -205,24 +264,51 @@ def test_median_table_and_targets():
     runs = _runs(
         {
             ("a", "mem_only"): [(30, 0), (10, 0), (20, 0)],
+            ("a", "spark"): [(24, 0)],
             ("a", "mem_disk"): [(15, 1000)],
             ("a", "blaze"): [(10, 10)],
+            ("a", "blaze_auto"): [(10.5, 0)],
             ("a", "lrc"): [(12, 0)],
             ("a", "unlimited"): [(9, 0)],
+            # a job where nothing matters: excluded from the targets but for the last one
+            ("b", "spark"): [(10, 0)],
+            ("b", "mem_disk"): [(10, 5)],
+            ("b", "blaze"): [(10.5, 0)],
+            ("b", "unlimited"): [(10, 0)],
         }
     )
-    runs.append({"job": "a", "policy": "mrd", "status": "unavailable", "error": "x"})
+    runs.append({"job": "a", "policy": "mrd", "status": "failed", "error": "x"})
     table = median_table(runs)
     assert table["a"]["mem_only"]["seconds"] == 20
-    assert table["a"]["mrd"]["status"] == "unavailable"
+    assert table["a"]["mrd"]["status"] == "failed"
     assert math.isclose(table["a"]["blaze"]["x_mem_only"], 0.5)
+    assert math.isclose(table["a"]["blaze"]["x_spark"], 10 / 24)
+    spread = spreads(table)
+    assert spread["a"]["slowest"] == "spark" and math.isclose(spread["a"]["spread"], 24 / 9)
+    assert spread["a"]["label"] == "deciding" and spread["b"]["label"] == "nothing matters"
     targets = suite_targets(table)
+    assert targets["speedup_vs_mem_only"]["jobs"] == ["a"]
     assert math.isclose(targets["speedup_vs_mem_only"]["value"], 2.0)
-    assert targets["speedup_vs_mem_only"]["met"] is False
+    assert targets["speedup_vs_mem_only"]["met"] is True
+    assert math.isclose(targets["speedup_vs_spark"]["value"], 2.4)
+    assert math.isclose(targets["speedup_vs_mem_disk"]["value"], 1.5)
     assert math.isclose(targets["speedup_vs_best_lrc_mrd"]["value"], 1.2)
-    assert targets["speedup_vs_best_lrc_mrd"]["met"] is True
     assert math.isclose(targets["disk_reduction_vs_mem_disk"]["value"], 0.99)
-    assert math.isclose(targets["ratio_to_unlimited"]["value"], 10 / 9)
+    assert math.isclose(targets["worst_ratio_to_unlimited"]["value"], 10 / 9)
+    assert targets["worst_ratio_to_unlimited"]["met"] is False
+    assert math.isclose(targets["auto_vs_blaze"]["value"], 1.05)
+    # over ALL jobs: b's 10.5 s vs mem_disk's 10 s is 5 % slower -> missed
+    assert math.isclose(targets["worst_vs_mem_disk_all_jobs"]["value"], 1.05)
+    assert targets["worst_vs_mem_disk_all_jobs"]["met"] is False
+    assert targets["worst_vs_mem_disk_all_jobs"]["jobs"] == ["a", "b"]
+
+
+def test_no_deciding_job_leaves_the_targets_unmeasured():
+    table = median_table(_runs({("b", "spark"): [(10, 0)], ("b", "blaze"): [(9, 0)]}))
+    targets = suite_targets(table)
+    assert spreads(table)["b"]["label"] == "not measured"
+    assert targets["speedup_vs_spark"]["value"] is None
+    assert targets["speedup_vs_spark"]["met"] is None
 
 
 @settings(max_examples=50)
@@ -237,7 +323,7 @@ def test_param_overrides_reach_the_jobs(tmp_path):
 
     plan = _plan(tmp_path, params=["iterations=4", "k=3"])
     assert plan.params == (("iterations", 4), ("k", 3))
-    assert job_params("kmeans", 1.0, dict(plan.params))["k"] == 3
+    assert job_params("kmeans.common", 1.0, dict(plan.params))["k"] == 3
     assert job_params("lr", 1.0, dict(plan.params))["iterations"] == 4
     assert "k" not in job_params("lr", 1.0, dict(plan.params))
 
@@ -248,28 +334,31 @@ def test_report_outputs_from_synthetic_runs(tmp_path):
     from jobs.report import build_results, markdown_results, plot_results, print_results
     from jobs.runner import BenchOutcome
 
-    plan = _plan(tmp_path, policies="mem_only,mem_disk,blaze,unlimited", repeats=1)
+    plan = _plan(tmp_path, policies="spark,mem_disk,blaze,unlimited", repeats=1)
     outcome = BenchOutcome(plan)
     outcome.footprints = {"kmeans": 10 << 20, "lr": 5 << 20}
     outcome.runs = _runs(
         {
-            ("kmeans", "mem_only"): [(20, 0)],
-            ("kmeans", "mem_disk"): [(15, 4 << 20)],
-            ("kmeans", "unlimited"): [(10, 0)],
-            ("lr", "mem_only"): [(8, 0)],
-            ("lr", "unlimited"): [(8, 0)],
+            ("kmeans.common", "spark"): [(20, 0)],
+            ("kmeans.common", "mem_disk"): [(15, 4 << 20)],
+            ("kmeans.common", "unlimited"): [(10, 0)],
+            ("lr.common", "spark"): [(8, 0)],
+            ("lr.common", "unlimited"): [(8, 0)],
         }
     )
     outcome.runs.append(
-        {"job": "kmeans", "policy": "blaze", "status": "mismatch", "error": "centres differ"}
+        {"job": "kmeans.common", "policy": "blaze", "status": "mismatch", "error": "centres"}
     )
     results = build_results(outcome)
     console = Console(record=True, width=200)
     print_results(results, console)
     text = console.export_text()
-    assert "mismatch: centres differ" in text and "2.00×" in text and "4.0 MiB" in text
+    assert "mismatch: centres" in text and "2.00×" in text and "4.0 MiB" in text
+    assert "spread 2.00× (deciding)" in text and "spread 1.00× (nothing matters)" in text
+    assert "targets (Blaze), over jobs with spread >= 1.2: kmeans.common" in text
     md = markdown_results(results)
-    assert "| kmeans (10.0 MiB) | mem_disk | 15.0 | 0.75× | 1.50× |" in md
+    assert "| kmeans.common (10.0 MiB) | 2.00× (deciding) | mem_disk | 15.0 | 0.75× | 1.50× |" in md
+    assert "| lr.common (5.0 MiB) | 1.00× (nothing matters) | spark |" in md
     assert "not measured" in md  # no blaze time: the targets say so instead of inventing one
     paths = plot_results(results, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
@@ -280,14 +369,14 @@ def test_checker_flags_duckdb_disagreement(tmp_path):
     from jobs.duckref import reference
     from jobs.runner import _Checker
 
-    plan = _plan(tmp_path, jobs="kmeans", policies="none,mem_only", scale=0.003)
+    plan = _plan(tmp_path, jobs="kmeans.expert", policies="none,mem_only", scale=0.001)
     spec = spec_for("points", plan.scale, plan.seed)
     path = ensure_dataset(plan.data_dir, spec)
     from jobs import job_params
 
     good = reference("kmeans", path, job_params("kmeans", plan.scale), None)
     checker = _Checker(plan)
-    assert checker.against_duckdb("kmeans", good) == []
+    assert checker.against_duckdb("kmeans.expert", good) == []
     bad = JobResult("kmeans", good.iterations, {"centres": good.arrays["centres"] + 0.01}, {})
-    problems = checker.against_duckdb("kmeans", bad)
+    problems = checker.against_duckdb("kmeans.expert", bad)
     assert problems and "centres differs from DuckDB" in problems[0]

@@ -7,7 +7,7 @@ import json
 import pytest
 import zstandard
 
-from blaze.cli import main
+from blaze_cli import main
 from blaze_errors import InputError
 from lineage import synthetic
 from lineage.dag import LineageDag

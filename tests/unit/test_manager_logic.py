@@ -16,7 +16,6 @@ from blaze._jvm import (
 )
 from blaze.ledger import Ledger
 from blaze.policies import Candidate, get_manager_policy
-from blaze.profile import load_profile, write_profile
 from blaze.tracker import UsageTracker
 from blaze_errors import ConfigError, InputError
 from costmodel.types import Location
@@ -298,21 +297,31 @@ def test_policy_roles(name, acts, caches, level):
 # ---- profile ---------------------------------------------------------------------------------
 
 
-def test_profile_round_trip_and_refusals(tmp_path):
-    path = write_profile(tmp_path / "p.json", "pagerank", {"pr.py:9": {"uses": 2, "reused": True}})
-    assert load_profile(path, "pagerank")["sites"]["pr.py:9"]["uses"] == 2
-    with pytest.raises(InputError, match="recorded for application 'pagerank', not 'kmeans'"):
-        load_profile(path, "kmeans")
+def test_profile_round_trip_keeps_sites_and_refuses_others(tmp_path):
+    from costmodel.cost import CostModel
+    from costmodel.disk import DiskCost
+    from costmodel.profile import ProfileError, load, record
+    from costmodel.types import RddSpec
+
+    model = CostModel([RddSpec(3, stages=frozenset({0}))], disk=DiskCost(1.0, 1.0))
+    model.observe((3, 0), 1024.0, 12.0)
+    sites = {"pr.py:9": {"uses": 2, "reused": True, "cached": True}}
+    path = record(tmp_path / "p.json", model, app_name="pagerank", sites=sites)
+    profile = load(path, app_name="pagerank")
+    assert profile.sites == sites
+    assert profile.metrics[(3, 0)].compute_ms == 12.0
+    with pytest.raises(ProfileError, match="belongs to application 'pagerank', not 'kmeans'"):
+        load(path, app_name="kmeans")
     body = json.loads(path.read_text())
-    body["version"] = 99
+    body["format_version"] = 99
     path.write_text(json.dumps(body))
     with pytest.raises(InputError, match="format version 99"):
-        load_profile(path, "pagerank")
+        load(path, app_name="pagerank")
     (tmp_path / "junk.json").write_text("{not json")
-    with pytest.raises(InputError, match="not readable JSON"):
-        load_profile(tmp_path / "junk.json", "pagerank")
+    with pytest.raises(InputError, match="is not JSON"):
+        load(tmp_path / "junk.json")
     with pytest.raises(InputError, match="profile not found"):
-        load_profile(tmp_path / "missing.json", "pagerank")
+        load(tmp_path / "missing.json")
 
 
 # ---- py4j string parsers ------------------------------------------------------------------------

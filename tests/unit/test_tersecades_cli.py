@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blaze.cli import main
+from blaze_cli import main
 
 
 def test_demo_runs_and_answers_agree(capsys):

@@ -242,3 +242,51 @@ def test_telemetry_round_trips_and_shrinks():
 def test_lossless_flags_match_the_guarantees():
     assert BaseDelta().lossless and LosslessFloat().lossless and Dictionary().lossless
     assert not TimestampWindow(10).lossless and not BoundedFloat(0.1).lossless
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=0, max_size=6), min_size=1, max_size=6
+    )
+)
+def test_exceptions_of_mixed_byte_sizes_round_trip(per_block):
+    """Blocks whose exceptions need 1, 2, 4 or 8 bytes share one payload and read back exactly."""
+    from streaming.tersecades.blocks import Payload, _unpack_exceptions, pack_exceptions
+
+    blocks = len(per_block)
+    block = np.repeat(np.arange(blocks), [len(b) for b in per_block])
+    values = np.array([v for b in per_block for v in b], dtype=np.int64)
+    anchor = np.array([min(b, default=0) for b in per_block], dtype=np.int64)
+    payload = pack_exceptions(block, values, anchor, blocks)
+    counts = np.bincount(block, minlength=blocks)
+    sizes = payload.lengths // np.maximum(counts, 1)
+    assert set(sizes[counts > 0].tolist()) <= {1, 2, 4, 8}
+    shifted = Payload(payload.offsets + 3, np.concatenate([np.zeros(3, np.uint8), payload.data]))
+    np.testing.assert_array_equal(_unpack_exceptions(shifted, counts, anchor), values)
+
+
+@given(
+    hnp.arrays(np.int8, st.integers(0, 50)),
+    st.lists(st.integers(-128, 127), min_size=1, max_size=5),
+)
+def test_one_of_agrees_with_isin(values, choices):
+    from streaming.tersecades.blocks import one_of
+
+    np.testing.assert_array_equal(one_of(values, tuple(choices)), np.isin(values, choices))
+
+
+@pytest.mark.parametrize("w", [8, 16, 32, 64])
+@pytest.mark.parametrize("n", [1, 64, 100])
+def test_byte_aligned_packing_is_the_little_endian_array(w, n):
+    """Widths of 8/16/32/64 bits pack to exactly the bytes of a little-endian uint array (the
+    layout every other width follows bit by bit), zero-padded to whole 64-value periods."""
+    from streaming.tersecades.bitpack import pack_group, unpack_group
+
+    rng = np.random.default_rng(w + n)
+    values = rng.integers(0, 2**63, (3, n)).astype(np.uint64) >> np.uint64(64 - w)
+    packed = pack_group(values, w)
+    lanes = values.astype(f"<u{w // 8}").view(np.uint8)
+    np.testing.assert_array_equal(packed[:, : n * w // 8], lanes)
+    assert not packed[:, n * w // 8 :].any()
+    np.testing.assert_array_equal(unpack_group(np.ascontiguousarray(lanes), n, w), values)

@@ -138,12 +138,12 @@ def test_intact_batch_decodes(raw, encoded):
 
 def test_wrong_width_is_refused(encoded):
     width = encoded.column("rtt_us__width").to_numpy().copy()
-    width[1] = {0: 1, 1: 2, 2: 1, 4: 2, 8: 4}[int(width[1])]
+    width[1] = (int(width[1]) + 8) % 64  # the default codec packs bit lanes
     corrupt = _replace(encoded, "rtt_us__width", pa.array(width, pa.int8()))
     with pytest.raises(CorruptEncodingError, match="'rtt_us' block 1: delta buffer length"):
         SPEC.parse(corrupt)
-    width[1] = 3
-    with pytest.raises(CorruptEncodingError, match="delta width 3 is not one of"):
+    width[1] = 65
+    with pytest.raises(CorruptEncodingError, match="delta width 65 is not one of"):
         SPEC.parse(_replace(encoded, "rtt_us__width", pa.array(width, pa.int8())))
 
 
@@ -185,7 +185,7 @@ def test_batch_of_another_spec_is_refused(encoded):
     other = TerseSpec(
         SCHEMA, {"ts": TimestampWindow(1_000_000), "src": BaseDelta(bits=True)}, block_size=64
     )
-    with pytest.raises(CorruptEncodingError, match=r"'load__step'.*other codecs"):
+    with pytest.raises(CorruptEncodingError, match=r"'load__(exp|step)'"):
         other.parse(encoded)  # 'load' was encoded lossy; this spec expects it lossless
     with pytest.raises(CorruptEncodingError, match="lacks the fields"):
         TerseSpec(TELEMETRY_SCHEMA).parse(encoded)

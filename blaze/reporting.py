@@ -1,0 +1,203 @@
+"""Reporting: the manager's counters, its explanations per dataset, its decision log and profile.
+
+Why in one place: everything a user (or a later run) reads back from a manager — ``report()``,
+``explain(rdd_or_df)``, the decision log written at detach, the profile recorded in
+``spark.blaze.profile.mode=record`` — is a view of the same state, and none of it may fail the
+user's program (errors are counted, never raised).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from blaze.explain import decision_log_path_for, write_decision_log
+
+__all__ = ["ReportingMixin"]
+
+log = logging.getLogger("blaze")
+
+
+class ReportingMixin:
+    """``report``, ``explain`` and the files of :class:`BlazeManager`."""
+
+    def _count_error(self, where: str, exc: BaseException) -> None:
+        self._errors[where] += 1
+        self._last_error = f"{where}: {type(exc).__name__}: {exc}"
+        log.debug("blaze manager error in %s", where, exc_info=exc)
+
+    # ---- explanations ------------------------------------------------------------------------
+    def explain(self, dataset) -> dict:
+        """Per partition of ``dataset`` (an RDD or a cached DataFrame): where it is now, its
+        current cost inputs, and every recorded decision about it, as plain data.
+
+        ``{"rdd": id, "kind": ..., "site": ..., "dataset": [dataset-level decisions],
+        "partitions": {split: {"state": "MEMORY"|"DISK"|"NONE", "inputs": {F, R, ...},
+        "history": [decisions, oldest first]}}}``
+        """
+        if self._attached and threading.current_thread() is not self._worker:
+            try:
+                self.sync()
+            except Exception as exc:
+                self._count_error("explain_sync", exc)
+        rdd_id = self._rdd_id_of(dataset)
+        with self._lock:
+            entries = self._explain.for_rdd(rdd_id) if rdd_id is not None else []
+            known = self._datasets.get(rdd_id) if rdd_id is not None else None
+            splits = set(self._ledger.cached_partitions(rdd_id)) if rdd_id is not None else set()
+            splits |= {e["split"] for e in entries if "split" in e}
+            partitions = {}
+            for split in sorted(splits):
+                holders = self._ledger.locate(rdd_id, split)
+                if any(r.memory_size for r in holders):
+                    state = "MEMORY"
+                elif holders:
+                    state = "DISK"
+                else:
+                    state = "NONE"
+                try:
+                    inputs = self._engine.inputs((rdd_id, split), on_disk=state == "DISK")
+                except Exception as exc:
+                    self._count_error("explain", exc)
+                    inputs = {}
+                partitions[split] = {
+                    "state": state,
+                    "executors": sorted(r.executor_id for r in holders),
+                    "inputs": inputs,
+                    "history": [dict(e) for e in entries if e.get("split") == split],
+                }
+            return {
+                "rdd": rdd_id,
+                "kind": known.kind if known else None,
+                "site": known.site if known else None,
+                "managed": bool(known and known.managed),
+                "dataset": [dict(e) for e in entries if "split" not in e],
+                "partitions": partitions,
+            }
+
+    def _rdd_id_of(self, dataset) -> int | None:
+        if isinstance(dataset, int):
+            return dataset
+        if hasattr(dataset, "sparkSession") and hasattr(dataset, "schema"):  # a DataFrame
+            token = getattr(dataset, "_blaze_token", None)
+            with self._lock:
+                if token is not None and token in self._rdd_of_token:
+                    return self._rdd_of_token[token]  # also after it was unpersisted
+            return self._bridge.dataframe_rdd_id(dataset)
+        return int(dataset.id())
+
+    def decision_log_path(self) -> Path | None:
+        """``spark.blaze.explain.path``, else next to this application's event log."""
+        if self.config.explain_path:
+            return Path(self.config.explain_path)
+        event_log = self._bridge.event_log_file()
+        return decision_log_path_for(event_log) if event_log else None
+
+    def _write_decision_log(self) -> None:
+        path = self.decision_log_path()
+        if path is None:
+            return
+        try:
+            with self._lock:
+                entries = list(self._explain)
+                header = {
+                    "app_name": self._bridge.app_name,
+                    "app_id": self._app_id,
+                    "policy": self.policy.name,
+                    "capacity": self._explain.capacity,
+                    "recorded": self._explain.recorded,
+                    "fell_off": self._explain.dropped,
+                }
+            write_decision_log(path, header, entries)
+            self._decision_log_written = str(path)
+        except Exception as exc:
+            self._count_error("decision_log_write", exc)
+            log.warning("blaze: could not write the decision log to %s: %s", path, exc)
+
+    # ---- profile ------------------------------------------------------------------------------
+    def _profile_sites(self) -> dict:
+        with self._lock:
+            sites = self._tracker.profile()
+            for site, sizes in self._site_sizes.items():
+                if site in sites and sizes:
+                    sites[site]["partition_bytes"] = sum(sizes.values()) / len(sizes)
+            for site, samples in self._site_compute_ms.items():
+                if site in sites and samples:
+                    sites[site]["compute_ms"] = sum(samples) / len(samples)
+            return sites
+
+    def _record_profile(self) -> None:
+        from costmodel.profile import record
+
+        try:
+            sites = self._profile_sites()
+            with self._lock:
+                record(
+                    self.config.profile_path,
+                    self._engine.model,
+                    app_name=self._bridge.app_name,
+                    predictors=self._predictors,
+                    sites=sites,
+                )
+        except Exception as exc:
+            self._count_error("profile_write", exc)
+            log.warning("blaze: could not write the profile: %s", exc)
+
+    # ---- the report ---------------------------------------------------------------------------
+    def report(self, *, sync: bool = True) -> dict:
+        """Counters since attach: hits, misses, recomputations, disk traffic, evictions...
+
+        ``sync``: first wait until every event Spark has posted so far is handled (events
+        arrive after the fact), so the report covers every job that has returned.
+
+        Keys: ``hits``, ``misses``, ``recomputed_partitions``, ``disk_bytes_written``,
+        ``disk_bytes_read``, ``evictions_by_reason``, ``decisions``, ``predicted_vs_observed``
+        (plus ``policy``, ``memory_budget_bytes``, ``max_over_budget_bytes``, ``errors``,
+        ``listener_events_dropped``, ``attached``, ``detached_at``, ``decision_log``...).
+        ``attached`` says whether the manager was attached for the run (it stays true in the
+        report written at detach); ``detached_at`` is the epoch second it let go, else None.
+        """
+        if sync and self._attached and threading.current_thread() is not self._worker:
+            try:
+                self.sync()
+            except Exception as exc:  # a report must not fail; say it may be incomplete
+                self._count_error("report_sync", exc)
+        dropped = None
+        if not self._bridge.is_stopped():
+            try:
+                dropped = self._bridge.dropped_listener_events()
+            except Exception as exc:
+                self._count_error("dropped_events", exc)
+        if dropped is not None:
+            self._dropped_events = dropped
+        with self._lock:
+            result = self._ledger.report()
+            result["predicted_vs_observed"]["regression"] = self._predictors.error_report()[
+                "overall"
+            ]
+            result.update(
+                policy=self.policy.name,
+                memory_budget_bytes=self.memory_budget,
+                storage_memory_bytes=self.storage_memory,
+                mode="local" if self._bridge.is_local else "cluster",
+                managed_datasets=sum(1 for d in self._datasets.values() if d.managed),
+                disk_cost_ms_per_mib={
+                    "write": self.disk_cost.write_ms_per_mib if self.disk_cost else None,
+                    "read": self.disk_cost.read_ms_per_mib if self.disk_cost else None,
+                },
+                errors=dict(self._errors),
+                last_error=self._last_error,
+                listener_errors=dict(self._listener.errors) if self._listener else {},
+                listener_events_dropped=self._dropped_events,
+                attached=self._attached or self._detached_at is not None,
+                detached_at=self._detached_at,
+                decisions_logged=self._explain.recorded,
+                decision_log=self._decision_log_written,
+            )
+        return result
+
+    def _final_report(self) -> dict:
+        self._detached_at = round(time.time(), 3)
+        return self.report(sync=False)
