@@ -341,9 +341,27 @@ def batch_window_quantiles(
         "w",
         "skipped",
         "size(e) + size(l) AS count",
-        f"sort_array(concat(e, slice(sort_array(l), 1, size(l) - least({t}, size(l))), "
-        f"slice(sort_array(r, false), 1, {t}))) AS m",
+        "e",
+        "sort_array(l) AS l",
+        "r",
+    ).selectExpr(
+        "key", "w", "skipped", "count", "e", "l", "r", f"size(l) - least({t}, size(l)) AS cut"
     )
+    if t:
+        # the tail_size largest raw values have proxies >= l[cut + 1] (the proxy is monotone)
+        # and every value exceeds (γ + 1) / (2γ) of its proxy, so all of them pass this far
+        # lower bound: a cheap filter leaves few candidates to sort instead of every LOG value
+        low = f"try_element_at(l, cut + 1) * {_sql_double(0.5 / config.gamma)}"
+        tail = f"slice(sort_array(filter(r, x -> x >= {low}), false), 1, {t})"
+        merged = merged.selectExpr(
+            "key",
+            "w",
+            "skipped",
+            "count",
+            f"sort_array(concat(e, slice(l, 1, cut), {tail})) AS m",
+        )
+    else:
+        merged = merged.selectExpr("key", "w", "skipped", "count", "sort_array(concat(e, l)) AS m")
     picks = ", ".join(
         f"element_at(m, CAST(greatest(ceil(count * {float(q)!r}D), 1) AS INT))" for q in quantiles
     )
