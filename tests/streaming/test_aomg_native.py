@@ -61,14 +61,16 @@ def _frame(values: np.ndarray, keys: int, span_us: int, seed: int = 0) -> pd.Dat
     )
 
 
-def _expected(frame: pd.DataFrame, spec: WindowSpec, quantiles: list[float]) -> dict:
+def _expected(
+    frame: pd.DataFrame, spec: WindowSpec, quantiles: list[float], config: SummaryConfig = CONFIG
+) -> dict:
     """(key, window end µs) -> (count, skipped, answers) from QuantileSummary itself."""
     t = frame["ts"].astype("int64").to_numpy() // 1_000  # ns -> µs
     out: dict = {}
     for end in sorted({e for s in spec.sub_window_start(t) for e in spec.window_ends(int(s))}):
         inside = (t >= end - spec.window_us) & (t < end)
         for key, group in frame[inside].groupby("key"):
-            s = QuantileSummary.from_values(group["value"].to_numpy(), CONFIG, on_invalid="skip")
+            s = QuantileSummary.from_values(group["value"].to_numpy(), config, on_invalid="skip")
             out[(key, end)] = (s.count, s.skipped, s.quantiles(quantiles))
     return out
 
@@ -148,6 +150,28 @@ def test_python_and_native_methods_return_the_same_rows(spark):
         python.sort_values(order).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+@pytest.mark.parametrize("tail_size", [0, 3])
+def test_native_equals_quantile_summary_on_sliding_windows_with_other_tails(spark, tail_size):
+    """No tail and a tail smaller than the windows' bucketed values, on sliding windows
+    (each sub-window in two windows): rows identical to the reference summary's."""
+    config = SummaryConfig(relative_accuracy=0.01, exact_limit=1_000, tail_size=tail_size)
+    spec = WindowSpec.of("1 s", "500 ms", "500 ms")
+    values = np.concatenate([DATA_SETS["pareto_tail"][:1_500], DATA_SETS["zeros"][:1_500]])
+    frame = _frame(values, keys=2, span_us=2_000_000, seed=4)
+    df = spark.createDataFrame(frame, SCHEMA)
+    rows = window_quantiles(
+        df,
+        window="1 s",
+        sub_window="500 ms",
+        slide="500 ms",
+        quantiles=QUANTILES,
+        key_col="key",
+        value_col="value",
+        config=config,
+    ).toPandas()
+    _assert_same(_got(rows), _expected(frame, spec, QUANTILES, config))
 
 
 small_values = st.lists(
