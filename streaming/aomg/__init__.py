@@ -4,7 +4,9 @@
   (error guarantee in its docstring);
 * :mod:`streaming.aomg.windows` — two-level windows made of whole sub-windows;
 * :mod:`streaming.aomg.operator` — ``window_quantiles`` (streaming or batch DataFrames) and
-  ``window_quantiles_batch``.
+  ``window_quantiles_batch``;
+* :mod:`streaming.aomg.native` — the same summaries built by Spark's own aggregation (the
+  operator's default method).
 
 The operator functions are imported lazily so the pure-Python summary never pulls in PySpark.
 """

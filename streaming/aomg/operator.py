@@ -5,7 +5,12 @@ one row per (key, window)::
 
     key, window_start, window_end, count, skipped, quantiles (array<double>, in request order)
 
-Both forms share the two levels of AOMG's hierarchical windowing:
+``method="native"`` (the default) computes AOMG's two levels with Spark's own aggregation
+over SQL expressions — no Python touches a record (:mod:`streaming.aomg.native`). This module
+keeps the checks shared by both methods and ``method="python"``, the numpy path described
+below; both return the same rows.
+
+The Python path shares the two levels of AOMG's hierarchical windowing:
 
 1. *Partial summaries, vectorised* — ``mapInArrow`` hands each task's rows to numpy in large
    Arrow batches; rows are grouped by (key, sub-window) and each group becomes one
@@ -53,6 +58,7 @@ from pyspark.sql.streaming.stateful_processor import (
     TimerValues,
 )
 
+from streaming.aomg import native
 from streaming.aomg.summary import QuantileSummary, SummaryConfig, validate_quantiles
 from streaming.aomg.windows import WindowSpec, parse_duration_us
 
@@ -65,6 +71,7 @@ __all__ = [
 ]
 
 OBSERVED_METRICS = "aomg_input"
+METHODS = ("native", "python")
 FLUSH_ROWS = 1 << 20  # rows buffered per task before summarising (bounds worker memory)
 
 
@@ -118,17 +125,28 @@ def _check_input(df: DataFrame, time_col: str, key_col: str, value_col: str) -> 
     return key_type
 
 
-def _prepare(df: DataFrame, time_col: str, key_col: str, value_col: str) -> DataFrame:
-    """(key, t micros, v double); null times counted by the observed metric, then dropped."""
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} must be one of {', '.join(METHODS)}")
+
+
+def _prepare(
+    df: DataFrame, time_col: str, key_col: str, value_col: str, *, keep_time: bool = False
+) -> DataFrame:
+    """(key, t micros | ts timestamp, v double); null times counted by the observed metric,
+    then dropped."""
     observed = df.observe(
         OBSERVED_METRICS,
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.col(time_col).isNull().cast("long")).alias("null_time"),
     )
+    time = (
+        F.col(time_col).cast("timestamp").alias("ts")
+        if keep_time
+        else F.unix_micros(F.col(time_col).cast("timestamp")).alias("t")
+    )
     return observed.where(F.col(time_col).isNotNull()).select(
-        F.col(key_col).alias("key"),
-        F.unix_micros(F.col(time_col).cast("timestamp")).alias("t"),
-        F.col(value_col).cast("double").alias("v"),
+        F.col(key_col).alias("key"), time, F.col(value_col).cast("double").alias("v")
     )
 
 
@@ -285,12 +303,16 @@ def window_quantiles(
     value_col: str = "rtt_us",
     watermark_delay: object | None = None,
     config: SummaryConfig | None = None,
+    method: str = "native",
 ) -> DataFrame:
     """Quantiles of ``value_col`` per ``key_col`` over event-time windows (streaming or batch).
 
     ``window``, ``sub_window``, ``slide`` (default: tumbling) and ``watermark_delay``
     (default: one sub-window; streaming only) are ``timedelta``, seconds or strings like
     ``"10 seconds"``. A window's row appears once the watermark passes its end.
+    ``method="native"`` builds the summaries with Spark's own aggregation
+    (:mod:`streaming.aomg.native`); ``"python"`` with numpy in Python workers. Both return
+    the same rows.
     """
     if not df.isStreaming:
         return window_quantiles_batch(
@@ -303,16 +325,24 @@ def window_quantiles(
             key_col=key_col,
             value_col=value_col,
             config=config,
+            method=method,
         )
     spec = WindowSpec.of(window, sub_window, slide)
     qs = validate_quantiles(quantiles)
     config = config or SummaryConfig()
+    _check_method(method)
     key_type = _check_input(df, time_col, key_col, value_col)
     delay_us = (
         spec.sub_window_us
         if watermark_delay is None
         else parse_duration_us(watermark_delay, "watermark_delay")
     )
+    if method == "native":
+        prepared = _prepare(df, time_col, key_col, value_col, keep_time=True)
+        watermarked = prepared.withWatermark("ts", f"{delay_us} microseconds")
+        return native.windows_answered(
+            native.level_one(watermarked, spec, config), spec, config, qs
+        )
     partials = _partials(_prepare(df, time_col, key_col, value_col), spec, config, key_type)
     return (
         partials.withWatermark("newest", f"{delay_us} microseconds")
@@ -337,6 +367,7 @@ def window_quantiles_batch(
     key_col: str = "src",
     value_col: str = "rtt_us",
     config: SummaryConfig | None = None,
+    method: str = "native",
 ) -> DataFrame:
     """The batch form: the rows the streaming form emits once every window has closed."""
     if df.isStreaming:
@@ -344,7 +375,11 @@ def window_quantiles_batch(
     spec = WindowSpec.of(window, sub_window, slide)
     qs = validate_quantiles(quantiles)
     config = config or SummaryConfig()
+    _check_method(method)
     key_type = _check_input(df, time_col, key_col, value_col)
+    if method == "native":
+        prepared = _prepare(df, time_col, key_col, value_col, keep_time=True)
+        return native.batch_window_quantiles(prepared, spec, config, qs)
     prepared = _prepare(df, time_col, key_col, value_col)
     # recurring values are counted by the JVM first (a codegen hash aggregate), so Python
     # receives (key, sub-window, value, count) rows — an order of magnitude fewer on telemetry

@@ -51,6 +51,7 @@ _MAGIC = b"AOMG"
 _VERSION = 1
 _HEADER = struct.Struct("<4sBdqiqIII")  # magic, version, alpha, limit, tail, skipped, 3 lengths
 _UINT_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+_LN_DOUBLE_RANGE = 746.0  # |ln v| of every positive finite double is below this
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,45 @@ class SummaryConfig:
         """Bucket index of each positive value: ``ceil(log_γ v)``."""
         return np.ceil(np.log(values) / math.log(self.gamma)).astype(np.int64)
 
+    def power_tables(self) -> tuple[int, tuple[tuple[float, ...], ...]]:
+        """``(base, (up_low, up_high, down_low, down_high))``: ``γ^i`` of a bucket index
+        ``i = ±(h·base + l)`` is ``high[h] * low[l]`` of the ``up`` (i >= 0) or ``down``
+        tables (``γ^(±l)`` and ``γ^(±h·base)``).
+
+        One IEEE multiplication of two table entries, so numpy and the JVM
+        (``streaming.aomg.native``, tables as literals) compute the same double, where their
+        ``exp`` routines may differ in the last bit. The tables cover every bucket index a
+        positive double can have.
+        """
+        log_gamma = math.log(self.gamma)
+        largest = math.ceil(_LN_DOUBLE_RANGE / log_gamma) + 1
+        base = max(2, math.isqrt(largest) + 1)
+        high = largest // base + 1
+
+        def powers(sign: float, step: int, count: int) -> tuple[float, ...]:
+            exponents = [sign * log_gamma * step * j for j in range(count)]
+            return tuple(math.exp(x) if x < 709.7 else math.inf for x in exponents)
+
+        return base, (
+            powers(1.0, 1, base),
+            powers(1.0, base, high),
+            powers(-1.0, 1, base),
+            powers(-1.0, base, high),
+        )
+
     def representative(self, buckets: np.ndarray) -> np.ndarray:
-        """The value a bucket answers with (within α of everything it holds)."""
-        gamma = self.gamma
-        return 2.0 * np.exp(buckets.astype(np.float64) * math.log(gamma)) / (gamma + 1.0)
+        """The value a bucket answers with, ``2γ^i / (γ + 1)`` (within α of everything it holds)."""
+        b = np.asarray(buckets, dtype=np.int64)
+        base, (up_low, up_high, down_low, down_high) = self.power_tables()
+        magnitude = np.abs(b)
+        low, high = magnitude % base, magnitude // base
+        with np.errstate(over="ignore", under="ignore"):  # beyond the doubles: inf or 0
+            power = np.where(
+                b >= 0,
+                np.asarray(up_high)[high] * np.asarray(up_low)[low],
+                np.asarray(down_high)[high] * np.asarray(down_low)[low],
+            )
+            return 2.0 * power / (self.gamma + 1.0)
 
 
 def validate_quantiles(quantiles: Iterable[float]) -> np.ndarray:
