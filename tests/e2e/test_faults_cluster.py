@@ -58,10 +58,10 @@ victims = executor_pids()
 assert len(victims) == 2, victims
 
 def slow_job():
-    def slow(kv):
-        time.sleep(0.05)
-        return kv[0]
-    answers.append(data.map(slow).sum())
+    def slow(rows):  # 8 partitions x 1.5 s on 2 one-core executors: about 6 s in all
+        time.sleep(1.5)
+        return (kv[0] for kv in rows)
+    answers.append(data.mapPartitions(slow).sum())
 
 job = threading.Thread(target=slow_job)
 job.start()
