@@ -52,3 +52,39 @@ def stop_streams(spark):
     yield
     for query in spark.streams.active:
         query.stop()
+
+
+@pytest.fixture
+def bridge(sc):
+    """Typed access to the block manager of the shared session (blaze._jvm)."""
+    from blaze._jvm import JvmBridge
+
+    return JvmBridge(sc)
+
+
+def attached_managers(spark, bridge, defaults=None):
+    """Body of an ``attach`` fixture: yields ``attach(**options)``; detaches every manager it
+    made and unpersists what the test cached. It starts from an empty cache: data other test
+    modules left cached on the shared session would occupy the storage memory the tests
+    budget and reason about."""
+    import blaze
+
+    managers = []
+    spark.catalog.clearCache()
+    for rdd_id in bridge.persistent_rdd_ids():
+        bridge.unpersist_rdd(rdd_id, blocking=True)
+    before = bridge.persistent_rdd_ids()
+
+    def _attach(**options):
+        for key, value in (defaults or {}).items():
+            options.setdefault(key, value)
+        manager = blaze.attach(spark, **options)
+        managers.append(manager)
+        return manager
+
+    yield _attach
+    for manager in managers:
+        manager.detach()
+    spark.catalog.clearCache()
+    for rdd_id in bridge.persistent_rdd_ids() - before:
+        bridge.unpersist_rdd(rdd_id, blocking=True)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import attached_managers
 
 import blaze
-from blaze._jvm import JvmBridge
 from blaze_cli import main as blaze_main
 
 pytestmark = pytest.mark.spark
@@ -18,29 +18,9 @@ PARTS = 4
 
 
 @pytest.fixture
-def bridge(sc):
-    return JvmBridge(sc)
-
-
-@pytest.fixture
 def attach(spark, bridge):
-    managers = []
-    spark.catalog.clearCache()
-    for rdd_id in bridge.persistent_rdd_ids():
-        bridge.unpersist_rdd(rdd_id, blocking=True)
-    before = bridge.persistent_rdd_ids()
-
-    def _attach(**options):
-        manager = blaze.attach(spark, **options)
-        managers.append(manager)
-        return manager
-
-    yield _attach
-    for manager in managers:
-        manager.detach()
-    spark.catalog.clearCache()
-    for rdd_id in bridge.persistent_rdd_ids() - before:
-        bridge.unpersist_rdd(rdd_id, blocking=True)
+    """Attach managers for one test; detach them and unpersist what the test cached."""
+    yield from attached_managers(spark, bridge)
 
 
 def counters(sc, parts=PARTS):

@@ -24,17 +24,11 @@ import pytest
 from pyspark import StorageLevel
 
 import blaze
-from blaze._jvm import JvmBridge
 
 pytestmark = pytest.mark.spark
 
 RECORDS, PARTS = 8_000, 4
 EXPECTED = sum(range(RECORDS))
-
-
-@pytest.fixture
-def bridge(sc):
-    return JvmBridge(sc)
 
 
 @pytest.fixture

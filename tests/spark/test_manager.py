@@ -8,9 +8,9 @@ manager's own counters; block placement is read back from Spark's BlockManagerMa
 from __future__ import annotations
 
 import pytest
+from conftest import attached_managers
 
 import blaze
-from blaze._jvm import JvmBridge
 from blaze.manager import ManagerError
 from blaze_errors import ConfigError, InputError
 
@@ -36,33 +36,9 @@ class _PerPartition:
 
 
 @pytest.fixture
-def bridge(sc):
-    return JvmBridge(sc)
-
-
-@pytest.fixture
 def attach(spark, bridge):
     """Attach managers for one test; detach them and unpersist what the test cached."""
-    managers = []
-    # start from an empty cache: data other test modules left cached on the shared session
-    # would occupy the storage memory these tests budget and reason about
-    spark.catalog.clearCache()
-    for rdd_id in bridge.persistent_rdd_ids():
-        bridge.unpersist_rdd(rdd_id, blocking=True)
-    before = bridge.persistent_rdd_ids()
-
-    def _attach(**options):
-        for key, value in CHEAP_DISK.items():
-            options.setdefault(key, value)
-        manager = blaze.attach(spark, **options)
-        managers.append(manager)
-        return manager
-
-    yield _attach
-    for manager in managers:
-        manager.detach()
-    for rdd_id in bridge.persistent_rdd_ids() - before:
-        bridge.unpersist_rdd(rdd_id, blocking=True)
+    yield from attached_managers(spark, bridge, CHEAP_DISK)
 
 
 def counted_dataset(sc, records=RECORDS, parts=PARTS):
