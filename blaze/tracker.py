@@ -15,7 +15,12 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
 - **auto-unpersist**: a managed dataset has no future use when a newer dataset of its site was
   used by a job that did not use it (a *retired* generation), or when it reached the number of
   uses its site's earlier generations had (or the profile recorded). Unpersisting early never
-  changes results in Spark; at worst a partition is recomputed.
+  changes results in Spark; at worst a partition is recomputed. One exception to the second
+  rule: the newest generation of iteration *state* (a dataset derived from an earlier
+  generation of its own site, as ``ranks = f(ranks)``) stays until a newer one supersedes it.
+  Its predecessors were unpersisted because it holds the state, so a wrong guess would
+  recompute the whole chain of iterations — and programs do read the final state after the
+  loop (to collect it, to evaluate the model).
 - **F fallback** for the engine (:mod:`blaze.engine`): when the lineage DAG shows no pending
   stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
   had (learnt or profiled) minus uses so far, or 1 when nothing is known yet.
@@ -41,6 +46,7 @@ class DatasetUse:
     persisted: bool = False  # persisted by the program or by autoCache
     managed: bool = False  # the manager may unpersist it
     retired: bool = False
+    state: bool = False  # derived from an earlier generation of its own site
 
 
 @dataclass
@@ -49,6 +55,7 @@ class SiteStats:
     reused: bool = False
     cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
     retired_uses: list[int] = field(default_factory=list)
+    newest_used: int = -1  # the newest generation any job has read
 
     def expected_uses(self) -> int | None:
         return max(self.retired_uses) if self.retired_uses else None
@@ -131,6 +138,9 @@ class UsageTracker:
             use = self.datasets[token]
             use.uses += 1
             use.last_job = self.job_index
+            stats = self.sites.setdefault(use.site, SiteStats())
+            stats.newest_used = max(stats.newest_used, use.generation)
+        self._mark_state(used_set, parents or {})
         candidates = {
             t
             for t in used_set
@@ -159,6 +169,31 @@ class UsageTracker:
                 self.sites[use.site].reused = True
         return sorted(chosen)
 
+    def _mark_state(self, used: set[int], parents: Mapping[int, Iterable[int]]) -> None:
+        """Flag the used datasets derived (through ``parents``) from an older generation of
+        their own site: iteration state, whose newest generation outlives its predicted uses."""
+        for token in used:
+            use = self.datasets[token]
+            if use.state:
+                continue
+            stack, seen = list(parents.get(token, ())), set()
+            while stack:
+                parent = stack.pop()
+                if parent in seen:
+                    continue
+                seen.add(parent)
+                known = self.datasets.get(parent)
+                if known is not None and known.site == use.site:
+                    use.state = known.generation < use.generation
+                    if use.state:
+                        break
+                    continue
+                stack.extend(parents.get(parent, ()))
+
+    def _newest_state(self, use: DatasetUse) -> bool:
+        """The newest generation of iteration state that a job has read."""
+        return use.state and use.generation >= self.sites[use.site].newest_used
+
     def finish_job(self, *, auto_unpersist: bool = True) -> list[int]:
         """The job ended: returns managed tokens with no predicted future use."""
         used = self._used_now
@@ -173,6 +208,8 @@ class UsageTracker:
             use = self.datasets[token]
             use.uses += 1
             use.last_job = self.job_index
+            stats = self.sites.setdefault(use.site, SiteStats())
+            stats.newest_used = max(stats.newest_used, use.generation)
             if use.uses >= 2:
                 self.sites.setdefault(use.site, SiteStats()).reused = True
         sites = {self.datasets[t].site for t in used_set}
@@ -193,7 +230,8 @@ class UsageTracker:
                 continue
             newest = newest_used_generation.get(use.site)
             superseded = newest is not None and use.generation < newest and use.token not in used
-            if not (superseded or (use.uses and self._reached_expected(use))):
+            used_up = use.uses and self._reached_expected(use) and not self._newest_state(use)
+            if not (superseded or used_up):
                 continue
             self._retire(use)
             if auto_unpersist and use.managed and use.persisted:
@@ -227,6 +265,8 @@ class UsageTracker:
         expected = self.expected_uses(use.site)
         if expected is None:
             return 1.0
+        if self._newest_state(use):  # the next generation or the program reads it again
+            return float(max(expected - use.uses, 1))
         return float(max(expected - use.uses, 0))
 
     def profile(self) -> dict[str, dict]:

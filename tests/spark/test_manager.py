@@ -169,6 +169,38 @@ def test_dataset_with_no_future_use_is_unpersisted(sc, attach, bridge):
     assert ranks.values().distinct().collect() == [expected]
 
 
+def test_final_state_of_a_loop_is_kept_for_the_reads_after_the_loop(sc, attach, bridge):
+    """State read by its own job and the next iteration's (never materialised apart, never
+    unpersisted by the program): after the loop the program reads the final state twice more.
+    Its predecessors are unpersisted as they are superseded, so dropping the final one after
+    its learnt two uses would recompute every iteration's step."""
+    manager = attach(policy="blaze")
+    steps = sc.accumulator(0)
+
+    def step(v):
+        steps.add(1)
+        return v * 0.5 + 1.0
+
+    ranks = sc.parallelize(range(400), 4).map(lambda x: (x, 1.0)).persist(blaze.BLAZE)
+    generations = [ranks.id()]
+    for _ in range(5):
+        ranks = ranks.mapValues(step).persist(blaze.BLAZE)
+        ranks.values().sum()
+        generations.append(ranks.id())
+    assert steps.value == 5 * 400  # every step computed once
+    total = ranks.values().sum()
+    final = ranks.collect()
+    manager.sync()
+    assert steps.value == 5 * 400, "the final state (or its chain) was recomputed"
+    persisted = bridge.persistent_rdd_ids()
+    assert generations[-1] in persisted
+    assert not persisted & set(generations[1:-2]), (persisted, generations)
+    expected = 1.0
+    for _ in range(5):
+        expected = expected * 0.5 + 1.0
+    assert total == 400 * expected and {v for _, v in final} == {expected}
+
+
 def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
     manager = attach(policy="blaze")
     data, computed = counted_dataset(sc, records=4000, parts=4)

@@ -208,6 +208,51 @@ def test_superseded_generation_is_unpersisted_and_teaches_the_expected_uses():
     assert tracker.future_uses(gens[2]) == 1.0
 
 
+def test_newest_state_generation_outlives_its_predicted_uses_until_superseded():
+    tracker = UsageTracker()
+    site = "cache.py:9 < svdpp.py:141"
+    gens = [tracker.register(t, site).token for t in (1, 2, 3)]
+    handles = [tracker.register(t, "cache.py:11 < svdpp.py:141").token for t in (11, 12)]
+    for token in gens:
+        tracker.mark_persisted(token, managed=True)
+    tracker.start_job([gens[0]])
+    assert tracker.finish_job() == []
+    # each iteration derives the new state from the previous one (through a handle) and reads
+    # it; the previous state is read on the way
+    tracker.start_job(
+        [gens[0], handles[0], gens[1]], {gens[1]: [handles[0]], handles[0]: [gens[0]]}
+    )
+    assert tracker.finish_job() == []
+    tracker.start_job(
+        [gens[1], handles[1], gens[2]], {gens[2]: [handles[1]], handles[1]: [gens[1]]}
+    )
+    # state_0 superseded; state_1 used twice (the learnt count) with state_2 holding the state
+    assert tracker.finish_job() == [gens[0], gens[1]]
+    assert tracker.expected_uses(site) == 2
+    # after the loop the program reads the final state: it stays past the learnt count
+    tracker.start_job([gens[2]])
+    assert tracker.finish_job() == []
+    assert tracker.future_uses(gens[2]) == 1.0
+    tracker.start_job([gens[2]])
+    assert tracker.finish_job() == []
+
+
+def test_per_iteration_dataset_of_other_data_is_unpersisted_once_its_uses_are_done():
+    tracker = UsageTracker()
+    points = tracker.register(1, "lr.py:64").token
+    scored = [tracker.register(t, "cache.py:9 < lr.py:70").token for t in (2, 3)]
+    for token in scored:
+        tracker.mark_persisted(token, managed=True)
+    for token in scored:
+        tracker.start_job([points, token], {token: [points]})  # the loss
+        tracker.finish_job()
+        tracker.start_job([token])  # the gradient
+        done = tracker.finish_job()
+    # scored_0 was retired when scored_1 was first read; scored_1 reached its site's two uses
+    assert done == [scored[1]]
+    assert tracker.future_uses(scored[1]) == 0.0
+
+
 def test_profile_uses_predict_future_references():
     tracker = UsageTracker(profile_uses={"a.py:1": 3})
     token = tracker.register(1, "a.py:1").token
