@@ -134,13 +134,13 @@ class UsageTracker:
         self.job_index += 1
         used_set = {t for t in used if t in self.datasets}
         self._used_now = used_set
+        self._mark_state(used_set, parents or {})  # before this job counts as a use
         for token in used_set:
             use = self.datasets[token]
             use.uses += 1
             use.last_job = self.job_index
             stats = self.sites.setdefault(use.site, SiteStats())
             stats.newest_used = max(stats.newest_used, use.generation)
-        self._mark_state(used_set, parents or {})
         candidates = {
             t
             for t in used_set
@@ -171,7 +171,8 @@ class UsageTracker:
 
     def _mark_state(self, used: set[int], parents: Mapping[int, Iterable[int]]) -> None:
         """Flag the used datasets derived (through ``parents``) from an older generation of
-        their own site: iteration state, whose newest generation outlives its predicted uses."""
+        their own site that an earlier job read: iteration state, whose newest generation
+        outlives its predicted uses."""
         for token in used:
             use = self.datasets[token]
             if use.state:
@@ -183,11 +184,16 @@ class UsageTracker:
                     continue
                 seen.add(parent)
                 known = self.datasets.get(parent)
-                if known is not None and known.site == use.site:
-                    use.state = known.generation < use.generation
-                    if use.state:
-                        break
-                    continue
+                # an earlier job read the older generation: a later pass of the same line made
+                # this one from it (one statement's chain, ``parallelize(..).map(..)``, is not)
+                if (
+                    known is not None
+                    and known.site == use.site
+                    and known.generation < use.generation
+                    and known.last_job >= 0
+                ):
+                    use.state = True
+                    break
                 stack.extend(parents.get(parent, ()))
 
     def _newest_state(self, use: DatasetUse) -> bool:
