@@ -1,6 +1,6 @@
 """The suite benchmark: every job under every policy, results committed under results/.
 
-    python benchmarks/bench_jobs.py                      # full: scale 1.0, ~2 hours on 2 cores
+    python benchmarks/bench_jobs.py                      # full: scale 1.0, ~2.5 hours on 2 cores
     python benchmarks/bench_jobs.py --scale 0.02 --jobs lr.common --policies spark,unlimited
 
 ``blaze bench`` with the same options (run logs under ``--out``, default

@@ -4,7 +4,7 @@ Examples::
 
     blaze bench --quick               # lr.common under spark, blaze, unlimited: 3 Spark apps
     blaze bench --jobs pagerank,kmeans.common --policies spark,blaze --scale 0.5 --memory 30%
-    blaze bench                       # the full suite: 12 jobs x 9 policies, about 2 hours
+    blaze bench                       # the full suite: 12 jobs x 9 policies, about 2.5 hours
 
 A job is a program in one variant (``lr.common``, ``lr.expert``); a bare program name means
 both variants.
