@@ -137,10 +137,7 @@ class UsageTracker:
         self._mark_state(used_set, parents or {})  # before this job counts as a use
         for token in used_set:
             use = self.datasets[token]
-            use.uses += 1
-            use.last_job = self.job_index
-            stats = self.sites.setdefault(use.site, SiteStats())
-            stats.newest_used = max(stats.newest_used, use.generation)
+            self._count_use(use)
         candidates = {
             t
             for t in used_set
@@ -168,6 +165,13 @@ class UsageTracker:
             if use.uses >= 2:
                 self.sites[use.site].reused = True
         return sorted(chosen)
+
+    def _count_use(self, use: DatasetUse) -> None:
+        """The current job reads ``use``."""
+        use.uses += 1
+        use.last_job = self.job_index
+        stats = self.sites.setdefault(use.site, SiteStats())
+        stats.newest_used = max(stats.newest_used, use.generation)
 
     def _mark_state(self, used: set[int], parents: Mapping[int, Iterable[int]]) -> None:
         """Flag the used datasets derived (through ``parents``) from an older generation of
@@ -212,10 +216,7 @@ class UsageTracker:
         used_set = {t for t in used if t in self.datasets}
         for token in used_set:
             use = self.datasets[token]
-            use.uses += 1
-            use.last_job = self.job_index
-            stats = self.sites.setdefault(use.site, SiteStats())
-            stats.newest_used = max(stats.newest_used, use.generation)
+            self._count_use(use)
             if use.uses >= 2:
                 self.sites.setdefault(use.site, SiteStats()).reused = True
         sites = {self.datasets[t].site for t in used_set}
