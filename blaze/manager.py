@@ -333,6 +333,22 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
 
+    def book_sizes(self) -> dict[str, int]:
+        """Entries in each of the manager's growing tables: what a long program's driver
+        memory is made of (``benchmarks/long_program.py`` checks they stay flat)."""
+        with self._lock:
+            tables = {
+                "datasets": self._datasets,
+                "rdd_of_token": self._rdd_of_token,
+                "tracker": self._tracker.datasets,
+                "observed": self._observed,
+                "site_sizes": self._site_sizes,
+                "ledger": self._ledger.blocks,
+                "cost_model_rdds": self._engine.model.rdds,
+                "predictor_points": self._predictors.point_count(),
+            }
+            return {k: v if isinstance(v, int) else len(v) for k, v in tables.items()}
+
     # ---- the event worker ------------------------------------------------------------------
     def _work(self) -> None:
         while True:
