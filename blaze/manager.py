@@ -29,7 +29,7 @@ import itertools
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,7 +153,8 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
         self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
         self._predictors = Predictors()
-        self._observed: set[tuple[int, int]] = set()
+        self._observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
+        self._released_tokens: deque[int] = deque()  # datasets the program dropped
         self._errors: dict[str, int] = defaultdict(int)
         self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
