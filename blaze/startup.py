@@ -17,9 +17,7 @@ the JVM's stderr is spark-submit's stderr (where Spark's own errors go).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 from collections.abc import Mapping
 
 from blaze_errors import BlazeError
@@ -75,13 +73,4 @@ def attach_at_startup(sc):
     except BlazeError as exc:
         fail_startup(str(exc))
         return None
-    # the size predictors fit with scikit-learn, whose import takes seconds: load it while
-    # the program's first jobs run, not inside the manager's event handling later
-    threading.Thread(target=_preload_sklearn, name="blaze-preload", daemon=True).start()
     return manager
-
-
-def _preload_sklearn() -> None:
-    # on failure the predictor reports its own import error when it first fits
-    with contextlib.suppress(Exception):
-        import sklearn.linear_model  # noqa: F401

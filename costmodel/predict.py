@@ -14,7 +14,7 @@ gets regressors over (iteration, input scale), so growth is extrapolated:
   The target is normalised by ``scale ** c``; ``c`` is fitted by a log-log regression when two
   or more scales were seen, else 1 (partition data grow with the input at a fixed number of
   partitions).
-- Growth: two scikit-learn ``LinearRegression`` fits of the normalised mean against the
+- Growth: two least-squares line fits of the normalised mean against the
   iteration — linear (``z = a + b i``) and geometric (``log z = a + b i``) — and the last
   value compete; the one with the lower error in a rolling-origin backtest (predict iteration
   k from iterations < k) wins.
