@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from blaze_errors import BlazeError
 
-__all__ = ["attach_at_startup", "fail_startup", "validate_at_startup"]
+__all__ = ["attach_at_startup", "fail_startup", "load_plugin_at_startup", "validate_at_startup"]
 
 EXIT_BAD_CONF = 2
 
@@ -52,6 +52,30 @@ def validate_at_startup(blaze_conf: Mapping[str, str]):
 
     try:
         return BlazeConfig.from_conf(blaze_conf)
+    except BlazeError as exc:
+        fail_startup(str(exc))
+    return None  # unreachable: fail_startup raises
+
+
+def load_plugin_at_startup(conf):
+    """The conf a starting SparkContext gets, naming blaze-spark's JVM plugin (or exit 2).
+
+    ``conf`` is the SparkConf handed to ``_do_init``. Unless it already lives in the JVM it
+    is laid over the JVM's system properties first, as ``_do_init`` itself would do: the
+    lists are appended to, so ``spark-submit --jars``/``--conf spark.plugins`` survive. A
+    missing JDK ends the program here, in one line, before Spark starts its context.
+    """
+    from pyspark.conf import SparkConf
+
+    from blaze.plugin import with_blaze_plugin
+
+    if conf is None or conf._jconf is None:
+        in_jvm = SparkConf()  # the JVM is up: starts from its system properties
+        for key, value in conf.getAll() if conf is not None else []:
+            in_jvm.set(key, value)
+        conf = in_jvm
+    try:
+        return with_blaze_plugin(conf)
     except BlazeError as exc:
         fail_startup(str(exc))
     return None  # unreachable: fail_startup raises

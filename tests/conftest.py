@@ -26,6 +26,9 @@ TEST_SPARK_CONF = {
     ),
     "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
     "spark.python.worker.reuse": "true",
+    # any spark.blaze.* key loads blaze-spark's JVM plugin, as in a user's session; the
+    # manager itself stays off (tests attach it themselves)
+    "spark.blaze.enabled": "false",
 }
 
 
