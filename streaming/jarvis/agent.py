@@ -22,8 +22,11 @@ data, which exists whatever the query does. The network is a token bucket of
 ``bandwidth x interval`` bytes per interval (one interval of burst), charged with the real
 size of the files written.
 
-Every agent stops by itself: after ``max_runtime_s``, when its parent process is gone
-(checked every interval), when the control file says ``stop``, or after ``max_records``.
+Every agent stops by itself: after ``max_runtime_s``, when the control file says ``stop``,
+after ``max_records``, and the moment its parent process dies (the kernel's parent-death
+signal, :func:`streaming.jarvis.lifecycle.die_with_parent`; the parent is also checked every
+interval). Everything it writes lies inside the run's work directory, which the run's
+watchdog removes if the run is killed.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ import numpy as np
 
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
 from streaming.jarvis.controller import IntervalObservation
+from streaming.jarvis.lifecycle import die_with_parent
 from streaming.jarvis.query import columns_from_telemetry, query_from_spec
 from streaming.jarvis.runtime import SourceRuntime
+from streaming.jarvis.search import sustained_rate
 from streaming.jarvis.spool import resume_point, write_entry
 
 __all__ = ["AgentConfig", "main", "run_agent"]
@@ -105,6 +110,8 @@ def _parent_alive(parent_pid: int | None) -> bool:
 
 def run_agent(cfg: AgentConfig) -> int:
     """The agent loop; returns the process exit code."""
+    if not die_with_parent(cfg.parent_pid):
+        return 0  # the parent died before the agent got this far
     query = query_from_spec(cfg.query)
     telemetry = TelemetryConfig(**cfg.telemetry)
     tables = {"topology": server_topology(telemetry)}
@@ -189,8 +196,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 )
                 spent = time.thread_time() - start
                 used += spent
-                runtime.record_shipping(spent, meta.bytes)
-                runtime.record_flush(spent)
+                runtime.record_flush(spent, meta.bytes)
                 nbytes = meta.bytes
                 seq += 1
             tokens += estimated - nbytes  # charge the real file size, not the estimate
@@ -203,13 +209,23 @@ def run_agent(cfg: AgentConfig) -> int:
                 obs = IntervalObservation(
                     used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
                 )
+            records = next_record - first
+            rate = sustained_rate(
+                records,
+                used,
+                nbytes,
+                runtime.cpu_budget,
+                runtime.bandwidth,
+                wall_s=time.monotonic() - interval_start if stopped_by == "input" else None,
+            )
             # an interval spent paying CPU debt says nothing about the load factors
-            state = runtime.end_interval(obs, judge=allowance > 0 and next_record > first)
+            state = runtime.end_interval(obs, rate, judge=allowance > 0 and records > 0)
             line = {
                 "t": time.time(),
                 "agent": cfg.agent,
                 "strategy": cfg.strategy,
-                "records": next_record - first,
+                "records": records,
+                "rate": rate,
                 "next_record": next_record,
                 "bytes": nbytes,
                 "cpu_used_s": used,
@@ -221,6 +237,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 "malformed": malformed,
                 "state": state.value,
                 "load_factors": list(runtime.load_factors),
+                "settled": runtime.search.settled if runtime.search is not None else None,
                 "wall_s": time.monotonic() - interval_start,
             }
             stats.write(json.dumps(line) + "\n")
@@ -235,11 +252,11 @@ def run_agent(cfg: AgentConfig) -> int:
 
 def _warm_up(cfg: AgentConfig, query, tables, telemetry: TelemetryConfig) -> None:
     """Run the whole data path once before the clock starts (first calls pay one-off setup:
-    lazy imports, kernel caches) so no strategy starts its measurement in debt."""
+    lazy imports, kernel caches) so no strategy starts its measurement in debt. The scratch
+    spool lies in the agent's own directory, inside the run's work directory."""
     import shutil
-    import tempfile
 
-    scratch = tempfile.mkdtemp(prefix="jarvis-warm-")
+    scratch = Path(cfg.stats).parent / "warm-up"
     try:
         for factors in ([1.0] * query.num_operators, [0.0] * query.num_operators):
             rt = SourceRuntime(query, tables, "fixed", 1.0, 1.0, factors)

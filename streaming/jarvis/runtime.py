@@ -6,13 +6,19 @@ interval's output with :meth:`flush`, report the interval with :meth:`end_interv
 
 Strategies (the same runtime runs Jarvis and every baseline, so they share all costs):
 
-* ``jarvis``: LP on the measured profile, then the step heuristic every interval;
-  re-profiles (one chunk with every proxy at p = 1) when the budget changes;
+* ``jarvis``: :class:`~streaming.jarvis.search.LoadSearch` — the best operator-level split
+  the measured profile predicts, refined by queue state, settled on the best measured point;
+  restarted when the budget changes;
 * ``all_sp``: every proxy at 0, all records go to Spark raw;
 * ``filter_src``: only the filter runs at the source;
 * ``best_op``: the best whole-operator split for the measured profile (re-chosen after a
   budget change, like Jarvis, so the comparison is only about data- vs operator-level);
-* ``fixed``: the load factors given (tests).
+* ``fixed``: the load factors given (tests, and every operator-level split in the benchmark).
+
+After a budget change both adaptive strategies replan at once from the running profile when
+every operator was measured recently; otherwise the next chunk runs every proxy at p = 1 to
+measure them (a *profiling chunk*), and the interval that contained it is not used to judge
+the plan (it ran two plans).
 """
 
 from __future__ import annotations
@@ -30,18 +36,19 @@ from streaming.jarvis.controller import (
     OperatorProfile,
     QueryProfile,
     QueueState,
-    StepHeuristic,
     best_operator_level,
     classify,
-    solve_load_factors,
 )
 from streaming.jarvis.proxy import run_proxies, stage_table, validate_load_factors
 from streaming.jarvis.query import Columns, Query, sanitize
+from streaming.jarvis.search import LoadSearch
 
 __all__ = ["STRATEGIES", "SourceRuntime"]
 
 STRATEGIES = ("jarvis", "all_sp", "filter_src", "best_op", "fixed")
 _IPC_OVERHEAD_BYTES = 0.02  # per row: IPC framing amortised over a large batch
+_FRESH_CHUNKS = 64  # an operator measured within this many chunks needs no profiling chunk
+_SHIP_SAMPLE_BYTES = 256 * 1024  # smaller entries: fixed per-entry cost dominates the time
 
 
 def _row_bytes(query: Query, stage: int) -> float:
@@ -63,6 +70,7 @@ class _Interval:
     records: int = 0
     malformed: int = 0
     est_bytes: float = 0.0
+    aggregated: int = 0  # records the local aggregate took in (its merge cost is theirs)
 
 
 class SourceRuntime:
@@ -82,12 +90,17 @@ class SourceRuntime:
         self.query, self.tables, self.strategy = query, tables, strategy
         k = query.num_operators
         self.cpu_budget, self.bandwidth = float(cpu_budget), float(bandwidth)
-        self.heuristic = StepHeuristic()
+        self.search = LoadSearch(k) if strategy == "jarvis" else None
         self._op_cost = [_Ewma() for _ in range(k)]
         self._op_sel = [_Ewma() for _ in range(k)]
-        self._ship_cost = _Ewma()
+        self._op_seen = [-_FRESH_CHUNKS] * k  # chunk number of each operator's last measurement
+        self._chunks = 0
+        self._merge_cost = _Ewma()  # flush-time merge of partial aggregates, per aggregated record
+        self._ship_cost = _Ewma()  # per shipped byte, beyond the fixed cost of an entry
+        self._entry_cost = _Ewma()  # fixed CPU of one spool entry (directory, meta, rename)
         self._input_cost = _Ewma()
         self._flush_cost = _Ewma()
+        self._merge_s = 0.0  # merge time of the last flush, until its write is recorded
         self._stage_bytes = tuple(_row_bytes(query, s) + _IPC_OVERHEAD_BYTES for s in range(k + 1))
         if strategy == "fixed":
             if load_factors is None:
@@ -100,19 +113,26 @@ class SourceRuntime:
         else:
             self.load_factors = tuple([1.0] * k)
         self.profiling = strategy in ("jarvis", "best_op")  # next chunk profiles at p = 1
+        self._mixed_plans = False  # a profiling chunk ran since the last end_interval
         self.last_state: QueueState | None = None
         self._interval = _Interval()
 
     # -- budget -----------------------------------------------------------------------
     def set_budget(self, cpu_budget: float, bandwidth: float) -> bool:
-        """Apply a new budget; returns True if it changed (and a re-profile is scheduled)."""
+        """Apply a new budget; returns True if it changed (and the plan is re-chosen)."""
         if cpu_budget <= 0 or bandwidth <= 0:
             raise ValueError(f"cpu_budget={cpu_budget} and bandwidth={bandwidth} must be positive")
         changed = (cpu_budget, bandwidth) != (self.cpu_budget, self.bandwidth)
         self.cpu_budget, self.bandwidth = float(cpu_budget), float(bandwidth)
         if changed and self.strategy in ("jarvis", "best_op"):
-            self.profiling = True
+            if self._profile_fresh():
+                self._replan()
+            else:
+                self.profiling = True
         return changed
+
+    def _profile_fresh(self) -> bool:
+        return all(self._chunks - seen < _FRESH_CHUNKS for seen in self._op_seen)
 
     # -- data path ----------------------------------------------------------------------
     @property
@@ -132,10 +152,13 @@ class SourceRuntime:
         everything = self.profiling or (all_local and self.spill_local)
         factors = tuple([1.0] * self.query.num_operators) if everything else self.load_factors
         run = run_proxies(self.query, cols, factors, self.tables)
+        self._chunks += 1
         for i in range(self.query.num_operators):
             if run.op_records_in[i] >= 256:  # too few records give a noisy per-record cost
                 self._op_cost[i].add(run.op_seconds[i] / run.op_records_in[i])
                 self._op_sel[i].add(run.op_records_out[i] / run.op_records_in[i])
+                self._op_seen[i] = self._chunks
+        self._interval.aggregated += run.op_records_in[-1]
         est = 0.0
         for stage, part in run.outputs.items():
             self._interval.parts.setdefault(stage, []).append(part)
@@ -146,6 +169,7 @@ class SourceRuntime:
         if self.profiling:
             self._profile_shipping(cols)
             self.profiling = False
+            self._mixed_plans = True
             self._replan()
         return est
 
@@ -168,11 +192,16 @@ class SourceRuntime:
         interval, self._interval = self._interval, _Interval()
         tables: dict[int, pa.Table] = {}
         last = self.query.num_operators
+        self._merge_s = 0.0
         for stage, parts in interval.parts.items():
             if stage == last and len(parts) > 1:
+                start = time.thread_time()
                 merged = {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
                 parts = [self.query.aggregate.merge(merged)]
+                self._merge_s = time.thread_time() - start
             tables[stage] = stage_table(self.query, stage, parts)
+        if interval.aggregated:
+            self._merge_cost.add(self._merge_s / interval.aggregated)
         return tables, interval.records, interval.malformed
 
     @property
@@ -180,10 +209,19 @@ class SourceRuntime:
         """Expected CPU of the interval's flush + spool write (reserved from the budget)."""
         return float(self._flush_cost.value or 0.0)
 
-    def record_flush(self, seconds: float) -> None:
+    def record_flush(self, seconds: float, nbytes: int) -> None:
+        """CPU of the last flush + spool write of ``nbytes``: the reserve for the next one, and
+        (minus the partial-aggregate merge, which is local work) the cost of shipping: the
+        fixed cost of an entry from small ones, the cost per byte from large ones."""
         self._flush_cost.add(seconds)
+        shipping = max(0.0, seconds - self._merge_s)
+        if nbytes < _SHIP_SAMPLE_BYTES:
+            self._entry_cost.add(shipping)
+        else:
+            self.record_shipping(max(0.0, shipping - (self._entry_cost.value or 0.0)), nbytes)
 
     def record_shipping(self, seconds: float, nbytes: int) -> None:
+        """One measurement of the marginal CPU cost of shipping ``nbytes``."""
         if nbytes > 4096:
             self._ship_cost.add(seconds / nbytes)
 
@@ -192,9 +230,11 @@ class SourceRuntime:
         """The current measured profile (None until every operator was measured once)."""
         if any(e.value is None for e in self._op_cost + self._op_sel):
             return None
+        costs = [float(c.value) for c in self._op_cost]  # type: ignore[arg-type]
+        costs[-1] += float(self._merge_cost.value or 0.0)
         ops = tuple(
-            OperatorProfile(float(c.value), float(s.value))  # type: ignore[arg-type]
-            for c, s in zip(self._op_cost, self._op_sel)
+            OperatorProfile(cost, float(s.value))  # type: ignore[arg-type]
+            for cost, s in zip(costs, self._op_sel)
         )
         return QueryProfile(
             ops,
@@ -207,24 +247,27 @@ class SourceRuntime:
         profile = self.profile()
         if profile is None:
             return
-        if self.strategy == "jarvis":
-            self.load_factors = solve_load_factors(
-                profile, self.cpu_budget, self.bandwidth
-            ).load_factors
-            self.heuristic.reset()
+        if self.search is not None:
+            self.load_factors = self.search.restart(profile, self.cpu_budget, self.bandwidth)
         elif self.strategy == "best_op":
             self.load_factors = best_operator_level(
                 profile, self.cpu_budget, self.bandwidth
             ).load_factors
 
-    def end_interval(self, obs: IntervalObservation, judge: bool = True) -> QueueState:
-        """Classify the interval; Jarvis refines its load factors from the state.
+    def end_interval(
+        self, obs: IntervalObservation, rate: float | None = None, judge: bool = True
+    ) -> QueueState:
+        """Classify the interval; Jarvis feeds the state and the measured ``rate`` (see
+        :func:`~streaming.jarvis.search.sustained_rate`) to its search for the next factors.
 
-        ``judge=False`` (an interval with no budget left, spent paying CPU debt) reports
-        the state but leaves the load factors alone.
+        ``judge=False`` (an interval with no budget left, spent paying CPU debt) reports the
+        state but leaves the load factors alone; so does an interval that ran a profiling
+        chunk, and one whose data has not been flushed yet.
         """
         state = classify(obs)
         self.last_state = state
-        if self.strategy == "jarvis" and not self.profiling and judge:
-            self.load_factors = self.heuristic.update(self.load_factors, state)
+        clean = not self._mixed_plans and not self.profiling
+        self._mixed_plans = False
+        if self.search is not None and judge and clean and rate is not None:
+            self.load_factors = self.search.observe(rate, state)
         return state

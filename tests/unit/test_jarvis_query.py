@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from blaze_errors import InputError
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
+from streaming.jarvis.controller import IntervalObservation, best_operator_level
 from streaming.jarvis.proxy import run_proxies, validate_load_factors
 from streaming.jarvis.query import (
     Aggregate,
@@ -184,14 +185,33 @@ def test_unknown_strategy():
         SourceRuntime(QUERY, TABLES, "magic", 0.1, 1e6)
 
 
-def test_jarvis_runtime_profiles_then_plans_and_reprofiles_on_budget_change():
+def test_jarvis_runtime_profiles_then_starts_at_the_best_split_and_replans_on_budget_change():
     rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
     assert rt.profiling
     rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, 0, 8_192)))
     assert not rt.profiling and rt.profile() is not None
-    assert all(0.0 <= p <= 1.0 for p in rt.load_factors)
-    assert rt.set_budget(0.02, 1e6) and rt.profiling
+    assert rt.load_factors == best_operator_level(rt.profile(), 0.01, 1e6).load_factors
+    # every operator was measured a moment ago: the new plan comes at once, no profiling chunk
+    assert rt.set_budget(0.02, 1e6) and not rt.profiling
+    assert rt.load_factors == best_operator_level(rt.profile(), 0.02, 1e6).load_factors
     assert not rt.set_budget(0.02, 1e6)
+
+
+def test_stale_profile_is_measured_again_and_that_interval_is_not_judged():
+    rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
+    chunk = columns_from_telemetry(generate_range(CONFIG, 0, 1_000))
+    rt.process_chunk(chunk)  # the first profiling chunk
+    rt.load_factors = (0.0, 0.0, 0.0, 0.0)  # nothing runs locally: the profile ages
+    for _ in range(64):
+        rt.process_chunk(chunk)
+    assert rt.set_budget(0.02, 1e6) and rt.profiling
+    rt.process_chunk(chunk)  # runs every proxy at p = 1, then replans
+    start = rt.load_factors
+    obs = IntervalObservation(0.01, 0.01, 1e3, 1e6, "cpu")  # congested: would shed work
+    rt.end_interval(obs, rate=1e5)
+    assert rt.load_factors == start and rt.search.measured(start) is None
+    rt.end_interval(obs, rate=1e5)  # a clean interval is judged
+    assert rt.search.measured(start) == 1e5
 
 
 @pytest.mark.parametrize(("strategy", "spills"), [("jarvis", True), ("best_op", False)])
