@@ -38,8 +38,9 @@ from streaming.jarvis.controller import (
     QueueState,
     best_operator_level,
     classify,
+    operator_level_factors,
 )
-from streaming.jarvis.proxy import run_proxies, stage_table, validate_load_factors
+from streaming.jarvis.proxy import ChunkRouter, run_proxies, stage_table, validate_load_factors
 from streaming.jarvis.query import Columns, Query, sanitize
 from streaming.jarvis.search import LoadSearch
 
@@ -70,7 +71,6 @@ class _Interval:
     records: int = 0
     malformed: int = 0
     est_bytes: float = 0.0
-    aggregated: int = 0  # records the local aggregate took in (its merge cost is theirs)
 
 
 class SourceRuntime:
@@ -91,13 +91,14 @@ class SourceRuntime:
         k = query.num_operators
         self.cpu_budget, self.bandwidth = float(cpu_budget), float(bandwidth)
         self.search = LoadSearch(k) if strategy == "jarvis" else None
+        self._router = ChunkRouter(k)
         self._op_cost = [_Ewma() for _ in range(k)]
         self._op_sel = [_Ewma() for _ in range(k)]
         self._op_seen = [-_FRESH_CHUNKS] * k  # chunk number of each operator's last measurement
         self._chunks = 0
-        self._merge_cost = _Ewma()  # flush-time merge of partial aggregates, per aggregated record
+        self._full_chunk = 0  # the largest chunk seen: smaller ones do not update the profile
         self._ship_cost = _Ewma()  # per shipped byte, beyond the fixed cost of an entry
-        self._entry_cost = _Ewma()  # fixed CPU of one spool entry (directory, meta, rename)
+        self._entry_cost = _Ewma()  # fixed CPU of a flush: merge, directory, meta, rename
         self._input_cost = _Ewma()
         self._flush_cost = _Ewma()
         self._merge_s = 0.0  # merge time of the last flush, until its write is recorded
@@ -140,6 +141,26 @@ class SourceRuntime:
         """Whether chunks may run all-local once the network is exhausted (data-level only)."""
         return self.strategy == "jarvis"
 
+    def _split_of_next(self, records: int, all_local: bool, choose: bool) -> int:
+        """The operator-level split the next chunk runs under (see :class:`ChunkRouter`)."""
+        if self.profiling or (all_local and self.spill_local):
+            return self.query.num_operators
+        if choose:
+            return self._router.route(self.load_factors, records)
+        return self._router.peek(self.load_factors, records)
+
+    def chunk_cost_s(self, records: int, all_local: bool = False) -> float | None:
+        """Expected CPU of processing the next chunk of ``records`` (its shipping is in the
+        flush reserve); None before the first profile. The agent sizes its last chunk of an
+        interval with it, so the budget is not overrun by most of a chunk."""
+        profile = self.profile()
+        if profile is None:
+            return None
+        split = self._split_of_next(records, all_local, choose=False)
+        reach = profile.reach
+        local = sum(op.cost_s * reach[i] for i, op in enumerate(profile.operators[:split]))
+        return records * (profile.input_cost_s + local)
+
     def process_chunk(self, cols: Columns, all_local: bool = False) -> float:
         """Run one chunk through the proxies; returns its estimated shipped bytes.
 
@@ -149,16 +170,19 @@ class SourceRuntime:
         n_in = len(cols["src"])
         cols, bad = sanitize(cols)
         self._input_cost.add((time.thread_time() - start) / max(n_in, 1))
-        everything = self.profiling or (all_local and self.spill_local)
-        factors = tuple([1.0] * self.query.num_operators) if everything else self.load_factors
+        split = self._split_of_next(n_in, all_local, choose=True)
+        factors = operator_level_factors(self.query.num_operators, split)
         run = run_proxies(self.query, cols, factors, self.tables)
         self._chunks += 1
-        for i in range(self.query.num_operators):
-            if run.op_records_in[i] >= 256:  # too few records give a noisy per-record cost
-                self._op_cost[i].add(run.op_seconds[i] / run.op_records_in[i])
-                self._op_sel[i].add(run.op_records_out[i] / run.op_records_in[i])
-                self._op_seen[i] = self._chunks
-        self._interval.aggregated += run.op_records_in[-1]
+        # a chunk cut short (the last of an interval) costs mostly per-call overhead: its
+        # per-record cost would skew the profile, which plans full chunks
+        self._full_chunk = max(self._full_chunk, n_in)
+        if self.profiling or n_in >= self._full_chunk // 2:
+            for i in range(self.query.num_operators):
+                if run.op_records_in[i] >= 256:  # too few records: a noisy per-record cost
+                    self._op_cost[i].add(run.op_seconds[i] / run.op_records_in[i])
+                    self._op_sel[i].add(run.op_records_out[i] / run.op_records_in[i])
+                    self._op_seen[i] = self._chunks
         est = 0.0
         for stage, part in run.outputs.items():
             self._interval.parts.setdefault(stage, []).append(part)
@@ -200,25 +224,29 @@ class SourceRuntime:
                 parts = [self.query.aggregate.merge(merged)]
                 self._merge_s = time.thread_time() - start
             tables[stage] = stage_table(self.query, stage, parts)
-        if interval.aggregated:
-            self._merge_cost.add(self._merge_s / interval.aggregated)
         return tables, interval.records, interval.malformed
 
     @property
     def flush_estimate_s(self) -> float:
-        """Expected CPU of the interval's flush + spool write (reserved from the budget)."""
-        return float(self._flush_cost.value or 0.0)
+        """Expected CPU of this interval's flush + spool write so far (reserved from the
+        budget): an entry's fixed cost plus the shipping cost of the bytes pending. Until a
+        small entry has shown the fixed cost, the average flush stands in for it."""
+        if self._entry_cost.value is None:
+            return float(self._flush_cost.value or 0.0)
+        per_byte = float(self._ship_cost.value or 0.0)
+        return float(self._entry_cost.value) + per_byte * self._interval.est_bytes
 
     def record_flush(self, seconds: float, nbytes: int) -> None:
         """CPU of the last flush + spool write of ``nbytes``: the reserve for the next one, and
-        (minus the partial-aggregate merge, which is local work) the cost of shipping: the
-        fixed cost of an entry from small ones, the cost per byte from large ones."""
+        the cost of shipping: a flush's fixed cost (merging partial aggregates, the entry's
+        directory and metadata) from small entries, the cost per byte from large ones (minus
+        the merge, which is not shipping)."""
         self._flush_cost.add(seconds)
-        shipping = max(0.0, seconds - self._merge_s)
         if nbytes < _SHIP_SAMPLE_BYTES:
-            self._entry_cost.add(shipping)
+            self._entry_cost.add(seconds)
         else:
-            self.record_shipping(max(0.0, shipping - (self._entry_cost.value or 0.0)), nbytes)
+            fixed = max(self._merge_s, float(self._entry_cost.value or 0.0))
+            self.record_shipping(max(0.0, seconds - fixed), nbytes)
 
     def record_shipping(self, seconds: float, nbytes: int) -> None:
         """One measurement of the marginal CPU cost of shipping ``nbytes``."""
@@ -230,11 +258,9 @@ class SourceRuntime:
         """The current measured profile (None until every operator was measured once)."""
         if any(e.value is None for e in self._op_cost + self._op_sel):
             return None
-        costs = [float(c.value) for c in self._op_cost]  # type: ignore[arg-type]
-        costs[-1] += float(self._merge_cost.value or 0.0)
         ops = tuple(
-            OperatorProfile(cost, float(s.value))  # type: ignore[arg-type]
-            for cost, s in zip(costs, self._op_sel)
+            OperatorProfile(float(c.value), float(s.value))  # type: ignore[arg-type]
+            for c, s in zip(self._op_cost, self._op_sel)
         )
         return QueryProfile(
             ops,
@@ -242,6 +268,19 @@ class SourceRuntime:
             float(self._ship_cost.value or 0.0),
             float(self._input_cost.value or 0.0),
         )
+
+    def profile_summary(self) -> dict[str, object] | None:
+        """The profile in ns per record / byte, for the stats lines (what the model saw)."""
+        profile = self.profile()
+        if profile is None:
+            return None
+        return {
+            "op_ns": [round(op.cost_s * 1e9, 2) for op in profile.operators],
+            "selectivity": [round(op.selectivity, 4) for op in profile.operators],
+            "input_ns": round(profile.input_cost_s * 1e9, 2),
+            "ship_ns_per_byte": round(profile.ship_cost_s_per_byte * 1e9, 3),
+            "entry_ms": None if self._entry_cost.value is None else self._entry_cost.value * 1e3,
+        }
 
     def _replan(self) -> None:
         profile = self.profile()

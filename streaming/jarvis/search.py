@@ -215,6 +215,7 @@ class LoadSearch:
                 return False
             t = self._balance(point.anchor, partner)  # the model's best spot on the edge
             self._point = _Point(point.anchor, partner, t if t > 0 else min(1.0, abs(delta)))
+            self.heuristic.reset()  # a new edge: bracket afresh around the model's guess
             return True
         t = point.t + abs(delta) if self._towards(point, shed) else point.t - abs(delta)
         if t > 1 and point.t >= 1:  # at the partner split already: continue from there

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from blaze_errors import InputError
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
 from streaming.jarvis.controller import IntervalObservation, best_operator_level
-from streaming.jarvis.proxy import run_proxies, validate_load_factors
+from streaming.jarvis.proxy import ChunkRouter, run_proxies, split_weights, validate_load_factors
 from streaming.jarvis.query import (
     Aggregate,
     Filter,
@@ -147,7 +147,8 @@ def test_join_drops_servers_missing_from_the_table():
 def test_spool_resume_skips_complete_entries_and_cleans_temporaries(tmp_path):
     rt = SourceRuntime(QUERY, TABLES, "fixed", 1.0, 1e6, [1.0, 1.0, 0.5, 1.0])
     for seq in range(3):
-        rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, seq * 1_000, 1_000)))
+        for first in (seq * 1_000, seq * 1_000 + 500):  # two chunks per entry
+            rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, first, 500)))
         tables, records, _ = rt.flush()
         assert records == 1_000
         write_entry(tmp_path, 4, seq, seq * 1_000, (seq + 1) * 1_000, tables)
@@ -156,7 +157,32 @@ def test_spool_resume_skips_complete_entries_and_cleans_temporaries(tmp_path):
     assert not (tmp_path / "agent004" / ".tmp-0000000003").exists()
     assert list_entries(tmp_path, 4) == [0, 1, 2]
     stages = read_entry_tables(tmp_path, 4, 1)
-    assert set(stages) == {2, 4}  # half forwarded before the join, the rest aggregated
+    assert set(stages) == {2, 4}  # one chunk forwarded before the join, one aggregated
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(load_factor, min_size=4, max_size=4),
+    st.lists(st.integers(1, 8_192), min_size=1, max_size=200),
+)
+def test_chunk_router_gives_every_proxy_its_share_within_one_chunk(factors, sizes):
+    router = ChunkRouter(4)
+    routed = np.zeros(5)
+    for n in sizes:
+        expected = router.peek(factors, n)
+        split = router.route(factors, n)
+        assert split == expected
+        routed[split] += n
+    total, biggest = sum(sizes), max(sizes)
+    weights = split_weights(factors)
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.all(np.abs(routed - weights * total) <= biggest * (1 + 1e-9))
+    # proxy k processed locally the records of splits k+1..K: its factor's share of what reached it
+    reached = total
+    for k, p in enumerate(factors):
+        local = routed[k + 1 :].sum()
+        assert abs(local - p * reached) <= 5 * biggest
+        reached = local
 
 
 def test_unreadable_spool_file_names_the_file(tmp_path):
