@@ -190,18 +190,22 @@ class LoadSearch:
         if self.settled:
             return self.factors
         if self.moves_left <= 0:
-            return self._settle()
+            return self.settle()
         delta = self.heuristic.move(state)
         if delta == 0.0 or not self._move(delta):
             self._stable += 1  # stable, or at the end of the plan space in that direction
-            return self._settle() if self._stable >= 2 else self.factors
+            return self.settle() if self._stable >= 2 else self.factors
         self._stable = 0
         self.moves_left -= 1
         return self.factors
 
-    def _settle(self) -> tuple[float, ...]:
-        best = max(self._samples.values(), key=lambda s: s.mean)
-        self._point = best.point
+    def settle(self) -> tuple[float, ...]:
+        """Stop searching: go to the best measured point (the start split if nothing was
+        measured yet) and stay there until the next restart."""
+        if self._samples:
+            self._point = max(self._samples.values(), key=lambda s: s.mean).point
+        else:
+            self._point = _Point(self.start_split, None, 0.0)
         self.settled = True
         return self.factors
 

@@ -22,7 +22,7 @@ from streaming.jarvis.query import (
     query_from_spec,
     sanitize,
 )
-from streaming.jarvis.runtime import SourceRuntime
+from streaming.jarvis.runtime import SETTLE_WITHIN_INTERVALS, SourceRuntime
 from streaming.jarvis.spool import list_entries, read_entry_tables, resume_point, write_entry
 
 CONFIG = TelemetryConfig(num_servers=200, seed=7, error_rate=0.05)
@@ -238,6 +238,18 @@ def test_stale_profile_is_measured_again_and_that_interval_is_not_judged():
     assert rt.load_factors == start and rt.search.measured(start) is None
     rt.end_interval(obs, rate=1e5)  # a clean interval is judged
     assert rt.search.measured(start) == 1e5
+
+
+def test_search_settles_within_a_bounded_number_of_intervals_judged_or_not():
+    rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
+    rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, 0, 2_000)))
+    start = rt.load_factors
+    congested = IntervalObservation(0.01, 0.01, 1e3, 1e6, "cpu")
+    for _ in range(SETTLE_WITHIN_INTERVALS - 1):
+        rt.end_interval(congested, rate=1e5, judge=False)  # e.g. paying CPU debt
+    assert not rt.search.settled
+    rt.end_interval(congested, rate=1e5, judge=False)
+    assert rt.search.settled and rt.load_factors == start  # nothing measured: the start
 
 
 @pytest.mark.parametrize(("strategy", "spills"), [("jarvis", True), ("best_op", False)])
