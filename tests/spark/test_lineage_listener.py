@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from operator import add
 from pathlib import Path
@@ -21,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 from lineage.dag import LineageDag
+from lineage.events import TaskRun
 from lineage.listener import LineageListener
 
 pytestmark = pytest.mark.spark
@@ -210,12 +212,15 @@ def test_blaze_lineage_reads_sparks_event_log(run, capsys):
     assert cells["cached parts"] == f"{PARTITIONS}/{PARTITIONS}"
 
 
-def test_events_fed_out_of_order_through_the_jvm_never_crash(run):
-    """Real JVM event objects, reordered and thinned, sent straight to a second listener."""
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "per_event"])
+def test_events_fed_out_of_order_through_the_jvm_never_crash(run, batched):
+    """Real JVM event objects, reordered and thinned, sent straight to a second listener
+    (the JVM buffer or the py4j callback proxy)."""
     json_protocol = run.sc._jvm.org.apache.spark.util.JsonProtocol
     lines = [line for line in run.recorded.read_text().splitlines() if line]
     kept = [line for i, line in enumerate(reversed(lines)) if i % 4 != 1]
-    fed = LineageListener.attach(run.sc)
+    fed = LineageListener.attach(run.sc, batched=batched)
+    assert fed.delivery == ("batched" if batched else "per_event")
     try:
         for line in kept:
             event = json_protocol.sparkEventFromJson(line)
@@ -223,6 +228,7 @@ def test_events_fed_out_of_order_through_the_jvm_never_crash(run):
             getattr(fed._proxy, "on" + name.removeprefix("SparkListener"))(event)
         fed._proxy.onTaskEnd(None)  # a null event: Spark renders it as "null"
         fed._on_json('{"Event": "SparkListenerTaskEnd", "Stage ID": ')  # a cut line
+        fed.wait_until_empty()
         assert fed.errors == {"parse": 2}
         expected = LineageDag.from_json_lines(kept)
         assert fed.dag == expected
@@ -248,6 +254,36 @@ def test_subscribers_get_records_and_their_errors_are_counted(run):
         listener.wait_until_empty()
         assert len(seen) == count
     finally:
+        listener.detach()
+
+
+def test_events_wait_in_the_jvm_and_cross_in_one_batch(run):
+    """While Python is busy, a whole job's events queue in the JVM buffer; they then cross
+    in one py4j call, in order, and wait_until_empty covers them."""
+    listener = LineageListener.attach(run.sc)
+    assert listener.delivery == "batched"
+    release, first = threading.Event(), threading.Event()
+    tasks = []
+
+    def hold_first(record):
+        if not first.is_set():
+            first.set()
+            release.wait(60)
+        if isinstance(record, TaskRun):
+            tasks.append(record.partition_index)
+
+    listener.subscribe(hold_first)
+    try:
+        run.sc.parallelize(range(60), 60).count()
+        run.bus.waitUntilEmpty(30_000)  # every event is in the buffer (or held in Python)
+        assert first.is_set() and listener.batches == 0
+        release.set()
+        listener.wait_until_empty()
+        assert listener.batches == 2  # the held one, then everything that queued behind it
+        assert sorted(tasks) == list(range(60))
+        assert listener.errors == {}
+    finally:
+        release.set()
         listener.detach()
 
 
