@@ -9,7 +9,7 @@ startup hook and ``blaze.session`` put it there):
   (``"blaze"``), turns each event the lineage needs into its event-log JSON line with
   ``JsonProtocol.sparkEventToJsonString`` (minus task accumulator lists, which nothing here
   reads) and holds the lines. One Python thread drains them: one py4j call returns every
-  line buffered so far (it waits for a first line, then lets the batch grow a few ms), so a
+  line buffered so far (it waits for a first line, then lets the batch grow up to 10 ms), so a
   2,000-task job costs tens of py4j calls instead of a callback plus a call per event. Lines
   are parsed by the same parser as log files (:mod:`lineage.parse`), so live and offline
   DAGs agree. The buffer is bounded: when Python falls behind, Spark's own queue fills and
@@ -17,7 +17,7 @@ startup hook and ``blaze.session`` put it there):
 - Without the jar (a JVM started by hand without ``spark.jars``), the listener falls back to
   the per-event path — a Python class implementing
   ``org.apache.spark.scheduler.SparkListenerInterface`` through py4j's callback server — says
-  so in one log line and counts it (``LineageListener.fallbacks``; ``delivery`` says which
+  so in one log line (the process's first fallback; later ones log at debug) and counts it (``LineageListener.fallbacks``; ``delivery`` says which
   path a listener uses). py4j makes a new Java proxy each time a Python object crosses, so
   that proxy is materialised once (through a ``java.util.ArrayList``) and that one reference
   is used to add and to remove it; the adapter defines ``equals``/``hashCode``/``toString``
@@ -63,7 +63,7 @@ DETACH_TIMEOUT_S = 10.0
 EVENT_BUFFER_CLASS = "org.blazespark.EventBuffer"
 BUFFER_CAPACITY = 10_000  # lines held in the JVM at most (Spark's own queue default size)
 BATCH_LINES = 2_000  # lines per py4j call at most
-LINGER_MS = 5  # how long a batch may grow after its first line
+LINGER_MS = 10  # how long a batch may grow after its first line (a sync cuts it short)
 DRAIN_WAIT_MS = 500  # one drain call's wait for a first line (bounds detach's join)
 
 _thread_state = threading.local()  # .in_callback: True while a JVM callback runs here
@@ -237,7 +237,8 @@ class LineageListener:
             if batched:
                 with cls._fallbacks_lock:
                     cls.fallbacks += 1
-                log.warning(
+                    first = cls.fallbacks == 1
+                (log.warning if first else log.debug)(
                     "blaze lineage listener: %s is not loaded (blaze-spark's jar is not on the "
                     "driver's class path); Spark events cross py4j one by one",
                     EVENT_BUFFER_CLASS,
