@@ -8,6 +8,8 @@ that was not a computation is a cached-block read Spark made: the report's ``hit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import attached_managers
 
@@ -65,3 +67,53 @@ def test_hits_equal_the_cached_reads_spark_made_in_join_stages(spark, attach, co
     assert computed.value == PARTS  # ample memory: each partition computed once
     assert reads.value > 2 * PARTS  # the join read the cached partitions again and again
     assert (report["hits"], report["misses"]) == (reads.value - computed.value, computed.value)
+
+
+def _line_of(marker: str) -> int:
+    source = Path(__file__).read_text().splitlines()
+    return next(i for i, line in enumerate(source, 1) if line.rstrip().endswith(marker))
+
+
+def _job_and_stage_names(spark, action: str) -> list[str]:
+    """Names Spark gives the jobs and stages of one action (JobStart call sites, StageInfo
+    names), as the listener sees them."""
+    from lineage.events import JobRun, StageRun
+    from lineage.listener import LineageListener
+
+    listener = LineageListener.attach(spark)
+    named = []
+
+    def note(record):
+        if isinstance(record, JobRun) and record.call_site:
+            named.append(record.call_site)
+        elif isinstance(record, StageRun) and not record.completed:
+            named.append(record.name)
+
+    listener.subscribe(note)
+    df = spark.range(0, 1000, 1, 2).selectExpr("id % 7 AS k").groupBy("k").count()
+    try:
+        if action == "collect":
+            df.collect()  # ACTION collect
+        elif action == "count":
+            df.count()  # ACTION count
+        else:
+            df.rdd.map(lambda row: row[0]).count()  # ACTION rdd_count
+        listener.wait_until_empty()
+    finally:
+        listener.detach()
+    return named
+
+
+@pytest.mark.parametrize("action", ["collect", "count", "rdd_count"])
+def test_jobs_are_named_after_the_users_line_with_the_manager_attached(spark, attach, action):
+    """Every job and stage of a DataFrame action is named after the user's line (here the
+    helper's action line) in the listener's JobStart and StageInfo, never after a blaze
+    wrapper — also those Spark's SQL engine submits from its own threads (plain PySpark names
+    those after a JVM frame: ``CompletableFuture.java``)."""
+    attach(policy="mem_only", memory_budget="1g")
+    names = _job_and_stage_names(spark, action)
+    site = f"{Path(__file__)}:{_line_of(f'# ACTION {action}')}"
+    function = "count" if action == "rdd_count" else action
+    assert names
+    assert {name.rsplit(" at ", 1)[1] for name in names} == {site}, names
+    assert f"{function} at {site}" in names
