@@ -344,3 +344,38 @@ def test_detach_after_spark_stop_and_at_exit_does_not_hang_or_raise(tmp_path):
     events = proc.stdout.split("EVENTS")[1].split()
     assert int(events[0]) > 0 and events[0] == events[1] and "{}" in proc.stdout
     assert int(proc.stdout.split("EXITING")[1].split()[0]) > 0
+
+
+FALLBACK_SCRIPT = textwrap.dedent(
+    """
+    import logging
+    from pyspark.sql import SparkSession
+    from lineage.events import TaskRun
+    from lineage.listener import LineageListener
+    logging.basicConfig(level=logging.INFO)
+    # plain PySpark, no spark.blaze.* key: blaze-spark's jar is not on the class path
+    spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    listeners = [LineageListener.attach(spark), LineageListener.attach(spark)]
+    tasks = []
+    listeners[0].subscribe(lambda r: tasks.append(r) if isinstance(r, TaskRun) else None)
+    spark.sparkContext.parallelize(range(6), 3).count()
+    listeners[0].wait_until_empty()
+    print("RESULT", listeners[0].delivery, LineageListener.fallbacks, len(tasks),
+          dict(listeners[0].errors))
+    for listener in listeners:
+        listener.detach()
+    spark.stop()
+    """
+)
+
+
+@pytest.mark.slow
+def test_without_the_jar_events_cross_one_by_one_counted_and_said_once(tmp_path):
+    script = tmp_path / "fallback.py"
+    script.write_text(FALLBACK_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("RESULT")[1].split() == ["per_event", "2", "3", "{}"]
+    assert proc.stderr.count("EventBuffer is not loaded") == 1, proc.stderr[-2000:]
