@@ -12,8 +12,10 @@ startup hook and ``blaze.session`` put it there):
   line buffered so far (it waits for a first line, then lets the batch grow up to 10 ms), so a
   2,000-task job costs tens of py4j calls instead of a callback plus a call per event. Lines
   are parsed by the same parser as log files (:mod:`lineage.parse`), so live and offline
-  DAGs agree. The buffer is bounded: when Python falls behind, Spark's own queue fills and
-  Spark counts what it drops, as it does for any slow listener.
+  DAGs agree. The buffer is bounded: when Python falls behind, the bus thread waits, so
+  Spark's own queue fills and Spark counts what it drops, as for any slow listener; when
+  Python takes nothing for 2 s (stuck, or gone), the buffer drops and counts events
+  (``errors["buffer_full"]``) rather than hold Spark's bus, whose stop waits for it.
 - Without the jar (a JVM started by hand without ``spark.jars``), the listener falls back to
   the per-event path — a Python class implementing
   ``org.apache.spark.scheduler.SparkListenerInterface`` through py4j's callback server — says
@@ -384,9 +386,14 @@ class LineageListener:
 
         try:
             target = self._buffer.flush()
+            dropped = int(self._buffer.dropped())
         except Exception as exc:  # the JVM went away: nothing more will come
             self._count_error("drain", exc)
             return
+        with self._lock:
+            if dropped > self.errors["buffer_full"]:
+                self.errors["buffer_full"] = dropped
+                self.last_error = f"buffer_full: {dropped} events dropped in the JVM"
         deadline = time.monotonic() + timeout_s
         with self._progress:
             while self._handled < target and not self._drain_ended and not self._detached:

@@ -287,6 +287,36 @@ def test_events_wait_in_the_jvm_and_cross_in_one_batch(run):
         listener.detach()
 
 
+def test_a_stuck_python_side_never_holds_sparks_bus(run, monkeypatch):
+    """A full buffer with nobody draining: after its short wait the JVM side drops and
+    counts events instead of holding Spark's bus; once Python drains again, events flow."""
+    import lineage.listener as listener_module
+
+    monkeypatch.setattr(listener_module, "BUFFER_CAPACITY", 20)
+    listener = LineageListener.attach(run.sc)
+    release, tasks = threading.Event(), []
+
+    def stuck_then_count(record):
+        release.wait(120)
+        if isinstance(record, TaskRun):
+            tasks.append(record.stage_id)
+
+    listener.subscribe(stuck_then_count)
+    try:
+        run.sc.parallelize(range(60), 60).count()
+        run.bus.waitUntilEmpty(60_000)  # raises if the buffer held the bus's thread
+        release.set()
+        listener.wait_until_empty()
+        assert listener.errors["buffer_full"] > 0
+        tasks.clear()
+        run.sc.parallelize(range(30), 30).count()
+        listener.wait_until_empty()
+        assert len(tasks) == 30
+    finally:
+        release.set()
+        listener.detach()
+
+
 def test_detach_removes_the_listener_from_the_bus_and_is_idempotent(run):
     before = run.bus.listeners().size()
     listener = LineageListener.attach(run.sc)

@@ -27,18 +27,23 @@ public final class EventBuffer extends SparkListener {
   private final int capacity;
   private final int maxBatch;
   private final long lingerNanos;
+  /** How long the bus thread waits for room before the buffer counts as stalled. */
+  private static final long STALL_NANOS = TimeUnit.SECONDS.toNanos(2);
 
   // guarded by this
   private final ArrayDeque<String> lines = new ArrayDeque<>();
   private long buffered;
   private boolean closed;
   private boolean flushRequested;
+  private boolean stalled; // Python took nothing for STALL_NANOS while full: drop, do not wait
+  private long dropped;
   private long conversionErrors;
   private String lastError = "";
 
   /**
    * @param capacity lines held at most; beyond it the bus thread waits, so Spark's own bounded
-   *     queue (and its dropped-events counter) takes over when Python falls behind
+   *     queue (and its dropped-events counter) takes over when Python falls behind; after a
+   *     wait of 2 s with no line taken, events are dropped (and counted) until Python drains
    * @param maxBatch lines handed over by one {@link #drain} at most
    * @param lingerMillis how long {@link #drain} lets a batch grow after its first line
    */
@@ -65,14 +70,24 @@ public final class EventBuffer extends SparkListener {
     }
     synchronized (this) {
       try {
-        while (lines.size() >= capacity && !closed) {
-          wait();
+        long deadline = System.nanoTime() + STALL_NANOS;
+        while (lines.size() >= capacity && !closed && !stalled) {
+          long left = deadline - System.nanoTime();
+          if (left <= 0) {
+            stalled = true; // never hold Spark's bus (and its stop) on a Python that is gone
+            break;
+          }
+          TimeUnit.NANOSECONDS.timedWait(this, left);
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
       }
       if (closed) {
+        return;
+      }
+      if (lines.size() >= capacity) {
+        dropped++;
         return;
       }
       lines.add(line);
@@ -107,6 +122,7 @@ public final class EventBuffer extends SparkListener {
       TimeUnit.NANOSECONDS.timedWait(this, left);
     }
     flushRequested = false;
+    stalled = false;
     StringBuilder batch = new StringBuilder();
     for (int n = 0; n < maxBatch && !lines.isEmpty(); n++) {
       if (n > 0) {
@@ -128,6 +144,11 @@ public final class EventBuffer extends SparkListener {
   /** Events ever buffered (the count a Python waiter must have handled to be in sync). */
   public synchronized long buffered() {
     return buffered;
+  }
+
+  /** Events dropped because the buffer stayed full (Python stopped draining). */
+  public synchronized long dropped() {
+    return dropped;
   }
 
   /** Events Spark passed that JsonProtocol could not convert (and the last error). */
