@@ -468,3 +468,25 @@ def test_a_union_partition_maps_to_exactly_one_parent_partition(sizes):
     assert sorted(m[0] for m in mapped) == sorted(
         (p.rdd_id, s) for p in parents for s in range(p.num_partitions)
     )
+
+
+@pytest.mark.parametrize("kind", ["ShuffledRDD", "CoalescedRDD", "CoGroupedRDD"])
+def test_the_walk_stops_where_spark_reads_no_parent_block_by_index(kind):
+    # rdd 5 is persisted and has as many partitions as the stage, but partition i of the
+    # shuffle/coalesce above it does not read partition i of it: nothing is counted
+    ledger = Ledger()
+    nodes = (_named(8, kind, (5,), 4), _named(5, "PythonRDD", (), 4, MEM_DISK))
+    ledger.apply_stage(StageRun(1, 0, "s", 4, nodes, (), final_rdd_id=8))
+    ledger.apply_block(block(5, 0, 10))
+    assert ledger.apply_task(task(1, 0)) == []
+    assert ledger.report()["hits"] == 0
+
+
+def test_a_cartesian_partition_reads_one_partition_of_each_side():
+    ledger = Ledger()
+    nodes = (
+        _named(9, "CartesianRDD", (5, 6), 6),
+        _named(5, "PythonRDD", (), 2, MEM_DISK), _named(6, "PythonRDD", (), 3, MEM_DISK),
+    )  # fmt: skip
+    ledger.apply_stage(StageRun(1, 0, "s", 6, nodes, (), final_rdd_id=9))
+    assert [k for k, _ in ledger.apply_task(task(1, 4))] == [(5, 1), (6, 1)]
