@@ -19,6 +19,7 @@ __all__ = [
     "TARGETS",
     "TIE_SPREAD",
     "geomean",
+    "headlines",
     "median_table",
     "spreads",
     "suite_targets",
@@ -170,4 +171,31 @@ def suite_targets(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]
             "met": met,
             "jobs": sorted(table) if name == "worst_vs_mem_disk_all_jobs" else deciding,
         }
+    return out
+
+
+# the manager's policies a headline speaks for, and what each is compared with
+HEADLINE_POLICIES = ("blaze", "blaze_auto")
+
+
+def headlines(table: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
+    """Per job and manager policy: its speed-up over ``spark`` (the program as written on
+    stock Spark) and the share of ``mem_disk``'s disk bytes it did not write — the two effects
+    a short run can show. A comparison whose policy did not run is left out."""
+    out = []
+    for job, rows in table.items():
+        for policy in HEADLINE_POLICIES:
+            mine = rows.get(policy, {}).get("seconds")
+            if mine is None:
+                continue
+            item: dict = {"job": job, "policy": policy, "seconds": mine}
+            if (spark := _time(rows, "spark")) is not None:
+                item["speedup_vs_spark"] = spark / mine
+            disk = rows[policy].get("disk_bytes_written")
+            mem_disk = rows.get("mem_disk", {}).get("disk_bytes_written")
+            if disk is not None and mem_disk:
+                item["disk_bytes"], item["mem_disk_bytes"] = disk, mem_disk
+                item["disk_saved_vs_mem_disk"] = 1 - disk / mem_disk
+            if len(item) > 3:
+                out.append(item)
     return out
