@@ -116,6 +116,8 @@ def notes(
         )
     lines += ["", "## What each job caches (from the programs)", ""]
     lines += [f"- `{job}`: {_variant_text(job)}" for job in results["spreads"]]
+    if results.get("node"):
+        lines += _node_table(results)
     if heads := headline_lines(results):
         lines += ["", "## Blaze against the program as written and against mem_disk", ""]
         lines += [f"- {line}" for line in heads]
@@ -130,6 +132,37 @@ def notes(
         lines += ["", "## Problems", "", *(f"- {p}" for p in results["problems"])]
     lines += ["", "## Why (to be written by whoever reads this run)", ""]
     return "\n".join(lines) + "\n"
+
+
+def _node_table(results: dict) -> list[str]:
+    """Node mode: what each application's groups saw (the page cache it really had, the bytes
+    the device served) — where a node-mode difference between policies comes from."""
+    mib = 2**20
+    lines = [
+        "",
+        "## Node groups per run (own memory, page cache, device I/O)",
+        "",
+        "| job | policy | limit MiB | own peak MiB | page cache peak MiB | limit hits "
+        "| device read MiB | device write MiB | OOM kills |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["footprint_runs"] + results["runs"]:
+        seen = run.get("node") or {}
+        if not seen:
+            continue
+        limit = seen.get("memory_limit_bytes")
+        policy = run["policy"] + (" (sizing)" if seen.get("sizing") else "")
+        cells = [
+            "-" if limit is None else f"{limit / mib:.0f}",
+            f"{seen.get('own_peak_bytes', 0) / mib:.0f}",
+            f"{seen.get('page_cache_peak_bytes', 0) / mib:.0f}",
+            str(seen.get("limit_hits", "-")),
+            f"{seen.get('device_read_bytes', 0) / mib:.1f}",
+            f"{seen.get('device_write_bytes', 0) / mib:.1f}",
+            str(seen.get("oom_kills", "-")),
+        ]
+        lines.append(f"| {run['job']} | {policy} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,6 +133,11 @@ def print_results(results: Mapping, console: Console) -> None:
         console.print(line)
     for line in headline_lines(results):
         console.print(f"[bold]{line}[/]")
+    if all(item["met"] is None for item in results["targets"].values()):
+        console.print(f"targets (Blaze): {_NOT_MEASURED}")
+        for problem in results["problems"]:
+            console.print(f"[bold red]PROBLEM[/] {problem}")
+        return
     targets = Table(title=f"targets (Blaze), over {_target_scope(results)}")
     for column in ("target", "wanted", "measured", "met"):
         targets.add_column(column)
@@ -144,6 +149,12 @@ def print_results(results: Mapping, console: Console) -> None:
     console.print(targets)
     for problem in results["problems"]:
         console.print(f"[bold red]PROBLEM[/] {problem}")
+
+
+_NOT_MEASURED = (
+    "none measured by this plan (they need unlimited, the stock policies and blaze on jobs "
+    "with spread >= 1.2: the full run)"
+)
 
 
 def _job_heading(results: Mapping, job: str) -> str:
@@ -263,6 +274,11 @@ def markdown_results(results: Mapping) -> str:
             )
     if heads := headline_lines(results):
         lines += ["", *(f"- {line}" for line in heads)]
+    if all(item["met"] is None for item in results["targets"].values()):
+        lines += ["", f"Targets: {_NOT_MEASURED}."]
+        if results["problems"]:
+            lines += ["", "Problems:", *(f"- {p}" for p in results["problems"])]
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         f"Targets over {_target_scope(results)} (the last one over every job).",

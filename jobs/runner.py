@@ -207,7 +207,7 @@ def _node_run(
                 "job": job,
                 "policy": policy,
                 "status": "failed",
-                "error": "node mode: the sizing run measured no memory for this program",
+                "error": "node mode: no memory limit for this program (its sizing run failed)",
             }
         limit, read_bps, write_bps = node.limit_bytes(app), node.read_bps, node.write_bps
     spec = dataset_spec(job, plan.scale, plan.seed, plan.generator)
@@ -221,7 +221,7 @@ def _node_run(
     if seen.get("oom_kills") and limit is not None:
         why = (
             f"killed by the node's memory limit ({seen['oom_kills']} OOM kill(s); limit "
-            f"{limit >> 20} MiB = sizing peak {(limit - node.page_cache_bytes) >> 20} MiB + "
+            f"{limit >> 20} MiB = own memory {(limit - node.page_cache_bytes) >> 20} MiB + "
             f"page cache {node.page_cache_bytes >> 20} MiB; this run's own peak "
             f"{seen['own_peak_bytes'] >> 20} MiB)"
         )
@@ -229,7 +229,7 @@ def _node_run(
             record["note"] = why  # a Python worker killed and retried: the run still finished
         else:
             record["status"], record["error"] = "failed", why
-    if sizing:
+    if sizing and (node.app_memory_bytes or record.get("status") == "ok"):
         outcome.app_memory[program] = node.app_memory_bytes or seen["own_peak_bytes"]
     return record
 

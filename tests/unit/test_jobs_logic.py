@@ -402,11 +402,12 @@ def test_report_outputs_from_synthetic_runs(tmp_path):
     text = console.export_text()
     assert "mismatch: centres" in text and "2.00×" in text and "4.0 MiB" in text
     assert "spread 2.00× (deciding)" in text and "spread 1.00× (nothing matters)" in text
-    assert "targets (Blaze), over jobs with spread >= 1.2: kmeans.common" in text
+    # blaze's only run disagreed: no target has a figure, and one line says so
+    assert "targets (Blaze): none measured by this plan" in text
     md = markdown_results(results)
     assert "| kmeans.common (10.0 MiB) | 2.00× (deciding) | mem_disk | 15.0 | 0.75× | 1.50× |" in md
     assert "| lr.common (5.0 MiB) | 1.00× (nothing matters) | spark |" in md
-    assert "not measured" in md  # no blaze time: the targets say so instead of inventing one
+    assert "Targets: none measured by this plan" in md  # no blaze time: said, not invented
     assert "- data: generator 1" in md and "- disk: this machine's local disk" in md
     paths = plot_results(results, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
@@ -460,6 +461,27 @@ def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
     assert "page cache 32 MiB" in md and "memory limit per application: lr 2032 MiB" in md
     paths = plot_results(results, tmp_path)  # no unlimited: time relative to spark
     assert all(p.stat().st_size > 1000 for p in paths)
+    # the suite script's notes state the node and what each run's groups saw
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
+    spec = importlib.util.spec_from_file_location("bench_jobs", script)
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    results["runs"][0]["node"] = {
+        "memory_limit_bytes": 2032 << 20,
+        "own_peak_bytes": 2000 << 20,
+        "page_cache_peak_bytes": 31 << 20,
+        "limit_hits": 7,
+        "device_read_bytes": 300 << 20,
+        "device_write_bytes": 0,
+        "oom_kills": 0,
+        "sizing": False,
+    }
+    text = bench_jobs.notes(results, ["--disk", "cloud"], "now", "0, 0, 0", 60.0, "cloud")
+    assert "Table: `cloud.md`" in text and "- disk: node mode (cloud): read 200 MB/s" in text
+    assert "| lr.common | spark | 2032 | 2000 | 31 | 7 | 300.0 | 0.0 | 0 |" in text
 
 
 def test_checker_flags_duckdb_disagreement(tmp_path):
