@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from blaze_errors import InputError
 from blaze_jvm import jar_path
 from blaze_jvm.conf import JARS_KEY, appended
 from streaming.aomg._jvm import jvm_errors, register_on
@@ -147,9 +146,3 @@ def summary_skipped(summary: Any):
     from pyspark.sql import functions as F
 
     return F.call_function("aomg_summary_skipped", _col(summary))
-
-
-def check_summary_config(config: object) -> SummaryConfig:
-    if not isinstance(config, SummaryConfig):
-        raise InputError(f"config must be a SummaryConfig, not {type(config).__name__}")
-    return config

@@ -21,6 +21,8 @@ same values — the value at 1-based rank ``max(1, ceil(n·q))`` in sorted order
 ``v`` is replaced by a proxy ``p(v)`` with ``(1-α)v <= p(v) <= (1+α)v`` (``p(v) = v`` in the
 exact regions), and order statistics are monotone under such element-wise bounds, so the
 rank-r proxy lies within ``[(1-α)x, (1+α)x]``. Exact-region and tail answers are exact.
+(Subnormal values, below 2.2e-308, share one bucket: their answers are off by less than
+2.3e-308 in absolute terms, not relative.)
 
 Merging. Counts add; the tails are pooled and the ``tail_size`` largest kept, the rest moved
 into their buckets. The global top values are always among the sub-windows' tails, so the
@@ -63,6 +65,7 @@ FORMAT_VERSION = 2
 _HEAD = struct.Struct("<4sBd")  # magic, version, alpha
 _LN_DOUBLE_RANGE = 746.0  # |ln v| of every positive finite double is below this
 MIN_ALPHA = 1e-6  # finer accuracies need bucket tables of megabytes
+_MIN_NORMAL = 2.2250738585072014e-308  # smallest normal double (Java's Double.MIN_NORMAL)
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,11 @@ class SummaryConfig:
     def __post_init__(self) -> None:
         alpha = self.relative_accuracy
         if not (isinstance(alpha, int | float) and 0.0 < alpha < 0.5):
-            raise ValueError(f"relative accuracy alpha={alpha!r} is outside (0, 0.5)")
+            raise ValueError(f"relative_accuracy: alpha={alpha!r} is outside (0, 0.5)")
         if alpha < MIN_ALPHA:
-            raise ValueError(f"relative accuracy alpha={alpha!r} is below {MIN_ALPHA}, the finest supported")
+            raise ValueError(
+                f"relative_accuracy: alpha={alpha!r} is below {MIN_ALPHA}, the finest supported"
+            )
         if not (isinstance(self.exact_limit, int) and 0 <= self.exact_limit < 2**31):
             raise ValueError(f"exact_limit={self.exact_limit!r} must be an int in [0, 2**31)")
         if not (isinstance(self.tail_size, int) and 0 <= self.tail_size < 2**31):
@@ -99,7 +104,9 @@ class SummaryConfig:
         ``ceil(log_γ v)`` is only the first guess; it is moved until the tabled bounds agree,
         as the JVM does, so both put a value within an ulp of ``P(i)`` in the same bucket.
         """
-        v = np.asarray(values, dtype=np.float64)
+        # subnormal values share the bucket of the smallest normal double: below it the tabled
+        # products lose precision and bounds stop rising with i
+        v = np.maximum(np.asarray(values, dtype=np.float64), _MIN_NORMAL)
         guess = np.ceil(np.log(v) / math.log(self.gamma))
         i = np.nan_to_num(guess, nan=0.0, posinf=0.0, neginf=0.0).astype(np.int64)
         while True:
@@ -134,8 +141,8 @@ class SummaryConfig:
 
     def representative(self, buckets: np.ndarray) -> np.ndarray:
         """The value a bucket answers with, ``2P(i) / (γ + 1)`` (within α of everything it holds)."""
-        with np.errstate(over="ignore"):
-            return 2.0 * self.bound(buckets) / (self.gamma + 1.0)
+        # P / ((γ + 1) / 2) rounds the same real number as 2P / (γ + 1) but cannot overflow
+        return self.bound(buckets) / ((self.gamma + 1.0) / 2.0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -412,7 +419,9 @@ class QuantileSummary:
         ):
             _varint(out, int(field))
         previous = 0
-        for value, count in zip(self.exact_values.tolist(), self.exact_counts.tolist(), strict=True):
+        for value, count in zip(
+            self.exact_values.tolist(), self.exact_counts.tolist(), strict=True
+        ):
             _varint(out, value - previous)
             _varint(out, count)
             previous = value
@@ -453,9 +462,9 @@ class QuantileSummary:
             buckets = np.asarray(list(itertools.accumulate(deltas)), dtype=np.int64)
             bucket_counts = np.asarray([n for _, n in pairs], dtype=np.int64)
             start = reader.position
-            tail = np.frombuffer(data[start : start + 8 * n_tail], dtype="<f8").astype(np.float64)
-            if tail.size != n_tail or start + 8 * n_tail != len(data):
+            if start + 8 * n_tail != len(data):
                 raise ValueError("corrupt AOMG summary: truncated or with bytes after its end")
+            tail = np.frombuffer(data[start:], dtype="<f8").astype(np.float64)
         except (struct.error, IndexError):
             raise ValueError("corrupt AOMG summary: truncated") from None
         return cls(

@@ -21,7 +21,7 @@ final class Mapping {
 
   final double gamma;
   private final double logGamma;
-  private final double gammaPlusOne;
+  private final double halfGammaPlusOne;
   private final int base;
   private final double[] upLow;
   private final double[] upHigh;
@@ -35,7 +35,7 @@ final class Mapping {
   private Mapping(double alpha) {
     gamma = (1.0 + alpha) / (1.0 - alpha);
     logGamma = Math.log(gamma);
-    gammaPlusOne = gamma + 1.0;
+    halfGammaPlusOne = (gamma + 1.0) / 2.0;
     long largest = (long) Math.ceil(LN_DOUBLE_RANGE / logGamma) + 1;
     base = (int) Math.max(2, isqrt(largest) + 1);
     int high = (int) (largest / base + 1);
@@ -78,7 +78,10 @@ final class Mapping {
   }
 
   /** The bucket of a positive finite value: the {@code i} with {@code P(i-1) < v <= P(i)}. */
-  long bucketOf(double v) {
+  long bucketOf(double value) {
+    // subnormal values share the bucket of the smallest normal double: below it the tabled
+    // products lose precision and bounds stop rising with i
+    double v = Math.max(value, Double.MIN_NORMAL);
     long i = (long) Math.ceil(Math.log(v) / logGamma);
     while (bound(i - 1) >= v) {
       i--;
@@ -91,6 +94,7 @@ final class Mapping {
 
   /** The value bucket {@code i} answers with: within α of everything it holds. */
   double representative(long i) {
-    return 2.0 * bound(i) / gammaPlusOne;
+    // rounds the same real number as 2P / (γ + 1), without overflowing 2P
+    return bound(i) / halfGammaPlusOne;
   }
 }
