@@ -1,5 +1,6 @@
-"""AOMG's native path on real Spark: window by window equal to ``QuantileSummary``, within α of
-DuckDB's ``quantile_disc``, bad values counted, bad arguments refused before any job runs."""
+"""AOMG's SQL functions on real Spark: window by window equal to ``QuantileSummary`` (answers
+and bytes), within α of DuckDB's ``quantile_disc``, usable from SQL text and the DataFrame
+API, bad values counted, bad arguments refused before any job runs, bad summaries named."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
-from streaming.aomg.operator import window_quantiles
+from blaze_errors import InputError
+from streaming.aomg import errors, register
+from streaming.aomg.operator import window_quantiles, window_summaries
 from streaming.aomg.summary import QuantileSummary, SummaryConfig
 from streaming.aomg.windows import WindowSpec
 from streaming.common.telemetry import TelemetryConfig, generate_table
@@ -129,27 +133,71 @@ def test_native_equals_quantile_summary_and_is_within_alpha_of_duckdb(spark, nam
         assert sum(v[1] for v in got.values()) == 5  # NaN, -1, inf, -inf, NaN
 
 
-def test_python_and_native_methods_return_the_same_rows(spark):
-    """Sliding windows (each sub-window in two windows): the two paths agree row for row."""
-    frame = _frame(DATA_SETS["telemetry_rtt"], keys=4, span_us=2_000_000, seed=2)
+def test_window_summaries_are_the_reference_bytes(spark):
+    """Sliding windows (panes merged by aomg_summary_merge): each window's summary is byte for
+    byte ``QuantileSummary.to_bytes`` of the window's values."""
+    spec = WindowSpec.of("1 s", "500 ms", "500 ms")
+    frame = _frame(DATA_SETS["with_bad_values"], keys=3, span_us=2_000_000, seed=2)
     df = spark.createDataFrame(frame, SCHEMA)
-    kwargs = {
-        "window": "1 s",
-        "sub_window": "500 ms",
-        "slide": "500 ms",
-        "quantiles": QUANTILES,
-        "key_col": "key",
-        "value_col": "value",
-        "config": CONFIG,
-    }
-    native = window_quantiles(df, **kwargs).toPandas()
-    python = window_quantiles(df, **kwargs, method="python").toPandas()
-    order = ["key", "window_end"]
-    pd.testing.assert_frame_equal(
-        native.sort_values(order).reset_index(drop=True),
-        python.sort_values(order).reset_index(drop=True),
-        check_dtype=False,
+    rows = window_summaries(
+        df,
+        window="1 s",
+        sub_window="500 ms",
+        slide="500 ms",
+        key_col="key",
+        value_col="value",
+        config=CONFIG,
+    ).collect()
+    t = frame["ts"].astype("int64").to_numpy() // 1_000
+    assert {(r.key, int(r.window_end.timestamp() * 1_000_000)) for r in rows} == set(
+        _expected(frame, spec, [0.5])
     )
+    for row in rows:
+        end = int(row.window_end.timestamp() * 1_000_000)
+        inside = (t >= end - spec.window_us) & (t < end) & (frame["key"] == row.key).to_numpy()
+        expected = QuantileSummary.from_values(
+            frame["value"].to_numpy()[inside], CONFIG, on_invalid="skip"
+        )
+        assert bytes(row.summary) == expected.to_bytes(), (row.key, end)
+        assert QuantileSummary.from_bytes(row.summary) == expected
+
+
+def test_sql_text_and_dataframe_api_give_the_reference_answers(spark):
+    """The functions by name from SQL text, ``F.expr`` and ``F.call_function``; a merge of
+    per-key summaries equals the summary of all values."""
+    register(spark)
+    values = DATA_SETS["telemetry_rtt"]
+    frame = _frame(values, keys=3, span_us=1_000_000, seed=5)
+    df = spark.createDataFrame(frame, SCHEMA)
+    df.createOrReplaceTempView("aomg_values")
+    qs = [0.5, 0.9, 0.99, 0.999]
+    by_sql = spark.sql(
+        """SELECT key, aomg_quantiles(aomg_summary_agg(value, 0.005), array(0.5, 0.9, 0.99, 0.999))
+                  AS q, aomg_quantile(aomg_summary_agg(value), 0.99) AS p99
+           FROM aomg_values GROUP BY key"""
+    ).collect()
+    by_expr = df.groupBy("key").agg(F.expr("aomg_summary_agg(value) AS s")).collect()
+    merged = (
+        df.groupBy("key")
+        .agg(F.call_function("aomg_summary_agg", F.col("value")).alias("s"))
+        .agg(F.call_function("aomg_summary_merge", F.col("s")).alias("s"))
+        .select(
+            F.call_function("aomg_summary_count", F.col("s")).alias("n"),
+            F.call_function("aomg_summary_skipped", F.col("s")).alias("skipped"),
+            F.expr("aomg_quantiles(s, array(0.5, 0.9, 0.99, 0.999))").alias("q"),
+        )
+        .first()
+    )
+    for row in by_sql:
+        ref = QuantileSummary.from_values(frame.loc[frame["key"] == row.key, "value"], CONFIG)
+        np.testing.assert_array_equal(row.q, ref.quantiles(qs))
+        assert row.p99 == ref.quantiles([0.99])[0]
+    for row in by_expr:
+        ref = QuantileSummary.from_values(frame.loc[frame["key"] == row.key, "value"], CONFIG)
+        assert bytes(row.s) == ref.to_bytes()
+    whole = QuantileSummary.from_values(values, CONFIG)
+    assert (merged.n, merged.skipped) == (whole.count, 0)
+    np.testing.assert_array_equal(merged.q, whole.quantiles(qs))
 
 
 @pytest.mark.parametrize("tail_size", [0, 3])
@@ -177,7 +225,7 @@ def test_native_equals_quantile_summary_on_sliding_windows_with_other_tails(spar
 small_values = st.lists(
     st.one_of(
         st.integers(0, 5_000).map(float),
-        st.floats(0.0, 1e9, allow_nan=False, allow_infinity=False),
+        st.floats(0.0, 1e9, allow_nan=False, allow_infinity=False, allow_subnormal=False),
         st.sampled_from([0.0, 4096.0, 4097.0, 1e-300, -1.0, float("nan")]),
     ),
     min_size=1,
@@ -186,14 +234,27 @@ small_values = st.lists(
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(values=small_values, q=st.floats(0.0, 1.0), seed=st.integers(0, 10))
-def test_native_equals_quantile_summary_on_any_values(spark, values, q, seed):
-    spec = WindowSpec.of("1 s", "500 ms")
-    frame = _frame(np.asarray(values), keys=2, span_us=2_000_000, seed=seed)
-    got = _got(_run(spark, frame, window="1 s", sub_window="500 ms", quantiles=[q]))
-    _assert_same(got, _expected(frame, spec, [q]))
+@given(values=small_values, data=st.data())
+def test_any_values_merged_in_any_grouping_give_the_reference_bytes(spark, values, data):
+    """Values split into arbitrary groups (merged by Spark in whatever order its partial and
+    final aggregations take): the merged summary is the reference summary of all values."""
+    register(spark)
+    groups = data.draw(st.lists(st.integers(0, 4), min_size=len(values), max_size=len(values)))
+    parts = data.draw(st.integers(1, 4))
+    df = spark.createDataFrame(
+        [(g, v) for g, v in zip(groups, values, strict=True)], "g int, value double"
+    ).repartition(parts)
+    row = (
+        df.groupBy("g")
+        .agg(F.expr("aomg_summary_agg(value, 0.01, 1000, 5) AS s"))
+        .agg(F.expr("aomg_summary_merge(s) AS s"))
+        .first()
+    )
+    config = SummaryConfig(relative_accuracy=0.01, exact_limit=1_000, tail_size=5)
+    expected = QuantileSummary.from_values(np.asarray(values), config, on_invalid="skip")
+    assert bytes(row.s) == expected.to_bytes()
 
 
 def _jobs(spark) -> set[int]:
@@ -208,7 +269,7 @@ def _jobs(spark) -> set[int]:
         ({"sub_window": "300 ms"}, ValueError, "does not divide the window"),
         ({"quantiles": [0.5, 1.5]}, ValueError, "outside \\[0, 1\\]"),
         ({"quantiles": [-0.1]}, ValueError, "outside \\[0, 1\\]"),
-        ({"method": "java"}, ValueError, "method='java' must be one of native, python"),
+        ({"config": "fast"}, TypeError, "config must be a SummaryConfig"),
     ],
 )
 def test_bad_arguments_fail_before_any_spark_job(spark, override, error, message):
@@ -227,3 +288,41 @@ def test_bad_arguments_fail_before_any_spark_job(spark, override, error, message
     assert _jobs(spark) == before
     df.count()  # the tracker does see jobs: the check above could fail
     assert _jobs(spark) != before
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("aomg_summary_agg(value, 0.7)", "alpha=0.7 is outside \\(0, 0.5\\)"),
+        ("aomg_summary_agg(value, 0)", "alpha=0.0 is outside \\(0, 0.5\\)"),
+        ("aomg_summary_agg(value, value)", "alpha must be a literal number"),
+        ("aomg_summary_agg(label)", "value must be numeric, not string"),
+        ("aomg_quantile(aomg_summary_agg(value), 1.5)", "quantile 1.5 is outside \\[0, 1\\]"),
+        ("aomg_quantiles(aomg_summary_agg(value), array(0.5, -0.1))", "quantile -0.1 is outside"),
+        ("aomg_quantile(value, 0.5)", "summary must be binary"),
+        ("aomg_summary_merge(value)", "summary must be binary"),
+    ],
+)
+def test_bad_sql_arguments_are_named_before_any_job(spark, sql, message):
+    register(spark)
+    frame = _frame(np.arange(10.0), keys=2, span_us=1_000_000).assign(label="x")
+    df = spark.createDataFrame(frame, SCHEMA + ", label string")
+    before = _jobs(spark)
+    with pytest.raises(InputError, match=message), errors():
+        df.select(F.expr(sql))
+    assert _jobs(spark) == before
+
+
+def test_summaries_of_another_alpha_or_version_are_named(spark):
+    register(spark)
+    frame = _frame(DATA_SETS["lognormal"][:200], keys=2, span_us=1_000_000)
+    df = spark.createDataFrame(frame, SCHEMA)
+    mixed = df.groupBy("key").agg(F.expr("aomg_summary_agg(value, 0.01) AS s"))
+    other = df.groupBy("key").agg(F.expr("aomg_summary_agg(value, 0.02) AS s"))
+    with pytest.raises(InputError, match="cannot merge AOMG summaries of different c"), errors():
+        mixed.unionByName(other).agg(F.expr("aomg_summary_merge(s)")).collect()
+    old = bytearray(QuantileSummary.from_values([1.0, 2.5], CONFIG).to_bytes())
+    old[4] = 1
+    blobs = spark.createDataFrame([(bytes(old),)], "s binary")
+    with pytest.raises(InputError, match="format version 1; this build reads version 2"), errors():
+        blobs.select(F.expr("aomg_quantile(s, 0.5)")).collect()
