@@ -23,7 +23,8 @@ It is a thin layer: one ``aomg_summary_agg`` aggregation per (key, window) and t
 
 Bad input: null, NaN, infinite and negative values are left out and counted in ``skipped``
 of every window they fall in. Rows with a null event time belong to no window; they are
-counted in the observed metric ``aomg_input`` (``rows``, ``null_time``). Rows behind the
+counted, in streaming, in the observed metric ``aomg_input`` (``rows``, ``null_time``) of
+each micro-batch's progress. Rows behind the
 watermark are dropped by Spark and reported in its ``numRowsDroppedByWatermark`` metric.
 Wrong column names or types, quantiles outside [0, 1], α outside (0, 0.5) and sub-windows that
 do not divide the window fail before anything runs, with one line naming the problem.
@@ -100,12 +101,16 @@ def _check_config(config: SummaryConfig | None) -> SummaryConfig:
 
 
 def _prepare(df: DataFrame, time_col: str, key_col: str, value_col: str) -> DataFrame:
-    """(key, ts timestamp, v double); null times counted by the observed metric, then dropped."""
-    observed = df.observe(
-        OBSERVED_METRICS,
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col(time_col).isNull().cast("long")).alias("null_time"),
-    )
+    """(key, ts timestamp, v double); rows with a null time dropped (a stream counts them in
+    its observed metric first: a per-row step batch queries need not pay, as they can count
+    null times themselves)."""
+    observed = df
+    if df.isStreaming:
+        observed = df.observe(
+            OBSERVED_METRICS,
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.col(time_col).isNull().cast("long")).alias("null_time"),
+        )
     return observed.where(F.col(time_col).isNotNull()).select(
         F.col(key_col).alias("key"),
         F.col(time_col).cast("timestamp").alias("ts"),

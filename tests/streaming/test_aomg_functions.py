@@ -326,3 +326,30 @@ def test_summaries_of_another_alpha_or_version_are_named(spark):
     blobs = spark.createDataFrame([(bytes(old),)], "s binary")
     with pytest.raises(InputError, match="format version 1; this build reads version 2"), errors():
         blobs.select(F.expr("aomg_quantile(s, 0.5)")).collect()
+
+
+@pytest.mark.slow  # starts a second JVM (~20 s)
+def test_a_session_without_the_jar_gets_one_line_saying_how_to_start_it(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_jar.py"
+    script.write_text(
+        "from pyspark.sql import SparkSession\n"
+        "from blaze_errors import ConfigError\n"
+        "from streaming.aomg import register\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false')"
+        ".getOrCreate()\n"
+        "try:\n"
+        "    register(spark)\n"
+        "except ConfigError as exc:\n"
+        "    print('ERROR:', exc)\n"
+        "finally:\n"
+        "    spark.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("ERROR:")]
+    assert len(lines) == 1
+    assert "cannot load AOMG's SQL functions" in lines[0] and "with_aomg_jar" in lines[0]
