@@ -80,6 +80,14 @@ public final class AomgSummary implements Serializable {
     this.mapping = Mapping.of(alpha);
   }
 
+  /** The bucket mapping (a transient cache: rebuilt after Java serialisation). */
+  private Mapping mapping() {
+    if (mapping == null) {
+      mapping = Mapping.of(alpha);
+    }
+    return mapping;
+  }
+
   // -- building ----------------------------------------------------------------------------
 
   public void add(Double boxed) {
@@ -96,7 +104,7 @@ public final class AomgSummary implements Serializable {
     } else if (v <= exactLimit && v == Math.floor(v)) {
       exact.add((long) v, 1);
     } else if (tailSize == 0) {
-      buckets.add(mapping.bucketOf(v), 1);
+      buckets.add(mapping().bucketOf(v), 1);
     } else {
       offerTail(v);
     }
@@ -118,7 +126,7 @@ public final class AomgSummary implements Serializable {
       }
       heap[i] = v;
     } else if (v > heap[0]) {
-      buckets.add(mapping.bucketOf(heap[0]), 1);
+      buckets.add(mapping().bucketOf(heap[0]), 1);
       int i = 0; // sift down from the root
       while (true) {
         int child = 2 * i + 1;
@@ -136,7 +144,7 @@ public final class AomgSummary implements Serializable {
       }
       heap[i] = v;
     } else {
-      buckets.add(mapping.bucketOf(v), 1);
+      buckets.add(mapping().bucketOf(v), 1);
     }
   }
 
@@ -225,7 +233,7 @@ public final class AomgSummary implements Serializable {
     int next = 0;
     while (next < order.length) {
       double ve = ie < e ? (double) exactKeys[ie] : Double.POSITIVE_INFINITY;
-      double vb = ib < b ? mapping.representative(bucketKeys[ib]) : Double.POSITIVE_INFINITY;
+      double vb = ib < b ? mapping().representative(bucketKeys[ib]) : Double.POSITIVE_INFINITY;
       double vt = it < tail.length ? tail[it] : Double.POSITIVE_INFINITY;
       double value;
       if (ie < e && ve <= vb && ve <= vt) {
