@@ -38,7 +38,10 @@ import scala.jdk.javaapi.CollectionConverters;
  *
  * <p>Why builders of our own rather than {@code spark.udf().register}: they see the argument
  * expressions at analysis time, so literal settings and quantiles are checked (and wrong types
- * refused) before any job runs, and each settings tuple gets its own {@link SummaryAgg}.
+ * refused) before any job runs, and each settings tuple gets its own aggregate. The per-record
+ * aggregate is {@link SummaryAggExpression} (Spark's object aggregate, as KLL's); the merge is
+ * an {@code Aggregator} ({@link MergeAgg}) wrapped by {@code functions.udaf}, whose per-row
+ * encoder cost is paid per summary, not per record.
  * Python calls {@link #register} once per session ({@code streaming.aomg.register}).
  */
 public final class AomgFunctions {
@@ -83,14 +86,13 @@ public final class AomgFunctions {
     if (limit != Math.rint(limit) || tail != Math.rint(tail)) {
       throw fail(name, "exact_limit and tail_size must be whole numbers");
     }
-    SummaryAgg agg;
     try {
-      agg = new SummaryAgg(alpha, (int) Math.max(-1, Math.min(limit, 1L << 32)),
-          (int) Math.max(-1, Math.min(tail, 1L << 32)));
+      AomgSummary.checkConfig(alpha, (long) limit, (long) tail);
     } catch (AomgException exc) {
       throw fail(name, exc.getMessage());
     }
-    return aggregate(name, agg, Encoders.DOUBLE(), value);
+    return new SummaryAggExpression(
+        cast(value, DataTypes.DoubleType), alpha, (int) limit, (int) tail, 0, 0);
   }
 
   private static Expression summaryMerge(scala.collection.immutable.Seq<Expression> children) {
