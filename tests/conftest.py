@@ -36,8 +36,11 @@ TEST_SPARK_CONF = {
 def spark():
     """The session-wide local SparkSession (built through the project's own bootstrap)."""
     import blaze
+    from streaming.aomg import with_aomg_jar
 
-    session = blaze.session(TEST_SPARK_CONF, app_name="blaze-spark-tests")
+    # the jar is also on spark.jars through the plugin; AOMG's SQL functions need it
+    # whatever the plugin settings, so it is named here too (appended once)
+    session = blaze.session(with_aomg_jar(TEST_SPARK_CONF), app_name="blaze-spark-tests")
     yield session
     for query in session.streams.active:
         query.stop()
