@@ -51,19 +51,18 @@ DISK_MS_PER_MIB = 400.0
 
 
 class _CountingBridge:
-    """Stands in for :class:`blaze._jvm.JvmBridge`: every command succeeds at once."""
-
-    is_local = True
+    """Stands in for :class:`blaze.orders.ExecutorOrders`: every order is queued at once."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = defaultdict(int)
 
-    def spill_to_disk(self, rdd_id: int, split: int) -> str:
+    def spill(self, rdd_id: int, split: int, executor: str) -> bool:
         self.calls["spill"] += 1
-        return "spilled"
+        return True
 
-    def remove_block(self, rdd_id: int, split: int) -> None:
+    def drop(self, rdd_id: int, split: int, executor: str) -> bool:
         self.calls["remove"] += 1
+        return True
 
 
 class _Harness:
@@ -90,7 +89,8 @@ class _Harness:
             measurements=measurements,
             policy=get_manager_policy(policy),
             memory_budget=budget,
-            storage=self._bridge,
+            orders=self._bridge,
+            storage=None,
             explain=self._explain,
             on_error=self._count_error,
         )
@@ -100,7 +100,6 @@ class _Harness:
 
     def _handle(self, event) -> None:
         """What :meth:`blaze.manager.BlazeManager._handle` does with the records used here."""
-        self._enforcement.on_event(event)
         if isinstance(event, BlockEvent):
             self._enforcement.on_block(event)
         elif isinstance(event, TaskRun):

@@ -26,6 +26,7 @@ from blaze.eviction import ResidentIndexes
 from blaze.explain import DecisionLog
 from blaze.ledger import BlockRecord, Ledger
 from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
 from blaze.policies import ManagerPolicy
 from blaze.registry import Registry
 from costmodel.policies import PartitionState
@@ -40,8 +41,9 @@ RESYNC_ROUNDS = 64
 class Enforcement:
     """Admission and eviction of managed blocks, each decision carried out at once.
 
-    ``memory_budget`` is per executor; ``storage`` carries decisions out in Spark (spill,
-    drop, Spark's storage status for the resync).
+    ``memory_budget`` is per executor; ``orders`` hands each spill or drop to the executor
+    that holds the block (the JVM plugin); ``storage`` reads Spark's storage status for the
+    resync.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class Enforcement:
         measurements: SiteMeasurements,
         policy: ManagerPolicy,
         memory_budget: int,
+        orders: ExecutorOrders,
         storage,
         explain: DecisionLog,
         on_error: Callable[[str, Exception], None],
@@ -63,22 +66,17 @@ class Enforcement:
         self._measurements = measurements
         self._policy = policy
         self.memory_budget = memory_budget
+        self._orders = orders
         self._storage = storage
         self._explain = explain
         self._on_error = on_error
-        self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
         self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
 
-    def on_event(self, event) -> None:
-        """Retry spills a reading task held back, at the next task or job end."""
-        if self._deferred and isinstance(event, TaskRun):
-            self._retry_deferred()
-
     def on_job_end(self) -> None:
-        if self._deferred:
-            self._retry_deferred()
         self._admit_awaiting()
+        self._orders.settle()
+        self._orders.collect()
         self._resync()
 
     def on_block(self, event: BlockEvent) -> None:
@@ -94,6 +92,10 @@ class Enforcement:
         dataset = self._registry.datasets.get(change.key[0])
         if dataset is None:
             return
+        if change.left_memory and dataset.managed:
+            # the manager marks its own orders in the book at once: memory that leaves
+            # otherwise was taken by Spark (its LRU at a put, or execution memory)
+            self._ledger.counters.spark_evictions += 1
         if change.entered_memory and change.disk_size == 0:
             self._measurements.on_stored(change.key, dataset.site, change.memory_size)
         if change.entered_memory and dataset.managed and self._policy.acts:
@@ -194,27 +196,19 @@ class Enforcement:
                 **self._engine.inputs((rdd_id, split)),
             )
         if where == Location.DISK and self._policy.spills:
-            # also when a disk copy exists (a promoted block): drop only the memory copy
-            outcome = self._storage.spill_to_disk(rdd_id, split)
-            if outcome == "locked":  # a task is still reading it: retry at the next event
-                self._deferred[slot] = why
-                counters.decisions["spill_deferred"] += 1
+            # also when a disk copy exists (a promoted block): only the memory copy goes
+            if not self._orders.spill(rdd_id, split, slot[2]):
+                counters.decisions["not_carried_out"] += 1
                 return
-            self._deferred.pop(slot, None)
-            if outcome == "not_in_memory":  # a stale event: Spark holds no memory copy
-                self._ledger.mark_spilled(slot)
-                counters.decisions["stale_memory_event"] += 1
-                return
-            if outcome == "spilled":
-                self._ledger.mark_spilled(slot)
-                self._engine.on_location((rdd_id, split), 0, record.disk_size)
-                counters.decisions["spill_to_disk"] += 1
-                counters.evictions_by_reason[f"{why}_to_disk"] += 1
-                return
-            counters.decisions["spill_degraded_to_drop"] += 1
-        self._deferred.pop(slot, None)
+            self._ledger.mark_spilled(slot)
+            self._engine.on_location((rdd_id, split), 0, record.disk_size)
+            counters.decisions["spill_to_disk"] += 1
+            counters.evictions_by_reason[f"{why}_to_disk"] += 1
+            return
+        if not self._orders.drop(rdd_id, split, slot[2]):
+            counters.decisions["not_carried_out"] += 1
+            return
         before = self._cached_children_costs(rdd_id, split)
-        self._storage.remove_block(rdd_id, split)
         self._ledger.mark_dropped(slot)
         holders = self._ledger.locate(rdd_id, split)
         self._engine.on_location(
@@ -249,10 +243,6 @@ class Enforcement:
                     cost_before=old["cost"],
                     **new,
                 )
-
-    def _retry_deferred(self) -> None:
-        for slot, why in list(self._deferred.items()):
-            self._evict(slot, Location.DISK, why, cause=None)
 
     def _resync(self) -> None:
         truth = [

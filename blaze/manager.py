@@ -21,10 +21,9 @@ Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observe
 reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
 budget, dropping / spilling), ``lrc``, ``mrd``, ``blaze`` (cost-based).
 
-Cluster mode (``local-cluster``, standalone, YARN...): block status, removal and unpersist
-work through the driver's BlockManagerMaster; Spark has no remote "move this block to disk"
-command, so a spill decision degrades to a drop there (counted as
-``decisions["spill_degraded_to_drop"]``). The budget applies to each executor separately.
+Local mode and clusters (``local-cluster``, standalone, YARN...) take one path: every spill
+or drop is an order the JVM plugin's executor half carries out on the executor that holds
+the block (:mod:`blaze.orders`). The budget applies to each executor separately.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from blaze import hooks, sparklog
-from blaze._jvm import JvmBridge
+from blaze._jvm import JvmBridge, PluginMailbox
 from blaze.boundaries import JobBoundaries
 from blaze.config import PREFIX, BlazeConfig
 from blaze.enforce import Enforcement
@@ -47,6 +46,7 @@ from blaze.fault_count import ErrorCounter
 from blaze.ledger import Ledger
 from blaze.manager_setup import disk_cost, memory_budget, profile_start, storage_memory
 from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
 from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy, get_manager_policy
 from blaze.registry import ManagedDataset, Registry
@@ -186,6 +186,7 @@ class BlazeManager:
             ),
         )
         self.decision_log = DecisionLog(config.explain_capacity)
+        self.orders = ExecutorOrders(PluginMailbox(sc))
         shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
         self.persistence = Persistence(
             registry=self.registry,
@@ -200,6 +201,7 @@ class BlazeManager:
             registry=self.registry,
             measurements=self.measurements,
             memory_budget=self.memory_budget,
+            orders=self.orders,
             storage=bridge,
             explain=self.decision_log,
             on_error=self.errors.count,
@@ -224,6 +226,7 @@ class BlazeManager:
             config=config,
             explain=self.decision_log,
             errors=self.errors,
+            orders=self.orders,
             settings={
                 "memory_budget_bytes": self.memory_budget,
                 "storage_memory_bytes": self.storage_memory,
@@ -387,7 +390,6 @@ class BlazeManager:
 
     def _handle(self, event) -> None:
         """Hand one listener record to the parts that keep what it tells."""
-        self.enforcement.on_event(event)
         if isinstance(event, BlockEvent):
             self.enforcement.on_block(event)
         elif isinstance(event, TaskRun):

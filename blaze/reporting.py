@@ -18,6 +18,7 @@ from blaze.explain import DecisionLog, decision_log_path_for, write_decision_log
 from blaze.fault_count import ErrorCounter
 from blaze.ledger import Ledger
 from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
 from blaze.policies import ManagerPolicy
 from blaze.registry import Registry
 
@@ -46,6 +47,7 @@ class Reporting:
         config: BlazeConfig,
         explain: DecisionLog,
         errors: ErrorCounter,
+        orders: ExecutorOrders,
         settings: dict,
         lock,
     ) -> None:
@@ -59,6 +61,7 @@ class Reporting:
         self._config = config
         self._explain = explain
         self._errors = errors
+        self._orders = orders
         self._settings = settings  # memory_budget_bytes, storage_memory_bytes, disk cost
         self._lock = lock
         self._app_id = bridge.app_id
@@ -210,7 +213,10 @@ class Reporting:
         if dropped is not None:
             self._dropped_events = dropped
         with self._lock:
+            self._orders.collect()
             result = self._ledger.report()
+            result.update(self._orders.report())
+            result["spark_evictions"] += self._orders.late_evictions
             result["predicted_vs_observed"]["regression"] = (
                 self._measurements.predictors.error_report()["overall"]
             )

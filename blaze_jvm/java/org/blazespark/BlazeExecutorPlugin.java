@@ -1,23 +1,135 @@
 package org.blazespark;
 
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.apache.spark.api.plugin.ExecutorPlugin;
 import org.apache.spark.api.plugin.PluginContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** Runs inside each executor and reports to the driver half; registers itself at start. */
+/** Runs inside each executor: fetches the driver's orders at task start and every few ms and
+ * carries them out; on any problem it stands aside and Spark behaves as without it. */
 public final class BlazeExecutorPlugin implements ExecutorPlugin {
-  /** Spark's handle to the driver half; the task callbacks ask through it. */
+  private static final Logger LOG = LoggerFactory.getLogger(BlazeExecutorPlugin.class);
+  private static final long POLL_MS = 20;
+  private static final int MAX_RETRIES = 500; // a block a task keeps locked: ~10 s of polls
+  private static final int MAX_FAILED_ASKS = 5;
+
   private PluginContext context;
+  private volatile boolean standing = false; // registered and carrying out orders
+  private ScheduledExecutorService poller;
+  private final List<String> outcomes = new ArrayList<>();
+  private final Map<Order, Integer> retries = new java.util.LinkedHashMap<>();
+  private int failedAsks = 0;
+  private long taskStartNanos = 0;
 
   @Override
   public void init(PluginContext ctx, Map<String, String> extraConf) {
     context = ctx;
+    String problem = versionProblem();
     try {
-      // ask, not send: the executor starts only once the driver half has recorded it
-      ctx.ask(new ExecutorRegistered(ctx.executorID()));
+      ctx.ask(new ExecutorRegistered(ctx.executorID(), problem));
     } catch (Exception e) {
-      throw new IllegalStateException(
-          "blaze executor plugin: executor " + ctx.executorID() + " could not register", e);
+      LOG.warn("blaze: executor {} cannot reach the driver's plugin ({}); Spark's own caching "
+          + "applies here", ctx.executorID(), e.toString());
+      return;
+    }
+    if (problem != null) {
+      LOG.warn("blaze: {}; Spark's own caching applies on executor {}", problem, ctx.executorID());
+      return;
+    }
+    standing = true;
+    poller = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "blaze-orders");
+      t.setDaemon(true);
+      return t;
+    });
+    poller.scheduleWithFixedDelay(this::fetch, POLL_MS, POLL_MS, TimeUnit.MILLISECONDS);
+  }
+
+  @Override
+  public void onTaskStart() {
+    if (standing) { // before the task stores its block: room is made now, not by Spark's LRU
+      long start = System.nanoTime();
+      fetch();
+      taskStartNanos = System.nanoTime() - start;
+    }
+  }
+
+  @Override
+  public void shutdown() {
+    standing = false;
+    if (poller != null) {
+      poller.shutdownNow();
+    }
+  }
+
+  /** Report what was done, take the new orders, carry them out (locked blocks wait a poll). */
+  private synchronized void fetch() {
+    if (!standing) {
+      return;
+    }
+    List<String> report = new ArrayList<>(outcomes);
+    if (taskStartNanos > 0) {
+      report.add("timing " + lastAskMicros + " " + taskStartNanos / 1000);
+      taskStartNanos = 0;
+    }
+    List<?> due;
+    try {
+      long start = System.nanoTime();
+      due = (List<?>) context.ask(new FetchOrders(context.executorID(), report));
+      lastAskMicros = (System.nanoTime() - start) / 1000;
+      outcomes.clear();
+      failedAsks = 0;
+    } catch (Exception e) {
+      if (++failedAsks >= MAX_FAILED_ASKS) {
+        standing = false;
+        LOG.warn("blaze: executor {} lost the driver's plugin ({}); Spark's own caching applies "
+            + "here from now on", context.executorID(), e.toString());
+      }
+      return;
+    }
+    for (Object o : due) {
+      retries.putIfAbsent((Order) o, 0);
+    }
+    var it = retries.entrySet().iterator();
+    while (it.hasNext()) {
+      var entry = it.next();
+      Order order = entry.getKey();
+      String outcome;
+      try {
+        outcome = BlockMover.apply(order);
+      } catch (Exception e) {
+        outcome = "failed:" + e.getClass().getSimpleName();
+      }
+      if (outcome.equals("locked") && entry.getValue() < MAX_RETRIES) {
+        entry.setValue(entry.getValue() + 1);
+        continue;
+      }
+      outcomes.add(order.rddId() + " " + order.split() + " "
+          + (order.spill() ? "spill" : "drop") + " " + outcome);
+      it.remove();
+    }
+  }
+
+  private long lastAskMicros = 0;
+
+  /** Why this jar cannot run in this Spark (built for another version), or null. */
+  static String versionProblem() {
+    try (InputStream in = BlazeExecutorPlugin.class.getResourceAsStream("built-for-spark")) {
+      String built = in == null ? "unknown" : new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
+      Object pkg = Class.forName("org.apache.spark.package$").getField("MODULE$").get(null);
+      String running = (String) pkg.getClass().getMethod("SPARK_VERSION").invoke(pkg);
+      return built.equals(running) ? null
+          : "the blaze-spark plugin jar was built for Spark " + built + ", this is Spark " + running;
+    } catch (Exception e) {
+      return "the blaze-spark plugin cannot read its Spark version: " + e;
     }
   }
 }
