@@ -13,7 +13,9 @@ from blaze.tracker import UsageTracker
 from blaze_errors import ConfigError
 from costmodel.predict import Predictors
 
-__all__ = ["disk_cost", "memory_budget", "profile_start", "storage_memory"]
+__all__ = ["PUT_ROOM", "disk_cost", "memory_budget", "profile_start", "storage_memory"]
+
+PUT_ROOM = 0.125  # of Spark's storage memory, left free for the next put (default budget)
 
 
 def storage_memory(bridge: JvmBridge) -> int | None:
@@ -26,9 +28,16 @@ def storage_memory(bridge: JvmBridge) -> int | None:
 
 
 def memory_budget(config: BlazeConfig, storage_memory: int) -> int:
+    """The configured budget, checked; by default Spark's storage memory less a put's room.
+
+    Why the room: Spark's MemoryStore evicts (its own LRU choosing among cached blocks) only
+    when a block being put does not fit. Keeping the manager's blocks ``PUT_ROOM`` of the pool
+    below its size leaves a new partition room to land, and the engine then decides where it
+    and the others go (the report's ``spark_evictions`` counts when that was not enough).
+    """
     budget = config.memory_budget
     if budget is None:
-        return storage_memory
+        return int(storage_memory * (1.0 - PUT_ROOM))
     if budget > storage_memory:
         raise ConfigError(
             f"{PREFIX}memoryBudget={budget} bytes exceeds Spark's storage memory of "
