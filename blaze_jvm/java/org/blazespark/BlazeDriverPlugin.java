@@ -47,12 +47,19 @@ public final class BlazeDriverPlugin implements DriverPlugin {
           pending.decrementAndGet();
         }
       }
+      // a JDK type only: an executor deserializes replies without the plugin jar's classes
       ArrayList<Order> due = new ArrayList<>();
       Queue<Order> queue = mailbox.get(m.executorId());
       for (Order o = queue == null ? null : queue.poll(); o != null; o = queue.poll()) {
         due.add(o);
       }
-      return due;
+      int[] encoded = new int[3 * due.size()];
+      for (int i = 0; i < due.size(); i++) {
+        encoded[3 * i] = due.get(i).rddId();
+        encoded[3 * i + 1] = due.get(i).split();
+        encoded[3 * i + 2] = due.get(i).spill() ? 1 : 0;
+      }
+      return encoded;
     }
     if (message instanceof ExecutorRegistered m) {
       if (m.problem() == null) {

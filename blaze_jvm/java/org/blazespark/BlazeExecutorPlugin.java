@@ -80,10 +80,10 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       report.add("timing " + lastAskMicros + " " + taskStartNanos / 1000);
       taskStartNanos = 0;
     }
-    List<?> due;
+    int[] due;
     try {
       long start = System.nanoTime();
-      due = (List<?>) context.ask(new FetchOrders(context.executorID(), report));
+      due = (int[]) context.ask(new FetchOrders(context.executorID(), report));
       lastAskMicros = (System.nanoTime() - start) / 1000;
       outcomes.clear();
       failedAsks = 0;
@@ -95,8 +95,8 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       }
       return;
     }
-    for (Object o : due) {
-      retries.putIfAbsent((Order) o, 0);
+    for (int i = 0; i + 2 < due.length; i += 3) {
+      retries.putIfAbsent(new Order(due[i], due[i + 1], due[i + 2] == 1), 0);
     }
     var it = retries.entrySet().iterator();
     while (it.hasNext()) {
