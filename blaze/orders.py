@@ -2,9 +2,9 @@
 
 Why orders and not py4j commands: Spark has no remote "move this block to disk", and a py4j
 command can only reach the driver's own BlockManager. The JVM plugin's executor halves
-(``org.blazespark.BlazeExecutorPlugin``) ask the driver half for their orders at every task
-start — before the task stores its block, so room is made before the put — and every 20 ms,
-and carry them out with Spark's own ``dropFromMemory`` (spill: the memory copy goes, a disk
+(``org.blazespark.BlazeExecutorPlugin``) ask the driver half for their orders when a task
+starts (on the executor's own thread, so the orders are carried out while the task computes,
+before it stores its block; the task pays only the hand-off) and every 50 ms, and carry them out with Spark's own ``dropFromMemory`` (spill: the memory copy goes, a disk
 copy is written or kept) or ``removeBlock`` (drop). One path in local mode (both halves in
 the driver JVM, executor ``"driver"``) and on a cluster. The engine stays the only brain:
 this part only queues its choices and reads back what the executors did.

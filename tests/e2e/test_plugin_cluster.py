@@ -42,7 +42,7 @@ while len(registered_executors(spark)) < 2:
     time.sleep(0.2)
 app_id = sc.applicationId
 PARTS = 4
-DISK = {"disk_write_ms_per_mib": 400, "disk_read_ms_per_mib": 400}
+DISK = {"disk_write_ms_per_mib": 2000, "disk_read_ms_per_mib": 2000}
 
 def costly(runs):
     def tag(split, rows):
@@ -73,7 +73,7 @@ costly_part, cheap_part = max(sizes(probe, a.id()).values()), max(sizes(probe, b
 probe.detach()
 a.unpersist(blocking=True), b.unpersist(blocking=True)
 
-budget = int(1.5 * costly_part + 0.5 * cheap_part)
+budget = int(1.5 * costly_part)  # one costly partition per executor, no cheap one
 manager = blaze.attach(spark, policy="blaze", memory_budget=budget, **DISK)
 costly_runs, cheap_runs = counters(), counters()
 a, b = costly(costly_runs).persist(blaze.BLAZE), cheap(cheap_runs).persist(blaze.BLAZE)
