@@ -1,7 +1,7 @@
 """Decision latency per block event of the manager's engine at 1k / 10k / 100k cached partitions.
 
 Pure Python, no Spark: the manager's own block-event path (:class:`blaze.enforce.
-EnforcementMixin` over the real :class:`blaze.ledger.Ledger`, :class:`blaze.engine.Engine`
+Enforcement` over the real :class:`blaze.ledger.Ledger`, :class:`blaze.engine.Engine`
 and policies) is driven with lineage records shaped like Spark's, and its calls into Spark
 are replaced by a bridge that only counts them. Two phases per size, both timed per event:
 
@@ -23,16 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from blaze.enforce import EnforcementMixin
+from blaze.enforce import Enforcement
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
+from blaze.measurements import SiteMeasurements
 from blaze.policies import get_manager_policy
-from blaze.registry import ManagedDataset
+from blaze.registry import ManagedDataset, Registry
+from blaze.tracker import UsageTracker
 from costmodel.disk import DiskCost
 from costmodel.predict import Predictors
 from lineage.events import BlockEvent, JobRun, RddNode, StageRun, StorageLevelInfo, TaskRun
@@ -48,57 +51,65 @@ DISK_MS_PER_MIB = 400.0
 
 
 class _CountingBridge:
-    """Stands in for :class:`blaze._jvm.JvmBridge`: every command succeeds at once."""
-
-    is_local = True
+    """Stands in for :class:`blaze.orders.ExecutorOrders`: every order is queued at once."""
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = defaultdict(int)
 
-    def spill_to_disk(self, rdd_id: int, split: int) -> str:
+    def spill(self, rdd_id: int, split: int, executor: str) -> bool:
         self.calls["spill"] += 1
-        return "spilled"
+        return True
 
-    def remove_block(self, rdd_id: int, split: int) -> None:
+    def drop(self, rdd_id: int, split: int, executor: str) -> bool:
         self.calls["remove"] += 1
+        return True
 
 
-class _Harness(EnforcementMixin):
-    """The manager's enforcement path with everything it reads, minus Spark."""
+class _Harness:
+    """The manager's enforcement part with the real parts it reads, minus Spark."""
 
     def __init__(self, policy: str, budget: int) -> None:
-        self.policy = get_manager_policy(policy)
-        self.memory_budget = budget
+        self.errors = 0
+        self._registry = Registry(UsageTracker(), threading.RLock(), self._count_error)
+        self._datasets = self._registry.datasets
+        disk = DiskCost(DISK_MS_PER_MIB, DISK_MS_PER_MIB)
+        measurements = SiteMeasurements(
+            Predictors(), disk, self._registry.site_of, self._count_error
+        )
         self._ledger = Ledger()
-        self._datasets: dict[int, ManagedDataset] = {}
         self._engine = Engine(
-            DiskCost(DISK_MS_PER_MIB, DISK_MS_PER_MIB),
-            site_of=self._site,
-            fallback=lambda rdd: 1.0,
-            auto_cache=True,
+            disk, site_of=self._registry.site_of, fallback=lambda rdd: 1.0, auto_cache=True
         )
         self._explain = DecisionLog(100_000)
         self._bridge = _CountingBridge()
-        self._deferred: dict = {}
-        self._awaiting: dict = {}
-        self._site_sizes: dict = defaultdict(dict)
-        self._site_compute_ms: dict = defaultdict(list)
-        self._observed: set = set()
-        self._predictors = Predictors()
-        self.errors = 0
-
-    def _site(self, rdd_id: int) -> str | None:
-        dataset = self._datasets.get(rdd_id)
-        return dataset.site if dataset else None
+        self._enforcement = Enforcement(
+            ledger=self._ledger,
+            engine=self._engine,
+            registry=self._registry,
+            measurements=measurements,
+            policy=get_manager_policy(policy),
+            memory_budget=budget,
+            orders=self._bridge,
+            storage=None,
+            explain=self._explain,
+            on_error=self._count_error,
+        )
 
     def _count_error(self, where: str, exc: BaseException) -> None:
         self.errors += 1
 
-    def _on_job_started(self, job) -> None:
-        return None
-
-    def _forget_rdd(self, rdd_id: int, reason: str) -> None:
-        self._ledger.forget_rdd(rdd_id, reason)
+    def _handle(self, event) -> None:
+        """What :meth:`blaze.manager.BlazeManager._handle` does with the records used here."""
+        if isinstance(event, BlockEvent):
+            self._enforcement.on_block(event)
+        elif isinstance(event, TaskRun):
+            self._enforcement.on_task(event)
+        elif isinstance(event, StageRun):
+            if not event.completed:
+                self._ledger.apply_stage(event)
+            self._engine.on_stage(event)
+        elif isinstance(event, JobRun):
+            self._engine.on_job(event)
 
 
 def _rdd_nodes(rdds: int) -> list[RddNode]:

@@ -10,9 +10,9 @@ Facts this module relies on (verified on PySpark 4.3.0):
   from its private field by Java reflection.
 - Works everywhere (driver master state or master→executor messages): block status,
   storage status, ``removeBlock`` (asynchronous), ``removeRdd``/``unpersistRDD``.
-- Local mode only (the driver's BlockManager is the executor's): memory → disk through
-  ``dropFromMemory`` with a Python ``scala.Function0`` that hands over the block's bytes
-  (serialized PySpark blocks) or values (deserialized DataFrame blocks).
+- Moving a block from memory to disk has no remote command: the JVM plugin's executor
+  halves do it (``org.blazespark.BlockMover``), on orders queued in its driver half
+  (:class:`PluginMailbox`), in local mode and on a cluster alike.
 - Scala collections are read through one ``toString()`` call and parsed here: one py4j round
   trip instead of one per element (a py4j call costs ~0.2 ms).
 """
@@ -30,6 +30,7 @@ __all__ = [
     "ExecutorStorage",
     "JvmBridge",
     "JvmLog",
+    "PluginMailbox",
     "add_jar_to_running_driver",
     "parse_block_statuses",
     "parse_debug_string_ids",
@@ -120,28 +121,6 @@ def parse_debug_string_ids(text: str) -> list[int]:
     return list(seen)
 
 
-class _ConstantFunction0:
-    """A ``scala.Function0`` returning a fixed JVM object (dropFromMemory's data thunk)."""
-
-    def __init__(self, value) -> None:
-        self._value = value
-
-    def apply(self):
-        return self._value
-
-    def toString(self) -> str:
-        return "blaze.ConstantFunction0"
-
-    def hashCode(self) -> int:
-        return id(self) & 0x7FFFFFFF
-
-    def equals(self, other) -> bool:
-        return other is self
-
-    class Java:
-        implements = ("scala.Function0",)
-
-
 def launch_conf(context_class):
     """The JVM SparkConf a context would start from (system properties: ``spark-submit
     --conf`` and spark-defaults), read before the context exists."""
@@ -191,6 +170,44 @@ def add_jar_to_running_driver(jar: str, probe_class: str) -> bool:
     return True
 
 
+class PluginMailbox:
+    """The driver half of the JVM plugin, seen from Python: queue orders for executors, read
+    back what they did. None of its calls raise when the plugin is absent."""
+
+    def __init__(self, sc) -> None:
+        from py4j.java_gateway import JavaClass
+
+        driver_half = sc._jvm.org.blazespark.BlazeDriverPlugin
+        # py4j resolves an unknown class as a package; a loaded class may have no running half
+        self._half = driver_half if isinstance(driver_half, JavaClass) else None
+
+    @property
+    def active(self) -> bool:
+        return self._half is not None and bool(self._half.isActive())
+
+    def order(self, executor_id: str, rdd_id: int, split_index: int, *, spill: bool) -> bool:
+        """Queue a spill (memory copy to disk) or a drop; False when that executor has no
+        registered plugin half (the order is not queued)."""
+        if self._half is None:
+            return False
+        return bool(self._half.order(executor_id, rdd_id, split_index, spill))
+
+    def outcomes(self) -> list[str]:
+        """``"executor rdd split spill|drop outcome"`` lines (or ``"executor unavailable
+        why"``) reported since the last call."""
+        return [] if self._half is None else [str(x) for x in self._half.drainOutcomes()]
+
+    def timings(self) -> list[tuple[str, int, int]]:
+        """``(executor, ask round trip µs, onTaskStart µs)`` samples since the last call."""
+        if self._half is None:
+            return []
+        rows = (str(x).split() for x in self._half.drainTimings())
+        return [(r[0], int(r[1]), int(r[2])) for r in rows if len(r) == 3]
+
+    def pending(self) -> int:
+        return 0 if self._half is None else int(self._half.pendingOrders())
+
+
 def registered_executors(sc) -> list[str] | None:
     """Executor ids the blaze plugin's driver half has heard from, sorted (``"driver"`` in
     local mode); None when no driver half runs in ``sc``'s JVM (``spark.plugins`` lacked it)."""
@@ -224,9 +241,6 @@ class JvmBridge:
         self._block_manager = field.get(self._jsc.env())
         self._master = self._block_manager.master()
         self._rdd_block_id = self._jvm.org.apache.spark.storage.RDDBlockId
-        from pyspark.java_gateway import ensure_callback_server_started
-
-        ensure_callback_server_started(sc._gateway)  # spill_to_disk passes a Python Function0
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -378,51 +392,6 @@ class JvmBridge:
         (local mode: the driver's block manager is the executor's)."""
         block_id = self._rdd_block_id(rdd_id, split_index)
         return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
-
-    def spill_to_disk(self, rdd_id: int, split_index: int) -> str:
-        """Move a block from memory to disk the way Spark's own eviction does (local mode).
-
-        Returns ``"spilled"``; ``"locked"`` when a running task holds the block (try again
-        later); ``"not_in_memory"`` when no memory copy exists (already spilled: a stale
-        event); ``"unavailable"`` when this cannot work here (cluster mode, not in this
-        memory store, a level without disk) — the caller then degrades to a drop.
-        """
-        if not self.is_local:
-            return "unavailable"
-        block_id = self._rdd_block_id(rdd_id, split_index)
-        bm = self._block_manager
-        store = bm.memoryStore()
-        if not store.contains(block_id):
-            return "not_in_memory"
-        infos = bm.blockInfoManager()
-        info = infos.get(block_id)
-        if not info.isDefined() or not info.get().level().useDisk():
-            return "unavailable"
-        locked = infos.lockForWriting(block_id, False)
-        if not locked.isDefined():
-            return "locked"
-        released = False
-        try:
-            info = locked.get()
-            class_tag = info.classTag()
-            if info.level().deserialized():
-                values = store.getValues(block_id)
-                if not values.isDefined():
-                    return "unavailable"
-                data = self._jvm.scala.util.Left(values.get().toArray(class_tag))
-            else:
-                data_bytes = store.getBytes(block_id)
-                if not data_bytes.isDefined():
-                    return "unavailable"
-                data = self._jvm.scala.util.Right(data_bytes.get())
-            new_level = bm.dropFromMemory(block_id, _ConstantFunction0(data), class_tag)
-            if not new_level.isValid():
-                infos.removeBlock(block_id)
-                released = True
-            return "spilled"
-        finally:
-            if not released:
-                infos.unlock(block_id, self._jvm.scala.Option.empty())
 
 
 class JvmLog:

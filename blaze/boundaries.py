@@ -3,8 +3,8 @@
 Why here and synchronously: listener events arrive after the fact, but persisting a reused
 dataset must happen before the job that computes it, and a dataset with no future use should
 be gone before the next job fills memory. So the wrapped PySpark entry points
-(:mod:`blaze.hooks`) call :meth:`JobBoundaryMixin._before_job` / ``_after_job`` around every
-RDD action, and ``_before_dataframe_job`` before DataFrame actions. Which datasets a job reads
+(:mod:`blaze.hooks`) call :meth:`JobBoundaries.before_job` / ``after_job`` around every
+RDD action, and ``before_dataframe_job`` before DataFrame actions. Which datasets a job reads
 comes from the Python derivation chain (pipelined steps the JVM never sees) plus one walk of
 the JVM lineage; DataFrame jobs are seen through the listener (the stages of a job that reads
 a cached DataFrame list its cached RDD).
@@ -13,22 +13,57 @@ a cached DataFrame list its cached RDD).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
-from blaze.registry import thin_over_cache
+from blaze.config import BlazeConfig
+from blaze.engine import Engine
+from blaze.explain import DecisionLog
+from blaze.ledger import Ledger
+from blaze.persistence import Persistence
+from blaze.policies import ManagerPolicy
+from blaze.registry import Registry, thin_over_cache
 from lineage.events import JobRun
 
-__all__ = ["JobBoundaryMixin"]
+__all__ = ["JobBoundaries"]
 
 LINEAGE_WALK_LIMIT = 400  # JVM RDDs visited per job before the walk gives up
 BOUNDARY_SYNC_S = 30.0
 
 
-class JobBoundaryMixin:
-    """autoCache and autoUnpersist of :class:`BlazeManager`, at job boundaries."""
+class JobBoundaries:
+    """autoCache and autoUnpersist, at job boundaries. ``sync(timeout_s)`` waits until the
+    manager has handled every Spark event so far."""
 
-    def _before_derive(self, prev) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        persistence: Persistence,
+        ledger: Ledger,
+        engine: Engine,
+        bridge,
+        policy: ManagerPolicy,
+        config: BlazeConfig,
+        explain: DecisionLog,
+        lock,
+        sync: Callable[[float], None],
+        on_error: Callable[[str, Exception], None],
+    ) -> None:
+        self._registry = registry
+        self._persistence = persistence
+        self._ledger = ledger
+        self._engine = engine
+        self._bridge = bridge
+        self._policy = policy
+        self._config = config
+        self._explain = explain
+        self._lock = lock
+        self._sync = sync
+        self._on_error = on_error
+
+    def before_derive(self, prev) -> None:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
-        if not (self.policy.acts and self.config.auto_cache) or prev.is_cached:
+        if not (self._policy.acts and self._config.auto_cache) or prev.is_cached:
             return
         if thin_over_cache(prev):
             return
@@ -37,18 +72,20 @@ class JobBoundaryMixin:
             return
         try:
             with self._lock:
-                use = self._tracker.datasets.get(token)
-                reused = use is not None and self._tracker.is_reused_site(use.site)
+                use = self._registry.tracker.datasets.get(token)
+                reused = use is not None and self._registry.tracker.is_reused_site(use.site)
             if reused:
                 self._auto_cache(prev, token, "site reused (derivation)")
         except Exception as exc:
-            self._count_error("before_derive", exc)
+            self._on_error("before_derive", exc)
 
     def _auto_cache(self, obj, token: int, rule: str) -> None:
-        self._persist_rdd(obj, None, self._originals["RDD.persist"], auto=True)
+        self._persistence.persist_rdd(
+            obj, None, self._persistence.originals["RDD.persist"], auto=True
+        )
         with self._lock:
             self._ledger.counters.decisions["auto_cache"] += 1
-            use = self._tracker.datasets.get(token)
+            use = self._registry.tracker.datasets.get(token)
             self._explain.record(
                 "auto_cache",
                 rdd=obj.id(),
@@ -58,67 +95,70 @@ class JobBoundaryMixin:
                 rule=rule,
             )
 
-    def _before_job(self, rdd) -> None:
-        if not self.policy.acts:
+    def before_job(self, rdd) -> None:
+        if not self._policy.acts:
             return
         try:
             # let the previous jobs' block events land first: which datasets are fully
             # cached decides how far back this job reads, so the choice must not race them
-            self.sync(timeout_s=BOUNDARY_SYNC_S)
+            self._sync(BOUNDARY_SYNC_S)
             with self._lock:
                 used, parents = self._datasets_used_by(rdd)
-                chosen = self._tracker.start_job(used, parents)
+                chosen = self._registry.tracker.start_job(used, parents)
                 self._engine.invalidate_references()
-            if not self.config.auto_cache:
+            if not self._config.auto_cache:
                 return
             for token in chosen:
-                ref = self._objects.get(token)
-                obj = ref() if ref is not None else None
+                obj = self._registry.object_of(token)
                 if obj is None or obj.is_cached or thin_over_cache(obj):
                     continue
                 self._auto_cache(obj, token, "read by a second job")
         except Exception as exc:  # a bookkeeping failure must never fail the user's job
-            self._count_error("before_job", exc)
+            self._on_error("before_job", exc)
 
-    def _after_job(self) -> None:
-        if not self.policy.acts:
+    def after_job(self) -> None:
+        if not self._policy.acts:
             return
         try:
             with self._lock:
-                tokens = self._tracker.finish_job(auto_unpersist=self.config.auto_unpersist)
+                tokens = self._registry.tracker.finish_job(
+                    auto_unpersist=self._config.auto_unpersist
+                )
                 for token in tokens:
-                    self._auto_unpersist(token, "no future use predicted after the job")
-                self._forget_released()
+                    self._persistence.auto_unpersist(token, "no future use predicted after the job")
+                self._registry.forget_released()
                 self._engine.invalidate_references()
         except Exception as exc:
-            self._count_error("after_job", exc)
+            self._on_error("after_job", exc)
 
-    def _before_dataframe_job(self) -> None:
+    def before_dataframe_job(self) -> None:
         """A DataFrame action: let earlier jobs' events (and their unpersists) land first."""
-        if not self.policy.acts:
+        if not self._policy.acts:
             return
         try:
-            self.sync(timeout_s=BOUNDARY_SYNC_S)
+            self._sync(BOUNDARY_SYNC_S)
         except Exception as exc:
-            self._count_error("before_dataframe_job", exc)
+            self._on_error("before_dataframe_job", exc)
 
-    def _on_job_started(self, job: JobRun) -> None:
+    def on_job_started(self, job: JobRun) -> None:
         """Listener side (worker thread): count the cached DataFrames a job reads.
 
         A stage lists every narrow ancestor of its RDDs, cached or not; the job reads a
         cached DataFrame only where the walk down from the stage's last RDDs reaches it
         before any other fully cached dataset (a cached descendant shadows its ancestors).
         """
-        if not self.policy.acts or not job.stages:
+        if not self._policy.acts or not job.stages:
             return
         tokens: set[int] = set()
         for stage in job.stages:
             tokens |= self._dataframes_read(stage)
         if not tokens:
             return
-        dead = self._tracker.record_reads(tokens, auto_unpersist=self.config.auto_unpersist)
+        dead = self._registry.tracker.record_reads(
+            tokens, auto_unpersist=self._config.auto_unpersist
+        )
         for token in dead:
-            self._auto_unpersist(token, "superseded by a newer generation of its site")
+            self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
         self._engine.invalidate_references()
 
     def _dataframes_read(self, stage) -> set[int]:
@@ -132,7 +172,7 @@ class JobBoundaryMixin:
             if rdd_id in seen:
                 continue
             seen.add(rdd_id)
-            dataset = self._datasets.get(rdd_id)
+            dataset = self._registry.datasets.get(rdd_id)
             node = nodes.get(rdd_id)
             if dataset is not None:
                 if dataset.kind == "dataframe":
@@ -145,39 +185,24 @@ class JobBoundaryMixin:
         return tokens
 
     # ---- which datasets a job reads ---------------------------------------------------------
-    def _resolve_jvm_ids(self) -> None:
-        pending = []
-        for token in self._unresolved:
-            ref = self._objects.get(token)
-            obj = ref() if ref is not None else None
-            if obj is None:
-                continue
-            rdd_id = getattr(obj, "_id", None)
-            if rdd_id is None:
-                pending.append(token)
-            else:
-                self._token_by_rdd_id.setdefault(int(rdd_id), token)
-        self._unresolved = pending
-
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
         """Tokens of the datasets a job on ``rdd`` reads, and their derivation edges."""
-        self._resolve_jvm_ids()
+        self._registry.resolve_jvm_ids()
 
         def fully_cached(rdd_id: int, num_partitions: int) -> bool:
             return len(self._ledger.cached_partitions(rdd_id)) >= num_partitions
 
         graph = self._bridge.lineage(rdd, fully_cached, LINEAGE_WALK_LIMIT)
-        self._resolve_jvm_ids()
+        self._registry.resolve_jvm_ids()
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)
         start = [rdd]
         for rdd_id in graph:
-            token = self._token_by_rdd_id.get(rdd_id)
+            token = self._registry.token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
             used.add(token)
-            ref = self._objects.get(token)
-            obj = ref() if ref is not None else None
+            obj = self._registry.object_of(token)
             if obj is not None:
                 start.append(obj)
         # Python-side derivation (pipelined RDDs the JVM never sees)
@@ -199,7 +224,7 @@ class JobBoundaryMixin:
                 node = prev
         # JVM-side derivation between known datasets, through unknown intermediate RDDs
         for rdd_id in graph:
-            token = self._token_by_rdd_id.get(rdd_id)
+            token = self._registry.token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
             stack, seen = list(graph[rdd_id]), set()
@@ -208,7 +233,7 @@ class JobBoundaryMixin:
                 if parent in seen:
                     continue
                 seen.add(parent)
-                parent_token = self._token_by_rdd_id.get(parent)
+                parent_token = self._registry.token_by_rdd_id.get(parent)
                 if parent_token is not None and parent_token != token:
                     parents[token].add(parent_token)
                 else:

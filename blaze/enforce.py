@@ -19,42 +19,67 @@ events, a block removed by someone else) and the budget is enforced again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from blaze.engine import Engine
 from blaze.eviction import ResidentIndexes
-from blaze.ledger import BlockRecord
+from blaze.explain import DecisionLog
+from blaze.ledger import BlockRecord, Ledger
+from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
+from blaze.policies import ManagerPolicy
+from blaze.registry import Registry
 from costmodel.policies import PartitionState
 from costmodel.types import Location
-from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun
+from lineage.events import BlockEvent, TaskRun
 
-__all__ = ["EnforcementMixin"]
+__all__ = ["Enforcement"]
 
 RESYNC_ROUNDS = 64
 
 
-class EnforcementMixin:
-    """The event worker's handlers and the admission/eviction of :class:`BlazeManager`."""
+class Enforcement:
+    """Admission and eviction of managed blocks, each decision carried out at once.
 
-    def _handle(self, event) -> None:
-        if self._deferred and isinstance(event, (TaskRun, JobRun)):
-            self._retry_deferred()
-        if isinstance(event, BlockEvent):
-            self._on_block(event)
-        elif isinstance(event, TaskRun):
-            self._on_task(event)
-        elif isinstance(event, StageRun):
-            if not event.completed:  # the submitted event (see StageRun.completed)
-                self._ledger.apply_stage(event)
-            self._engine.on_stage(event)
-        elif isinstance(event, JobRun):
-            self._engine.on_job(event)
-            if event.succeeded is None:
-                self._on_job_started(event)
-            else:
-                self._admit_awaiting()
-                self._resync()
-        elif isinstance(event, RddUnpersisted):
-            self._forget_rdd(event.rdd_id, "user_unpersist")
+    ``memory_budget`` is per executor; ``orders`` hands each spill or drop to the executor
+    that holds the block (the JVM plugin); ``storage`` reads Spark's storage status for the
+    resync.
+    """
 
-    def _on_block(self, event: BlockEvent) -> None:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        engine: Engine,
+        registry: Registry,
+        measurements: SiteMeasurements,
+        policy: ManagerPolicy,
+        memory_budget: int,
+        orders: ExecutorOrders,
+        storage,
+        explain: DecisionLog,
+        on_error: Callable[[str, Exception], None],
+    ) -> None:
+        self._ledger = ledger
+        self._engine = engine
+        self._registry = registry
+        self._measurements = measurements
+        self._policy = policy
+        self.memory_budget = memory_budget
+        self._orders = orders
+        self._storage = storage
+        self._explain = explain
+        self._on_error = on_error
+        self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
+        self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
+
+    def on_job_end(self) -> None:
+        self._admit_awaiting()
+        self._orders.settle()
+        self._orders.collect()
+        self._resync()
+
+    def on_block(self, event: BlockEvent) -> None:
         change = self._ledger.apply_block(event)
         if change is None:
             return
@@ -64,21 +89,16 @@ class EnforcementMixin:
             sum(r.memory_size for r in holders),
             max((r.disk_size for r in holders), default=0),
         )
-        dataset = self._datasets.get(change.key[0])
+        dataset = self._registry.datasets.get(change.key[0])
         if dataset is None:
             return
+        if change.left_memory and dataset.managed:
+            # the manager marks its own orders in the book at once: memory that leaves
+            # otherwise was taken by Spark (its LRU at a put, or execution memory)
+            self._ledger.counters.spark_evictions += 1
         if change.entered_memory and change.disk_size == 0:
-            self._site_sizes[dataset.site][change.key[1]] = change.memory_size
-            observed = self._observed.setdefault(change.key[0], set())
-            if change.key[1] not in observed:
-                observed.add(change.key[1])
-                try:
-                    self._predictors.observe_rdd(
-                        change.key[0], dataset.site, change.key[1], change.memory_size
-                    )
-                except Exception as exc:
-                    self._count_error("predict", exc)
-        if change.entered_memory and dataset.managed and self.policy.acts:
+            self._measurements.on_stored(change.key, dataset.site, change.memory_size)
+        if change.entered_memory and dataset.managed and self._policy.acts:
             if self._time_unknown(change.key, dataset.site):
                 # stored before the task that computed it ended: decide once its compute
                 # time (R) is measured, at that task's end (or at the job's end)
@@ -87,10 +107,7 @@ class EnforcementMixin:
                 self._admit(change.key, change.executor_id)
 
     def _time_unknown(self, key, site: str) -> bool:
-        measured = self._engine.model.measurements_of(key)
-        if measured is not None and measured.compute_ms is not None:
-            return False
-        return not self._site_compute_ms.get(site) and site not in self._predictors.datasets
+        return self._measurements.time_unknown(key, site, self._engine.model)
 
     def _admit_awaiting(self, keys=None) -> None:
         for key in list(self._awaiting if keys is None else keys):
@@ -98,36 +115,29 @@ class EnforcementMixin:
             if executor is not None:
                 self._admit(key, executor)
 
-    def _on_task(self, task: TaskRun) -> None:
+    def on_task(self, task: TaskRun) -> None:
         computed = [key for key, outcome in self._ledger.apply_task(task) if outcome == "miss"]
         self._engine.on_computed(computed, task.run_time_ms)
         for key in computed:
-            dataset = self._datasets.get(key[0])
+            dataset = self._registry.datasets.get(key[0])
             if dataset is not None:
-                samples = self._site_compute_ms[dataset.site]
-                samples.append(float(task.run_time_ms) / len(computed))
-                del samples[:-64]
+                self._measurements.on_computed(dataset.site, task.run_time_ms / len(computed))
         if self._awaiting:
             self._admit_awaiting([k for k in computed if k in self._awaiting])
 
     # ---- decisions ---------------------------------------------------------------------------
-    def _managed_ids(self) -> set[int]:
-        return {rid for rid, d in self._datasets.items() if d.managed}
-
     def _residents(self) -> ResidentIndexes:
         """The per-executor eviction indexes, made at the first decision under pressure."""
-        indexes = getattr(self, "_resident_indexes", None)
-        if indexes is None:
-            indexes = ResidentIndexes(self._ledger, self._engine.model, self.policy)
-            self._resident_indexes = indexes
-        return indexes
+        if self._resident_indexes is None:
+            self._resident_indexes = ResidentIndexes(self._ledger, self._engine.model, self._policy)
+        return self._resident_indexes
 
     def _admit(self, key: tuple[int, int], executor: str) -> None:
         slot = (key[0], key[1], executor)
         record = self._ledger.blocks.get(slot)
         if record is None or not record.memory_size:
             return
-        managed = self._managed_ids()
+        managed = self._registry.managed_ids()
         total = self._ledger.memory_used(executor)
         self._ledger.note_over_budget(total - record.memory_size - self.memory_budget)
         managed_used = self._ledger.memory_used(executor, managed)
@@ -135,8 +145,8 @@ class EnforcementMixin:
         promoting = record.disk_size > 0
         incoming = _state(record, Location.DISK if promoting else Location.MEMORY)
         costs = self._engine.model
-        if managed_used <= budget and self.policy.admits_when_fits(costs, key, promoting):
-            decision = self.policy.fits_decision()
+        if managed_used <= budget and self._policy.admits_when_fits(costs, key, promoting):
+            decision = self._policy.fits_decision()
         else:
             own = record.memory_size if key[0] in managed else 0
             decision = self._residents().decide(
@@ -148,7 +158,7 @@ class EnforcementMixin:
                     for r in self._ledger.in_memory(executor)
                     if r.rdd_id in managed and r.key != key
                 ]
-                decision = self.policy.decide(incoming, resident, budget, costs)
+                decision = self._policy.decide(incoming, resident, budget, costs)
         counters = self._ledger.counters
         counters.decisions[f"admit_{str(decision.admit_to).lower()}"] += 1
         action = _incoming_action(decision.admit_to, promoting)
@@ -157,7 +167,7 @@ class EnforcementMixin:
             rdd=key[0],
             split=key[1],
             executor=executor,
-            policy=self.policy.name,
+            policy=self._policy.name,
             rule=decision.reason,
             victims=[[v[0], v[1], str(where)] for v, where in decision.victims],
             **self._engine.inputs(key, on_disk=promoting),
@@ -181,32 +191,24 @@ class EnforcementMixin:
                 rdd=rdd_id,
                 split=split,
                 executor=slot[2],
-                policy=self.policy.name,
+                policy=self._policy.name,
                 rule=f"victim of rdd {cause[0]} split {cause[1]}",
                 **self._engine.inputs((rdd_id, split)),
             )
-        if where == Location.DISK and self.policy.spills:
-            # also when a disk copy exists (a promoted block): drop only the memory copy
-            outcome = self._bridge.spill_to_disk(rdd_id, split)
-            if outcome == "locked":  # a task is still reading it: retry at the next event
-                self._deferred[slot] = why
-                counters.decisions["spill_deferred"] += 1
+        if where == Location.DISK and self._policy.spills:
+            # also when a disk copy exists (a promoted block): only the memory copy goes
+            if not self._orders.spill(rdd_id, split, slot[2]):
+                counters.decisions["not_carried_out"] += 1
                 return
-            self._deferred.pop(slot, None)
-            if outcome == "not_in_memory":  # a stale event: Spark holds no memory copy
-                self._ledger.mark_spilled(slot)
-                counters.decisions["stale_memory_event"] += 1
-                return
-            if outcome == "spilled":
-                self._ledger.mark_spilled(slot)
-                self._engine.on_location((rdd_id, split), 0, record.disk_size)
-                counters.decisions["spill_to_disk"] += 1
-                counters.evictions_by_reason[f"{why}_to_disk"] += 1
-                return
-            counters.decisions["spill_degraded_to_drop"] += 1
-        self._deferred.pop(slot, None)
+            self._ledger.mark_spilled(slot)
+            self._engine.on_location((rdd_id, split), 0, record.disk_size)
+            counters.decisions["spill_to_disk"] += 1
+            counters.evictions_by_reason[f"{why}_to_disk"] += 1
+            return
+        if not self._orders.drop(rdd_id, split, slot[2]):
+            counters.decisions["not_carried_out"] += 1
+            return
         before = self._cached_children_costs(rdd_id, split)
-        self._bridge.remove_block(rdd_id, split)
         self._ledger.mark_dropped(slot)
         holders = self._ledger.locate(rdd_id, split)
         self._engine.on_location(
@@ -242,14 +244,10 @@ class EnforcementMixin:
                     **new,
                 )
 
-    def _retry_deferred(self) -> None:
-        for slot, why in list(self._deferred.items()):
-            self._evict(slot, Location.DISK, why, cause=None)
-
     def _resync(self) -> None:
         truth = [
             (b.rdd_id, b.split_index, b.executor_id, b.memory_size, b.disk_size)
-            for status in self._bridge.storage_status()
+            for status in self._storage.storage_status()
             for b in status.blocks
         ]
         before = {slot: (r.memory_size, r.disk_size) for slot, r in self._ledger.blocks.items()}
@@ -265,9 +263,9 @@ class EnforcementMixin:
                     sum(r.memory_size for r in holders),
                     max((r.disk_size for r in holders), default=0),
                 )
-        if not self.policy.acts:
+        if not self._policy.acts:
             return
-        managed = self._managed_ids()
+        managed = self._registry.managed_ids()
         for executor in sorted(self._ledger.executors()):
             for _ in range(RESYNC_ROUNDS):
                 if self._ledger.memory_used(executor) <= self.memory_budget:

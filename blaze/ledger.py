@@ -85,6 +85,7 @@ class _Counters:
     max_over_budget_bytes: int = 0
     resyncs: int = 0
     resync_corrections: int = 0
+    spark_evictions: int = 0  # managed blocks Spark moved out of memory, not the manager
 
 
 class Ledger:
@@ -395,4 +396,5 @@ class Ledger:
             "events": dict(sorted(c.events.items())),
             "resyncs": c.resyncs,
             "resync_corrections": c.resync_corrections,
+            "spark_evictions": c.spark_evictions,
         }

@@ -1,53 +1,61 @@
 """The cache manager: decides, for every cached partition, memory, disk or nothing.
 
 ``blaze.attach(spark, policy=..., memory_budget=...)`` returns a :class:`BlazeManager` bound
-to the SparkContext. This module attaches and detaches it and runs its event worker; the
-manager's other jobs live in one module each:
+to the SparkContext. This module composes the manager's parts, attaches and detaches it and
+runs its event worker. Each part owns its state and is handed the parts it reads:
 
-- :mod:`blaze.registry` — every dataset the program creates, and what persist/unpersist do;
-- :mod:`blaze.engine` — the application's cost model, fed incrementally from the listener
-  (F, R, W, Rd, cost, propagation, the baselines' reference counts and distances);
-- :mod:`blaze.enforce` — each block event becomes a policy decision, enforced in Spark at once,
-  and Spark's storage status corrects the book at every job end;
-- :mod:`blaze.boundaries` — before and after each job: autoCache and autoUnpersist;
-- :mod:`blaze.reporting` — ``report()``, ``explain()``, the decision log and the profile.
+- :class:`blaze.registry.Registry` — every dataset the program creates (tokens, sites, the
+  persisted ones) and the usage tracker keyed by them;
+- :class:`blaze.measurements.SiteMeasurements` — per-site sizes, compute times, predictors;
+- :class:`blaze.ledger.Ledger` — the one book of where each block lives, and the counters;
+- :class:`blaze.engine.Engine` — the application's cost model, fed incrementally from the
+  listener (F, R, W, Rd, cost, propagation, the baselines' reference counts and distances);
+- :class:`blaze.persistence.Persistence` — what persist/cache/unpersist calls do;
+- :class:`blaze.enforce.Enforcement` — each block event becomes a policy decision, carried
+  out in Spark at once, and Spark's storage status corrects the book at every job end;
+- :class:`blaze.boundaries.JobBoundaries` — before and after each job: autoCache and
+  autoUnpersist;
+- :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile.
 
 Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observes and
 reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
 budget, dropping / spilling), ``lrc``, ``mrd``, ``blaze`` (cost-based).
 
-Cluster mode (``local-cluster``, standalone, YARN...): block status, removal and unpersist
-work through the driver's BlockManagerMaster; Spark has no remote "move this block to disk"
-command, so a spill decision degrades to a drop there (counted as
-``decisions["spill_degraded_to_drop"]``). The budget applies to each executor separately.
+Local mode and clusters (``local-cluster``, standalone, YARN...) take one path: every spill
+or drop is an order the JVM plugin's executor half carries out on the executor that holds
+the block (:mod:`blaze.orders`). The budget applies to each executor separately.
 """
 
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
 import queue
 import threading
-from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any
 
 from blaze import hooks, sparklog
-from blaze._jvm import JvmBridge
-from blaze.boundaries import JobBoundaryMixin
+from blaze._jvm import JvmBridge, PluginMailbox
+from blaze.boundaries import JobBoundaries
 from blaze.config import PREFIX, BlazeConfig
-from blaze.enforce import EnforcementMixin
+from blaze.enforce import Enforcement
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
+from blaze.fault_count import ErrorCounter
 from blaze.ledger import Ledger
+from blaze.manager_setup import disk_cost, memory_budget, profile_start, storage_memory
+from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
+from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy, get_manager_policy
-from blaze.registry import ManagedDataset, RegistryMixin
+from blaze.registry import ManagedDataset, Registry
 from blaze.report_file import publish_report
-from blaze.reporting import ReportingMixin
+from blaze.reporting import Reporting
 from blaze.tracker import UsageTracker
-from blaze_errors import BlazeError, ConfigError
+from blaze_errors import BlazeError
 from costmodel.predict import Predictors
+from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun
 
 __all__ = ["BlazeManager", "ManagedDataset", "ManagerError", "active_manager", "attach"]
 
@@ -132,8 +140,13 @@ def attach(spark, policy: str | None = None, **overrides) -> BlazeManager:
     return manager
 
 
-class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingMixin):
-    """One SparkContext's cache manager. Create with :func:`blaze.attach`."""
+class BlazeManager:
+    """One SparkContext's cache manager. Create with :func:`blaze.attach`.
+
+    Construction reads Spark's storage memory, checks the budget and the profile (raising
+    one :class:`BlazeError` on bad input) and composes the parts; :meth:`_start` then
+    subscribes to the listener and wraps PySpark's entry points.
+    """
 
     def __init__(self, sc, session, config: BlazeConfig, bridge: JvmBridge) -> None:
         self._sc = sc
@@ -142,63 +155,97 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self.policy: ManagerPolicy = get_manager_policy(config.policy)
         self._bridge = bridge
         self._lock = threading.RLock()
-        self._ledger = Ledger()
-        self._tracker = UsageTracker()
-        self._tokens = itertools.count(1)
-        self._objects: dict[int, Any] = {}  # token -> weakref to the Python dataset
-        self._unresolved: list[int] = []
-        self._token_by_rdd_id: dict[int, int] = {}
-        self._rdd_of_token: dict[int, int] = {}  # every dataset ever registered
-        self._datasets: dict[int, ManagedDataset] = {}  # by JVM rdd id
-        self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
-        self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
-        self._predictors = Predictors()
-        self._observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
-        self._released_tokens: deque[int] = deque()  # datasets the program dropped
-        self._errors: dict[str, int] = defaultdict(int)
-        self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
-        self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
-        self._last_error: str | None = None
+        self.errors = ErrorCounter()
+        sparklog.install(log, bridge.log4j(log.name), config.log_level)
+        storage = storage_memory(bridge)
+        if storage is None:
+            raise ManagerError("Spark reports no block manager; is the SparkContext running?")
+        self.storage_memory = storage
+        self.memory_budget = memory_budget(config, self.storage_memory)
+        tracker, predictors = (
+            profile_start(config, bridge)
+            if config.profile_mode == "use"
+            else (
+                UsageTracker(),
+                Predictors(),
+            )
+        )
+        self.disk_cost = disk_cost(config)
+        self.registry = Registry(tracker, self._lock, self.errors.count)
+        self.measurements = SiteMeasurements(
+            predictors, self.disk_cost, self.registry.site_of, self.errors.count
+        )
+        self.ledger = Ledger()
+        self.engine = Engine(
+            self.disk_cost,
+            site_of=self.registry.site_of,
+            fallback=self.registry.future_fallback,
+            auto_cache=config.auto_cache,
+            estimator=lambda spec, split: self.measurements.estimate(
+                spec, split, self.engine.model
+            ),
+        )
+        self.decision_log = DecisionLog(config.explain_capacity)
+        self.orders = ExecutorOrders(PluginMailbox(sc))
+        shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
+        self.persistence = Persistence(
+            registry=self.registry,
+            measurements=self.measurements,
+            bridge=bridge,
+            config=config,
+            explain=self.decision_log,
+            lock=self._lock,
+            **shared,
+        )
+        self.enforcement = Enforcement(
+            registry=self.registry,
+            measurements=self.measurements,
+            memory_budget=self.memory_budget,
+            orders=self.orders,
+            storage=bridge,
+            explain=self.decision_log,
+            on_error=self.errors.count,
+            **shared,
+        )
+        self.boundaries = JobBoundaries(
+            registry=self.registry,
+            persistence=self.persistence,
+            bridge=bridge,
+            config=config,
+            explain=self.decision_log,
+            lock=self._lock,
+            sync=lambda timeout_s: self.sync(timeout_s=timeout_s),
+            on_error=self.errors.count,
+            **shared,
+        )
+        self.reporting = Reporting(
+            session=self,
+            registry=self.registry,
+            measurements=self.measurements,
+            bridge=bridge,
+            config=config,
+            explain=self.decision_log,
+            errors=self.errors,
+            orders=self.orders,
+            settings={
+                "memory_budget_bytes": self.memory_budget,
+                "storage_memory_bytes": self.storage_memory,
+                "disk_cost_ms_per_mib": {
+                    "write": self.disk_cost.write_ms_per_mib,
+                    "read": self.disk_cost.read_ms_per_mib,
+                },
+            },
+            lock=self._lock,
+            **shared,
+        )
         self._events: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._listener = None
         self._unsubscribe = None
-        self._originals: dict[str, Any] = {}
         self._attached = False
-        self._detached_at: float | None = None
-        self._dropped_events: int | None = None
-        self._decision_log_written: str | None = None
-        self._app_id = bridge.app_id
-        self._explain = DecisionLog(config.explain_capacity)
-        self._engine: Engine | None = None
-        self.memory_budget = 0
-        self.storage_memory = 0
-        self.disk_cost = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     def _start(self) -> None:
-        self._configure_logging()
-        self.storage_memory = self._storage_memory()
-        budget = self.config.memory_budget
-        if budget is None:
-            budget = self.storage_memory
-        elif budget > self.storage_memory:
-            raise ConfigError(
-                f"{PREFIX}memoryBudget={budget} bytes exceeds Spark's storage memory of "
-                f"{self.storage_memory} bytes per executor (raise spark.executor.memory / "
-                "spark.driver.memory or lower the budget)"
-            )
-        self.memory_budget = int(budget)
-        if self.config.profile_mode == "use":
-            self._use_profile()
-        self.disk_cost = self._disk_cost()
-        self._engine = Engine(
-            self.disk_cost,
-            site_of=self._site_of,
-            fallback=self._future_fallback,
-            auto_cache=self.config.auto_cache,
-            estimator=self._estimate,
-        )
         from lineage.listener import LineageListener
 
         with _active_lock:
@@ -209,7 +256,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
             self._unsubscribe = self._listener.subscribe(self._events.put)
             self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
             self._worker.start()
-            self._originals = hooks.install(self)
+            self.persistence.originals.update(hooks.install(self))
         except BaseException:
             self.detach()  # undo whatever part of the attachment happened
             raise
@@ -222,78 +269,15 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
             "local" if self._bridge.is_local else "cluster",
         )
 
-    def _use_profile(self) -> None:
-        """Start from a recorded profile: per-site uses (F before any job) and the sites
-        whose datasets were cached (autoCache at first use), plus the fitted predictors."""
-        from costmodel.profile import load
-
-        if not self.config.profile_path:
-            raise ConfigError(f"{PREFIX}profile.mode=use needs {PREFIX}profile.path")
-        profile = load(self.config.profile_path, app_name=self._bridge.app_name)
-        sites = profile.sites
-        self._tracker = UsageTracker(
-            profile_uses={s: int(v.get("uses", 0)) for s, v in sites.items()},
-            # sites whose datasets were cached then, not every ancestor of them that a
-            # reused dataset's jobs also read (those need no cache of their own)
-            profile_reused=[s for s, v in sites.items() if v.get("cached", v.get("reused"))],
-        )
-        self._predictors = profile.predictors
-
-    def _estimate(self, spec, split: int):
-        """Size and compute time of a dataset's partition nobody has measured yet.
-
-        The fitted predictor of its site if it has one; else the mean compute time of the
-        site's earlier generations; else (nothing known: its first block arrives before the
-        task that computed it has ended) a recomputation as dear as two disk round trips, so
-        an unknown partition is kept — in memory if it fits, else on disk — never dropped.
-        """
-        from costmodel.cost import Estimate
-
-        site = self._site_of(spec.rdd_id)
-        if site is None:
-            return None
-        predicted = self._predictor_estimate(spec, split, site)
-        if predicted is not None:
-            return predicted
-        measured = self._engine.model.measurements_of((spec.rdd_id, split))
-        size = measured.size_bytes if measured and measured.size_bytes else 0.0
-        samples = self._site_compute_ms.get(site)
-        if samples:
-            return Estimate(size, sum(samples) / len(samples))
-        disk = self.disk_cost
-        return Estimate(size, 2.0 * (disk.write_ms(size) + disk.read_ms(size)) + 1.0)
-
-    def _predictor_estimate(self, spec, split: int, site: str):
-        from costmodel.cost import Estimate
-
-        if site not in self._predictors.datasets:
-            return None
-        _, iteration = self._predictors.register_rdd(spec.rdd_id, site)
-        guess = self._predictors.datasets[site].predict(iteration, 1.0, split)
-        if guess is None or not guess.compute_ms > 0:  # no time fitted: not an estimate of R
-            return None
-        return Estimate(guess.size_bytes, guess.compute_ms)
-
-    def _configure_logging(self) -> None:
-        sparklog.install(log, self._bridge.log4j(log.name), self.config.log_level)
-
-    def _storage_memory(self) -> int:
-        statuses = self._bridge.storage_status()
-        executors = [s for s in statuses if s.executor_id != "driver"] or statuses
-        if not executors:
-            raise ManagerError("Spark reports no block manager; is the SparkContext running?")
-        return min(s.max_memory for s in executors)
-
-    def _disk_cost(self):
-        from costmodel.disk import disk_cost_from_config
-
-        return disk_cost_from_config(
-            self.config.disk_write_ms_per_mib, self.config.disk_read_ms_per_mib
-        )
-
     @property
     def attached(self) -> bool:
         return self._attached
+
+    def on_worker_thread(self) -> bool:
+        return threading.current_thread() is self._worker
+
+    def listener_errors(self) -> dict:
+        return dict(self._listener.errors) if self._listener else {}
 
     def detach(self) -> None:
         """Stop managing: unregister the listener, restore PySpark's methods. Idempotent."""
@@ -308,7 +292,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
             if not self._bridge.is_stopped():
                 self.sync(timeout_s=10)
         except Exception as exc:
-            self._count_error("detach_sync", exc)
+            self.errors.count("detach_sync", exc)
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self._listener is not None:
@@ -317,13 +301,9 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         if self._worker is not None:
             self._worker.join(5)
         if self.config.profile_mode == "record":
-            self._record_profile()
-        self._write_decision_log()
-        publish_report(log, self._final_report(), self.config.report_path)
-
-    def _on_spark_stop(self, sc) -> None:
-        if sc is self._sc:
-            self.detach()
+            self.reporting.record_profile()
+        self.reporting.write_decision_log()
+        publish_report(log, self.reporting.final_report(), self.config.report_path)
 
     def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
         """Wait until every Spark event so far is handled and every decision enforced."""
@@ -334,21 +314,64 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
 
+    # ---- what users read ----------------------------------------------------------------
+    def report(self, *, sync: bool = True) -> dict:
+        return self.reporting.report(sync=sync)
+
+    report.__doc__ = Reporting.report.__doc__
+
+    def explain(self, dataset) -> dict:
+        return self.reporting.explain(dataset)
+
+    explain.__doc__ = Reporting.explain.__doc__
+
+    def decision_log_path(self):
+        return self.reporting.decision_log_path()
+
     def book_sizes(self) -> dict[str, int]:
         """Entries in each of the manager's growing tables: what a long program's driver
         memory is made of (``benchmarks/long_program.py`` checks they stay flat)."""
         with self._lock:
             tables = {
-                "datasets": self._datasets,
-                "rdd_of_token": self._rdd_of_token,
-                "tracker": self._tracker.datasets,
-                "observed": self._observed,
-                "site_sizes": self._site_sizes,
-                "ledger": self._ledger.blocks,
-                "cost_model_rdds": self._engine.model.rdds,
-                "predictor_points": self._predictors.point_count(),
+                "datasets": self.registry.datasets,
+                "rdd_of_token": self.registry.rdd_of_token,
+                "tracker": self.registry.tracker.datasets,
+                "observed": self.measurements.observed,
+                "site_sizes": self.measurements.sizes,
+                "ledger": self.ledger.blocks,
+                "cost_model_rdds": self.engine.model.rdds,
+                "predictor_points": self.measurements.predictors.point_count(),
             }
             return {k: v if isinstance(v, int) else len(v) for k, v in tables.items()}
+
+    # ---- the entry points blaze.hooks wraps PySpark's methods with -------------------------
+    def _on_rdd_created(self, rdd) -> None:
+        self.registry.on_rdd_created(rdd)
+
+    def _before_derive(self, prev) -> None:
+        self.boundaries.before_derive(prev)
+
+    def _before_job(self, rdd) -> None:
+        self.boundaries.before_job(rdd)
+
+    def _after_job(self) -> None:
+        self.boundaries.after_job()
+
+    def _before_dataframe_job(self) -> None:
+        self.boundaries.before_dataframe_job()
+
+    def _persist_rdd(self, rdd, level, original):
+        return self.persistence.persist_rdd(rdd, level, original)
+
+    def _persist_df(self, df, level, original, *, cache: bool = False):
+        return self.persistence.persist_df(df, level, original, cache=cache)
+
+    def _unpersist(self, obj, blocking, original):
+        return self.persistence.unpersist(obj, blocking, original)
+
+    def _on_spark_stop(self, sc) -> None:
+        if sc is self._sc:
+            self.detach()
 
     # ---- the event worker ------------------------------------------------------------------
     def _work(self) -> None:
@@ -363,4 +386,23 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
                 with self._lock:
                     self._handle(item)
             except Exception as exc:  # never let one event stop the manager
-                self._count_error(type(item).__name__, exc)
+                self.errors.count(type(item).__name__, exc)
+
+    def _handle(self, event) -> None:
+        """Hand one listener record to the parts that keep what it tells."""
+        if isinstance(event, BlockEvent):
+            self.enforcement.on_block(event)
+        elif isinstance(event, TaskRun):
+            self.enforcement.on_task(event)
+        elif isinstance(event, StageRun):
+            if not event.completed:  # the submitted event (see StageRun.completed)
+                self.ledger.apply_stage(event)
+            self.engine.on_stage(event)
+        elif isinstance(event, JobRun):
+            self.engine.on_job(event)
+            if event.succeeded is None:
+                self.boundaries.on_job_started(event)
+            else:
+                self.enforcement.on_job_end()
+        elif isinstance(event, RddUnpersisted):
+            self.persistence.forget_rdd(event.rdd_id, "user_unpersist")

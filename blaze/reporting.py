@@ -9,24 +9,71 @@ user's program (errors are counted, never raised).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
-from blaze.explain import decision_log_path_for, write_decision_log
+from blaze.config import BlazeConfig
+from blaze.engine import Engine
+from blaze.explain import DecisionLog, decision_log_path_for, write_decision_log
+from blaze.fault_count import ErrorCounter
+from blaze.ledger import Ledger
+from blaze.measurements import SiteMeasurements
+from blaze.orders import ExecutorOrders
+from blaze.policies import ManagerPolicy
+from blaze.registry import Registry
 
-__all__ = ["ReportingMixin"]
+__all__ = ["Reporting"]
 
 log = logging.getLogger("blaze")
 
 
-class ReportingMixin:
-    """``report``, ``explain`` and the files of :class:`BlazeManager`."""
+class Reporting:
+    """``report``, ``explain`` and the files of one manager: read-only views of its parts.
+
+    ``session`` says whether the manager is attached and which thread is its worker (a
+    report asked from the worker must not wait for itself), and ``sync`` waits for it.
+    """
+
+    def __init__(
+        self,
+        *,
+        session,
+        registry: Registry,
+        measurements: SiteMeasurements,
+        ledger: Ledger,
+        engine: Engine,
+        bridge,
+        policy: ManagerPolicy,
+        config: BlazeConfig,
+        explain: DecisionLog,
+        errors: ErrorCounter,
+        orders: ExecutorOrders,
+        settings: dict,
+        lock,
+    ) -> None:
+        self._session = session
+        self._registry = registry
+        self._measurements = measurements
+        self._ledger = ledger
+        self._engine = engine
+        self._bridge = bridge
+        self._policy = policy
+        self._config = config
+        self._explain = explain
+        self._errors = errors
+        self._orders = orders
+        self._settings = settings  # memory_budget_bytes, storage_memory_bytes, disk cost
+        self._lock = lock
+        self._app_id = bridge.app_id
+        self._dropped_events: int | None = None
+        self.decision_log_written: str | None = None
+        self.detached_at: float | None = None
 
     def _count_error(self, where: str, exc: BaseException) -> None:
-        self._errors[where] += 1
-        self._last_error = f"{where}: {type(exc).__name__}: {exc}"
-        log.debug("blaze manager error in %s", where, exc_info=exc)
+        self._errors.count(where, exc)
+
+    def _may_sync(self) -> bool:
+        return self._session.attached and not self._session.on_worker_thread()
 
     # ---- explanations ------------------------------------------------------------------------
     def explain(self, dataset) -> dict:
@@ -37,15 +84,15 @@ class ReportingMixin:
         "partitions": {split: {"state": "MEMORY"|"DISK"|"NONE", "inputs": {F, R, ...},
         "history": [decisions, oldest first]}}}``
         """
-        if self._attached and threading.current_thread() is not self._worker:
+        if self._may_sync():
             try:
-                self.sync()
+                self._session.sync()
             except Exception as exc:
                 self._count_error("explain_sync", exc)
         rdd_id = self._rdd_id_of(dataset)
         with self._lock:
             entries = self._explain.for_rdd(rdd_id) if rdd_id is not None else []
-            known = self._datasets.get(rdd_id) if rdd_id is not None else None
+            known = self._registry.datasets.get(rdd_id) if rdd_id is not None else None
             splits = set(self._ledger.cached_partitions(rdd_id)) if rdd_id is not None else set()
             splits |= {e["split"] for e in entries if "split" in e}
             partitions = {}
@@ -83,19 +130,19 @@ class ReportingMixin:
         if hasattr(dataset, "sparkSession") and hasattr(dataset, "schema"):  # a DataFrame
             token = getattr(dataset, "_blaze_token", None)
             with self._lock:
-                if token is not None and token in self._rdd_of_token:
-                    return self._rdd_of_token[token]  # also after it was unpersisted
+                if token is not None and token in self._registry.rdd_of_token:
+                    return self._registry.rdd_of_token[token]  # also after it was unpersisted
             return self._bridge.dataframe_rdd_id(dataset)
         return int(dataset.id())
 
     def decision_log_path(self) -> Path | None:
         """``spark.blaze.explain.path``, else next to this application's event log."""
-        if self.config.explain_path:
-            return Path(self.config.explain_path)
+        if self._config.explain_path:
+            return Path(self._config.explain_path)
         event_log = self._bridge.event_log_file()
         return decision_log_path_for(event_log) if event_log else None
 
-    def _write_decision_log(self) -> None:
+    def write_decision_log(self) -> None:
         path = self.decision_log_path()
         if path is None:
             return
@@ -105,13 +152,13 @@ class ReportingMixin:
                 header = {
                     "app_name": self._bridge.app_name,
                     "app_id": self._app_id,
-                    "policy": self.policy.name,
+                    "policy": self._policy.name,
                     "capacity": self._explain.capacity,
                     "recorded": self._explain.recorded,
                     "fell_off": self._explain.dropped,
                 }
             write_decision_log(path, header, entries)
-            self._decision_log_written = str(path)
+            self.decision_log_written = str(path)
         except Exception as exc:
             self._count_error("decision_log_write", exc)
             log.warning("blaze: could not write the decision log to %s: %s", path, exc)
@@ -119,26 +166,19 @@ class ReportingMixin:
     # ---- profile ------------------------------------------------------------------------------
     def _profile_sites(self) -> dict:
         with self._lock:
-            sites = self._tracker.profile()
-            for site, sizes in self._site_sizes.items():
-                if site in sites and sizes:
-                    sites[site]["partition_bytes"] = sum(sizes.values()) / len(sizes)
-            for site, samples in self._site_compute_ms.items():
-                if site in sites and samples:
-                    sites[site]["compute_ms"] = sum(samples) / len(samples)
-            return sites
+            return self._measurements.profile_sites(self._registry.tracker.profile())
 
-    def _record_profile(self) -> None:
+    def record_profile(self) -> None:
         from costmodel.profile import record
 
         try:
             sites = self._profile_sites()
             with self._lock:
                 record(
-                    self.config.profile_path,
+                    self._config.profile_path,
                     self._engine.model,
                     app_name=self._bridge.app_name,
-                    predictors=self._predictors,
+                    predictors=self._measurements.predictors,
                     sites=sites,
                 )
         except Exception as exc:
@@ -159,9 +199,9 @@ class ReportingMixin:
         ``attached`` says whether the manager was attached for the run (it stays true in the
         report written at detach); ``detached_at`` is the epoch second it let go, else None.
         """
-        if sync and self._attached and threading.current_thread() is not self._worker:
+        if sync and self._may_sync():
             try:
-                self.sync()
+                self._session.sync()
             except Exception as exc:  # a report must not fail; say it may be incomplete
                 self._count_error("report_sync", exc)
         dropped = None
@@ -173,31 +213,29 @@ class ReportingMixin:
         if dropped is not None:
             self._dropped_events = dropped
         with self._lock:
+            self._orders.collect()
             result = self._ledger.report()
-            result["predicted_vs_observed"]["regression"] = self._predictors.error_report()[
-                "overall"
-            ]
+            result.update(self._orders.report())
+            result["spark_evictions"] += self._orders.late_evictions
+            result["predicted_vs_observed"]["regression"] = (
+                self._measurements.predictors.error_report()["overall"]
+            )
             result.update(
-                policy=self.policy.name,
-                memory_budget_bytes=self.memory_budget,
-                storage_memory_bytes=self.storage_memory,
+                policy=self._policy.name,
+                **self._settings,
                 mode="local" if self._bridge.is_local else "cluster",
-                managed_datasets=sum(1 for d in self._datasets.values() if d.managed),
-                disk_cost_ms_per_mib={
-                    "write": self.disk_cost.write_ms_per_mib if self.disk_cost else None,
-                    "read": self.disk_cost.read_ms_per_mib if self.disk_cost else None,
-                },
-                errors=dict(self._errors),
-                last_error=self._last_error,
-                listener_errors=dict(self._listener.errors) if self._listener else {},
+                managed_datasets=len(self._registry.managed_ids()),
+                errors=dict(self._errors.counts),
+                last_error=self._errors.last,
+                listener_errors=self._session.listener_errors(),
                 listener_events_dropped=self._dropped_events,
-                attached=self._attached or self._detached_at is not None,
-                detached_at=self._detached_at,
+                attached=self._session.attached or self.detached_at is not None,
+                detached_at=self.detached_at,
                 decisions_logged=self._explain.recorded,
-                decision_log=self._decision_log_written,
+                decision_log=self.decision_log_written,
             )
         return result
 
-    def _final_report(self) -> dict:
-        self._detached_at = round(time.time(), 3)
+    def final_report(self) -> dict:
+        self.detached_at = round(time.time(), 3)
         return self.report(sync=False)

@@ -43,10 +43,13 @@ SOURCE_ROOT = Path(__file__).resolve().parent / "java"
 JAR_NAME = "blaze-spark-jvm.jar"
 JAVA_RELEASE = "17"
 # bump when the way the jar is built changes, so old cached jars are not reused
-BUILD_FORMAT = "1"
+BUILD_FORMAT = "2"  # 2: the jar names the Spark version it was built for
 INSTALL_JDK = (
     "install a JDK 17 (e.g. `apt-get install openjdk-17-jdk-headless`) or set JAVA_HOME to one"
 )
+
+
+VERSION_RESOURCE = "org/blazespark/built-for-spark"
 
 
 def cache_root() -> Path:
@@ -119,7 +122,7 @@ def build_jar(
             classes = Path(scratch) / "classes"
             _compile(javac, _sources(source_root), classpath_dir, classes)
             partial = Path(scratch) / JAR_NAME
-            _pack(classes, partial)
+            _pack(classes, partial, spark_version)
             os.replace(partial, jar)
     return jar
 
@@ -150,11 +153,13 @@ def _compile(javac: str, sources: list[Path], classpath_dir: Path, out: Path) ->
         raise JavaError(f"javac failed on blaze-spark's JVM module: {first}")
 
 
-def _pack(classes: Path, jar: Path) -> None:
-    """Write ``classes`` into ``jar`` (a zip whose first entry is the manifest)."""
+def _pack(classes: Path, jar: Path, spark_version: str) -> None:
+    """Write ``classes`` into ``jar`` (a zip whose first entry is the manifest), with the
+    Spark version it was compiled against (the executor half refuses to act in another)."""
     with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
             "META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: blaze-spark\r\n\r\n"
         )
+        archive.writestr(VERSION_RESOURCE, spark_version)
         for path in sorted(classes.rglob("*.class")):
             archive.write(path, path.relative_to(classes).as_posix())

@@ -105,7 +105,7 @@ def test_cached_block_files_deleted_from_the_block_manager_dir(spark, sc, manage
 @pytest.mark.timeout(240)
 def test_exceptions_inside_listener_callbacks_are_counted_and_survived(sc, manager):
     failures = {"left": 3}
-    original = manager._on_block
+    original = manager.enforcement.on_block
 
     def failing_on_block(event):
         if failures["left"]:
@@ -113,7 +113,7 @@ def test_exceptions_inside_listener_callbacks_are_counted_and_survived(sc, manag
             raise RuntimeError("injected failure in a block callback")
         return original(event)
 
-    manager._on_block = failing_on_block
+    manager.enforcement.on_block = failing_on_block
 
     def failing_subscriber(record):
         raise ValueError("injected failure in a listener subscriber")

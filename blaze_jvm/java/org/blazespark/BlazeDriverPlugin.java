@@ -4,19 +4,29 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.plugin.DriverPlugin;
 import org.apache.spark.api.plugin.PluginContext;
 
-/** Receives the executor halves' messages on the driver and keeps what they report. */
+/** The driver half: a mailbox of the Python engine's orders per executor, and their outcomes. */
 public final class BlazeDriverPlugin implements DriverPlugin {
   /** The driver half of the running SparkContext (one per JVM), so Python can reach it. */
   private static final AtomicReference<BlazeDriverPlugin> ACTIVE = new AtomicReference<>();
 
+  private static final int MAX_SAMPLES = 10_000;
+
   private final Set<String> registered = ConcurrentHashMap.newKeySet();
+  private final Map<String, Queue<Order>> mailbox = new ConcurrentHashMap<>();
+  private final Queue<String> outcomes = new ConcurrentLinkedQueue<>();
+  private final Queue<String> samples = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger sampleCount = new AtomicInteger();
+  private final AtomicInteger pending = new AtomicInteger(); // queued or handed out, not done
 
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext context) {
@@ -26,8 +36,37 @@ public final class BlazeDriverPlugin implements DriverPlugin {
 
   @Override
   public Object receive(Object message) {
+    if (message instanceof FetchOrders m) {
+      for (String outcome : m.outcomes()) {
+        if (outcome.startsWith("timing ")) {
+          if (sampleCount.incrementAndGet() <= MAX_SAMPLES) {
+            samples.add(m.executorId() + " " + outcome.substring(7));
+          }
+        } else {
+          outcomes.add(m.executorId() + " " + outcome);
+          pending.decrementAndGet();
+        }
+      }
+      // a JDK type only: an executor deserializes replies without the plugin jar's classes
+      ArrayList<Order> due = new ArrayList<>();
+      Queue<Order> queue = mailbox.get(m.executorId());
+      for (Order o = queue == null ? null : queue.poll(); o != null; o = queue.poll()) {
+        due.add(o);
+      }
+      int[] encoded = new int[3 * due.size()];
+      for (int i = 0; i < due.size(); i++) {
+        encoded[3 * i] = due.get(i).rddId();
+        encoded[3 * i + 1] = due.get(i).split();
+        encoded[3 * i + 2] = due.get(i).spill() ? 1 : 0;
+      }
+      return encoded;
+    }
     if (message instanceof ExecutorRegistered m) {
-      registered.add(m.executorId());
+      if (m.problem() == null) {
+        registered.add(m.executorId());
+      } else {
+        outcomes.add(m.executorId() + " unavailable " + m.problem());
+      }
       return Boolean.TRUE;
     }
     throw new IllegalArgumentException(
@@ -37,6 +76,48 @@ public final class BlazeDriverPlugin implements DriverPlugin {
   @Override
   public void shutdown() {
     ACTIVE.compareAndSet(this, null);
+  }
+
+  /** Queue an order for an executor's half; false when no half of that executor registered. */
+  public static boolean order(String executorId, int rddId, int split, boolean spill) {
+    BlazeDriverPlugin active = ACTIVE.get();
+    if (active == null || !active.registered.contains(executorId)) {
+      return false;
+    }
+    active.pending.incrementAndGet();
+    active.mailbox
+        .computeIfAbsent(executorId, k -> new ConcurrentLinkedQueue<>())
+        .add(new Order(rddId, split, spill));
+    return true;
+  }
+
+  /** Lines "executor rdd split spill|drop outcome" (or "executor unavailable why") since the
+   * last call, oldest first. */
+  public static List<String> drainOutcomes() {
+    return drain(ACTIVE.get() == null ? null : ACTIVE.get().outcomes);
+  }
+
+  /** Lines "executor askMicros taskStartMicros" measured by executor halves since the last call. */
+  public static List<String> drainTimings() {
+    BlazeDriverPlugin active = ACTIVE.get();
+    if (active != null) {
+      active.sampleCount.set(0);
+    }
+    return drain(active == null ? null : active.samples);
+  }
+
+  private static List<String> drain(Queue<String> queue) {
+    List<String> lines = new ArrayList<>();
+    for (String s = queue == null ? null : queue.poll(); s != null; s = queue.poll()) {
+      lines.add(s);
+    }
+    return lines;
+  }
+
+  /** Orders queued or being carried out, not yet reported done. */
+  public static int pendingOrders() {
+    BlazeDriverPlugin active = ACTIVE.get();
+    return active == null ? 0 : Math.max(active.pending.get(), 0);
   }
 
   /** Executor ids that registered with the running context's driver half, sorted; empty if none. */

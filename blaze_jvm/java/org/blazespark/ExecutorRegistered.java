@@ -1,4 +1,4 @@
 package org.blazespark;
 
-/** An executor half says it is alive: sent once from {@link BlazeExecutorPlugin#init}. */
-public record ExecutorRegistered(String executorId) implements BlazeMessage {}
+/** An executor half says it is alive, or (problem non-null) why it will not carry out orders. */
+public record ExecutorRegistered(String executorId, String problem) implements BlazeMessage {}

@@ -1,0 +1,117 @@
+"""The driver-side half of the JVM plugin: the engine's spill and drop orders, per executor.
+
+Why orders and not py4j commands: Spark has no remote "move this block to disk", and a py4j
+command can only reach the driver's own BlockManager. The JVM plugin's executor halves
+(``org.blazespark.BlazeExecutorPlugin``) ask the driver half for their orders when a task
+starts (on the executor's own thread, so the orders are carried out while the task computes,
+before it stores its block; the task pays only the hand-off) and every 50 ms, and carry them out with Spark's own ``dropFromMemory`` (spill: the memory copy goes, a disk
+copy is written or kept) or ``removeBlock`` (drop). One path in local mode (both halves in
+the driver JVM, executor ``"driver"``) and on a cluster. The engine stays the only brain:
+this part only queues its choices and reads back what the executors did.
+
+Without the plugin (a session started without ``spark.plugins``), or for an executor whose
+half could not register (a jar built for another Spark, a driver it cannot reach), nothing
+is ordered: Spark's own caching applies there, each such decision is counted
+(``decisions["not_carried_out"]``) and the driver log says why, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import Counter
+
+from blaze._jvm import PluginMailbox
+
+__all__ = ["NO_PLUGIN_HINT", "ExecutorOrders"]
+
+log = logging.getLogger("blaze")
+
+NO_PLUGIN_HINT = (
+    "blaze: this Spark session was started without blaze-spark's JVM plugin, so the manager "
+    "only observes and Spark's own caching decides: start it with blaze.session(...) or with "
+    "any spark.blaze.* conf set (spark-submit --conf spark.blaze.enabled=true)"
+)
+TIMING_SAMPLES = 10_000
+
+
+class ExecutorOrders:
+    """Queues spill/drop orders for executors and counts what became of them."""
+
+    def __init__(self, mailbox: PluginMailbox) -> None:
+        self._mailbox = mailbox
+        self.available = mailbox.active
+        self.outcomes: Counter = Counter()  # "spill_spilled", "drop_dropped", "spill_locked"...
+        self.late_evictions = 0  # a spill found the block already gone from memory
+        self._warned: set[str] = set()
+        self._round_trip_us: list[int] = []
+        self._task_start_us: list[int] = []
+        if not self.available:
+            log.warning(NO_PLUGIN_HINT)
+
+    def spill(self, rdd_id: int, split: int, executor: str) -> bool:
+        """Order the memory copy to disk; False when nobody there can carry it out."""
+        return self._order(rdd_id, split, executor, spill=True)
+
+    def drop(self, rdd_id: int, split: int, executor: str) -> bool:
+        """Order the block removed from that executor (memory and disk copies)."""
+        return self._order(rdd_id, split, executor, spill=False)
+
+    def _order(self, rdd_id: int, split: int, executor: str, *, spill: bool) -> bool:
+        if not self.available:
+            return False
+        if self._mailbox.order(executor, rdd_id, split, spill=spill):
+            return True
+        if executor not in self._warned:
+            self._warned.add(executor)
+            log.warning(
+                "blaze: executor %s has no working blaze-spark plugin half (see its log); "
+                "Spark's own caching applies there",
+                executor,
+            )
+        return False
+
+    def collect(self) -> None:
+        """Read what the executors did since the last call (the caller holds the lock)."""
+        if not self.available:
+            return
+        for line in self._mailbox.outcomes():
+            parts = line.split(" ", 4)
+            if len(parts) >= 2 and parts[1] == "unavailable":
+                self._warned.add(parts[0])
+                log.warning("blaze: executor %s: %s", parts[0], line.split(" ", 2)[-1])
+                continue
+            if len(parts) == 5:
+                action, outcome = parts[3], parts[4]
+                self.outcomes[f"{action}_{outcome}"] += 1
+                if action == "spill" and outcome == "not_in_memory":
+                    self.late_evictions += 1
+        for _, ask_us, start_us in self._mailbox.timings():
+            if len(self._round_trip_us) < TIMING_SAMPLES:
+                self._round_trip_us.append(ask_us)
+                self._task_start_us.append(start_us)
+
+    def settle(self, timeout_s: float = 2.0) -> bool:
+        """Wait until every queued order was carried out (before comparing with Spark)."""
+        deadline = time.monotonic() + timeout_s
+        while self.available and self._mailbox.pending() > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def report(self) -> dict:
+        """The plugin's part of the manager's report."""
+
+        def median(values: list[int]) -> float | None:
+            return statistics.median(values) / 1000.0 if values else None
+
+        return {
+            "plugin": self.available,
+            "executors_without_plugin": sorted(self._warned),
+            "order_outcomes": dict(sorted(self.outcomes.items())),
+            "plugin_ask_ms_median": median(self._round_trip_us),
+            "plugin_task_start_ms_median": median(self._task_start_us),
+            "plugin_task_samples": len(self._task_start_us),
+        }

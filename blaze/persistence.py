@@ -1,0 +1,173 @@
+"""What the program's persist/cache/unpersist calls do under the manager, and autoUnpersist.
+
+``persist``/``cache`` calls: under ``spark`` they keep the program's level (observe only);
+a ``blaze.BLAZE`` level, or any level while autoCache is on, becomes a *managed* dataset at
+the policy's JVM level; ``none`` ignores them; ``spark.blaze.userCache=ignore`` ignores the
+program's own calls (so does the ``blaze_auto`` policy) and leaves every choice to autoCache
+and autoUnpersist. A dataset that stops being persisted leaves every book at once (registry,
+ledger, engine, measurements).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blaze.config import BlazeConfig
+from blaze.engine import Engine
+from blaze.explain import DecisionLog
+from blaze.ledger import Ledger
+from blaze.levels import is_blaze_level, storage_level
+from blaze.measurements import SiteMeasurements
+from blaze.policies import ManagerPolicy
+from blaze.registry import Registry
+
+__all__ = ["Persistence"]
+
+
+class Persistence:
+    """The wrapped persist/unpersist of the manager; ``originals`` are PySpark's own methods
+    (filled by :func:`blaze.hooks.install`)."""
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        measurements: SiteMeasurements,
+        ledger: Ledger,
+        engine: Engine,
+        bridge,
+        policy: ManagerPolicy,
+        config: BlazeConfig,
+        explain: DecisionLog,
+        lock,
+    ) -> None:
+        self._registry = registry
+        self._measurements = measurements
+        self._ledger = ledger
+        self._engine = engine
+        self._bridge = bridge
+        self._policy = policy
+        self._config = config
+        self._explain = explain
+        self._lock = lock
+        self.originals: dict[str, Any] = {}
+
+    def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
+        with self._lock:
+            dataset = self._registry.register_dataset(obj, rdd_id, kind, managed=managed)
+            self._engine.refresh_site(rdd_id)
+            if managed:
+                self._ledger.counters.decisions[f"persist_{kind}"] += 1
+                predicted = self._measurements.predicted_sizes(rdd_id, dataset.site)
+                for split, size in predicted.items():
+                    self._ledger.predict_size((rdd_id, split), size)
+
+    def _count(self, decision: str) -> None:
+        with self._lock:
+            self._ledger.counters.decisions[decision] += 1
+
+    def _ignores_user_cache(self) -> bool:
+        ignore = self._config.user_cache == "ignore" or self._policy.ignores_cache_calls
+        return ignore and self._policy.acts
+
+    def persist_rdd(self, rdd, level, original, *, auto: bool = False):
+        from pyspark import StorageLevel
+
+        level = StorageLevel.MEMORY_ONLY if level is None else level
+        blaze_level = is_blaze_level(level)
+        if getattr(rdd, "_blaze_managed", False):
+            return rdd
+        if self._policy.name == "spark":
+            original(rdd, StorageLevel.MEMORY_ONLY if blaze_level else level)
+            self._register(rdd, rdd.id(), "rdd", managed=False)
+            return rdd
+        if not auto and self._ignores_user_cache():
+            rdd.is_cached = False  # RDD.cache() sets it before calling persist
+            self._count("user_cache_ignored")
+            return rdd
+        if auto or blaze_level or self._config.auto_cache:
+            if not self._policy.caches:
+                rdd.is_cached = False
+                self._count("persist_ignored")
+                return rdd
+            original(rdd, storage_level(self._policy.jvm_level_name()))
+            rdd._blaze_managed = True
+            self._register(rdd, rdd.id(), "rdd", managed=True)
+            return rdd
+        original(rdd, level)
+        self._register(rdd, rdd.id(), "rdd", managed=False)
+        return rdd
+
+    def persist_df(self, df, level, original, *, cache: bool = False):
+        from pyspark import StorageLevel
+
+        if getattr(df, "_blaze_managed", False):
+            return df
+        blaze_level = is_blaze_level(level)
+        persist = self.originals["DataFrame.persist"]
+        if self._ignores_user_cache():
+            self._count("user_cache_ignored")
+            return df
+        if self._policy.name == "spark" or not (blaze_level or self._config.auto_cache):
+            if blaze_level:
+                persist(df, StorageLevel.MEMORY_AND_DISK_DESER)
+            elif cache:
+                original(df)
+            else:
+                persist(df, StorageLevel.MEMORY_AND_DISK_DESER if level is None else level)
+            managed = False
+        elif not self._policy.caches:
+            df.is_cached = False
+            self._count("persist_ignored")
+            return df
+        else:
+            # serialized: the columnar batches as bytes take a fraction of the memory the
+            # deserialized level's estimates claim, and in a squeezed pool the deserialized
+            # blocks left DataFrame aggregations no execution memory (UNABLE_TO_ACQUIRE_MEMORY)
+            persist(df, storage_level(self._policy.jvm_level_name(), deserialized=False))
+            df._blaze_managed = True
+            managed = True
+        rdd_id = self._bridge.dataframe_rdd_id(df)
+        if rdd_id is not None:
+            self._register(df, rdd_id, "dataframe", managed=managed)
+        return df
+
+    def unpersist(self, obj, blocking, original):
+        result = original(obj, blocking)
+        obj._blaze_managed = False
+        token = getattr(obj, "_blaze_token", None)
+        with self._lock:
+            for dataset in self._registry.by_token(token):
+                del self._registry.datasets[dataset.rdd_id]
+                self.forget_rdd(dataset.rdd_id, "user_unpersist")
+            if token is not None:
+                self._registry.tracker.mark_unpersisted(token)
+        return result
+
+    def auto_unpersist(self, token: int, why: str) -> None:
+        """Unpersist a managed dataset the tracker predicts no use for (caller holds the lock)."""
+        found = self._registry.by_token(token)
+        dataset = found[0] if found else None
+        if dataset is None or not dataset.managed:
+            return
+        obj = dataset.ref() if dataset.ref is not None else None
+        if obj is not None:
+            key = "RDD.unpersist" if dataset.kind == "rdd" else "DataFrame.unpersist"
+            self.originals[key](obj, False)
+            obj._blaze_managed = False
+        else:
+            self._bridge.unpersist_rdd(dataset.rdd_id)
+        del self._registry.datasets[dataset.rdd_id]
+        self._registry.tracker.mark_unpersisted(token)
+        self.forget_rdd(dataset.rdd_id, "auto_unpersist")
+        self._ledger.counters.decisions["auto_unpersist"] += 1
+        self._explain.record(
+            "auto_unpersist", rdd=dataset.rdd_id, kind=dataset.kind, site=dataset.site, rule=why
+        )
+
+    def forget_rdd(self, rdd_id: int, reason: str) -> None:
+        """An RDD is no longer persisted: every book lets go of its blocks."""
+        self._measurements.forget_rdd(rdd_id)
+        splits = self._ledger.cached_partitions(rdd_id)
+        self._ledger.forget_rdd(rdd_id, reason)
+        self._engine.forget(rdd_id, splits)

@@ -1,0 +1,87 @@
+"""The driver-side half of the plugin in Python: orders queued, outcomes and timings read back.
+
+The JVM driver half is replaced by a small in-memory mailbox with the same four calls; the
+real one is driven through Spark in tests/spark and tests/e2e.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from blaze.orders import NO_PLUGIN_HINT, ExecutorOrders
+
+
+class _Mailbox:
+    def __init__(self, active=True, registered=("0", "1")) -> None:
+        self.active = active
+        self.registered = set(registered)
+        self.queued: list[tuple] = []
+        self.lines: list[str] = []
+        self.samples: list[tuple[str, int, int]] = []
+
+    def order(self, executor_id, rdd_id, split_index, *, spill):
+        if executor_id not in self.registered:
+            return False
+        self.queued.append((executor_id, rdd_id, split_index, spill))
+        return True
+
+    def outcomes(self):
+        lines, self.lines = self.lines, []
+        return lines
+
+    def timings(self):
+        samples, self.samples = self.samples, []
+        return samples
+
+    def pending(self):
+        return 0
+
+
+def test_orders_go_to_the_executor_that_holds_the_block_and_outcomes_are_counted():
+    mailbox = _Mailbox()
+    orders = ExecutorOrders(mailbox)
+    assert orders.spill(3, 1, "0") and orders.drop(4, 2, "1")
+    assert mailbox.queued == [("0", 3, 1, True), ("1", 4, 2, False)]
+    mailbox.lines = ["0 3 1 spill spilled", "1 4 2 drop dropped", "0 5 0 spill not_in_memory"]
+    mailbox.samples = [("0", 300, 400), ("1", 500, 600), ("0", 700, 800)]
+    orders.collect()
+    report = orders.report()
+    assert report["order_outcomes"] == {
+        "drop_dropped": 1,
+        "spill_not_in_memory": 1,
+        "spill_spilled": 1,
+    }
+    assert orders.late_evictions == 1  # Spark had moved it before the order arrived
+    assert report["plugin_ask_ms_median"] == 0.5
+    assert report["plugin_task_start_ms_median"] == 0.6
+    assert report["plugin_task_samples"] == 3
+
+
+def test_an_executor_without_a_plugin_half_is_named_once_and_nothing_is_queued(caplog):
+    mailbox = _Mailbox(registered=("0",))
+    orders = ExecutorOrders(mailbox)
+    with caplog.at_level(logging.WARNING, logger="blaze"):
+        assert not orders.spill(1, 0, "1")
+        assert not orders.drop(1, 1, "1")
+    assert mailbox.queued == []
+    assert len([r for r in caplog.records if "executor 1 " in r.getMessage()]) == 1
+    assert orders.report()["executors_without_plugin"] == ["1"]
+
+
+def test_an_executor_half_that_refused_says_why_in_the_log(caplog):
+    mailbox = _Mailbox(registered=())
+    mailbox.lines = ["0 unavailable the blaze-spark plugin jar was built for Spark 3.5.0"]
+    orders = ExecutorOrders(mailbox)
+    with caplog.at_level(logging.WARNING, logger="blaze"):
+        orders.collect()
+    assert any("built for Spark 3.5.0" in r.getMessage() for r in caplog.records)
+    assert orders.report()["executors_without_plugin"] == ["0"]
+
+
+def test_without_the_plugin_one_line_says_what_to_do_and_nothing_is_ordered(caplog):
+    with caplog.at_level(logging.WARNING, logger="blaze"):
+        orders = ExecutorOrders(_Mailbox(active=False))
+    assert [r.getMessage() for r in caplog.records] == [NO_PLUGIN_HINT]
+    assert "blaze.session(" in NO_PLUGIN_HINT
+    assert not orders.spill(1, 0, "0")
+    assert orders.report()["plugin"] is False
