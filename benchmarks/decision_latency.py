@@ -31,10 +31,12 @@ from blaze.enforce import EnforcementMixin
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
+from blaze.measure import Measurements
 from blaze.policies import get_manager_policy
 from blaze.registry import ManagedDataset
-from costmodel.disk import DiskCost
+from costmodel.disk import DiskCost, OnlineDiskCost
 from costmodel.predict import Predictors
+from lineage.dag import LineageDag
 from lineage.events import BlockEvent, JobRun, RddNode, StageRun, StorageLevelInfo, TaskRun
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,6 +65,16 @@ class _CountingBridge:
         self.calls["remove"] += 1
 
 
+class _NoTimer:
+    """No Python workers here: nothing is timed; the task's time stands in."""
+
+    def drain(self) -> dict:
+        return {}
+
+    def instrument(self, rdd, token: int) -> bool:
+        return False
+
+
 class _Harness(EnforcementMixin):
     """The manager's enforcement path with everything it reads, minus Spark."""
 
@@ -71,12 +83,13 @@ class _Harness(EnforcementMixin):
         self.memory_budget = budget
         self._ledger = Ledger()
         self._datasets: dict[int, ManagedDataset] = {}
-        self._engine = Engine(
-            DiskCost(DISK_MS_PER_MIB, DISK_MS_PER_MIB),
-            site_of=self._site,
-            fallback=lambda rdd: 1.0,
-            auto_cache=True,
-        )
+        disk = DiskCost(DISK_MS_PER_MIB, DISK_MS_PER_MIB)
+        self._engine = Engine(LineageDag(), disk, site_of=self._site, later_reads=lambda rdd: 1.0)
+        self._inputs = Measurements(self._engine, OnlineDiskCost(disk), _NoTimer())
+        self._prefetcher = None
+        self._rdd_of_token: dict[int, int] = {}
+        self._token_by_rdd_id: dict[int, int] = {}
+        self.disk_cost = disk
         self._explain = DecisionLog(100_000)
         self._bridge = _CountingBridge()
         self._deferred: dict = {}
@@ -86,6 +99,10 @@ class _Harness(EnforcementMixin):
         self._observed: set = set()
         self._predictors = Predictors()
         self.errors = 0
+
+    def _handle(self, event) -> None:
+        self._engine.dag.apply(event)  # as the listener does before the manager sees it
+        super()._handle(event)
 
     def _site(self, rdd_id: int) -> str | None:
         dataset = self._datasets.get(rdd_id)

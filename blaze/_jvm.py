@@ -22,8 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lineage.events import StorageLevelInfo
+from lineage.walk import walk
 
 __all__ = [
     "BlockStatus",
@@ -313,19 +315,20 @@ class JvmBridge:
         jrdd = getattr(rdd, "_jrdd", rdd)
         root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         graph: dict[int, tuple[int, ...]] = {}
-        stack = [root]
-        while stack and len(graph) < limit:
-            rdd = stack.pop()
-            rdd_id = int(rdd.id())
-            if rdd_id in graph:
-                continue
+
+        def parents_of(item: tuple[int, Any]) -> list[tuple[int, Any]]:
+            rdd_id, rdd = item
             if rdd.getStorageLevel().isValid() and stop(rdd_id, int(rdd.getNumPartitions())):
                 graph[rdd_id] = ()
-                continue
+                return []
             deps = rdd.dependencies()
             parents = [deps.apply(i).rdd() for i in range(int(deps.size()))]
-            graph[rdd_id] = tuple(int(p.id()) for p in parents)
-            stack.extend(parents)
+            items = [(int(p.id()), p) for p in parents]
+            graph[rdd_id] = tuple(i for i, _ in items)
+            return items
+
+        for _ in walk([(int(root.id()), root)], parents_of, key=lambda item: item[0], limit=limit):
+            pass
         return graph
 
     # ---- local mode only ----------------------------------------------------------------
@@ -334,6 +337,34 @@ class JvmBridge:
         (local mode: the driver's block manager is the executor's)."""
         block_id = self._rdd_block_id(rdd_id, split_index)
         return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
+
+    def prefetch_from_disk(self, rdd_id: int, split_index: int) -> int:
+        """Read a spilled block back into memory (local mode); returns the bytes read, 0 if
+        it was not read (already in memory, not on disk, no room in Spark's memory store).
+
+        Spark's own read of a disk block caches its bytes in memory when the level allows,
+        but tells the master nothing: the block manager's read is used as is, then its
+        status is reported so the listener sees the block in memory (MRD's prefetch).
+        """
+        if not self.is_local:
+            return 0
+        block_id = self._rdd_block_id(rdd_id, split_index)
+        bm = self._block_manager
+        if bm.memoryStore().contains(block_id) or not bm.diskStore().contains(block_id):
+            return 0
+        data = bm.getLocalBytes(block_id)  # read-locks the block
+        if not data.isDefined():
+            return 0
+        try:
+            read = int(data.get().size())
+        finally:
+            bm.releaseLockAndDispose(block_id, data.get(), self._jvm.scala.Option.empty())
+        if not bm.memoryStore().contains(block_id):
+            return 0
+        status = bm.getStatus(block_id)
+        if status.isDefined():
+            bm.reportBlockStatus(block_id, status.get(), 0, self._jvm.scala.Option.empty())
+        return read
 
     def spill_to_disk(self, rdd_id: int, split_index: int) -> str:
         """Move a block from memory to disk the way Spark's own eviction does (local mode).

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 from blaze.registry import thin_over_cache
 from lineage.events import JobRun
+from lineage.walk import walk
 
 __all__ = ["JobBoundaryMixin"]
 
@@ -28,7 +29,7 @@ class JobBoundaryMixin:
 
     def _before_derive(self, prev) -> None:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
-        if not (self.policy.acts and self.config.auto_cache) or prev.is_cached:
+        if not (self.policy.manages and self.config.auto_cache) or prev.is_cached:
             return
         if thin_over_cache(prev):
             return
@@ -59,7 +60,7 @@ class JobBoundaryMixin:
             )
 
     def _before_job(self, rdd) -> None:
-        if not self.policy.acts:
+        if not self.policy.manages:
             return
         try:
             # let the previous jobs' block events land first: which datasets are fully
@@ -81,7 +82,7 @@ class JobBoundaryMixin:
             self._count_error("before_job", exc)
 
     def _after_job(self) -> None:
-        if not self.policy.acts:
+        if not self.policy.manages:
             return
         try:
             with self._lock:
@@ -94,7 +95,7 @@ class JobBoundaryMixin:
 
     def _before_dataframe_job(self) -> None:
         """A DataFrame action: let earlier jobs' events (and their unpersists) land first."""
-        if not self.policy.acts:
+        if not self.policy.manages:
             return
         try:
             self.sync(timeout_s=BOUNDARY_SYNC_S)
@@ -108,7 +109,7 @@ class JobBoundaryMixin:
         cached DataFrame only where the walk down from the stage's last RDDs reaches it
         before any other fully cached dataset (a cached descendant shadows its ancestors).
         """
-        if not self.policy.acts or not job.stages:
+        if not self.policy.manages or not job.stages:
             return
         tokens: set[int] = set()
         for stage in job.stages:
@@ -123,14 +124,9 @@ class JobBoundaryMixin:
     def _dataframes_read(self, stage) -> set[int]:
         nodes = {n.rdd_id: n for n in stage.rdds}
         listed_as_parent = {p for n in stage.rdds for p in n.parent_ids}
-        stack = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
-        seen: set[int] = set()
         tokens: set[int] = set()
-        while stack:
-            rdd_id = stack.pop()
-            if rdd_id in seen:
-                continue
-            seen.add(rdd_id)
+
+        def read_through(rdd_id: int) -> tuple[int, ...]:
             dataset = self._datasets.get(rdd_id)
             node = nodes.get(rdd_id)
             if dataset is not None:
@@ -138,9 +134,12 @@ class JobBoundaryMixin:
                     tokens.add(dataset.token)
                 partitions = node.num_partitions if node is not None else 1
                 if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
-                    continue  # read from the cache: its ancestors are not read
-            if node is not None:
-                stack.extend(node.parent_ids)
+                    return ()  # read from the cache: its ancestors are not read
+            return node.parent_ids if node is not None else ()
+
+        sinks = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
+        for _ in walk(sinks, read_through):
+            pass
         return tokens
 
     # ---- which datasets a job reads ---------------------------------------------------------
@@ -201,15 +200,14 @@ class JobBoundaryMixin:
             token = self._token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
-            stack, seen = list(graph[rdd_id]), set()
-            while stack:
-                parent = stack.pop()
-                if parent in seen:
-                    continue
-                seen.add(parent)
+
+            def through_unknown(parent: int, token: int = token) -> tuple[int, ...]:
                 parent_token = self._token_by_rdd_id.get(parent)
                 if parent_token is not None and parent_token != token:
                     parents[token].add(parent_token)
-                else:
-                    stack.extend(graph.get(parent, ()))
+                    return ()
+                return graph.get(parent, ())
+
+            for _ in walk(graph[rdd_id], through_unknown):
+                pass
         return used, parents

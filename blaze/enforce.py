@@ -19,11 +19,13 @@ events, a block removed by someone else) and the budget is enforced again.
 
 from __future__ import annotations
 
+import time
+
 from blaze.eviction import ResidentIndexes
 from blaze.ledger import BlockRecord
 from costmodel.policies import PartitionState
 from costmodel.types import Location
-from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun
+from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun, TaskStarted
 
 __all__ = ["EnforcementMixin"]
 
@@ -38,12 +40,17 @@ class EnforcementMixin:
             self._retry_deferred()
         if isinstance(event, BlockEvent):
             self._on_block(event)
+        elif isinstance(event, TaskStarted):
+            self._engine.on_task_start(event.stage_id, event.partition_index)
         elif isinstance(event, TaskRun):
             self._on_task(event)
         elif isinstance(event, StageRun):
             if not event.completed:  # the submitted event (see StageRun.completed)
                 self._ledger.apply_stage(event)
             self._engine.on_stage(event)
+            if event.completed:
+                self._inputs.stage_done(event.stage_id)
+                self._prefetch(f"stage {event.stage_id} completed")
         elif isinstance(event, JobRun):
             self._engine.on_job(event)
             if event.succeeded is None:
@@ -86,10 +93,13 @@ class EnforcementMixin:
                 self._admit(change.key, change.executor_id)
 
     def _time_unknown(self, key, site: str) -> bool:
-        measured = self._engine.model.measurements_of(key)
+        """Neither measured nor predictable yet: R would be a guess, so wait for its task."""
+        model = self._engine.model
+        measured = model.measurements_of(key)
         if measured is not None and measured.compute_ms is not None:
             return False
-        return not self._site_compute_ms.get(site) and site not in self._predictors.datasets
+        spec = model.rdds.get(key[0])
+        return spec is None or self._estimate(spec, key[1]) is None
 
     def _admit_awaiting(self, keys=None) -> None:
         for key in list(self._awaiting if keys is None else keys):
@@ -98,16 +108,22 @@ class EnforcementMixin:
                 self._admit(key, executor)
 
     def _on_task(self, task: TaskRun) -> None:
-        computed = [key for key, outcome in self._ledger.apply_task(task) if outcome == "miss"]
-        self._engine.on_computed(computed, task.run_time_ms)
-        for key in computed:
+        outcomes = self._ledger.apply_task(task)
+        own = self._inputs.on_task(task, outcomes, self._rdd_of_token, self._token_by_rdd_id)
+        self.disk_cost = self._engine.model.disk
+        for key, own_ms in own.items():
             dataset = self._datasets.get(key[0])
             if dataset is not None:
                 samples = self._site_compute_ms[dataset.site]
-                samples.append(float(task.run_time_ms) / len(computed))
+                samples.append(own_ms)
                 del samples[:-64]
         if self._awaiting:
-            self._admit_awaiting([k for k in computed if k in self._awaiting])
+            self._admit_awaiting([k for k in own if k in self._awaiting])
+
+    def _prefetch(self, why: str) -> None:
+        """Memory may have freed: the policy's prefetch (MRD) reads back what is needed next."""
+        if self._prefetcher is not None:
+            self._prefetcher.run(self.memory_budget, self._managed_ids(), self._explain, why)
 
     # ---- decisions ---------------------------------------------------------------------------
     def _managed_ids(self) -> set[int]:
@@ -141,13 +157,6 @@ class EnforcementMixin:
             decision = self._residents().decide(
                 incoming, executor, managed_used - own, budget, lambda k: k[0] in managed
             )
-            if decision is None:  # (a promotion under pressure) rank every resident
-                resident = [
-                    _state(r, Location.MEMORY)
-                    for r in self._ledger.in_memory(executor)
-                    if r.rdd_id in managed and r.key != key
-                ]
-                decision = self.policy.decide(incoming, resident, budget, costs)
         counters = self._ledger.counters
         counters.decisions[f"admit_{str(decision.admit_to).lower()}"] += 1
         action = _incoming_action(decision.admit_to, promoting)
@@ -186,7 +195,10 @@ class EnforcementMixin:
             )
         if where == Location.DISK and self.policy.spills:
             # also when a disk copy exists (a promoted block): drop only the memory copy
+            started = time.perf_counter()
             outcome = self._bridge.spill_to_disk(rdd_id, split)
+            if outcome == "spilled" and not record.disk_size:  # a write: W as it happened
+                self._inputs.observe_spill(record.memory_size, _ms_since(started))
             if outcome == "locked":  # a task is still reading it: retry at the next event
                 self._deferred[slot] = why
                 counters.decisions["spill_deferred"] += 1
@@ -291,6 +303,10 @@ def _state(record: BlockRecord, location: Location) -> PartitionState:
     state = PartitionState(record.key, float(record.memory_size), location, record.last_access)
     record.policy_state = (stamp, state)
     return state
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
 
 
 def _incoming_action(where: Location, promoting: bool) -> str:

@@ -31,43 +31,33 @@ import queue
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from blaze import hooks, sparklog
 from blaze._jvm import JvmBridge
 from blaze.boundaries import JobBoundaryMixin
-from blaze.config import PREFIX, BlazeConfig
+from blaze.config import KEYWORDS, PREFIX, BlazeConfig, local_dir_of
 from blaze.enforce import EnforcementMixin
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
+from blaze.measure import Measurements
 from blaze.policies import ManagerPolicy, get_manager_policy
+from blaze.prefetch import Prefetcher
 from blaze.registry import ManagedDataset, RegistryMixin
 from blaze.report_file import publish_report
 from blaze.reporting import ReportingMixin
 from blaze.tracker import UsageTracker
 from blaze_errors import BlazeError, ConfigError
+from costmodel.disk import OnlineDiskCost
 from costmodel.predict import Predictors
+from lineage.timing import PartitionTimer
 
 __all__ = ["BlazeManager", "ManagedDataset", "ManagerError", "active_manager", "attach"]
 
 log = logging.getLogger("blaze")
 
-# keyword arguments of attach() -> the spark.blaze.* key they set
-KEYWORDS = {
-    "policy": "policy",
-    "memory_budget": "memoryBudget",
-    "auto_cache": "autoCache",
-    "auto_unpersist": "autoUnpersist",
-    "user_cache": "userCache",
-    "profile_mode": "profile.mode",
-    "profile_path": "profile.path",
-    "explain_capacity": "explain.capacity",
-    "explain_path": "explain.path",
-    "disk_write_ms_per_mib": "disk.writeMsPerMiB",
-    "disk_read_ms_per_mib": "disk.readMsPerMiB",
-    "log_level": "logLevel",
-}
 SYNC_TIMEOUT_S = 60.0
 
 _active: dict[int, BlazeManager] = {}
@@ -138,8 +128,14 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
     def __init__(self, sc, session, config: BlazeConfig, bridge: JvmBridge) -> None:
         self._sc = sc
         self._session = session
-        self.config = config
         self.policy: ManagerPolicy = get_manager_policy(config.policy)
+        # autoCache/autoUnpersist act only where the policy allows them (the published
+        # baselines act on the program's own cache calls alone)
+        self.config = replace(
+            config,
+            auto_cache=config.auto_cache and self.policy.auto_cache,
+            auto_unpersist=config.auto_unpersist and self.policy.auto_unpersist,
+        )
         self._bridge = bridge
         self._lock = threading.RLock()
         self._ledger = Ledger()
@@ -170,6 +166,8 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._app_id = bridge.app_id
         self._explain = DecisionLog(config.explain_capacity)
         self._engine: Engine | None = None
+        self._inputs: Measurements | None = None
+        self._prefetcher: Prefetcher | None = None
         self.memory_budget = 0
         self.storage_memory = 0
         self.disk_cost = None
@@ -191,13 +189,6 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         if self.config.profile_mode == "use":
             self._use_profile()
         self.disk_cost = self._disk_cost()
-        self._engine = Engine(
-            self.disk_cost,
-            site_of=self._site_of,
-            fallback=self._future_fallback,
-            auto_cache=self.config.auto_cache,
-            estimator=self._estimate,
-        )
         from lineage.listener import LineageListener
 
         with _active_lock:
@@ -205,6 +196,19 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._attached = True
         try:
             self._listener = LineageListener.attach(self._sc)
+            # the engine reads the listener's lineage DAG: the one graph of the application
+            self._engine = Engine(
+                self._listener.dag,
+                self.disk_cost,
+                site_of=self._site_of,
+                later_reads=self._future_fallback,
+                estimator=self._estimate,
+            )
+            self._inputs = Measurements(
+                self._engine, OnlineDiskCost(self.disk_cost), PartitionTimer(self._sc)
+            )
+            if self.policy.info.prefetches:
+                self._prefetcher = Prefetcher(self._ledger, self._engine, self._bridge)
             self._unsubscribe = self._listener.subscribe(self._events.put)
             self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
             self._worker.start()
@@ -239,13 +243,10 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._predictors = profile.predictors
 
     def _estimate(self, spec, split: int):
-        """Size and compute time of a dataset's partition nobody has measured yet.
-
-        The fitted predictor of its site if it has one; else the mean compute time of the
-        site's earlier generations; else (nothing known: its first block arrives before the
-        task that computed it has ended) a recomputation as dear as two disk round trips, so
-        an unknown partition is kept — in memory if it fits, else on disk — never dropped.
-        """
+        """Size and compute time of a dataset's partition nobody has measured yet: the fitted
+        predictor of its site if it has one, else the mean own compute time of the site's
+        earlier generations; nothing when the site was never measured (its first block is
+        decided once the task that computed it reports its time)."""
         from costmodel.cost import Estimate
 
         site = self._site_of(spec.rdd_id)
@@ -254,13 +255,12 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         predicted = self._predictor_estimate(spec, split, site)
         if predicted is not None:
             return predicted
+        samples = self._site_compute_ms.get(site)
+        if not samples:
+            return None
         measured = self._engine.model.measurements_of((spec.rdd_id, split))
         size = measured.size_bytes if measured and measured.size_bytes else 0.0
-        samples = self._site_compute_ms.get(site)
-        if samples:
-            return Estimate(size, sum(samples) / len(samples))
-        disk = self.disk_cost
-        return Estimate(size, 2.0 * (disk.write_ms(size) + disk.read_ms(size)) + 1.0)
+        return Estimate(size, sum(samples) / len(samples))
 
     def _predictor_estimate(self, spec, split: int, site: str):
         from costmodel.cost import Estimate
@@ -284,10 +284,13 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         return min(s.max_memory for s in executors)
 
     def _disk_cost(self):
+        """W, Rd and the hit costs, probed in the directory Spark writes blocks to."""
         from costmodel.disk import disk_cost_from_config
 
         return disk_cost_from_config(
-            self.config.disk_write_ms_per_mib, self.config.disk_read_ms_per_mib
+            self.config.disk_write_ms_per_mib,
+            self.config.disk_read_ms_per_mib,
+            local_dir_of(self._bridge.conf()),
         )
 
     @property

@@ -7,10 +7,11 @@ across iterations and across runs (profiles). A persisted dataset (an RDD, or a 
 cached RDD) is registered under its JVM RDD id, which is what block events name.
 
 ``persist``/``cache`` calls: under ``spark`` they keep the program's level (observe only);
-a ``blaze.BLAZE`` level, or any level while autoCache is on, becomes a *managed* dataset at
-the policy's JVM level; ``none`` ignores them; ``spark.blaze.userCache=ignore`` ignores the
-program's own calls (so does the ``blaze_auto`` policy) and leaves every choice to autoCache
-and autoUnpersist.
+a ``blaze.BLAZE`` level, any level while autoCache is on, and any level under a policy that
+acts on the program's own calls alone (the baselines: no autoCache) becomes a *managed*
+dataset at the policy's JVM level, its partitions timed (:mod:`lineage.timing`); ``none``
+ignores them; ``spark.blaze.userCache=ignore`` ignores the program's own calls (so does the
+``blaze_auto`` policy) and leaves every choice to autoCache and autoUnpersist.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class RegistryMixin:
             self._token_by_rdd_id[rdd_id] = token
             self._rdd_of_token[token] = rdd_id
             self._tracker.mark_persisted(token, managed=managed)
-            self._engine.refresh_site(rdd_id)
+            self._engine.refresh(rdd_id)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
                 self._predict_sizes(rdd_id, site)
@@ -160,7 +161,7 @@ class RegistryMixin:
         blaze_level = is_blaze_level(level)
         if getattr(rdd, "_blaze_managed", False):
             return rdd
-        if self.policy.name == "spark":
+        if not self.policy.manages and self.policy.caches:  # ``spark``: observe only
             original(rdd, StorageLevel.MEMORY_ONLY if blaze_level else level)
             self._register_dataset(rdd, rdd.id(), "rdd", managed=False)
             return rdd
@@ -169,12 +170,13 @@ class RegistryMixin:
             with self._lock:
                 self._ledger.counters.decisions["user_cache_ignored"] += 1
             return rdd
-        if auto or blaze_level or self.config.auto_cache:
+        if auto or blaze_level or self.config.auto_cache or not self.policy.auto_cache:
             if not self.policy.caches:
                 rdd.is_cached = False
                 with self._lock:
                     self._ledger.counters.decisions["persist_ignored"] += 1
                 return rdd
+            self._inputs.instrument(rdd, self._token_of(rdd))  # R: its own compute time
             original(rdd, storage_level(self.policy.jvm_level_name()))
             rdd._blaze_managed = True
             self._register_dataset(rdd, rdd.id(), "rdd", managed=True)
@@ -194,7 +196,9 @@ class RegistryMixin:
             with self._lock:
                 self._ledger.counters.decisions["user_cache_ignored"] += 1
             return df
-        if self.policy.name == "spark" or not (blaze_level or self.config.auto_cache):
+        observe_only = not self.policy.manages and self.policy.caches
+        takes_calls = blaze_level or self.config.auto_cache or not self.policy.auto_cache
+        if observe_only or not takes_calls:
             if blaze_level:
                 persist(df, StorageLevel.MEMORY_AND_DISK_DESER)
             elif cache:
@@ -255,3 +259,5 @@ class RegistryMixin:
         splits = self._ledger.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
         self._engine.forget(rdd_id, splits)
+        if splits:
+            self._prefetch(f"rdd {rdd_id} unpersisted")

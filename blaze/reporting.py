@@ -183,10 +183,7 @@ class ReportingMixin:
                 storage_memory_bytes=self.storage_memory,
                 mode="local" if self._bridge.is_local else "cluster",
                 managed_datasets=sum(1 for d in self._datasets.values() if d.managed),
-                disk_cost_ms_per_mib={
-                    "write": self.disk_cost.write_ms_per_mib if self.disk_cost else None,
-                    "read": self.disk_cost.read_ms_per_mib if self.disk_cost else None,
-                },
+                disk_cost_ms_per_mib=self._inputs.report() if self._inputs else None,
                 errors=dict(self._errors),
                 last_error=self._last_error,
                 listener_errors=dict(self._listener.errors) if self._listener else {},

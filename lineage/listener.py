@@ -59,14 +59,14 @@ _CONVERTED = (
     "onStageCompleted",
     "onJobStart",
     "onJobEnd",
+    "onTaskStart",
     "onTaskEnd",
     "onBlockUpdated",
     "onUnpersistRDD",
     "onApplicationEnd",
 )
-# The other 27, answered without crossing back to the JVM.
+# The other 26, answered without crossing back to the JVM.
 _IGNORED = (
-    "onTaskStart",
     "onTaskGettingResult",
     "onEnvironmentUpdate",
     "onBlockManagerAdded",
