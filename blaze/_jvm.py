@@ -339,31 +339,47 @@ class JvmBridge:
         return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
 
     def prefetch_from_disk(self, rdd_id: int, split_index: int) -> int:
-        """Read a spilled block back into memory (local mode); returns the bytes read, 0 if
-        it was not read (already in memory, not on disk, no room in Spark's memory store).
+        """Move a spilled block back into memory (local mode); returns the bytes read from
+        disk, 0 if nothing was read (already in memory, not on disk, no room in Spark's
+        memory store, or a task holds the block).
 
         Spark's own read of a disk block caches its bytes in memory when the level allows,
-        but tells the master nothing: the block manager's read is used as is, then its
-        status is reported so the listener sees the block in memory (MRD's prefetch).
+        but its master keeps showing the block on disk (a status with both flags records the
+        disk copy only). So the block manager's read is used, then the disk copy is removed
+        and a memory-only status reported: the listener and the storage status see the
+        block in memory, and evicting it again really writes it again (MRD's prefetch).
         """
         if not self.is_local:
             return 0
         block_id = self._rdd_block_id(rdd_id, split_index)
         bm = self._block_manager
-        if bm.memoryStore().contains(block_id) or not bm.diskStore().contains(block_id):
+        memory, disk = bm.memoryStore(), bm.diskStore()
+        if memory.contains(block_id) or not disk.contains(block_id):
             return 0
-        data = bm.getLocalBytes(block_id)  # read-locks the block
+        empty = self._jvm.scala.Option.empty()
+        data = bm.getLocalBytes(block_id)  # read-locks the block; caches it if there is room
         if not data.isDefined():
             return 0
         try:
             read = int(data.get().size())
         finally:
-            bm.releaseLockAndDispose(block_id, data.get(), self._jvm.scala.Option.empty())
-        if not bm.memoryStore().contains(block_id):
+            bm.releaseLockAndDispose(block_id, data.get(), empty)
+        if not memory.contains(block_id):
             return 0
-        status = bm.getStatus(block_id)
-        if status.isDefined():
-            bm.reportBlockStatus(block_id, status.get(), 0, self._jvm.scala.Option.empty())
+        infos = bm.blockInfoManager()
+        locked = infos.lockForWriting(block_id, False)
+        if not locked.isDefined():
+            return read  # in memory and on disk; the master still shows the disk copy
+        try:
+            disk.remove(block_id)
+            storage = self._jvm.org.apache.spark.storage
+            level = storage.StorageLevel.apply(
+                False, True, False, locked.get().level().deserialized(), 1
+            )
+            status = storage.BlockStatus(level, memory.getSize(block_id), 0)
+            bm.reportBlockStatus(block_id, status, 0, empty)
+        finally:
+            infos.unlock(block_id, empty)
         return read
 
     def spill_to_disk(self, rdd_id: int, split_index: int) -> str:

@@ -262,6 +262,9 @@ class Ledger:
         self.counters.decisions["prefetch"] += 1
         self._disk_read(slot)
         if record is not None and not record.memory_size:
+            # the disk copy exists (it was just read): a spill's confirmation arriving later
+            # must not take the prefetched memory copy for the dropped one
+            record.disk_estimate = 0
             self._set_sizes(record, read_bytes, record.disk_size)
             record.last_access = self.tick()
 
