@@ -36,8 +36,9 @@ from blaze.measurements import SiteMeasurements
 from blaze.policies import get_manager_policy
 from blaze.registry import ManagedDataset, Registry
 from blaze.tracker import UsageTracker
-from costmodel.disk import DiskCost
+from costmodel.disk import DiskCost, OnlineDiskCost
 from costmodel.predict import Predictors
+from lineage.dag import LineageDag
 from lineage.events import BlockEvent, JobRun, RddNode, StageRun, StorageLevelInfo, TaskRun
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,6 +66,16 @@ class _CountingBridge:
         return True
 
 
+class _NoTimer:
+    """No Python workers here: nothing is timed; the task's time stands in."""
+
+    def drain(self) -> dict:
+        return {}
+
+    def instrument(self, rdd, token: int) -> bool:
+        return False
+
+
 class _Harness:
     """The manager's enforcement part with the real parts it reads, minus Spark."""
 
@@ -73,12 +84,17 @@ class _Harness:
         self._registry = Registry(UsageTracker(), threading.RLock(), self._count_error)
         self._datasets = self._registry.datasets
         disk = DiskCost(DISK_MS_PER_MIB, DISK_MS_PER_MIB)
-        measurements = SiteMeasurements(
-            Predictors(), disk, self._registry.site_of, self._count_error
-        )
         self._ledger = Ledger()
         self._engine = Engine(
-            disk, site_of=self._registry.site_of, fallback=lambda rdd: 1.0, auto_cache=True
+            LineageDag(), disk, site_of=self._registry.site_of, later_reads=lambda rdd: 1.0
+        )
+        measurements = SiteMeasurements(
+            Predictors(),
+            self._engine,
+            OnlineDiskCost(disk),
+            _NoTimer(),
+            self._registry.site_of,
+            self._count_error,
         )
         self._explain = DecisionLog(100_000)
         self._bridge = _CountingBridge()
@@ -100,6 +116,7 @@ class _Harness:
 
     def _handle(self, event) -> None:
         """What :meth:`blaze.manager.BlazeManager._handle` does with the records used here."""
+        self._engine.dag.apply(event)  # as the listener does before the manager sees it
         if isinstance(event, BlockEvent):
             self._enforcement.on_block(event)
         elif isinstance(event, TaskRun):

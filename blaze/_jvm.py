@@ -22,8 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lineage.events import StorageLevelInfo
+from lineage.walk import walk
 
 __all__ = [
     "BlockStatus",
@@ -371,19 +373,20 @@ class JvmBridge:
         jrdd = getattr(rdd, "_jrdd", rdd)
         root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         graph: dict[int, tuple[int, ...]] = {}
-        stack = [root]
-        while stack and len(graph) < limit:
-            rdd = stack.pop()
-            rdd_id = int(rdd.id())
-            if rdd_id in graph:
-                continue
+
+        def parents_of(item: tuple[int, Any]) -> list[tuple[int, Any]]:
+            rdd_id, rdd = item
             if rdd.getStorageLevel().isValid() and stop(rdd_id, int(rdd.getNumPartitions())):
                 graph[rdd_id] = ()
-                continue
+                return []
             deps = rdd.dependencies()
             parents = [deps.apply(i).rdd() for i in range(int(deps.size()))]
-            graph[rdd_id] = tuple(int(p.id()) for p in parents)
-            stack.extend(parents)
+            items = [(int(p.id()), p) for p in parents]
+            graph[rdd_id] = tuple(i for i, _ in items)
+            return items
+
+        for _ in walk([(int(root.id()), root)], parents_of, key=lambda item: item[0], limit=limit):
+            pass
         return graph
 
     # ---- local mode only ----------------------------------------------------------------
@@ -392,6 +395,50 @@ class JvmBridge:
         (local mode: the driver's block manager is the executor's)."""
         block_id = self._rdd_block_id(rdd_id, split_index)
         return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
+
+    def prefetch_from_disk(self, rdd_id: int, split_index: int) -> int:
+        """Move a spilled block back into memory (local mode); returns the bytes read from
+        disk, 0 if nothing was read (already in memory, not on disk, no room in Spark's
+        memory store, or a task holds the block).
+
+        Spark's own read of a disk block caches its bytes in memory when the level allows,
+        but its master keeps showing the block on disk (a status with both flags records the
+        disk copy only). So the block manager's read is used, then the disk copy is removed
+        and a memory-only status reported: the listener and the storage status see the
+        block in memory, and evicting it again really writes it again (MRD's prefetch).
+        """
+        if not self.is_local:
+            return 0
+        block_id = self._rdd_block_id(rdd_id, split_index)
+        bm = self._block_manager
+        memory, disk = bm.memoryStore(), bm.diskStore()
+        if memory.contains(block_id) or not disk.contains(block_id):
+            return 0
+        empty = self._jvm.scala.Option.empty()
+        data = bm.getLocalBytes(block_id)  # read-locks the block; caches it if there is room
+        if not data.isDefined():
+            return 0
+        try:
+            read = int(data.get().size())
+        finally:
+            bm.releaseLockAndDispose(block_id, data.get(), empty)
+        if not memory.contains(block_id):
+            return 0
+        infos = bm.blockInfoManager()
+        locked = infos.lockForWriting(block_id, False)
+        if not locked.isDefined():
+            return read  # in memory and on disk; the master still shows the disk copy
+        try:
+            disk.remove(block_id)
+            storage = self._jvm.org.apache.spark.storage
+            level = storage.StorageLevel.apply(
+                False, True, False, locked.get().level().deserialized(), 1
+            )
+            status = storage.BlockStatus(level, memory.getSize(block_id), 0)
+            bm.reportBlockStatus(block_id, status, 0, empty)
+        finally:
+            infos.unlock(block_id, empty)
+        return read
 
 
 class JvmLog:

@@ -23,6 +23,7 @@ from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy
 from blaze.registry import Registry, thin_over_cache
 from lineage.events import JobRun
+from lineage.walk import walk
 
 __all__ = ["JobBoundaries"]
 
@@ -63,7 +64,7 @@ class JobBoundaries:
 
     def before_derive(self, prev) -> None:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
-        if not (self._policy.acts and self._config.auto_cache) or prev.is_cached:
+        if not (self._policy.manages and self._config.auto_cache) or prev.is_cached:
             return
         if thin_over_cache(prev):
             return
@@ -96,7 +97,7 @@ class JobBoundaries:
             )
 
     def before_job(self, rdd) -> None:
-        if not self._policy.acts:
+        if not self._policy.manages:
             return
         try:
             # let the previous jobs' block events land first: which datasets are fully
@@ -117,7 +118,7 @@ class JobBoundaries:
             self._on_error("before_job", exc)
 
     def after_job(self) -> None:
-        if not self._policy.acts:
+        if not self._policy.manages:
             return
         try:
             with self._lock:
@@ -133,7 +134,7 @@ class JobBoundaries:
 
     def before_dataframe_job(self) -> None:
         """A DataFrame action: let earlier jobs' events (and their unpersists) land first."""
-        if not self._policy.acts:
+        if not self._policy.manages:
             return
         try:
             self._sync(BOUNDARY_SYNC_S)
@@ -147,7 +148,7 @@ class JobBoundaries:
         cached DataFrame only where the walk down from the stage's last RDDs reaches it
         before any other fully cached dataset (a cached descendant shadows its ancestors).
         """
-        if not self._policy.acts or not job.stages:
+        if not self._policy.manages or not job.stages:
             return
         tokens: set[int] = set()
         for stage in job.stages:
@@ -164,14 +165,9 @@ class JobBoundaries:
     def _dataframes_read(self, stage) -> set[int]:
         nodes = {n.rdd_id: n for n in stage.rdds}
         listed_as_parent = {p for n in stage.rdds for p in n.parent_ids}
-        stack = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
-        seen: set[int] = set()
         tokens: set[int] = set()
-        while stack:
-            rdd_id = stack.pop()
-            if rdd_id in seen:
-                continue
-            seen.add(rdd_id)
+
+        def read_through(rdd_id: int) -> tuple[int, ...]:
             dataset = self._registry.datasets.get(rdd_id)
             node = nodes.get(rdd_id)
             if dataset is not None:
@@ -179,9 +175,12 @@ class JobBoundaries:
                     tokens.add(dataset.token)
                 partitions = node.num_partitions if node is not None else 1
                 if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
-                    continue  # read from the cache: its ancestors are not read
-            if node is not None:
-                stack.extend(node.parent_ids)
+                    return ()  # read from the cache: its ancestors are not read
+            return node.parent_ids if node is not None else ()
+
+        sinks = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
+        for _ in walk(sinks, read_through):
+            pass
         return tokens
 
     # ---- which datasets a job reads ---------------------------------------------------------
@@ -227,15 +226,14 @@ class JobBoundaries:
             token = self._registry.token_by_rdd_id.get(rdd_id)
             if token is None:
                 continue
-            stack, seen = list(graph[rdd_id]), set()
-            while stack:
-                parent = stack.pop()
-                if parent in seen:
-                    continue
-                seen.add(parent)
+
+            def through_unknown(parent: int, token: int = token) -> tuple[int, ...]:
                 parent_token = self._registry.token_by_rdd_id.get(parent)
                 if parent_token is not None and parent_token != token:
                     parents[token].add(parent_token)
-                else:
-                    stack.extend(graph.get(parent, ()))
+                    return ()
+                return graph.get(parent, ())
+
+            for _ in walk(graph[rdd_id], through_unknown):
+                pass
         return used, parents

@@ -8,8 +8,10 @@ cache policy name must not silently run the default policy.
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +19,14 @@ from blaze_errors import ConfigError, InputError
 from costmodel.policy_table import MANAGER_POLICIES
 
 __all__ = [
+    "KEYWORDS",
     "POLICIES",
+    "SETTINGS",
     "BlazeConfig",
+    "Setting",
     "default_conf_path",
     "default_spark_conf",
+    "local_dir_of",
     "parse_bool",
     "parse_bytes",
     "read_conf_file",
@@ -62,6 +68,16 @@ def read_conf_file(path: str | Path) -> dict[str, str]:
             raise ConfigError(f"{path}:{number}: {key!r} is not a spark.* key")
         conf[key] = parts[1].strip() if len(parts) > 1 else ""
     return conf
+
+
+def local_dir_of(conf: Mapping[str, str]) -> str:
+    """The directory Spark stores blocks in: the first of ``SPARK_LOCAL_DIRS`` (which Spark
+    prefers to its conf), else of ``spark.local.dir``, else the temp dir (its default)."""
+    for value in (os.environ.get("SPARK_LOCAL_DIRS"), conf.get("spark.local.dir")):
+        first = (value or "").split(",")[0].strip()
+        if first:
+            return first
+    return tempfile.gettempdir()
 
 
 def default_spark_conf() -> dict[str, str]:
@@ -115,7 +131,7 @@ def _ms_per_mib(key: str, value: str) -> float | None:
 
 
 def _capacity(key: str, value: str) -> int:
-    text = value or "100000"
+    text = value
     try:
         number = int(text)
     except ValueError:
@@ -126,8 +142,60 @@ def _capacity(key: str, value: str) -> int:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One ``spark.blaze.*`` setting: its key, the :func:`blaze.attach` keyword that sets it
+    (the :class:`BlazeConfig` field it fills), and how its text is read."""
+
+    key: str  # after "spark.blaze."
+    field: str  # the BlazeConfig field and attach() keyword ("" for the flag itself)
+    parse: Callable[[str, str], object]  # (full key, text) -> value
+    default: str  # used when the key is absent or, for an optional key, empty
+    optional: bool = False  # empty means "not set" (otherwise an empty value is an error)
+
+
+def _text(key: str, value: str) -> str | None:
+    return value or None
+
+
+def _policy(key: str, value: str) -> str:
+    return _choice(key, value, POLICIES)
+
+
+def _budget(key: str, value: str) -> int | None:
+    if value.lower() == "auto":
+        return None
+    budget = parse_bytes(value, key)
+    if budget <= 0:
+        raise ConfigError(f"{key}={value!r} must be positive")
+    return budget
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("enabled", "enabled", parse_bool, "false"),
+    Setting("policy", "policy", _policy, "blaze"),
+    Setting("memoryBudget", "memory_budget", _budget, "auto"),
+    Setting("autoCache", "auto_cache", parse_bool, "true"),
+    Setting("autoUnpersist", "auto_unpersist", parse_bool, "true"),
+    Setting("profile.mode", "profile_mode", lambda k, v: _choice(k, v, PROFILE_MODES), "off"),
+    Setting("profile.path", "profile_path", _text, "", optional=True),
+    Setting("disk.writeMsPerMiB", "disk_write_ms_per_mib", _ms_per_mib, "calibrate"),
+    Setting("disk.readMsPerMiB", "disk_read_ms_per_mib", _ms_per_mib, "calibrate"),
+    Setting("logLevel", "log_level", lambda k, v: _choice(k, v, LOG_LEVELS, upper=True), "INFO"),
+    Setting("userCache", "user_cache", lambda k, v: _choice(k, v, USER_CACHE), "honor"),
+    Setting("explain.capacity", "explain_capacity", _capacity, "100000"),
+    Setting("explain.path", "explain_path", _text, "", optional=True),
+    Setting("report.path", "report_path", _text, "", optional=True),
+)
+"""Every ``spark.blaze.*`` setting, once: the conf keys, the attach() keywords and the
+:class:`BlazeConfig` fields are all read from this table."""
+
+KEYWORDS: dict[str, str] = {s.field: s.key for s in SETTINGS if s.field != "enabled"}
+"""attach() keyword -> the ``spark.blaze.*`` key it sets (``enabled`` is implied)."""
+
+
+@dataclass(frozen=True)
 class BlazeConfig:
-    """Validated ``spark.blaze.*`` settings."""
+    """Validated ``spark.blaze.*`` settings (one field per row of :data:`SETTINGS`)."""
 
     enabled: bool = False
     policy: str = "blaze"
@@ -144,24 +212,9 @@ class BlazeConfig:
     explain_path: str | None = None  # None: next to the event log, if Spark writes one
     report_path: str | None = None  # also write the report as JSON here at detach
 
-    KEYS = (
-        "enabled",
-        "policy",
-        "memoryBudget",
-        "autoCache",
-        "autoUnpersist",
-        "profile.mode",
-        "profile.path",
-        "disk.writeMsPerMiB",
-        "disk.readMsPerMiB",
-        "logLevel",
-        "userCache",
-        "explain.capacity",
-        "explain.path",
-        "report.path",
-    )
+    KEYS = tuple(s.key for s in SETTINGS)
     # keys whose empty value means "not set"; any other key given empty is a mistake
-    OPTIONAL = ("profile.path", "report.path")
+    OPTIONAL = tuple(s.key for s in SETTINGS if s.optional)
 
     @classmethod
     def from_conf(cls, overrides: Mapping[str, str] | None = None) -> BlazeConfig:
@@ -184,41 +237,12 @@ class BlazeConfig:
         if unknown:
             known = ", ".join(PREFIX + k for k in cls.KEYS)
             raise ConfigError(f"unknown setting {unknown[0]} (known: {known})")
-
-        def get(name: str) -> str:
-            return merged.get(PREFIX + name, "").strip()
-
-        budget_text = get("memoryBudget") or "auto"
-        budget = (
-            None
-            if budget_text.lower() == "auto"
-            else parse_bytes(budget_text, PREFIX + "memoryBudget")
-        )
-        if budget is not None and budget <= 0:
-            raise ConfigError(f"{PREFIX}memoryBudget={budget_text!r} must be positive")
-        mode = _choice(PREFIX + "profile.mode", get("profile.mode") or "off", PROFILE_MODES)
-        path = get("profile.path") or None
-        if mode != "off" and not path:
-            raise ConfigError(f"{PREFIX}profile.mode={mode} needs {PREFIX}profile.path")
-        return cls(
-            enabled=parse_bool(PREFIX + "enabled", get("enabled") or "false"),
-            policy=_choice(PREFIX + "policy", get("policy") or "blaze", POLICIES),
-            memory_budget=budget,
-            auto_cache=parse_bool(PREFIX + "autoCache", get("autoCache") or "true"),
-            auto_unpersist=parse_bool(PREFIX + "autoUnpersist", get("autoUnpersist") or "true"),
-            profile_mode=mode,
-            profile_path=path,
-            disk_write_ms_per_mib=_ms_per_mib(
-                PREFIX + "disk.writeMsPerMiB", get("disk.writeMsPerMiB") or "calibrate"
-            ),
-            disk_read_ms_per_mib=_ms_per_mib(
-                PREFIX + "disk.readMsPerMiB", get("disk.readMsPerMiB") or "calibrate"
-            ),
-            log_level=_choice(
-                PREFIX + "logLevel", get("logLevel") or "INFO", LOG_LEVELS, upper=True
-            ),
-            user_cache=_choice(PREFIX + "userCache", get("userCache") or "honor", USER_CACHE),
-            explain_capacity=_capacity(PREFIX + "explain.capacity", get("explain.capacity")),
-            explain_path=get("explain.path") or None,
-            report_path=get("report.path") or None,
-        )
+        values = {}
+        for setting in SETTINGS:
+            text = merged.get(PREFIX + setting.key, "").strip() or setting.default
+            values[setting.field] = setting.parse(PREFIX + setting.key, text)
+        if values["profile_mode"] != "off" and not values["profile_path"]:
+            raise ConfigError(
+                f"{PREFIX}profile.mode={values['profile_mode']} needs {PREFIX}profile.path"
+            )
+        return cls(**values)

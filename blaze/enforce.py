@@ -28,6 +28,7 @@ from blaze.ledger import BlockRecord, Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.policies import ManagerPolicy
+from blaze.prefetch import Prefetcher
 from blaze.registry import Registry
 from costmodel.policies import PartitionState
 from costmodel.types import Location
@@ -59,6 +60,7 @@ class Enforcement:
         storage,
         explain: DecisionLog,
         on_error: Callable[[str, Exception], None],
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         self._ledger = ledger
         self._engine = engine
@@ -70,6 +72,7 @@ class Enforcement:
         self._storage = storage
         self._explain = explain
         self._on_error = on_error
+        self._prefetcher = prefetcher
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
         self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
 
@@ -99,15 +102,12 @@ class Enforcement:
         if change.entered_memory and change.disk_size == 0:
             self._measurements.on_stored(change.key, dataset.site, change.memory_size)
         if change.entered_memory and dataset.managed and self._policy.acts:
-            if self._time_unknown(change.key, dataset.site):
+            if self._measurements.time_unknown(change.key):
                 # stored before the task that computed it ended: decide once its compute
                 # time (R) is measured, at that task's end (or at the job's end)
                 self._awaiting[change.key] = change.executor_id
             else:
                 self._admit(change.key, change.executor_id)
-
-    def _time_unknown(self, key, site: str) -> bool:
-        return self._measurements.time_unknown(key, site, self._engine.model)
 
     def _admit_awaiting(self, keys=None) -> None:
         for key in list(self._awaiting if keys is None else keys):
@@ -116,14 +116,21 @@ class Enforcement:
                 self._admit(key, executor)
 
     def on_task(self, task: TaskRun) -> None:
-        computed = [key for key, outcome in self._ledger.apply_task(task) if outcome == "miss"]
-        self._engine.on_computed(computed, task.run_time_ms)
-        for key in computed:
-            dataset = self._registry.datasets.get(key[0])
-            if dataset is not None:
-                self._measurements.on_computed(dataset.site, task.run_time_ms / len(computed))
+        """A task ended: what it read (hits and misses), each partition's own compute time."""
+        outcomes = self._ledger.apply_task(task)
+        registry = self._registry
+        own = self._measurements.on_task(
+            task, outcomes, registry.rdd_of_token, registry.token_by_rdd_id
+        )
         if self._awaiting:
-            self._admit_awaiting([k for k in computed if k in self._awaiting])
+            self._admit_awaiting([k for k in own if k in self._awaiting])
+
+    def on_stage_done(self, stage_id: int) -> None:
+        """A stage completed: its read baselines go, and memory may have freed (MRD's
+        prefetch reads back what is needed next)."""
+        self._measurements.stage_done(stage_id)
+        if self._prefetcher is not None:
+            self._prefetcher.run(f"stage {stage_id} completed")
 
     # ---- decisions ---------------------------------------------------------------------------
     def _residents(self) -> ResidentIndexes:
@@ -152,13 +159,6 @@ class Enforcement:
             decision = self._residents().decide(
                 incoming, executor, managed_used - own, budget, lambda k: k[0] in managed
             )
-            if decision is None:  # (a promotion under pressure) rank every resident
-                resident = [
-                    _state(r, Location.MEMORY)
-                    for r in self._ledger.in_memory(executor)
-                    if r.rdd_id in managed and r.key != key
-                ]
-                decision = self._policy.decide(incoming, resident, budget, costs)
         counters = self._ledger.counters
         counters.decisions[f"admit_{str(decision.admit_to).lower()}"] += 1
         action = _incoming_action(decision.admit_to, promoting)

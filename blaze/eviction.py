@@ -15,8 +15,8 @@ from collections.abc import Callable
 from blaze.ledger import Ledger
 from blaze.policies import ManagerPolicy
 from costmodel.cost import CostModel
-from costmodel.eviction_index import EvictionIndex, rank_function, select_blaze, select_ordered
-from costmodel.policies import AdmissionDecision, BlazePolicy, PartitionState, PolicyContext
+from costmodel.eviction_index import EvictionIndex
+from costmodel.policies import AdmissionDecision, PartitionState, PolicyContext
 from costmodel.policies import get_policy as get_rule
 
 __all__ = ["ResidentIndexes"]
@@ -29,18 +29,14 @@ class ResidentIndexes:
         self._ledger, self._model = ledger, model
         self._rule = get_rule(policy.rule_name)
         self._ctx = PolicyContext(costs=model)
-        self._rank = rank_function(self._rule, self._ctx)
+        self._rank = self._rule.ranking(self._ctx)
         self._indexes: dict[str, EvictionIndex] = {}
         ledger.touched = set(ledger.blocks)
         model.changed = set()
 
     def _epoch(self):
         model = self._model
-        return (
-            model.epoch,
-            getattr(model, "current_stage", 0),
-            getattr(model, "last_stage", 0),
-        )
+        return (model.epoch, model.current_stage, model.last_stage)
 
     def _index(self, executor: str) -> EvictionIndex:
         index = self._indexes.get(executor)
@@ -74,12 +70,9 @@ class ResidentIndexes:
         used_bytes: float,
         budget_bytes: float,
         candidate: Callable[[tuple[int, int]], bool],
-    ) -> AdmissionDecision | None:
-        """The policy's admission from the index (None: ask with the full list instead)."""
+    ) -> AdmissionDecision:
+        """The policy's admission, its victims read from the executor's index."""
         self.sync()
-        index = self._index(executor)
-        if isinstance(self._rule, BlazePolicy):
-            return select_blaze(
-                self._rule, incoming, index, used_bytes, budget_bytes, self._ctx, candidate
-            )
-        return select_ordered(self._rule, incoming, index, used_bytes, budget_bytes, candidate)
+        return self._rule.choose(
+            incoming, self._index(executor), used_bytes, budget_bytes, self._ctx, candidate
+        )

@@ -6,20 +6,26 @@ runs its event worker. Each part owns its state and is handed the parts it reads
 
 - :class:`blaze.registry.Registry` — every dataset the program creates (tokens, sites, the
   persisted ones) and the usage tracker keyed by them;
-- :class:`blaze.measurements.SiteMeasurements` — per-site sizes, compute times, predictors;
 - :class:`blaze.ledger.Ledger` — the one book of where each block lives, and the counters;
-- :class:`blaze.engine.Engine` — the application's cost model, fed incrementally from the
-  listener (F, R, W, Rd, cost, propagation, the baselines' reference counts and distances);
+- :class:`blaze.engine.Engine` — the application's cost model, reading the listener's
+  :class:`lineage.dag.LineageDag` (F, R, W, Rd, cost, propagation, the baselines' reference
+  counts and distances);
+- :class:`blaze.measurements.SiteMeasurements` — each partition's own compute time
+  (:mod:`lineage.timing`), W and Rd corrected online from the tasks, per-site sizes,
+  compute times and predictors;
 - :class:`blaze.persistence.Persistence` — what persist/cache/unpersist calls do;
 - :class:`blaze.enforce.Enforcement` — each block event becomes a policy decision, carried
   out in Spark at once, and Spark's storage status corrects the book at every job end;
 - :class:`blaze.boundaries.JobBoundaries` — before and after each job: autoCache and
   autoUnpersist;
-- :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile.
+- :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile;
+- :class:`blaze.prefetch.Prefetcher` (MRD only) — spilled blocks read back as memory frees.
 
 Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observes and
 reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
-budget, dropping / spilling), ``lrc``, ``mrd``, ``blaze`` (cost-based).
+budget, dropping / spilling), ``mem_disk_au`` (``mem_disk`` plus autoUnpersist alone),
+``lrc``, ``mrd`` (on the program's own cache calls only), ``blaze`` (cost-based). autoCache
+and autoUnpersist act only where the policy allows them.
 
 Local mode and clusters (``local-cluster``, standalone, YARN...) take one path: every spill
 or drop is an order the JVM plugin's executor half carries out on the executor that holds
@@ -33,12 +39,13 @@ import logging
 import queue
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from blaze import hooks, sparklog
 from blaze._jvm import JvmBridge, PluginMailbox
 from blaze.boundaries import JobBoundaries
-from blaze.config import PREFIX, BlazeConfig
+from blaze.config import KEYWORDS, PREFIX, BlazeConfig
 from blaze.enforce import Enforcement
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
@@ -49,33 +56,22 @@ from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy, get_manager_policy
+from blaze.prefetch import Prefetcher
 from blaze.registry import ManagedDataset, Registry
 from blaze.report_file import publish_report
 from blaze.reporting import Reporting
 from blaze.tracker import UsageTracker
 from blaze_errors import BlazeError
+from costmodel.disk import OnlineDiskCost
 from costmodel.predict import Predictors
-from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun
+from lineage.dag import LineageDag
+from lineage.events import BlockEvent, JobRun, RddUnpersisted, StageRun, TaskRun, TaskStarted
+from lineage.timing import PartitionTimer
 
 __all__ = ["BlazeManager", "ManagedDataset", "ManagerError", "active_manager", "attach"]
 
 log = logging.getLogger("blaze")
 
-# keyword arguments of attach() -> the spark.blaze.* key they set
-KEYWORDS = {
-    "policy": "policy",
-    "memory_budget": "memoryBudget",
-    "auto_cache": "autoCache",
-    "auto_unpersist": "autoUnpersist",
-    "user_cache": "userCache",
-    "profile_mode": "profile.mode",
-    "profile_path": "profile.path",
-    "explain_capacity": "explain.capacity",
-    "explain_path": "explain.path",
-    "disk_write_ms_per_mib": "disk.writeMsPerMiB",
-    "disk_read_ms_per_mib": "disk.readMsPerMiB",
-    "log_level": "logLevel",
-}
 SYNC_TIMEOUT_S = 60.0
 
 _active: dict[int, BlazeManager] = {}
@@ -151,8 +147,14 @@ class BlazeManager:
     def __init__(self, sc, session, config: BlazeConfig, bridge: JvmBridge) -> None:
         self._sc = sc
         self._session = session
-        self.config = config
         self.policy: ManagerPolicy = get_manager_policy(config.policy)
+        # autoCache/autoUnpersist act only where the policy allows them (the published
+        # baselines act on the program's own cache calls alone)
+        self.config = replace(
+            config,
+            auto_cache=config.auto_cache and self.policy.auto_cache,
+            auto_unpersist=config.auto_unpersist and self.policy.auto_unpersist,
+        )
         self._bridge = bridge
         self._lock = threading.RLock()
         self.errors = ErrorCounter()
@@ -170,31 +172,48 @@ class BlazeManager:
                 Predictors(),
             )
         )
-        self.disk_cost = disk_cost(config)
+        probed = disk_cost(config, bridge)
         self.registry = Registry(tracker, self._lock, self.errors.count)
-        self.measurements = SiteMeasurements(
-            predictors, self.disk_cost, self.registry.site_of, self.errors.count
-        )
         self.ledger = Ledger()
+        # the one graph of the application: the listener fills it, the engine reads it
+        self.lineage = LineageDag()
         self.engine = Engine(
-            self.disk_cost,
+            self.lineage,
+            probed,
             site_of=self.registry.site_of,
-            fallback=self.registry.future_fallback,
-            auto_cache=config.auto_cache,
-            estimator=lambda spec, split: self.measurements.estimate(
-                spec, split, self.engine.model
-            ),
+            later_reads=self.registry.future_fallback,
+            estimator=lambda spec, split: self.measurements.estimate(spec, split),
+        )
+        self.measurements = SiteMeasurements(
+            predictors,
+            self.engine,
+            OnlineDiskCost(probed),
+            PartitionTimer(sc),
+            self.registry.site_of,
+            self.errors.count,
         )
         self.decision_log = DecisionLog(config.explain_capacity)
         self.orders = ExecutorOrders(PluginMailbox(sc))
         shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
+        prefetcher = None
+        if self.policy.info.prefetches:  # MRD: read spilled blocks back as memory frees
+            prefetcher = Prefetcher(
+                ledger=self.ledger,
+                engine=self.engine,
+                bridge=bridge,
+                registry=self.registry,
+                memory_budget=self.memory_budget,
+                explain=self.decision_log,
+                settle=self.orders.settle,
+            )
         self.persistence = Persistence(
             registry=self.registry,
             measurements=self.measurements,
             bridge=bridge,
-            config=config,
+            config=self.config,
             explain=self.decision_log,
             lock=self._lock,
+            prefetcher=prefetcher,
             **shared,
         )
         self.enforcement = Enforcement(
@@ -205,13 +224,14 @@ class BlazeManager:
             storage=bridge,
             explain=self.decision_log,
             on_error=self.errors.count,
+            prefetcher=prefetcher,
             **shared,
         )
         self.boundaries = JobBoundaries(
             registry=self.registry,
             persistence=self.persistence,
             bridge=bridge,
-            config=config,
+            config=self.config,
             explain=self.decision_log,
             lock=self._lock,
             sync=lambda timeout_s: self.sync(timeout_s=timeout_s),
@@ -223,17 +243,13 @@ class BlazeManager:
             registry=self.registry,
             measurements=self.measurements,
             bridge=bridge,
-            config=config,
+            config=self.config,
             explain=self.decision_log,
             errors=self.errors,
             orders=self.orders,
             settings={
                 "memory_budget_bytes": self.memory_budget,
                 "storage_memory_bytes": self.storage_memory,
-                "disk_cost_ms_per_mib": {
-                    "write": self.disk_cost.write_ms_per_mib,
-                    "read": self.disk_cost.read_ms_per_mib,
-                },
             },
             lock=self._lock,
             **shared,
@@ -252,7 +268,7 @@ class BlazeManager:
             _active[id(self._sc)] = self
         self._attached = True
         try:
-            self._listener = LineageListener.attach(self._sc)
+            self._listener = LineageListener.attach(self._sc, dag=self.lineage)
             self._unsubscribe = self._listener.subscribe(self._events.put)
             self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
             self._worker.start()
@@ -268,6 +284,11 @@ class BlazeManager:
             self.storage_memory,
             "local" if self._bridge.is_local else "cluster",
         )
+
+    @property
+    def disk_cost(self):
+        """W, Rd and the hit costs the engine prices with now (probed, corrected online)."""
+        return self.engine.model.disk
 
     @property
     def attached(self) -> bool:
@@ -392,12 +413,16 @@ class BlazeManager:
         """Hand one listener record to the parts that keep what it tells."""
         if isinstance(event, BlockEvent):
             self.enforcement.on_block(event)
+        elif isinstance(event, TaskStarted):
+            self.engine.on_task_start(event.stage_id, event.partition_index)
         elif isinstance(event, TaskRun):
             self.enforcement.on_task(event)
         elif isinstance(event, StageRun):
             if not event.completed:  # the submitted event (see StageRun.completed)
                 self.ledger.apply_stage(event)
             self.engine.on_stage(event)
+            if event.completed:
+                self.enforcement.on_stage_done(event.stage_id)
         elif isinstance(event, JobRun):
             self.engine.on_job(event)
             if event.succeeded is None:

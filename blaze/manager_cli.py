@@ -12,7 +12,25 @@ from collections import Counter
 
 __all__ = ["register"]
 
-COLUMNS = ("seq", "action", "rdd", "split", "F", "R", "W", "Rd", "cost", "size", "rule")
+# F = F_pending (stages of submitted jobs) + F_later (reads predicted for later jobs);
+# hit = what one read of the stored block costs from memory / from disk
+COLUMNS = (
+    "seq",
+    "action",
+    "rdd",
+    "split",
+    "F",
+    "F_pending",
+    "F_later",
+    "R",
+    "W",
+    "Rd",
+    "hit_memory",
+    "hit_disk",
+    "cost",
+    "size",
+    "rule",
+)
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ clear error before anything is attached.
 from __future__ import annotations
 
 from blaze._jvm import JvmBridge
-from blaze.config import PREFIX, BlazeConfig
+from blaze.config import PREFIX, BlazeConfig, local_dir_of
 from blaze.tracker import UsageTracker
 from blaze_errors import ConfigError
 from costmodel.predict import Predictors
@@ -65,7 +65,13 @@ def profile_start(config: BlazeConfig, bridge: JvmBridge) -> tuple[UsageTracker,
     return tracker, profile.predictors
 
 
-def disk_cost(config: BlazeConfig):
+def disk_cost(config: BlazeConfig, bridge: JvmBridge):
+    """W, Rd and the hit costs, probed in the directory Spark writes blocks to (the conf's
+    figures where given)."""
     from costmodel.disk import disk_cost_from_config
 
-    return disk_cost_from_config(config.disk_write_ms_per_mib, config.disk_read_ms_per_mib)
+    return disk_cost_from_config(
+        config.disk_write_ms_per_mib,
+        config.disk_read_ms_per_mib,
+        local_dir_of(bridge.conf()),
+    )

@@ -1,45 +1,81 @@
-"""What the manager learns per site: partition sizes, compute times and the fitted predictors.
+"""What the application's own tasks tell the cost model, and what the manager learns per site.
 
-Why a part of its own: the same program line makes a new dataset each iteration; sizes and
-compute times measured on earlier generations price the partitions of a new one before it is
-computed (the engine's estimator), predict the sizes the report compares with Spark's, and go
-into a recorded profile. This part owns those tables; the registry names the sites.
+Why one part: R, W and Rd are measured, not assumed, and every measurement arrives the same
+way — with a task's end or a block's store. This part turns them into
+
+- each timed partition's own compute time (:mod:`lineage.timing`: the dataset's pipeline on
+  that partition, minus reading its stored parents) — and, for blocks the task stored that no
+  timer covers, the task's run time less its shuffle write, shared between them;
+- a write rate: Spark's own timing of the task's shuffle-file writes (buffered writes to the
+  same local dir blocks spill to);
+- a read rate: the extra run time of a task that read a block from disk over the tasks of the
+  same stage that read theirs from memory (same work otherwise), per byte read;
+- per-site tables: the same program line makes a new dataset each iteration; sizes and own
+  compute times measured on earlier generations price the partitions of a new one before it
+  is computed (the engine's estimator), predict the sizes the report compares with Spark's,
+  and go into a recorded profile.
+
+The rates correct the probe's W and Rd (:class:`costmodel.disk.OnlineDiskCost`); when they
+move, the engine's cost model is re-priced. The registry names the sites.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from costmodel.cost import CostModel, Estimate
-from costmodel.disk import DiskCost
+from blaze.engine import Engine
+from costmodel.cost import Estimate
+from costmodel.disk import OnlineDiskCost
 from costmodel.predict import Predictors
+from lineage.events import TaskRun
+from lineage.timing import PartitionTimer
 
 __all__ = ["SiteMeasurements"]
 
+Key = tuple[int, int]
 COMPUTE_SAMPLES = 64  # compute times kept per site
+MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a disk read)
 
 
 class SiteMeasurements:
-    """Per-site sizes and compute times, and the predictors fitted to them."""
+    """Measured compute times and disk rates fed to the engine; per-site sizes, compute times
+    and the predictors fitted to them (called under the manager's lock)."""
 
     def __init__(
         self,
         predictors: Predictors,
-        disk: DiskCost,
+        engine: Engine,
+        disk: OnlineDiskCost,
+        timer: PartitionTimer,
         site_of: Callable[[int], str | None],
         on_error: Callable[[str, Exception], None],
     ) -> None:
         self.predictors = predictors
-        self._disk = disk
+        self.engine = engine
+        self.disk = disk
+        self.timer = timer
         self._site_of = site_of
         self._on_error = on_error
         self.compute_ms: dict[str, list[float]] = defaultdict(list)
         self.sizes: dict[str, dict[int, int]] = defaultdict(dict)
         self.observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
+        self._memory_hit_ms: dict[int, list[float]] = defaultdict(list)  # stage -> run times
+        self._disk_reads: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        self._instrumented: set[int] = set()  # tokens of the datasets a timer wraps
+        self.timed_partitions = 0
+        self.task_share_partitions = 0
 
     # ---- measurements in -------------------------------------------------------------------
-    def on_stored(self, key: tuple[int, int], site: str, size: int) -> None:
+    def instrument(self, rdd, token: int) -> bool:
+        """Time the partitions of a dataset about to be persisted (see lineage.timing)."""
+        if self.timer.instrument(rdd, token):
+            self._instrumented.add(token)
+            return True
+        return False
+
+    def on_stored(self, key: Key, site: str, size: int) -> None:
         """A partition of a dataset of ``site`` was stored in memory, ``size`` bytes."""
         self.sizes[site][key[1]] = size
         observed = self.observed.setdefault(key[0], set())
@@ -51,43 +87,109 @@ class SiteMeasurements:
         except Exception as exc:
             self._on_error("predict", exc)
 
-    def on_computed(self, site: str, compute_ms: float) -> None:
-        samples = self.compute_ms[site]
-        samples.append(float(compute_ms))
-        del samples[:-COMPUTE_SAMPLES]
+    def on_task(
+        self,
+        task: TaskRun,
+        outcomes: list[tuple[Key, str]],
+        rdd_of_token: Mapping[int, int],
+        token_of_rdd: Mapping[int, int],
+    ) -> dict[Key, float]:
+        """One finished task; returns the own compute time recorded per partition.
+
+        The timer's reports may include partitions of other tasks that ended at the same
+        moment (their times reach the driver before their ends are handled): they are
+        recorded now, and those tasks fall back on their share only for untimed datasets.
+        """
+        recorded: dict[Key, float] = {}
+        for (token, split), wall_ms in self.timer.drain().items():
+            rdd_id = rdd_of_token.get(token)
+            if rdd_id is not None:
+                recorded[(rdd_id, split)] = self.engine.on_compute_time((rdd_id, split), wall_ms)
+        self.timed_partitions += len(recorded)
+        untimed = [
+            key
+            for key, outcome in outcomes
+            if outcome == "miss" and token_of_rdd.get(key[0]) not in self._instrumented
+        ]
+        if untimed and task.successful:
+            shuffle_write_ms = task.shuffle_write_time_ns / 1e6
+            share = self.engine.on_task_time(untimed, task.run_time_ms - shuffle_write_ms)
+            recorded.update(dict.fromkeys(untimed, share))
+            self.task_share_partitions += len(untimed)
+        for key, own_ms in recorded.items():
+            site = self._site_of(key[0])
+            if site is not None:
+                samples = self.compute_ms[site]
+                samples.append(float(own_ms))
+                del samples[:-COMPUTE_SAMPLES]
+        changed = False
+        if task.shuffle_write_bytes and task.shuffle_write_time_ns:
+            changed |= self.disk.observe_write(
+                task.shuffle_write_bytes, task.shuffle_write_time_ns / 1e6
+            )
+        changed |= self._observe_reads(task, outcomes)
+        if changed:
+            self.engine.set_disk(self.disk.current())
+        return recorded
+
+    def _observe_reads(self, task: TaskRun, outcomes: list[tuple[Key, str]]) -> bool:
+        if not task.successful or not outcomes:
+            return False
+        kinds = {outcome for _, outcome in outcomes}
+        stage = task.stage_id
+        if kinds == {"memory_hit"}:
+            samples = self._memory_hit_ms[stage]
+            samples.append(float(task.run_time_ms))
+            del samples[:-MEMORY_SAMPLES]
+            pending, self._disk_reads[stage] = self._disk_reads.pop(stage, []), []
+            return any([self._read(stage, size, ms) for size, ms in pending])
+        if kinds == {"disk_hit"}:
+            model = self.engine.model
+            size = sum(model.size_bytes(key) for key, _ in outcomes)
+            if self._memory_hit_ms.get(stage):
+                return self._read(stage, size, float(task.run_time_ms))
+            self._disk_reads[stage].append((size, float(task.run_time_ms)))
+        return False
+
+    def _read(self, stage: int, size: float, run_ms: float) -> bool:
+        extra = run_ms - statistics.median(self._memory_hit_ms[stage])
+        return self.disk.observe_read(size, max(extra, 0.0))
+
+    def stage_done(self, stage_id: int) -> None:
+        """Forget a finished stage's baselines (reads after it belong to other stages)."""
+        self._memory_hit_ms.pop(stage_id, None)
+        self._disk_reads.pop(stage_id, None)
 
     def forget_rdd(self, rdd_id: int) -> None:
         self.observed.pop(rdd_id, None)
 
     # ---- questions -----------------------------------------------------------------------
-    def time_unknown(self, key: tuple[int, int], site: str, model: CostModel) -> bool:
-        """No compute time is known for ``key``: not measured, no site sample, no predictor."""
+    def time_unknown(self, key: Key) -> bool:
+        """Neither measured nor predictable yet: R would be a guess, so wait for its task."""
+        model = self.engine.model
         measured = model.measurements_of(key)
         if measured is not None and measured.compute_ms is not None:
             return False
-        return not self.compute_ms.get(site) and site not in self.predictors.datasets
+        spec = model.rdds.get(key[0])
+        return spec is None or self.estimate(spec, key[1]) is None
 
-    def estimate(self, spec, split: int, model: CostModel) -> Estimate | None:
-        """Size and compute time of a dataset's partition nobody has measured yet.
-
-        The fitted predictor of its site if it has one; else the mean compute time of the
-        site's earlier generations; else (nothing known: its first block arrives before the
-        task that computed it has ended) a recomputation as dear as two disk round trips, so
-        an unknown partition is kept — in memory if it fits, else on disk — never dropped.
-        """
+    def estimate(self, spec, split: int) -> Estimate | None:
+        """Size and compute time of a dataset's partition nobody has measured yet: the fitted
+        predictor of its site if it has one, else the mean own compute time of the site's
+        earlier generations; nothing when the site was never measured (its first block is
+        decided once the task that computed it reports its time)."""
         site = self._site_of(spec.rdd_id)
         if site is None:
             return None
         predicted = self._predicted(spec, split, site)
         if predicted is not None:
             return predicted
-        measured = model.measurements_of((spec.rdd_id, split))
-        size = measured.size_bytes if measured and measured.size_bytes else 0.0
         samples = self.compute_ms.get(site)
-        if samples:
-            return Estimate(size, sum(samples) / len(samples))
-        disk = self._disk
-        return Estimate(size, 2.0 * (disk.write_ms(size) + disk.read_ms(size)) + 1.0)
+        if not samples:
+            return None
+        measured = self.engine.model.measurements_of((spec.rdd_id, split))
+        size = measured.size_bytes if measured and measured.size_bytes else 0.0
+        return Estimate(size, sum(samples) / len(samples))
 
     def _predicted(self, spec, split: int, site: str) -> Estimate | None:
         if site not in self.predictors.datasets:
@@ -122,3 +224,11 @@ class SiteMeasurements:
             if site in sites and samples:
                 sites[site]["compute_ms"] = sum(samples) / len(samples)
         return sites
+
+    def report(self) -> dict:
+        """W and Rd as probed and as corrected, and how partitions got their R."""
+        return {
+            **self.disk.report(),
+            "timed_partitions": self.timed_partitions,
+            "task_share_partitions": self.task_share_partitions,
+        }

@@ -1,8 +1,10 @@
 """What the program's persist/cache/unpersist calls do under the manager, and autoUnpersist.
 
 ``persist``/``cache`` calls: under ``spark`` they keep the program's level (observe only);
-a ``blaze.BLAZE`` level, or any level while autoCache is on, becomes a *managed* dataset at
-the policy's JVM level; ``none`` ignores them; ``spark.blaze.userCache=ignore`` ignores the
+a ``blaze.BLAZE`` level, any level while autoCache is on, and any level under a policy that
+acts on the program's own calls alone (the baselines: no autoCache) becomes a *managed*
+dataset at the policy's JVM level, its partitions timed (:mod:`lineage.timing`); ``none``
+ignores them; ``spark.blaze.userCache=ignore`` ignores the
 program's own calls (so does the ``blaze_auto`` policy) and leaves every choice to autoCache
 and autoUnpersist. A dataset that stops being persisted leaves every book at once (registry,
 ledger, engine, measurements).
@@ -19,6 +21,7 @@ from blaze.ledger import Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.measurements import SiteMeasurements
 from blaze.policies import ManagerPolicy
+from blaze.prefetch import Prefetcher
 from blaze.registry import Registry
 
 __all__ = ["Persistence"]
@@ -40,6 +43,7 @@ class Persistence:
         config: BlazeConfig,
         explain: DecisionLog,
         lock,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         self._registry = registry
         self._measurements = measurements
@@ -50,12 +54,13 @@ class Persistence:
         self._config = config
         self._explain = explain
         self._lock = lock
+        self._prefetcher = prefetcher
         self.originals: dict[str, Any] = {}
 
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
             dataset = self._registry.register_dataset(obj, rdd_id, kind, managed=managed)
-            self._engine.refresh_site(rdd_id)
+            self._engine.refresh(rdd_id)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
                 predicted = self._measurements.predicted_sizes(rdd_id, dataset.site)
@@ -70,6 +75,15 @@ class Persistence:
         ignore = self._config.user_cache == "ignore" or self._policy.ignores_cache_calls
         return ignore and self._policy.acts
 
+    def _observes_only(self) -> bool:
+        """``spark``: the program's levels kept, the manager only watches."""
+        return not self._policy.manages and self._policy.caches
+
+    def _takes_call(self, blaze_level: bool) -> bool:
+        """A cache call the manager takes over: a BLAZE level, autoCache on, or a policy that
+        acts on the program's own calls alone (the baselines have no autoCache)."""
+        return blaze_level or self._config.auto_cache or not self._policy.auto_cache
+
     def persist_rdd(self, rdd, level, original, *, auto: bool = False):
         from pyspark import StorageLevel
 
@@ -77,7 +91,7 @@ class Persistence:
         blaze_level = is_blaze_level(level)
         if getattr(rdd, "_blaze_managed", False):
             return rdd
-        if self._policy.name == "spark":
+        if self._observes_only():
             original(rdd, StorageLevel.MEMORY_ONLY if blaze_level else level)
             self._register(rdd, rdd.id(), "rdd", managed=False)
             return rdd
@@ -85,11 +99,12 @@ class Persistence:
             rdd.is_cached = False  # RDD.cache() sets it before calling persist
             self._count("user_cache_ignored")
             return rdd
-        if auto or blaze_level or self._config.auto_cache:
+        if auto or self._takes_call(blaze_level):
             if not self._policy.caches:
                 rdd.is_cached = False
                 self._count("persist_ignored")
                 return rdd
+            self._measurements.instrument(rdd, self._registry.token_of(rdd))  # R: its own time
             original(rdd, storage_level(self._policy.jvm_level_name()))
             rdd._blaze_managed = True
             self._register(rdd, rdd.id(), "rdd", managed=True)
@@ -108,7 +123,7 @@ class Persistence:
         if self._ignores_user_cache():
             self._count("user_cache_ignored")
             return df
-        if self._policy.name == "spark" or not (blaze_level or self._config.auto_cache):
+        if self._observes_only() or not self._takes_call(blaze_level):
             if blaze_level:
                 persist(df, StorageLevel.MEMORY_AND_DISK_DESER)
             elif cache:
@@ -171,3 +186,5 @@ class Persistence:
         splits = self._ledger.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
         self._engine.forget(rdd_id, splits)
+        if splits and self._prefetcher is not None:  # memory freed: MRD reads back
+            self._prefetcher.run(f"rdd {rdd_id} unpersisted")

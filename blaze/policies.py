@@ -1,12 +1,15 @@
-"""The seven policies of ``spark.blaze.policy`` behind one interface the manager calls.
+"""The policies of ``spark.blaze.policy`` behind one interface the manager calls.
 
 Why a manager-side layer over ``costmodel.policies``: the cost model decides *which* partition
-goes where (``get_policy(name).admit``) from the live engine's costs
-(:class:`blaze.engine.LiveCostModel` is the ``CostSource``); the manager also needs to know,
-per policy, whether it acts at all (``spark`` only observes, ``none`` caches nothing), which
-JVM storage level to persist managed data at (a level with disk when victims may spill, so
-Spark's ``dropFromMemory`` can move a block to disk), and when a partition that fits may be
-admitted from its own cost alone (the cheap path of every block event).
+goes where (``get_policy(name).choose``) from the live engine's costs (the engine's
+:class:`costmodel.cost.CostModel` is the ``CostSource``); the manager also needs to know, per
+policy, whether it places blocks at all (``spark`` only observes, ``none`` caches nothing,
+``mem_disk_au`` leaves placement to Spark's LRU), which JVM storage level to persist managed
+data at (a level with disk when victims may spill, so Spark's ``dropFromMemory`` can move a
+block to disk), whether autoCache/autoUnpersist may act (the published baselines act on the
+program's own cache calls only), and when a partition that fits may be admitted from its own
+cost alone (the cheap path of every block event). Every answer is read from the policy's row
+of :data:`costmodel.policy_table.POLICY_TABLE`.
 :class:`Candidate` states a partition's inputs by hand (tests and tools without an engine).
 """
 
@@ -17,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from blaze.config import POLICIES
-from blaze_errors import ConfigError
 from costmodel.policies import (
     AdmissionDecision,
     CostSource,
@@ -26,6 +28,7 @@ from costmodel.policies import (
     TableCosts,
     get_policy,
 )
+from costmodel.policy_table import PolicyInfo, policy_info
 from costmodel.types import Location, PartitionCost
 
 __all__ = ["Candidate", "ManagerPolicy", "get_manager_policy"]
@@ -77,18 +80,49 @@ class Candidate:
 
 @dataclass(frozen=True)
 class ManagerPolicy:
-    """A named policy: whether the manager acts, at which JVM level, and how it evicts."""
+    """A named policy, as the manager runs it: one row of
+    :data:`costmodel.policy_table.POLICY_TABLE`, read for what the manager does."""
 
-    name: str
-    acts: bool  # False: the manager only observes (``spark``) or caches nothing (``none``)
-    caches: bool  # False: persist calls are ignored (``none``)
-    spills: bool  # victims and rejected partitions may go to disk
-    rule: str = ""  # the cost model's placement rule (default: the policy's own name)
-    ignores_cache_calls: bool = False  # the program's persist/cache calls are ignored
+    info: PolicyInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def acts(self) -> bool:
+        """The manager places each block (memory, disk or nothing) on block events."""
+        return self.info.places
+
+    @property
+    def manages(self) -> bool:
+        """The manager owns what is persisted: it persists at its own level, follows the
+        jobs that read it and may unpersist it (False: ``spark`` observes, ``none`` ignores)."""
+        return self.info.owns_datasets and self.info.caches
+
+    @property
+    def caches(self) -> bool:
+        return self.info.caches
+
+    @property
+    def spills(self) -> bool:
+        return self.info.spills
+
+    @property
+    def auto_cache(self) -> bool:
+        return self.info.auto_cache
+
+    @property
+    def auto_unpersist(self) -> bool:
+        return self.info.auto_unpersist
+
+    @property
+    def ignores_cache_calls(self) -> bool:
+        return self.info.ignores_cache_calls
 
     @property
     def rule_name(self) -> str:
-        return self.rule or self.name
+        return self.info.rule or ""
 
     def admits_when_fits(self, costs: CostSource, key: Key, promoting: bool) -> bool:
         """Whether a partition that fits in the budget is admitted without looking further:
@@ -141,23 +175,6 @@ class ManagerPolicy:
         )
 
 
-_POLICIES = {
-    "spark": ManagerPolicy("spark", acts=False, caches=True, spills=False),
-    "none": ManagerPolicy("none", acts=False, caches=False, spills=False),
-    "mem_only": ManagerPolicy("mem_only", acts=True, caches=True, spills=False),
-    "mem_disk": ManagerPolicy("mem_disk", acts=True, caches=True, spills=True),
-    "lrc": ManagerPolicy("lrc", acts=True, caches=True, spills=True),
-    "mrd": ManagerPolicy("mrd", acts=True, caches=True, spills=True),
-    "blaze": ManagerPolicy("blaze", acts=True, caches=True, spills=True),
-    "blaze_auto": ManagerPolicy(
-        "blaze_auto", acts=True, caches=True, spills=True, rule="blaze", ignores_cache_calls=True
-    ),
-}
-
-
 def get_manager_policy(name: str) -> ManagerPolicy:
     """The policy called ``name`` (one of :data:`blaze.config.POLICIES`)."""
-    normal = str(name).strip().lower()
-    if normal not in _POLICIES:
-        raise ConfigError(f"unknown cache policy {name!r} (known: {', '.join(POLICIES)})")
-    return _POLICIES[normal]
+    return ManagerPolicy(policy_info(name, POLICIES))

@@ -62,7 +62,7 @@ class Reporting:
         self._explain = explain
         self._errors = errors
         self._orders = orders
-        self._settings = settings  # memory_budget_bytes, storage_memory_bytes, disk cost
+        self._settings = settings  # memory_budget_bytes, storage_memory_bytes
         self._lock = lock
         self._app_id = bridge.app_id
         self._dropped_events: int | None = None
@@ -225,6 +225,7 @@ class Reporting:
                 **self._settings,
                 mode="local" if self._bridge.is_local else "cluster",
                 managed_datasets=len(self._registry.managed_ids()),
+                disk_cost_ms_per_mib=self._measurements.report(),
                 errors=dict(self._errors.counts),
                 last_error=self._errors.last,
                 listener_errors=self._session.listener_errors(),

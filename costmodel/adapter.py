@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from costmodel.cost import CostModel, Estimator
+from costmodel.cost import CostModel, Estimator, LaterReads
 from costmodel.disk import DiskCost
 from costmodel.types import Location, RddSpec
 
 if TYPE_CHECKING:  # lineage is pure Python too, but only its types are needed here
     from lineage.dag import LineageDag, PartitionObservation
 
-__all__ = ["SHUFFLE_RDD_NAMES", "from_lineage", "location_of", "rdd_specs"]
+__all__ = ["SHUFFLE_RDD_NAMES", "from_lineage", "location_of", "rdd_spec", "rdd_specs"]
 
 SHUFFLE_RDD_NAMES = frozenset({"ShuffledRDD", "ShuffledRowRDD", "CoGroupedRDD", "SubtractedRDD"})
 
@@ -41,26 +41,38 @@ def location_of(observation: PartitionObservation) -> Location:
     return Location.MEMORY if level.use_memory and observation.memory_size > 0 else Location.DISK
 
 
+def rdd_spec(dag: LineageDag, rdd_id: int, *, site: str | None = None) -> RddSpec | None:
+    """The :class:`RddSpec` of one RDD the DAG knows (None if it does not): the one builder
+    of specs, for replayed logs and for the live manager alike.
+
+    ``site`` names the program line of a dataset when the caller knows it (the manager
+    stamps every dataset the program creates with its user frames); otherwise the call site
+    is the DAG's signature, ``"<effective call site>#<hops>"``, which tells apart the RDDs
+    one line creates and matches the same step across iterations.
+    """
+    node = dag.node(rdd_id)
+    if node is None:
+        return None
+    if site is None:
+        effective, hops = dag.signature(rdd_id)
+        site = f"{effective}#{hops}" if effective else ""
+    jobs = dag.jobs_of(rdd_id)
+    return RddSpec(
+        rdd_id=rdd_id,
+        parents=tuple(p for p in node.parent_ids if p != rdd_id),
+        num_partitions=max(node.num_partitions, 0),
+        stages=dag.stages_of(rdd_id),
+        job_id=min(jobs) if jobs else None,
+        call_site=site,
+        shuffled=node.name in SHUFFLE_RDD_NAMES,
+        cached=node.storage_level.is_valid and not dag.is_unpersisted(rdd_id),
+        name=node.name,
+    )
+
+
 def rdd_specs(dag: LineageDag) -> list[RddSpec]:
     """One :class:`RddSpec` per RDD the lineage DAG knows, in id order."""
-    specs = []
-    for rdd_id, node in sorted(dag.rdds.items()):
-        jobs = dag.jobs_of(rdd_id)
-        site, hops = dag.signature(rdd_id)
-        specs.append(
-            RddSpec(
-                rdd_id=rdd_id,
-                parents=tuple(p for p in node.parent_ids if p != rdd_id),
-                num_partitions=max(node.num_partitions, 0),
-                stages=dag.stages_of(rdd_id),
-                job_id=min(jobs) if jobs else None,
-                call_site=f"{site}#{hops}" if site else "",
-                shuffled=node.name in SHUFFLE_RDD_NAMES,
-                cached=node.storage_level.is_valid and not dag.is_unpersisted(rdd_id),
-                name=node.name,
-            )
-        )
-    return specs
+    return [spec for rdd_id in sorted(dag.rdds) if (spec := rdd_spec(dag, rdd_id)) is not None]
 
 
 def from_lineage(
@@ -68,8 +80,8 @@ def from_lineage(
     disk: DiskCost,
     *,
     current_job: int | None = None,
-    auto_cache: bool = True,
     estimator: Estimator | None = None,
+    later_reads: LaterReads | None = None,
 ) -> CostModel:
     """Build a cost model of everything ``dag`` knows now (a snapshot; feed later events
     to the model with ``observe``/``set_location``/``complete_stage``, or rebuild)."""
@@ -83,8 +95,8 @@ def from_lineage(
         disk=disk,
         completed_stages=completed,
         current_job=current_job,
-        auto_cache=auto_cache,
         estimator=estimator,
+        later_reads=later_reads,
     )
     observations: list[PartitionObservation] = []
     for spec in specs:

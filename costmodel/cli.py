@@ -48,10 +48,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from costmodel.disk import calibrate_disk
 
-    cost = calibrate_disk(args.dir or tempfile.gettempdir(), force=args.force)
+    cost = calibrate_disk(args.dir or tempfile.gettempdir())
     print(
         f"{cost.local_dir}: write {cost.write_ms_per_mib:.3f} ms/MiB, "
-        f"read {cost.read_ms_per_mib:.3f} ms/MiB ({cost.source})"
+        f"read {cost.read_ms_per_mib:.3f} ms/MiB ({cost.read_mode} read), "
+        f"deserialize {cost.deserialize_ms_per_mib:.3f} ms/MiB"
     )
     return 0
 
@@ -68,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     disk = subparsers.add_parser("disk", help="this machine's disk cost for the cost model")
     disk_actions = disk.add_subparsers(dest="disk_command", metavar="ACTION")
-    calibrate = disk_actions.add_parser("calibrate", help="measure (or show the cached) ms/MiB")
+    calibrate = disk_actions.add_parser(
+        "calibrate", help="measure W, Rd and the deserialization cost in ms/MiB"
+    )
     calibrate.add_argument("--dir", help="the Spark local dir (default: the temp dir)")
-    calibrate.add_argument("--force", action="store_true", help="measure even if cached")
     calibrate.set_defaults(func=_calibrate)
     disk.set_defaults(func=lambda args: disk.print_help() or 2)

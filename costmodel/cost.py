@@ -1,26 +1,39 @@
 """The Blaze cost function over a lineage DAG (after the authors' ``RDDJobDag`` and
 ``BlazeMemoryDiskCostAnalyzer``), evaluated per partition ``(rdd_id, split)``.
 
-- F(p), future references: distinct not-yet-completed stages that will read p, found by
-  walking child RDDs; a child whose partition is stored, or a shuffled child, ends the walk
-  (stages past it read the child or the shuffle files, not p); a child that will be cached
-  (persisted, or reused: out-degree > 1) counts its stages but ends the walk too. Stages of
-  a child RDD are all stages that list it (a non-cached child recomputed in two stages reads
-  p twice). When the DAG shows no future stage (an online DAG does not know the next job
-  yet) two cross-job rules of the authors extend F:
-  *repeated node* — an RDD of the current job whose call site already appeared in an
-  earlier job's ancestor RDD inherits that ancestor's cross-job reference count (iteration
-  i+1's ``ranks`` is read as often by later jobs as iteration i's was); *consecutive jobs* —
-  otherwise, an RDD read by children in both the current and the previous job is assumed to
-  stay in the loop: F += 2.
-- R(p), recomputation time: p's own compute time plus, for each parent partition (same
-  split index, as Spark's narrow dependencies): nothing if it is in memory, its disk read if
-  it is on disk, its shuffle fetch (compute time + one disk read of its size) if it is a
-  shuffle output, else its own R recursively. Each RDD counts once per walk (a diamond's
-  shared ancestor is computed once when it is persisted, which is when it matters). The
-  authors charge the shuffle read by the *child's* size; this uses the shuffled partition's
-  own size, which is what is actually re-read.
-- W(p) = S x write ms/MiB, Rd(p) = S x read ms/MiB from the calibrated :class:`DiskCost`.
+- F(p), future references = **pending reads** + **later reads**:
+  *pending reads* are the distinct stages of the jobs submitted so far that will read p and
+  have not started doing so for p's split: found by walking child RDDs; a child whose
+  partition is stored, or a shuffled child, ends the walk (stages past it read the child or
+  the shuffle files, not p); a child the program persists counts its stages and ends the
+  walk too, while it still has stages to run (they store it; later stages read it). A stage
+  whose task for p's split has started is reading p now: it does not count (the block being
+  stored or read at this moment is that read, not a future one). Stages of a child RDD are
+  all stages that list it (a non-cached child recomputed in two stages reads p twice).
+  *later reads* are the reads predicted for jobs not submitted yet: given by the caller
+  (``later_reads(rdd_id)``: the manager's per-site usage, profiled or learnt), else the
+  authors' cross-job rules — *repeated node*: an RDD of the current job whose call site
+  already appeared in an earlier job's ancestor inherits that ancestor's cross-job
+  reference count; *consecutive jobs*: an RDD read by children in both the current and the
+  previous job is assumed to stay in the loop (+2). The two parts are summed: a dataset
+  read now by one stage and by every later iteration has both.
+- R(p), recomputation time: p's own compute time (from its parents' records, reading them
+  excluded) plus, for each parent partition (same split index, as Spark's narrow
+  dependencies): its memory-hit cost if it is in memory, its disk-hit cost if it is on
+  disk, its shuffle fetch (compute time + one disk read of its size) if it is a shuffle
+  output, else its own R recursively. Each RDD counts once per walk (a diamond's shared
+  ancestor is computed once when it is persisted, which is when it matters). The authors
+  charge the shuffle read by the *child's* size; this uses the shuffled partition's own
+  size, which is what is actually re-read.
+- W(p) = S x write ms/MiB, Rd(p) = S x read ms/MiB, and the hit costs from :class:`DiskCost`:
+  a memory hit deserializes S, a disk hit reads and deserializes it.
+
+The cost of keeping p out of memory compares the three ways its F future reads can be
+served: from memory (F x hit), from disk (W + F x (Rd + hit)) or by recomputing
+(F x (R + hit): a recomputed PySpark partition is pickled to its consumer as a stored one
+is). The hit cost is common to all three, so the penalties are ``comp_cost = F x R`` and
+``disk_cost = W + F x Rd`` (see :class:`costmodel.types.PartitionCost`); it still matters in
+R, through the stored ancestors a recomputation reads.
 
 The model is mutable (the manager feeds it block events) and memoises per-partition terms;
 a change to partition ``(r, s)`` invalidates only split ``s`` of ``r``'s ancestors and
@@ -36,8 +49,9 @@ from dataclasses import dataclass
 
 from costmodel.disk import DiskCost
 from costmodel.types import Location, PartitionCost, PartitionKey, PartitionMetrics, RddSpec
+from lineage.walk import ancestors, breadth_first, walk
 
-__all__ = ["CostModel", "Estimate"]
+__all__ = ["CostModel", "Estimate", "Estimator", "LaterReads"]
 
 
 @dataclass(frozen=True)
@@ -49,14 +63,15 @@ class Estimate:
 
 
 Estimator = Callable[[RddSpec, int], Estimate | None]
+LaterReads = Callable[[int], float]  # rdd id -> reads predicted for jobs not submitted yet
 
 
 class CostModel:
     """F, R, W, Rd and cost for every partition of a DAG, given measurements and state.
 
     ``estimator(rdd, split)`` supplies predictions (see :mod:`costmodel.predict`) when a
-    partition and its RDD have no measurement. ``auto_cache`` applies the authors' rule that
-    an RDD with out-degree > 1 will be cached (it ends reference walks).
+    partition and its RDD have no measurement. ``later_reads(rdd_id)`` predicts the reads
+    of jobs not submitted yet (default: the authors' cross-job rules).
     """
 
     def __init__(
@@ -66,10 +81,11 @@ class CostModel:
         disk: DiskCost | None = None,
         *,
         completed_stages: Iterable[int] = (),
+        started_tasks: Iterable[tuple[int, int]] = (),
         locations: Mapping[PartitionKey, Location] | None = None,
         current_job: int | None = None,
-        auto_cache: bool = True,
         estimator: Estimator | None = None,
+        later_reads: LaterReads | None = None,
     ) -> None:
         if disk is None:
             raise ValueError(
@@ -77,9 +93,13 @@ class CostModel:
                 "or give spark.blaze.disk.writeMsPerMiB/readMsPerMiB"
             )
         self.disk = disk
-        self.auto_cache = auto_cache
         self.estimator = estimator
         self.current_job = current_job
+        self._later_reads = later_reads or self._cross_job_reads
+        # where stages stand, for MRD's distances: the newest stage submitted and the newest
+        # any submitted job planned (a read predicted for a later job lies beyond it)
+        self.current_stage = 0
+        self.last_stage = 0
         self._rdds: dict[int, RddSpec] = {}
         self._children: dict[int, list[int]] = {}
         self._metrics: dict[PartitionKey, PartitionMetrics] = {}
@@ -87,8 +107,10 @@ class CostModel:
         self._rdd_means: dict[int, tuple[float | None, float | None]] = {}
         self._locations: dict[PartitionKey, Location] = {}
         self._completed: set[int] = set(completed_stages)
+        self._started: set[tuple[int, int]] = set(started_tasks)  # (stage, split)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
-        self._f_by_stage: dict[int, set[PartitionKey]] = {}  # stage -> keys whose F counts it
+        self._f_by_stage: dict[int, set[PartitionKey]] = {}  # stage -> keys whose F saw it
+        self._later_cache: dict[int, float] = {}
         self._r_cache: dict[PartitionKey, float] = {}
         # one memo per on_disk flag, keyed by the partition key itself (no tuple per lookup)
         self._cost_cache: dict[bool, dict[PartitionKey, PartitionCost]] = {False: {}, True: {}}
@@ -120,6 +142,8 @@ class CostModel:
     def add_rdd(self, spec: RddSpec) -> None:
         """Add or replace an RDD (a replacement may add stages the DAG learnt later)."""
         old = self._rdds.get(spec.rdd_id)
+        if old == spec:
+            return
         had_children = bool(self._children.get(spec.rdd_id))
         if old is not None:
             for parent in old.parents:
@@ -181,6 +205,12 @@ class CostModel:
             self._locations[key] = location
         self._invalidate(*key)
 
+    def set_disk(self, disk: DiskCost) -> None:
+        """The block costs were re-estimated (online correction): every cost may move."""
+        if disk != self.disk:
+            self.disk = disk
+            self._invalidate_all()
+
     def measurements(self) -> dict[PartitionKey, PartitionMetrics]:
         """Every measured partition (a copy, in key order)."""
         return dict(sorted(self._metrics.items()))
@@ -197,16 +227,28 @@ class CostModel:
         return self._locations.get(key, Location.NONE)
 
     def complete_stage(self, stage_id: int) -> None:
-        """A stage finished: only partitions whose references counted it change F.
+        """A stage finished: only partitions whose reference walk saw it change F.
 
-        (A walk that stopped at a cached child with pending stages continues past it once
-        they complete; such a partition counted the stage too, so it is in the index.)
+        (A walk that stopped at a cached child with stages still to run continues past it
+        once they complete; that partition saw the stage too, so it is in the index.)
         """
         if stage_id in self._completed:
             return
         self._completed.add(stage_id)
-        keys = self._f_by_stage.pop(stage_id, ())
+        self._forget_references(self._f_by_stage.pop(stage_id, ()))
+
+    def start_task(self, stage_id: int, split: int) -> None:
+        """The stage's task for ``split`` started: it reads that split now, not later."""
+        if (stage_id, split) in self._started or stage_id in self._completed:
+            return
+        self._started.add((stage_id, split))
+        keys = self._f_by_stage.get(stage_id)
+        if keys:
+            self._forget_references([k for k in keys if k[1] == split])
+
+    def _forget_references(self, keys: Iterable[PartitionKey]) -> None:
         memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
+        keys = list(keys)
         for key in keys:
             self._f_cache.pop(key, None)
             memo_in.pop(key, None)
@@ -228,45 +270,26 @@ class CostModel:
         return tuple(self._children.get(rdd_id, ()))
 
     def will_cache(self, rdd_id: int) -> bool:
-        """Persisted by the program, or reused (out-degree > 1) under autoCache."""
+        """Persisted (by the program or by autoCache): its partitions are stored once
+        computed. An RDD with several children is not cached unless someone persists it."""
         spec = self._rdds.get(rdd_id)
-        if spec is None:
-            return False
-        return spec.cached or (self.auto_cache and len(self._children.get(rdd_id, ())) > 1)
+        return spec is not None and spec.cached
 
     def ancestors(self, rdd_id: int) -> frozenset[int]:
         cached = self._ancestors.get(rdd_id)
-        if cached is not None:
-            return cached
-        seen: set[int] = set()
-        stack = list(self.parents(rdd_id))
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.parents(node))
-        result = frozenset(seen)
-        self._ancestors[rdd_id] = result
-        return result
+        if cached is None:
+            cached = self._ancestors[rdd_id] = ancestors(rdd_id, self.parents)
+        return cached
 
     def is_ancestor(self, ancestor: int, descendant: int) -> bool:
         return ancestor in self.ancestors(descendant)
 
     def _related_rdds(self, rdd_id: int) -> frozenset[int]:
         cached = self._related.get(rdd_id)
-        if cached is not None:
-            return cached
-        seen: set[int] = {rdd_id}
-        for walk in (self.parents, self.children):
-            stack = list(walk(rdd_id))
-            while stack:
-                node = stack.pop()
-                if node not in seen:
-                    seen.add(node)
-                    stack.extend(walk(node))
-        result = frozenset(seen)
-        self._related[rdd_id] = result
-        return result
+        if cached is None:
+            related = set(walk([rdd_id], self.parents)) | set(walk([rdd_id], self.children))
+            cached = self._related[rdd_id] = frozenset(related)
+        return cached
 
     def _invalidate(self, rdd_id: int, split: int) -> None:
         memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
@@ -288,16 +311,13 @@ class CostModel:
         self.epoch += 1
         self._f_cache.clear()
         self._f_by_stage.clear()
+        self._later_cache.clear()
         self._cost_cache[False].clear()
         self._cost_cache[True].clear()
 
     def _invalidate_all(self) -> None:
-        self.epoch += 1
-        self._f_cache.clear()
-        self._f_by_stage.clear()
+        self._invalidate_references()
         self._r_cache.clear()
-        self._cost_cache[False].clear()
-        self._cost_cache[True].clear()
         self._fallback_used.clear()
         self._related.clear()
         self._ancestors.clear()
@@ -351,51 +371,62 @@ class CostModel:
 
     # ------------------------------------------------------------------ F
     def reference_stages(self, key: PartitionKey) -> frozenset[int]:
-        """Not-yet-completed stages the DAG shows will read partition ``key``."""
+        """Stages of the submitted jobs that will read partition ``key`` and have not
+        started doing so for its split."""
         cached = self._f_cache.get(key)
         if cached is not None:
             return cached
         rdd_id, split = key
-        stages: set[int] = set()
-        visited = {rdd_id}
-        stack = [rdd_id]
-        while stack:
-            node = stack.pop()
+        counted: set[int] = set()
+        seen: set[int] = set()  # every stage the answer depends on (for invalidation)
+        completed, started, locations = self._completed, self._started, self._locations
+
+        def readers(node: int) -> list[int]:
+            nxt = []
             for child in self._children.get(node, ()):
-                if child in visited:
-                    continue
-                visited.add(child)
                 spec = self._rdds.get(child)
-                if spec is None or spec.shuffled or (child, split) in self._locations:
+                if spec is None or spec.shuffled or (child, split) in locations:
                     continue
-                pending = spec.stages - self._completed
-                stages |= pending
-                if pending and self.will_cache(child):
-                    continue  # later stages read the cached child, not this partition
-                stack.append(child)
-        result = frozenset(stages)
+                remaining = spec.stages - completed
+                seen.update(remaining)
+                counted.update(s for s in remaining if (s, split) not in started)
+                if remaining and spec.cached:
+                    continue  # its stages store it; later stages read the child, not this
+                nxt.append(child)
+            return nxt
+
+        for _ in walk([rdd_id], readers):
+            pass
+        result = frozenset(counted)
         self._f_cache[key] = result
-        for stage_id in result:
+        for stage_id in seen:
             self._f_by_stage.setdefault(stage_id, set()).add(key)
         return result
 
-    def future_refs(self, key: PartitionKey) -> int:
-        """F(p): DAG references, extended by the cross-job rules when the DAG shows none."""
-        count = len(self.reference_stages(key))
-        if count > 0 or self.current_job is None:
-            return count
-        rdd_id = key[0]
+    def later_reads(self, rdd_id: int) -> float:
+        """Reads predicted for jobs not submitted yet (see the module docstring)."""
+        cached = self._later_cache.get(rdd_id)
+        if cached is None:
+            cached = self._later_cache[rdd_id] = max(float(self._later_reads(rdd_id)), 0.0)
+        return cached
+
+    def future_refs(self, key: PartitionKey) -> float:
+        """F(p): pending reads of the submitted jobs plus reads predicted for later jobs."""
+        return len(self.reference_stages(key)) + self.later_reads(key[0])
+
+    def _cross_job_reads(self, rdd_id: int) -> float:
+        """The authors' cross-job rules, the default prediction of later reads."""
         spec = self._rdds.get(rdd_id)
-        if spec is None:
-            return 0
+        if spec is None or self.current_job is None:
+            return 0.0
         repeated = self.repeated_node(rdd_id)
         if repeated is not None:
             cross = self.cross_job_references(repeated)
-            return cross if spec.job_id == self.current_job and cross > 0 else 0
+            return float(cross) if spec.job_id == self.current_job and cross > 0 else 0.0
         jobs = self.referencing_jobs(rdd_id)
         if self.current_job in jobs and self.current_job - 1 in jobs:
-            return 2
-        return 0
+            return 2.0
+        return 0.0
 
     def referencing_jobs(self, rdd_id: int) -> frozenset[int]:
         """Jobs of the RDD's direct children (the authors' ``getReferencedJobs``)."""
@@ -407,31 +438,24 @@ class CostModel:
 
     def repeated_node(self, rdd_id: int) -> int | None:
         """Nearest ancestor with the same call site created in another job, if any."""
-        if rdd_id in self._repeated:
-            return self._repeated[rdd_id]
-        found = self._find_repeated(rdd_id)
-        self._repeated[rdd_id] = found
-        return found
+        if rdd_id not in self._repeated:
+            self._repeated[rdd_id] = self._find_repeated(rdd_id)
+        return self._repeated[rdd_id]
 
     def _find_repeated(self, rdd_id: int) -> int | None:
         spec = self._rdds.get(rdd_id)
         if spec is None or not spec.call_site:
             return None
-        seen = {rdd_id}
-        frontier = list(spec.parents)
-        while frontier:  # breadth first: the previous iteration before older ones
-            nxt: list[int] = []
-            for node in sorted(frontier, reverse=True):
-                if node in seen:
-                    continue
-                seen.add(node)
-                other = self._rdds.get(node)
-                if other is None:
-                    continue
-                if other.call_site == spec.call_site and other.job_id != spec.job_id:
-                    return node
-                nxt.extend(other.parents)
-            frontier = nxt
+        # breadth first (the previous iteration before older ones), newer RDDs first
+        for node, depth in breadth_first([rdd_id], self.parents, order=lambda r: -r):
+            other = self._rdds.get(node)
+            if (
+                depth
+                and other
+                and other.call_site == spec.call_site
+                and other.job_id != spec.job_id
+            ):
+                return node
         return None
 
     def cross_job_references(self, rdd_id: int) -> int:
@@ -446,17 +470,21 @@ class CostModel:
         )
 
     def reference_count(self, key: PartitionKey) -> int:
-        """LRC's count: direct children with a stage not yet completed."""
-        return sum(
-            1
-            for c in self._children.get(key[0], ())
-            if c in self._rdds and self._rdds[c].stages - self._completed
-        )
+        """LRC's count: the reads still to come — pending stages plus later-job reads."""
+        return len(self.reference_stages(key)) + math.ceil(self.later_reads(key[0]))
 
     def next_reference(self, key: PartitionKey) -> int | None:
-        """MRD's next reference: the earliest pending stage that reads the partition."""
+        """MRD's distance in stages to the next read; None when nothing will read it.
+
+        A pending stage is ``stage - current stage`` away; a read predicted only for a later
+        job lies beyond every stage the submitted jobs planned.
+        """
         stages = self.reference_stages(key)
-        return min(stages) if stages else None
+        if stages:
+            return max(min(stages) - self.current_stage, 0)
+        if self.later_reads(key[0]) > 0:
+            return max(self.last_stage - self.current_stage, 0) + 1
+        return None
 
     # ------------------------------------------------------------------ R
     def recompute_ms(self, key: PartitionKey) -> float:
@@ -466,31 +494,29 @@ class CostModel:
             return cached
         rdd_id, split = key
         total = 0.0
-        visited: set[int] = set()
-        stack = [rdd_id]
-        while stack:
-            node = stack.pop()
-            if node in visited:
-                continue
-            visited.add(node)
+
+        def rebuild(node: int) -> tuple[int, ...]:
+            nonlocal total
+            if node != rdd_id:
+                where = self._locations.get((node, split))
+                if where is not None:  # a stored ancestor: read it, do not rebuild it
+                    size = self.size_bytes((node, split))
+                    if where == Location.MEMORY:
+                        total += self.disk.memory_hit_ms(size)
+                    else:
+                        total += self.disk.disk_hit_ms(size)
+                    return ()
             total += self.compute_ms((node, split))
             spec = self._rdds.get(node)
             if spec is None:
-                continue
+                return ()
             if spec.shuffled:
                 total += self.read_ms((node, split))  # re-fetch the shuffle files
-                continue
-            for parent in spec.parents:
-                if parent in visited:
-                    continue
-                location = self._locations.get((parent, split), Location.NONE)
-                if location == Location.MEMORY:
-                    visited.add(parent)
-                elif location == Location.DISK:
-                    visited.add(parent)
-                    total += self.read_ms((parent, split))
-                else:
-                    stack.append(parent)
+                return ()
+            return spec.parents
+
+        for _ in walk([rdd_id], rebuild):
+            pass
         self._r_cache[key] = total
         return total
 
@@ -504,13 +530,16 @@ class CostModel:
         if cached is not None:
             return cached
         size = self.size_bytes(key)
+        later = self.later_reads(key[0])
         result = PartitionCost(
-            future_refs=float(self.future_refs(key)),
+            future_refs=len(self.reference_stages(key)) + later,
             recompute_ms=self.recompute_ms(key),
             write_ms=self.disk.write_ms(size),
             read_ms=self.disk.read_ms(size),
             on_disk=bool(on_disk),
             size_bytes=size,
+            later_refs=later,
+            memory_hit_ms=self.disk.memory_hit_ms(size),
         )
         memo[key] = result
         return result

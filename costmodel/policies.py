@@ -25,25 +25,32 @@ Blaze (the authors' ``LocalBlazeBlockManagerEndpoint`` + ``CostSizeRatioBased2Ev
 - a DISK partition asking for memory is promoted when it fits, or when its cost ranks above
   the lowest ``promotion_ratio`` (30%) of in-memory costs (then it evicts like an admission).
 
-Baselines: LRU evicts the least recently accessed first (mem_only
-and mem_disk also skip blocks of the incoming partition's RDD, as Spark's MemoryStore does);
-LRC the smallest reference count first; MRD the farthest next reference first (no future
-reference first). They always admit when the space can be freed; victims and rejected
-partitions are dropped, or spilled with ``spill=True`` (default for mem_disk, lrc, mrd — the
-baselines the paper runs with disk). All decisions are deterministic: ties break on the key.
+Baselines, as published: LRU evicts the least recently accessed first; LRC (Yu et al.,
+INFOCOM 2017) the smallest count of references still to come (zero first); MRD (Perez et al.,
+ICPP 2018) the largest stage distance to the next reference (no future reference first).
+mem_only, mem_disk, LRC and MRD skip blocks of the incoming partition's RDD, as Spark's
+MemoryStore — inside which LRC and MRD were built — does. They always admit when the space
+can be freed; victims and rejected partitions are dropped, or spilled with ``spill=True``
+(default for mem_disk, lrc, mrd — the baselines the paper runs with disk). Ties break on the
+last access, then the key: every decision is deterministic.
+
+Each rule is written once, as ``Policy.choose``, which reads victims lazily in eviction
+order from a :class:`costmodel.eviction_index.EvictionIndex`: the manager keeps one index
+per executor across decisions (the fast path), ``Policy.admit`` over a list of residents
+builds a short-lived one. ``plan`` reads the same order with the same cost propagation.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-
+from costmodel.eviction_index import EvictionIndex, RankFn
 from costmodel.policy_table import RULE_NAMES
 from costmodel.types import MIB, Location, PartitionCost, PartitionKey
+from lineage.walk import is_ancestor
 
 __all__ = [
     "POLICY_NAMES",
@@ -168,16 +175,7 @@ class TableCosts:
         return 0 if self.cost(key).future_refs > 0 else None
 
     def is_ancestor(self, ancestor: int, descendant: int) -> bool:
-        seen: set[int] = set()
-        stack = list(self._parents.get(descendant, ()))
-        while stack:
-            node = stack.pop()
-            if node == ancestor:
-                return True
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self._parents.get(node, ()))
-        return False
+        return is_ancestor(ancestor, descendant, lambda rdd: self._parents.get(rdd, ()))
 
 
 @dataclass
@@ -204,37 +202,44 @@ class PolicyContext:
         return self.costs
 
 
+Candidate = Callable[[PartitionKey], bool]  # which residents may be victims at all
+
+
 def _check_budget(budget_bytes: float) -> None:
     if not budget_bytes >= 0:
         raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes!r}")
 
 
-def _costs_of(source: CostSource, keys: list[PartitionKey]) -> list[PartitionCost]:
-    """In-memory costs of many partitions; uses the source's batch call when it has one."""
-    batch = getattr(source, "costs", None)
-    if callable(batch):
-        return batch(keys, False)
-    return [source.cost(key, on_disk=False) for key in keys]
-
-
-def _horizon(values: np.ndarray, sizes: np.ndarray, cover: float) -> float | None:
-    """The smallest cost such that partitions costing no more hold ``cover`` bytes; None if
-    all of them together hold less (then the whole set is needed anyway)."""
-    if len(values) == 0 or float(sizes.sum()) <= cover:
-        return None
-    order = np.argsort(values, kind="stable")
-    reach = np.searchsorted(np.cumsum(sizes[order]), cover)
-    return float(values[order[min(int(reach), len(order) - 1)]])
-
-
-def _memory_bytes(states: Sequence[PartitionState], exclude: PartitionKey | None = None) -> float:
-    return sum(s.size_bytes for s in states if s.location == Location.MEMORY and s.key != exclude)
+def _everyone(key: PartitionKey) -> bool:
+    return True
 
 
 class Policy:
-    """Base class: a name and the two questions. Subclasses are stateless and deterministic."""
+    """Base class: a name, an eviction order and the rule that reads it.
+
+    Subclasses are stateless and deterministic. ``ranking(ctx)`` is the eviction order
+    (smallest rank = evicted first) an :class:`EvictionIndex` keeps; ``choose`` is the
+    admission rule over such an index; ``admit`` and ``plan`` answer over plain lists.
+    """
 
     name = "policy"
+
+    def ranking(self, ctx: PolicyContext) -> RankFn:
+        raise NotImplementedError
+
+    def choose(
+        self,
+        incoming: PartitionState,
+        index: EvictionIndex,
+        used_bytes: float,
+        budget_bytes: float,
+        ctx: PolicyContext,
+        candidate: Candidate = _everyone,
+    ) -> AdmissionDecision:
+        """Where ``incoming`` goes, with victims read from ``index`` (the residents of its
+        executor in this policy's order). ``used_bytes``: the memory the ``candidate``
+        residents hold besides the incoming partition."""
+        raise NotImplementedError
 
     def admit(
         self,
@@ -243,7 +248,15 @@ class Policy:
         budget_bytes: float,
         ctx: PolicyContext | None = None,
     ) -> AdmissionDecision:
-        raise NotImplementedError
+        """``choose`` over a list of residents (those in MEMORY count and may be victims)."""
+        ctx = ctx or PolicyContext()
+        index = EvictionIndex(self.ranking(ctx))
+        used = 0.0
+        for state in resident:
+            if state.location == Location.MEMORY and state.key != incoming.key:
+                index.put(state.key, state.size_bytes, state.last_access)
+                used += state.size_bytes
+        return self.choose(incoming, index, used, budget_bytes, ctx)
 
     def plan(
         self,
@@ -258,56 +271,58 @@ class Policy:
 
 
 class _OrderedPolicy(Policy):
-    """Baselines: a fixed eviction ranking; victims are dropped or (``spill``) spilled."""
+    """Baselines: a fixed eviction order; victims are dropped or (``spill``) spilled."""
 
-    skip_same_rdd = False
-
-    def __init__(self, name: str, *, spill: bool) -> None:
+    def __init__(self, name: str, *, spill: bool, skip_same_rdd: bool = False) -> None:
         self.name = name
         self.spill = spill
+        self.skip_same_rdd = skip_same_rdd
 
-    def rank(self, state: PartitionState, ctx: PolicyContext | None) -> tuple:
+    def rank(self, key: PartitionKey, last_access: float, costs: CostSource | None) -> tuple:
         """Sort key: smallest first = evicted first."""
         raise NotImplementedError
+
+    def ranking(self, ctx: PolicyContext) -> RankFn:
+        costs = ctx.costs
+        return lambda key, access: self.rank(key, access, costs)
 
     def _out(self) -> Location:
         return Location.DISK if self.spill else Location.NONE
 
-    def admit(self, incoming, resident, budget_bytes, ctx=None) -> AdmissionDecision:
+    def _rejected(self, incoming: PartitionState) -> Location:
+        return Location.DISK if incoming.location == Location.DISK else self._out()
+
+    def choose(self, incoming, index, used_bytes, budget_bytes, ctx, candidate=_everyone):
         _check_budget(budget_bytes)
-        used = _memory_bytes(resident, exclude=incoming.key)
-        need = used + incoming.size_bytes - budget_bytes
+        need = used_bytes + incoming.size_bytes - budget_bytes
         if need <= 0:
             return AdmissionDecision(Location.MEMORY, (), "fits")
         if incoming.size_bytes > budget_bytes:
             return AdmissionDecision(self._rejected(incoming), (), "larger than the budget")
-        candidates = [
-            s
-            for s in resident
-            if s.location == Location.MEMORY
-            and s.key != incoming.key
-            and not (self.skip_same_rdd and s.key[0] == incoming.key[0])
-        ]
-        candidates.sort(key=lambda s: self.rank(s, ctx))
+        out = self._out()
         victims: list[tuple[PartitionKey, Location]] = []
         freed = 0.0
-        for state in candidates:
-            if freed >= need:
-                break
-            victims.append((state.key, self._out()))
-            freed += state.size_bytes
+        stream = index.ascending()
+        try:
+            for key, _, size in stream:
+                if freed >= need:
+                    break
+                if key == incoming.key or not candidate(key):
+                    continue
+                if self.skip_same_rdd and key[0] == incoming.key[0]:
+                    continue
+                victims.append((key, out))
+                freed += size
+        finally:
+            stream.close()
         if freed < need:  # like Spark's MemoryStore: evict nothing if it cannot make room
             return AdmissionDecision(self._rejected(incoming), (), "cannot free enough memory")
         return AdmissionDecision(Location.MEMORY, tuple(victims), "evicted by " + self.name)
 
-    def _rejected(self, incoming: PartitionState) -> Location:
-        if incoming.location == Location.DISK:
-            return Location.DISK
-        return self._out()
-
     def plan(self, states, budget_bytes, ctx=None) -> Plan:
         _check_budget(budget_bytes)
-        ordered = sorted(states, key=lambda s: self.rank(s, ctx))
+        costs = (ctx or PolicyContext()).costs
+        ordered = sorted(states, key=lambda s: self.rank(s.key, s.last_access, costs))
         total = sum(s.size_bytes for s in ordered)
         target: dict[PartitionKey, Location] = {}
         evicted: list[PartitionState] = []
@@ -331,142 +346,153 @@ class LruPolicy(_OrderedPolicy):
     """Least recently used first (Spark's own MemoryStore order)."""
 
     def __init__(self, name: str = "lru", *, spill: bool = False, skip_same_rdd: bool = False):
-        super().__init__(name, spill=spill)
-        self.skip_same_rdd = skip_same_rdd
+        super().__init__(name, spill=spill, skip_same_rdd=skip_same_rdd)
 
-    def rank(self, state, ctx):
-        return (state.last_access, state.key)
+    def rank(self, key, last_access, costs):
+        return (last_access, key)
 
 
 class LrcPolicy(_OrderedPolicy):
-    """Least reference count first (ties: least recently used)."""
+    """Least reference count first — references still to come; zero first (ties: LRU)."""
 
-    def __init__(self, name: str = "lrc", *, spill: bool = True):
-        super().__init__(name, spill=spill)
+    def __init__(self, name: str = "lrc", *, spill: bool = True, skip_same_rdd: bool = True):
+        super().__init__(name, spill=spill, skip_same_rdd=skip_same_rdd)
 
-    def rank(self, state, ctx):
-        refs = (ctx or PolicyContext()).require_costs(self.name).reference_count(state.key)
-        return (refs, state.last_access, state.key)
+    def rank(self, key, last_access, costs):
+        if costs is None:
+            raise ValueError(f"policy {self.name!r} needs PolicyContext(costs=...) (a CostModel)")
+        return (costs.reference_count(key), last_access, key)
 
 
 class MrdPolicy(_OrderedPolicy):
     """Most distant next reference first; no future reference at all goes first."""
 
-    def __init__(self, name: str = "mrd", *, spill: bool = True):
-        super().__init__(name, spill=spill)
+    def __init__(self, name: str = "mrd", *, spill: bool = True, skip_same_rdd: bool = True):
+        super().__init__(name, spill=spill, skip_same_rdd=skip_same_rdd)
 
-    def rank(self, state, ctx):
-        nxt = (ctx or PolicyContext()).require_costs(self.name).next_reference(state.key)
+    def rank(self, key, last_access, costs):
+        if costs is None:
+            raise ValueError(f"policy {self.name!r} needs PolicyContext(costs=...) (a CostModel)")
+        nxt = costs.next_reference(key)
         if nxt is None:
-            return (0, 0, state.last_access, state.key)
-        return (1, -nxt, state.last_access, state.key)
+            return (0, 0, last_access, key)
+        return (1, -nxt, last_access, key)
 
 
-class _Candidates:
-    """Eviction candidates in ascending (cost, key) order, with cost propagation.
+class _CostOrder:
+    """Partitions ascending in (cost, key), read lazily from an index, with the costs that
+    propagation raises while victims are taken.
 
-    One C-level sort (``numpy.lexsort``) orders all candidates; costs raised by propagation
-    are re-queued in a small heap and the two streams are merged, so a decision over
-    thousands of partitions touches in Python only the few it takes.
+    ``price(key)`` is a partition's cost (the index ranks by ``(price(key).cost, key)``);
+    ``eligible(key, cost, size)`` says whether it may be taken at all (checked with the
+    cost it had before any propagation). Propagation only raises costs, so the index's
+    order stays a lower bound: raised partitions are re-queued in a small heap and the two
+    streams merge, touching only the partitions a decision reads.
     """
 
     def __init__(
         self,
-        keys: list[PartitionKey],
-        costs: list[PartitionCost],
-        sizes: list[float],
+        index: EvictionIndex,
         source: CostSource,
-        values: np.ndarray | None = None,
-    ):
-        self.keys, self.costs, self.sizes, self.source = keys, costs, sizes, source
-        n = len(keys)
-        if values is None:
-            values = np.fromiter((c.cost for c in costs), dtype=float, count=n)
-        rdds = np.fromiter((k[0] for k in keys), dtype=np.int64, count=n)
-        splits = np.fromiter((k[1] for k in keys), dtype=np.int64, count=n)
-        self.order: list[int] = np.lexsort((splits, rdds, values)).tolist()
-        self.pos = 0
-        self.heap: list[tuple[float, PartitionKey, int]] = []  # re-queued after propagation
-        self.updated: set[int] = set()
-        self.taken: set[int] = set()
-        # split -> candidate indices, built on first need: every candidate (to add references
-        # to ancestors), and only those someone will read (to add work to descendants)
-        self._all_by_split: dict[int, list[int]] | None = None
-        self._live_by_split: dict[int, list[int]] | None = None
+        price: Callable[[PartitionKey], PartitionCost],
+        eligible: Callable[[PartitionKey, float, float], bool],
+    ) -> None:
+        self.index, self.source, self.price, self.eligible = index, source, price, eligible
+        self.stream: Iterator = index.ascending()
+        self.peeked: tuple[tuple, PartitionKey] | None = None
+        self.exhausted = False
+        self.heap: list[tuple[float, PartitionKey]] = []
+        self.current: dict[PartitionKey, PartitionCost] = {}  # fetched or raised
+        self.fetched: set[PartitionKey] = set()
+        self.taken: set[PartitionKey] = set()
+        self.live: dict[PartitionKey, bool] = {}
 
-    def _head(self) -> int | None:
-        order, taken, updated = self.order, self.taken, self.updated
-        while self.pos < len(order) and (order[self.pos] in taken or order[self.pos] in updated):
-            self.pos += 1
-        static = order[self.pos] if self.pos < len(order) else None
-        while self.heap:
-            cost, _, index = self.heap[0]
-            if index in taken or cost != self.costs[index].cost:
-                heapq.heappop(self.heap)  # chosen already, or raised again since
+    def close(self) -> None:
+        self.stream.close()
+
+    def _peek(self, beyond: Callable[[float], bool]) -> tuple[tuple, PartitionKey] | None:
+        while self.peeked is None and not self.exhausted:
+            item = next(self.stream, None)
+            if item is None or beyond(item[1][0]):
+                self.exhausted = True  # ascending: nothing later can be taken
+                break
+            key, rank, size = item
+            if self.eligible(key, rank[0], size):
+                self.peeked = (rank, key)
+        return self.peeked
+
+    def head(self, beyond: Callable[[float], bool] = lambda cost: False) -> PartitionKey | None:
+        """The cheapest partition not taken yet (None when none is left, or when the index
+        reaches a cost at which ``beyond`` says nothing more can be taken — monotone)."""
+        while True:
+            peeked = self._peek(beyond)
+            while self.heap:
+                cost, key = self.heap[0]
+                if key in self.taken or cost != self.current[key].cost:
+                    heapq.heappop(self.heap)
+                    continue
+                break
+            if peeked is not None and (not self.heap or peeked[0] < self.heap[0]):
+                key = peeked[1]
+                self.peeked = None
+                self.fetched.add(key)
+                cost = self.current.setdefault(key, self.price(key))
+                heapq.heappush(self.heap, (cost.cost, key))
                 continue
-            if static is None or (cost, self.keys[index]) < (
-                self.costs[static].cost,
-                self.keys[static],
-            ):
-                return index
-            break
-        return static
+            return self.heap[0][1] if self.heap else None
 
-    def peek_cost(self) -> float | None:
-        index = self._head()
-        return None if index is None else self.costs[index].cost
+    def take(self, key: PartitionKey, destination: Location) -> PartitionCost:
+        """Take ``key`` (it goes to ``destination``); a drop raises its relatives' costs."""
+        cost = self.current[key]
+        self.taken.add(key)
+        if destination == Location.NONE:
+            self._dropped(key, cost)
+        return cost
 
-    def pop(self) -> tuple[PartitionKey, PartitionCost, float] | None:
-        index = self._head()
-        if index is None:
-            return None
-        self.taken.add(index)
-        return self.keys[index], self.costs[index], self.sizes[index]
+    def _relatives(self, split: int):
+        for key in sorted(self.index.split_keys(split)):
+            if key in self.taken:
+                continue
+            original = self.price(key)
+            if self.eligible(key, original.cost, self.index.size_of(key)):
+                yield key, self.current.get(key, original)
 
-    def dropped(self, key: PartitionKey, cost: PartitionCost) -> None:
+    def _dropped(self, key: PartitionKey, cost: PartitionCost) -> None:
         """``key`` will be recomputed: its relatives of the same split now cost more.
 
         An ancestor gains the dropped partition's references (it is read once more per
-        reference); a descendant gains its recomputation time. Updates that cannot change a
-        cost (no references to add, or a descendant nobody will read) are skipped.
+        reference); a descendant someone will read gains its recomputation time.
         """
         rdd_id, split = key
         if cost.future_refs > 0:
-            if self._all_by_split is None:
-                self._all_by_split = {}
-                for index, other in enumerate(self.keys):
-                    self._all_by_split.setdefault(other[1], []).append(index)
-            for index in self._all_by_split.get(split, ()):
-                if index not in self.taken and self.source.is_ancestor(self.keys[index][0], rdd_id):
-                    self._update(index, self.costs[index].adjusted(extra_refs=cost.future_refs))
+            for other, now in list(self._relatives(split)):
+                if self.source.is_ancestor(other[0], rdd_id):
+                    self._update(other, now.adjusted(extra_refs=cost.future_refs))
         if cost.recompute_ms > 0:
-            if self._live_by_split is None:
-                self._live_by_split = {}
-                for index, current in enumerate(self.costs):
-                    if current.future_refs > 0 and not current.on_disk:
-                        self._live_by_split.setdefault(self.keys[index][1], []).append(index)
-            for index in self._live_by_split.get(split, ()):
-                if index not in self.taken and self.source.is_ancestor(rdd_id, self.keys[index][0]):
-                    extra = cost.recompute_ms
-                    self._update(index, self.costs[index].adjusted(extra_recompute_ms=extra))
+            for other, now in list(self._relatives(split)):
+                live = self.live.setdefault(other, now.future_refs > 0 and not now.on_disk)
+                if live and self.source.is_ancestor(rdd_id, other[0]):
+                    self._update(other, now.adjusted(extra_recompute_ms=cost.recompute_ms))
 
-    def _update(self, index: int, updated: PartitionCost) -> None:
-        self.costs[index] = updated
-        self.updated.add(index)
-        heapq.heappush(self.heap, (updated.cost, self.keys[index], index))
+    def _update(self, key: PartitionKey, updated: PartitionCost) -> None:
+        self.current[key] = updated
+        if key in self.fetched:
+            heapq.heappush(self.heap, (updated.cost, key))
 
 
 class BlazePolicy(Policy):
     """The published cost-based admission and eviction (see the module docstring)."""
 
-    def __init__(self, name: str = "blaze", *, size_ratio_filter: bool = True, staged: bool = True):
+    def __init__(self, name: str = "blaze", *, size_ratio_filter: bool = True):
         self.name = name
         self.size_ratio_filter = size_ratio_filter
-        self.staged = staged  # order only the cheapest candidates first (same answer, faster)
 
-    def admit(self, incoming, resident, budget_bytes, ctx=None) -> AdmissionDecision:
+    def ranking(self, ctx: PolicyContext) -> RankFn:
+        source = ctx.require_costs(self.name)
+        return lambda key, access: (source.cost(key, on_disk=False).cost, key)
+
+    def choose(self, incoming, index, used_bytes, budget_bytes, ctx, candidate=_everyone):
         _check_budget(budget_bytes)
-        ctx = ctx or PolicyContext()
         source = ctx.require_costs(self.name)
         promoting = incoming.location == Location.DISK
         mine = source.cost(incoming.key, on_disk=promoting)
@@ -474,117 +500,126 @@ class BlazePolicy(Policy):
             return AdmissionDecision(Location.NONE, (), "no future reference")
         if mine.cost <= 0:  # free to recompute and to store: not worth memory
             return AdmissionDecision(mine.fallback(), (), "costs nothing")
-        memory, own = Location.MEMORY, incoming.key
-        others = [s for s in resident if s.location is memory and s.key != own]
-        used = sum([s.size_bytes for s in others])
-        need = used + incoming.size_bytes - budget_bytes
+        need = used_bytes + incoming.size_bytes - budget_bytes
         if need <= 0:
             return AdmissionDecision(Location.MEMORY, (), "fits")
         rejected = Location.DISK if promoting else mine.fallback()
         if incoming.size_bytes > budget_bytes:
             return AdmissionDecision(rejected, (), "larger than the budget")
-        all_costs = _costs_of(source, [s.key for s in others])
-        if promoting and not self._promotable(mine, all_costs, ctx):
+
+        def others(key: PartitionKey) -> bool:
+            return key != incoming.key and candidate(key)
+
+        if promoting and not self._promotable(mine, index, ctx, others):
             return AdmissionDecision(Location.DISK, (), "cost in the lowest in-memory share")
-        # only partitions costing no more than the incoming one can ever be victims (costs
-        # only grow by propagation), so the queue holds those alone
         limit = mine.cost
-        count = len(others)
-        values = np.array([c.cost for c in all_costs], dtype=float).reshape(count)
-        sizes = np.array([s.size_bytes for s in others], dtype=float).reshape(count)
-        eligible = values <= limit
-        if self.size_ratio_filter:  # denser in cost per byte than the incoming one: keep it
-            eligible &= (values <= 0) | (limit * sizes > incoming.size_bytes * values)
-        chosen = np.flatnonzero(eligible)
-        target = need + ctx.margin(budget_bytes)
-        # Usually a handful of the cheapest partitions free the space: order only those
-        # (every candidate up to a cost horizon), and redo with all if the horizon is crossed.
-        horizon = _horizon(values[chosen], sizes[chosen], 4 * target) if self.staged else None
-        first = chosen[values[chosen] <= horizon] if horizon is not None else chosen
-        for subset, limit_cost in ((first, horizon), (chosen, None)):
-            queue = _Candidates(
-                [others[i].key for i in subset.tolist()],
-                [all_costs[i] for i in subset.tolist()],
-                sizes[subset].tolist(),
-                source,
-                values[subset],
+        largest = limit * index.largest_size()
+
+        def eligible(key: PartitionKey, value: float, size: float) -> bool:
+            if not others(key) or value > limit:
+                return False
+            if self.size_ratio_filter:  # denser in cost per byte than the incoming one: keep
+                return value <= 0 or limit * size > incoming.size_bytes * value
+            return True
+
+        total = 0.0
+
+        def beyond(value: float) -> bool:
+            """No partition at this cost or above can be the next victim: the sum would
+            pass the incoming cost, or (cost-per-byte filter) even the largest resident is
+            too dense. The same float expressions as ``eligible``, monotone in ``value``."""
+            if value > limit or total + value > limit:
+                return True
+            return (
+                self.size_ratio_filter and value > 0 and not largest > incoming.size_bytes * value
             )
-            outcome = self._select(queue, mine.cost, target, limit_cost)
-            if outcome is not None:
-                break
-            # the subset ran past its horizon: its answer may differ from the full one
-        victims, freed = outcome
+
+        queue = _CostOrder(index, source, lambda k: source.cost(k, on_disk=False), eligible)
+        victims: list[tuple[PartitionKey, Location]] = []
+        freed = 0.0
+        target = need + ctx.margin(budget_bytes)
+        try:
+            while freed < target:
+                key = queue.head(beyond)
+                lowest = None if key is None else queue.current[key].cost
+                if lowest is None or lowest > limit or total + lowest > limit:
+                    break  # ascending order: nothing later qualifies either
+                destination = queue.current[key].fallback()
+                cost = queue.take(key, destination)
+                victims.append((key, destination))
+                freed += index.size_of(key)
+                total += cost.cost
+        finally:
+            queue.close()
         if freed < need:
             return AdmissionDecision(rejected, (), "victims would cost more than it saves")
         return AdmissionDecision(Location.MEMORY, tuple(victims), "evicted lower-cost partitions")
 
     @staticmethod
-    def _select(queue: _Candidates, budget_cost: float, target: float, horizon: float | None):
-        """Victims in ascending cost, each and in sum no costlier than ``budget_cost``, until
-        ``target`` bytes are freed. None if the queue's next cost passes ``horizon`` (some
-        partition outside the queue could then come first)."""
-        victims: list[tuple[PartitionKey, Location]] = []
-        freed = total = 0.0
-        while freed < target:
-            lowest = queue.peek_cost()
-            if horizon is not None and (lowest is None or lowest > horizon):
-                return None
-            if lowest is None or lowest > budget_cost or total + lowest > budget_cost:
-                break  # ascending order: nothing later qualifies either
-            key, cost, size = queue.pop()
-            destination = cost.fallback()
-            victims.append((key, destination))
-            freed += size
-            total += cost.cost
-            if destination == Location.NONE:
-                queue.dropped(key, cost)
-        return victims, freed
-
-    def _promotable(self, mine: PartitionCost, costs: Sequence[PartitionCost], ctx) -> bool:
-        if not costs:
+    def _promotable(
+        mine: PartitionCost, index: EvictionIndex, ctx: PolicyContext, others: Candidate
+    ) -> bool:
+        """A partition on disk comes back to memory when its cost reaches the lowest
+        ``promotion_ratio`` share of the in-memory costs (read in ascending order)."""
+        count = sum(1 for key in index if others(key))
+        if not count:
             return True
-        values = np.fromiter((c.cost for c in costs), dtype=float, count=len(costs))
-        index = int((len(values) - 1) * ctx.promotion_ratio)
-        return mine.cost >= float(np.partition(values, index)[index])
+        position = int((count - 1) * ctx.promotion_ratio)
+        stream = index.ascending()
+        try:
+            seen = 0
+            for key, rank, _ in stream:
+                if not others(key):
+                    continue
+                if seen == position:
+                    return mine.cost >= rank[0]
+                seen += 1
+        finally:
+            stream.close()
+        return True
 
     def plan(self, states, budget_bytes, ctx=None) -> Plan:
         _check_budget(budget_bytes)
         ctx = ctx or PolicyContext()
         source = ctx.require_costs(self.name)
         target: dict[PartitionKey, Location] = {}
-        live: dict[PartitionKey, PartitionCost] = {}
-        sizes: dict[PartitionKey, float] = {}
+        on_disk = {s.key for s in states if s.location == Location.DISK}
+
+        def price(key: PartitionKey) -> PartitionCost:
+            # ranked by the cost at its current location, as the authors' analyzer does
+            return source.cost(key, on_disk=key in on_disk)
+
+        index = EvictionIndex(lambda key, access: (price(key).cost, key))
         dead_in_memory: list[PartitionKey] = []
         in_memory: set[PartitionKey] = set()
+        total = 0.0
         for state in sorted(states, key=lambda s: s.key):
             if state.location == Location.MEMORY:
                 in_memory.add(state.key)
-            # ranked by the cost at its current location, as the authors' analyzer does
-            cost = source.cost(state.key, on_disk=state.location == Location.DISK)
-            if cost.has_future:
-                live[state.key] = cost
-                sizes[state.key] = state.size_bytes
+            if price(state.key).has_future:
+                index.put(state.key, max(state.size_bytes, 1e-9), state.last_access)
+                total += state.size_bytes
             else:
                 target[state.key] = Location.NONE
                 if state.location == Location.MEMORY:
                     dead_in_memory.append(state.key)
-        queue = _Candidates(list(live), list(live.values()), [sizes[k] for k in live], source)
-        total = sum(sizes.values())
+        sizes = {s.key: s.size_bytes for s in states}
+        queue = _CostOrder(index, source, price, lambda key, value, size: True)
         evicted: list[PartitionKey] = []
-        while total > budget_bytes:
-            popped = queue.pop()
-            if popped is None:
-                break
-            key, cost, size = popped
-            target[key] = cost.fallback()
-            evicted.append(key)
-            total -= size
-            if target[key] == Location.NONE:
-                queue.dropped(key, cost)
         kept: list[PartitionKey] = []
-        while (popped := queue.pop()) is not None:
-            kept.append(popped[0])
-            target[popped[0]] = Location.MEMORY
+        try:
+            while (key := queue.head()) is not None:
+                if total > budget_bytes:
+                    target[key] = queue.current[key].fallback()
+                    queue.take(key, target[key])
+                    evicted.append(key)
+                    total -= sizes[key]
+                else:
+                    queue.take(key, Location.MEMORY)
+                    kept.append(key)
+                    target[key] = Location.MEMORY
+        finally:
+            queue.close()
         evictions = tuple((key, Location.NONE) for key in dead_in_memory) + tuple(
             (key, target[key]) for key in evicted if key in in_memory
         )

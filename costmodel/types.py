@@ -95,9 +95,15 @@ class PartitionMetrics:
 class PartitionCost:
     """The Blaze cost terms of one partition, all in milliseconds.
 
-    ``future_refs`` F, ``recompute_ms`` R, ``write_ms`` W, ``read_ms`` Rd;
-    ``comp_cost = (on_disk ? Rd : R) x F``; ``disk_cost = (on_disk ? 0 : W) + Rd x F``;
-    ``cost = min(comp_cost, disk_cost)``.
+    ``future_refs`` F (of which ``later_refs`` are reads predicted for jobs not submitted
+    yet; the rest are pending stages of submitted jobs), ``recompute_ms`` R, ``write_ms`` W,
+    ``read_ms`` Rd, ``memory_hit_ms`` what one read of the stored block costs from memory
+    (its deserialization; ``disk_hit_ms`` adds Rd).
+
+    Every way of serving the F future reads pays the hit once per read — a recomputed
+    PySpark partition reaches its consumer pickled, as a stored one does — so the penalties
+    of not keeping the partition in memory are ``comp_cost = (on_disk ? Rd : R) x F`` and
+    ``disk_cost = (on_disk ? 0 : W) + Rd x F``, and ``cost = min(comp_cost, disk_cost)``.
     """
 
     future_refs: float
@@ -106,6 +112,8 @@ class PartitionCost:
     read_ms: float
     on_disk: bool = False
     size_bytes: float = 0.0
+    later_refs: float = 0.0
+    memory_hit_ms: float = 0.0
     # derived once at construction: policies read them thousands of times per decision
     comp_cost: float = field(init=False, repr=False, compare=False)
     disk_cost: float = field(init=False, repr=False, compare=False)
@@ -121,6 +129,15 @@ class PartitionCost:
     @property
     def has_future(self) -> bool:
         return self.future_refs > 0
+
+    @property
+    def pending_refs(self) -> float:
+        """The part of F the submitted jobs' DAG shows."""
+        return self.future_refs - self.later_refs
+
+    @property
+    def disk_hit_ms(self) -> float:
+        return self.read_ms + self.memory_hit_ms
 
     def fallback(self) -> Location:
         """Where the partition goes when it is not (or no longer) in memory.
@@ -141,14 +158,20 @@ class PartitionCost:
             self.read_ms,
             self.on_disk,
             self.size_bytes,
+            self.later_refs,
+            self.memory_hit_ms,
         )
 
     def as_dict(self) -> dict[str, float | bool]:
         return {
             "F": self.future_refs,
+            "F_pending": self.pending_refs,
+            "F_later": self.later_refs,
             "R": self.recompute_ms,
             "W": self.write_ms,
             "Rd": self.read_ms,
+            "hit_memory": self.memory_hit_ms,
+            "hit_disk": self.disk_hit_ms,
             "on_disk": self.on_disk,
             "comp_cost": self.comp_cost,
             "disk_cost": self.disk_cost,

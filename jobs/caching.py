@@ -3,15 +3,19 @@
 Each job is written twice, as an expert tunes it and as it is commonly written; both make
 plain ``cache()`` / ``unpersist()`` calls, except that they go through a :class:`Cacher`, so
 one program runs unchanged under every policy of :data:`POLICIES` — the benchmark policies of
-:mod:`costmodel.policy_table` plus ``spark``, which the table does not list as one yet:
+:mod:`costmodel.policy_table`, every list here derived from its rows:
 
 * ``none``: every call is a no-op (every reuse recomputes);
 * ``spark``: the calls as written on stock Spark — ``RDD.cache()`` is ``MEMORY_ONLY``,
   ``DataFrame.cache()`` Spark's ``MEMORY_AND_DISK`` default; Spark's LRU evicts;
 * ``mem_only`` / ``mem_disk`` / ``unlimited``: every cache call at the table's level
   (``unlimited``: ``MEMORY_ONLY`` with storage memory to spare, the lower bound);
-* ``lrc``, ``mrd``, ``blaze``: the calls as written with the cache manager attached by the
-  session flag alone (``spark.blaze.enabled=true``): it takes the calls as hints;
+* ``mem_disk_au``: every cache call at ``MEMORY_AND_DISK`` with Spark's LRU, plus the
+  manager's autoUnpersist alone — what autoUnpersist gives without the cost model;
+* ``lrc``, ``mrd``: the calls as written with the manager attached by the session flag
+  alone (``spark.blaze.enabled=true``), placing the program's own cached datasets by the
+  papers' rules — no autoCache, no autoUnpersist;
+* ``blaze``: the calls as written, taken as hints, with autoCache and autoUnpersist;
 * ``blaze_auto``: every cache and unpersist call of the program is a no-op, and the manager's
   autoCache/autoUnpersist decide everything.
 
@@ -42,33 +46,24 @@ __all__ = [
     "manager_conf",
 ]
 
-# `spark` (the program's calls as written on stock Spark) is a benchmark policy of this runner
-# that the shared table's `spark` row (bench=None) does not mark as one; the rest is the table's
-POLICIES = ("none", "spark", *(p for p in BENCH_POLICIES if p != "none"))
-_INFO = {info.name: info for info in POLICY_TABLE if info.name in POLICIES and info.bench}
-SPARK_POLICIES = ("none", "spark", "mem_only", "mem_disk")  # stock Spark, no manager
-# Spark alone runs these (``spark`` included); the manager, attached by conf, runs the rest
-PLAIN_POLICIES = tuple(p for p in POLICIES if p not in _INFO or _INFO[p].bench == "plain")
-MANAGER_POLICIES = tuple(p for p in POLICIES if p in _INFO and _INFO[p].bench == "manager")
-# the program's cache calls are ignored: nothing to persist, or the manager decides alone
-AUTO_POLICIES = tuple(
-    p
-    for p in POLICIES
-    if p in _INFO
-    and (_INFO[p].ignores_cache_calls or (_INFO[p].bench == "plain" and not _INFO[p].plain_level))
-)
+POLICIES = BENCH_POLICIES
+_INFO = {info.name: info for info in POLICY_TABLE if info.bench}
+# stock Spark in squeezed memory, no manager (the ``unlimited`` ideal aside)
+SPARK_POLICIES = tuple(p for p in POLICIES if _INFO[p].bench == "plain" and _INFO[p].squeezed)
+# Spark alone runs these; the manager, attached by conf, runs the rest
+PLAIN_POLICIES = tuple(p for p in POLICIES if _INFO[p].bench == "plain")
+MANAGER_POLICIES = tuple(p for p in POLICIES if _INFO[p].bench == "manager")
+# the program's cache calls are ignored: nothing is persisted, or the manager decides alone
+AUTO_POLICIES = tuple(p for p in POLICIES if _INFO[p].ignores_cache_calls or not _INFO[p].caches)
 
 
 def manager_conf(policy: str) -> dict[str, str]:
-    """The ``spark.blaze.*`` confs a run under ``policy`` starts its session with."""
+    """The ``spark.blaze.*`` confs a run under ``policy`` starts its session with: the flag
+    and the policy name (what the policy does — its autoCache, autoUnpersist, the calls it
+    takes — comes from its row of the policy table)."""
     if policy not in MANAGER_POLICIES:
         return {}
-    conf = {"spark.blaze.enabled": "true"}
-    conf["spark.blaze.policy"] = "blaze" if policy == "blaze_auto" else policy
-    if policy == "blaze_auto":
-        conf["spark.blaze.autoCache"] = "true"
-        conf["spark.blaze.autoUnpersist"] = "true"
-    return conf
+    return {"spark.blaze.enabled": "true", "spark.blaze.policy": policy}
 
 
 @dataclass

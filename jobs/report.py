@@ -19,7 +19,14 @@ from rich.table import Table
 
 from jobs import GENERATORS
 from jobs.runner import BenchOutcome
-from jobs.summary import headlines, median_table, spreads, suite_targets
+from jobs.summary import (
+    COMPARED,
+    autounpersist_share,
+    headlines,
+    median_table,
+    spreads,
+    suite_targets,
+)
 
 __all__ = [
     "build_results",
@@ -39,6 +46,7 @@ def build_results(outcome: BenchOutcome) -> dict:
     data["spreads"] = spreads(table)
     data["targets"] = suite_targets(table)
     data["headlines"] = headlines(table)
+    data["autounpersist_share"] = autounpersist_share(table)
     return data
 
 
@@ -71,6 +79,32 @@ def headline_lines(results: Mapping) -> list[str]:
             )
         lines.append(f"{item['job']} / {item['policy']}: " + "; ".join(parts))
     return lines
+
+
+def _share_rows(results: Mapping) -> list[list[str]]:
+    """Blaze next to mem_disk and mem_disk_au (autoUnpersist alone), per job and in all."""
+    rows = []
+    for job, entry in results.get("autounpersist_share", {}).items():
+        row = [job]
+        for policy in ("blaze", *COMPARED):
+            cell = entry.get(policy, {})
+            row.append(
+                f"{_fmt(cell.get('seconds'), 's')} s, "
+                f"{_fmt(cell.get('disk_bytes_written'), 'bytes')}"
+            )
+        for policy in COMPARED:
+            row.append(_fmt(entry.get(f"time_vs_{policy}"), "x"))
+            row.append(_fmt(entry.get(f"disk_saved_vs_{policy}"), "pct"))
+        rows.append(row)
+    return rows
+
+
+SHARE_COLUMNS = (
+    "job",
+    "blaze",
+    *COMPARED,
+    *(f"{kind} vs {p}" for p in COMPARED for kind in ("time", "disk saved")),
+)
 
 
 def _fmt(value, kind: str) -> str:
@@ -147,6 +181,12 @@ def print_results(results: Mapping, console: Console) -> None:
         met = {True: "[green]met[/]", False: "[red]missed[/]", None: "not measured"}[item["met"]]
         targets.add_row(item["description"], item["target"], shown, met)
     console.print(targets)
+    share = Table(title="Blaze next to mem_disk and mem_disk_au (autoUnpersist alone)")
+    for column in SHARE_COLUMNS:
+        share.add_column(column)
+    for row in _share_rows(results):
+        share.add_row(*row)
+    console.print(share)
     for problem in results["problems"]:
         console.print(f"[bold red]PROBLEM[/] {problem}")
 
@@ -290,6 +330,15 @@ def markdown_results(results: Mapping) -> str:
         value = "-" if item["value"] is None else f"{item['value']:.3f}"
         met = {True: "met", False: "**missed**", None: "not measured"}[item["met"]]
         lines.append(f"| {item['description']} | {item['target']} | {value} | {met} |")
+    lines += [
+        "",
+        "Blaze next to mem_disk and mem_disk_au (autoUnpersist alone): what Blaze gains over "
+        "mem_disk_au is its cost model's own share.",
+        "",
+        "| " + " | ".join(SHARE_COLUMNS) + " |",
+        "|" + "---|" * len(SHARE_COLUMNS),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in _share_rows(results)]
     if results["problems"]:
         lines += ["", "Problems:", *(f"- {p}" for p in results["problems"])]
     return "\n".join(lines) + "\n"

@@ -141,6 +141,7 @@ def execute(args: argparse.Namespace) -> dict:
         cache_hit_rate=stats.hit_rate,
         cache_reads=stats.reads,
         cache_computes=stats.computes,
+        dead_writes=report.get("dead_writes") if report else None,
         per_dataset=stats.per_dataset,
         manager_report=_jsonable(report),
     )

@@ -58,7 +58,9 @@ from lineage.events import (
     StageRun,
     StorageLevelInfo,
     TaskRun,
+    TaskStarted,
 )
+from lineage.walk import breadth_first
 
 __all__ = ["LineageDag", "PartitionObservation", "is_python_call_site"]
 
@@ -184,6 +186,8 @@ class LineageDag:
                 self._apply_unpersist(event)
             elif isinstance(event, ApplicationEnd):
                 self._ended_at = event.time
+            elif isinstance(event, TaskStarted):
+                pass  # a read under way: the cost model's concern, not the graph's
             else:
                 self.events_applied -= 1
                 raise TypeError(f"not a lineage event: {type(event).__name__}")
@@ -255,6 +259,11 @@ class LineageDag:
         with self._lock:
             return MappingProxyType(dict(self._rdds))
 
+    def node(self, rdd_id: int) -> RddNode | None:
+        """One RDD as last described (None if never seen); no copy of the whole map."""
+        with self._lock:
+            return self._rdds.get(rdd_id)
+
     def parents(self, rdd_id: int) -> tuple[int, ...]:
         with self._lock:
             node = self._rdds.get(rdd_id)
@@ -279,20 +288,10 @@ class LineageDag:
             node = self._rdds.get(rdd_id)
             if node is None:
                 return ("", 0)
-            frontier, seen, hops = [rdd_id], set(), 0
-            while frontier:  # breadth first: the nearest ancestor wins
-                next_frontier = []
-                for current_id in frontier:
-                    if current_id in seen:
-                        continue
-                    seen.add(current_id)
-                    current = self._rdds.get(current_id)
-                    if current is None:
-                        continue
-                    if is_python_call_site(current.call_site):
-                        return (current.call_site, hops)
-                    next_frontier.extend(current.parent_ids)
-                frontier, hops = next_frontier, hops + 1
+            for current_id, hops in breadth_first([rdd_id], self.parents):
+                current = self._rdds.get(current_id)
+                if current is not None and is_python_call_site(current.call_site):
+                    return (current.call_site, hops)
             return (node.call_site, 0)
 
     def by_call_site(self) -> dict[str, list[int]]:

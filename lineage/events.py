@@ -7,8 +7,11 @@ Times are epoch milliseconds (Spark's convention); sizes are bytes.
 
 Additions to the first version (all additive, with defaults): ``JobRun.stages`` (the stage
 infos of the job at submission, skipped stages included — "job with its stages"),
-``JobRun.call_site`` (the action's call site), and :class:`RddUnpersisted` (an RDD's blocks
-were all removed at once; Spark sends no per-block event for that).
+``JobRun.call_site`` (the action's call site), :class:`RddUnpersisted` (an RDD's blocks
+were all removed at once; Spark sends no per-block event for that), :class:`TaskStarted`
+(a stage's read of a split is under way: the cost model stops counting it as a future
+read) and ``TaskRun.shuffle_write_time_ns`` (Spark's own timing of its shuffle-file writes:
+what a buffered write to the local dir costs this application).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "StageRun",
     "StorageLevelInfo",
     "TaskRun",
+    "TaskStarted",
 ]
 
 
@@ -103,6 +107,18 @@ class JobRun:
 
 
 @dataclass(frozen=True)
+class TaskStarted:
+    """A task began: from now on its stage is reading (or computing) its partition."""
+
+    stage_id: int
+    stage_attempt: int
+    task_id: int
+    partition_index: int
+    executor_id: str
+    launch_time: int = 0
+
+
+@dataclass(frozen=True)
 class TaskRun:
     """A finished task: one partition of one stage attempt."""
 
@@ -120,6 +136,7 @@ class TaskRun:
     input_bytes: int = 0
     shuffle_read_bytes: int = 0
     shuffle_write_bytes: int = 0
+    shuffle_write_time_ns: int = 0
     memory_spill_bytes: int = 0
     disk_spill_bytes: int = 0
     successful: bool = True
@@ -156,4 +173,13 @@ class ApplicationEnd:
     time: int
 
 
-LineageEvent = RddNode | StageRun | JobRun | TaskRun | BlockEvent | RddUnpersisted | ApplicationEnd
+LineageEvent = (
+    RddNode
+    | StageRun
+    | JobRun
+    | TaskStarted
+    | TaskRun
+    | BlockEvent
+    | RddUnpersisted
+    | ApplicationEnd
+)

@@ -76,14 +76,14 @@ _CONVERTED = (
     "onStageCompleted",
     "onJobStart",
     "onJobEnd",
+    "onTaskStart",
     "onTaskEnd",
     "onBlockUpdated",
     "onUnpersistRDD",
     "onApplicationEnd",
 )
-# The other 27, answered without crossing back to the JVM.
+# The other 26, answered without crossing back to the JVM.
 _IGNORED = (
-    "onTaskStart",
     "onTaskGettingResult",
     "onEnvironmentUpdate",
     "onBlockManagerAdded",
@@ -198,16 +198,23 @@ class LineageListener:
 
     @classmethod
     def attach(
-        cls, sc: Any, *, record_to: str | Path | None = None, batched: bool = True
+        cls,
+        sc: Any,
+        *,
+        record_to: str | Path | None = None,
+        batched: bool = True,
+        dag: LineageDag | None = None,
     ) -> LineageListener:
         """Register a listener on ``sc``'s bus (own queue ``"blaze"``) and return it.
 
         ``record_to``: also append every received event's JSON line to this file.
         ``batched=False``: take the per-event path even when the jar is loaded (to compare).
+        ``dag``: the graph to keep up to date (the manager's engine reads the same one);
+        default a new one.
         """
         sc = _java_context(sc)
         self = object.__new__(cls)
-        self.dag = LineageDag()
+        self.dag = LineageDag() if dag is None else dag
         self.errors = Counter()
         self.last_error = None
         self.events_received = 0

@@ -31,6 +31,7 @@ from lineage.events import (
     StageRun,
     StorageLevelInfo,
     TaskRun,
+    TaskStarted,
 )
 
 __all__ = ["HANDLED_EVENTS", "parse_block_id", "parse_event", "parse_json_line"]
@@ -259,10 +260,30 @@ def _task_end(f: _Fields) -> list[LineageEvent]:
             shuffle_write_bytes=(
                 shuffle_write.integer("Shuffle Bytes Written", 0) if shuffle_write else 0
             ),
+            shuffle_write_time_ns=(
+                shuffle_write.integer("Shuffle Write Time", 0) if shuffle_write else 0
+            ),
             memory_spill_bytes=metrics.integer("Memory Bytes Spilled", 0),
             disk_spill_bytes=metrics.integer("Disk Bytes Spilled", 0),
             successful=(reason.text("Reason") if reason else "Success") == "Success",
             updated_blocks=tuple(blocks),
+        )
+    ]
+
+
+def _task_start(f: _Fields) -> list[LineageEvent]:
+    info = f.child("Task Info")
+    partition = info.integer("Partition ID", -1)
+    if partition is None or partition < 0:  # logs older than Spark 3.3 have only "Index"
+        partition = info.integer("Index")
+    return [
+        TaskStarted(
+            stage_id=f.integer("Stage ID"),
+            stage_attempt=f.integer("Stage Attempt ID", 0),
+            task_id=info.integer("Task ID"),
+            partition_index=partition,
+            executor_id=info.text("Executor ID") or "",
+            launch_time=info.integer("Launch Time", 0),
         )
     ]
 
@@ -280,6 +301,7 @@ _PARSERS: dict[str, Callable[[_Fields], list[LineageEvent]]] = {
     "SparkListenerStageCompleted": _stage_completed,
     "SparkListenerJobStart": _job_start,
     "SparkListenerJobEnd": _job_end,
+    "SparkListenerTaskStart": _task_start,
     "SparkListenerTaskEnd": _task_end,
     "SparkListenerBlockUpdated": _block_updated,
     "SparkListenerUnpersistRDD": _unpersist,

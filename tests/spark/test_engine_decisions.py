@@ -217,7 +217,9 @@ def test_report_counters_agree_with_spark_and_the_program(sc, attach, bridge, tm
     assert computed == PARTS
     assert report["misses"] == computed
     assert report["recomputed_partitions"] == 0
-    assert report["hits"] == 2 * PARTS  # the union's reads are not attributed
+    # the union's first PARTS tasks read data's partitions from the cache (UnionRDD ranges,
+    # blaze.partition_map): hits of the 2 later counts and of the union
+    assert report["hits"] == 3 * PARTS
     assert len(stored_bytes(bridge, data.id())) == PARTS
     assert report["listener_events_dropped"] == 0
     manager.detach()
@@ -229,12 +231,16 @@ def test_report_counters_agree_with_spark_and_the_program(sc, attach, bridge, tm
 
 
 def _three_datasets(sc, parts=2, records=3000):
-    """Three equal datasets (same records, so the same stored size per partition)."""
+    """Three equal datasets (same records, so the same stored size per partition), each made
+    on its own line: three program sites, not three generations of one."""
 
     def make(tag):
         return sc.parallelize(range(records * parts), parts).map(lambda x: (x % 50, f"{tag}{x}"))
 
-    return make("a"), make("b"), make("c")
+    a = make("a")
+    b = make("b")
+    c = make("c")
+    return a, b, c
 
 
 def _victims_of(manager, incoming) -> list[tuple[int, int, str]]:
@@ -247,70 +253,202 @@ def _squeezed(sc, attach, bridge, policy, parts=2):
     """A manager whose budget holds two of the three datasets and a half: the second of
     c's partitions makes room by evicting one partition of a or b."""
     probe = attach(policy="spark")
-    sample = _three_datasets(sc, parts)[0].persist(blaze.BLAZE)
+    sample = _three_datasets(sc, parts)[0].cache()
     sample.count()
     probe.sync()
     one = sum(stored_bytes(bridge, sample.id()).values())
     probe.detach()
     sample.unpersist(blocking=True)
-    # the baselines as published: the program's own cache calls, kept until it unpersists
-    return attach(
-        policy=policy, memory_budget=int(2.5 * one), auto_cache=False, auto_unpersist=False
-    )
+    return attach(policy=policy, memory_budget=int(2.5 * one))
 
 
-def _evictions_under_pressure(sc, attach, bridge, policy, extra_b_reader):
-    """One squeezed scenario: the victims of c's arrival and b's partition states.
-
-    b is read by the second pending stage, a by the third (and, for LRC, b by a fourth), and
-    a is the more recently used, so LRU would evict b."""
+def _c_evicts_a_or_b(sc, attach, bridge, policy, b_readers):
+    """The published baselines on the program's own ``cache()`` calls: b then a are computed
+    (so a is the more recently used: LRU would evict b); then one job computes c and reads b
+    in ``b_readers`` later stages, while a is read by no stage of it (only, as predicted,
+    by a later job). Every input of c's decisions is in the DAG of that job, which the
+    manager has seen before c's first block (a job's start precedes its tasks' events)."""
     manager = _squeezed(sc, attach, bridge, policy)
-    a, b, c = (d.persist(blaze.BLAZE) for d in _three_datasets(sc))
-    try:
-        b.count()
-        a.count()
-        step = c.reduceByKey(lambda x, y: x)
-        step = step.union(b).reduceByKey(lambda x, y: x)
-        last = step.union(a)
-        if extra_b_reader:
-            last = last.union(b.mapValues(str.upper))
-        assert last.reduceByKey(lambda x, y: x).count() == 50
-        manager.sync()
-        victims = _victims_of(manager, c)
-        b_states = [p["state"] for p in manager.explain(b)["partitions"].values()]
-        return victims, b_states, a.id()
-    finally:
-        manager.detach()
-        for d in (a, b, c):
-            d.unpersist(blocking=True)
+    a, b, c = (d.cache() for d in _three_datasets(sc))
+    assert b.count() == a.count() == 6000
+    step = c.reduceByKey(lambda x, y: x).union(b).reduceByKey(lambda x, y: x)
+    if b_readers > 1:
+        step = step.union(b.mapValues(str.upper))
+    assert step.reduceByKey(lambda x, y: x).count() == 50
+    manager.sync()
+    return manager, a, b, c
 
 
-def _settled(sc, attach, bridge, policy, extra_b_reader, attempts=3):
-    """The scenario's outcome once the policy saw the job's stages before c's blocks.
-
-    Why attempts: the listener delivers the job's stage events asynchronously; on a loaded
-    machine c's first block can be decided before the pending stages are known, and then no
-    policy has a future to read. An attempt that saw them must pick a; one that picks b every
-    time (LRU's choice) fails the test."""
-    for _ in range(attempts):
-        victims, b_states, a_id = _evictions_under_pressure(
-            sc, attach, bridge, policy, extra_b_reader
-        )
-        if victims and {v[0] for v in victims} == {a_id}:
-            break
-    return victims, b_states, a_id
-
-
-def test_mrd_evicts_the_partition_whose_next_reference_is_farthest(sc, attach, bridge):
-    victims, b_states, a_id = _settled(sc, attach, bridge, "mrd", extra_b_reader=False)
+def test_mrd_evicts_the_farthest_next_reference_and_prefetches_it_before_its_read(
+    sc, attach, bridge
+):
+    manager, a, b, c = _c_evicts_a_or_b(sc, attach, bridge, "mrd", b_readers=1)
+    victims = _victims_of(manager, c)
     assert victims, "c's arrival under pressure chose no victim"
-    assert {v[0] for v in victims} == {a_id}  # a (farthest next reference), never b
+    assert {v[0] for v in victims} == {a.id()}  # a (next read: a later job), never b
     assert all(where == "DISK" for _, _, where in victims)  # MRD spills its victims
-    assert b_states and all(state == "MEMORY" for state in b_states)
+    for split, part in manager.explain(b)["partitions"].items():
+        assert part["state"] == "MEMORY", (split, part)
+    spilled = {v[1] for v in victims}
+
+    # memory frees (a stage completes, the program unpersists c): MRD reads a's spilled
+    # partitions back before the next job reads them — that read is a memory hit, and the
+    # disk read came before it
+    c.unpersist()
+    prefetched = [
+        e
+        for split in spilled
+        for e in manager.explain(a)["partitions"][split]["history"]
+        if e["action"] == "prefetch"
+    ]
+    assert {e["split"] for e in prefetched} == spilled, manager.explain(a)
+    read = sum(e["disk_bytes_read"] for e in prefetched)
+    middle = manager.report()
+    assert read > 0 and middle["disk_bytes_read"] >= read
+    assert a.count() == 6000
+    after = manager.report()
+    assert after["disk_hits"] == middle["disk_hits"]  # the reference found them in memory
+    assert after["memory_hits"] >= middle["memory_hits"] + 2
+    assert after["disk_bytes_read"] == middle["disk_bytes_read"]
 
 
-def test_lrc_evicts_the_smallest_reference_count(sc, attach, bridge):
-    victims, b_states, a_id = _settled(sc, attach, bridge, "lrc", extra_b_reader=True)
+def test_lrc_evicts_the_smallest_count_of_references_to_come(sc, attach, bridge):
+    manager, a, b, c = _c_evicts_a_or_b(sc, attach, bridge, "lrc", b_readers=2)
+    victims = _victims_of(manager, c)
     assert victims, "c's arrival under pressure chose no victim"
-    assert {v[0] for v in victims} == {a_id}  # a: one pending reader; b: two
-    assert b_states and all(state == "MEMORY" for state in b_states)
+    assert {v[0] for v in victims} == {a.id()}  # a: one read to come; b: two more in the job
+    assert all(where == "DISK" for _, _, where in victims)
+    for split, part in manager.explain(b)["partitions"].items():
+        assert part["state"] == "MEMORY", (split, part)
+    counted = [
+        e["refs_to_come"]
+        for p in manager.explain(c)["partitions"].values()
+        for e in p["history"]
+        if e.get("victims")
+    ]
+    assert counted  # the decisions recorded LRC's input
+
+
+def test_baselines_act_on_the_programs_calls_only(sc, attach):
+    """lrc and mrd take no autoCache and no autoUnpersist: a dataset read by two jobs but
+    never cached stays uncached, and a cached one the program never unpersists stays."""
+    for policy in ("lrc", "mrd"):
+        manager = attach(policy=policy)
+        reused = sc.parallelize(range(400), PARTS).map(lambda x: x + 1)
+        kept = sc.parallelize(range(400), PARTS).map(lambda x: x * 2).cache()
+        for _ in range(3):
+            assert reused.sum() == sum(range(1, 401))
+            assert kept.sum() == 2 * sum(range(400))
+        manager.sync()
+        assert not reused.is_cached
+        assert kept.is_cached and manager.explain(kept)["managed"]
+        decisions = manager.report()["decisions"]
+        assert "auto_cache" not in decisions and "auto_unpersist" not in decisions
+        assert manager.config.auto_cache is False and manager.config.auto_unpersist is False
+        manager.detach()
+        kept.unpersist(blocking=True)
+
+
+def _iterations(sc, feats, jobs=5):
+    """Per iteration, ``x`` = ten quick records per record of ``feats``, persisted; its job
+    reads it (and the previous ``x``, zipped) and does 0.6 s of work per partition after it
+    in the same stage. Returns the answers and each ``x``'s per-partition compute counters."""
+
+    def slow(rows):
+        time.sleep(0.6)  # the stage's own costly work, downstream of the cached data
+        return (len(str(row)) for row in rows)
+
+    x_runs, previous, answers = [], None, []
+    for i in range(jobs):
+        runs = counters(sc)
+        x_runs.append(runs)
+
+        def widen(split, rows, runs=runs, i=i):
+            runs[split].add(1)
+            return ((k, j, str(k * 7919 + j * 104_729 + i)) for k, _ in rows for j in range(10))
+
+        x = feats.mapPartitionsWithIndex(widen, preservesPartitioning=True).persist(blaze.BLAZE)
+        both = x if previous is None else x.zip(previous)
+        answers.append(both.mapPartitions(slow).count())
+        previous = x
+    return answers, x_runs
+
+
+def test_a_cheap_per_iteration_dataset_is_dropped_not_written_and_no_write_is_dead(
+    sc, attach, bridge
+):
+    """A costly, small dataset every job reads (``feats``) and a cheap, larger one made per
+    iteration, read by its own job and the next and never again (``x``). On this slow disk
+    (2 s/MiB) writing and reading an ``x`` partition costs more than recomputing it — but
+    less than the task that computed it took: R must be ``x``'s own time, not the task's.
+    What of ``feats`` does not fit goes to disk and is read back by later jobs, and no disk
+    copy dies unread."""
+    probe = attach(policy="spark")
+    sample = costly_dataset(sc, counters(sc), records=250).cache()
+    _iterations(sc, sample, jobs=1)
+    probe.sync()
+    feats_part = max(stored_bytes(bridge, sample.id()).values())
+    x_id = max(bridge.persistent_rdd_ids())
+    x_part = max(stored_bytes(bridge, x_id).values())
+    probe.detach()
+    for rdd_id in (sample.id(), x_id):
+        bridge.unpersist_rdd(rdd_id, blocking=True)
+
+    feats_runs = counters(sc)
+    disk = {"disk_write_ms_per_mib": 2000, "disk_read_ms_per_mib": 2000}
+    budget = int(2.5 * feats_part + 1.2 * x_part)  # half of feats, and one x partition
+    manager = attach(policy="blaze", memory_budget=budget, **disk)
+    feats = costly_dataset(sc, feats_runs, records=250).persist(blaze.BLAZE)
+    answers, x_runs = _iterations(sc, feats)
+    assert feats.count() == 1000  # the program reads its features once more at the end
+    manager.sync()
+    report = manager.report()
+
+    assert answers == [10_000] * 5
+    assert values(feats_runs) == dict.fromkeys(range(PARTS), 1)  # feats computed once
+    decisions = list(manager.decision_log)
+    x_entries = [e for e in decisions if "split" in e and e["rdd"] != feats.id()]
+    assert x_entries and not [e for e in x_entries if e["action"] == "spill"], x_entries
+    drops = [e for e in x_entries if e["action"] == "drop"]
+    assert drops, "no x partition was ever squeezed out: the test did not test"
+    for entry in drops:  # R is x's own compute: cheaper than the disk, and not the task's
+        assert entry["comp_cost"] < entry["disk_cost"], entry
+        assert entry["R"] < 600, entry
+    for runs in x_runs:  # computed by its job, at most recomputed by the next: never read
+        assert all(1 <= n <= 2 for n in values(runs).values()), values(runs)
+    assert report["dead_writes"] == 0
+
+
+def test_what_goes_to_disk_is_read_back_no_write_is_dead(sc, attach, bridge):
+    """A costly dataset read by three jobs, in a budget of two and a half of its four
+    partitions, on a fast disk: the partitions that do not fit go to disk (writing and
+    reading them beats recomputing) and the next job reads them there — every disk write
+    is read at least once, and the report counts no dead write."""
+    probe = attach(policy="spark")
+    sample = costly_dataset(sc, counters(sc), records=250).cache()
+    sample.count()
+    probe.sync()
+    part = max(stored_bytes(bridge, sample.id()).values())
+    probe.detach()
+    sample.unpersist(blocking=True)
+
+    runs = counters(sc)
+    manager = attach(
+        policy="blaze",
+        memory_budget=int(2.5 * part),
+        disk_write_ms_per_mib=1,
+        disk_read_ms_per_mib=1,
+    )
+    data = costly_dataset(sc, runs, records=250).persist(blaze.BLAZE)
+    for _ in range(3):
+        assert data.map(lambda kv: kv[0]).sum() == sum(range(1000))
+    manager.sync()
+    report = manager.report()
+    assert values(runs) == dict.fromkeys(range(PARTS), 1)  # never recomputed
+    history = [e for p in manager.explain(data)["partitions"].values() for e in p["history"]]
+    spills = [e for e in history if e["action"] == "spill"]
+    assert spills, "nothing went to disk: the test did not test"
+    for entry in spills:  # to disk because writing and reading beat recomputing
+        assert entry["disk_cost"] < entry["comp_cost"], entry
+    assert report["disk_bytes_written"] > 0 and report["disk_hits"] >= len(spills)
+    assert report["dead_writes"] == 0

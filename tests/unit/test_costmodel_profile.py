@@ -1,16 +1,14 @@
-"""Profiles (record/load, refusals), disk calibration and the ``blaze profile``/``disk`` CLI."""
+"""Profiles (record/load, refusals) and the ``blaze profile`` CLI."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from blaze_cli import main as blaze_main
 from blaze_errors import BlazeError
 from costmodel import CostModel, DiskCost, PartitionMetrics, RddSpec
-from costmodel.disk import calibrate_disk, disk_cost_from_config
 from costmodel.predict import Predictors
 from costmodel.profile import ProfileError, blaze_version, load, record
 
@@ -99,58 +97,3 @@ def test_cli_show(tmp_path, capsys):
     assert "pagerank" in out and "3 RDDs, 2 measured partitions" in out
     assert blaze_main(["profile", "show", str(path), "--app", "lr"]) == 2
     assert "not 'lr'" in capsys.readouterr().err
-
-
-# ---- disk calibration --------------------------------------------------------------------------
-
-
-def test_calibration_is_measured_once_then_cached(tmp_path):
-    cache = tmp_path / "cost.json"
-    first = calibrate_disk(tmp_path, cache_path=cache, size_mib=2)
-    assert first.source == "measured"
-    assert first.write_ms_per_mib > 0 and first.read_ms_per_mib > 0
-    assert not list(tmp_path.glob("blaze-disk-calibration-*"))  # the probe file is gone
-    second = calibrate_disk(tmp_path, cache_path=cache, size_mib=2)
-    assert second.source == "cached"
-    assert (second.write_ms_per_mib, second.read_ms_per_mib) == (
-        first.write_ms_per_mib,
-        first.read_ms_per_mib,
-    )
-    entry = json.loads(cache.read_text())[str(tmp_path.resolve())]
-    assert abs(entry["measured_at"] - time.time()) < 600
-
-
-def test_stale_cache_is_measured_again(tmp_path):
-    cache = tmp_path / "cost.json"
-    cache.write_text(
-        json.dumps(
-            {
-                str(tmp_path.resolve()): {
-                    "write_ms_per_mib": 99.0,
-                    "read_ms_per_mib": 99.0,
-                    "measured_at": time.time() - 3600,
-                }
-            }
-        )
-    )
-    assert calibrate_disk(tmp_path, cache_path=cache, max_age_s=7200).write_ms_per_mib == 99.0
-    fresh = calibrate_disk(tmp_path, cache_path=cache, max_age_s=60, size_mib=1)
-    assert fresh.source == "measured"
-
-
-def test_conf_override_skips_or_completes_the_measurement(tmp_path):
-    both = disk_cost_from_config(3.0, 4.0, tmp_path / "never-used")
-    assert (both.write_ms_per_mib, both.read_ms_per_mib, both.source) == (3.0, 4.0, "conf")
-    one = disk_cost_from_config(3.0, None, tmp_path, cache_path=tmp_path / "c.json", size_mib=1)
-    assert one.write_ms_per_mib == 3.0 and one.read_ms_per_mib > 0
-    assert one.source == "conf+measured"
-
-
-def test_missing_local_dir_is_named(tmp_path):
-    with pytest.raises(BlazeError, match="does not exist"):
-        calibrate_disk(tmp_path / "missing", cache_path=tmp_path / "c.json")
-
-
-def test_negative_disk_cost_is_rejected():
-    with pytest.raises(ValueError, match="write_ms_per_mib"):
-        DiskCost(-1.0, 1.0)

@@ -12,7 +12,16 @@ from blaze_errors import InputError
 from costmodel.disk import DiskCost
 from costmodel.policies import PartitionState
 from costmodel.types import Location
-from lineage.events import BlockEvent, JobRun, RddNode, StageRun, StorageLevelInfo, TaskRun
+from lineage.dag import LineageDag
+from lineage.events import (
+    BlockEvent,
+    JobRun,
+    RddNode,
+    StageRun,
+    StorageLevelInfo,
+    TaskRun,
+    TaskStarted,
+)
 
 CACHED = StorageLevelInfo(use_disk=True, use_memory=True)
 PLAIN = StorageLevelInfo()
@@ -26,24 +35,35 @@ def stage(stage_id, *nodes, tasks=4, completed=False):
     return StageRun(stage_id, 0, f"s{stage_id}", tasks, tuple(nodes), (), completed=completed)
 
 
-def engine(fallback=0.0, write=1.0, read=1.0):
-    return Engine(DiskCost(write, read), site_of=lambda rdd: None, fallback=lambda rdd: fallback)
+def engine(later=0.0, write=1.0, read=1.0):
+    """An engine over its own lineage DAG; ``later`` reads predicted for every RDD."""
+    return Engine(
+        LineageDag(), DiskCost(write, read), site_of=lambda rdd: None, later_reads=lambda r: later
+    )
+
+
+def on_stage(eng, record):
+    """As the listener does: the DAG applies the record, then the engine sees it."""
+    eng.dag.apply(record)
+    eng.on_stage(record)
 
 
 def start_job(eng, job_id, *stages, submit=None):
     """A job start with its planned stages; ``submit`` of them (default all) then run."""
-    eng.on_job(JobRun(job_id, tuple(s.stage_id for s in stages), stages=tuple(stages)))
+    job = JobRun(job_id, tuple(s.stage_id for s in stages), stages=tuple(stages))
+    eng.dag.apply(job)
+    eng.on_job(job)
     for s in stages[:submit]:
-        eng.on_stage(s)
+        on_stage(eng, s)
 
 
 def test_recompute_walks_the_lineage_and_rises_when_a_parent_is_dropped():
     eng = engine()
     # 0 (cached) -> 1 -> 2 (cached): one stage computes both, then a stage reads 2
     start_job(eng, 0, stage(0, node(2, [1], cached=True), node(1, [0]), node(0, cached=True)))
-    eng.on_stage(stage(1, node(3, [2]), node(2, [1], cached=True)))
-    eng.on_computed([(0, 0)], 300.0)  # the parent's partition took 300 ms
-    eng.on_computed([(2, 0)], 20.0)  # the child's, from the cached parent, 20 ms
+    on_stage(eng, stage(1, node(3, [2]), node(2, [1], cached=True)))
+    eng.on_compute_time((0, 0), 300.0)  # the parent's partition took 300 ms
+    eng.on_compute_time((2, 0), 20.0)  # the child's, from the cached parent, 20 ms
     eng.on_location((0, 0), 1 << 20, 0)
     eng.on_location((2, 0), 1 << 20, 0)
     assert eng.cost((2, 0)).recompute_ms == pytest.approx(20.0)
@@ -61,15 +81,15 @@ def test_shuffle_boundary_stops_the_walk_with_the_shuffle_read():
         stage(1, node(6, [5], cached=True), node(5, [4], name="ShuffledRDD")),
         stage(0, node(4, [3]), node(3)),
     )
-    eng.on_computed([(6, 1)], 10.0)
+    eng.on_compute_time((6, 1), 10.0)
     eng.on_location((5, 1), 0, 0)
     eng.model.observe((5, 1), size_bytes=float(1 << 20), compute_ms=5.0)
     # 10 (own) + 5 (build the shuffled partition) + 2 ms (re-read 1 MiB of shuffle files)
     assert eng.cost((6, 1)).recompute_ms == pytest.approx(17.0)
 
 
-def test_future_references_come_from_pending_stages_then_the_usage_fallback():
-    eng = engine(fallback=3.0)
+def test_f_sums_the_pending_reads_and_the_reads_predicted_for_later_jobs():
+    eng = engine(later=3.0)  # the site's usage: three more jobs will read it
     start_job(
         eng,
         0,
@@ -77,16 +97,39 @@ def test_future_references_come_from_pending_stages_then_the_usage_fallback():
         stage(1, node(2, [1]), node(1, cached=True)),
         stage(2, node(3, [1]), node(1, cached=True)),
     )
-    assert eng.cost((1, 0)).future_refs == 2  # stages 1 and 2 will read it
-    eng.on_stage(stage(1, node(2, [1]), completed=True))
-    assert eng.cost((1, 0)).future_refs == 1
-    eng.on_stage(stage(2, node(3, [1]), completed=True))
-    assert eng.cost((1, 0)).future_refs == 3.0  # the DAG shows none: the site's expectation
+    cost = eng.cost((1, 0))
+    assert (cost.pending_refs, cost.later_refs, cost.future_refs) == (2, 3.0, 5.0)
+    on_stage(eng, stage(1, node(2, [1]), completed=True))
+    assert eng.cost((1, 0)).future_refs == 1 + 3.0
+    on_stage(eng, stage(2, node(3, [1]), completed=True))
+    assert eng.cost((1, 0)).future_refs == 0 + 3.0  # the DAG shows none: later jobs only
+
+
+def test_the_stage_reading_a_split_now_is_not_a_future_read_of_it():
+    """``links`` read by the running stage and by a later one: while the running stage's
+    task for split 0 is under way, split 0 has one future read left, split 1 still two."""
+    eng = engine()
+    links = node(1, cached=True)
+    start_job(
+        eng,
+        0,
+        stage(0, links),
+        stage(1, node(2, [1]), links),
+        stage(2, node(3, [1]), links),
+        submit=2,
+    )
+    on_stage(eng, stage(0, links, completed=True))
+    assert [eng.cost((1, s)).future_refs for s in (0, 1)] == [2, 2]  # stage 1 submitted only
+    eng.dag.apply(TaskStarted(1, 0, 7, 0, "driver"))
+    eng.on_task_start(1, 0)
+    assert [eng.cost((1, s)).future_refs for s in (0, 1)] == [1, 2]
+    assert eng.model.reference_stages((1, 0)) == {2}
+    assert eng.model.next_reference((1, 0)) == 1  # stage 2, one stage after stage 1
 
 
 def _three_datasets_read_at_known_distances():
     """Datasets 10, 20, 30 cached in stage 0; read next by stages 1, 3 and 5 respectively."""
-    eng = engine(fallback=0.0)
+    eng = engine(later=0.0)
     stages = [stage(0, node(10, cached=True), node(20, cached=True), node(30, cached=True))]
     readers = {1: 10, 3: 20, 5: 30, 6: 30}
     for stage_id in range(1, 7):
@@ -94,9 +137,9 @@ def _three_datasets_read_at_known_distances():
         nodes = (node(100 + stage_id, [rdd]), node(rdd, cached=True)) if rdd else ()
         stages.append(stage(stage_id, *nodes))
     start_job(eng, 0, *stages, submit=1)
-    eng.on_stage(stage(0, completed=True))
+    on_stage(eng, stage(0, completed=True))
     for rdd in (10, 20, 30):
-        eng.on_computed([(rdd, 0)], 50.0)
+        eng.on_compute_time((rdd, 0), 50.0)
         eng.on_location((rdd, 0), 100, 0)
     return eng
 
@@ -106,7 +149,7 @@ def test_mrd_evicts_the_partition_whose_next_reference_is_farthest():
     assert [eng.model.next_reference((r, 0)) for r in (10, 20, 30)] == [1, 3, 5]
     resident = [PartitionState((r, 0), 100, Location.MEMORY, last_access=r) for r in (10, 20)]
     resident.append(PartitionState((30, 0), 100, Location.MEMORY, last_access=99))
-    eng.on_computed([(40, 0)], 50.0)
+    eng.on_compute_time((40, 0), 50.0)
     incoming = PartitionState((40, 0), 100, Location.MEMORY, last_access=100)
     decision = get_manager_policy("mrd").decide(incoming, resident, 300, eng.model)
     assert decision.admit_to == Location.MEMORY
@@ -128,11 +171,11 @@ def test_lrc_evicts_the_smallest_reference_count():
 
 
 def test_blaze_keeps_the_costly_partition_and_drops_the_cheap_larger_one():
-    eng = engine(fallback=1.0, write=2000.0, read=2000.0)  # a slow disk
+    eng = engine(later=1.0, write=2000.0, read=2000.0)  # a slow disk
     start_job(eng, 0, stage(0, node(1, cached=True)), stage(1, node(2, cached=True)))
-    eng.on_computed([(1, 0)], 400.0)  # costly: 400 ms per partition, small
+    eng.on_compute_time((1, 0), 400.0)  # costly: 400 ms per partition, small
     eng.on_location((1, 0), 40_000, 0)
-    eng.on_computed([(2, 0)], 5.0)  # cheap: 5 ms per partition, larger
+    eng.on_compute_time((2, 0), 5.0)  # cheap: 5 ms per partition, larger
     eng.on_location((2, 0), 120_000, 0)
     cheap = eng.cost((2, 0))
     assert cheap.comp_cost < cheap.disk_cost

@@ -1,4 +1,5 @@
-"""The indexed eviction path picks exactly the victims of the sort-everything policies."""
+"""A long-lived eviction index (the manager keeps one per executor, fed between decisions)
+answers exactly as a fresh one built from the final residents."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from costmodel import Location, PartitionCost, PartitionState, PolicyContext, TableCosts
-from costmodel.eviction_index import EvictionIndex, rank_function, select_blaze, select_ordered
+from costmodel.eviction_index import EvictionIndex
 from costmodel.policies import get_policy
 
 MEM, DSK = Location.MEMORY, Location.DISK
@@ -56,7 +57,7 @@ def _world(parts, incoming):
 
 
 def _index(policy, ctx, resident) -> EvictionIndex:
-    index = EvictionIndex(rank_function(policy, ctx))
+    index = EvictionIndex(policy.ranking(ctx))
     for state in resident:
         index.put(state.key, state.size_bytes, state.last_access)
     return index
@@ -68,20 +69,30 @@ def _index(policy, ctx, resident) -> EvictionIndex:
     partition,
     st.integers(10, 300),
     st.sampled_from(["blaze", "lrc", "mrd", "mem_only", "mem_disk"]),
+    st.randoms(use_true_random=False),
 )
-def test_indexed_victims_equal_the_full_sort(parts, incoming, budget, name):
+def test_an_index_fed_piecemeal_answers_like_a_fresh_one(parts, incoming, budget, name, rnd):
     costs, resident, mine = _world(parts, incoming)
     ctx = PolicyContext(costs, margin_bytes=3.0)
     policy = get_policy(name)
     expected = policy.admit(mine, resident, budget, ctx)
-    index = _index(policy, ctx, resident)
+    # the manager's way: blocks arrive in any order, some with a stale size or access first,
+    # some leave again, and decisions read the index in between
+    index = EvictionIndex(policy.ranking(ctx))
+    order = list(resident)
+    rnd.shuffle(order)
+    for state in order:
+        passing = (state.key[0] + 100, state.key[1])  # a block that leaves again
+        costs._costs[passing] = PartitionCost(1.0, 0.5, 1.0, 0.5, size_bytes=5.0)
+        index.put(state.key, state.size_bytes + 7, state.last_access - 5)
+        index.put(passing, 5.0, 0.0)
+    policy.choose(mine, index, float(budget), budget, ctx)  # under pressure: reads the index
+    for state in order:
+        index.put(state.key, state.size_bytes, state.last_access)
+        index.discard((state.key[0] + 100, state.key[1]))
     used = sum(s.size_bytes for s in resident)
     for _ in range(2):  # the index is read twice: a read leaves it as it was
-        if name == "blaze":
-            got = select_blaze(policy, mine, index, used, budget, ctx)
-        else:
-            got = select_ordered(policy, mine, index, used, budget)
-        assert got is not None
+        got = policy.choose(mine, index, used, budget, ctx)
         assert (got.admit_to, got.victims) == (expected.admit_to, expected.victims)
     assert len(index) == len(resident)
 
@@ -96,7 +107,7 @@ def test_changed_ranks_are_taken_in_after_invalidation(parts, incoming, data):
     policy = get_policy("blaze")
     index = _index(policy, ctx, resident)
     used = sum(s.size_bytes for s in resident)
-    select_blaze(policy, mine, index, used, 60, ctx)  # builds the heap
+    policy.choose(mine, index, used, 60, ctx)  # builds the heap
     keys = [s.key for s in resident]
     assume(keys)
     changed = data.draw(st.lists(st.sampled_from(keys), unique=True))
@@ -116,7 +127,7 @@ def test_changed_ranks_are_taken_in_after_invalidation(parts, incoming, data):
     remaining = [s for s in resident if s.key not in gone]
     used = sum(s.size_bytes for s in remaining)
     expected = policy.admit(mine, remaining, 60, ctx)
-    got = select_blaze(policy, mine, index, used, 60, ctx)
+    got = policy.choose(mine, index, used, 60, ctx)
     assert (got.admit_to, got.victims) == (expected.admit_to, expected.victims)
 
 

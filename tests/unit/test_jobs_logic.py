@@ -70,6 +70,7 @@ def test_quick_and_full_defaults(tmp_path):
         "spark",
         "mem_only",
         "mem_disk",
+        "mem_disk_au",
         "lrc",
         "mrd",
         "blaze",
@@ -78,7 +79,7 @@ def test_quick_and_full_defaults(tmp_path):
     }
     assert len(full.jobs) == 12 and {j.split(".")[1] for j in full.jobs} == {"common", "expert"}
     # one footprint run per program, then every job x policy once: ~2 h at a minute a run
-    assert full.repeats == 1 and full.runs == 6 + 12 * 9
+    assert full.repeats == 1 and full.runs == 6 + 12 * 10
 
 
 def test_quick_plan_is_the_one_the_readme_names(tmp_path):

@@ -122,7 +122,8 @@ def test_unpersist_and_application_end():
 
 
 @pytest.mark.parametrize(
-    "name", ["SparkListenerTaskStart", "SparkListenerEnvironmentUpdate", "com.example.Custom"]
+    "name",
+    ["SparkListenerTaskGettingResult", "SparkListenerEnvironmentUpdate", "com.example.Custom"],
 )
 def test_events_the_lineage_does_not_need_give_nothing(name):
     assert name not in HANDLED_EVENTS
