@@ -77,6 +77,7 @@ KEYWORDS = {
     "log_level": "logLevel",
 }
 SYNC_TIMEOUT_S = 60.0
+ORDERS_SETTLE_S = 10.0  # executors fetch orders every 50 ms; a locked block waits longer
 
 _active: dict[int, BlazeManager] = {}
 _active_lock = threading.Lock()
@@ -313,6 +314,7 @@ class BlazeManager:
         self._events.put(done)
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
+        self.orders.settle(min(timeout_s, ORDERS_SETTLE_S))  # carried out on the executors
 
     # ---- what users read ----------------------------------------------------------------
     def report(self, *, sync: bool = True) -> dict:
