@@ -105,9 +105,11 @@ def test_per_partition_removal_and_per_executor_budget_on_two_executors(tmp_path
     # blocks live on both executors, and each executor's cached memory is within its budget
     holders = {entry[0] for entries in result["placement"].values() for entry in entries}
     assert {"0", "1"} <= holders, result["placement"]
-    assert all(m <= result["budget"] for m in result["memory_by_executor"].values()), json.dumps(
-        {k: result[k] for k in ("budget", "memory_by_executor", "placement")}
-    ) + json.dumps(result["report"]["decisions"]) + json.dumps(result["report"]["order_outcomes"])
+    assert all(m <= result["budget"] for m in result["memory_by_executor"].values()), (
+        json.dumps({k: result[k] for k in ("budget", "memory_by_executor", "placement")})
+        + json.dumps(result["report"]["decisions"])
+        + json.dumps(result["report"]["order_outcomes"])
+    )
     assert set(result["memory_by_executor"]) >= {"0", "1"}
     # partitions the manager spilled sit on their executor's disk only, and were read from
     # there: nothing was recomputed
