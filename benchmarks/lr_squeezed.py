@@ -124,11 +124,13 @@ def _conf(variant: str, storage_mb: float | None, master: str) -> dict[str, str]
         "spark.driver.memory": f"{DRIVER_MEMORY_MB}m",
         "spark.default.parallelism": str(PARTITIONS),
     }
-    if master.startswith("local-cluster"):
-        conf["spark.executor.memory"] = f"{DRIVER_MEMORY_MB}m"
+    heap_mb = DRIVER_MEMORY_MB
+    if master.startswith("local-cluster"):  # local-cluster[workers,cores,MiB per worker]
+        heap_mb = int(master.rstrip("]").split(",")[2])
+        conf["spark.executor.memory"] = f"{heap_mb}m"
         conf["spark.driver.memory"] = "1g"
     if storage_mb is not None:
-        fraction = max(min(storage_mb / (DRIVER_MEMORY_MB - RESERVED_MB), 0.9), 0.005)
+        fraction = max(min(storage_mb / (heap_mb - RESERVED_MB), 0.9), 0.005)
         conf["spark.memory.fraction"] = f"{fraction:.4f}"
     if variant == "blaze":
         conf["spark.blaze.enabled"] = "true"

@@ -5,7 +5,9 @@ Each executor half times its ``PluginContext.ask`` round trip to the driver half
 with its next ask; the manager's report gives their medians. This runs a job of ``--tasks``
 tiny JVM-only tasks (``sc.range(...).count()`` does no Python work) with the manager
 attached, on ``--master`` (default ``local-cluster[2,1,1024]``), and prints the medians, plus
-the wall time of the same job without the manager, and the ratio.
+the wall time of the same job before the manager attached, and the ratio. The plugin's
+halves run in both (they start with the session), so the ratio is the manager's cost; the
+samples cover every task since the session started.
 Target: median per-task cost ≤ 1 ms. Writes benchmarks/results/plugin_overhead.{json,md}.
 Usage: ``python benchmarks/plugin_overhead.py [--tasks 2000 --repeats 3]``; ``--smoke``
 runs 200 tasks once (proves the pipeline; not a measurement).

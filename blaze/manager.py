@@ -73,6 +73,7 @@ __all__ = ["BlazeManager", "ManagedDataset", "ManagerError", "active_manager", "
 log = logging.getLogger("blaze")
 
 SYNC_TIMEOUT_S = 60.0
+ORDERS_SETTLE_S = 10.0  # executors fetch orders every 50 ms; a locked block waits longer
 
 _active: dict[int, BlazeManager] = {}
 _active_lock = threading.Lock()
@@ -334,6 +335,7 @@ class BlazeManager:
         self._events.put(done)
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
+        self.orders.settle(min(timeout_s, ORDERS_SETTLE_S))  # carried out on the executors
 
     # ---- what users read ----------------------------------------------------------------
     def report(self, *, sync: bool = True) -> dict:

@@ -20,15 +20,16 @@ SCRIPT = r"""
 import json, sys, time
 import blaze
 from blaze._jvm import JvmBridge
+from blaze.plugin import registered_executors
 
 spark = blaze.session(
     {"spark.master": "local-cluster[2,1,1024]", "spark.executor.memory": "768m",
-     "spark.sql.shuffle.partitions": "4"},
+     "spark.sql.shuffle.partitions": "4", "spark.blaze.enabled": "false"},
     app_name="blaze-cluster-test",
 )
 sc = spark.sparkContext
 deadline = time.time() + 120
-while sc._jsc.sc().getExecutorMemoryStatus().size() < 3:  # driver + 2 executors registered
+while len(registered_executors(spark)) < 2:  # both executors' plugin halves are up
     if time.time() > deadline:
         sys.exit("executors did not register")
     time.sleep(0.2)
@@ -104,7 +105,11 @@ def test_per_partition_removal_and_per_executor_budget_on_two_executors(tmp_path
     # blocks live on both executors, and each executor's cached memory is within its budget
     holders = {entry[0] for entries in result["placement"].values() for entry in entries}
     assert {"0", "1"} <= holders, result["placement"]
-    assert all(m <= result["budget"] for m in result["memory_by_executor"].values())
+    assert all(m <= result["budget"] for m in result["memory_by_executor"].values()), (
+        json.dumps({k: result[k] for k in ("budget", "memory_by_executor", "placement")})
+        + json.dumps(result["report"]["decisions"])
+        + json.dumps(result["report"]["order_outcomes"])
+    )
     assert set(result["memory_by_executor"]) >= {"0", "1"}
     # partitions the manager spilled sit on their executor's disk only, and were read from
     # there: nothing was recomputed

@@ -26,7 +26,9 @@ public final class BlazeDriverPlugin implements DriverPlugin {
   private final Queue<String> outcomes = new ConcurrentLinkedQueue<>();
   private final Queue<String> samples = new ConcurrentLinkedQueue<>();
   private final AtomicInteger sampleCount = new AtomicInteger();
-  private final AtomicInteger pending = new AtomicInteger(); // queued or handed out, not done
+  // per executor: orders queued or handed out and not reported done; the last fetch's time
+  private final Map<String, AtomicInteger> pending = new ConcurrentHashMap<>();
+  private final Map<String, Long> lastFetch = new ConcurrentHashMap<>();
 
   @Override
   public Map<String, String> init(SparkContext sc, PluginContext context) {
@@ -37,6 +39,7 @@ public final class BlazeDriverPlugin implements DriverPlugin {
   @Override
   public Object receive(Object message) {
     if (message instanceof FetchOrders m) {
+      lastFetch.put(m.executorId(), System.nanoTime());
       for (String outcome : m.outcomes()) {
         if (outcome.startsWith("timing ")) {
           if (sampleCount.incrementAndGet() <= MAX_SAMPLES) {
@@ -44,7 +47,7 @@ public final class BlazeDriverPlugin implements DriverPlugin {
           }
         } else {
           outcomes.add(m.executorId() + " " + outcome);
-          pending.decrementAndGet();
+          pendingOf(m.executorId()).decrementAndGet();
         }
       }
       // a JDK type only: an executor deserializes replies without the plugin jar's classes
@@ -84,7 +87,7 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     if (active == null || !active.registered.contains(executorId)) {
       return false;
     }
-    active.pending.incrementAndGet();
+    active.pendingOf(executorId).incrementAndGet();
     active.mailbox
         .computeIfAbsent(executorId, k -> new ConcurrentLinkedQueue<>())
         .add(new Order(rddId, split, spill));
@@ -114,10 +117,26 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     return lines;
   }
 
-  /** Orders queued or being carried out, not yet reported done. */
+  private AtomicInteger pendingOf(String executorId) {
+    return pending.computeIfAbsent(executorId, k -> new AtomicInteger());
+  }
+
+  /** Orders queued or being carried out, not yet reported done, on executors that fetched in
+   * the last second (a lost executor's orders are never done). */
   public static int pendingOrders() {
     BlazeDriverPlugin active = ACTIVE.get();
-    return active == null ? 0 : Math.max(active.pending.get(), 0);
+    if (active == null) {
+      return 0;
+    }
+    long now = System.nanoTime();
+    int total = 0;
+    for (var entry : active.pending.entrySet()) {
+      Long last = active.lastFetch.get(entry.getKey());
+      if (last != null && now - last < 1_000_000_000L) {
+        total += Math.max(entry.getValue().get(), 0);
+      }
+    }
+    return total;
   }
 
   /** Executor ids that registered with the running context's driver half, sorted; empty if none. */
