@@ -277,7 +277,7 @@ class UsageTracker:
         return float(max(expected - use.uses, 0))
 
     def profile(self) -> dict[str, dict]:
-        """Per-site facts worth keeping for a later run (see :mod:`blaze.profile`)."""
+        """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`)."""
         result = {}
         for site, stats in sorted(self.sites.items()):
             live = [u.uses for u in self.datasets.values() if u.site == site and u.uses]
