@@ -202,6 +202,7 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
                 self.disk_cost,
                 site_of=self._site_of,
                 later_reads=self._future_fallback,
+                later_gap=self._jobs_to_next_read,
                 estimator=self._estimate,
             )
             self._inputs = Measurements(

@@ -135,6 +135,16 @@ class RegistryMixin:
             return 0.0
         return self._tracker.future_uses(dataset.token)
 
+    def _jobs_to_next_read(self, rdd_id: int) -> int:
+        """How many jobs until a dataset's next predicted read, from when it was last read:
+        one read by the current job comes back with the next; one not read for k jobs is
+        predicted to be read about k jobs from now (MRD's distance to a later job's read)."""
+        dataset = self._datasets.get(rdd_id)
+        use = self._tracker.datasets.get(dataset.token) if dataset is not None else None
+        if use is None or use.last_job < 0:
+            return 1
+        return max(self._tracker.job_index - use.last_job + 1, 1)
+
     def _predict_sizes(self, rdd_id: int, site: str) -> None:
         """Register, before it is computed, each partition size predicted for a new dataset:
         ``costmodel.predict`` regressions over earlier datasets of the same site (the last

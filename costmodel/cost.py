@@ -51,7 +51,7 @@ from costmodel.disk import DiskCost
 from costmodel.types import Location, PartitionCost, PartitionKey, PartitionMetrics, RddSpec
 from lineage.walk import ancestors, breadth_first, walk
 
-__all__ = ["CostModel", "Estimate", "Estimator", "LaterReads"]
+__all__ = ["CostModel", "Estimate", "Estimator", "LaterGap", "LaterReads"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Estimate:
 
 Estimator = Callable[[RddSpec, int], Estimate | None]
 LaterReads = Callable[[int], float]  # rdd id -> reads predicted for jobs not submitted yet
+LaterGap = Callable[[int], int]  # rdd id -> jobs until its next predicted read (1: the next)
 
 
 class CostModel:
@@ -86,6 +87,7 @@ class CostModel:
         current_job: int | None = None,
         estimator: Estimator | None = None,
         later_reads: LaterReads | None = None,
+        later_gap: LaterGap | None = None,
     ) -> None:
         if disk is None:
             raise ValueError(
@@ -96,10 +98,13 @@ class CostModel:
         self.estimator = estimator
         self.current_job = current_job
         self._later_reads = later_reads or self._cross_job_reads
-        # where stages stand, for MRD's distances: the newest stage submitted and the newest
-        # any submitted job planned (a read predicted for a later job lies beyond it)
+        self._later_gap = later_gap or (lambda rdd_id: 1)
+        # where stages stand, for MRD's distances: the newest stage submitted, the newest any
+        # submitted job planned (a read predicted for a later job lies beyond it), and how
+        # many stages a job has had (how far each further job lies)
         self.current_stage = 0
         self.last_stage = 0
+        self.stages_per_job = 1.0
         self._rdds: dict[int, RddSpec] = {}
         self._children: dict[int, list[int]] = {}
         self._metrics: dict[PartitionKey, PartitionMetrics] = {}
@@ -477,13 +482,17 @@ class CostModel:
         """MRD's distance in stages to the next read; None when nothing will read it.
 
         A pending stage is ``stage - current stage`` away; a read predicted only for a later
-        job lies beyond every stage the submitted jobs planned.
+        job lies beyond every stage the submitted jobs planned, by as many jobs' worth of
+        stages as the gap until its next read (``later_gap``: a dataset read every job comes
+        back next; one read every few jobs, or not for a while, comes back later).
         """
         stages = self.reference_stages(key)
         if stages:
             return max(min(stages) - self.current_stage, 0)
         if self.later_reads(key[0]) > 0:
-            return max(self.last_stage - self.current_stage, 0) + 1
+            beyond = max(self.last_stage - self.current_stage, 0) + 1
+            gap = max(int(self._later_gap(key[0])), 1)
+            return beyond + round(self.stages_per_job * (gap - 1))
         return None
 
     # ------------------------------------------------------------------ R

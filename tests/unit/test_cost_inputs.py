@@ -13,6 +13,7 @@ from blaze.measure import Measurements
 from blaze.prefetch import Prefetcher
 from costmodel import CostModel, DiskCost, Location, PartitionMetrics, RddSpec
 from costmodel.disk import OnlineDiskCost
+from costmodel.policies import PartitionState, PolicyContext, get_policy
 from lineage.dag import LineageDag
 from lineage.events import (
     BlockEvent,
@@ -113,6 +114,28 @@ def test_lrc_counts_references_to_come_and_mrd_measures_their_distance():
     for stage in (1, 2):
         dead.complete_stage(stage)
     assert dead.reference_count((0, 0)) == 0 and dead.next_reference((0, 0)) is None
+
+
+def test_mrd_places_a_later_jobs_read_by_the_gap_until_it():
+    """Two datasets only later jobs read: one read by the current job (next read: the next
+    job), one not read for three jobs (next read predicted about three jobs away): MRD's
+    distances differ by the stages of the jobs between, so it evicts the second first."""
+    rdds = [RddSpec(r, (), 1, frozenset({0}), cached=True) for r in (1, 2)]
+    model = CostModel(
+        rdds,
+        disk=DiskCost(1.0, 1.0),
+        completed_stages=[0],
+        later_reads=lambda rdd: 1.0,
+        later_gap=lambda rdd: {1: 1, 2: 3}[rdd],
+    )
+    model.current_stage, model.last_stage, model.stages_per_job = 10, 12, 4.0
+    assert model.next_reference((1, 0)) == 3  # past stage 12
+    assert model.next_reference((2, 0)) == 3 + 8  # and two more jobs of four stages
+    resident = [PartitionState((r, 0), 10, Location.MEMORY, last_access=r) for r in (1, 2)]
+    decision = get_policy("mrd").admit(
+        PartitionState((9, 0), 10), resident, 20, PolicyContext(costs=model)
+    )
+    assert [key for key, _ in decision.victims] == [(2, 0)]  # LRU would take (1, 0)
 
 
 # ---- R and the hit costs ------------------------------------------------------------------
