@@ -411,3 +411,34 @@ def test_every_setting_is_an_attach_keyword_from_one_table():
     merged = _merge_overrides({}, None, {"report_path": "/tmp/r.json", "auto_cache": False})
     config = BlazeConfig.from_conf(merged)
     assert config.report_path == "/tmp/r.json" and config.auto_cache is False
+
+
+def test_blaze_explain_shows_every_input_of_a_decision(tmp_path, capsys, monkeypatch):
+    from blaze.explain import write_decision_log
+    from blaze_cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: no header is cut
+    entry = {
+        "seq": 1,
+        "action": "drop",
+        "rdd": 3,
+        "split": 0,
+        "F": 2.0,
+        "F_pending": 1.0,
+        "F_later": 1.0,
+        "R": 12.5,
+        "W": 40.0,
+        "Rd": 30.0,
+        "hit_memory": 1.25,
+        "hit_disk": 31.25,
+        "cost": 25.0,
+        "size": 4096,
+        "rule": "victims would cost more than it saves",
+    }
+    path = write_decision_log(tmp_path / "d.jsonl", {"app_name": "x", "policy": "blaze"}, [entry])
+    assert main(["explain", str(path)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "F_pending" in line)
+    for column in ("F", "F_pending", "F_later", "R", "W", "Rd", "hit_memory", "hit_disk"):
+        assert f" {column} " in header, column
+    assert "31.25" in out and "1.25" in out
