@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from costmodel.adapter import rdd_spec
-from costmodel.cost import CostModel, Estimator, LaterReads
+from costmodel.cost import CostModel, Estimator, LaterGap, LaterReads
 from costmodel.disk import DiskCost
 from costmodel.types import Location, PartitionCost, PartitionKey
 from lineage.dag import LineageDag
@@ -43,8 +43,8 @@ class Engine:
 
     ``site_of(rdd_id)`` names the program line of a dataset the manager knows (its call
     site across iterations; other RDDs get the DAG's signature); ``later_reads(rdd_id)``
-    predicts the reads of jobs not submitted yet. Not thread-safe: the manager calls it
-    under its lock.
+    predicts the reads of jobs not submitted yet, ``later_gap(rdd_id)`` how many jobs away
+    the next one is (MRD's distance). Not thread-safe: the manager calls it under its lock.
     """
 
     def __init__(
@@ -54,10 +54,13 @@ class Engine:
         *,
         site_of: Callable[[int], str | None],
         later_reads: LaterReads,
+        later_gap: LaterGap | None = None,
         estimator: Estimator | None = None,
     ) -> None:
         self.dag = dag
-        self.model = CostModel(disk=disk, estimator=estimator, later_reads=later_reads)
+        self.model = CostModel(
+            disk=disk, estimator=estimator, later_reads=later_reads, later_gap=later_gap
+        )
         self._site_of = site_of
 
     # ---- records in ------------------------------------------------------------------------
@@ -66,6 +69,8 @@ class Engine:
             for stage in job.stages:
                 self._learn(stage)
             self.model.set_current_job(job.job_id)
+            jobs = len(self.dag.job_ids())
+            self.model.stages_per_job = len(self.dag.stage_ids()) / max(jobs, 1)
             return
         submitted = self.dag.submitted_stage_ids()
         for stage_id in job.stage_ids:  # planned but never run: their output existed

@@ -29,6 +29,7 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from blaze.disk_copies import DiskCopies
 from blaze.partition_map import StageGraph
 from lineage.events import BlockEvent, StageRun, TaskRun
 
@@ -79,7 +80,6 @@ class _Counters:
     recomputed_partitions: int = 0
     disk_bytes_written: int = 0
     disk_bytes_read: int = 0
-    dead_writes: int = 0  # disk copies removed without ever being read
     evictions_by_reason: Counter = field(default_factory=Counter)
     decisions: Counter = field(default_factory=Counter)
     events: Counter = field(default_factory=Counter)
@@ -111,7 +111,7 @@ class Ledger:
         self._computed: set[Key] = set()
         self._expected: dict[Slot, str] = {}  # orders given, by reason
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
-        self._unread_disk: set[Slot] = set()  # disk copies written and not read since
+        self.disk_copies = DiskCopies()
         self._predicted: dict[tuple[int, int], float] = {}
         self._prediction_errors: list[float] = []
         self._predicted_bytes = 0.0
@@ -133,7 +133,7 @@ class Ledger:
         record = self.blocks.pop(slot, None)
         if record is None:
             return None
-        self._disk_copy_gone(slot)
+        self.disk_copies.gone(slot)
         self._account(record, -record.memory_size)
         self._by_executor[record.executor_id].pop(slot, None)
         holders = self._by_key.get(record.key)
@@ -153,18 +153,6 @@ class Ledger:
             self._touch(record)
             self._memory[record.executor_id] += delta
             self._memory_by_rdd[record.executor_id][record.rdd_id] += delta
-
-    # ---- disk copies: written, read, or gone unread (a dead write) -------------------------
-    def _disk_written(self, slot: Slot) -> None:
-        self._unread_disk.add(slot)
-
-    def _disk_read(self, slot: Slot) -> None:
-        self._unread_disk.discard(slot)
-
-    def _disk_copy_gone(self, slot: Slot) -> None:
-        if slot in self._unread_disk:
-            self._unread_disk.discard(slot)
-            self.counters.dead_writes += 1
 
     def _touch(self, record: BlockRecord) -> None:
         if self.touched is not None:
@@ -218,12 +206,12 @@ class Ledger:
         removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
         if disk > 0 and before_disk == 0 and not confirms_spill:
             self.counters.disk_bytes_written += disk
-            self._disk_written(slot)
+            self.disk_copies.written(slot)
         elif disk == 0 and before_disk > 0 and not removed:
-            self._disk_copy_gone(slot)
+            self.disk_copies.gone(slot)
         if entered and before_disk > 0:
             self._promoted_since_look[key] = before_disk
-            self._disk_read(slot)
+            self.disk_copies.read(slot)
         elif before_mem == 0 and before_disk == 0 and (mem > 0 or disk > 0):
             self._stored_since_look.add(key)
             self._count_computation(key)
@@ -253,7 +241,7 @@ class Ledger:
         if not record.disk_size:
             record.disk_estimate = record.memory_size
             self.counters.disk_bytes_written += record.memory_size
-            self._disk_written(slot)
+            self.disk_copies.written(slot)
             self._set_sizes(record, 0, record.memory_size)
         else:
             self._set_sizes(record, 0, record.disk_size)
@@ -264,7 +252,7 @@ class Ledger:
         record = self.blocks.get(slot)
         self.counters.disk_bytes_read += read_bytes
         self.counters.decisions["prefetch"] += 1
-        self._disk_read(slot)
+        self.disk_copies.read(slot)
         if record is not None and not record.memory_size:
             # the disk copy exists (it was just read): a spill's confirmation arriving later
             # must not take the prefetched memory copy for the dropped one
@@ -379,7 +367,7 @@ class Ledger:
             self.counters.disk_bytes_read += max(r.disk_size for r in records)
             outcome = "disk_hit"
             for record in records:
-                self._disk_read((record.rdd_id, record.split_index, record.executor_id))
+                self.disk_copies.read((record.rdd_id, record.split_index, record.executor_id))
         else:  # computed, but Spark did not store it (no room): still a computation
             self._count_computation(key)
             outcome = "miss"
@@ -423,10 +411,7 @@ class Ledger:
             "recomputed_partitions": c.recomputed_partitions,
             "disk_bytes_written": c.disk_bytes_written,
             "disk_bytes_read": c.disk_bytes_read,
-            # disk copies never read: removed unread, or still unread now (at the end of a
-            # run every unread copy is dead)
-            "dead_writes": c.dead_writes + len(self._unread_disk),
-            "unread_disk_copies": len(self._unread_disk),
+            **self.disk_copies.report(),
             "evictions_by_reason": dict(sorted(c.evictions_by_reason.items())),
             "decisions": dict(sorted(c.decisions.items())),
             "predicted_vs_observed": {

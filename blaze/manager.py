@@ -183,6 +183,7 @@ class BlazeManager:
             probed,
             site_of=self.registry.site_of,
             later_reads=self.registry.future_fallback,
+            later_gap=self.registry.jobs_to_next_read,
             estimator=lambda spec, split: self.measurements.estimate(spec, split),
         )
         self.measurements = SiteMeasurements(

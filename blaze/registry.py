@@ -192,6 +192,16 @@ class Registry:
             return 0.0
         return self.tracker.future_uses(dataset.token)
 
+    def jobs_to_next_read(self, rdd_id: int) -> int:
+        """How many jobs until a dataset's next predicted read, from when it was last read:
+        one read by the current job comes back with the next; one not read for k jobs is
+        predicted to be read about k jobs from now (MRD's distance to a later job's read)."""
+        dataset = self.datasets.get(rdd_id)
+        use = self.tracker.datasets.get(dataset.token) if dataset is not None else None
+        if use is None or use.last_job < 0:
+            return 1
+        return max(self.tracker.job_index - use.last_job + 1, 1)
+
     def managed_ids(self) -> set[int]:
         return {rid for rid, d in self.datasets.items() if d.managed}
 

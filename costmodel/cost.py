@@ -51,7 +51,7 @@ from costmodel.disk import DiskCost
 from costmodel.types import Location, PartitionCost, PartitionKey, PartitionMetrics, RddSpec
 from lineage.walk import ancestors, breadth_first, walk
 
-__all__ = ["CostModel", "Estimate", "Estimator", "LaterReads"]
+__all__ = ["CostModel", "Estimate", "Estimator", "LaterGap", "LaterReads"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Estimate:
 
 Estimator = Callable[[RddSpec, int], Estimate | None]
 LaterReads = Callable[[int], float]  # rdd id -> reads predicted for jobs not submitted yet
+LaterGap = Callable[[int], int]  # rdd id -> jobs until its next predicted read (1: the next)
 
 
 class CostModel:
@@ -86,6 +87,7 @@ class CostModel:
         current_job: int | None = None,
         estimator: Estimator | None = None,
         later_reads: LaterReads | None = None,
+        later_gap: LaterGap | None = None,
     ) -> None:
         if disk is None:
             raise ValueError(
@@ -96,10 +98,13 @@ class CostModel:
         self.estimator = estimator
         self.current_job = current_job
         self._later_reads = later_reads or self._cross_job_reads
-        # where stages stand, for MRD's distances: the newest stage submitted and the newest
-        # any submitted job planned (a read predicted for a later job lies beyond it)
+        self._later_gap = later_gap or (lambda rdd_id: 1)
+        # where stages stand, for MRD's distances: the newest stage submitted, the newest any
+        # submitted job planned (a read predicted for a later job lies beyond it), and how
+        # many stages a job has had (how far each further job lies)
         self.current_stage = 0
         self.last_stage = 0
+        self.stages_per_job = 1.0
         self._rdds: dict[int, RddSpec] = {}
         self._children: dict[int, list[int]] = {}
         self._metrics: dict[PartitionKey, PartitionMetrics] = {}
@@ -107,9 +112,14 @@ class CostModel:
         self._rdd_means: dict[int, tuple[float | None, float | None]] = {}
         self._locations: dict[PartitionKey, Location] = {}
         self._completed: set[int] = set(completed_stages)
-        self._started: set[tuple[int, int]] = set(started_tasks)  # (stage, split)
+        # stage -> splits whose task started (dropped when the stage completes)
+        self._started: dict[int, set[int]] = {}
+        for stage_id, split in started_tasks:
+            self._started.setdefault(stage_id, set()).add(split)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
-        self._f_by_stage: dict[int, set[PartitionKey]] = {}  # stage -> keys whose F saw it
+        # stage -> split -> keys whose F saw the stage (what a completion or a task start of
+        # that split invalidates)
+        self._f_by_stage: dict[int, dict[int, set[PartitionKey]]] = {}
         self._later_cache: dict[int, float] = {}
         self._r_cache: dict[PartitionKey, float] = {}
         # one memo per on_disk flag, keyed by the partition key itself (no tuple per lookup)
@@ -235,16 +245,21 @@ class CostModel:
         if stage_id in self._completed:
             return
         self._completed.add(stage_id)
-        self._forget_references(self._f_by_stage.pop(stage_id, ()))
+        self._started.pop(stage_id, None)
+        for keys in self._f_by_stage.pop(stage_id, {}).values():
+            self._forget_references(keys)
 
     def start_task(self, stage_id: int, split: int) -> None:
         """The stage's task for ``split`` started: it reads that split now, not later."""
-        if (stage_id, split) in self._started or stage_id in self._completed:
+        if stage_id in self._completed:
             return
-        self._started.add((stage_id, split))
-        keys = self._f_by_stage.get(stage_id)
+        splits = self._started.setdefault(stage_id, set())
+        if split in splits:
+            return
+        splits.add(split)
+        keys = self._f_by_stage.get(stage_id, {}).pop(split, None)
         if keys:
-            self._forget_references([k for k in keys if k[1] == split])
+            self._forget_references(keys)
 
     def _forget_references(self, keys: Iterable[PartitionKey]) -> None:
         memo_in, memo_on = self._cost_cache[False], self._cost_cache[True]
@@ -380,6 +395,7 @@ class CostModel:
         counted: set[int] = set()
         seen: set[int] = set()  # every stage the answer depends on (for invalidation)
         completed, started, locations = self._completed, self._started, self._locations
+        no_split: frozenset[int] = frozenset()
 
         def readers(node: int) -> list[int]:
             nxt = []
@@ -389,7 +405,7 @@ class CostModel:
                     continue
                 remaining = spec.stages - completed
                 seen.update(remaining)
-                counted.update(s for s in remaining if (s, split) not in started)
+                counted.update(s for s in remaining if split not in started.get(s, no_split))
                 if remaining and spec.cached:
                     continue  # its stages store it; later stages read the child, not this
                 nxt.append(child)
@@ -400,7 +416,7 @@ class CostModel:
         result = frozenset(counted)
         self._f_cache[key] = result
         for stage_id in seen:
-            self._f_by_stage.setdefault(stage_id, set()).add(key)
+            self._f_by_stage.setdefault(stage_id, {}).setdefault(split, set()).add(key)
         return result
 
     def later_reads(self, rdd_id: int) -> float:
@@ -477,13 +493,17 @@ class CostModel:
         """MRD's distance in stages to the next read; None when nothing will read it.
 
         A pending stage is ``stage - current stage`` away; a read predicted only for a later
-        job lies beyond every stage the submitted jobs planned.
+        job lies beyond every stage the submitted jobs planned, by as many jobs' worth of
+        stages as the gap until its next read (``later_gap``: a dataset read every job comes
+        back next; one read every few jobs, or not for a while, comes back later).
         """
         stages = self.reference_stages(key)
         if stages:
             return max(min(stages) - self.current_stage, 0)
         if self.later_reads(key[0]) > 0:
-            return max(self.last_stage - self.current_stage, 0) + 1
+            beyond = max(self.last_stage - self.current_stage, 0) + 1
+            gap = max(int(self._later_gap(key[0])), 1)
+            return beyond + round(self.stages_per_job * (gap - 1))
         return None
 
     # ------------------------------------------------------------------ R

@@ -68,8 +68,8 @@ def test_bad_input_fails_before_spark(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "blaze: error: unknown policy 'fastest' (known: none, spark, mem_only, mem_disk, lrc, "
-        "mrd, blaze, blaze_auto, unlimited, or all)"
+        "blaze: error: unknown policy 'fastest' (known: none, spark, mem_only, mem_disk, "
+        "mem_disk_au, lrc, mrd, blaze, blaze_auto, unlimited, or all)"
     )
     assert not (tmp_path / "data").exists()
 

@@ -271,6 +271,7 @@ _mutations = st.lists(
             st.floats(0, 500),
         ),
         st.tuples(st.just("stage"), st.integers(0, 3)),
+        st.tuples(st.just("task"), st.integers(0, 3), st.integers(0, 2)),
         st.tuples(st.just("job"), st.integers(0, 3)),
         st.tuples(st.just("add"), st.integers(6, 8), st.integers(0, 5), st.integers(0, 4)),
     ),
@@ -293,6 +294,7 @@ def test_cached_costs_match_a_fresh_model(mutations):
     metrics: dict = {}
     locations: dict = {}
     stages: set = set()
+    started: set = set()
     job = None
     keys = [(r, s) for r in range(9) for s in range(3)]
     for mutation in mutations:
@@ -308,6 +310,10 @@ def test_cached_costs_match_a_fresh_model(mutations):
             _, r, s, loc = mutation
             live.set_location((r, s), loc)
             locations[(r, s)] = loc
+        elif mutation[0] == "task":  # a stage's task for a split starts reading it
+            _, stage, split = mutation
+            live.start_task(stage, split)
+            started.add((stage, split))
         elif mutation[0] == "obs":
             _, r, s, size, ms = mutation
             live.observe((r, s), size, ms)
@@ -317,7 +323,13 @@ def test_cached_costs_match_a_fresh_model(mutations):
             stages.add(mutation[1])
         [live.cost(k) for k in keys]  # fill the memo between mutations
     fresh = CostModel(
-        rdds, metrics, DISK, completed_stages=stages, locations=locations, current_job=job
+        rdds,
+        metrics,
+        DISK,
+        completed_stages=stages,
+        started_tasks=started,
+        locations=locations,
+        current_job=job,
     )
     for key in keys:
         assert live.cost(key) == fresh.cost(key), key

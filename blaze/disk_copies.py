@@ -1,0 +1,40 @@
+"""Disk copies of cached blocks, and whether each was read before it went: dead writes.
+
+Why: a block written to disk costs W whether or not anything reads it back; a write never
+followed by a read of that copy was wasted (the cost model's F said a read would come, or
+a policy spilled without asking). The ledger reports each such *dead write* — a disk copy
+removed, unpersisted or dropped without a read since it was written — plus the copies still
+unread now (at the end of a run every unread copy is dead).
+"""
+
+from __future__ import annotations
+
+__all__ = ["DiskCopies"]
+
+Slot = tuple[int, int, str]  # (rdd_id, split_index, executor_id)
+
+
+class DiskCopies:
+    """Written disk copies not read since, and the count of those that died unread."""
+
+    def __init__(self) -> None:
+        self._unread: set[Slot] = set()
+        self.dead = 0
+
+    def written(self, slot: Slot) -> None:
+        self._unread.add(slot)
+
+    def read(self, slot: Slot) -> None:
+        self._unread.discard(slot)
+
+    def gone(self, slot: Slot) -> None:
+        """The copy was removed (dropped, unpersisted, lost): dead if it was never read."""
+        if slot in self._unread:
+            self._unread.discard(slot)
+            self.dead += 1
+
+    def report(self) -> dict[str, int]:
+        return {
+            "dead_writes": self.dead + len(self._unread),
+            "unread_disk_copies": len(self._unread),
+        }
