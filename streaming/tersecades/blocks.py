@@ -33,10 +33,10 @@ only Python loop is per block for the CRC, never per value.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from isal import isal_zlib
 
 from streaming.tersecades.bitpack import pack_blocks, unpack_group
 from streaming.tersecades.errors import CorruptEncodingError
@@ -54,13 +54,13 @@ __all__ = [
     "IntBlocks",
     "Payload",
     "block_rows",
-    "decode_int64",
     "delta_matrix",
     "encode_int64",
     "lane_max",
     "one_of",
     "pack_exceptions",
     "read_rows",
+    "reference_decode_int64",
     "write_rows",
 ]
 
@@ -236,7 +236,7 @@ class IntBlocks:
             offsets = payload.offsets.tolist()
             if offsets[-1] > offsets[0]:
                 slices.append((memoryview(np.ascontiguousarray(payload.data)), offsets))
-        crc32 = zlib.crc32
+        crc32 = isal_zlib.crc32  # zlib.crc32 bit for bit, vectorised (PCLMUL)
         out = [0] * self.num_blocks
         for b in range(self.num_blocks):  # per block, never per value
             crc = crc32(header_bytes[b * size : (b + 1) * size])
@@ -738,8 +738,9 @@ def _escape_values(
     return out
 
 
-def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode every block: (int64 values, validity or None when there are no nulls).
+def reference_decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numpy reference decoder (the compiled one is ``kernels.decode.decode_blocks``, which
+    the codecs use; the tests compare the two): (int64 values, validity or None).
 
     Lanes are first turned into values (FOR, DICT) or differences (DELTA, DOD); exceptions are
     patched in (they hold the exact value, or the exact difference for delta kinds); delta

@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.tersecades.blocks import IntBlocks, Payload, decode_int64, encode_int64
+from streaming.tersecades.blocks import IntBlocks, Payload, encode_int64
 from streaming.tersecades.errors import CorruptEncodingError, UnfitValueError
+from streaming.tersecades.kernels.decode import decode_blocks
 
 __all__ = [
     "BaseDelta",
@@ -198,7 +199,7 @@ class BaseDelta(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_int64(encoded.blocks)
+        values, valid = decode_blocks(encoded.blocks, encoded.name)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 
@@ -232,7 +233,7 @@ class LosslessFloat(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         width = arrow_type.bit_width
         if width == 32 and ((keys < -(2**31)) | (keys >= 2**31)).any():
             raise CorruptEncodingError(f"column {encoded.name!r}: decoded bits exceed float32")
@@ -285,7 +286,7 @@ class TimestampWindow(Codec):
         return EncodedColumn(column, self, blocks, param=param).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         return _from_int64(encoded.name, keys * self.window + self.origin, valid, arrow_type)
 
     def labels(self, keys: np.ndarray) -> np.ndarray:
@@ -357,7 +358,7 @@ class BoundedFloat(Codec):
         return values.astype(np.float32) if arrow_type == pa.float32() else values
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         values = self._values(keys, arrow_type)
         return pa.array(values, type=arrow_type, mask=None if valid is None else ~valid)
 
@@ -406,7 +407,7 @@ class Dictionary(Codec):
         return EncodedColumn(column, self, blocks, dictionary=lists).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        codes, valid = decode_int64(encoded.blocks)
+        codes, valid = decode_blocks(encoded.blocks, encoded.name)
         lists = encoded.dictionary
         list_offsets = lists.offsets.to_numpy().astype(np.int64)
         sizes = np.diff(list_offsets)

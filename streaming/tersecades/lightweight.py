@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streaming.tersecades.adaptive import CHOICES, encode_adaptive
-from streaming.tersecades.blocks import DELTA, DOD, decode_int64, one_of
+from streaming.tersecades.blocks import DELTA, DOD, one_of
 from streaming.tersecades.codecs import (
     Codec,
     Dictionary,
@@ -31,6 +31,7 @@ from streaming.tersecades.codecs import (
     _validity,
 )
 from streaming.tersecades.errors import CorruptEncodingError
+from streaming.tersecades.kernels.decode import decode_blocks
 
 __all__ = ["Adaptive", "AlpFloat", "default_codec"]
 
@@ -64,7 +65,7 @@ class Adaptive(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_int64(encoded.blocks)
+        values, valid = decode_blocks(encoded.blocks, encoded.name)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 
@@ -142,7 +143,7 @@ class AlpFloat(Codec):
         if ((exponent < FALLBACK) | (exponent > MAX_EXPONENT)).any():
             raise CorruptEncodingError(f"column {encoded.name!r}: a block exponent is out of range")
         width = arrow_type.bit_width
-        keys, valid = decode_int64(blocks)
+        keys, valid = decode_blocks(blocks, encoded.name)
         per_row = np.repeat(exponent.astype(np.int64), blocks.rows)
         fallback = per_row == FALLBACK
         floats = keys.astype(np.float64) / _POW10[np.maximum(per_row, 0)]
