@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from streaming.tersecades.bitpack import pack_blocks, pack_group
 from streaming.tersecades.blocks import (
     DELTA,
     DICT,
@@ -39,8 +38,8 @@ from streaming.tersecades.blocks import (
     Payload,
     empty_blocks,
     one_of,
-    pack_exceptions,
 )
+from streaming.tersecades.kernels.encode import escape_codes, pack_blocks, pack_column
 
 __all__ = ["CHOICES", "encode_adaptive"]
 
@@ -257,7 +256,7 @@ def _escape_dictionaries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     """ESC dictionaries of blocks ``x`` (2-D), decided on the sample: up to ``MAX_ESC`` values
     seen more than once get codes ``0..K-1`` (most frequent first); code ``K`` escapes.
     Returns (dictionary values (nb, MAX_ESC), K per block, codes (nb, n))."""
-    nb, n = x.shape
+    nb = len(x)
     s = np.sort(_sample(x).reshape(nb, -1), axis=1)
     m = s.shape[1]
     start = np.ones((nb, m), bool)
@@ -273,12 +272,7 @@ def _escape_dictionaries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     values = np.take_along_axis(first, top, axis=1)
     # at least one code besides the escape: patched rows take code 0, never the escape
     k = np.maximum((top_len >= 2).sum(axis=1), 1)
-    codes = np.broadcast_to(k[:, None], (nb, n)).copy()
-    for j in range(MAX_ESC):  # a comparison per dictionary slot, over every block at once
-        if not (k > j).any():
-            break
-        hit = (x == values[:, j : j + 1]) & (k > j)[:, None]
-        codes[hit] = j
+    codes = escape_codes(np.ascontiguousarray(x), np.ascontiguousarray(values), k.astype(np.int64))
     return values, k, codes
 
 
@@ -321,7 +315,8 @@ def _pack_side_streams(
         rank = np.arange(len(block_of)) - first[block_of]
         buffer = np.zeros(int(padded[members].sum()), np.uint64)
         buffer[slot[block_of[keep]] + rank[keep]] = side[keep]
-        words = pack_group(buffer[None, :], w).view(np.int64).reshape(-1)
+        _, packed = pack_blocks(buffer[None, :], np.array([w], np.int64))
+        words = packed.view(np.int64)  # whole 64-value periods: whole words
         for b in members.tolist():  # per block, never per value
             start = slot[b] // 64 * w
             out[b] = words[start : start + padded[b] // 64 * w]
@@ -428,13 +423,14 @@ def _encode_group(
             dict_parts[b] = np.concatenate([header, esc_values[i, : esc_k[i]], words[i]])
     if valid is not None:
         exc &= valid | (forced if forced is not None else False)
-    exc_block, exc_row = np.nonzero(exc)
-    exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
     anchor = np.where(one_of(kind, (DELTA, DOD)), stride, vmin)
-    exc_val = pack_exceptions(exc_block, exact[exc_block, exc_row], anchor, nb)
-    lanes[exc] = 0
     if valid is not None:
         lanes[~valid] = 0
+    lane_off, lane_data, pos_off, pos_data, val_off, val_data = pack_column(
+        lanes, width.astype(np.int64), exc, np.ascontiguousarray(exact), anchor
+    )
+    exc_pos, exc_val = Payload(pos_off, pos_data), Payload(val_off, val_data)
+    if valid is not None:
         null_block, null_row = np.nonzero(~valid)
         null_pos = Payload.from_blocks(null_block, null_row.astype(np.uint16), nb)
     else:
@@ -455,7 +451,7 @@ def _encode_group(
         vmin,
         vmax,
         nulls,
-        Payload(*pack_blocks(lanes, width)),
+        Payload(lane_off, lane_data),
         exc_pos,
         exc_val,
         null_pos,

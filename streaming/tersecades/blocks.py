@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from isal import isal_zlib
 
-from streaming.tersecades.bitpack import pack_blocks, unpack_group
+from streaming.tersecades.bitpack import unpack_group
 from streaming.tersecades.errors import CorruptEncodingError
 
 __all__ = [
@@ -537,7 +537,10 @@ def _encode_group(
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
     width = width.astype(np.int8)
-    deltas = Payload(*pack_blocks(delta, width)) if bits else _pack_deltas(delta, width)
+    from streaming.tersecades.kernels.encode import pack_blocks  # the kernels import blocks
+
+    lane_bits = width.astype(np.int64) * (1 if bits else 8)  # byte lanes: the same bit stream
+    deltas = Payload(*pack_blocks(np.ascontiguousarray(delta), lane_bits))
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
         rows,
@@ -590,24 +593,6 @@ def _best_bit_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     sizes[:, 64] = 8 * n  # no exceptions at full width
     choice = sizes.argmin(axis=1)
     return sizes[np.arange(nb), choice], choice
-
-
-def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
-    nb, n = delta.shape
-    lengths = width.astype(np.int64) * n
-    offsets = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for w in WIDTHS[1:]:
-        group = np.flatnonzero(width == w)
-        if len(group) == 0:
-            continue
-        packed = delta[group].astype(_UINT[w]).view(np.uint8).reshape(len(group), n * w)
-        if len(group) == nb and w * n * nb == len(data):
-            data[:] = packed.reshape(-1)
-        else:
-            data[offsets[group][:, None] + np.arange(n * w)] = packed
-    return Payload(offsets, data)
 
 
 def _uniform_region(
