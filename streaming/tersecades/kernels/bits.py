@@ -23,7 +23,7 @@ _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def read_le(data, pos, nbytes):
     """``nbytes`` (0-8) little-endian bytes of ``data`` at ``pos`` as a uint64."""
     value = np.uint64(0)
@@ -32,13 +32,13 @@ def read_le(data, pos, nbytes):
     return value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def words_for(n, w):
     """Scratch words that hold ``n`` values of ``w`` bits plus the spare word."""
     return ((n * w + 63) >> 6) + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def load_words(data, start, nbytes, words):
     """Copy ``data[start:start + nbytes]`` into ``words`` (zero-padded, one spare word)."""
     full = (nbytes + 7) >> 3
@@ -50,7 +50,7 @@ def load_words(data, start, nbytes, words):
         as_bytes[i] = data[start + i]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _lane(words, bit, mask):
     """The lane at ``bit``: (x << 1) << (63 - s) is x << (64 - s) for s > 0 and 0 for s == 0,
     so a value spilling into the next word needs no branch."""
@@ -59,7 +59,7 @@ def _lane(words, bit, mask):
     return ((words[k] >> s) | ((words[k + 1] << _ONE) << (np.uint64(63) - s))) & mask
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def unpack_into(words, first, n, w, anchor, out, out_start):
     """``out[out_start + i] = anchor + lane(first + i)`` for ``i < n`` (modulo 2^64).
 
@@ -110,7 +110,7 @@ def unpack_into(words, first, n, w, anchor, out, out_start):
             i += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def pack_into(lanes, lane_start, n, w, words, out, out_start):
     """Pack ``lanes[lane_start:lane_start + n]`` (each below 2^w) at ``w`` bits into
     ``out[out_start:]`` (``(n * w + 7) // 8`` bytes), through ``words`` as scratch."""

@@ -40,13 +40,13 @@ _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _LOW32 = np.uint64(0xFFFF_FFFF)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add128(lo, hi, x):
     lo2 = lo + x
     return lo2, hi + (_ONE if lo2 < x else np.uint64(0))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _zone_state(col, b, lo, hi, empty, negate):
     """NONE / ALL / SOME for ``lo <= x <= hi`` (or its negation) from the block's zone map;
     null rows never match."""
@@ -65,7 +65,7 @@ def _zone_state(col, b, lo, hi, empty, negate):
     return NONE if inside == ALL else SOME
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _plain(col, b):
     return col[4][b] == FOR and col[2][b] == 0
 
