@@ -210,8 +210,16 @@ def _other_sizes(table: pa.Table) -> dict[str, int]:
         "zstd": pa.Codec("zstd").compress(data).size,
         "lz4": pa.Codec("lz4").compress(data).size,
         "parquet zstd": _parquet_size(table, compression="zstd"),
-        "parquet DELTA_BINARY_PACKED": _parquet_size(
-            table, use_dictionary=False, column_encoding="DELTA_BINARY_PACKED", compression="none"
+        "parquet DELTA_BINARY_PACKED": _parquet_size(  # floats: BYTE_STREAM_SPLIT (no DELTA)
+            table,
+            use_dictionary=False,
+            column_encoding={
+                f.name: "BYTE_STREAM_SPLIT"
+                if pa.types.is_floating(f.type)
+                else "DELTA_BINARY_PACKED"
+                for f in table.schema
+            },
+            compression="none",
         ),
         "parquet BSS+zstd": _parquet_size(
             table, use_dictionary=False, column_encoding="BYTE_STREAM_SPLIT", compression="zstd"

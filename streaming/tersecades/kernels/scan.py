@@ -102,8 +102,13 @@ def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cu
     base, bitw, kind, vmin, vmax = col[1][b], col[3][b], col[4][b], col[5][b], col[6][b]
     ep_off, ep_data, ev_off, ev_data = col[10], col[11], col[12], col[13]
     np_off, np_data = col[14], col[15]
+    if bitw == 0 and _plain(col, b):  # a constant block (but its exceptions): no lanes
+        hit[:m] = np.uint8(lo <= base <= hi)
+        for i in range(m):
+            lanes[i] = 0
     if _plain(col, b) or kind == DICT:
-        unpack_into(words, c0, m, bitw, np.uint64(0), lanes, 0)
+        if bitw or kind == DICT:
+            unpack_into(words, c0, m, bitw, np.uint64(0), lanes, 0)
         if kind == DICT:
             first, last, size = _dictionary_range(col, b, lo, hi)
             limit = np.uint64(max(size, 1))
@@ -118,7 +123,9 @@ def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cu
             t_lo = np.uint64(low) - np.uint64(base)
             t_hi = min(np.uint64(high) - np.uint64(base), lane_max)
             reachable = high >= low and t_lo <= lane_max
-        if reachable:
+        if bitw == 0 and kind != DICT:
+            pass  # filled above
+        elif reachable:
             for i in range(m):
                 hit[i] = (lanes[i] >= t_lo) & (lanes[i] <= t_hi)
         else:
@@ -156,7 +163,9 @@ def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cu
 
 @njit(cache=True)
 def _sum_chunk(values, sel, m, wide):
-    """count, offset sum (lo, hi), min, max of the selected ``values`` (uint64 offsets)."""
+    """count, offset sum (lo, hi), min, max of the selected ``values`` (uint64 offsets).
+    Unselected rows are multiplied by 0 (and or-ed to all ones for the min): no branch, so
+    LLVM vectorises the loop."""
     count = 0
     total = np.uint64(0)
     high = np.uint64(0)
@@ -164,21 +173,21 @@ def _sum_chunk(values, sel, m, wide):
     top = np.uint64(0)
     if wide:  # offsets up to 2^64: sum the 32-bit halves apart (no overflow in a chunk)
         for i in range(m):
-            take = np.uint64(0) - np.uint64(sel[i])
-            v = values[i] & take
-            count += sel[i]
+            s = np.uint64(sel[i])
+            v = values[i] * s
+            count += np.int64(sel[i])
             total += v & _LOW32
             high += v >> np.uint64(32)
-            low_min = min(low_min, values[i] | ~take)
+            low_min = min(low_min, v | (np.uint64(0) - (_ONE - s)))
             top = max(top, v)
         lo, hi = _add128(total, high >> np.uint64(32), high << np.uint64(32))
         return count, lo, hi, low_min, top
     for i in range(m):
-        take = np.uint64(0) - np.uint64(sel[i])
-        v = values[i] & take
-        count += sel[i]
+        s = np.uint64(sel[i])
+        v = values[i] * s
+        count += np.int64(sel[i])
         total += v
-        low_min = min(low_min, values[i] | ~take)
+        low_min = min(low_min, v | (np.uint64(0) - (_ONE - s)))
         top = max(top, v)
     return count, total, np.uint64(0), low_min, top
 
