@@ -230,10 +230,10 @@ def _run_scan(batch, names, where, value_slot, key_slot, key_column, premask, *,
     columns += [columns[0]] * (SLOTS - len(columns))
     slots = {name: i for i, name in enumerate(names)}
     bounds = [p.interval() for p in where]
-    empty = np.array([lo > hi for lo, hi, _ in bounds], np.bool_)
-    clip = [
-        (min(max(lo, _I64_MIN), _I64_MAX), min(max(hi, _I64_MIN), _I64_MAX)) for lo, hi, _ in bounds
-    ]
+    # a constant beyond int64 (x == 2**63) can make the interval empty only after clipping
+    inside = [(max(lo, _I64_MIN), min(hi, _I64_MAX)) for lo, hi, _ in bounds]
+    empty = np.array([lo > hi for lo, hi in inside], np.bool_)
+    clip = [(min(lo, _I64_MAX), max(hi, _I64_MIN)) for lo, hi in inside]
     key_map = key_map_off = np.empty(0, np.int64)
     if key_column is not None and isinstance(key_column.codec, Dictionary):
         key_map, _ = Dictionary.global_codes(key_column)

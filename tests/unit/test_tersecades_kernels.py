@@ -211,3 +211,19 @@ def test_two_predicates_group_by_dictionary_equal_duckdb_on_every_kind(kind):
     expected = [tuple(r) for r in con.execute(sql).fetchall()]
     con.close()
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("op", "constant", "expected"),
+    [("==", -(2**63) - 1, 0), ("<", -(2**63), 0), (">", 2**63 - 1, 0), ("!=", 2**63, 3)],
+)
+def test_constants_beyond_int64_select_what_sql_would(op, constant, expected):
+    """A constant outside int64 empties (or fills) the interval after clipping; it must not
+    be clipped into a real value first (x == -2**63 - 1 is not x == -2**63)."""
+    values = pa.array([-(2**63), 0, 2**63 - 1])
+    batch = pa.RecordBatch.from_arrays([values], names=["v"])
+    spec = TerseSpec(batch.schema, block_size=2)
+    encoded = spec.parse(spec.encode(batch))
+    got = aggregate(encoded, "v", where=[Predicate("v", op, constant)]).rows()
+    assert sum(row[1] for row in got) == expected
+    assert got == reference_aggregate(encoded, "v", where=[Predicate("v", op, constant)]).rows()
