@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
 from streaming.tersecades.errors import CorruptEncodingError
+from streaming.tersecades.kernels.bits import readonly
 from streaming.tersecades.kernels.decode import STATUS, column_arrays
 from streaming.tersecades.kernels.scan import SLOTS, scan_blocks
 from streaming.tersecades.lightweight import Adaptive
@@ -239,18 +240,18 @@ def _run_scan(batch, names, where, value_slot, key_slot, key_column, premask, *,
         key_map, _ = Dictionary.global_codes(key_column)
         key_map_off = key_column.dictionary.offsets.to_numpy().astype(np.int64)
     mask_out = np.empty(batch.num_rows if want_mask else 0, np.uint8)
-    result = scan_blocks(
+    result = scan_blocks(  # every input read-only: one compiled signature
         tuple(columns),
         value_slot,
         key_slot,
-        np.ascontiguousarray(key_map, np.int64),
-        key_map_off,
-        np.array([slots[p.column] for p in where], np.int64),
-        np.array([c[0] for c in clip], np.int64),
-        np.array([c[1] for c in clip], np.int64),
-        empty,
-        np.array([negate for _, _, negate in bounds], np.bool_),
-        premask,
+        readonly(key_map, np.int64),
+        readonly(key_map_off, np.int64),
+        readonly([slots[p.column] for p in where], np.int64),
+        readonly([c[0] for c in clip], np.int64),
+        readonly([c[1] for c in clip], np.int64),
+        readonly(empty, np.bool_),
+        readonly([negate for _, _, negate in bounds], np.bool_),
+        readonly(premask, np.uint8),
         mask_out,
         want_mask,
     )

@@ -17,10 +17,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["load_words", "pack_into", "read_le", "unpack_into", "words_for"]
+__all__ = ["load_words", "pack_into", "read_le", "readonly", "unpack_into", "words_for"]
 
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def readonly(a: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """A read-only contiguous view of ``a`` (copied only to change dtype or layout).
+
+    numba types read-only arrays apart from writeable ones, and arrays read from Arrow buffers
+    are read-only while arrays built in numpy are not: handing every kernel input over
+    read-only gives each kernel exactly one compiled signature (one compile, one cache entry)."""
+    view = np.ascontiguousarray(a, dtype=dtype).view()
+    view.flags.writeable = False
+    return view
 
 
 @njit(cache=True)

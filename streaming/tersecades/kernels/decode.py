@@ -16,7 +16,7 @@ from numba import njit
 
 from streaming.tersecades.blocks import DELTA, DICT, DOD, FOR, IntBlocks
 from streaming.tersecades.errors import CorruptEncodingError
-from streaming.tersecades.kernels.bits import load_words, read_le, unpack_into, words_for
+from streaming.tersecades.kernels.bits import load_words, read_le, readonly, unpack_into, words_for
 
 __all__ = ["STATUS", "column_arrays", "decode_block", "decode_blocks", "scratch_sizes"]
 
@@ -33,18 +33,15 @@ _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 def column_arrays(blocks: IntBlocks) -> tuple:
     """The kernels' view of a column: per-block int64 metadata (widths in bits), then each
-    payload as (absolute byte offsets, bytes). Copies only the per-block arrays."""
-
-    def i64(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(a, dtype=np.int64)
-
-    bit_width = i64(blocks.width) if blocks.bits else i64(blocks.width) * 8
+    payload as (absolute byte offsets, bytes), all read-only (one compiled signature whether
+    the arrays came from Arrow or from numpy). Copies only the per-block arrays."""
+    bit_width = blocks.width.astype(np.int64) * (1 if blocks.bits else 8)
+    meta = (blocks.rows, blocks.base, blocks.stride, bit_width, blocks.kind)
+    meta += (blocks.vmin, blocks.vmax, blocks.nulls)
     payloads = []
     for p in (blocks.deltas, blocks.exc_pos, blocks.exc_val, blocks.null_pos, blocks.aux):
-        payloads += [i64(p.offsets), np.ascontiguousarray(p.data, dtype=np.uint8)]
-    meta = (blocks.rows, blocks.base, blocks.stride, bit_width, blocks.kind)
-    return (*(i64(a) for a in meta), *(i64(a) for a in (blocks.vmin, blocks.vmax, blocks.nulls)),
-            *payloads)  # fmt: skip
+        payloads += [readonly(p.offsets, np.int64), readonly(p.data, np.uint8)]
+    return (*(readonly(a, np.int64) for a in meta), *payloads)
 
 
 @njit(cache=True)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from streaming.tersecades.kernels.bits import pack_into, words_for
+from streaming.tersecades.kernels.bits import pack_into, readonly, words_for
 
 __all__ = ["escape_codes", "pack_blocks", "pack_column"]
 
 
 @njit(cache=True)
-def pack_blocks(lanes, width):
+def _pack_blocks(lanes, width):
     """Pack each row of ``lanes`` (nb, n) at its block's bit ``width``: (offsets, bytes)."""
     nb, n = lanes.shape
     offsets = np.zeros(nb + 1, np.int64)
@@ -33,7 +33,7 @@ def pack_blocks(lanes, width):
 
 
 @njit(cache=True)
-def pack_column(lanes, width, exc, exact, anchor):
+def _pack_column(lanes, width, exc, exact, anchor):
     """Pack blocks whose rows ``exc`` are exceptions: their lanes become 0, their positions go
     to a uint16 payload and ``exact - anchor`` (mod 2^64) to the narrowest of 1/2/4/8 bytes that
     holds every exception of the block. Returns the offsets and bytes of the lanes, the
@@ -87,7 +87,7 @@ def pack_column(lanes, width, exc, exact, anchor):
 
 
 @njit(cache=True)
-def escape_codes(x, values, k):
+def _escape_codes(x, values, k):
     """Code of every row of ESC blocks ``x`` (nb, n): the slot ``j < k[b]`` of the block's
     dictionary ``values`` holding it (the first, most frequent, on ties), else the escape
     ``k[b]``."""
@@ -103,3 +103,24 @@ def escape_codes(x, values, k):
                     break
             codes[b, i] = code
     return codes
+
+
+def pack_blocks(lanes: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pack each row of ``lanes`` (nb, n) at its block's bit ``width``: (offsets, bytes)."""
+    return _pack_blocks(readonly(lanes, np.uint64), readonly(width, np.int64))
+
+
+def pack_column(lanes, width, exc, exact, anchor) -> tuple[np.ndarray, ...]:
+    """See :func:`_pack_column` (inputs handed over read-only: one compiled signature)."""
+    return _pack_column(
+        readonly(lanes, np.uint64),
+        readonly(width, np.int64),
+        readonly(exc, np.bool_),
+        readonly(exact, np.int64),
+        readonly(anchor, np.int64),
+    )
+
+
+def escape_codes(x: np.ndarray, values: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """See :func:`_escape_codes`."""
+    return _escape_codes(readonly(x, np.int64), readonly(values, np.int64), readonly(k, np.int64))
