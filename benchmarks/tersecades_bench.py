@@ -499,7 +499,7 @@ def write_markdown(result: dict, path: Path) -> None:
         for gen, r in result["spark"].items():
             for variant, seconds in r["seconds"].items():
                 lines.append(
-                    f"| {gen} | {variant} | {seconds:.2f} | {r['mb_s'][variant]:,.0f} | "
+                    f"| {gen} | {variant} | {seconds:.2f} | {r['mb_s'][variant]:,.1f} | "
                     f"{r['speedup_vs_spark_raw'][variant]:.2f}x | {r['bytes_on_disk'][variant]:,} |"
                 )
         lines.append("")
@@ -626,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     for gen, r in result.get("spark", {}).items():
         for variant, speed in r["speedup_vs_spark_raw"].items():
-            print(f"{gen}: Spark {variant}: {r['mb_s'][variant]:,.0f} MB/s, {speed:.2f}x Spark raw")
+            print(f"{gen}: Spark {variant}: {r['mb_s'][variant]:,.1f} MB/s, {speed:.2f}x Spark raw")
     return 0
 
 
