@@ -153,19 +153,27 @@ def _as_int64(array: pa.Array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _storage_type(t: pa.DataType) -> pa.DataType:
+    return t if pa.types.is_integer(t) else {8: pa.int64(), 4: pa.int32()}[t.bit_width // 8]
+
+
 def _from_int64(
     column: str, values: np.ndarray, valid: np.ndarray | None, t: pa.DataType
 ) -> pa.Array:
+    """Arrow array of type ``t`` from integers (int64, or already ``t``'s storage dtype)."""
     mask = None if valid is None else ~valid
-    array = pa.array(values, type=pa.int64(), mask=mask)
-    storage = t if pa.types.is_integer(t) else {8: pa.int64(), 4: pa.int32()}[t.bit_width // 8]
-    if storage != pa.int64():
-        try:
-            array = array.cast(storage, safe=True)
-        except (pa.ArrowInvalid, OverflowError):
-            raise CorruptEncodingError(
-                f"column {column!r}: decoded values do not fit the declared type {t}"
-            ) from None
+    storage = _storage_type(t)
+    if values.dtype == storage.to_pandas_dtype():
+        array = pa.array(values, type=storage, mask=mask)
+    else:
+        array = pa.array(values, type=pa.int64(), mask=mask)
+        if storage != pa.int64():
+            try:
+                array = array.cast(storage, safe=True)
+            except (pa.ArrowInvalid, OverflowError):
+                raise CorruptEncodingError(
+                    f"column {column!r}: decoded values do not fit the declared type {t}"
+                ) from None
     return array if storage == t else array.view(t)
 
 
@@ -199,7 +207,8 @@ class BaseDelta(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_blocks(encoded.blocks, encoded.name)
+        dtype = _storage_type(arrow_type).to_pandas_dtype()
+        values, valid = decode_blocks(encoded.blocks, encoded.name, dtype)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 

@@ -28,6 +28,7 @@ from streaming.tersecades.codecs import (
     _as_int64,
     _from_int64,
     _is_integer_like,
+    _storage_type,
     _validity,
 )
 from streaming.tersecades.errors import CorruptEncodingError
@@ -65,7 +66,8 @@ class Adaptive(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_blocks(encoded.blocks, encoded.name)
+        dtype = _storage_type(arrow_type).to_pandas_dtype()
+        values, valid = decode_blocks(encoded.blocks, encoded.name, dtype)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 

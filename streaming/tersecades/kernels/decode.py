@@ -20,12 +20,13 @@ from streaming.tersecades.kernels.bits import load_words, read_le, readonly, unp
 
 __all__ = ["STATUS", "column_arrays", "decode_block", "decode_blocks", "scratch_sizes"]
 
-OK, BAD_CODE, ESC_TRUNCATED, ESC_RANGE, ESC_LENGTH = 0, 1, 2, 3, 4
+OK, BAD_CODE, ESC_TRUNCATED, ESC_RANGE, ESC_LENGTH, OUT_OF_RANGE = 0, 1, 2, 3, 4, 5
 STATUS = {
     BAD_CODE: "a dictionary code is outside its block's dictionary",
     ESC_TRUNCATED: "escape dictionary header is truncated",
     ESC_RANGE: "escape dictionary header is out of range",
     ESC_LENGTH: "escape stream length does not match the escape codes",
+    OUT_OF_RANGE: "decoded values do not fit the declared type",
 }
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -166,33 +167,55 @@ def decode_block(col, b, words, dictw, out, at):
 
 
 @njit(cache=True)
-def _decode_column(col, out, valid):
+def _decode_column(col, out, valid, low, high):
+    """Decode every block through a block-sized scratch into ``out`` (any integer dtype),
+    nulls as 0 (and False in ``valid``); a value outside ``[low, high]`` (the dtype's range)
+    is reported, not wrapped."""
     rows, nulls, np_off, np_data = col[0], col[7], col[14], col[15]
     words_size, dict_size = scratch_sizes(col)
     words = np.empty(words_size, np.uint64)
     dictw = np.empty(dict_size, np.uint64)
+    most = 1
+    for b in range(len(rows)):
+        most = max(most, rows[b])
+    scratch = np.empty(most, np.uint64)
     at = 0
     for b in range(len(rows)):
-        status = decode_block(col, b, words, dictw, out, at)
+        n = rows[b]
+        status = decode_block(col, b, words, dictw, scratch, 0)
         if status != OK:
             return status, b
         for e in range(nulls[b]):
-            pos = at + np.int64(read_le(np_data, np_off[b] + 2 * e, 2))
-            out[pos] = 0
-            valid[pos] = False
-        at += rows[b]
+            pos = np.int64(read_le(np_data, np_off[b] + 2 * e, 2))
+            scratch[pos] = 0
+            valid[at + pos] = False
+        bad = False
+        for i in range(n):
+            value = np.int64(scratch[i])
+            bad |= (value < low) | (value > high)
+            out[at + i] = value
+        if bad:
+            return OUT_OF_RANGE, b
+        at += n
     return OK, -1
 
 
-def decode_blocks(blocks: IntBlocks, column: str = "") -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode every block: (int64 values, validity or None when there are no nulls);
-    corrupt dictionary or escape data raises one error naming ``column`` and the block."""
+def decode_blocks(
+    blocks: IntBlocks, column: str = "", dtype: type = np.int64
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode every block: (values of the integer ``dtype``, validity or None when there are
+    no nulls). Decoding straight to a narrow dtype saves the int64 array and a cast; corrupt
+    dictionary or escape data, or a value the dtype cannot hold, raises one error naming
+    ``column`` and the block."""
     total = blocks.num_rows
-    values = np.empty(total, np.int64)
+    values = np.empty(total, dtype)
     has_nulls = int(blocks.nulls.sum()) > 0
     valid = np.ones(total if has_nulls else 0, np.bool_)
     if total:
-        status, block = _decode_column(column_arrays(blocks), values.view(np.uint64), valid)
+        info = np.iinfo(dtype)
+        status, block = _decode_column(
+            column_arrays(blocks), values, valid, max(info.min, -(2**63)), min(info.max, 2**63 - 1)
+        )
         if status != OK:
             raise CorruptEncodingError(f"column {column!r} block {block}: {STATUS[status]}")
     return values, (valid if has_nulls else None)
