@@ -67,6 +67,9 @@ def _pack_column(lanes, width, exc, exact, anchor):
     words = np.empty(words_for(n, 64) + 1, np.uint64)
     row = np.empty(n, np.uint64)
     for b in range(nb):
+        if counts[b] == 0:  # the usual block: its lanes are packed as they are
+            pack_into(lanes[b], 0, n, np.int64(width[b]), words, lane_data, lane_off[b])
+            continue
         base = np.uint64(anchor[b])
         at_pos, at_val, item = pos_off[b], val_off[b], items[b]
         for i in range(n):
