@@ -39,7 +39,13 @@ from streaming.tersecades.blocks import (
     empty_blocks,
     one_of,
 )
-from streaming.tersecades.kernels.encode import escape_codes, pack_blocks, pack_column
+from streaming.tersecades.kernels.encode import (
+    block_min_max,
+    encode_clean,
+    escape_codes,
+    pack_blocks,
+    pack_column,
+)
 
 __all__ = ["CHOICES", "encode_adaptive"]
 
@@ -61,11 +67,14 @@ def encode_adaptive(
     patch_values: np.ndarray | None = None,
     allow_delta: bool = True,
     only: str | None = None,
+    compiled: bool = True,
 ) -> IntBlocks:
     """Encode int64 ``values`` (``valid`` False marks nulls) in bit-packed blocks of sampled
     kinds. ``forced`` rows are stored as exceptions holding ``patch_values`` (the float codec's
     values that have no integer form); the zone maps ignore them. ``only`` (one of
-    ``CHOICES``) pins the kind wherever the block allows it, instead of sampling."""
+    ``CHOICES``) pins the kind wherever the block allows it, instead of sampling.
+    ``compiled=False`` encodes blocks without nulls or patches in numpy too (the reference
+    the tests compare the compiled path with, byte for byte)."""
     if only is not None and only not in CHOICES:
         raise ValueError(f"block kind {only!r} is not one of {CHOICES}")
     values = np.ascontiguousarray(values, dtype=np.int64)
@@ -92,6 +101,7 @@ def encode_adaptive(
                 shape(patch_values),
                 allow_delta,
                 only,
+                compiled,
             )
         )
     if not parts:
@@ -330,8 +340,11 @@ def _encode_group(
     patch: np.ndarray | None,
     allow_delta: bool,
     only: str | None = None,
+    compiled: bool = True,
 ) -> IntBlocks:
-    """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array."""
+    """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array. Blocks without nulls or
+    patches whose kind is a frame or a delta (the usual telemetry) are framed, sized and packed
+    by one compiled pass per block (``kernels.encode.encode_clean``); the rest here."""
     nb, n = x.shape
     ignore = None
     if valid is not None:
@@ -348,7 +361,7 @@ def _encode_group(
         x = np.where(ignore, vmin[:, None], x)  # ignored slots get lane 0
         clean = ~ignore.any(axis=1)
     else:
-        vmin, vmax = x.min(axis=1), x.max(axis=1)
+        vmin, vmax = block_min_max(x) if compiled else (x.min(axis=1), x.max(axis=1))
         clean = np.ones(nb, bool)
     delta_ok = clean & allow_delta
     cost, est = _estimates(x, delta_ok, clean)
@@ -357,6 +370,25 @@ def _encode_group(
         pinned = CHOICES.index(only)
         allowed = {1: est != 0, 2: delta_ok, 3: delta_ok, 5: clean}.get(pinned, np.ones(nb, bool))
         choice = np.where(allowed, pinned, 0)
+    if compiled and ignore is None and not (choice >= 4).any():
+        sample = _sample(np.arange(n, dtype=np.int64)[None, :]).reshape(-1)
+        out = encode_clean(x, patch, choice, est, vmin, sample, EXCEPTION_BYTES)
+        rows = np.full(nb, n, dtype=np.int32)
+        return IntBlocks(
+            rows,
+            *out[:2],
+            out[3],
+            vmin,
+            vmax,
+            nulls,
+            Payload(out[4], out[5]),
+            Payload(out[6], out[7]),
+            Payload(out[8], out[9]),
+            Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8),
+            crc=rows.astype(np.int64),
+            bits=True,
+            kind=out[2],
+        )
 
     u = x.view(np.uint64)
     lanes = u - vmin.view(np.uint64)[:, None]

@@ -10,12 +10,17 @@ bytes, packing the lanes — runs here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
+from streaming.tersecades.blocks import DELTA, DOD, FOR
 from streaming.tersecades.kernels.bits import pack_into, readonly, words_for
 
-__all__ = ["escape_codes", "pack_blocks", "pack_column"]
+__all__ = ["block_min_max", "encode_clean", "escape_codes", "pack_blocks", "pack_column"]
+
+_ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 @njit(cache=True)
@@ -127,3 +132,175 @@ def pack_column(lanes, width, exc, exact, anchor) -> tuple[np.ndarray, ...]:
 def escape_codes(x: np.ndarray, values: np.ndarray, k: np.ndarray) -> np.ndarray:
     """See :func:`_escape_codes`."""
     return _escape_codes(readonly(x, np.int64), readonly(values, np.int64), readonly(k, np.int64))
+
+
+@njit(cache=True)
+def _bit_length(u):
+    """Bit length as ``adaptive._bit_length`` computes it (through float64: exact below
+    2^53, at most one too high above), so both encoders choose the same widths."""
+    if u == 0:
+        return 0
+    return min(math.frexp(np.float64(u))[1], 64)
+
+
+@njit(cache=True)
+def _frame(x, b, n, choice, est, vmin, row, steps):
+    """Lanes of block ``b`` for its chosen kind (0 FOR, 1 FOR+stride, 2 DELTA, 3 DOD) into
+    ``row``; delta kinds leave their exact steps in ``steps``. Returns (base, stride, kind)."""
+    if choice == 0:
+        low = np.uint64(vmin)
+        for i in range(n):
+            row[i] = np.uint64(x[b, i]) - low
+        return vmin, np.int64(0), FOR
+    if choice == 1:
+        step = np.uint64(est)
+        ramp = np.uint64(0)
+        least = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+        for i in range(n):
+            row[i] = np.uint64(x[b, i]) - ramp
+            least = min(least, np.int64(row[i]))
+            ramp += step
+        for i in range(n):
+            row[i] -= np.uint64(least)
+        return least, est, FOR
+    steps[0] = 0
+    for i in range(1, n):
+        steps[i] = np.int64(np.uint64(x[b, i]) - np.uint64(x[b, i - 1]))
+    if choice == 3:
+        previous = np.int64(0)
+        for i in range(1, n):
+            current = steps[i]
+            steps[i] = np.int64(np.uint64(current) - np.uint64(previous))
+            previous = current
+    least = np.int64(0x7FFF_FFFF_FFFF_FFFF) if n > 1 else np.int64(0)
+    for i in range(1, n):
+        least = min(least, steps[i])
+    row[0] = 0
+    for i in range(1, n):
+        row[i] = np.uint64(steps[i]) - np.uint64(least)
+    return x[b, 0], least, DELTA if choice == 2 else DOD
+
+
+@njit(cache=True)
+def _width(row, n, sample, exception_bytes):
+    """The lane width of ``adaptive._widths`` for a block with no forced exceptions: the
+    sampled bit-length histogram's cheapest width, capped by the widest lane, widened to it
+    when the sample missed a crowd of wide values."""
+    hist = np.zeros(65, np.int64)
+    for j in range(len(sample)):
+        hist[_bit_length(row[sample[j]])] += 1
+    m = len(sample)
+    best, best_size, fits = 0, np.inf, 0
+    for w in range(65):
+        fits += hist[w]
+        size = ((n * w + 7) // 8) + exception_bytes * ((m - fits) * (n / m))
+        if w == 64:
+            size = 8.0 * n
+        if size < best_size:
+            best, best_size = w, size
+    widest_lane = np.uint64(0)
+    for i in range(n):
+        widest_lane = max(widest_lane, row[i])
+    widest = _bit_length(widest_lane)
+    width = min(best, widest)
+    limit = _ALL >> np.uint64(64 - width) if width else np.uint64(0)
+    count = 0
+    for i in range(n):
+        count += row[i] > limit
+    if (n * width + 7) // 8 + exception_bytes * count > (n * widest + 7) // 8:
+        return widest
+    return width
+
+
+@njit(cache=True)
+def _encode_clean(x, patch, choice, est, vmin, sample, exception_bytes):
+    """Frame, width, exceptions and packing of blocks without nulls or forced patches, one
+    block at a time in scratch rows (no 2-D temporaries). An exception of a frame block stores
+    ``patch`` (``x`` itself, or the float codec's exact bits), of a delta block its exact
+    step. Returns per-block base, stride, kind, width and the three payloads."""
+    nb, n = x.shape
+    base = np.empty(nb, np.int64)
+    stride = np.empty(nb, np.int64)
+    kind = np.empty(nb, np.int8)
+    width = np.empty(nb, np.int8)
+    lane_off = np.zeros(nb + 1, np.int64)
+    pos_off = np.zeros(nb + 1, np.int64)
+    val_off = np.zeros(nb + 1, np.int64)
+    # sized for the worst case; only the pages written are ever touched
+    lane_data = np.empty(nb * n * 8 + 8, np.uint8)
+    pos_data = np.empty(nb * n * 2, np.uint8)
+    val_data = np.empty(nb * n * 8, np.uint8)
+    row = np.empty(n, np.uint64)
+    steps = np.empty(n, np.int64)
+    words = np.empty(words_for(n, 64) + 1, np.uint64)
+    for b in range(nb):
+        base[b], stride[b], kind[b] = _frame(x, b, n, choice[b], est[b], vmin[b], row, steps)
+        w = _width(row, n, sample, exception_bytes)
+        width[b] = w
+        limit = _ALL >> np.uint64(64 - w) if w else np.uint64(0)
+        delta = kind[b] != FOR
+        anchor = np.uint64(stride[b]) if delta else np.uint64(vmin[b])
+        count = 0
+        widest = np.uint64(0)
+        for i in range(n):
+            if row[i] > limit:
+                count += 1
+                exact = np.uint64(steps[i]) if delta else np.uint64(patch[b, i])
+                widest = max(widest, exact - anchor)
+        item = 1
+        if widest >= np.uint64(1 << 32):
+            item = 8
+        elif widest >= np.uint64(1 << 16):
+            item = 4
+        elif widest >= np.uint64(1 << 8):
+            item = 2
+        at_pos, at_val = pos_off[b], val_off[b]
+        if count:
+            for i in range(n):
+                if row[i] > limit:
+                    row[i] = 0
+                    pos_data[at_pos] = np.uint8(i & 0xFF)
+                    pos_data[at_pos + 1] = np.uint8(i >> 8)
+                    at_pos += 2
+                    exact = np.uint64(steps[i]) if delta else np.uint64(patch[b, i])
+                    offset = exact - anchor
+                    for byte in range(item):
+                        val_data[at_val + byte] = np.uint8((offset >> np.uint64(8 * byte)) & 0xFF)
+                    at_val += item
+        pos_off[b + 1], val_off[b + 1] = at_pos, at_val
+        lane_off[b + 1] = lane_off[b] + ((n * w + 7) >> 3)
+        pack_into(row, 0, n, w, words, lane_data, lane_off[b])
+    return (base, stride, kind, width, lane_off, lane_data[: lane_off[nb]], pos_off,
+            pos_data[: pos_off[nb]], val_off, val_data[: val_off[nb]])  # fmt: skip
+
+
+@njit(cache=True)
+def _min_max(x):
+    nb, n = x.shape
+    low = np.empty(nb, np.int64)
+    high = np.empty(nb, np.int64)
+    for b in range(nb):
+        lo, hi = x[b, 0], x[b, 0]
+        for i in range(1, n):
+            lo, hi = min(lo, x[b, i]), max(hi, x[b, i])
+        low[b], high[b] = lo, hi
+    return low, high
+
+
+def block_min_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``x`` (nb, n >= 1): (min, max), one pass."""
+    return _min_max(readonly(x, np.int64))
+
+
+def encode_clean(x, patch, choice, est, vmin, sample, exception_bytes) -> tuple[np.ndarray, ...]:
+    """See :func:`_encode_clean`; the payloads are copied out of the worst-case buffers."""
+    out = _encode_clean(
+        readonly(x, np.int64),
+        readonly(x if patch is None else patch, np.int64),
+        readonly(choice, np.int64),
+        readonly(est, np.int64),
+        readonly(vmin, np.int64),
+        readonly(sample, np.int64),
+        float(exception_bytes),
+    )
+    return (*out[:5], out[5].copy(), out[6], out[7].copy(), out[8], out[9].copy())
