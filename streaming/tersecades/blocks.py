@@ -27,8 +27,10 @@ extras beyond the paper's fixed 1-byte deltas:
 * **nulls** as a list of uint16 positions (their delta slot holds 0), and a CRC-32 over the
   block's header and buffers, so a corrupt block is refused instead of decoded into wrong values.
 
-Everything is vectorised over all blocks of equal row count at once (2-D numpy arrays); the
-only Python loop is per block for the CRC, never per value.
+Everything here is vectorised over all blocks of equal row count at once (2-D numpy arrays);
+the only Python loop is per block for the CRC, never per value. The per-row work of the
+production paths (packing, decoding, filtering) runs in ``kernels/``; this module's numpy
+decoder (``reference_decode_int64``) is what the tests compare the compiled one with.
 """
 
 from __future__ import annotations
