@@ -252,21 +252,8 @@ class IntBlocks:
     def validate(self, column: str, *, check_crc: bool = True, extra: tuple = ()) -> None:
         """Refuse inconsistent metadata or buffers with one message naming column and block."""
 
-        def fail(bad: np.ndarray, what: str) -> None:
-            block = int(np.flatnonzero(bad)[0])
-            raise CorruptEncodingError(f"column {column!r} block {block}: {what}")
-
         if self.num_blocks == 0:
             return
-        rows = self.rows.astype(np.int64)
-        if (bad := (rows < 0) | (rows > MAX_BLOCK_ROWS)).any():
-            fail(bad, f"row count outside [0, {MAX_BLOCK_ROWS}]")
-        bad = (self.width < 0) | (self.width > 64) if self.bits else ~one_of(self.width, WIDTHS)
-        if bad.any():
-            fail(
-                bad,
-                f"delta width {int(self.width[bad][0])} is not one of {WIDTHS if not self.bits else '0..64 bits'}",
-            )
         for name, payload in (
             ("deltas", self.deltas),
             ("exc_pos", self.exc_pos),
@@ -276,59 +263,25 @@ class IntBlocks:
         ):
             if len(payload.offsets) != self.num_blocks + 1 or (payload.lengths < 0).any():
                 raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
-            if payload.offsets[-1] > len(payload.data):
+            if payload.offsets[0] < 0 or payload.offsets[-1] > len(payload.data):
                 raise CorruptEncodingError(f"column {column!r}: {name} buffer is truncated")
-        if (bad := self.deltas.lengths != payload_bytes(rows, self.width, self.bits)).any():
-            fail(bad, "delta buffer length does not match rows x width (truncated or wrong width)")
-        n_exc = self.exc_pos.lengths
-        count = n_exc // 2
-        item = self.exc_val.lengths // np.maximum(count, 1)
-        if (
-            bad := (n_exc % 2 != 0)
-            | (self.exc_val.lengths != count * item)
-            | ((count > 0) & ~one_of(item, (1, 2, 4, 8)))
-        ).any():
-            fail(bad, "exception positions and values disagree in length")
-        if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
-            fail(bad, "full 64-bit deltas cannot have exceptions")
-        if (bad := self.null_pos.lengths != self.nulls.astype(np.int64) * 2).any():
-            fail(bad, "null positions do not match the null count")
-        if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
-            fail(bad, "null count outside [0, rows]")
-        if (bad := ~one_of(self.kind, KINDS)).any():
-            fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
-        if (bad := ~one_of(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
-            fail(bad, "a dictionary payload on a block that is not a dictionary block")
-        dict_size = self.aux.lengths // 8
-        if (
-            bad := (self.aux.lengths % 8 != 0)
-            | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
-        ).any():
-            fail(bad, "dictionary payload is malformed (or empty while rows use it)")
-        if (bad := one_of(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
-            fail(bad, "delta and escape blocks cannot hold nulls")
-        if (bad := (self.kind == ESC) & (self.aux.lengths < 24)).any():
-            fail(bad, "escape dictionary header is truncated")
-        plain = self.plain
-        if (bad := (self.vmin > self.vmax) | (plain & (self.base != self.vmin))).any():
-            fail(bad, "zone map is inconsistent (min > max, or base != min)")
-        for name, payload, count in (
-            ("exception", self.exc_pos, n_exc // 2),
-            ("null", self.null_pos, self.nulls.astype(np.int64)),
-        ):
-            pos = payload.items(np.uint16).astype(np.int64)
-            block = np.repeat(np.arange(self.num_blocks), count)
-            if (pos >= rows[block]).any():
-                fail(
-                    np.isin(np.arange(self.num_blocks), block[pos >= rows[block]]),
-                    f"{name} position beyond the block",
-                )
-            same_block = block[1:] == block[:-1]
-            if (same_block & (np.diff(pos) <= 0)).any():
-                first = block[1:][same_block & (np.diff(pos) <= 0)][0]
-                fail(np.arange(self.num_blocks) == first, f"{name} positions not ascending")
+        # every per-block check in one compiled pass (the kernels import this module)
+        from streaming.tersecades.kernels.validate import CHECKS, first_violation
+
+        check, block = first_violation(self, self.bits)
+        if check >= 0:
+            what = CHECKS[check].format(
+                width=int(self.width[block]),
+                widths="0..64 bits" if self.bits else WIDTHS,
+                kind=int(self.kind[block]),
+                kinds=KINDS,
+            )
+            raise CorruptEncodingError(f"column {column!r} block {block}: {what}")
         if check_crc and (bad := self.compute_crc(extra) != self.crc).any():
-            fail(bad, "CRC mismatch (a buffer or header field was altered)")
+            block = int(np.flatnonzero(bad)[0])
+            raise CorruptEncodingError(
+                f"column {column!r} block {block}: CRC mismatch (a buffer or header field was altered)"
+            )
 
     @staticmethod
     def concat(parts: list[IntBlocks]) -> IntBlocks:
