@@ -481,10 +481,6 @@ def _encode_group(
     widest = 64 if bits else 8
     limit = np.array([lane_max(w, bits) for w in range(widest + 1)], dtype=np.uint64)[width]
     exc = delta > limit[:, None]
-    exc_block, exc_row = np.nonzero(exc)
-    exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    exc_val = pack_exceptions(exc_block, x[exc_block, exc_row], vmin, nb)
-    delta[exc] = 0
     if valid is not None:
         null_block, null_row = np.nonzero(~valid)
         null_pos = Payload.from_blocks(null_block, null_row.astype(np.uint16), nb)
@@ -492,10 +488,16 @@ def _encode_group(
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
     width = width.astype(np.int8)
-    from streaming.tersecades.kernels.encode import pack_blocks  # the kernels import blocks
+    from streaming.tersecades.kernels.encode import pack_column  # the kernels import blocks
 
-    lane_bits = width.astype(np.int64) * (1 if bits else 8)  # byte lanes: the same bit stream
-    deltas = Payload(*pack_blocks(np.ascontiguousarray(delta), lane_bits))
+    # lanes, exception positions and values in one compiled pass (byte lanes are the same bit
+    # stream at 8x the width); exceptions hold ``value - vmin``
+    lane_bits = width.astype(np.int64) * (1 if bits else 8)
+    lane_off, lane_data, pos_off, pos_data, val_off, val_data = pack_column(
+        delta, lane_bits, exc, x, vmin
+    )
+    deltas = Payload(lane_off, lane_data)
+    exc_pos, exc_val = Payload(pos_off, pos_data), Payload(val_off, val_data)
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
         rows,
