@@ -56,9 +56,7 @@ def load_words(data, start, nbytes, words):
     words[full] = 0
     if full:
         words[full - 1] = 0
-    as_bytes = words.view(np.uint8)
-    for i in range(nbytes):
-        as_bytes[i] = data[start + i]
+    words.view(np.uint8)[:nbytes] = data[start : start + nbytes]  # a memcpy
 
 
 @njit(cache=True)
@@ -156,6 +154,4 @@ def pack_into(lanes, lane_start, n, w, words, out, out_start):
             # (x >> 1) >> (63 - s) is x >> (64 - s) for s > 0 and 0 for s == 0
             words[k + 1] |= (value >> _ONE) >> (np.uint64(63) - s)
             bit += w
-    as_bytes = words.view(np.uint8)
-    for i in range(nbytes):
-        out[out_start + i] = as_bytes[i]
+    out[out_start : out_start + nbytes] = words.view(np.uint8)[:nbytes]  # a memcpy

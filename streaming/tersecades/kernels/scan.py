@@ -94,13 +94,33 @@ def _dictionary_range(col, b, lo, hi):
 
 
 @njit(cache=True)
-def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cursor):
+def _load_exceptions(col, b, positions, offsets):
+    """Block ``b``'s exception rows and stored offsets (``value - anchor``) as plain arrays,
+    read once per block (the payload packs them as uint16 and 1/2/4/8-byte items)."""
+    ep_off, ep_data, ev_off, ev_data = col[10], col[11], col[12], col[13]
+    count = (ep_off[b + 1] - ep_off[b]) // 2
+    if count == 0:
+        return 0
+    at = ep_off[b]
+    for e in range(count):
+        positions[e] = np.int64(ep_data[at + 2 * e]) | (np.int64(ep_data[at + 2 * e + 1]) << 8)
+    item = (ev_off[b + 1] - ev_off[b]) // count
+    at = ev_off[b]
+    for e in range(count):
+        value = np.uint64(0)
+        for byte in range(item):
+            value |= np.uint64(ev_data[at + e * item + byte]) << np.uint64(8 * byte)
+        offsets[e] = value
+    return count
+
+
+@njit(cache=True)
+def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cursor, exc_pos, exc_off, exc_count):  # fmt: skip
     """``hit[i] = lo <= x[c0 + i] <= hi`` (negated if asked; False on nulls) for one chunk of
     a SOME block. ``lanes`` holds the chunk's lanes on return when the block is coded (FOR or
     DICT); ``decoded`` holds the block's values when it is not. ``cursor`` (exception, null)
     walks the block's ascending positions across chunks. Returns a status code."""
     base, bitw, kind, vmin, vmax = col[1][b], col[3][b], col[4][b], col[5][b], col[6][b]
-    ep_off, ep_data, ev_off, ev_data = col[10], col[11], col[12], col[13]
     np_off, np_data = col[14], col[15]
     if bitw == 0 and _plain(col, b):  # a constant block (but its exceptions): no lanes
         hit[:m] = np.uint8(lo <= base <= hi)
@@ -130,18 +150,12 @@ def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cu
                 hit[i] = (lanes[i] >= t_lo) & (lanes[i] <= t_hi)
         else:
             hit[:m] = 0
-        count = (ep_off[b + 1] - ep_off[b]) // 2
-        if count:
-            item = (ev_off[b + 1] - ev_off[b]) // count
-            e = cursor[0]
-            while e < count:
-                pos = np.int64(read_le(ep_data, ep_off[b] + 2 * e, 2)) - c0
-                if pos >= m:
-                    break
-                value = np.int64(read_le(ev_data, ev_off[b] + e * item, item) + np.uint64(vmin))
-                hit[pos] = (value >= lo) & (value <= hi)
-                e += 1
-            cursor[0] = e
+        e = cursor[0]
+        while e < exc_count and exc_pos[e] < c0 + m:
+            value = np.int64(exc_off[e] + np.uint64(vmin))
+            hit[exc_pos[e] - c0] = (value >= lo) & (value <= hi)
+            e += 1
+        cursor[0] = e
     else:
         for i in range(m):
             value = np.int64(decoded[c0 + i])
@@ -224,6 +238,9 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
     words_of = np.empty(SLOTS, np.int64)  # block whose bytes are in words[s]
     decoded_of = np.empty(SLOTS, np.int64)  # block whose values are in decoded[s]
     lanes_at = np.empty(SLOTS, np.int64)  # first row of the chunk held in lanes[s]
+    exc_pos = np.empty((SLOTS, most), np.int64)
+    exc_off = np.empty((SLOTS, most), np.uint64)
+    exc_count = np.zeros(SLOTS, np.int64)
 
     capacity = nb
     if key_slot >= 0:
@@ -258,6 +275,14 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
             continue
         cursors[:] = 0
         lanes_at[:] = -1
+        for t in range(SLOTS):  # exceptions of the columns this block reads, once each
+            exc_count[t] = 0
+        for p in range(num_p):
+            if state[p] == SOME:
+                t = p_slot[p]
+                exc_count[t] = _load_exceptions(cols[t], b, exc_pos[t], exc_off[t])
+        if not want_mask:
+            exc_count[value_slot] = _load_exceptions(value, b, exc_pos[value_slot], exc_off[value_slot])  # fmt: skip
         for p in range(num_p):  # blocks that are not coded are decoded once, whole
             s = p_slot[p]
             if state[p] == SOME and words_of[s] != b:
@@ -327,7 +352,7 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
                 if state[p] != SOME:
                     continue
                 s = p_slot[p]
-                status = _compare_chunk(cols[s], b, c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p])  # fmt: skip
+                status = _compare_chunk(cols[s], b, c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p], exc_pos[s], exc_off[s], exc_count[s])  # fmt: skip
                 if status != OK:
                     return status, b, stats, 0, part_key, part_null, part_count, part_anchor, part_lo, part_hi, part_min, part_max  # fmt: skip
                 if _plain(cols[s], b):
@@ -353,24 +378,20 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
                     unpack_into(words[value_slot], c0, m, value[3][b], np.uint64(0), lanes[value_slot], 0)  # fmt: skip
                     lanes_at[value_slot] = c0
                 source = lanes[value_slot]
-                count = (value[10][b + 1] - value[10][b]) // 2
-                if count:
-                    item = (value[12][b + 1] - value[12][b]) // count
-                    e = cursor[0]
-                    while e < count:
-                        pos = np.int64(read_le(value[11], value[10][b] + 2 * e, 2)) - c0
-                        if pos >= m:
-                            break
-                        if sel[pos] and constant_key:
-                            offset = read_le(value[13], value[12][b] + e * item, item)
-                            b_count += 1
-                            b_lo, b_hi = _add128(b_lo, b_hi, offset)
-                            b_min, b_max = min(b_min, offset), max(b_max, offset)
-                            sel[pos] = 0
-                        elif sel[pos]:  # keyed rows read exceptions through ``offsets``
-                            source[pos] = read_le(value[13], value[12][b] + e * item, item)
-                        e += 1
-                    cursor[0] = e
+                positions, stored = exc_pos[value_slot], exc_off[value_slot]
+                e = cursor[0]
+                while e < exc_count[value_slot] and positions[e] < c0 + m:
+                    pos = positions[e] - c0
+                    if sel[pos] and constant_key:
+                        offset = stored[e]
+                        b_count += 1
+                        b_lo, b_hi = _add128(b_lo, b_hi, offset)
+                        b_min, b_max = min(b_min, offset), max(b_max, offset)
+                        sel[pos] = 0
+                    elif sel[pos]:  # keyed rows read exceptions through ``source``
+                        source[pos] = stored[e]
+                    e += 1
+                cursor[0] = e
             else:
                 for i in range(m):
                     offsets[i] = decoded[value_slot][c0 + i] - np.uint64(anchor)
