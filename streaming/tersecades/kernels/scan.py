@@ -115,61 +115,82 @@ def _load_exceptions(col, b, positions, offsets):
 
 
 @njit(cache=True)
-def _compare_chunk(col, b, c0, m, lo, hi, negate, words, lanes, decoded, hit, cursor, exc_pos, exc_off, exc_count):  # fmt: skip
-    """``hit[i] = lo <= x[c0 + i] <= hi`` (negated if asked; False on nulls) for one chunk of
-    a SOME block. ``lanes`` holds the chunk's lanes on return when the block is coded (FOR or
-    DICT); ``decoded`` holds the block's values when it is not. ``cursor`` (exception, null)
-    walks the block's ascending positions across chunks. Returns a status code."""
-    base, bitw, kind, vmin, vmax = col[1][b], col[3][b], col[4][b], col[5][b], col[6][b]
+def _load_nulls(col, b, positions):
+    """Block ``b``'s null rows as a plain array (read once per block)."""
     np_off, np_data = col[14], col[15]
-    if bitw == 0 and _plain(col, b):  # a constant block (but its exceptions): no lanes
-        hit[:m] = np.uint8(lo <= base <= hi)
+    count = col[7][b]
+    at = np_off[b]
+    for e in range(count):
+        positions[e] = np.int64(np_data[at + 2 * e]) | (np.int64(np_data[at + 2 * e + 1]) << 8)
+    return count
+
+
+CODED, CONSTANT, CODES, DECODED = 0, 1, 2, 3  # how a SOME block's predicate is evaluated
+
+
+@njit(cache=True)
+def _plan(col, b, lo, hi):
+    """How block ``b`` evaluates ``lo <= x <= hi``, decided once per block: (mode, code range
+    low, high, whether reachable, the constant answer of a width-0 block, code limit)."""
+    base, bitw, kind, vmax = col[1][b], col[3][b], col[4][b], col[6][b]
+    if kind == DICT:
+        first, last, size = _dictionary_range(col, b, lo, hi)
+        t_lo, t_hi = np.uint64(max(first, 0)), np.uint64(max(last, 0))
+        return CODES, t_lo, t_hi, first <= last, np.uint8(0), np.uint64(max(size, 1))
+    if not _plain(col, b):
+        return DECODED, np.uint64(0), np.uint64(0), True, np.uint8(0), np.uint64(0)
+    constant = np.uint8(lo <= base <= hi)
+    if bitw == 0:
+        return CONSTANT, np.uint64(0), np.uint64(0), True, constant, np.uint64(0)
+    lane_max = _ALL >> np.uint64(64 - bitw)
+    low, high = max(base, lo), min(vmax, hi)
+    t_lo = np.uint64(low) - np.uint64(base)
+    t_hi = min(np.uint64(high) - np.uint64(base), lane_max)
+    return CODED, t_lo, t_hi, high >= low and t_lo <= lane_max, constant, np.uint64(0)
+
+
+@njit(cache=True)
+def _compare_chunk(mode, t_lo, t_hi, reachable, constant, limit, bitw, vmin, c0, m, lo, hi,
+                   negate, words, lanes, decoded, hit, cursor, exc_pos, exc_off, exc_count,
+                   null_pos, null_count):  # fmt: skip
+    """``hit[i] = lo <= x[c0 + i] <= hi`` (negated if asked; False on nulls) for one chunk of
+    a SOME block planned by :func:`_plan`. ``lanes`` holds the chunk's lanes on return when
+    the block is coded; ``decoded`` holds the block's values when it is not. ``cursor``
+    (exception, null) walks the block's ascending positions across chunks. A status code."""
+    if mode == DECODED:
         for i in range(m):
-            lanes[i] = 0
-    if _plain(col, b) or kind == DICT:
-        if bitw or kind == DICT:
+            value = np.int64(decoded[c0 + i])
+            hit[i] = (value >= lo) & (value <= hi)
+    else:
+        if mode == CONSTANT:  # a width-0 block (but its exceptions): no lanes to read
+            hit[:m] = constant
+            lanes[:m] = 0
+        else:
             unpack_into(words, c0, m, bitw, np.uint64(0), lanes, 0)
-        if kind == DICT:
-            first, last, size = _dictionary_range(col, b, lo, hi)
-            limit = np.uint64(max(size, 1))
-            t_lo, t_hi = np.uint64(max(first, 0)), np.uint64(max(last, 0))
-            reachable = first <= last
-            for i in range(m):
-                if lanes[i] >= limit:
+            if mode == CODES:
+                bad = False
+                for i in range(m):
+                    bad |= lanes[i] >= limit
+                if bad:
                     return BAD_CODE
-        else:
-            lane_max = _ALL >> np.uint64(64 - bitw) if bitw else np.uint64(0)
-            low, high = max(base, lo), min(vmax, hi)
-            t_lo = np.uint64(low) - np.uint64(base)
-            t_hi = min(np.uint64(high) - np.uint64(base), lane_max)
-            reachable = high >= low and t_lo <= lane_max
-        if bitw == 0 and kind != DICT:
-            pass  # filled above
-        elif reachable:
-            for i in range(m):
-                hit[i] = (lanes[i] >= t_lo) & (lanes[i] <= t_hi)
-        else:
-            hit[:m] = 0
+            if reachable:
+                span = t_hi - t_lo
+                for i in range(m):
+                    hit[i] = np.uint8((lanes[i] - t_lo) <= span)
+            else:
+                hit[:m] = 0
         e = cursor[0]
         while e < exc_count and exc_pos[e] < c0 + m:
             value = np.int64(exc_off[e] + np.uint64(vmin))
             hit[exc_pos[e] - c0] = (value >= lo) & (value <= hi)
             e += 1
         cursor[0] = e
-    else:
-        for i in range(m):
-            value = np.int64(decoded[c0 + i])
-            hit[i] = (value >= lo) & (value <= hi)
     if negate:
         for i in range(m):
             hit[i] ^= 1
-    nulls = col[7][b]
     e = cursor[1]
-    while e < nulls:
-        pos = np.int64(read_le(np_data, np_off[b] + 2 * e, 2)) - c0
-        if pos >= m:
-            break
-        hit[pos] = 0
+    while e < null_count and null_pos[e] < c0 + m:
+        hit[null_pos[e] - c0] = 0
         e += 1
     cursor[1] = e
     return OK
@@ -241,6 +262,16 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
     exc_pos = np.empty((SLOTS, most), np.int64)
     exc_off = np.empty((SLOTS, most), np.uint64)
     exc_count = np.zeros(SLOTS, np.int64)
+    null_pos = np.empty((SLOTS, most), np.int64)
+    null_count = np.zeros(SLOTS, np.int64)
+    plan_mode = np.empty(num_p, np.int64)
+    plan_lo = np.empty(num_p, np.uint64)
+    plan_hi = np.empty(num_p, np.uint64)
+    plan_reach = np.empty(num_p, np.bool_)
+    plan_const = np.empty(num_p, np.uint8)
+    plan_limit = np.empty(num_p, np.uint64)
+    plan_bitw = np.empty(num_p, np.int64)
+    plan_vmin = np.empty(num_p, np.int64)
 
     capacity = nb
     if key_slot >= 0:
@@ -280,9 +311,16 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
         for p in range(num_p):
             if state[p] == SOME:
                 t = p_slot[p]
-                exc_count[t] = _load_exceptions(cols[t], b, exc_pos[t], exc_off[t])
+                col = cols[t]
+                exc_count[t] = _load_exceptions(col, b, exc_pos[t], exc_off[t])
+                null_count[t] = _load_nulls(col, b, null_pos[t])
+                plan = _plan(col, b, p_lo[p], p_hi[p])
+                plan_mode[p], plan_lo[p], plan_hi[p] = plan[0], plan[1], plan[2]
+                plan_reach[p], plan_const[p], plan_limit[p] = plan[3], plan[4], plan[5]
+                plan_bitw[p], plan_vmin[p] = col[3][b], col[5][b]
         if not want_mask:
             exc_count[value_slot] = _load_exceptions(value, b, exc_pos[value_slot], exc_off[value_slot])  # fmt: skip
+            null_count[value_slot] = _load_nulls(value, b, null_pos[value_slot])
         for p in range(num_p):  # blocks that are not coded are decoded once, whole
             s = p_slot[p]
             if state[p] == SOME and words_of[s] != b:
@@ -352,10 +390,10 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
                 if state[p] != SOME:
                     continue
                 s = p_slot[p]
-                status = _compare_chunk(cols[s], b, c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p], exc_pos[s], exc_off[s], exc_count[s])  # fmt: skip
+                status = _compare_chunk(plan_mode[p], plan_lo[p], plan_hi[p], plan_reach[p], plan_const[p], plan_limit[p], plan_bitw[p], plan_vmin[p], c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p], exc_pos[s], exc_off[s], exc_count[s], null_pos[s], null_count[s])  # fmt: skip
                 if status != OK:
                     return status, b, stats, 0, part_key, part_null, part_count, part_anchor, part_lo, part_hi, part_min, part_max  # fmt: skip
-                if _plain(cols[s], b):
+                if plan_mode[p] != DECODED:
                     lanes_at[s] = c0
                 for i in range(m):
                     sel[i] &= hit[i]
@@ -366,11 +404,8 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
             # the value column: nulls never count; exceptions are taken exactly, apart
             cursor = cursors[num_p]
             e = cursor[1]
-            while e < value[7][b]:
-                pos = np.int64(read_le(value[15], value[14][b] + 2 * e, 2)) - c0
-                if pos >= m:
-                    break
-                sel[pos] = 0
+            while e < null_count[value_slot] and null_pos[value_slot][e] < c0 + m:
+                sel[null_pos[value_slot][e] - c0] = 0
                 e += 1
             cursor[1] = e
             if vplain:
