@@ -185,7 +185,7 @@ def _frame(x, b, n, choice, est, vmin, row, steps):
 def _width(row, n, sample, exception_bytes):
     """The lane width of ``adaptive._widths`` for a block with no forced exceptions: the
     sampled bit-length histogram's cheapest width, capped by the widest lane, widened to it
-    when the sample missed a crowd of wide values."""
+    when the sample missed a crowd of wide values. Returns (width, exceptions at it)."""
     hist = np.zeros(65, np.int64)
     for j in range(len(sample)):
         hist[_bit_length(row[sample[j]])] += 1
@@ -206,10 +206,10 @@ def _width(row, n, sample, exception_bytes):
     limit = _ALL >> np.uint64(64 - width) if width else np.uint64(0)
     count = 0
     for i in range(n):
-        count += row[i] > limit
+        count += np.int64(row[i] > limit)
     if (n * width + 7) // 8 + exception_bytes * count > (n * widest + 7) // 8:
-        return widest
-    return width
+        return widest, 0
+    return width, count
 
 
 @njit(cache=True)
@@ -232,41 +232,43 @@ def _encode_clean(x, patch, choice, est, vmin, sample, exception_bytes):
     val_data = np.empty(nb * n * 8, np.uint8)
     row = np.empty(n, np.uint64)
     steps = np.empty(n, np.int64)
+    where = np.empty(n, np.int64)
     words = np.empty(words_for(n, 64) + 1, np.uint64)
     for b in range(nb):
         base[b], stride[b], kind[b] = _frame(x, b, n, choice[b], est[b], vmin[b], row, steps)
-        w = _width(row, n, sample, exception_bytes)
+        w, count = _width(row, n, sample, exception_bytes)
         width[b] = w
         limit = _ALL >> np.uint64(64 - w) if w else np.uint64(0)
         delta = kind[b] != FOR
         anchor = np.uint64(stride[b]) if delta else np.uint64(vmin[b])
-        count = 0
-        widest = np.uint64(0)
-        for i in range(n):
-            if row[i] > limit:
-                count += 1
-                exact = np.uint64(steps[i]) if delta else np.uint64(patch[b, i])
-                widest = max(widest, exact - anchor)
-        item = 1
-        if widest >= np.uint64(1 << 32):
-            item = 8
-        elif widest >= np.uint64(1 << 16):
-            item = 4
-        elif widest >= np.uint64(1 << 8):
-            item = 2
         at_pos, at_val = pos_off[b], val_off[b]
         if count:
+            found = 0  # the exceptions' rows, then their offsets' common byte size
+            widest = np.uint64(0)
             for i in range(n):
                 if row[i] > limit:
-                    row[i] = 0
-                    pos_data[at_pos] = np.uint8(i & 0xFF)
-                    pos_data[at_pos + 1] = np.uint8(i >> 8)
-                    at_pos += 2
+                    where[found] = i
+                    found += 1
                     exact = np.uint64(steps[i]) if delta else np.uint64(patch[b, i])
-                    offset = exact - anchor
-                    for byte in range(item):
-                        val_data[at_val + byte] = np.uint8((offset >> np.uint64(8 * byte)) & 0xFF)
-                    at_val += item
+                    widest = max(widest, exact - anchor)
+            item = 1
+            if widest >= np.uint64(1 << 32):
+                item = 8
+            elif widest >= np.uint64(1 << 16):
+                item = 4
+            elif widest >= np.uint64(1 << 8):
+                item = 2
+            for j in range(found):
+                i = where[j]
+                row[i] = 0
+                pos_data[at_pos] = np.uint8(i & 0xFF)
+                pos_data[at_pos + 1] = np.uint8(i >> 8)
+                at_pos += 2
+                exact = np.uint64(steps[i]) if delta else np.uint64(patch[b, i])
+                offset = exact - anchor
+                for byte in range(item):
+                    val_data[at_val + byte] = np.uint8((offset >> np.uint64(8 * byte)) & 0xFF)
+                at_val += item
         pos_off[b + 1], val_off[b + 1] = at_pos, at_val
         lane_off[b + 1] = lane_off[b] + ((n * w + 7) >> 3)
         pack_into(row, 0, n, w, words, lane_data, lane_off[b])
@@ -280,9 +282,12 @@ def _min_max(x):
     low = np.empty(nb, np.int64)
     high = np.empty(nb, np.int64)
     for b in range(nb):
-        lo, hi = x[b, 0], x[b, 0]
-        for i in range(1, n):
-            lo, hi = min(lo, x[b, i]), max(hi, x[b, i])
+        row = x[b]
+        lo, hi = row[0], row[0]
+        for i in range(n):
+            lo = min(lo, row[i])
+        for i in range(n):
+            hi = max(hi, row[i])
         low[b], high[b] = lo, hi
     return low, high
 
