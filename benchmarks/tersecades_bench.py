@@ -259,6 +259,7 @@ def compression(batches: list[pa.RecordBatch], spec: TerseSpec) -> dict:
 
 
 def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up: loads the compiled kernels from their disk cache (or compiles them)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
