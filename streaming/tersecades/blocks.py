@@ -254,21 +254,17 @@ class IntBlocks:
 
         if self.num_blocks == 0:
             return
-        for name, payload in (
-            ("deltas", self.deltas),
-            ("exc_pos", self.exc_pos),
-            ("exc_val", self.exc_val),
-            ("null_pos", self.null_pos),
-            ("aux", self.aux),
-        ):
-            if len(payload.offsets) != self.num_blocks + 1 or (payload.lengths < 0).any():
-                raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
-            if payload.offsets[0] < 0 or payload.offsets[-1] > len(payload.data):
-                raise CorruptEncodingError(f"column {column!r}: {name} buffer is truncated")
-        # every per-block check in one compiled pass (the kernels import this module)
-        from streaming.tersecades.kernels.validate import CHECKS, first_violation
+        # every check in one compiled pass (the kernels import this module)
+        from streaming.tersecades.kernels.validate import CHECKS, PAYLOADS, first_violation
 
+        for name in PAYLOADS:
+            if len(getattr(self, name).offsets) != self.num_blocks + 1:
+                raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
         check, block = first_violation(self, self.bits)
+        if check >= 100:
+            name, problem = PAYLOADS[(check - 100) // 2], check % 2
+            what = "buffer is truncated" if problem else "offsets are malformed"
+            raise CorruptEncodingError(f"column {column!r}: {name} {what}")
         if check >= 0:
             what = CHECKS[check].format(
                 width=int(self.width[block]),

@@ -15,7 +15,10 @@ from numba import njit
 from streaming.tersecades.blocks import DELTA, DICT, DOD, ESC, FOR, MAX_BLOCK_ROWS
 from streaming.tersecades.kernels.bits import read_le, readonly
 
-__all__ = ["CHECKS", "first_violation"]
+__all__ = ["CHECKS", "PAYLOADS", "first_violation"]
+
+PAYLOADS = ("deltas", "exc_pos", "exc_val", "null_pos", "aux")
+MALFORMED, TRUNCATED = 100, 101  # + 2 * payload index: an offsets problem (block -1)
 
 CHECKS = (
     f"row count outside [0, {MAX_BLOCK_ROWS}]",
@@ -90,8 +93,14 @@ def _positions_check(rows, off, data, beyond):
 
 @njit(cache=True)
 def _first_violation(rows, width, bits, kind, nulls, vmin, vmax, base, stride, d_off, ep_off,
-                     ep_data, ev_off, np_off, np_data, aux_off):  # fmt: skip
+                     ep_data, ev_off, np_off, np_data, aux_off, data_len):  # fmt: skip
     nb = len(rows)
+    for k, off in enumerate((d_off, ep_off, ev_off, np_off, aux_off)):
+        for b in range(nb):
+            if off[b + 1] < off[b]:
+                return MALFORMED + 2 * k, -1
+        if off[0] < 0 or off[nb] > data_len[k]:
+            return TRUNCATED + 2 * k, -1
     d_len = d_off[1:] - d_off[:-1]
     e_len = ep_off[1:] - ep_off[:-1]
     v_len = ev_off[1:] - ev_off[:-1]
@@ -110,7 +119,10 @@ def _first_violation(rows, width, bits, kind, nulls, vmin, vmax, base, stride, d
 
 
 def first_violation(blocks, bits: bool) -> tuple[int, int]:
-    """(index into ``CHECKS``, block) of the first structural problem, or (-1, -1)."""
+    """(index into ``CHECKS``, block) of the first structural problem, or (-1, -1); payload
+    offsets that decrease or point past their bytes come first, as ``MALFORMED`` or
+    ``TRUNCATED`` + 2 * the payload's index in ``PAYLOADS`` (every offsets array must already
+    have one entry per block plus one)."""
 
     def i64(a):
         return readonly(a, np.int64)
@@ -129,4 +141,5 @@ def first_violation(blocks, bits: bool) -> tuple[int, int]:
         i64(blocks.null_pos.offsets),
         u8(blocks.null_pos.data),
         i64(blocks.aux.offsets),
+        i64([len(getattr(blocks, name).data) for name in PAYLOADS]),
     )
