@@ -246,3 +246,52 @@ def test_constants_beyond_int64_select_what_sql_would(op, constant, expected):
     got = aggregate(encoded, "v", where=[Predicate("v", op, constant)]).rows()
     assert sum(row[1] for row in got) == expected
     assert got == reference_aggregate(encoded, "v", where=[Predicate("v", op, constant)]).rows()
+
+
+def _with_payload(blocks, name: str, offsets, data):
+    import dataclasses
+
+    from streaming.tersecades.blocks import Payload
+
+    return dataclasses.replace(blocks, **{name: Payload(np.array(offsets, np.int64), data)})
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("exc_pos", "beyond", "block 1: exception position beyond the block"),
+        ("exc_pos", "descending", "block 1: exception positions not ascending"),
+        ("null_pos", "beyond", "block 0: null position beyond the block"),
+        ("deltas", "decreasing", "deltas offsets are malformed"),
+        ("exc_val", "short", "exc_val buffer is truncated"),
+    ],
+)
+def test_compiled_validation_names_each_structural_problem(name, change, message):
+    """The validate kernel's checks, one corruption at a time (Arrow cannot carry most of these:
+    the payloads are altered directly)."""
+    from streaming.tersecades import CorruptEncodingError
+
+    values = np.arange(64, dtype=np.int64) % 5
+    values[[3, 9, 40, 50]] = 10**9  # two exceptions in each 32-row block
+    mask = np.zeros(64, bool)
+    mask[[1, 2]] = True
+    batch = pa.RecordBatch.from_arrays([pa.array(values, mask=mask)], names=["v"])
+    spec = TerseSpec(batch.schema, {"v": Adaptive("for")}, block_size=32)
+    blocks = spec.encode_batch(batch).columns["v"].blocks
+    blocks.validate("v")  # intact
+    payload = getattr(blocks, name)
+    data = payload.data.copy()
+    offsets = payload.offsets.copy()
+    if change == "beyond":
+        first = int(offsets[1]) if name == "exc_pos" else int(offsets[0])
+        data[first : first + 2] = np.array([200], np.uint16).view(np.uint8)
+    elif change == "descending":
+        first = int(offsets[1])
+        data[first : first + 4] = np.array([9, 8], np.uint16).view(np.uint8)
+    elif change == "decreasing":
+        offsets[1] = offsets[2] + 1
+    else:
+        data = data[: int(offsets[-1]) - 1]
+    corrupt = _with_payload(blocks, name, offsets, data)
+    with pytest.raises(CorruptEncodingError, match=f"column 'v'.*{message}"):
+        corrupt.validate("v", check_crc=False)
