@@ -79,31 +79,36 @@ def _codes_to_values(col, b, n, dictw, out, at):
     if escape < 1 or escape > np.uint64(size - 3) or side_width < 0 or side_width > 64:
         return ESC_RANGE
     count = 0
-    for i in range(n):
+    bad = False
+    for i in range(n):  # no branch: count the escapes, flag codes past the escape
         code = out[at + i]
-        if code > escape:
-            return BAD_CODE
-        if code == escape:
-            count += 1
+        bad |= code > escape
+        count += np.int64(code == escape)
+    if bad:
+        return BAD_CODE
     side_words = ((count + 63) // 64) * side_width if side_width > 0 else 0
     first_word = 3 + np.int64(escape)
     if size - first_word != side_words:
         return ESC_LENGTH
+    # the escaped values first, densely (the side stream is in row order), then one select per
+    # row between the listed value and the next escaped one: no data-dependent branch
     mask = _ALL >> np.uint64(64 - side_width) if side_width else np.uint64(0)
-    side = 0
+    side = np.empty(count + 1, np.uint64)
+    bit = 0
+    for j in range(count):
+        k = first_word + (bit >> 6)
+        s = np.uint64(bit & 63)
+        side[j] = side_base + (((dictw[k] >> s) | ((dictw[k + 1] << _ONE) << (np.uint64(63) - s))) & mask)  # fmt: skip
+        bit += side_width
+    side[count] = 0
+    last = escape - _ONE
+    j = 0
     for i in range(n):
         code = out[at + i]
-        if code == escape:
-            value = np.uint64(0)
-            if side_width:
-                bit = side * side_width
-                k = first_word + (bit >> 6)
-                s = np.uint64(bit & 63)
-                value = ((dictw[k] >> s) | ((dictw[k + 1] << _ONE) << (np.uint64(63) - s))) & mask
-            out[at + i] = side_base + value
-            side += 1
-        else:
-            out[at + i] = dictw[3 + np.int64(code)]
+        escaped = code == escape
+        listed = dictw[3 + np.int64(min(code, last))]
+        out[at + i] = side[j] if escaped else listed
+        j += np.int64(escaped)
     return OK
 
 
