@@ -18,7 +18,7 @@ from streaming.tersecades.blocks import DELTA, DICT, DOD, FOR, IntBlocks
 from streaming.tersecades.errors import CorruptEncodingError
 from streaming.tersecades.kernels.bits import load_words, read_le, readonly, unpack_into, words_for
 
-__all__ = ["STATUS", "column_arrays", "decode_block", "decode_blocks", "scratch_sizes"]
+__all__ = ["STATUS", "alp_floats", "column_arrays", "decode_block", "decode_blocks", "scratch_sizes"]
 
 OK, BAD_CODE, ESC_TRUNCATED, ESC_RANGE, ESC_LENGTH, OUT_OF_RANGE = 0, 1, 2, 3, 4, 5
 STATUS = {
@@ -246,3 +246,55 @@ def decode_blocks(
     if total and status != OK:
         raise CorruptEncodingError(f"column {column!r} block {block}: {STATUS[status]}")
     return values, (valid if has_nulls else None)
+
+
+@njit(cache=True)
+def _alp_bits(keys, rows, exponent, kind, ep_off, ep_data, pow10, width, floats, bits):
+    """ALP floats from their decoded integer keys, per block: ``key / 10**e`` (written through
+    ``floats``), the order-preserving bit map undone for fallback blocks, and the exact IEEE
+    bits of the exceptions of decimal frame/dictionary blocks (through ``bits``, an integer
+    view of the same memory). Returns the first block whose raw bits exceed the width, or -1."""
+    half = np.int64(width - 1)
+    low_mask = np.int64((1 << (width - 1)) - 1)
+    at = 0
+    for b in range(len(rows)):
+        n = rows[b]
+        e = exponent[b]
+        if e < 0:
+            for i in range(n):
+                k = keys[at + i]
+                bits[at + i] = k ^ ((k >> half) & low_mask)
+        else:
+            scale = pow10[e]
+            for i in range(n):
+                floats[at + i] = np.float64(keys[at + i]) / scale
+            if kind[b] != DELTA and kind[b] != DOD:
+                for j in range((ep_off[b + 1] - ep_off[b]) // 2):
+                    row = at + np.int64(read_le(ep_data, ep_off[b] + 2 * j, 2))
+                    k = keys[row]
+                    if width == 32 and (k < -(2**31) or k >= 2**31):
+                        return b
+                    bits[row] = k
+        at += n
+    return -1
+
+
+def alp_floats(blocks: IntBlocks, keys: np.ndarray, exponent: np.ndarray, pow10: np.ndarray,
+               width: int) -> np.ndarray | None:  # fmt: skip
+    """Float32/64 values of an ALP column from its decoded keys (see :func:`_alp_bits`);
+    None if an exception's raw bits do not fit the width."""
+    floats = np.empty(len(keys), np.float64 if width == 64 else np.float32)
+    bits = floats.view(np.int64 if width == 64 else np.int32)
+    bad = _alp_bits(
+        readonly(keys, np.int64),
+        readonly(blocks.rows, np.int64),
+        readonly(exponent, np.int64),
+        readonly(blocks.kind, np.int64),
+        readonly(blocks.exc_pos.offsets, np.int64),
+        readonly(blocks.exc_pos.data, np.uint8),
+        readonly(pow10, np.float64),
+        width,
+        floats,
+        bits,
+    )
+    return None if bad >= 0 else floats
