@@ -165,33 +165,34 @@ def aggregate(
     """``SELECT by, count(value), sum, min, max FROM batch WHERE ... GROUP BY by`` on the
     encoded batch, fused per block in one compiled pass (``kernels/scan.py``). Groups with no
     selected non-null value are omitted (as in SQL)."""
-    value_column = _int_column(batch, value)
     key_column = _key_column(batch, by)
     where = tuple(where)
-    for predicate in where:
-        _int_column(batch, predicate.column)
-    names = list(dict.fromkeys([value, *([by] if by else [])]))
-    fused = list(dict.fromkeys([*names, *(p.column for p in where)]))[:SLOTS]
-    inner = tuple(p for p in where if p.column in fused)
+    for name in (value, *(p.column for p in where)):
+        _int_column(batch, name)  # one clear error for a missing or non-integer column
+    # up to SLOTS columns fused in one pass; predicates on further columns pre-filter rows
+    fused = list(dict.fromkeys([value, *([by] if by else []), *(p.column for p in where)]))
+    fused = fused[:SLOTS]
     premask, stats = _premask(batch, tuple(p for p in where if p.column not in fused), None)
     slots = {name: i for i, name in enumerate(fused)}
+    inner = tuple(p for p in where if p.column in slots)
     result = _run_scan(
         batch, fused, inner, slots[value], slots.get(by, -1), key_column, premask, want_mask=False
     )
     stats = stats + result[2]
-    parts = _Parts()
-    count, anchor = result[6][: result[3]], result[7][: result[3]]
-    lo, hi, low, high = (a[: result[3]] for a in result[8:12])
+    # partials: (key, key is null, count, anchor, offset sum lo/hi, min/max offsets)
+    used = result[3]
+    keys, key_null, count, anchor = (a[:used] for a in result[4:8])
+    lo, hi, low, high = (a[:used] for a in result[8:12])
     sums = anchor.astype(object) * count + hi.astype(object) * (1 << 64) + lo.astype(object)
+    parts = _Parts()
     parts.add(
-        result[4][: result[3]],
-        result[5][: result[3]],
+        keys,
+        key_null,
         count,
         sums,
         (anchor.view(np.uint64) + low.view(np.uint64)).view(np.int64),
         (anchor.view(np.uint64) + high.view(np.uint64)).view(np.int64),
     )
-    del value_column
     return finish(batch, parts, key_column, by, stats)
 
 

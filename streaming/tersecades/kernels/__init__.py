@@ -19,6 +19,6 @@ Every kernel is ``@njit(cache=True)`` and takes its inputs read-only (``bits.rea
 each has one compiled signature whether its arrays come from Arrow or numpy. The first call on
 a machine compiles and writes the machine code to ``__pycache__`` next to these files; later
 processes (tests, Spark's Python workers) load it. Measured here (2 cores shared with other
-sessions, load ~25): compiling everything costs ~23 s of CPU (77 s wall under that load);
+sessions, load 12-25): compiling everything costs ~25 s of CPU (53-77 s wall under that load);
 loading it from the cache ~0.5 s of CPU per process.
 """
