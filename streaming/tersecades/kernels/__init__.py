@@ -5,8 +5,9 @@
 * ``decode`` — every block kind (frame of reference with or without stride, delta,
   delta-of-delta, dictionary, escape), exceptions and nulls, straight into the column's dtype;
 * ``scan``   — filter + aggregate fused per block: zone maps first, predicate constants
-  translated into code space and compared with the packed codes, aggregates from the same
-  lanes, group keys constant per block or decoded per block;
+  translated into code space and compared with the packed codes (``predicates``), aggregates
+  from the same lanes, group keys constant per block or decoded per block;
+* ``validate`` — the structural checks every parse runs, one pass over the blocks;
 * ``encode`` — framing, width choice, exceptions and packing of clean blocks in one pass per
   block, packing with patched exceptions, escape codes.
 

@@ -18,7 +18,14 @@ from streaming.tersecades.blocks import DELTA, DICT, DOD, FOR, IntBlocks
 from streaming.tersecades.errors import CorruptEncodingError
 from streaming.tersecades.kernels.bits import load_words, read_le, readonly, unpack_into, words_for
 
-__all__ = ["STATUS", "alp_floats", "column_arrays", "decode_block", "decode_blocks", "scratch_sizes"]
+__all__ = [
+    "STATUS",
+    "alp_floats",
+    "column_arrays",
+    "decode_block",
+    "decode_blocks",
+    "scratch_sizes",
+]
 
 OK, BAD_CODE, ESC_TRUNCATED, ESC_RANGE, ESC_LENGTH, OUT_OF_RANGE = 0, 1, 2, 3, 4, 5
 STATUS = {

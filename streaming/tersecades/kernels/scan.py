@@ -25,15 +25,26 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from streaming.tersecades.blocks import DICT, FOR
+from streaming.tersecades.blocks import DICT
 from streaming.tersecades.kernels.bits import load_words, read_le, unpack_into
 from streaming.tersecades.kernels.decode import BAD_CODE, OK, decode_block, scratch_sizes
+from streaming.tersecades.kernels.predicates import (
+    ALL,
+    DECODED,
+    NONE,
+    SOME,
+    compare_chunk,
+    load_exceptions,
+    load_nulls,
+    plain,
+    plan,
+    zone_state,
+)
 
 __all__ = ["ACCEPTED", "CHUNK", "COMPARED", "SKIPPED", "SLOTS", "scan_blocks"]
 
 CHUNK = 2048
 SLOTS = 4  # columns one fused scan reads (value, key, predicate columns); one compiled shape
-NONE, ALL, SOME = 0, 1, 2
 SKIPPED, ACCEPTED, COMPARED = 0, 1, 2  # indices of the stats output
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
@@ -44,156 +55,6 @@ _LOW32 = np.uint64(0xFFFF_FFFF)
 def _add128(lo, hi, x):
     lo2 = lo + x
     return lo2, hi + (_ONE if lo2 < x else np.uint64(0))
-
-
-@njit(cache=True)
-def _zone_state(col, b, lo, hi, empty, negate):
-    """NONE / ALL / SOME for ``lo <= x <= hi`` (or its negation) from the block's zone map;
-    null rows never match."""
-    n, nulls = col[0][b], col[7][b]
-    vmin, vmax = col[5][b], col[6][b]
-    if empty or nulls == n or vmax < lo or vmin > hi:
-        inside = NONE
-    elif nulls == 0 and vmin >= lo and vmax <= hi:
-        inside = ALL
-    else:
-        inside = SOME
-    if not negate:
-        return inside
-    if inside == NONE:
-        return NONE if nulls == n else (ALL if nulls == 0 else SOME)
-    return NONE if inside == ALL else SOME
-
-
-@njit(cache=True)
-def _plain(col, b):
-    return col[4][b] == FOR and col[2][b] == 0
-
-
-@njit(cache=True)
-def _dictionary_range(col, b, lo, hi):
-    """Codes ``[first, last]`` of a DICT block whose (sorted) values lie in ``[lo, hi]``."""
-    aux_off, aux_data = col[16], col[17]
-    size = (aux_off[b + 1] - aux_off[b]) // 8
-    left, right = 0, size
-    while left < right:  # first value >= lo
-        mid = (left + right) >> 1
-        if np.int64(read_le(aux_data, aux_off[b] + 8 * mid, 8)) < lo:
-            left = mid + 1
-        else:
-            right = mid
-    first = left
-    left, right = first, size
-    while left < right:  # first value > hi
-        mid = (left + right) >> 1
-        if np.int64(read_le(aux_data, aux_off[b] + 8 * mid, 8)) <= hi:
-            left = mid + 1
-        else:
-            right = mid
-    return first, left - 1, size
-
-
-@njit(cache=True)
-def _load_exceptions(col, b, positions, offsets):
-    """Block ``b``'s exception rows and stored offsets (``value - anchor``) as plain arrays,
-    read once per block (the payload packs them as uint16 and 1/2/4/8-byte items)."""
-    ep_off, ep_data, ev_off, ev_data = col[10], col[11], col[12], col[13]
-    count = (ep_off[b + 1] - ep_off[b]) // 2
-    if count == 0:
-        return 0
-    at = ep_off[b]
-    for e in range(count):
-        positions[e] = np.int64(ep_data[at + 2 * e]) | (np.int64(ep_data[at + 2 * e + 1]) << 8)
-    item = (ev_off[b + 1] - ev_off[b]) // count
-    at = ev_off[b]
-    for e in range(count):
-        value = np.uint64(0)
-        for byte in range(item):
-            value |= np.uint64(ev_data[at + e * item + byte]) << np.uint64(8 * byte)
-        offsets[e] = value
-    return count
-
-
-@njit(cache=True)
-def _load_nulls(col, b, positions):
-    """Block ``b``'s null rows as a plain array (read once per block)."""
-    np_off, np_data = col[14], col[15]
-    count = col[7][b]
-    at = np_off[b]
-    for e in range(count):
-        positions[e] = np.int64(np_data[at + 2 * e]) | (np.int64(np_data[at + 2 * e + 1]) << 8)
-    return count
-
-
-CODED, CONSTANT, CODES, DECODED = 0, 1, 2, 3  # how a SOME block's predicate is evaluated
-
-
-@njit(cache=True)
-def _plan(col, b, lo, hi):
-    """How block ``b`` evaluates ``lo <= x <= hi``, decided once per block: (mode, code range
-    low, high, whether reachable, the constant answer of a width-0 block, code limit)."""
-    base, bitw, kind, vmax = col[1][b], col[3][b], col[4][b], col[6][b]
-    if kind == DICT:
-        first, last, size = _dictionary_range(col, b, lo, hi)
-        t_lo, t_hi = np.uint64(max(first, 0)), np.uint64(max(last, 0))
-        return CODES, t_lo, t_hi, first <= last, np.uint8(0), np.uint64(max(size, 1))
-    if not _plain(col, b):
-        return DECODED, np.uint64(0), np.uint64(0), True, np.uint8(0), np.uint64(0)
-    constant = np.uint8(lo <= base <= hi)
-    if bitw == 0:
-        return CONSTANT, np.uint64(0), np.uint64(0), True, constant, np.uint64(0)
-    lane_max = _ALL >> np.uint64(64 - bitw)
-    low, high = max(base, lo), min(vmax, hi)
-    t_lo = np.uint64(low) - np.uint64(base)
-    t_hi = min(np.uint64(high) - np.uint64(base), lane_max)
-    return CODED, t_lo, t_hi, high >= low and t_lo <= lane_max, constant, np.uint64(0)
-
-
-@njit(cache=True)
-def _compare_chunk(mode, t_lo, t_hi, reachable, constant, limit, bitw, vmin, c0, m, lo, hi,
-                   negate, words, lanes, decoded, hit, cursor, exc_pos, exc_off, exc_count,
-                   null_pos, null_count):  # fmt: skip
-    """``hit[i] = lo <= x[c0 + i] <= hi`` (negated if asked; False on nulls) for one chunk of
-    a SOME block planned by :func:`_plan`. ``lanes`` holds the chunk's lanes on return when
-    the block is coded; ``decoded`` holds the block's values when it is not. ``cursor``
-    (exception, null) walks the block's ascending positions across chunks. A status code."""
-    if mode == DECODED:
-        for i in range(m):
-            value = np.int64(decoded[c0 + i])
-            hit[i] = (value >= lo) & (value <= hi)
-    else:
-        if mode == CONSTANT:  # a width-0 block (but its exceptions): no lanes to read
-            hit[:m] = constant
-            lanes[:m] = 0
-        else:
-            unpack_into(words, c0, m, bitw, np.uint64(0), lanes, 0)
-            if mode == CODES:
-                bad = False
-                for i in range(m):
-                    bad |= lanes[i] >= limit
-                if bad:
-                    return BAD_CODE
-            if reachable:
-                span = t_hi - t_lo
-                for i in range(m):
-                    hit[i] = np.uint8((lanes[i] - t_lo) <= span)
-            else:
-                hit[:m] = 0
-        e = cursor[0]
-        while e < exc_count and exc_pos[e] < c0 + m:
-            value = np.int64(exc_off[e] + np.uint64(vmin))
-            hit[exc_pos[e] - c0] = (value >= lo) & (value <= hi)
-            e += 1
-        cursor[0] = e
-    if negate:
-        for i in range(m):
-            hit[i] ^= 1
-    e = cursor[1]
-    while e < null_count and null_pos[e] < c0 + m:
-        hit[null_pos[e] - c0] = 0
-        e += 1
-    cursor[1] = e
-    return OK
 
 
 @njit(cache=True)
@@ -295,7 +156,7 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
         n = rows[b]
         verdict = ALL
         for p in range(num_p):
-            state[p] = _zone_state(cols[p_slot[p]], b, p_lo[p], p_hi[p], p_empty[p], p_negate[p])
+            state[p] = zone_state(cols[p_slot[p]], b, p_lo[p], p_hi[p], p_empty[p], p_negate[p])
             stats[state[p]] += 1
             if state[p] == NONE:
                 verdict = NONE
@@ -312,22 +173,22 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
             if state[p] == SOME:
                 t = p_slot[p]
                 col = cols[t]
-                exc_count[t] = _load_exceptions(col, b, exc_pos[t], exc_off[t])
-                null_count[t] = _load_nulls(col, b, null_pos[t])
-                plan = _plan(col, b, p_lo[p], p_hi[p])
-                plan_mode[p], plan_lo[p], plan_hi[p] = plan[0], plan[1], plan[2]
-                plan_reach[p], plan_const[p], plan_limit[p] = plan[3], plan[4], plan[5]
+                exc_count[t] = load_exceptions(col, b, exc_pos[t], exc_off[t])
+                null_count[t] = load_nulls(col, b, null_pos[t])
+                planned = plan(col, b, p_lo[p], p_hi[p])
+                plan_mode[p], plan_lo[p], plan_hi[p] = planned[0], planned[1], planned[2]
+                plan_reach[p], plan_const[p], plan_limit[p] = planned[3], planned[4], planned[5]
                 plan_bitw[p], plan_vmin[p] = col[3][b], col[5][b]
         if not want_mask:
-            exc_count[value_slot] = _load_exceptions(value, b, exc_pos[value_slot], exc_off[value_slot])  # fmt: skip
-            null_count[value_slot] = _load_nulls(value, b, null_pos[value_slot])
+            exc_count[value_slot] = load_exceptions(value, b, exc_pos[value_slot], exc_off[value_slot])  # fmt: skip
+            null_count[value_slot] = load_nulls(value, b, null_pos[value_slot])
         for p in range(num_p):  # blocks that are not coded are decoded once, whole
             s = p_slot[p]
             if state[p] == SOME and words_of[s] != b:
                 col = cols[s]
                 load_words(col[9], col[8][b], col[8][b + 1] - col[8][b], words[s])
                 words_of[s] = b
-            coded = _plain(cols[s], b) or cols[s][4][b] == DICT
+            coded = plain(cols[s], b) or cols[s][4][b] == DICT
             if state[p] == SOME and not coded and decoded_of[s] != b:
                 status = decode_block(cols[s], b, words[s], dictw, decoded[s], 0)
                 words_of[s] = -1  # decode_block loads words itself; keep them honest
@@ -357,7 +218,7 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
                 key_null[:n] = 0
                 for e in range(key[7][b]):
                     key_null[np.int64(read_le(key[15], key[14][b] + 2 * e, 2))] = 1
-        vplain = _plain(value, b)
+        vplain = plain(value, b)
         anchor = value[5][b]
         if not want_mask:
             if vplain:
@@ -390,7 +251,7 @@ def scan_blocks(cols, value_slot, key_slot, key_map, key_map_off, p_slot, p_lo, 
                 if state[p] != SOME:
                     continue
                 s = p_slot[p]
-                status = _compare_chunk(plan_mode[p], plan_lo[p], plan_hi[p], plan_reach[p], plan_const[p], plan_limit[p], plan_bitw[p], plan_vmin[p], c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p], exc_pos[s], exc_off[s], exc_count[s], null_pos[s], null_count[s])  # fmt: skip
+                status = compare_chunk(plan_mode[p], plan_lo[p], plan_hi[p], plan_reach[p], plan_const[p], plan_limit[p], plan_bitw[p], plan_vmin[p], c0, m, p_lo[p], p_hi[p], p_negate[p], words[s], lanes[s], decoded[s], hit, cursors[p], exc_pos[s], exc_off[s], exc_count[s], null_pos[s], null_count[s])  # fmt: skip
                 if status != OK:
                     return status, b, stats, 0, part_key, part_null, part_count, part_anchor, part_lo, part_hi, part_min, part_max  # fmt: skip
                 if plan_mode[p] != DECODED:
