@@ -1,7 +1,9 @@
 """The suite benchmark: every job under every policy, results committed under results/.
 
-    python benchmarks/bench_jobs.py                      # full: scale 1.0, ~2.5 hours on 2 cores
+    python benchmarks/bench_jobs.py                      # full: scale 1.0, ~3.4 hours on 2 cores
     python benchmarks/bench_jobs.py --scale 0.02 --jobs lr.common --policies spark,unlimited
+    python benchmarks/bench_jobs.py --disk cloud --stem bench_jobs_cloud   # node mode, 200 MB/s
+    python benchmarks/bench_jobs.py --generator 2 --stem bench_jobs_g2     # the second shapes
 
 ``blaze bench`` with the same options (run logs under ``--out``, default
 ``out/bench-suite``), writing ``results/bench_jobs_results.json``, ``results/bench_jobs.md``,
@@ -23,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from blaze_errors import BlazeError
 from jobs.cli import add_arguments, run_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,8 +66,17 @@ def _variant_text(job: str) -> str:
     return ""
 
 
-def notes(results: dict, argv: list[str], started: str, load_before: str, wall: float) -> str:
+def notes(
+    results: dict,
+    argv: list[str],
+    started: str,
+    load_before: str,
+    wall: float,
+    stem: str = "bench_jobs",
+) -> str:
     """The run's facts as Markdown: how it was made, each job's spread, the targets."""
+    from jobs.report import headline_lines, setup_lines
+
     plan = results["plan"]
     shown = " ".join(Path(a).name if os.path.isabs(a) else a for a in argv)  # no machine paths
     lines = [
@@ -75,8 +87,10 @@ def notes(results: dict, argv: list[str], started: str, load_before: str, wall: 
         f"(1/5/15 min) {load_before} before and {_load()} after; wall {wall / 60:.1f} min for "
         f"{len(results['runs']) + len(results['footprint_runs'])} Spark applications.",
         f"Scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of each program's "
-        f"footprint, {plan['repeats']} repeat(s). Table: `bench_jobs.md`; every run's record: "
-        "`bench_jobs_results.json`.",
+        f"footprint, {plan['repeats']} repeat(s). Table: `{stem}.md`; every run's record: "
+        f"`{stem}_results.json`.",
+        "",
+        *(f"- {line}" for line in setup_lines(plan, results.get("node"))),
         "",
         "## Spread per job (slowest stock-Spark policy / unlimited)",
         "",
@@ -102,6 +116,11 @@ def notes(results: dict, argv: list[str], started: str, load_before: str, wall: 
         )
     lines += ["", "## What each job caches (from the programs)", ""]
     lines += [f"- `{job}`: {_variant_text(job)}" for job in results["spreads"]]
+    if results.get("node"):
+        lines += _node_table(results)
+    if heads := headline_lines(results):
+        lines += ["", "## Blaze against the program as written and against mem_disk", ""]
+        lines += [f"- {line}" for line in heads]
     lines += ["", "## Targets", "", "| target | wanted | measured | met | over |"]
     lines.append("|---|---|---:|---|---|")
     for item in results["targets"].values():
@@ -115,6 +134,37 @@ def notes(results: dict, argv: list[str], started: str, load_before: str, wall: 
     return "\n".join(lines) + "\n"
 
 
+def _node_table(results: dict) -> list[str]:
+    """Node mode: what each application's groups saw (the page cache it really had, the bytes
+    the device served) — where a node-mode difference between policies comes from."""
+    mib = 2**20
+    lines = [
+        "",
+        "## Node groups per run (own memory, page cache, device I/O)",
+        "",
+        "| job | policy | limit MiB | own peak MiB | page cache peak MiB | limit hits "
+        "| device read MiB | device write MiB | OOM kills |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results["footprint_runs"] + results["runs"]:
+        seen = run.get("node") or {}
+        if not seen:
+            continue
+        limit = seen.get("memory_limit_bytes")
+        policy = run["policy"] + (" (sizing)" if seen.get("sizing") else "")
+        cells = [
+            "-" if limit is None else f"{limit / mib:.0f}",
+            f"{seen.get('own_peak_bytes', 0) / mib:.0f}",
+            f"{seen.get('page_cache_peak_bytes', 0) / mib:.0f}",
+            str(seen.get("limit_hits", "-")),
+            f"{seen.get('device_read_bytes', 0) / mib:.1f}",
+            f"{seen.get('device_write_bytes', 0) / mib:.1f}",
+            str(seen.get("oom_kills", "-")),
+        ]
+        lines.append(f"| {run['job']} | {policy} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -126,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     load_before, clock = _load(), time.perf_counter()
     results_dir = Path(args.results)
-    code = run_bench(args, results_dir=results_dir, stem=args.stem)
+    try:
+        code = run_bench(args, results_dir=results_dir, stem=args.stem)
+    except BlazeError as exc:  # bad input, or a machine that cannot run node mode: one line
+        print(f"bench_jobs: error: {exc}", file=sys.stderr)
+        return 2
     results_path = results_dir / f"{args.stem}_results.json"
     if results_path.is_file():
         results = json.loads(results_path.read_text())
-        text = notes(results, argv, started, load_before, time.perf_counter() - clock)
+        wall = time.perf_counter() - clock
+        text = notes(results, argv, started, load_before, wall, args.stem)
         (results_dir / f"{args.stem}_notes.md").write_text(text)
     return code
 

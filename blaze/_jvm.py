@@ -32,9 +32,11 @@ __all__ = [
     "ExecutorStorage",
     "JvmBridge",
     "JvmLog",
+    "add_jar_to_running_driver",
     "parse_block_statuses",
     "parse_debug_string_ids",
     "parse_storage_level",
+    "registered_executors",
     "set_call_site",
 ]
 
@@ -159,6 +161,48 @@ def print_to_jvm_stderr(line: str) -> bool:
     jvm.java.lang.System.err.println(line)
     jvm.java.lang.System.err.flush()
     return True
+
+
+def add_jar_to_running_driver(jar: str, probe_class: str) -> bool:
+    """Make ``probe_class`` (from ``jar``) loadable by a driver JVM that is already running.
+
+    Why: ``spark.jars`` puts a jar on the driver's class path only when it is given to
+    spark-submit, i.e. before the JVM starts; a JVM started earlier (``spark-submit app.py``,
+    a second SparkContext in the same process) would fail to load the plugin. spark-submit's
+    class loader (Spark's ``MutableURLClassLoader``, the context loader of py4j's threads) is
+    the one it adds ``--jars`` to, so the jar is added to it the same way. False when no JVM
+    runs yet (then ``spark.jars`` does it at launch); raises ``JavaError`` if it cannot.
+    """
+    from py4j.protocol import Py4JJavaError
+    from pyspark.core.context import SparkContext
+
+    from blaze_errors import JavaError
+
+    jvm = SparkContext._jvm
+    if jvm is None:
+        return False
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        jvm.java.lang.Class.forName(probe_class, False, loader)
+        return True
+    except Py4JJavaError:
+        pass
+    if str(loader.getClass().getName()) != "org.apache.spark.util.MutableURLClassLoader":
+        raise JavaError(f"the running JVM cannot load {probe_class}: start Spark with --jars {jar}")
+    loader.addURL(jvm.java.io.File(jar).toURI().toURL())
+    return True
+
+
+def registered_executors(sc) -> list[str] | None:
+    """Executor ids the blaze plugin's driver half has heard from, sorted (``"driver"`` in
+    local mode); None when no driver half runs in ``sc``'s JVM (``spark.plugins`` lacked it)."""
+    from py4j.java_gateway import JavaClass
+
+    driver_half = sc._jvm.org.blazespark.BlazeDriverPlugin
+    # py4j resolves an unknown class as a package; a loaded class may have no running half
+    if not isinstance(driver_half, JavaClass) or not driver_half.isActive():
+        return None
+    return [str(executor_id) for executor_id in driver_half.registeredExecutors()]
 
 
 def set_call_site(sc, site: str | None) -> None:

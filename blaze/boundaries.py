@@ -89,6 +89,7 @@ class JobBoundaryMixin:
                 tokens = self._tracker.finish_job(auto_unpersist=self.config.auto_unpersist)
                 for token in tokens:
                     self._auto_unpersist(token, "no future use predicted after the job")
+                self._forget_released()
                 self._engine.invalidate_references()
         except Exception as exc:
             self._count_error("after_job", exc)

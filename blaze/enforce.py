@@ -76,8 +76,9 @@ class EnforcementMixin:
             return
         if change.entered_memory and change.disk_size == 0:
             self._site_sizes[dataset.site][change.key[1]] = change.memory_size
-            if change.key not in self._observed:
-                self._observed.add(change.key)
+            observed = self._observed.setdefault(change.key[0], set())
+            if change.key[1] not in observed:
+                observed.add(change.key[1])
                 try:
                     self._predictors.observe_rdd(
                         change.key[0], dataset.site, change.key[1], change.memory_size

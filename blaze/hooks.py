@@ -12,6 +12,7 @@ three gives a synchronous point before and after each job. Nothing is patched at
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -36,15 +37,22 @@ def _patch(owner: type, name: str, make: Callable[[Any], Any]) -> None:
     setattr(owner, name, wrapper)
 
 
-def _user_call_site() -> str | None:
-    """PySpark's job call-site text ("count at app.py:12") as if no wrapper were in the stack."""
+def _user_call_site(skip: int = 1) -> str | None:
+    """PySpark's job call-site text ("count at app.py:12") as if no wrapper were in the stack.
+
+    ``skip``: frames above the caller's to start from (1: the caller itself, a wrapper
+    renamed after the action it wraps).
+    """
     import pyspark
 
     pyspark_dir = os.path.dirname(os.path.abspath(pyspark.__file__))
-    frame = sys._getframe(1)  # the wrapper (renamed after the action it wraps)
+    frame = sys._getframe(skip)
     inner = None
     while frame is not None:
         filename = frame.f_code.co_filename
+        if filename == functools.__file__:  # a cached_property's __get__: not a name
+            frame = frame.f_back
+            continue
         if not (filename.startswith(pyspark_dir) or filename.startswith(_BLAZE_DIR)):
             if inner is None:
                 return None
@@ -54,16 +62,42 @@ def _user_call_site() -> str | None:
     return None
 
 
-def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
-    """Run the manager's before/after-job steps around the outermost action call only.
+@contextlib.contextmanager
+def _user_call_site_held(sc):
+    """Name the jobs started inside after the user's line, and keep PySpark from renaming them.
 
-    PySpark names a job after the first user frame below it; the wrapper sets that call site
-    itself (and holds PySpark's call-site depth) so jobs keep their usual names in the UI,
-    the event log and the lineage DAG instead of pointing into this module.
+    PySpark names a job after the frame just outside its own package, which is this
+    module's wrapper when one is in the stack: the wrapper sets the call site itself (from
+    the first frame outside pyspark and blaze) and holds PySpark's call-site depth, so jobs
+    keep their usual names in the logs, the UI, the event log and the lineage DAG. Must be
+    entered from the wrapper's own frame (see :func:`_user_call_site`).
     """
     from pyspark.traceback_utils import SCCallSiteSync
 
     from blaze._jvm import set_call_site
+
+    own_site = SCCallSiteSync._spark_stack_depth == 0
+    if own_site:
+        set_call_site(sc, _user_call_site(skip=3))
+    SCCallSiteSync._spark_stack_depth += 1
+    try:
+        yield
+    finally:
+        SCCallSiteSync._spark_stack_depth -= 1
+        if own_site:
+            set_call_site(sc, None)
+
+
+def _named_after(wrapper, original):
+    """``wrapper`` with the code name of ``original``: the action's name in the call site."""
+    wrapper.__code__ = wrapper.__code__.replace(
+        co_name=original.__name__, co_qualname=original.__qualname__
+    )
+    return wrapper
+
+
+def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
+    """Run the manager's before/after-job steps around the outermost action call only."""
 
     def wrapper(*args, **kwargs):
         depth = getattr(_depth, "value", 0)
@@ -71,42 +105,57 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
             return original(*args, **kwargs)
         _depth.value = 1
         rdd = rdd_of(*args, **kwargs)
-        own_site = SCCallSiteSync._spark_stack_depth == 0
-        if own_site:
-            set_call_site(rdd.ctx, _user_call_site())
-        SCCallSiteSync._spark_stack_depth += 1
         try:
-            manager._before_job(rdd)
-            try:
-                return original(*args, **kwargs)
-            finally:
-                manager._after_job()
+            with _user_call_site_held(rdd.ctx):
+                manager._before_job(rdd)
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    manager._after_job()
         finally:
-            SCCallSiteSync._spark_stack_depth -= 1
-            if own_site:
-                set_call_site(rdd.ctx, None)
             _depth.value = 0
 
-    wrapper.__code__ = wrapper.__code__.replace(
-        co_name=original.__name__, co_qualname=original.__qualname__
-    )
-    return wrapper
+    return _named_after(wrapper, original)
 
 
 def _dataframe_action_wrapper(manager, original):
     """Before the outermost DataFrame action: let earlier jobs' unpersists land first."""
 
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
         if getattr(_depth, "value", 0):
-            return original(*args, **kwargs)
+            return original(self, *args, **kwargs)
         _depth.value = 1
         try:
             manager._before_dataframe_job()
         finally:
             _depth.value = 0
-        return original(*args, **kwargs)
+        with _user_call_site_held(self.sparkSession.sparkContext):
+            return original(self, *args, **kwargs)
 
-    return wrapper
+    return _named_after(wrapper, original)
+
+
+def _dataframe_call_site_wrapper(original):
+    """A DataFrame method that may run jobs (``rdd`` plans and runs the shuffles below it)
+    named after the user's line."""
+
+    def wrapper(self, *args, **kwargs):
+        with _user_call_site_held(self.sparkSession.sparkContext):
+            return original(self, *args, **kwargs)
+
+    return _named_after(wrapper, original)
+
+
+def _patch_property(owner: type, name: str, make: Callable[[Any], Any]) -> None:
+    """Wrap the getter of a ``property`` or ``functools.cached_property`` (``DataFrame.rdd``)."""
+    original = owner.__dict__[name]
+    _installed.append((owner, name, original))
+    if isinstance(original, functools.cached_property):
+        replacement = functools.cached_property(make(original.func))
+        replacement.__set_name__(owner, name)
+    else:
+        replacement = property(make(original.fget), doc=original.__doc__)
+    setattr(owner, name, replacement)
 
 
 DATAFRAME_ACTIONS = ("collect", "count", "toPandas", "show")
@@ -179,6 +228,7 @@ def install(manager) -> dict[str, Any]:
         )
         for action in DATAFRAME_ACTIONS:
             _patch(DataFrame, action, lambda o: _dataframe_action_wrapper(manager, o))
+        _patch_property(DataFrame, "rdd", _dataframe_call_site_wrapper)
         _patch(RDD, "collect", lambda o: _job_wrapper(manager, o, lambda self: self))
         _patch(
             RDD,

@@ -29,7 +29,7 @@ import itertools
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -149,7 +149,8 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._site_compute_ms: dict[str, list[float]] = defaultdict(list)
         self._site_sizes: dict[str, dict[int, int]] = defaultdict(dict)
         self._predictors = Predictors()
-        self._observed: set[tuple[int, int]] = set()
+        self._observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
+        self._released_tokens: deque[int] = deque()  # datasets the program dropped
         self._errors: dict[str, int] = defaultdict(int)
         self._deferred: dict[tuple[int, int, str], str] = {}  # spills waiting for a lock
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
@@ -336,6 +337,22 @@ class BlazeManager(RegistryMixin, EnforcementMixin, JobBoundaryMixin, ReportingM
         self._events.put(done)
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
+
+    def book_sizes(self) -> dict[str, int]:
+        """Entries in each of the manager's growing tables: what a long program's driver
+        memory is made of (``benchmarks/long_program.py`` checks they stay flat)."""
+        with self._lock:
+            tables = {
+                "datasets": self._datasets,
+                "rdd_of_token": self._rdd_of_token,
+                "tracker": self._tracker.datasets,
+                "observed": self._observed,
+                "site_sizes": self._site_sizes,
+                "ledger": self._ledger.blocks,
+                "cost_model_rdds": self._engine.model.rdds,
+                "predictor_points": self._predictors.point_count(),
+            }
+            return {k: v if isinstance(v, int) else len(v) for k, v in tables.items()}
 
     # ---- the event worker ------------------------------------------------------------------
     def _work(self) -> None:

@@ -94,7 +94,7 @@ class RegistryMixin:
             site = user_site()
             with self._lock:
                 self._tracker.register(token, site)
-                self._objects[token] = weakref.ref(rdd)
+                self._objects[token] = weakref.ref(rdd, self._released_tokens_callback(token))
                 self._unresolved.append(token)
         except Exception as exc:
             self._count_error("register", exc)
@@ -106,8 +106,33 @@ class RegistryMixin:
             obj._blaze_token = token
             with self._lock:
                 self._tracker.register(token, user_site())
-                self._objects[token] = weakref.ref(obj)
+                self._objects[token] = weakref.ref(obj, self._released_tokens_callback(token))
         return token
+
+    def _released_tokens_callback(self, token: int):
+        """A weakref callback that queues ``token`` when the program drops the dataset (it
+        runs inside the garbage collector, on any thread: a deque append needs no lock)."""
+        released = self._released_tokens
+        return lambda _ref: released.append(token)
+
+    def _forget_released(self) -> None:
+        """Drop the records of datasets the program can no longer reach (called under the
+        lock at each job's end), so a program of thousands of generations keeps books only
+        for its live datasets. One still persisted in Spark waits until it is unpersisted: a
+        DataFrame's cache can be matched again by a new DataFrame of the same plan."""
+        still_cached = []
+        while self._released_tokens:
+            token = self._released_tokens.popleft()
+            use = self._tracker.datasets.get(token)
+            if use is not None and use.persisted:
+                still_cached.append(token)
+                continue
+            self._tracker.forget(token)
+            self._objects.pop(token, None)
+            rdd_id = self._rdd_of_token.pop(token, None)
+            if rdd_id is not None and self._token_by_rdd_id.get(rdd_id) == token:
+                del self._token_by_rdd_id[rdd_id]
+        self._released_tokens.extend(still_cached)
 
     def _register_dataset(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         token = self._token_of(obj)
@@ -266,6 +291,7 @@ class RegistryMixin:
         )
 
     def _forget_rdd(self, rdd_id: int, reason: str) -> None:
+        self._observed.pop(rdd_id, None)
         splits = self._ledger.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
         self._engine.forget(rdd_id, splits)

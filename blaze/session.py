@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from blaze.config import BlazeConfig, default_spark_conf
 from blaze.java import check_java
+from blaze.plugin import wants_plugin, with_blaze_plugin
 
 __all__ = ["session", "spark_conf"]
 
@@ -43,13 +44,17 @@ def session(
 ):
     """Return a SparkSession built from ``conf/blaze.conf`` defaults plus ``conf``.
 
-    ``master`` is a shortcut for ``conf["spark.master"]``. If ``spark.blaze.enabled`` is true
-    the Blaze manager is attached before the session is returned.
+    ``master`` is a shortcut for ``conf["spark.master"]``. Any ``spark.blaze.*`` key loads
+    blaze-spark's JVM plugin (:mod:`blaze.plugin`); if ``spark.blaze.enabled`` is true the
+    Blaze manager is attached before the session is returned.
     """
     merged = spark_conf(conf, app_name=app_name)
     if master is not None:
         merged["spark.master"] = master
     check_java()
+    if wants_plugin(merged):
+        # before the JVM starts: spark.jars then also reaches the driver's class path
+        merged = with_blaze_plugin(merged)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 

@@ -17,14 +17,12 @@ the JVM's stderr is spark-submit's stderr (where Spark's own errors go).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 from collections.abc import Mapping
 
 from blaze_errors import BlazeError
 
-__all__ = ["attach_at_startup", "fail_startup", "validate_at_startup"]
+__all__ = ["attach_at_startup", "fail_startup", "load_plugin_at_startup", "validate_at_startup"]
 
 EXIT_BAD_CONF = 2
 
@@ -59,6 +57,30 @@ def validate_at_startup(blaze_conf: Mapping[str, str]):
     return None  # unreachable: fail_startup raises
 
 
+def load_plugin_at_startup(conf):
+    """The conf a starting SparkContext gets, naming blaze-spark's JVM plugin (or exit 2).
+
+    ``conf`` is the SparkConf handed to ``_do_init``. Unless it already lives in the JVM it
+    is laid over the JVM's system properties first, as ``_do_init`` itself would do: the
+    lists are appended to, so ``spark-submit --jars``/``--conf spark.plugins`` survive. A
+    missing JDK ends the program here, in one line, before Spark starts its context.
+    """
+    from pyspark.conf import SparkConf
+
+    from blaze.plugin import with_blaze_plugin
+
+    if conf is None or conf._jconf is None:
+        in_jvm = SparkConf()  # the JVM is up: starts from its system properties
+        for key, value in conf.getAll() if conf is not None else []:
+            in_jvm.set(key, value)
+        conf = in_jvm
+    try:
+        return with_blaze_plugin(conf)
+    except BlazeError as exc:
+        fail_startup(str(exc))
+    return None  # unreachable: fail_startup raises
+
+
 def attach_at_startup(sc):
     """Attach the manager to a SparkContext that was just initialised (once).
 
@@ -75,13 +97,4 @@ def attach_at_startup(sc):
     except BlazeError as exc:
         fail_startup(str(exc))
         return None
-    # the size predictors fit with scikit-learn, whose import takes seconds: load it while
-    # the program's first jobs run, not inside the manager's event handling later
-    threading.Thread(target=_preload_sklearn, name="blaze-preload", daemon=True).start()
     return manager
-
-
-def _preload_sklearn() -> None:
-    # on failure the predictor reports its own import error when it first fits
-    with contextlib.suppress(Exception):
-        import sklearn.linear_model  # noqa: F401

@@ -29,7 +29,7 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["DatasetUse", "SiteStats", "UsageTracker"]
 
@@ -54,11 +54,14 @@ class SiteStats:
     generations: int = 0
     reused: bool = False
     cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
-    retired_uses: list[int] = field(default_factory=list)
+    most_retired_uses: int | None = None  # the most uses a retired generation had
     newest_used: int = -1  # the newest generation any job has read
 
+    def retire(self, uses: int) -> None:
+        self.most_retired_uses = max(self.most_retired_uses or 0, uses)
+
     def expected_uses(self) -> int | None:
-        return max(self.retired_uses) if self.retired_uses else None
+        return self.most_retired_uses
 
 
 def _innermost(site: str) -> str:
@@ -252,7 +255,18 @@ class UsageTracker:
     def _retire(self, use: DatasetUse) -> None:
         use.retired = True
         if use.uses:
-            self.sites.setdefault(use.site, SiteStats()).retired_uses.append(use.uses)
+            self.sites.setdefault(use.site, SiteStats()).retire(use.uses)
+
+    def forget(self, token: int) -> None:
+        """The program dropped its last reference to a dataset it does not persist: nothing
+        can read it again, so its uses join its site's statistics and the record goes (a
+        program of thousands of generations keeps only the live ones)."""
+        use = self.datasets.pop(token, None)
+        if use is None:
+            return
+        if not use.retired:
+            self._retire(use)
+        self._used_now.discard(token)
 
     # ---- cost model inputs ----------------------------------------------------------------
     def expected_uses(self, site: str) -> int | None:
@@ -281,7 +295,7 @@ class UsageTracker:
         result = {}
         for site, stats in sorted(self.sites.items()):
             live = [u.uses for u in self.datasets.values() if u.site == site and u.uses]
-            uses = stats.retired_uses + live
+            uses = [*live, stats.most_retired_uses or 0]
             result[site] = {
                 "generations": stats.generations,
                 "reused": stats.reused,

@@ -7,7 +7,7 @@ prints that line and exits non-zero instead of showing a traceback.
 
 from __future__ import annotations
 
-__all__ = ["BlazeError", "ConfigError", "InputError", "JavaError"]
+__all__ = ["BlazeError", "ConfigError", "InputError", "JavaError", "MachineError"]
 
 
 class BlazeError(Exception):
@@ -24,3 +24,7 @@ class JavaError(BlazeError, RuntimeError):
 
 class InputError(BlazeError, ValueError):
     """A missing, unreadable or malformed input file or record."""
+
+
+class MachineError(BlazeError, RuntimeError):
+    """This machine cannot do what was asked (no cgroup v1, not root, no block device, ...)."""

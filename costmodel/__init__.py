@@ -1,6 +1,6 @@
 """costmodel: what caching costs — the Blaze cost function, policies, predictors, profiles.
 
-Pure Python (numpy, scikit-learn): no Spark import, so every rule is unit tested on DAGs built
+Pure Python (numpy, SciPy): no Spark import, so every rule is unit tested on DAGs built
 by hand. Modules, one job each:
 
 - ``types``: plain inputs and outputs — ``RddSpec``, ``PartitionMetrics``, ``PartitionCost``
@@ -19,7 +19,7 @@ by hand. Modules, one job each:
   ``admit(incoming, resident, budget_bytes, ctx) -> AdmissionDecision`` and
   ``plan(states, budget_bytes, ctx) -> Plan``; ``PolicyContext(costs=CostModel | TableCosts)``.
 - ``predict``: ``Predictors`` — per logical dataset (call site + parents' call sites)
-  scikit-learn growth models over (iteration, input scale), last-value fallback, running
+  least-squares growth models over (iteration, input scale), last-value fallback, running
   error report; ``Predictors.estimator`` plugs predictions into a ``CostModel``.
 - ``profile``: versioned JSON profiles, ``record(path, model, app_name=...)`` / ``load(path,
   app_name=...)`` (refuses another application or Blaze version with one line).

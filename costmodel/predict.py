@@ -14,7 +14,7 @@ gets regressors over (iteration, input scale), so growth is extrapolated:
   The target is normalised by ``scale ** c``; ``c`` is fitted by a log-log regression when two
   or more scales were seen, else 1 (partition data grow with the input at a fixed number of
   partitions).
-- Growth: two scikit-learn ``LinearRegression`` fits of the normalised mean against the
+- Growth: two least-squares line fits of the normalised mean against the
   iteration — linear (``z = a + b i``) and geometric (``log z = a + b i``) — and the last
   value compete; the one with the lower error in a rolling-origin backtest (predict iteration
   k from iterations < k) wins.
@@ -29,8 +29,9 @@ reports how good its predictions were as it goes.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -49,15 +50,9 @@ __all__ = [
 
 MIN_POINTS = 3
 SHARE_WINDOW = 5
-
-
-def _linear_regression():
-    """scikit-learn's ``LinearRegression``, imported on first fit: importing scikit-learn
-    takes seconds, and the cache manager imports this module while a SparkContext starts
-    (``spark.blaze.enabled=true``) but fits nothing until partitions have been measured."""
-    from sklearn.linear_model import LinearRegression
-
-    return LinearRegression
+HISTORY = 32  # iterations kept per dataset and input scale
+MEMBER_WINDOW = 2 * HISTORY  # newest RDDs of a dataset whose iteration number is kept
+ERROR_WINDOW = 4096  # newest scored predictions the error report's medians are taken over
 
 
 def dataset_key(call_site: str, parent_call_sites: Sequence[str] = ()) -> str:
@@ -106,16 +101,34 @@ class GrowthFit:
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    model = _linear_regression()().fit(x.reshape(-1, 1), y)
-    return float(model.intercept_), float(model.coef_[0])
+    """Ordinary least squares ``y = a + b x`` (b = 0 when every x is equal).
+
+    Closed form rather than scikit-learn's ``LinearRegression``: the manager refits a site
+    every time one of its datasets gets a new iteration, and the estimator's input checks cost
+    ~0.3 ms a fit, which a program of thousands of short jobs pays thousands of times.
+    """
+    intercepts, slopes = _prefix_lines(x, y)
+    return float(intercepts[-1]), float(slopes[-1])
+
+
+def _prefix_lines(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least-squares line through the first k points, for every k = 1..n, at once
+    (prefix sums of x, y, xy, x²): the rolling-origin backtest needs one fit per prefix."""
+    n = np.arange(1, len(x) + 1, dtype=float)
+    sx, sy = np.cumsum(x), np.cumsum(y)
+    sxx, sxy = np.cumsum(x * x), np.cumsum(x * y)
+    spread = n * sxx - sx * sx
+    flat = spread <= 1e-9 * np.maximum(n * sxx, 1.0)
+    slopes = np.where(flat, 0.0, (n * sxy - sx * sy) / np.where(flat, 1.0, spread))
+    return (sy - slopes * sx) / n, slopes
 
 
 def _scale_exponent(iters: np.ndarray, scales: np.ndarray, values: np.ndarray) -> float:
     if len(np.unique(scales)) < 2 or np.any(values <= 0):
         return 1.0
-    features = np.column_stack([iters, np.log(scales)])
-    model = _linear_regression()().fit(features, np.log(values))
-    return float(np.clip(model.coef_[1], 0.0, 2.0))
+    features = np.column_stack([np.ones_like(iters), iters, np.log(scales)])
+    coef, *_ = np.linalg.lstsq(features, np.log(values), rcond=None)
+    return float(np.clip(coef[2], 0.0, 2.0))
 
 
 def _fit_kind(kind: str, iters: np.ndarray, z: np.ndarray, c: float) -> GrowthFit:
@@ -128,20 +141,35 @@ def _fit_kind(kind: str, iters: np.ndarray, z: np.ndarray, c: float) -> GrowthFi
     return GrowthFit(kind, a, b, c)
 
 
+def _backtest_error(kind: str, it: np.ndarray, z: np.ndarray) -> float:
+    """Median relative error of predicting point k from points < k (k = 2..n-1)."""
+    targets = z[2:]
+    if len(targets) == 0:
+        return 0.0
+    if kind == "last":
+        guesses = z[1:-1]
+    elif kind == "geometric":
+        a, b = _prefix_lines(it, np.log(z))
+        guesses = np.exp(np.minimum(a[1:-1] + b[1:-1] * it[2:], 700.0))
+    else:
+        a, b = _prefix_lines(it, z)
+        guesses = np.maximum(a[1:-1] + b[1:-1] * it[2:], 0.0)
+    return float(np.median(np.abs(guesses - targets) / np.maximum(np.abs(targets), 1e-12)))
+
+
 def fit_time_vs_size(sizes: Sequence[float], times: Sequence[float]) -> GrowthFit:
     """Compute time as fixed overhead + work per byte: ``t = a + b x size`` (a, b >= 0).
 
     Used once two input scales were seen: a task's fixed cost does not shrink with a sampled
-    input, so a power law in the scale would over-predict the full run's time.
+    input, so a power law in the scale would over-predict the full run's time. Non-negative
+    least squares (SciPy's ``nnls``) keeps both terms physical.
     """
-    x = np.asarray(sizes, dtype=float).reshape(-1, 1)
+    from scipy.optimize import nnls
+
+    x = np.asarray(sizes, dtype=float)
     y = np.asarray(times, dtype=float)
-    model = _linear_regression()(positive=True).fit(x, y)
-    a, b = float(model.intercept_), float(model.coef_[0])
-    if a < 0:  # no overhead visible: a line through the origin
-        model = _linear_regression()(positive=True, fit_intercept=False).fit(x, y)
-        a, b = 0.0, float(model.coef_[0])
-    return GrowthFit("affine_size", a, b, 1.0)
+    (a, b), _ = nnls(np.column_stack([np.ones_like(x), x]), y)
+    return GrowthFit("affine_size", float(a), float(b), 1.0)
 
 
 def fit_growth(
@@ -165,76 +193,109 @@ def fit_growth(
     # the last value competes too: a flat series with a one-off jump (PageRank's first
     # iteration drops vertices) is better copied than extrapolated
     kinds = ["linear"] + (["geometric"] if np.all(z > 0) else []) + ["last"]
-    errors = {}
-    for kind in kinds:
-        errs = []
-        for k in range(2, len(z)):  # rolling origin: predict point k from points < k
-            fit = _fit_kind(kind, it[:k], z[:k], 1.0)
-            errs.append(abs(fit(it[k], 1.0) - z[k]) / max(abs(z[k]), 1e-12))
-        errors[kind] = float(np.median(errs)) if errs else 0.0
+    errors = {kind: _backtest_error(kind, it, z) for kind in kinds}
     best = min(kinds, key=lambda k: (errors[k], kinds.index(k)))
     return _fit_kind(best, it, z, c)
 
 
 @dataclass
+class _IterationPoints:
+    """One iteration's measured partitions with running sums, so its means cost O(1)."""
+
+    parts: dict[int, tuple[float, float | None]] = field(default_factory=dict)
+    size_sum: float = 0.0
+    time_sum: float = 0.0
+    timed: int = 0
+
+    def put(self, split: int, size: float, compute_ms: float | None) -> None:
+        old = self.parts.get(split)
+        if old is not None:
+            self.size_sum -= old[0]
+            if old[1] is not None:
+                self.time_sum -= old[1]
+                self.timed -= 1
+        self.parts[split] = (size, compute_ms)
+        self.size_sum += size
+        if compute_ms is not None:
+            self.time_sum += compute_ms
+            self.timed += 1
+
+    @property
+    def mean_size(self) -> float:
+        return self.size_sum / len(self.parts)
+
+    @property
+    def mean_time(self) -> float | None:
+        return self.time_sum / self.timed if self.timed else None
+
+
+@dataclass
 class DatasetPredictor:
-    """Observations and fits of one logical dataset."""
+    """Observations and fits of one logical dataset.
+
+    Bounded: only the newest ``history`` iterations of each input scale are kept (growth is
+    extrapolated from the recent trend; a program of thousands of generations must not make
+    every fit dearer than the last), and a fit is recomputed only after an observation
+    changed the iterations it is made from.
+    """
 
     key: str
     min_points: int = MIN_POINTS
-    # (iteration, scale) -> split -> (size, compute or None)
-    points: dict[tuple[int, float], dict[int, tuple[float, float | None]]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
+    history: int = HISTORY
+    # (iteration, scale) -> that iteration's partitions, kept in key order
+    points: dict[tuple[int, float], _IterationPoints] = field(default_factory=dict)
     _fits: dict[int | None, tuple[GrowthFit, GrowthFit | None]] = field(default_factory=dict)
 
     def observe(
         self, iteration: int, split: int, size_bytes: float, compute_ms: float | None, scale=1.0
     ) -> None:
-        self.points[(int(iteration), float(scale))][int(split)] = (
-            float(size_bytes),
-            None if compute_ms is None else float(compute_ms),
+        key = (int(iteration), float(scale))
+        if key not in self.points:
+            self.points[key] = _IterationPoints()
+            self.points = dict(sorted(self.points.items()))
+            self._trim(key[1])
+        self.points[key].put(
+            int(split), float(size_bytes), None if compute_ms is None else float(compute_ms)
         )
-        # fits made from iterations before this one stay valid
-        for before in [b for b in self._fits if b is None or b > iteration]:
+        # fits made from iterations before this one stay valid; keep only the newest of them
+        stale = [b for b in self._fits if b is None or b > iteration]
+        kept = [b for b in self._fits if b not in stale]
+        for before in stale + sorted(kept)[:-1]:
             del self._fits[before]
+
+    def _trim(self, scale: float) -> None:
+        same_scale = [k for k in self.points if k[1] == scale]
+        for key in same_scale[: max(len(same_scale) - self.history, 0)]:
+            del self.points[key]
 
     @property
     def iterations(self) -> list[int]:
         return sorted({i for i, _ in self.points})
 
-    def _means(self, before: int | None):
-        rows = []
-        for (iteration, scale), parts in sorted(self.points.items()):
-            if before is not None and iteration >= before:
-                continue
-            sizes = [s for s, _ in parts.values()]
-            times = [t for _, t in parts.values() if t is not None]
-            rows.append((iteration, scale, float(np.mean(sizes)), times))
-        return rows
+    def point_count(self) -> int:
+        return sum(len(p.parts) for p in self.points.values())
 
     def fits(self, before: int | None = None) -> tuple[GrowthFit, GrowthFit | None] | None:
         """(size fit, time fit) from iterations < ``before`` (all if None)."""
         if before in self._fits:
             return self._fits[before]
-        rows = self._means(before)
+        rows = [
+            (iteration, scale, p.mean_size, p.mean_time)
+            for (iteration, scale), p in self.points.items()
+            if before is None or iteration < before
+        ]
         if not rows:
             return None
         size_fit = fit_growth(
             [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], self.min_points
         )
-        timed = [r for r in rows if r[3]]
+        timed = [r for r in rows if r[3] is not None]
         time_fit = None
         if len({r[1] for r in timed}) >= 2:
-            time_fit = fit_time_vs_size(
-                [r[2] for r in timed], [float(np.mean(r[3])) for r in timed]
-            )
+            time_fit = fit_time_vs_size([r[2] for r in timed], [r[3] for r in timed])
         elif timed:
             time_fit = fit_growth(
-                [r[0] for r in timed],
-                [r[1] for r in timed],
-                [float(np.mean(r[3])) for r in timed],
-                self.min_points,
+                [r[0] for r in timed], [r[1] for r in timed], [r[3] for r in timed], self.min_points
             )
         self._fits[before] = (size_fit, time_fit)
         return self._fits[before]
@@ -244,23 +305,22 @@ class DatasetPredictor:
         the last ``SHARE_WINDOW`` iterations it was seen in: skew persists, noise averages out."""
         size_shares: list[float] = []
         time_shares: list[float] = []
-        for (iteration, _), parts in sorted(self.points.items(), reverse=True):
+        for (iteration, _), points in reversed(self.points.items()):
             if before is not None and iteration >= before:
                 continue
-            if split not in parts:
+            if split not in points.parts:
                 continue
-            size, time = parts[split]
-            mean_size = float(np.mean([s for s, _ in parts.values()]))
-            if mean_size > 0:
-                size_shares.append(size / mean_size)
-            times = [t for _, t in parts.values() if t is not None]
-            if time is not None and times and np.mean(times) > 0:
-                time_shares.append(time / float(np.mean(times)))
+            size, time = points.parts[split]
+            if points.mean_size > 0:
+                size_shares.append(size / points.mean_size)
+            mean_time = points.mean_time
+            if time is not None and mean_time:
+                time_shares.append(time / mean_time)
             if len(size_shares) >= SHARE_WINDOW:
                 break
         return (
-            float(np.mean(size_shares)) if size_shares else 1.0,
-            float(np.mean(time_shares)) if time_shares else 1.0,
+            sum(size_shares) / len(size_shares) if size_shares else 1.0,
+            sum(time_shares) / len(time_shares) if time_shares else 1.0,
         )
 
     def predict(
@@ -320,25 +380,38 @@ class Predictors:
     def __init__(self, min_points: int = MIN_POINTS) -> None:
         self.min_points = min_points
         self.datasets: dict[str, DatasetPredictor] = {}
-        self.errors: list[_ErrorRecord] = []
+        # the newest scored predictions (medians) and how many were scored in all
+        self.errors: deque[_ErrorRecord] = deque(maxlen=ERROR_WINDOW)
+        self._scored: Counter[str] = Counter()
         self._rdd_index: dict[int, tuple[str, int]] = {}  # rdd id -> (dataset, iteration)
+        # each dataset's newest RDD ids, sorted, and how many older ones were let go: an
+        # RDD's iteration is its rank among every RDD the dataset ever had
         self._members: dict[str, list[int]] = defaultdict(list)
+        self._released: Counter[str] = Counter()
 
     def dataset(self, key: str) -> DatasetPredictor:
         if key not in self.datasets:
             self.datasets[key] = DatasetPredictor(key, self.min_points)
         return self.datasets[key]
 
+    def point_count(self) -> int:
+        """Partitions held over all datasets (bounded by ``HISTORY`` iterations each)."""
+        return sum(p.point_count() for p in self.datasets.values()) + len(self._rdd_index)
+
     def register_rdd(self, rdd_id: int, key: str) -> tuple[str, int]:
         """Assign the RDD to a dataset; its iteration is its rank among the dataset's RDDs."""
         if rdd_id in self._rdd_index:
             return self._rdd_index[rdd_id]
         members = self._members[key]
-        members.append(rdd_id)
-        members.sort()
-        for index, member in enumerate(members):  # ids grow with time: rank = iteration
-            self._rdd_index[member] = (key, index)
-        return self._rdd_index[rdd_id]
+        position = bisect.bisect_left(members, rdd_id)
+        members.insert(position, rdd_id)
+        released = self._released[key]
+        for index in range(position, len(members)):  # ids grow with time: rank = iteration
+            self._rdd_index[members[index]] = (key, released + index)
+        while len(members) > MEMBER_WINDOW:
+            self._rdd_index.pop(members.pop(0), None)
+            self._released[key] += 1
+        return self._rdd_index.get(rdd_id, (key, self._released[key] - 1))
 
     def locate(self, rdd_id: int) -> tuple[str, int] | None:
         return self._rdd_index.get(rdd_id)
@@ -357,6 +430,7 @@ class Predictors:
         if any(i < iteration for i in predictor.iterations):
             guess = predictor.predict(iteration, scale, split, before=iteration)
             if guess is not None:
+                self._scored[key] += 1
                 self.errors.append(
                     _ErrorRecord(
                         key,
@@ -410,13 +484,14 @@ class Predictors:
         return estimate
 
     def error_report(self) -> dict:
-        """Median relative errors of the predictions scored so far, overall and per dataset."""
+        """Median relative errors of the newest ``ERROR_WINDOW`` predictions scored, overall
+        and per dataset, with how many were scored in all."""
 
-        def summary(records: list[_ErrorRecord]) -> dict:
+        def summary(records: list[_ErrorRecord], scored: int) -> dict:
             sizes = [e for r in records if (e := r.size_error) is not None]
             times = [e for r in records if (e := r.time_error) is not None]
             return {
-                "predictions": len(records),
+                "predictions": scored,
                 "median_size_error": float(np.median(sizes)) if sizes else None,
                 "median_time_error": float(np.median(times)) if times else None,
             }
@@ -425,8 +500,11 @@ class Predictors:
         for record in self.errors:
             by_dataset[record.dataset].append(record)
         return {
-            "overall": summary(self.errors),
-            "datasets": {key: summary(records) for key, records in sorted(by_dataset.items())},
+            "overall": summary(list(self.errors), sum(self._scored.values())),
+            "datasets": {
+                key: summary(records, self._scored[key])
+                for key, records in sorted(by_dataset.items())
+            },
         }
 
     # ------------------------------------------------------------------ persistence
@@ -437,8 +515,8 @@ class Predictors:
             datasets[key] = {
                 "points": [
                     {"iteration": i, "scale": s, "split": split, "size": v[0], "ms": v[1]}
-                    for (i, s), parts in sorted(predictor.points.items())
-                    for split, v in sorted(parts.items())
+                    for (i, s), points in sorted(predictor.points.items())
+                    for split, v in sorted(points.parts.items())
                 ],
                 "size_fit": fitted[0].as_dict() if fitted else None,
                 "time_fit": fitted[1].as_dict() if fitted and fitted[1] else None,

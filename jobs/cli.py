@@ -2,9 +2,11 @@
 
 Examples::
 
-    blaze bench --quick               # lr.common under spark, blaze, unlimited: 3 Spark apps
+    blaze bench --quick               # lr.common under spark, mem_disk, blaze_auto
     blaze bench --jobs pagerank,kmeans.common --policies spark,blaze --scale 0.5 --memory 30%
-    blaze bench                       # the full suite: 12 jobs x 9 policies, about 2.5 hours
+    blaze bench --disk cloud          # each application on a 200 MB/s disk, 64 MiB page cache
+    blaze bench --generator 2         # every job on the second data shapes
+    blaze bench                       # the full suite: 12 jobs x 9 policies, about 3.4 hours
 
 A job is a program in one variant (``lr.common``, ``lr.expert``); a bare program name means
 both variants.
@@ -18,8 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from jobs import PROGRAMS
+from jobs import GENERATORS, PROGRAMS
 from jobs.caching import POLICIES
+from jobs.nodedisk import CGROUP_ROOT, DEFAULT_PAGE_CACHE_MIB, DISK_MODES, POINTS
 
 __all__ = ["register"]
 
@@ -45,9 +48,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="lr.common under spark, blaze and unlimited (3 Spark applications, ~3 min)",
+        help="lr.common under spark, mem_disk and blaze_auto (3 timed Spark applications)",
     )
     parser.add_argument("--seed", type=int, default=42, help="data generator seed")
+    parser.add_argument(
+        "--generator",
+        type=int,
+        choices=tuple(GENERATORS),
+        default=1,
+        help="data shapes: 1 (the suite's first) or 2 (the second, jobs/datagen_second.py)",
+    )
+    points = ", ".join(f"{name} {mbps} MB/s" for name, mbps in POINTS.items())
+    parser.add_argument(
+        "--disk",
+        choices=DISK_MODES,
+        default="local",
+        help="local: this machine's disk and page cache as they are; node: each application "
+        "in cgroups with a memory limit that counts the page cache and a throttled disk "
+        f"(--disk-mbps), or a named node disk ({points}); needs root and cgroup v1",
+    )
+    parser.add_argument(
+        "--disk-mbps", type=float, help="node mode: the disk's read and write MB/s (10^6 B/s)"
+    )
+    parser.add_argument(
+        "--page-cache",
+        type=float,
+        metavar="MIB",
+        help="node mode: page cache an application may hold above its own memory "
+        f"(default {DEFAULT_PAGE_CACHE_MIB} MiB)",
+    )
+    parser.add_argument(
+        "--app-memory",
+        type=float,
+        metavar="MIB",
+        help="node mode: each application's own memory, stated instead of measured by the "
+        "program's sizing run (memory limit = this + --page-cache)",
+    )
+    parser.add_argument(
+        "--cgroup-root",
+        default=str(CGROUP_ROOT),
+        help=f"node mode: where the cgroup v1 hierarchies are mounted (default {CGROUP_ROOT})",
+    )
     parser.add_argument(
         "--param",
         action="append",
@@ -77,15 +118,17 @@ def run_bench(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from jobs.nodedisk import node_json, probe_host
     from jobs.plan import make_plan
     from jobs.report import (
         build_results,
         markdown_results,
         plot_results,
         print_results,
+        setup_lines,
         write_results,
     )
-    from jobs.runner import run_plan
+    from jobs.runner import local_dir, run_plan
 
     plan = make_plan(
         jobs=args.jobs,
@@ -98,7 +141,14 @@ def run_bench(
         quick=args.quick,
         seed=args.seed,
         params=args.param,
+        generator=args.generator,
+        disk=args.disk,
+        disk_mbps=args.disk_mbps,
+        page_cache_mib=args.page_cache,
+        app_memory_mib=args.app_memory,
     )
+    # node mode: can this machine do it? one line and exit 2 if not, before any output or Spark
+    host = probe_host(local_dir(plan), Path(args.cgroup_root)) if plan.node else None
     # a log file or pipe gets a wide table instead of rich's 80-column fallback
     console = Console(width=None if sys.stdout.isatty() else 150)
     console.print(
@@ -106,6 +156,9 @@ def run_bench(
         f"{', '.join(plan.policies)}; scale {plan.scale:g}; storage {plan.memory_fraction:.0%}"
         f" of footprint; {plan.repeats} repeat(s); {plan.runs} Spark applications"
     )
+    node = node_json(plan.node, host) if plan.node else None
+    for line in setup_lines({"generator": plan.generator}, node):
+        console.print(f"  {line}")
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -129,7 +182,7 @@ def run_bench(
             else:
                 progress.console.print(f"  {message}: [bold red]{status}[/] {record.get('error')}")
 
-        outcome = run_plan(plan, on_progress)
+        outcome = run_plan(plan, on_progress, node_host=host)
     results = build_results(outcome)
     print_results(results, console)
     json_path = write_results(results, results_dir or plan.out_dir, stem)

@@ -6,8 +6,11 @@ CSV feature rows, MovieLens ``user::item::rating::ts``). Keeping the records as 
 deliberate: parsing is the costly work real iterative programs do before their cached data
 exists, so recomputing a dropped partition costs what it costs in practice.
 
-A dataset is a pure function of ``(kind, scale, seed)``: the same arguments write the same
-bytes, and an existing folder whose ``_meta.json`` matches is reused instead of regenerated.
+A dataset is a pure function of ``(kind, scale, seed, generator)``: the same arguments write
+the same bytes, and an existing folder whose ``_meta.json`` matches is reused instead of
+regenerated. Generator 1 is the suite's first shape of each kind (below); generator 2 is a
+second shape fixed before any timed run (:mod:`jobs.datagen_second`), so a result can be
+checked on data its policies were not tuned on.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from blaze_errors import InputError
+from jobs import GENERATORS
+from jobs.datagen_second import GENERATORS as SECOND_GENERATORS
+from jobs.datagen_second import sizes
 
 __all__ = [
     "DATASETS",
@@ -53,9 +59,12 @@ class DatasetSpec:
     vertices_log2: int = 0  # R-MAT graph: 2**vertices_log2 vertex ids
     users: int = 0
     items: int = 0
+    vertices: int = 0  # Chung-Lu graph (generator 2): vertex count
+    generator: int = 1
 
     def key(self) -> str:
-        return f"{self.kind}-s{self.scale:g}-seed{self.seed}"
+        shape = "" if self.generator == 1 else f"-g{self.generator}"
+        return f"{self.kind}{shape}-s{self.scale:g}-seed{self.seed}"
 
 
 # kind -> (records at scale 1, bytes per record on disk (estimate), parts). Scale 1 is sized
@@ -68,16 +77,24 @@ _BASE = {
     "ratings": (600_000, 24, 8),
 }
 DATASETS = tuple(_BASE)
+# bytes per record on disk of the second shapes, where they differ from the first's (estimate)
+_BYTES_SECOND = {"graph": 30, "points": 170, "labeled": 150, "ratings": 26}
 
 
-def spec_for(kind: str, scale: float, seed: int = 42) -> DatasetSpec:
-    """The dataset specification of ``kind`` at ``scale``."""
+def spec_for(kind: str, scale: float, seed: int = 42, generator: int = 1) -> DatasetSpec:
+    """The dataset specification of ``kind`` at ``scale`` in the shape of ``generator``."""
     if kind not in _BASE:
         raise InputError(f"unknown dataset kind {kind!r} (known: {', '.join(DATASETS)})")
     if not (scale > 0 and math.isfinite(scale)):
         raise InputError(f"scale must be a positive number, got {scale!r}")
+    if generator not in GENERATORS:
+        raise InputError(f"unknown generator {generator!r} (known: 1, 2)")
     base, _, parts = _BASE[kind]
     records = max(200, int(base * scale))
+    if generator == 2:
+        return DatasetSpec(
+            kind, scale, seed, parts=parts, generator=2, **sizes(kind, records, scale)
+        )
     if kind == "graph":
         # ~6 distinct edges per vertex as in social graphs
         log2 = max(6, round(math.log2(max(64, records / 6))))
@@ -91,10 +108,11 @@ def spec_for(kind: str, scale: float, seed: int = 42) -> DatasetSpec:
     return DatasetSpec(kind, scale, seed, records, parts, dims=8, users=users, items=items)
 
 
-def estimated_bytes(kind: str, scale: float) -> int:
+def estimated_bytes(kind: str, scale: float, generator: int = 1) -> int:
     """Disk space the dataset will take (a generous estimate, for the up-front disk check)."""
-    spec = spec_for(kind, scale)
-    return spec.records * _BASE[kind][1] + 64 * 1024 * spec.parts
+    spec = spec_for(kind, scale, generator=generator)
+    per_record = _BYTES_SECOND[kind] if generator == 2 else _BASE[kind][1]
+    return spec.records * per_record + 64 * 1024 * spec.parts
 
 
 def dataset_dir(data_dir: str | Path, spec: DatasetSpec) -> Path:
@@ -118,7 +136,8 @@ def ensure_dataset(data_dir: str | Path, spec: DatasetSpec) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    lines = _GENERATORS[spec.kind](spec)
+    generate = _GENERATORS[spec.kind] if spec.generator == 1 else SECOND_GENERATORS[spec.kind]
+    lines = generate(spec)
     for part, chunk in enumerate(np.array_split(np.arange(len(lines)), spec.parts)):
         table = pa.table({"line": pa.array([lines[i] for i in chunk], pa.string())})
         pq.write_table(table, tmp / f"part-{part:05d}.parquet")

@@ -2,8 +2,10 @@
 
 Every mistake a user can make on the command line — an unknown job or policy, an empty job
 list, a memory fraction outside (0, 1], a scale whose data does not fit on the disk, a machine
-with too little memory for the runs — is caught here and raised as one
-:class:`blaze_errors.InputError` line, so nothing waits for a JVM to fail.
+with too little memory for the runs, node-mode parameters that make no sense — is caught here
+and raised as one :class:`blaze_errors.InputError` line, so nothing waits for a JVM to fail.
+(Whether this machine can run node mode at all is checked by the runner before any Spark
+starts: :func:`jobs.nodedisk.probe_host`.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blaze_errors import InputError
-from jobs import JOB_NAMES, PROGRAMS, dataset_spec, load_job, parse_param_overrides, split_job
+from jobs import (
+    GENERATORS,
+    JOB_NAMES,
+    PROGRAMS,
+    dataset_spec,
+    load_job,
+    parse_param_overrides,
+    split_job,
+)
 from jobs.caching import POLICIES
 from jobs.datagen import dataset_dir, estimated_bytes
+from jobs.nodedisk import NodeDisk, parse_node
 from jobs.run_one import HEAP_BYTES
 
 __all__ = [
@@ -49,6 +60,8 @@ class BenchPlan:
     seed: int = 42
     run_timeout_s: float = 1800.0
     params: tuple[tuple[str, float], ...] = field(default=())  # job parameter overrides
+    generator: int = 1  # data shape (jobs.datagen.GENERATORS)
+    node: NodeDisk | None = None  # node mode (jobs.nodedisk); None: this machine's disk as is
 
     @property
     def programs(self) -> tuple[str, ...]:
@@ -61,13 +74,19 @@ class BenchPlan:
         return len(self.programs) + len(self.jobs) * self.repeats * len(self.policies)
 
 
-# `blaze bench --quick`: ONE costly program as commonly written, under stock Spark, the
-# manager switched on by its flag alone, and ample memory — 3 timed Spark applications plus
-# the untimed footprint run of lr.expert (about 3 minutes on 2 idle cores)
+# `blaze bench --quick`: ONE costly program as commonly written (lr.common: parsed records
+# cached though read once, per-iteration caches never unpersisted), chosen from the committed
+# scale-0.8 run (benchmarks/results/bench_jobs_notes.md): there the program as written on
+# stock Spark (`spark`) took 145 s, `mem_disk` 41 s with 683 MiB written, and `blaze_auto`
+# (the manager deciding alone, switched on by configuration) 34 s with 43 MiB — both
+# headline effects in one job. (`blaze`, which takes the program's calls as hints, wrote
+# 653 MiB there.) Scale 0.16 is 0.30 of that run's data after lr's size factor 1.9: from the
+# same figures about 2.5 minutes of work and start-up for the 3 timed applications plus the
+# untimed footprint run on 2 idle cores.
 QUICK = {
     "jobs": ("lr.common",),
-    "policies": ("spark", "blaze", "unlimited"),
-    "scale": 0.6,
+    "policies": ("spark", "mem_disk", "blaze_auto"),
+    "scale": 0.16,
     "repeats": 1,
 }
 # the full run: every program in both variants under every policy, once (see README: ~2 h)
@@ -124,9 +143,9 @@ def parse_fraction(text: str | float) -> float:
 def required_disk_bytes(plan: BenchPlan) -> int:
     """Bytes the plan still has to write: missing datasets plus per-run logs and results."""
     needed = 0
-    for spec in {dataset_spec(j, plan.scale, plan.seed) for j in plan.jobs}:
+    for spec in {dataset_spec(j, plan.scale, plan.seed, plan.generator) for j in plan.jobs}:
         if not dataset_dir(plan.data_dir, spec).is_dir():
-            needed += estimated_bytes(spec.kind, spec.scale)
+            needed += estimated_bytes(spec.kind, spec.scale, spec.generator)
     return needed + plan.runs * RUN_OVERHEAD_BYTES
 
 
@@ -156,6 +175,11 @@ def make_plan(
     quick: bool = False,
     seed: int = 42,
     params: list[str] | None = None,
+    generator: int = 1,
+    disk: str = "local",
+    disk_mbps: float | None = None,
+    page_cache_mib: float | None = None,
+    app_memory_mib: float | None = None,
 ) -> BenchPlan:
     """Validate the user's choices (quick or full defaults for anything left out)."""
     defaults = QUICK if quick else FULL
@@ -177,6 +201,17 @@ def make_plan(
             raise InputError(
                 f"--param {key!r} is no parameter of {programs} (known: {', '.join(sorted(known))})"
             )
+    if generator not in GENERATORS:
+        known = ", ".join(map(str, GENERATORS))
+        raise InputError(f"--generator {generator!r} must be one of {known}")
+    machine = total_memory_bytes()
+    node = parse_node(
+        disk,
+        mbps=disk_mbps,
+        page_cache_mib=page_cache_mib,
+        app_memory_mib=app_memory_mib,
+        machine_bytes=machine,
+    )
     plan = BenchPlan(
         jobs=chosen_jobs,
         policies=chosen_policies,
@@ -187,11 +222,19 @@ def make_plan(
         out_dir=Path(out_dir),
         seed=seed,
         params=tuple(sorted(overrides.items())),
+        generator=generator,
+        node=node,
     )
-    memory = total_memory_bytes()
-    if memory < REQUIRED_MEMORY_BYTES:
+    measured = node is not None and node.app_memory_bytes is None
+    if measured and node.page_cache_bytes + REQUIRED_MEMORY_BYTES >= machine:
         raise InputError(
-            f"this machine has {memory / 2**30:.1f} GiB of memory; each benchmark run needs "
+            f"--page-cache {node.page_cache_bytes >> 20} MiB plus the about "
+            f"{REQUIRED_MEMORY_BYTES / 2**30:.1f} GiB an application needs is above this "
+            f"machine's memory ({machine / 2**30:.1f} GiB): the limit would never bind"
+        )
+    if machine < REQUIRED_MEMORY_BYTES:
+        raise InputError(
+            f"this machine has {machine / 2**30:.1f} GiB of memory; each benchmark run needs "
             f"about {REQUIRED_MEMORY_BYTES / 2**30:.1f} GiB (a {HEAP_BYTES >> 20} MiB driver "
             "heap plus Python workers)"
         )

@@ -17,10 +17,26 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from jobs import GENERATORS
 from jobs.runner import BenchOutcome
-from jobs.summary import COMPARED, autounpersist_share, median_table, spreads, suite_targets
+from jobs.summary import (
+    COMPARED,
+    autounpersist_share,
+    headlines,
+    median_table,
+    spreads,
+    suite_targets,
+)
 
-__all__ = ["build_results", "markdown_results", "plot_results", "print_results", "write_results"]
+__all__ = [
+    "build_results",
+    "headline_lines",
+    "markdown_results",
+    "plot_results",
+    "print_results",
+    "setup_lines",
+    "write_results",
+]
 
 
 def build_results(outcome: BenchOutcome) -> dict:
@@ -29,8 +45,40 @@ def build_results(outcome: BenchOutcome) -> dict:
     data["medians"] = table
     data["spreads"] = spreads(table)
     data["targets"] = suite_targets(table)
+    data["headlines"] = headlines(table)
     data["autounpersist_share"] = autounpersist_share(table)
     return data
+
+
+def setup_lines(plan: Mapping, node: Mapping | None) -> list[str]:
+    """The data shape and the disk the run used, as every result states them."""
+    generator = plan.get("generator", 1)
+    lines = [f"data: generator {generator} — {GENERATORS[generator]}"]
+    if node is None:
+        lines.append("disk: this machine's local disk and page cache as they are (--disk local)")
+    else:
+        lines.append(f"disk: {node['description']}")
+        limits = node.get("memory_limit_bytes_by_program") or {}
+        if limits:
+            shown = ", ".join(f"{p} {v / 2**20:.0f} MiB" for p, v in limits.items())
+            lines.append(f"memory limit per application: {shown}")
+    return lines
+
+
+def headline_lines(results: Mapping) -> list[str]:
+    """One line per job and manager policy: speed-up over ``spark``, disk bytes vs mem_disk."""
+    lines = []
+    for item in results.get("headlines", []):
+        parts = []
+        if "speedup_vs_spark" in item:
+            parts.append(f"{item['speedup_vs_spark']:.2f}× the speed of the program as written")
+        if "disk_saved_vs_mem_disk" in item:
+            parts.append(
+                f"{item['disk_saved_vs_mem_disk']:.0%} fewer disk bytes than mem_disk "
+                f"({_fmt(item['disk_bytes'], 'bytes')} vs {_fmt(item['mem_disk_bytes'], 'bytes')})"
+            )
+        lines.append(f"{item['job']} / {item['policy']}: " + "; ".join(parts))
+    return lines
 
 
 def _share_rows(results: Mapping) -> list[list[str]]:
@@ -115,6 +163,15 @@ def print_results(results: Mapping, console: Console) -> None:
                 end_section=policy == [p for p in order if p in rows][-1],
             )
     console.print(table)
+    for line in setup_lines(plan, results.get("node")):
+        console.print(line)
+    for line in headline_lines(results):
+        console.print(f"[bold]{line}[/]")
+    if all(item["met"] is None for item in results["targets"].values()):
+        console.print(f"targets (Blaze): {_NOT_MEASURED}")
+        for problem in results["problems"]:
+            console.print(f"[bold red]PROBLEM[/] {problem}")
+        return
     targets = Table(title=f"targets (Blaze), over {_target_scope(results)}")
     for column in ("target", "wanted", "measured", "met"):
         targets.add_column(column)
@@ -132,6 +189,12 @@ def print_results(results: Mapping, console: Console) -> None:
     console.print(share)
     for problem in results["problems"]:
         console.print(f"[bold red]PROBLEM[/] {problem}")
+
+
+_NOT_MEASURED = (
+    "none measured by this plan (they need unlimited, the stock policies and blaze on jobs "
+    "with spread >= 1.2: the full run)"
+)
 
 
 def _job_heading(results: Mapping, job: str) -> str:
@@ -168,9 +231,26 @@ def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[P
     medians = results["medians"]
     jobs = list(medians)
     policies = [p for p in results["plan"]["policies"] if any(p in medians[j] for j in jobs)]
+    # time is shown relative to unlimited (the lower bound), else to the program as written
+    base = next((p for p in ("unlimited", "spark") if p in policies), None)
+    time_metric = (
+        ("seconds", "median time, s")
+        if base is None
+        else (
+            f"x_{base}",
+            f"median time / {base} time",
+        )
+    )
+    node = results.get("node")
+    setting = (
+        f"node disk {node['read_bps'] / 1e6:g} MB/s, page cache "
+        f"{node['page_cache_bytes'] / 2**20:g} MiB"
+        if node
+        else "local disk"
+    )
     paths = []
     for metric, ylabel, name in (
-        ("x_unlimited", "median time / unlimited time", "time"),
+        (*time_metric, "time"),
         ("disk_bytes_written", "MiB written to disk by caching", "disk"),
     ):
         fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(jobs) + 2), 4.2))
@@ -186,11 +266,13 @@ def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[P
             ax.bar(x + (i - (len(policies) - 1) / 2) * width, values, width, label=policy)
         ax.set_xticks(x, jobs)
         ax.set_ylabel(ylabel)
-        if metric == "x_unlimited":
+        if metric.startswith("x_"):
             ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_title(
-            f"{name}: scale {results['plan']['scale']:g}, storage "
-            f"{results['plan']['memory_fraction']:.0%} of footprint"
+            f"{name}: scale {results['plan']['scale']:g}, generator "
+            f"{results['plan'].get('generator', 1)}, storage "
+            f"{results['plan']['memory_fraction']:.0%} of footprint, {setting}",
+            fontsize=9,
         )
         ax.legend(fontsize=8, ncol=2)
         fig.tight_layout()
@@ -207,6 +289,8 @@ def markdown_results(results: Mapping) -> str:
     lines = [
         f"# blaze bench — scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of "
         f"footprint, median of {plan['repeats']} repeat(s)",
+        "",
+        *(f"- {line}" for line in setup_lines(plan, results.get("node"))),
         "",
         "| job | spread | policy | time s | ×spark | ×unlimited | recomputed "
         "| disk written | hit rate | note |",
@@ -228,6 +312,13 @@ def markdown_results(results: Mapping) -> str:
                 f"| {_fmt(row.get('disk_bytes_written'), 'bytes')} "
                 f"| {_fmt(row.get('cache_hit_rate'), 'pct')} | {note[:80]} |"
             )
+    if heads := headline_lines(results):
+        lines += ["", *(f"- {line}" for line in heads)]
+    if all(item["met"] is None for item in results["targets"].values()):
+        lines += ["", f"Targets: {_NOT_MEASURED}."]
+        if results["problems"]:
+            lines += ["", "Problems:", *(f"- {p}" for p in results["problems"])]
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         f"Targets over {_target_scope(results)} (the last one over every job).",

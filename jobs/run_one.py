@@ -28,8 +28,19 @@ UNLIMITED_FRACTION = 0.6
 UNROLL_THRESHOLD_BYTES = 64 << 10
 
 
-def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) -> dict[str, str]:
-    """The Spark conf of one run; ``storage_bytes=None`` keeps Spark's default pool (~740 MB)."""
+def run_conf(
+    storage_bytes: int | None,
+    event_dir: str | Path,
+    app_name: str,
+    *,
+    local_dir: str | Path | None = None,
+    pin_heap: bool = False,
+) -> dict[str, str]:
+    """The Spark conf of one run; ``storage_bytes=None`` keeps Spark's default pool (~740 MB).
+
+    Node mode (:mod:`jobs.nodedisk`) names ``spark.local.dir`` (the directory on the
+    throttled device) and pins the heap: committed and touched at start, so the driver's
+    resident memory is the same under every policy and one sizing run measures it."""
     usable = HEAP_BYTES - RESERVED_BYTES
     if storage_bytes is None:
         fraction = UNLIMITED_FRACTION
@@ -37,7 +48,7 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
         if not 0 < storage_bytes <= usable:
             raise ValueError(f"storage_bytes={storage_bytes} must be in (0, {usable}]")
         fraction = storage_bytes / usable
-    return {
+    conf = {
         "spark.master": "local[2]",
         "spark.app.name": app_name,
         "spark.driver.memory": str(HEAP_BYTES),
@@ -60,6 +71,11 @@ def run_conf(storage_bytes: int | None, event_dir: str | Path, app_name: str) ->
         # refuses most blocks, so every run (unlimited included) reserves less up front
         "spark.storage.unrollMemoryThreshold": str(UNROLL_THRESHOLD_BYTES),
     }
+    if local_dir is not None:
+        conf["spark.local.dir"] = str(Path(local_dir).resolve())
+    if pin_heap:
+        conf["spark.driver.extraJavaOptions"] = f"-Xms{HEAP_BYTES} -XX:+AlwaysPreTouch"
+    return conf
 
 
 def execute(args: argparse.Namespace) -> dict:
@@ -77,12 +93,20 @@ def execute(args: argparse.Namespace) -> dict:
     if events.exists():  # a previous bench into the same --out left its log: this run owns it
         shutil.rmtree(events)
     events.mkdir(parents=True)
-    data = ensure_dataset(args.data_dir, dataset_spec(args.job, args.scale, args.seed))
+    spec = dataset_spec(args.job, args.scale, args.seed, args.generator)
+    data = ensure_dataset(args.data_dir, spec)
     params = job_params(args.job, args.scale, parse_param_overrides(args.param))
     record: dict = {"job": args.job, "policy": args.policy, "scale": args.scale}
+    record["generator"] = args.generator
     record["variant"] = variant
     record["storage_bytes"] = args.storage_bytes
-    conf = run_conf(args.storage_bytes, events, f"bench-{args.job}-{args.policy}")
+    conf = run_conf(
+        args.storage_bytes,
+        events,
+        f"bench-{args.job}-{args.policy}",
+        local_dir=args.local_dir,
+        pin_heap=args.pin_heap,
+    )
     conf.update(manager_conf(args.policy))  # the flag alone: the session attaches the manager
     started = time.perf_counter()
     spark = blaze.session(conf, app_name=conf["spark.app.name"])
@@ -134,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", required=True)
     parser.add_argument("--scale", type=float, required=True)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--generator", type=int, default=1, help="data shape: 1 or 2")
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--local-dir", default=None, help="spark.local.dir (node mode)")
+    parser.add_argument(
+        "--pin-heap", action="store_true", help="commit and touch the heap at start (node mode)"
+    )
     parser.add_argument("--storage-bytes", type=int, default=None)
     parser.add_argument("--out", required=True)
     parser.add_argument("--param", action="append", default=[], help="name=number override")

@@ -16,7 +16,11 @@ Order of work, and why:
 5. every result is checked against an independent DuckDB computation, and at the end
    against the ``none`` policy's result (or, without ``none``, the footprint run's): a
    policy must never change an answer, so a mismatch marks the run ``mismatch`` and makes
-   the command fail.
+   the command fail;
+6. in node mode (:mod:`jobs.nodedisk`) every application runs in its own cgroups: the
+   footprint run in measuring groups (its own memory peak sizes the program's memory limit),
+   each timed run under the limit and the disk throttle, its input dropped from the page
+   cache first.
 """
 
 from __future__ import annotations
@@ -33,12 +37,29 @@ from pathlib import Path
 from jobs import dataset_spec, job_params, load_job, split_job
 from jobs.datagen import ensure_dataset
 from jobs.duckref import RESULT_DEPENDENT, reference
+from jobs.nodedisk import (
+    CGROUP_ROOT,
+    JOIN_FAILED,
+    NodeGroup,
+    NodeHost,
+    drop_from_page_cache,
+    node_json,
+    probe_host,
+    terminate_as_exit,
+)
 from jobs.plan import BenchPlan
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES
 from jobs.verify import compare
 
-__all__ = ["MIN_STORAGE_BYTES", "BenchOutcome", "footprint_jobs", "run_plan", "storage_for"]
+__all__ = [
+    "MIN_STORAGE_BYTES",
+    "BenchOutcome",
+    "footprint_jobs",
+    "local_dir",
+    "run_plan",
+    "storage_for",
+]
 
 MIN_STORAGE_BYTES = 256 << 10
 
@@ -58,6 +79,8 @@ class BenchOutcome:
         self.footprints: dict[str, int] = {}
         self.footprint_runs: list[dict] = []
         self.problems: list[str] = []
+        self.node_host: NodeHost | None = None
+        self.app_memory: dict[str, int] = {}  # node mode: program -> own peak bytes
         self.started = time.time()
 
     def to_json(self) -> dict:
@@ -66,8 +89,16 @@ class BenchOutcome:
         for key in ("data_dir", "out_dir"):
             path = Path(plan[key])
             plan[key] = path.name if path.is_absolute() else str(path)
+        node = None
+        if self.plan.node is not None:
+            node = node_json(self.plan.node, self.node_host)
+            node["app_memory_bytes_by_program"] = self.app_memory
+            node["memory_limit_bytes_by_program"] = {
+                program: self.plan.node.limit_bytes(app) for program, app in self.app_memory.items()
+            }
         return {
             "plan": plan,
+            "node": node,
             "footprints_bytes": self.footprints,
             "footprint_runs": self.footprint_runs,
             "runs": self.runs,
@@ -92,42 +123,57 @@ def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
     return {program: f"{program}.expert" for program in plan.programs}
 
 
-def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "jobs.run_one",
-        "--job",
-        job,
-        "--policy",
-        policy,
-        "--scale",
-        repr(plan.scale),
-        "--seed",
-        str(plan.seed),
-        "--data-dir",
-        str(plan.data_dir),
-        "--out",
-        str(out),
-    ]
+def _command(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> list:
+    cmd = [sys.executable, "-m", "jobs.run_one", "--job", job, "--policy", policy]
+    cmd += ["--scale", repr(plan.scale), "--seed", str(plan.seed)]
+    cmd += ["--generator", str(plan.generator), "--data-dir", str(plan.data_dir)]
+    cmd += ["--out", str(out)]
     if storage is not None:
         cmd += ["--storage-bytes", str(storage)]
     for key, value in plan.params:
         cmd += ["--param", f"{key}={value}"]
+    if plan.node is not None:
+        cmd += ["--local-dir", str(local_dir(plan)), "--pin-heap"]
+    return cmd
+
+
+def local_dir(plan: BenchPlan) -> Path:
+    """``spark.local.dir`` of node-mode runs: on the device the throttle applies to."""
+    return (plan.out_dir / "spark-local").resolve()
+
+
+def _launch(
+    plan: BenchPlan,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    group: NodeGroup | None = None,
+) -> dict:
+    """Run one application (inside ``group`` in node mode) and return its run record."""
+    cmd = _command(plan, job, policy, storage, out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    code = None
     with open(out / "log.txt", "w") as log:
         try:
-            subprocess.run(
-                cmd,
+            code = subprocess.run(
+                group.wrap(cmd) if group is not None else cmd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=plan.run_timeout_s,
                 env=env,
                 check=False,
-            )
+            ).returncode
         except subprocess.TimeoutExpired:
             return {"job": job, "policy": policy, "status": "failed", "error": "timed out"}
+    if group is not None and code == JOIN_FAILED:
+        return {
+            "job": job,
+            "policy": policy,
+            "status": "failed",
+            "error": f"could not join the node's cgroups; see {out / 'log.txt'}",
+        }
     record_path = out / "run.json"
     if not record_path.is_file():
         return {
@@ -139,6 +185,55 @@ def _launch(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Pa
     return json.loads(record_path.read_text())
 
 
+def _node_run(
+    outcome: BenchOutcome,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    sizing: bool,
+) -> dict:
+    """One application in node mode: its groups made, its input dropped from the page cache,
+    run, measured, and the groups removed (also when the run fails or is interrupted)."""
+    plan, node, host = outcome.plan, outcome.plan.node, outcome.node_host
+    program = split_job(job)[0]
+    if sizing:
+        limit, read_bps, write_bps = None, None, None
+    else:
+        app = outcome.app_memory.get(program)
+        if not app:
+            return {
+                "job": job,
+                "policy": policy,
+                "status": "failed",
+                "error": "node mode: no memory limit for this program (its sizing run failed)",
+            }
+        limit, read_bps, write_bps = node.limit_bytes(app), node.read_bps, node.write_bps
+    spec = dataset_spec(job, plan.scale, plan.seed, plan.generator)
+    drop_from_page_cache(ensure_dataset(plan.data_dir, spec))
+    name = f"blaze-node-{os.getpid()}-{out.name}"
+    with NodeGroup(host, name, memory_limit=limit, read_bps=read_bps, write_bps=write_bps) as group:
+        record = _launch(plan, job, policy, storage, out, group)
+    seen = group.report()
+    seen["sizing"] = sizing
+    record["node"] = seen
+    if seen.get("oom_kills") and limit is not None:
+        why = (
+            f"killed by the node's memory limit ({seen['oom_kills']} OOM kill(s); limit "
+            f"{limit >> 20} MiB = own memory {(limit - node.page_cache_bytes) >> 20} MiB + "
+            f"page cache {node.page_cache_bytes >> 20} MiB; this run's own peak "
+            f"{seen['own_peak_bytes'] >> 20} MiB)"
+        )
+        if record.get("status") == "ok":
+            record["note"] = why  # a Python worker killed and retried: the run still finished
+        else:
+            record["status"], record["error"] = "failed", why
+    if sizing and (node.app_memory_bytes or record.get("status") == "ok"):
+        outcome.app_memory[program] = node.app_memory_bytes or seen["own_peak_bytes"]
+    return record
+
+
 class _Checker:
     """DuckDB references (computed once per job) and the cross-policy baseline check."""
 
@@ -147,7 +242,7 @@ class _Checker:
         self.references: dict[str, JobResult] = {}
 
     def against_duckdb(self, job: str, result: JobResult) -> list[str]:
-        spec = dataset_spec(job, self.plan.scale, self.plan.seed)
+        spec = dataset_spec(job, self.plan.scale, self.plan.seed, self.plan.generator)
         path = ensure_dataset(self.plan.data_dir, spec)
         params = job_params(job, self.plan.scale, dict(self.plan.params))
         if split_job(job)[0] in RESULT_DEPENDENT:  # DuckDB re-derives this very result's error
@@ -161,12 +256,28 @@ class _Checker:
 def run_plan(
     plan: BenchPlan,
     on_progress: Callable[[str, dict | None], None] = lambda message, record: None,
+    *,
+    node_host: NodeHost | None = None,
 ) -> BenchOutcome:
-    """Run the plan; ``on_progress(description, finished_record_or_None)`` drives the UI."""
+    """Run the plan; ``on_progress(description, finished_record_or_None)`` drives the UI.
+
+    In node mode the machine is checked first unless the caller did (``node_host``,
+    :func:`jobs.nodedisk.probe_host`): where it cannot run, one
+    :class:`blaze_errors.MachineError` line, before any data or Spark."""
     outcome = BenchOutcome(plan)
+    if plan.node is not None:
+        outcome.node_host = node_host or probe_host(local_dir(plan), CGROUP_ROOT)
     plan.out_dir.mkdir(parents=True, exist_ok=True)
+    with terminate_as_exit():
+        _run(outcome, on_progress)
+    return outcome
+
+
+def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None]) -> None:
+    plan = outcome.plan
     for spec in sorted(
-        {dataset_spec(j, plan.scale, plan.seed) for j in plan.jobs}, key=lambda s: s.key()
+        {dataset_spec(j, plan.scale, plan.seed, plan.generator) for j in plan.jobs},
+        key=lambda s: s.key(),
     ):
         on_progress(f"data {spec.kind} (scale {spec.scale:g})", None)
         ensure_dataset(plan.data_dir, spec)
@@ -199,7 +310,10 @@ def run_plan(
     for program, job in footprint_jobs(plan).items():  # sizes the other runs' storage memory
         on_progress(f"{job} / unlimited (footprint)", None)
         out = runs_dir / f"{job}-footprint"
-        record = _launch(plan, job, "unlimited", None, out)
+        if plan.node is not None:
+            record = _node_run(outcome, job, "unlimited", None, out, sizing=True)
+        else:
+            record = _launch(plan, job, "unlimited", None, out)
         record["footprint_run"] = True
         outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
         if (result := check(record, out)) is not None:
@@ -210,7 +324,10 @@ def run_plan(
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)
         out = runs_dir / f"{job}-{policy}-r{repeat}"
-        record = _launch(plan, job, policy, storage, out)
+        if plan.node is not None:
+            record = _node_run(outcome, job, policy, storage, out, sizing=False)
+        else:
+            record = _launch(plan, job, policy, storage, out)
         record["repeat"] = repeat
         result = check(record, out)
         if result is not None:
@@ -237,4 +354,3 @@ def run_plan(
                 record["verified"] = False
                 record["error"] = "; ".join(problems)
                 outcome.problems.extend(problems)
-    return outcome

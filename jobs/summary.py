@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from costmodel.policy_table import RIVAL_POLICIES, STOCK_POLICIES
+from costmodel.policy_table import POLICY_TABLE, RIVAL_POLICIES, STOCK_POLICIES
 
 __all__ = [
     "COMPARED",
@@ -23,6 +23,7 @@ __all__ = [
     "TIE_SPREAD",
     "autounpersist_share",
     "geomean",
+    "headlines",
     "median_table",
     "spreads",
     "suite_targets",
@@ -226,4 +227,31 @@ def autounpersist_share(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str,
             seconds, disk = totals[policy]
             out["all jobs"][f"time_vs_{policy}"] = blaze_s / seconds if seconds else None
             out["all jobs"][f"disk_saved_vs_{policy}"] = 1 - blaze_d / disk if disk else None
+    return out
+
+
+# the manager's policies a headline speaks for (those placing by Blaze's rule)
+HEADLINE_POLICIES = tuple(p.name for p in POLICY_TABLE if p.bench and p.rule == "blaze")
+
+
+def headlines(table: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
+    """Per job and manager policy: its speed-up over ``spark`` (the program as written on
+    stock Spark) and the share of ``mem_disk``'s disk bytes it did not write — the two effects
+    a short run can show. A comparison whose policy did not run is left out."""
+    out = []
+    for job, rows in table.items():
+        for policy in HEADLINE_POLICIES:
+            mine = rows.get(policy, {}).get("seconds")
+            if mine is None:
+                continue
+            item: dict = {"job": job, "policy": policy, "seconds": mine}
+            if (spark := _time(rows, "spark")) is not None:
+                item["speedup_vs_spark"] = spark / mine
+            disk = rows[policy].get("disk_bytes_written")
+            mem_disk = rows.get("mem_disk", {}).get("disk_bytes_written")
+            if disk is not None and mem_disk:
+                item["disk_bytes"], item["mem_disk_bytes"] = disk, mem_disk
+                item["disk_saved_vs_mem_disk"] = 1 - disk / mem_disk
+            if len(item) > 3:
+                out.append(item)
     return out

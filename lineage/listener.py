@@ -1,26 +1,38 @@
 """A SparkListener written in Python: live Spark events -> lineage records -> LineageDag.
 
-The one py4j adapter of the lineage package (the only module here that touches pyspark):
+The one py4j adapter of the lineage package (the only module here that touches pyspark).
 
-- The JVM calls a small Python class implementing
-  ``org.apache.spark.scheduler.SparkListenerInterface`` through py4j's callback server,
-  started the supported way (``pyspark.java_gateway.ensure_callback_server_started``).
-- Each event the lineage needs costs one more py4j call,
-  ``JsonProtocol.sparkEventToJsonString(event, options)``: the line Spark's event log holds
-  (minus task accumulator lists, which nothing here reads), read
-  by the same parser as log files (:mod:`lineage.parse`), so live and offline DAGs agree.
-  Events it does not need (task starts, metrics updates, ...) return at once.
-- It sits on its own listener-bus queue, ``"blaze"``, so a slow Python callback never
-  delays Spark's own listeners (the UI store, the event log).
-- py4j makes a new Java proxy each time a Python object crosses, so removing "the same"
-  listener would remove nothing: the proxy is materialised once (through a
-  ``java.util.ArrayList``) and that one reference is used to add and to remove it. The
-  adapter defines ``equals``/``hashCode``/``toString`` because the bus calls them.
-- Callbacks run on py4j threads (one per JVM thread): the DAG is thread-safe, and every
-  exception inside a callback is caught and counted (``errors``), never thrown into Spark.
-- ``detach()`` is idempotent, bounded in time (removal runs in a helper thread joined with a
-  timeout), never raises, and runs at interpreter exit (a Python exit with the proxy still
-  registered floods the JVM log with connection errors).
+How events cross (batched, when blaze-spark's jar is on the driver's class path — the
+startup hook and ``blaze.session`` put it there):
+
+- :java:`org.blazespark.EventBuffer`, a JVM ``SparkListener`` on its own bus queue
+  (``"blaze"``), turns each event the lineage needs into its event-log JSON line with
+  ``JsonProtocol.sparkEventToJsonString`` (minus task accumulator lists, which nothing here
+  reads) and holds the lines. One Python thread drains them: one py4j call returns every
+  line buffered so far (it waits for a first line, then lets the batch grow up to 10 ms), so a
+  2,000-task job costs tens of py4j calls instead of a callback plus a call per event. Lines
+  are parsed by the same parser as log files (:mod:`lineage.parse`), so live and offline
+  DAGs agree. The buffer is bounded: when Python falls behind, the bus thread waits, so
+  Spark's own queue fills and Spark counts what it drops, as for any slow listener; when
+  Python takes nothing for 2 s (stuck, or gone), the buffer drops and counts events
+  (``errors["buffer_full"]``) rather than hold Spark's bus, whose stop waits for it.
+- Without the jar (a JVM started by hand without ``spark.jars``), the listener falls back to
+  the per-event path — a Python class implementing
+  ``org.apache.spark.scheduler.SparkListenerInterface`` through py4j's callback server — says
+  so in one log line (the process's first fallback; later ones log at debug) and counts it (``LineageListener.fallbacks``; ``delivery`` says which
+  path a listener uses). py4j makes a new Java proxy each time a Python object crosses, so
+  that proxy is materialised once (through a ``java.util.ArrayList``) and that one reference
+  is used to add and to remove it; the adapter defines ``equals``/``hashCode``/``toString``
+  because the bus calls them.
+
+Either way events are handled in the order the bus posted them, on one thread at a time
+(the drain thread, or the callback threads of the one queue); every exception is caught and
+counted (``errors``), never thrown into Spark. :meth:`LineageListener.wait_until_empty` means
+"every event posted so far has been handled": it waits for Spark's bus, then for the drain
+thread to have handled every line the buffer ever took. ``detach()`` is idempotent, bounded in
+time (removal runs in a helper thread joined with a timeout), never raises, and runs at
+interpreter exit (a Python exit with a listener still registered floods the JVM log with
+connection errors).
 
 ``attach(sc, record_to=path)`` also appends every received event's JSON line to ``path`` (a
 plain event log that :meth:`LineageDag.from_event_log` reads); ``subscribe`` returns an
@@ -50,6 +62,11 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "blaze"
 DETACH_TIMEOUT_S = 10.0
+EVENT_BUFFER_CLASS = "org.blazespark.EventBuffer"
+BUFFER_CAPACITY = 10_000  # lines held in the JVM at most (Spark's own queue default size)
+BATCH_LINES = 2_000  # lines per py4j call at most
+LINGER_MS = 10  # how long a batch may grow after its first line (a sync cuts it short)
+DRAIN_WAIT_MS = 500  # one drain call's wait for a first line (bounds detach's join)
 
 _thread_state = threading.local()  # .in_callback: True while a JVM callback runs here
 
@@ -159,21 +176,36 @@ def _java_context(sc: Any) -> Any:
     return sc
 
 
+def _event_buffer_class(sc: Any) -> Any:
+    """The JVM's EventBuffer class, or None when blaze-spark's jar is not loaded."""
+    from py4j.java_gateway import JavaClass
+
+    found = sc._jvm
+    for part in EVENT_BUFFER_CLASS.split("."):
+        found = getattr(found, part)
+    # py4j resolves an unknown class as a package
+    return found if isinstance(found, JavaClass) else None
+
+
 class LineageListener:
     """A live :class:`LineageDag` of one SparkContext; create it with :meth:`attach`."""
+
+    fallbacks: ClassVar[int] = 0  # attaches that found no EventBuffer and went per event
+    _fallbacks_lock = threading.Lock()
 
     def __init__(self) -> None:
         raise TypeError("use LineageListener.attach(sc)")
 
     @classmethod
-    def attach(cls, sc: Any, *, record_to: str | Path | None = None) -> LineageListener:
+    def attach(
+        cls, sc: Any, *, record_to: str | Path | None = None, batched: bool = True
+    ) -> LineageListener:
         """Register a listener on ``sc``'s bus (own queue ``"blaze"``) and return it.
 
         ``record_to``: also append every received event's JSON line to this file.
+        ``batched=False``: take the per-event path even when the jar is loaded (to compare).
         """
         sc = _java_context(sc)
-        from pyspark.java_gateway import ensure_callback_server_started
-
         self = object.__new__(cls)
         self.dag = LineageDag()
         self.errors = Counter()
@@ -183,11 +215,48 @@ class LineageListener:
         self._lock = threading.Lock()
         self._detached = False
         self._record = None
+        # batched delivery: lines handled so far, and whether the drain thread has ended
+        self._progress = threading.Condition()
+        self._handled = 0
+        self.batches = 0  # py4j calls that brought events (batched delivery)
+        self._drain_ended = False
+        self._buffer = None
+        self._drainer = None
+        self._adapter = None
         if record_to is not None:  # closed by detach()
             self._record = open(record_to, "a", encoding="utf-8")  # noqa: SIM115
 
-        gateway = sc._gateway
-        ensure_callback_server_started(gateway)
+        buffer_class = _event_buffer_class(sc) if batched else None
+        if buffer_class is not None:
+            self.delivery = "batched"
+            self._buffer = buffer_class(BUFFER_CAPACITY, BATCH_LINES, LINGER_MS)
+            self._proxy = self._buffer
+            self._drainer = threading.Thread(
+                target=self._drain, name="blaze-lineage-drain", daemon=True
+            )
+            self._drainer.start()
+        else:
+            if batched:
+                with cls._fallbacks_lock:
+                    cls.fallbacks += 1
+                    first = cls.fallbacks == 1
+                (log.warning if first else log.debug)(
+                    "blaze lineage listener: %s is not loaded (blaze-spark's jar is not on the "
+                    "driver's class path); Spark events cross py4j one by one",
+                    EVENT_BUFFER_CLASS,
+                )
+            self.delivery = "per_event"
+            self._proxy = self._per_event_proxy(sc)
+        self._bus = sc._jsc.sc().listenerBus()
+        self._bus.addToQueue(self._proxy, QUEUE_NAME)
+        atexit.register(self.detach)
+        return self
+
+    def _per_event_proxy(self, sc: Any) -> Any:
+        """A py4j callback proxy of :class:`_JavaListener`, materialised once."""
+        from pyspark.java_gateway import ensure_callback_server_started
+
+        ensure_callback_server_started(sc._gateway)
         jvm = sc._jvm
         json_protocol = jvm.org.apache.spark.util.JsonProtocol  # resolved once
         # task-end JSON without the accumulator list: half the bytes, nothing the parser reads
@@ -200,15 +269,41 @@ class LineageListener:
         self._adapter = _JavaListener(
             lambda event: to_json(event, options), self._on_json, self._count_error
         )
-        holder = sc._jvm.java.util.ArrayList()
+        holder = jvm.java.util.ArrayList()
         holder.add(self._adapter)
-        self._proxy = holder.get(0)  # the one Java proxy used to add and to remove
-        self._bus = sc._jsc.sc().listenerBus()
-        self._bus.addToQueue(self._proxy, QUEUE_NAME)
-        atexit.register(self.detach)
-        return self
+        return holder.get(0)  # the one Java proxy used to add and to remove
 
     # ------------------------------------------------------------------ events
+
+    def _drain(self) -> None:
+        """The drain thread: take the buffer's lines in batches and handle them in order."""
+        _thread_state.in_callback = True  # waiting for the bus here would wait for itself
+        try:
+            while True:
+                try:
+                    text = self._buffer.drain(DRAIN_WAIT_MS)
+                except Exception as exc:  # the JVM or its connection went away
+                    if not self._detached:
+                        self._count_error("drain", exc)
+                    return
+                if text is None:  # closed
+                    return
+                if not text:
+                    continue
+                lines = text.split("\n")
+                for line in lines:
+                    try:
+                        self._on_json(line)
+                    except Exception as exc:
+                        self._count_error("convert", exc)
+                with self._progress:
+                    self._handled += len(lines)
+                    self.batches += 1
+                    self._progress.notify_all()
+        finally:
+            with self._progress:
+                self._drain_ended = True
+                self._progress.notify_all()
 
     def _on_json(self, text: str) -> None:
         with self._lock:
@@ -279,9 +374,36 @@ class LineageListener:
                     f"Spark's listener bus still had events after {timeout_s} s"
                 ) from None
             raise
+        if self._buffer is not None:
+            self._wait_for_drain(timeout_s)
         if self._record is not None:
             with self._lock:
                 self._record.flush()
+
+    def _wait_for_drain(self, timeout_s: float) -> None:
+        """Wait until the drain thread has handled every line the buffer ever took."""
+        import time
+
+        try:
+            target = self._buffer.flush()
+            dropped = int(self._buffer.dropped())
+        except Exception as exc:  # the JVM went away: nothing more will come
+            self._count_error("drain", exc)
+            return
+        with self._lock:
+            if dropped > self.errors["buffer_full"]:
+                self.errors["buffer_full"] = dropped
+                self.last_error = f"buffer_full: {dropped} events dropped in the JVM"
+        deadline = time.monotonic() + timeout_s
+        with self._progress:
+            while self._handled < target and not self._drain_ended and not self._detached:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"the lineage listener had {target - self._handled} events of "
+                        f"Spark's still to handle after {timeout_s} s"
+                    )
+                self._progress.wait(left)
 
     def detach(self) -> None:
         """Unregister from the bus. Idempotent, bounded in time, never raises."""
@@ -289,9 +411,12 @@ class LineageListener:
             if self._detached:
                 return
             self._detached = True
-        self._adapter.closed = True
+        if self._adapter is not None:
+            self._adapter.closed = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.detach)
+        if self._buffer is not None:
+            self._close_buffer()
         if getattr(_thread_state, "in_callback", False):
             # removing waits for the queue's thread, which is running this callback
             self._start_remover(join=False)
@@ -302,6 +427,20 @@ class LineageListener:
                 with contextlib.suppress(OSError):
                     self._record.close()
                 self._record = None
+
+    def _close_buffer(self) -> None:
+        """Stop the JVM buffer (it wakes the drain thread) and let the drain thread end."""
+        try:
+            failed = str(self._buffer.conversionErrors())
+            if failed:
+                self._count_error("convert", RuntimeError(f"in the JVM: {failed}"))
+            self._buffer.close()
+        except Exception as exc:  # the JVM may be gone already
+            log.debug("lineage event buffer close failed: %s", exc)
+        with self._progress:
+            self._progress.notify_all()  # a waiter in wait_until_empty returns
+        if self._drainer is not None and self._drainer is not threading.current_thread():
+            self._drainer.join(DETACH_TIMEOUT_S)
 
     def _start_remover(self, *, join: bool) -> None:
         def remove() -> None:
@@ -323,4 +462,6 @@ class LineageListener:
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"
-        return f"LineageListener({state}, {self.dag!r}, errors={dict(self.errors)})"
+        return (
+            f"LineageListener({state}, {self.delivery}, {self.dag!r}, errors={dict(self.errors)})"
+        )

@@ -26,6 +26,9 @@ TEST_SPARK_CONF = {
     ),
     "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
     "spark.python.worker.reuse": "true",
+    # any spark.blaze.* key loads blaze-spark's JVM plugin, as in a user's session; the
+    # manager itself stays off (tests attach it themselves)
+    "spark.blaze.enabled": "false",
 }
 
 
@@ -33,8 +36,11 @@ TEST_SPARK_CONF = {
 def spark():
     """The session-wide local SparkSession (built through the project's own bootstrap)."""
     import blaze
+    from streaming.aomg import with_aomg_jar
 
-    session = blaze.session(TEST_SPARK_CONF, app_name="blaze-spark-tests")
+    # the jar is also on spark.jars through the plugin; AOMG's SQL functions need it
+    # whatever the plugin settings, so it is named here too (appended once)
+    session = blaze.session(with_aomg_jar(TEST_SPARK_CONF), app_name="blaze-spark-tests")
     yield session
     for query in session.streams.active:
         query.stop()

@@ -7,8 +7,10 @@ This module only puts a finder on ``sys.meta_path``; the finder reacts to exactl
 up, ``spark.blaze.enabled=true`` in its conf (e.g. ``spark-submit --conf
 spark.blaze.enabled=true app.py``) attaches the cache manager. Any ``spark.blaze.*`` key is
 validated before the context starts (a bad one ends the program with one line and exit code
-2, as a bad command-line option would). Without such keys the wrapper reads the conf once and
-returns.
+2, as a bad command-line option would) and loads blaze-spark's JVM plugin: ``_do_init`` runs
+after the py4j gateway's JVM is up but before it builds the JVM SparkContext, the moment
+Spark reads ``spark.jars`` and ``spark.plugins``. Without such keys the wrapper reads the
+conf once and returns.
 
 Turn it off: leave ``spark.blaze.enabled`` false (the default), or set the environment variable
 ``BLAZE_SPARK_STARTUP=0`` (the finder is then never installed), or uninstall blaze-spark.
@@ -27,11 +29,25 @@ def _blaze_pairs(jconf):
     return [(PREFIX + t._1(), t._2()) for t in jconf.getAllWithPrefix(PREFIX)]
 
 
+CONF_ARG = 7  # _do_init(master, appName, sparkHome, pyFiles, environment, batchSize, serializer, conf, ...)
+
+
+def _conf_arg(args, kwargs):
+    return kwargs.get("conf", args[CONF_ARG] if len(args) > CONF_ARG else None)
+
+
+def _with_conf_arg(args, kwargs, conf):
+    """``args, kwargs`` with ``conf`` as ``_do_init``'s conf argument."""
+    if "conf" in kwargs or len(args) <= CONF_ARG:
+        return args, {**kwargs, "conf": conf}
+    return (*args[:CONF_ARG], conf, *args[CONF_ARG + 1 :]), kwargs
+
+
 def _conf_pairs(context_class, args, kwargs):
     """The ``spark.blaze.*`` part of the conf the context is about to start with (what
     ``_do_init`` will read): the JVM's system properties (``spark-submit --conf``,
     spark-defaults) overlaid by the builder's."""
-    conf = kwargs.get("conf", args[7] if len(args) > 7 else None)
+    conf = _conf_arg(args, kwargs)
     if conf is not None and getattr(conf, "_jconf", None) is not None:
         return _blaze_pairs(conf._jconf)
     from blaze._jvm import launch_conf
@@ -56,9 +72,12 @@ def _wrap_context(module):
         }
         config = None
         if blaze_conf:
-            from blaze.startup import validate_at_startup
+            from blaze.startup import load_plugin_at_startup, validate_at_startup
 
             config = validate_at_startup(blaze_conf)
+            # the JVM is up but its SparkContext (which loads spark.plugins) is not yet
+            conf = load_plugin_at_startup(_conf_arg(args, kwargs))
+            args, kwargs = _with_conf_arg(args, kwargs, conf)
         original(self, *args, **kwargs)
         if config is not None and config.enabled:
             from blaze.startup import attach_at_startup

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from blaze_errors import BlazeError
 from streaming.aomg.summary import SummaryConfig, validate_quantiles
 from streaming.aomg.windows import WindowSpec
 from streaming.common.run_control import (
@@ -69,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         config = SummaryConfig(relative_accuracy=args.accuracy)
     except (TypeError, ValueError) as exc:
         return _fail(str(exc))
-    with interruptible() as stop, scratch_dir("aomg") as scratch:
-        return _run(args, quantiles, config, stop, scratch)
+    try:
+        with interruptible() as stop, scratch_dir("aomg") as scratch:
+            return _run(args, quantiles, config, stop, scratch)
+    except BlazeError as exc:  # no JDK to build the jar, a jar of another format
+        return _fail(str(exc))
 
 
 def _rows_offered(query) -> int:
@@ -87,11 +91,12 @@ def _run(args, quantiles, config, stop, scratch) -> int:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from streaming.aomg.functions import with_aomg_jar
     from streaming.aomg.operator import window_quantiles
     from streaming.common.source import read_telemetry, read_telemetry_stream
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
+    spark = with_aomg_jar(
         SparkSession.builder.master("local[2]")
         .appName("blaze-stream-aomg")
         .config("spark.ui.enabled", "false")
@@ -102,8 +107,7 @@ def _run(args, quantiles, config, stop, scratch) -> int:
             "spark.sql.streaming.stateStore.providerClass",
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
-        .getOrCreate()
-    )
+    ).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     stop.arm()  # after PySpark installed its own SIGINT handler
     stop.on_request(lambda: spark.sparkContext.setLogLevel("OFF"))
@@ -157,7 +161,7 @@ def _run(args, quantiles, config, stop, scratch) -> int:
         )
         print(
             f"records read {read:,} in {len(progress)} micro-batches; values skipped "
-            f"(null/NaN/negative) {int(result['skipped'].sum()):,}; partial summaries dropped "
+            f"(null/NaN/negative) {int(result['skipped'].sum()):,}; records dropped "
             f"by the watermark {dropped}; windows still open at the end are not shown"
         )
         if args.check:

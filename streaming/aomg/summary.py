@@ -6,9 +6,12 @@ shape needs it — three regions, every input value counted in exactly one of th
 
 * **exact counts** — integers in ``[0, exact_limit]`` get one counter per distinct value
   (the recurring small values: a few hundred counters describe millions of probes exactly);
-* **log buckets** — every other positive value goes to bucket ``i = ceil(log_γ v)`` with
-  ``γ = (1 + α) / (1 - α)``; a bucket answers with ``2γ^i / (γ + 1)``, which is within
-  relative distance ``α`` of every value in ``(γ^(i-1), γ^i]`` (DDSketch's mapping);
+* **log buckets** — every other positive value goes to the bucket ``i`` with
+  ``P(i-1) < v <= P(i)``, ``P(i) ≈ γ^i``, ``γ = (1 + α) / (1 - α)``; a bucket answers with
+  ``2P(i) / (γ + 1)``, which is within relative distance ``α`` of every value it holds
+  (DDSketch's mapping). ``P`` comes from tables built by repeated multiplication and ``log``
+  only guesses ``i`` before an exact check against ``P``, so the JVM aggregate
+  (``blaze_jvm/java/org/blazespark/aomg``) puts every value in the same bucket;
 * **exact tail** — the ``tail_size`` largest bucketed values are kept verbatim, so the
   extreme quantiles of a window (p99.9 of a few thousand records) are answered exactly.
 
@@ -18,6 +21,8 @@ same values — the value at 1-based rank ``max(1, ceil(n·q))`` in sorted order
 ``v`` is replaced by a proxy ``p(v)`` with ``(1-α)v <= p(v) <= (1+α)v`` (``p(v) = v`` in the
 exact regions), and order statistics are monotone under such element-wise bounds, so the
 rank-r proxy lies within ``[(1-α)x, (1+α)x]``. Exact-region and tail answers are exact.
+(Subnormal values, below 2.2e-308, share one bucket: their answers are off by less than
+2.3e-308 in absolute terms, not relative.)
 
 Merging. Counts add; the tails are pooled and the ``tail_size`` largest kept, the rest moved
 into their buckets. The global top values are always among the sub-windows' tails, so the
@@ -27,12 +32,20 @@ summary built from the window's raw values (two-level hierarchical windowing).
 
 Cost. At most ``exact_limit + 1`` exact counters, ``log(max/min)/log γ`` buckets (≈ 1,500 for
 1 µs .. 3 s at α = 0.5 %) and ``tail_size`` floats, whatever the number of records; in
-practice a telemetry sub-window serialises to a few KiB (:meth:`QuantileSummary.to_bytes`
-delta-encodes sorted keys and stores every column in the narrowest integer type).
+practice a 10 s window of telemetry serialises to about 1 KiB (half of it the 64-value tail;
+KLL's sketch of the same window is 2-3 KiB).
+
+Bytes (format version 2, the JVM functions' format, see :meth:`QuantileSummary.to_bytes`):
+``b"AOMG"``, a version byte, α as float64, then unsigned LEB128 varints ``exact_limit``,
+``tail_size``, ``skipped`` and the three region lengths; (value delta, count) pairs of the
+exact region; (bucket delta, count) pairs (the first delta zigzag-encoded); the tail as
+ascending float64. This module is the reference the JVM functions are tested against.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -41,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "FORMAT_VERSION",
     "QuantileSummary",
     "SummaryConfig",
     "exact_quantiles",
@@ -48,10 +62,11 @@ __all__ = [
 ]
 
 _MAGIC = b"AOMG"
-_VERSION = 1
-_HEADER = struct.Struct("<4sBdqiqIII")  # magic, version, alpha, limit, tail, skipped, 3 lengths
-_UINT_DTYPES = (np.uint8, np.uint16, np.uint32, np.uint64)
+FORMAT_VERSION = 2
+_HEAD = struct.Struct("<4sBd")  # magic, version, alpha
 _LN_DOUBLE_RANGE = 746.0  # |ln v| of every positive finite double is below this
+MIN_ALPHA = 1e-6  # finer accuracies need bucket tables of megabytes
+_MIN_NORMAL = 2.2250738585072014e-308  # smallest normal double (Java's Double.MIN_NORMAL)
 
 
 @dataclass(frozen=True)
@@ -69,8 +84,12 @@ class SummaryConfig:
 
     def __post_init__(self) -> None:
         alpha = self.relative_accuracy
-        if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
-            raise ValueError(f"relative_accuracy={alpha!r} must be within (0, 1)")
+        if not (isinstance(alpha, int | float) and 0.0 < alpha < 0.5):
+            raise ValueError(f"relative_accuracy: alpha={alpha!r} is outside (0, 0.5)")
+        if alpha < MIN_ALPHA:
+            raise ValueError(
+                f"relative_accuracy: alpha={alpha!r} is below {MIN_ALPHA}, the finest supported"
+            )
         if not (isinstance(self.exact_limit, int) and 0 <= self.exact_limit < 2**31):
             raise ValueError(f"exact_limit={self.exact_limit!r} must be an int in [0, 2**31)")
         if not (isinstance(self.tail_size, int) and 0 <= self.tail_size < 2**31):
@@ -81,48 +100,74 @@ class SummaryConfig:
         return (1.0 + self.relative_accuracy) / (1.0 - self.relative_accuracy)
 
     def bucket_of(self, values: np.ndarray) -> np.ndarray:
-        """Bucket index of each positive value: ``ceil(log_γ v)``."""
-        return np.ceil(np.log(values) / math.log(self.gamma)).astype(np.int64)
+        """Bucket of each positive value: the ``i`` with ``P(i-1) < v <= P(i)``.
+
+        ``ceil(log_γ v)`` is only the first guess; it is moved until the tabled bounds agree,
+        as the JVM does, so both put a value within an ulp of ``P(i)`` in the same bucket.
+        """
+        # subnormal values share the bucket of the smallest normal double: below it the tabled
+        # products lose precision and bounds stop rising with i
+        v = np.maximum(np.asarray(values, dtype=np.float64), _MIN_NORMAL)
+        guess = np.ceil(np.log(v) / math.log(self.gamma))
+        i = np.nan_to_num(guess, nan=0.0, posinf=0.0, neginf=0.0).astype(np.int64)
+        while True:
+            down = self.bound(i - 1) >= v
+            up = ~down & (self.bound(i) < v)
+            if not (down.any() or up.any()):
+                return i
+            i = i - down + up
 
     def power_tables(self) -> tuple[int, tuple[tuple[float, ...], ...]]:
-        """``(base, (up_low, up_high, down_low, down_high))``: ``γ^i`` of a bucket index
+        """``(base, (up_low, up_high, down_low, down_high))``: ``P(i)`` of a bucket index
         ``i = ±(h·base + l)`` is ``high[h] * low[l]`` of the ``up`` (i >= 0) or ``down``
-        tables (``γ^(±l)`` and ``γ^(±h·base)``).
+        tables, each built by repeated multiplication by ``γ^(±1)`` or ``γ^(±base)``.
 
-        One IEEE multiplication of two table entries, so numpy and the JVM
-        (``streaming.aomg.native``, tables as literals) compute the same double, where their
-        ``exp`` routines may differ in the last bit. The tables cover every bucket index a
+        Exact IEEE steps in a fixed order: the JVM (``Mapping.java``) builds the same doubles,
+        where ``exp`` routines may differ in the last bit. The tables cover every bucket index a
         positive double can have.
         """
-        log_gamma = math.log(self.gamma)
-        largest = math.ceil(_LN_DOUBLE_RANGE / log_gamma) + 1
-        base = max(2, math.isqrt(largest) + 1)
-        high = largest // base + 1
+        return _tables(self.relative_accuracy)
 
-        def powers(sign: float, step: int, count: int) -> tuple[float, ...]:
-            exponents = [sign * log_gamma * step * j for j in range(count)]
-            return tuple(math.exp(x) if x < 709.7 else math.inf for x in exponents)
-
-        return base, (
-            powers(1.0, 1, base),
-            powers(1.0, base, high),
-            powers(-1.0, 1, base),
-            powers(-1.0, base, high),
-        )
-
-    def representative(self, buckets: np.ndarray) -> np.ndarray:
-        """The value a bucket answers with, ``2γ^i / (γ + 1)`` (within α of everything it holds)."""
+    def bound(self, buckets: np.ndarray) -> np.ndarray:
+        """Upper bound ``P(i)`` of each bucket (``inf`` / ``0`` beyond the doubles)."""
         b = np.asarray(buckets, dtype=np.int64)
         base, (up_low, up_high, down_low, down_high) = self.power_tables()
         magnitude = np.abs(b)
         low, high = magnitude % base, magnitude // base
-        with np.errstate(over="ignore", under="ignore"):  # beyond the doubles: inf or 0
-            power = np.where(
-                b >= 0,
-                np.asarray(up_high)[high] * np.asarray(up_low)[low],
-                np.asarray(down_high)[high] * np.asarray(down_low)[low],
-            )
-            return 2.0 * power / (self.gamma + 1.0)
+        inside = high < up_high.size
+        h = np.where(inside, high, 0)
+        with np.errstate(over="ignore", under="ignore"):
+            power = np.where(b >= 0, up_high[h] * up_low[low], down_high[h] * down_low[low])
+        return np.where(inside, power, np.where(b >= 0, np.inf, 0.0))
+
+    def representative(self, buckets: np.ndarray) -> np.ndarray:
+        """The value a bucket answers with, ``2P(i) / (γ + 1)`` (within α of everything it holds)."""
+        # P / ((γ + 1) / 2) rounds the same real number as 2P / (γ + 1) but cannot overflow
+        return self.bound(buckets) / ((self.gamma + 1.0) / 2.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(alpha: float) -> tuple[int, tuple[np.ndarray, ...]]:
+    gamma = (1.0 + alpha) / (1.0 - alpha)
+    largest = math.ceil(_LN_DOUBLE_RANGE / math.log(gamma)) + 1
+    base = max(2, math.isqrt(largest) + 1)
+    high = largest // base + 1
+
+    def powers(step: float, count: int) -> np.ndarray:
+        out = [1.0]
+        for _ in range(count - 1):
+            out.append(out[-1] * step)  # Python floats: IEEE doubles, overflow to inf
+        return np.asarray(out)
+
+    up_low = powers(gamma, base)
+    inverse = 1.0 / gamma
+    down_low = powers(inverse, base)
+    return base, (
+        up_low,
+        powers(float(up_low[-1]) * gamma, high),
+        down_low,
+        powers(float(down_low[-1]) * inverse, high),
+    )
 
 
 def validate_quantiles(quantiles: Iterable[float]) -> np.ndarray:
@@ -176,39 +221,38 @@ def _add_counts(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     )
 
 
-def _pack_uint(array: np.ndarray) -> bytes:
-    """A non-negative int array in the narrowest unsigned type, prefixed by its width code."""
-    top = int(array.max()) if array.size else 0
-    for code, dtype in enumerate(_UINT_DTYPES):
-        if top <= np.iinfo(dtype).max:
-            return bytes([code]) + array.astype(dtype).tobytes()
-    raise ValueError(f"count {top} does not fit 64 bits")  # pragma: no cover - unreachable
+def _varint(out: bytearray, value: int) -> None:
+    """Unsigned LEB128 (7 bits a byte, low first), as ``AomgSummary.java`` writes it."""
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
 
 
-def _unpack_uint(data: memoryview, offset: int, length: int) -> tuple[np.ndarray, int]:
-    dtype = np.dtype(_UINT_DTYPES[data[offset]])
-    start = offset + 1
-    end = start + length * dtype.itemsize
-    return np.frombuffer(data[start:end], dtype=dtype).astype(np.int64), end
+class _Reader:
+    """Reads the fields of :meth:`QuantileSummary.to_bytes`; IndexError when truncated."""
 
+    def __init__(self, data: bytes, position: int) -> None:
+        self.data = data
+        self.position = position
 
-def _pack_sorted(keys: np.ndarray) -> bytes:
-    """Sorted int keys as first key (8 bytes) + narrow unsigned deltas."""
-    if keys.size == 0:
-        return b""
-    return struct.pack("<q", int(keys[0])) + _pack_uint(np.diff(keys))
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self.data[self.position]
+            self.position += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+            if shift >= 64:
+                raise ValueError("corrupt AOMG summary: varint longer than 64 bits")
 
-
-def _unpack_sorted(data: memoryview, offset: int, length: int) -> tuple[np.ndarray, int]:
-    if length == 0:
-        return np.zeros(0, dtype=np.int64), offset
-    (first,) = struct.unpack_from("<q", data, offset)
-    deltas, end = _unpack_uint(data, offset + 8, length - 1)
-    keys = np.empty(length, dtype=np.int64)
-    keys[0] = first
-    np.cumsum(deltas, out=keys[1:])
-    keys[1:] += first
-    return keys, end
+    def length(self) -> int:
+        n = self.varint()
+        if n > len(self.data):
+            raise ValueError(f"corrupt AOMG summary: impossible length {n}")
+        return n
 
 
 class QuantileSummary:
@@ -296,46 +340,6 @@ class QuantileSummary:
         )
 
     @classmethod
-    def from_counts(
-        cls,
-        values: object,
-        counts: object,
-        config: SummaryConfig | None = None,
-    ) -> QuantileSummary:
-        """Summarise values given with multiplicities (``counts[i]`` copies of ``values[i]``).
-
-        Equal to :meth:`from_values` on the expanded values with ``on_invalid="skip"``; it lets
-        a JVM aggregate ``count(*) GROUP BY value`` shrink recurring values before Python sees
-        them (telemetry repeats a few hundred values, so rows drop by an order of magnitude).
-        """
-        config = config or SummaryConfig()
-        try:
-            v = np.asarray(values, dtype=np.float64).ravel()
-            n = np.asarray(counts, dtype=np.int64).ravel()
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"values and counts must be numeric: {exc}") from None
-        if v.shape != n.shape or (n < 0).any():
-            raise ValueError("values and counts must have the same length and counts be >= 0")
-        ok = np.isfinite(v) & (v >= 0.0)
-        skipped = int(n[~ok].sum())
-        present = ok & (n > 0)
-        v, n = v[present], n[present]
-        exact = (v <= config.exact_limit) & (v == np.floor(v))
-        exact_values, exact_counts = _add_counts(v[exact].astype(np.int64), n[exact])
-        rest, rest_n = v[~exact], n[~exact]
-        tail = np.zeros(0)
-        if config.tail_size and rest.size:
-            order = np.argsort(rest)[::-1]  # largest first
-            rest, rest_n = rest[order], rest_n[order]
-            before = np.cumsum(rest_n) - rest_n  # copies of larger values
-            take = np.clip(config.tail_size - before, 0, rest_n)
-            tail = np.sort(np.repeat(rest, take))
-            rest_n = rest_n - take
-        keep = rest_n > 0
-        buckets, bucket_counts = _add_counts(config.bucket_of(rest[keep]), rest_n[keep])
-        return cls(config, exact_values, exact_counts, buckets, bucket_counts, tail, skipped)
-
-    @classmethod
     def merge_all(cls, summaries: Iterable[QuantileSummary]) -> QuantileSummary:
         """The summary of the union of the inputs' values (exact; any order, any grouping)."""
         items = list(summaries)
@@ -400,56 +404,79 @@ class QuantileSummary:
         index = np.searchsorted(cumulative, _ranks(n, qs), side="left")
         return values[order][index]
 
-    # -- bytes (Spark state) ------------------------------------------------------------
+    # -- bytes (the JVM functions' format) --------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Compact, self-describing bytes (what the streaming operator keeps in state)."""
+        """The summary in format version 2 (module docstring): byte for byte what
+        ``aomg_summary_agg`` returns for the same values."""
         c = self.config
-        parts = [
-            _HEADER.pack(
-                _MAGIC,
-                _VERSION,
-                c.relative_accuracy,
-                c.exact_limit,
-                c.tail_size,
-                self.skipped,
-                self.exact_values.size,
-                self.buckets.size,
-                self.tail.size,
-            ),
-            _pack_sorted(self.exact_values),
-            _pack_uint(self.exact_counts) if self.exact_values.size else b"",
-            _pack_sorted(self.buckets),
-            _pack_uint(self.bucket_counts) if self.buckets.size else b"",
-            self.tail.astype("<f8").tobytes(),
-        ]
-        return b"".join(parts)
+        out = bytearray(_HEAD.pack(_MAGIC, FORMAT_VERSION, c.relative_accuracy))
+        for field in (
+            c.exact_limit,
+            c.tail_size,
+            self.skipped,
+            self.exact_values.size,
+            self.buckets.size,
+            self.tail.size,
+        ):
+            _varint(out, int(field))
+        previous = 0
+        for value, count in zip(
+            self.exact_values.tolist(), self.exact_counts.tolist(), strict=True
+        ):
+            _varint(out, value - previous)
+            _varint(out, count)
+            previous = value
+        keys = self.buckets.tolist()
+        for j, (key, count) in enumerate(zip(keys, self.bucket_counts.tolist(), strict=True)):
+            delta = ((key << 1) ^ (key >> 63)) & (2**64 - 1) if j == 0 else key - keys[j - 1]
+            _varint(out, delta)
+            _varint(out, count)
+        out += np.sort(self.tail).astype("<f8").tobytes()
+        return bytes(out)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSummary:
-        """Inverse of :meth:`to_bytes`; a ``ValueError`` if the bytes are not a summary."""
-        view = memoryview(bytes(data))
-        try:
-            magic, version, alpha, limit, tail_size, skipped, n_exact, n_buckets, n_tail = (
-                _HEADER.unpack_from(view, 0)
+        """Inverse of :meth:`to_bytes` (and reader of the JVM's summaries); a ``ValueError``
+        naming the problem if the bytes are not a version-2 summary."""
+        data = bytes(data)
+        if len(data) < 5 or data[:4] != _MAGIC:
+            raise ValueError(f"not an AOMG summary ({len(data)} bytes without the AOMG header)")
+        if data[4] != FORMAT_VERSION:
+            raise ValueError(
+                f"AOMG summary of format version {data[4]}; this build reads version "
+                f"{FORMAT_VERSION}"
             )
-            if magic != _MAGIC or version != _VERSION:
-                raise ValueError(f"not an AOMG summary (magic={magic!r}, version={version})")
+        try:
+            _, _, alpha = _HEAD.unpack_from(data, 0)
+            reader = _Reader(data, _HEAD.size)
+            limit, tail_size, skipped = reader.varint(), reader.varint(), reader.varint()
+            n_exact, n_buckets, n_tail = reader.length(), reader.length(), reader.length()
             config = SummaryConfig(alpha, limit, tail_size)
-            offset = _HEADER.size
-            exact_values, offset = _unpack_sorted(view, offset, n_exact)
-            exact_counts = np.zeros(0, dtype=np.int64)
-            if n_exact:
-                exact_counts, offset = _unpack_uint(view, offset, n_exact)
-            buckets, offset = _unpack_sorted(view, offset, n_buckets)
-            bucket_counts = np.zeros(0, dtype=np.int64)
-            if n_buckets:
-                bucket_counts, offset = _unpack_uint(view, offset, n_buckets)
-            tail = np.frombuffer(view[offset : offset + 8 * n_tail], dtype="<f8").astype(np.float64)
-            if tail.size != n_tail or offset + 8 * n_tail != len(view):
-                raise ValueError("truncated or oversized AOMG summary bytes")
-        except (struct.error, IndexError) as exc:
-            raise ValueError(f"corrupt AOMG summary bytes: {exc}") from None
-        return cls(config, exact_values, exact_counts, buckets, bucket_counts, tail, skipped)
+            pairs = [(reader.varint(), reader.varint()) for _ in range(n_exact)]
+            exact_values = np.cumsum([d for d, _ in pairs], dtype=np.int64)
+            exact_counts = np.asarray([n for _, n in pairs], dtype=np.int64)
+            pairs = [(reader.varint(), reader.varint()) for _ in range(n_buckets)]
+            deltas = [d for d, _ in pairs]
+            if deltas:
+                first = deltas[0]
+                deltas[0] = (first >> 1) ^ -(first & 1)
+            buckets = np.asarray(list(itertools.accumulate(deltas)), dtype=np.int64)
+            bucket_counts = np.asarray([n for _, n in pairs], dtype=np.int64)
+            start = reader.position
+            if start + 8 * n_tail != len(data):
+                raise ValueError("corrupt AOMG summary: truncated or with bytes after its end")
+            tail = np.frombuffer(data[start:], dtype="<f8").astype(np.float64)
+        except (struct.error, IndexError):
+            raise ValueError("corrupt AOMG summary: truncated") from None
+        return cls(
+            config,
+            exact_values.astype(np.int64),
+            exact_counts,
+            buckets.astype(np.int64),
+            bucket_counts,
+            tail,
+            skipped,
+        )
 
     # -- comparison ---------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -110,7 +110,3 @@ class WindowSpec:
     def contains(self, window_end: int, sub_start: int) -> bool:
         """Whether the window ending at ``window_end`` contains that sub-window."""
         return window_end - self.window_us <= sub_start < window_end
-
-    def still_needed(self, window_end: int, sub_start: int) -> bool:
-        """Whether a later window than the one ending at ``window_end`` contains the sub-window."""
-        return sub_start >= window_end - self.window_us + self.slide_us

@@ -4,14 +4,19 @@ Modules, one job each:
 
 * :mod:`~streaming.jarvis.query` — the operator chain (filter, project, join, aggregate),
   its stage schemas, numpy execution and JSON spec;
-* :mod:`~streaming.jarvis.proxy` — control proxies (load factor per operator);
-* :mod:`~streaming.jarvis.controller` — profile, LP (scipy ``linprog``), step heuristic;
+* :mod:`~streaming.jarvis.proxy` — control proxies (load factor per operator), chunk routing;
+* :mod:`~streaming.jarvis.controller` — profile, cost model, LP (scipy ``linprog``), queue
+  states, step heuristic;
+* :mod:`~streaming.jarvis.search` — the load-factor search: best operator-level split first,
+  data-level refinement, settles on the best measured point;
 * :mod:`~streaming.jarvis.runtime` — one source's proxies + profiler + strategy;
 * :mod:`~streaming.jarvis.agent` — the agent process (CPU budget, bandwidth, spool);
 * :mod:`~streaming.jarvis.spool` — atomic Arrow IPC entries, resume after a crash;
 * :mod:`~streaming.jarvis.source` — the ``jarvis_spool`` Spark Python data source;
 * :mod:`~streaming.jarvis.spark_ops` — the same operators as DataFrame transformations;
-* :mod:`~streaming.jarvis.harness` / :mod:`~streaming.jarvis.report` — runs and figures.
+* :mod:`~streaming.jarvis.harness` / :mod:`~streaming.jarvis.report` — runs and figures;
+* :mod:`~streaming.jarvis.lifecycle` / :mod:`~streaming.jarvis.watchdog` — nothing a run
+  starts outlives it (parent-death signal, per-run watchdog, stale-directory sweep).
 
 Typical use from Spark (after agents write to ``spool``)::
 

@@ -17,13 +17,19 @@ CPU budget emulation (the machine has 2 shared cores, so a budget cannot be a re
 share): the agent measures the CPU time (``time.thread_time``) of everything it does *for
 the query* — decoding input, the operators, building and writing Arrow files — and stops
 when ``budget x interval`` is used; an overshoot is carried into the next interval as debt.
+The flush is reserved for in advance and the interval's last chunk is cut to the CPU left
+(:class:`_ChunkSizer`), so overshoots stay small: an interval shortened by debt would run
+its fixed costs over fewer records and mislead the controller about its plan.
 Generating the telemetry is *not* charged: it stands for the monitored system producing the
 data, which exists whatever the query does. The network is a token bucket of
 ``bandwidth x interval`` bytes per interval (one interval of burst), charged with the real
 size of the files written.
 
-Every agent stops by itself: after ``max_runtime_s``, when its parent process is gone
-(checked every interval), when the control file says ``stop``, or after ``max_records``.
+Every agent stops by itself: after ``max_runtime_s``, when the control file says ``stop``,
+after ``max_records``, and the moment its parent process dies (the kernel's parent-death
+signal, :func:`streaming.jarvis.lifecycle.die_with_parent`; the parent is also checked every
+interval). Everything it writes lies inside the run's work directory, which the run's
+watchdog removes if the run is killed.
 """
 
 from __future__ import annotations
@@ -41,11 +47,17 @@ import numpy as np
 
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
 from streaming.jarvis.controller import IntervalObservation
+from streaming.jarvis.lifecycle import die_with_parent
 from streaming.jarvis.query import columns_from_telemetry, query_from_spec
 from streaming.jarvis.runtime import SourceRuntime
+from streaming.jarvis.search import sustained_rate
 from streaming.jarvis.spool import resume_point, write_entry
 
 __all__ = ["AgentConfig", "main", "run_agent"]
+
+_MIN_CHUNK = 1_024  # records; a smaller chunk costs mostly per-call overhead
+_MAX_RESERVE = 0.6  # of the interval's budget: a slow write must not starve every interval
+_JUDGE_MIN_ALLOWANCE = 0.5  # an interval with less of its budget left after debt is not judged
 
 
 @dataclass
@@ -78,6 +90,25 @@ class AgentConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 
+@dataclass
+class _ChunkSizer:
+    """Cuts a chunk to the CPU left in the interval, from the runtime's model cost of the
+    chunk scaled by how the model has compared with measured chunks (it leaves out decoding
+    the input, and the profile drifts)."""
+
+    ratio: float = 1.0
+
+    def size(self, records: int, predicted_s: float | None, room_s: float) -> int:
+        if predicted_s is None or predicted_s <= 0:
+            return records
+        expected = predicted_s * self.ratio
+        return records if expected <= room_s else int(records * room_s / expected)
+
+    def learn(self, actual_s: float, predicted_s: float | None) -> None:
+        if predicted_s is not None and predicted_s > 0:
+            self.ratio = 0.7 * self.ratio + 0.3 * min(4.0, max(0.25, actual_s / predicted_s))
+
+
 def _read_control(path: Path, last_mtime: float) -> tuple[dict[str, Any] | None, float]:
     try:
         mtime = path.stat().st_mtime_ns
@@ -105,6 +136,8 @@ def _parent_alive(parent_pid: int | None) -> bool:
 
 def run_agent(cfg: AgentConfig) -> int:
     """The agent loop; returns the process exit code."""
+    if not die_with_parent(cfg.parent_pid):
+        return 0  # the parent died before the agent got this far
     query = query_from_spec(cfg.query)
     telemetry = TelemetryConfig(**cfg.telemetry)
     tables = {"topology": server_topology(telemetry)}
@@ -121,6 +154,7 @@ def run_agent(cfg: AgentConfig) -> int:
     arrival_origin = time.monotonic()
     arrival_base = next_record
     debt, tokens, mtime = 0.0, 0.0, -1.0
+    sizer = _ChunkSizer()
     stats = stats_path.open("a", buffering=1)
     try:
         while True:
@@ -156,9 +190,9 @@ def run_agent(cfg: AgentConfig) -> int:
                 if available is not None and available <= 0:
                     stopped_by = "input"
                     break
-                # keep room to ship, but never more than 30% of the budget: one slow write
-                # (a disk stall) must not starve every later interval
-                reserve = min(runtime.flush_estimate_s, 0.3 * runtime.cpu_budget * cfg.interval_s)
+                reserve = min(
+                    runtime.flush_estimate_s, _MAX_RESERVE * runtime.cpu_budget * cfg.interval_s
+                )
                 if used + reserve >= allowance:
                     stopped_by = "cpu"
                     break
@@ -170,15 +204,23 @@ def run_agent(cfg: AgentConfig) -> int:
                 if time.monotonic() >= deadline:
                     break
                 n = cfg.chunk_records if available is None else min(cfg.chunk_records, available)
+                spill = first_limit is not None
+                n = sizer.size(n, runtime.chunk_cost_s(n, spill), allowance - used - reserve)
+                if n < min(_MIN_CHUNK, cfg.chunk_records):
+                    stopped_by = "cpu"
+                    break
+                predicted = runtime.chunk_cost_s(n, spill)
                 batch = generate_range(telemetry, next_record, n)  # not charged: see docstring
                 start = time.thread_time()
                 cols = columns_from_telemetry(batch)
                 if cfg.corrupt_every:
                     _corrupt(cols, next_record, cfg.corrupt_every)
-                chunk_bytes = runtime.process_chunk(cols, all_local=first_limit is not None)
+                chunk_bytes = runtime.process_chunk(cols, all_local=spill)
                 tokens -= chunk_bytes
                 estimated += chunk_bytes
-                used += time.thread_time() - start
+                spent = time.thread_time() - start
+                used += spent
+                sizer.learn(spent, predicted)
                 next_record += n
             nbytes = malformed = 0
             if next_record > first:
@@ -189,8 +231,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 )
                 spent = time.thread_time() - start
                 used += spent
-                runtime.record_shipping(spent, meta.bytes)
-                runtime.record_flush(spent)
+                runtime.record_flush(spent, meta.bytes)
                 nbytes = meta.bytes
                 seq += 1
             tokens += estimated - nbytes  # charge the real file size, not the estimate
@@ -203,13 +244,24 @@ def run_agent(cfg: AgentConfig) -> int:
                 obs = IntervalObservation(
                     used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
                 )
-            # an interval spent paying CPU debt says nothing about the load factors
-            state = runtime.end_interval(obs, judge=allowance > 0 and next_record > first)
+            records = next_record - first
+            rate = sustained_rate(
+                records,
+                used,
+                nbytes,
+                runtime.cpu_budget,
+                runtime.bandwidth,
+                wall_s=time.monotonic() - interval_start if stopped_by == "input" else None,
+            )
+            # an interval spent mostly paying CPU debt says little about the load factors
+            full = _JUDGE_MIN_ALLOWANCE * runtime.cpu_budget * cfg.interval_s
+            state = runtime.end_interval(obs, rate, judge=allowance >= full and records > 0)
             line = {
                 "t": time.time(),
                 "agent": cfg.agent,
                 "strategy": cfg.strategy,
-                "records": next_record - first,
+                "records": records,
+                "rate": rate,
                 "next_record": next_record,
                 "bytes": nbytes,
                 "cpu_used_s": used,
@@ -221,6 +273,8 @@ def run_agent(cfg: AgentConfig) -> int:
                 "malformed": malformed,
                 "state": state.value,
                 "load_factors": list(runtime.load_factors),
+                "settled": runtime.search.settled if runtime.search is not None else None,
+                "profile": runtime.profile_summary(),
                 "wall_s": time.monotonic() - interval_start,
             }
             stats.write(json.dumps(line) + "\n")
@@ -235,11 +289,11 @@ def run_agent(cfg: AgentConfig) -> int:
 
 def _warm_up(cfg: AgentConfig, query, tables, telemetry: TelemetryConfig) -> None:
     """Run the whole data path once before the clock starts (first calls pay one-off setup:
-    lazy imports, kernel caches) so no strategy starts its measurement in debt."""
+    lazy imports, kernel caches) so no strategy starts its measurement in debt. The scratch
+    spool lies in the agent's own directory, inside the run's work directory."""
     import shutil
-    import tempfile
 
-    scratch = tempfile.mkdtemp(prefix="jarvis-warm-")
+    scratch = Path(cfg.stats).parent / "warm-up"
     try:
         for factors in ([1.0] * query.num_operators, [0.0] * query.num_operators):
             rt = SourceRuntime(query, tables, "fixed", 1.0, 1.0, factors)

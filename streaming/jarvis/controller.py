@@ -1,4 +1,4 @@
-"""Choosing load factors: an LP from the profile, then a step heuristic from queue state.
+"""The source model (profile, cost per plan, LP, best operator-level split) and queue states.
 
 Model (per *input* record of the source; operators ``k = 0..K-1``):
 
@@ -15,13 +15,12 @@ Both are linear in ``a``. With ``z_k = R * a_k`` for an input rate ``R`` the pro
 program (scipy ``linprog``/HiGHS). Among the rate-maximising solutions a second LP picks the
 one that ships the fewest bytes, i.e. processes as much as possible near the data.
 
-The LP is only as good as the profile, which drifts (other processes, cache effects, batch
-sizes). So every interval a model-agnostic heuristic corrects the factors from what the
-source observed: *congested* (the CPU budget ran out while the network had room) sheds the
-deepest local work; *idle* (CPU budget left over while the network or the input was the
-limit) takes on the shallowest forwarded work; *stable* keeps them. The step halves when the
-direction flips (so it settles) and grows when the same state repeats (so it moves fast
-after a budget change).
+The model is only as good as the profile, which drifts (other processes, cache effects,
+batch sizes), so a source does not simply apply the LP's answer: the search in
+:mod:`streaming.jarvis.search` starts from the best *operator-level* split this model
+predicts (:func:`best_operator_level`) and refines data-level factors from measured queue
+states (:func:`classify`, :class:`StepHeuristic`). The LP stays as the model's data-level
+optimum: what the search could reach if the profile were exact.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ __all__ = [
     "classify",
     "cumulative",
     "factors_from_cumulative",
+    "operator_level_factors",
     "plan_cost",
     "solve_load_factors",
 ]
@@ -219,18 +219,27 @@ def solve_load_factors(
     return LoadPlan(factors, rate, cpu, nbytes)
 
 
+def operator_level_factors(num_operators: int, split: int) -> tuple[float, ...]:
+    """Load factors of operator-level split ``split``: operators ``0..split-1`` at the source
+    on all their records, the rest in Spark (split 0 = all at Spark, split K = all local)."""
+    if not 0 <= split <= num_operators:
+        raise ValueError(f"split {split} is outside 0..{num_operators}")
+    return tuple([1.0] * split + [0.0] * (num_operators - split))
+
+
 def best_operator_level(
     profile: QueryProfile,
     cpu_budget: float,
     bandwidth: float,
     max_rate: float | None = None,
 ) -> LoadPlan:
-    """The best *whole-operator* split: operators ``0..m-1`` at the source, the rest in Spark."""
+    """The best *whole-operator* split: operators ``0..m-1`` at the source, the rest in Spark
+    (ties go to the split with fewer operators at the source)."""
     k = len(profile.operators)
     cap = float(max_rate) if max_rate is not None else 1e12
     best: LoadPlan | None = None
     for m in range(k + 1):
-        factors = tuple([1.0] * m + [0.0] * (k - m))
+        factors = operator_level_factors(k, m)
         rate = _rate(profile, factors, cpu_budget, bandwidth, cap)
         if best is None or rate > best.rate * (1 + 1e-9):
             best = LoadPlan(factors, rate, *plan_cost(profile, factors))
@@ -272,9 +281,19 @@ def classify(obs: IntervalObservation, slack: float = 0.1) -> QueueState:
 
 
 class StepHeuristic:
-    """Step-wise refinement of load factors from queue states (model-agnostic)."""
+    """Which way and how far to move, from successive queue states (model-agnostic).
 
-    def __init__(self, step: float = 0.1, min_step: float = 0.01, max_step: float = 0.4) -> None:
+    :meth:`move` returns a signed step: positive sheds local work (*congested*: the CPU budget
+    ran out while the network had room), negative takes on local work (*idle*: CPU was left
+    over because the network or the input was the limit), zero keeps the plan (*stable*). The
+    step doubles while the same state repeats, so it crosses a long way in a few intervals,
+    until the direction first flips; from then on it halves at each flip and never grows
+    again (bracketing, then bisection: growing after a flip makes a limit cycle). *What* is
+    moved is the caller's choice (:class:`streaming.jarvis.search.LoadSearch` moves along the
+    edge between two operator-level splits).
+    """
+
+    def __init__(self, step: float = 0.1, min_step: float = 0.02, max_step: float = 0.4) -> None:
         if not 0 < min_step <= step <= max_step <= 1:
             raise ValueError("need 0 < min_step <= step <= max_step <= 1")
         self.initial_step = step
@@ -282,37 +301,19 @@ class StepHeuristic:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the step history (after a re-profile the LP gives a fresh start)."""
+        """Forget the step history (a new search starts)."""
         self.step = self.initial_step
         self._last: QueueState | None = None
-        self._repeats = 0
+        self._bracketed = False  # the direction flipped once: the balance point lies behind
 
-    def update(self, load_factors: Sequence[float], state: QueueState) -> tuple[float, ...]:
-        p = [float(x) for x in load_factors]
+    def move(self, state: QueueState) -> float:
         if state is QueueState.STABLE:
-            self._last, self._repeats = state, 0
-            return tuple(p)
-        if (
-            self._last is not None
-            and self._last is not state
-            and self._last is not QueueState.STABLE
-        ):
-            self.step = max(self.min_step, self.step / 2)  # direction flipped: settle
-            self._repeats = 0
-        elif self._last is state:
-            self._repeats += 1
-            if self._repeats >= 2:
-                self.step = min(self.max_step, self.step * 2)  # persistent: speed up
-                self._repeats = 0
+            self._last = state
+            return 0.0
+        if self._last in (QueueState.CONGESTED, QueueState.IDLE) and self._last is not state:
+            self.step = max(self.min_step, self.step / 2)  # direction flipped: bisect
+            self._bracketed = True
+        elif self._last is state and not self._bracketed:
+            self.step = min(self.max_step, self.step * 2)  # not there yet: speed up
         self._last = state
-        k = len(p)
-        frontier = next((i for i in range(k) if p[i] < 1), k - 1)
-        if state is QueueState.CONGESTED:
-            # shed local work at the frontier; once it forwards everything, move shallower
-            if p[frontier] <= 0 and frontier > 0:
-                frontier -= 1
-            p[frontier] = max(0.0, p[frontier] - self.step)
-        else:
-            # take on more of the frontier operator's input
-            p[frontier] = min(1.0, p[frontier] + self.step)
-        return tuple(p)
+        return self.step if state is QueueState.CONGESTED else -self.step

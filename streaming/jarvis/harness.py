@@ -1,11 +1,13 @@
 """Run N agent processes against one Spark streaming query and measure what happened.
 
 The harness starts each agent as ``python -m streaming.jarvis.agent`` (a separate OS
-process), changes budgets through the agents' control files on a schedule, watches for
-agents that die (reported as :class:`AgentDeath`; optionally restarted, and the spool's
-resume rule guarantees nothing is shipped twice), and stops everything it started: a stop
-flag first, then SIGTERM, then SIGKILL by pid. Agents also stop by themselves (runtime
-limit, parent-death check), so nothing survives a crashed harness.
+process in its own session, so a signal meant for the harness's terminal group reaches the
+harness, which stops its agents in order), changes budgets through the agents' control files
+on a schedule, watches for agents that die (reported as :class:`AgentDeath`; optionally
+restarted, and the spool's resume rule guarantees nothing is shipped twice), and stops
+everything it started: a stop flag first, then SIGTERM, then SIGKILL by pid. Nothing
+survives a *killed* harness either (:mod:`streaming.jarvis.lifecycle`): agents die with
+their parent, and each run's work directory has a watchdog that removes it.
 
 All traffic is local: agents write to a spool directory; Spark reads it through the
 ``jarvis_spool`` Python data source. Nothing listens on a network port.
@@ -15,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from streaming.jarvis.agent import AgentConfig
+from streaming.jarvis.lifecycle import RunGuard, default_base
 from streaming.jarvis.query import Query, default_query
 from streaming.jarvis.spool import list_entries, read_meta
 
@@ -90,6 +91,7 @@ class AgentSupervisor:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         self.procs[agent] = proc
@@ -187,6 +189,7 @@ class RunSpec:
     interval_s: float = 0.5
     chunk_records: int = 8_192
     telemetry: dict[str, Any] = field(default_factory=dict)
+    load_factors: Sequence[float] | None = None  # strategy "fixed" only
 
 
 @dataclass
@@ -198,6 +201,7 @@ class RunResult:
     started_wall: float
     leftover_processes: int
     spark_failures: list[str] = field(default_factory=list)  # restarted from the checkpoint
+    workdir: Path | None = None  # removed when run_experiment returns
 
 
 def _spark_batches(progress: list[dict], spool: Path, started_wall: float) -> list[dict]:
@@ -232,18 +236,22 @@ def _spark_batches(progress: list[dict], spool: Path, started_wall: float) -> li
     return out
 
 
-def _fast_tmp() -> str | None:
-    """Spool on tmpfs when there is one: it stands for the agents' socket buffers. A loaded
-    VM's disk file system made a spool entry cost 0.3-3 ms of CPU in ``mkdir``/``open``
-    alone, a per-interval tax that no real uplink charges."""
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+def run_experiment(
+    spec: RunSpec, spark=None, query: Query | None = None, base_dir: str | Path | None = None
+) -> RunResult:
+    """Start agents (and a Spark query over their spool if ``spark`` is given), run, stop.
+
+    The work directory (spool, agent files, Spark checkpoint) is created under ``base_dir``
+    (default: tmpfs, see :func:`~streaming.jarvis.lifecycle.default_base`) and removed on
+    return, or by its watchdog if this process is killed."""
+    with RunGuard(base_dir if base_dir is not None else default_base(), spec.strategy) as workdir:
+        result = _run_in(workdir, spec, spark, query or default_query())
+    result.workdir = workdir
+    return result
 
 
-def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> RunResult:
-    """Start agents (and a Spark query over their spool if ``spark`` is given), run, stop."""
-    query = query or default_query()
-    workdir = Path(tempfile.mkdtemp(prefix=f"jarvis-{spec.strategy}-", dir=_fast_tmp()))
+def _run_in(workdir: Path, spec: RunSpec, spark, query: Query) -> RunResult:
+    extra = {} if spec.load_factors is None else {"load_factors": list(spec.load_factors)}
     sup = AgentSupervisor(
         workdir,
         query,
@@ -254,6 +262,7 @@ def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> Run
         chunk_records=spec.chunk_records,
         telemetry=spec.telemetry,
         max_runtime_s=spec.duration_s + 30,
+        **extra,
     )
     sq = None
     progress: list[dict] = []
@@ -294,7 +303,6 @@ def run_experiment(spec: RunSpec, spark=None, query: Query | None = None) -> Run
         if sq is not None and sq.isActive:
             sq.stop()
         sup.stop_all(timeout_s=2)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _restart_query(sq, spark, spool, query, workdir, spec, progress, failures):

@@ -10,6 +10,17 @@ which records are chosen because the aggregate merges exactly.
 Each operator's CPU time is measured with ``time.thread_time`` (CPU time of this thread, not
 wall time): on a shared 2-core machine wall time includes waiting for other processes, CPU
 time is what the operator really cost. Those measurements feed the controller's profile.
+
+A source applies load factors at the granularity of a *chunk* (:class:`ChunkRouter`): each
+chunk runs under one operator-level split, and the splits are interleaved so that over many
+chunks every proxy processes exactly its load factor's share of the records reaching it.
+Why not split inside every chunk: the vectorised operators cost mostly per call (pyarrow's
+``group_by`` above all), so halving a chunk does not halve its cost. Measured here over
+32 chunks of 8,192 records, including the flush: with the join's proxy at p = 0.5, splitting
+every chunk cost 112 ns/record — more than running everything locally (92) — while routing
+whole chunks in the same proportion cost 81, close to the 71 of the linear cost model the
+controller plans with. :func:`run_proxies` still splits one batch by any load factors (it is
+what runs a chunk, with factors 0 or 1, and the reference the split/merge property tests use).
 """
 
 from __future__ import annotations
@@ -24,7 +35,14 @@ import pyarrow as pa
 
 from streaming.jarvis.query import Columns, Query
 
-__all__ = ["ProxyRun", "run_proxies", "stage_table", "validate_load_factors"]
+__all__ = [
+    "ChunkRouter",
+    "ProxyRun",
+    "run_proxies",
+    "split_weights",
+    "stage_table",
+    "validate_load_factors",
+]
 
 
 def validate_load_factors(load_factors: Sequence[float], num_operators: int) -> tuple[float, ...]:
@@ -97,6 +115,44 @@ def run_proxies(
         run.op_records_in.append(0)
         run.op_records_out.append(0)
     return run
+
+
+def split_weights(load_factors: Sequence[float]) -> np.ndarray:
+    """Share of the input each operator-level split ``m = 0..K`` (operators ``0..m-1`` local)
+    takes under these load factors: ``a_{m-1} - a_m`` with ``a`` cumulative, ``a_{-1} = 1``,
+    ``a_K = 0``. The weights are >= 0 and sum to 1."""
+    a = np.concatenate([[1.0], np.cumprod(np.asarray(load_factors, dtype=float)), [0.0]])
+    return np.clip(a[:-1] - a[1:], 0.0, 1.0)
+
+
+class ChunkRouter:
+    """Chooses the operator-level split of each chunk (deficit round-robin over records).
+
+    Each split earns ``weight x records`` of credit per chunk; the chunk goes to the split
+    with the most credit, which pays the chunk's records. The shares therefore track the
+    weights within one chunk at any time, deterministically. The credit restarts when the
+    load factors change, so an old plan's debt does not skew the new one.
+    """
+
+    def __init__(self, num_operators: int) -> None:
+        self._credit = np.zeros(num_operators + 1)
+        self._factors: tuple[float, ...] | None = None
+
+    def _earned(self, load_factors: Sequence[float], records: int) -> np.ndarray:
+        factors = tuple(float(p) for p in load_factors)
+        credit = self._credit if factors == self._factors else np.zeros_like(self._credit)
+        return credit + split_weights(factors) * records
+
+    def peek(self, load_factors: Sequence[float], records: int) -> int:
+        """The split :meth:`route` would choose, without choosing it."""
+        return int(np.argmax(self._earned(load_factors, records)))
+
+    def route(self, load_factors: Sequence[float], records: int) -> int:
+        credit = self._earned(load_factors, records)
+        split = int(np.argmax(credit))
+        credit[split] -= records
+        self._credit, self._factors = credit, tuple(float(p) for p in load_factors)
+        return split
 
 
 def stage_table(query: Query, stage: int, parts: Sequence[Columns]) -> pa.Table:

@@ -8,7 +8,9 @@ Definitions (one place, so the demo and the benchmark agree):
 * Spark throughput: input records per second covered by completed Spark micro-batches;
 * latency: Spark batch completion minus the time the spool entry became visible;
 * convergence: seconds after a budget change until total throughput stays within ±15% of
-  the phase's steady level (median of its second half) for 2 s.
+  the phase's steady level (median of its second half) for 2 s;
+* settle (Jarvis only): seconds after a budget change until every agent's search has
+  settled on a point (from the stats lines' ``settled`` flag).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import numpy as np
 
 from streaming.jarvis.harness import RunResult, RunSpec
 
-__all__ = ["BIN_S", "SETTLE_S", "summarise"]
+__all__ = ["BIN_S", "SETTLE_S", "TARGETS", "phase_verdicts", "settle_time", "summarise"]
 
 BIN_S = 1.0
 SETTLE_S = 3.0
+# issue 23: vs the best operator-level split in every phase / in constrained phases, vs all
+# at Spark where the source has CPU to spare, seconds to converge after a budget change
+TARGETS = {"vs_op": 1.0, "vs_op_constrained": 1.3, "vs_spark": 2.0, "converge_s": 5.0}
 
 
 def _series(result: RunResult, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +69,29 @@ def _convergence(t: np.ndarray, rate: np.ndarray, start: float, end: float) -> f
     return None
 
 
+def settle_time(stats: list[dict], started_wall: float, start: float, end: float) -> float | None:
+    """Seconds from ``start`` (run time) until every agent's search settled again, or None
+    if one did not settle before ``end`` (or the lines carry no search state)."""
+    latest = 0.0
+    for agent in sorted({line["agent"] for line in stats}):
+        lines = sorted(
+            (line["t"] - started_wall, line["settled"])
+            for line in stats
+            if line["agent"] == agent and start <= line["t"] - started_wall < end
+        )
+        if not lines or lines[0][1] is None:
+            return None
+        # the first lines may still report the previous phase's settled search
+        restarted = next((i for i, (_, settled) in enumerate(lines) if not settled), None)
+        if restarted is None:
+            continue
+        done = next((t for t, settled in lines[restarted:] if settled), None)
+        if done is None:
+            return None
+        latest = max(latest, done - start)
+    return latest
+
+
 def summarise(result: RunResult) -> dict:
     spec = result.spec
     t, rate = _series(result, "records")
@@ -80,6 +108,7 @@ def summarise(result: RunResult) -> dict:
                 "throughput_rps": float(rate[steady].mean()) if steady.any() else 0.0,
                 "bytes_per_s": float(nbytes[steady].mean()) if steady.any() else 0.0,
                 "converge_s": None if i == 0 else _convergence(t, rate, start, end),
+                "settle_s": settle_time(result.stats, result.started_wall, start, end),
             }
         )
     latencies = [x for b in result.batches for x in b["latencies"]]
@@ -102,8 +131,68 @@ def summarise(result: RunResult) -> dict:
         "deaths": len(result.deaths),
         "spark_failures": result.spark_failures,
         "leftover_processes": result.leftover_processes,
+        "leftover_workdir": result.workdir is not None and result.workdir.exists(),
         "load_factors_end": [line["load_factors"] for line in result.stats if line["agent"] == 0][
             -1:
         ],
         "timeline": {"t": t.tolist(), "rps": rate.tolist(), "bytes_per_s": nbytes.tolist()},
     }
+
+
+def phase_verdicts(
+    merged: list[dict], kinds: list[str], splits: tuple[str, ...], targets: dict | None = None
+) -> list[dict]:
+    """Per (N, phase): Jarvis vs the best *measured* operator-level split and vs all at Spark
+    (``splits[0]``), its convergence, and each target met (True), missed (False) or not
+    applicable (None). ``merged`` holds one summary per (N, strategy) with phase means;
+    ``kinds[i]`` is "constrained" or "spare" (the source has CPU to spare); ``best_op`` (the
+    model's choice) counts as one more operator-level split."""
+    targets = {**TARGETS, **(targets or {})}
+    rows = []
+    for n in sorted({s["agents"] for s in merged}):
+        by = {s["strategy"]: s for s in merged if s["agents"] == n}
+        if "jarvis" not in by:
+            continue
+        for i, ph in enumerate(by["jarvis"]["phases"]):
+            ops = {k: by[k]["phases"][i]["throughput_rps"] for k in (*splits, "best_op") if k in by}
+            best_key = max(ops, key=lambda k: ops[k]) if ops else None
+            best = ops[best_key] if best_key is not None else None
+            spark = by[splits[0]]["phases"][i]["throughput_rps"] if splits[0] in by else None
+            jarvis = ph["throughput_rps"]
+            vs_op = jarvis / best if best else None
+            vs_spark = jarvis / spark if spark else None
+            times = (ph["converge_s"], ph["settle_s"])
+            rows.append(
+                {
+                    "agents": n,
+                    "phase": i,
+                    "kind": kinds[i],
+                    "cpu_budget": ph["cpu_budget"],
+                    "jarvis_rps": jarvis,
+                    "best_op": best_key,
+                    "best_op_rps": best,
+                    "all_spark_rps": spark,
+                    "vs_best_op": vs_op,
+                    "vs_all_spark": vs_spark,
+                    "converge_s": ph["converge_s"],
+                    "settle_s": ph["settle_s"],
+                    "target_vs_op": None if vs_op is None else vs_op >= targets["vs_op"],
+                    "target_vs_op_constrained": (
+                        None
+                        if vs_op is None or kinds[i] != "constrained"
+                        else vs_op >= targets["vs_op_constrained"]
+                    ),
+                    "target_vs_spark": (
+                        None
+                        if vs_spark is None or kinds[i] != "spare"
+                        else vs_spark >= targets["vs_spark"]
+                    ),
+                    # after a budget change only; a phase too short to measure it misses
+                    "target_converge": (
+                        None
+                        if i == 0
+                        else all(x is not None and x <= targets["converge_s"] for x in times)
+                    ),
+                }
+            )
+    return rows

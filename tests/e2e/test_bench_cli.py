@@ -86,3 +86,45 @@ def test_empty_job_list_fails_before_spark(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("blaze: error: --jobs '' names no job")
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
+def test_bench_in_node_mode_on_the_second_generator(tmp_path):
+    """Two applications (sizing + one timed run) in node mode, on the second data shapes:
+    both verified against DuckDB, every record states the node, no group or process is left."""
+    from blaze_errors import MachineError
+    from jobs.nodedisk import probe_host
+
+    try:
+        host = probe_host(tmp_path / "probe")
+    except MachineError as exc:
+        pytest.skip(f"this machine cannot run node mode: {exc}")
+    out = tmp_path / "out"
+    cmd = [
+        *(sys.executable, "-m", "blaze_cli", "bench", "--jobs", "lr.expert"),
+        *("--policies", "mem_disk", "--scale", "0.002", "--param", "iterations=2"),
+        *("--disk", "nvme", "--page-cache", "32", "--generator", "2"),
+        *("--data-dir", str(tmp_path / "data"), "--out", str(out)),
+    ]
+    bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = bench.communicate(timeout=500)
+    assert bench.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    results = json.loads((out / "bench_results.json").read_text())
+    assert results["plan"]["generator"] == 2
+    assert results["plan"]["node"]["read_bps"] == 10**9
+    node = results["node"]
+    assert node["device"] == host.shown_device and node["page_cache_bytes"] == 32 << 20
+    app = node["app_memory_bytes_by_program"]["lr"]
+    assert app > 1536 << 20  # the pinned 1.5 GiB heap is resident in the sizing run
+    assert node["memory_limit_bytes_by_program"]["lr"] == app + (32 << 20)
+    (sizing,) = results["footprint_runs"]
+    assert sizing["node"]["sizing"] is True and sizing["node"]["memory_limit_bytes"] is None
+    (run,) = results["runs"]
+    assert run["status"] == "ok" and run["verified"] is True and run["generator"] == 2
+    assert run["node"]["memory_limit_bytes"] == app + (32 << 20)
+    assert run["node"]["read_bps"] == run["node"]["write_bps"] == 10**9
+    assert run["node"]["oom_kills"] == 0 and run["node"]["own_peak_bytes"] > 1536 << 20
+    assert "node mode (nvme): read 1000 MB/s" in stdout
+    for parent in (host.memory_parent, host.blkio_parent):
+        assert not list(parent.glob(f"blaze-node-{bench.pid}-*")), "a group was left behind"
+    leftover = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True)
+    assert leftover.stdout == "", "a process of the run was left behind"

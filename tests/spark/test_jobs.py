@@ -24,9 +24,9 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("jobs-data")
 
 
-def _run(spark, data_dir, name, policy):
+def _run(spark, data_dir, name, policy, generator=1):
     job = load_job(name)
-    path = ensure_dataset(data_dir, dataset_spec(name, SCALE))
+    path = ensure_dataset(data_dir, dataset_spec(name, SCALE, generator=generator))
     params = {k: FEWER.get(k, v) for k, v in job.params(SCALE).items()}
     cacher = Cacher(spark, policy)
     try:
@@ -105,3 +105,27 @@ def test_duckdb_catches_a_wrong_answer(spark, data_dir):
     result.arrays["rank"][0] *= 1.01
     problems = compare(result, reference("pagerank", path, params, result), what="DuckDB")
     assert problems and "rank differs from DuckDB" in problems[0]
+
+
+# every program on the second generator's shapes (jobs/datagen_second.py), checked against
+# DuckDB like the first: the graph jobs on the Chung-Lu graph, svdpp on the skewed ratings,
+# the ML jobs on the skewed clusters and the quadratic labels (the three whose runs take
+# longest are marked slow)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pagerank.expert",
+        "kmeans.expert",
+        "lr.expert",
+        pytest.param("cc.expert", marks=pytest.mark.slow),
+        pytest.param("svdpp.expert", marks=pytest.mark.slow),
+        pytest.param("mlpipeline.expert", marks=pytest.mark.slow),
+    ],
+)
+def test_second_generator_matches_duckdb(spark, data_dir, name):
+    _, path, params, cacher, result = _run(spark, data_dir, name, "spark", generator=2)
+    assert "-g2-" in path.name
+    assert result.iterations >= 1
+    assert compare(result, reference(name, path, params, result), what="DuckDB") == []
+    if not name.startswith("mlpipeline"):
+        assert cacher.stats().reads > cacher.stats().computes > 0

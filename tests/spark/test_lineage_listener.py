@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from operator import add
 from pathlib import Path
@@ -21,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 
 from lineage.dag import LineageDag
+from lineage.events import TaskRun
 from lineage.listener import LineageListener
 
 pytestmark = pytest.mark.spark
@@ -210,12 +212,15 @@ def test_blaze_lineage_reads_sparks_event_log(run, capsys):
     assert cells["cached parts"] == f"{PARTITIONS}/{PARTITIONS}"
 
 
-def test_events_fed_out_of_order_through_the_jvm_never_crash(run):
-    """Real JVM event objects, reordered and thinned, sent straight to a second listener."""
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "per_event"])
+def test_events_fed_out_of_order_through_the_jvm_never_crash(run, batched):
+    """Real JVM event objects, reordered and thinned, sent straight to a second listener
+    (the JVM buffer or the py4j callback proxy)."""
     json_protocol = run.sc._jvm.org.apache.spark.util.JsonProtocol
     lines = [line for line in run.recorded.read_text().splitlines() if line]
     kept = [line for i, line in enumerate(reversed(lines)) if i % 4 != 1]
-    fed = LineageListener.attach(run.sc)
+    fed = LineageListener.attach(run.sc, batched=batched)
+    assert fed.delivery == ("batched" if batched else "per_event")
     try:
         for line in kept:
             event = json_protocol.sparkEventFromJson(line)
@@ -223,6 +228,7 @@ def test_events_fed_out_of_order_through_the_jvm_never_crash(run):
             getattr(fed._proxy, "on" + name.removeprefix("SparkListener"))(event)
         fed._proxy.onTaskEnd(None)  # a null event: Spark renders it as "null"
         fed._on_json('{"Event": "SparkListenerTaskEnd", "Stage ID": ')  # a cut line
+        fed.wait_until_empty()
         assert fed.errors == {"parse": 2}
         expected = LineageDag.from_json_lines(kept)
         assert fed.dag == expected
@@ -248,6 +254,66 @@ def test_subscribers_get_records_and_their_errors_are_counted(run):
         listener.wait_until_empty()
         assert len(seen) == count
     finally:
+        listener.detach()
+
+
+def test_events_wait_in_the_jvm_and_cross_in_one_batch(run):
+    """While Python is busy, a whole job's events queue in the JVM buffer; they then cross
+    in one py4j call, in order, and wait_until_empty covers them."""
+    listener = LineageListener.attach(run.sc)
+    assert listener.delivery == "batched"
+    release, first = threading.Event(), threading.Event()
+    tasks = []
+
+    def hold_first(record):
+        if not first.is_set():
+            first.set()
+            release.wait(60)
+        if isinstance(record, TaskRun):
+            tasks.append(record.partition_index)
+
+    listener.subscribe(hold_first)
+    try:
+        run.sc.parallelize(range(60), 60).count()
+        run.bus.waitUntilEmpty(30_000)  # every event is in the buffer (or held in Python)
+        assert first.is_set() and listener.batches == 0
+        release.set()
+        listener.wait_until_empty()
+        assert listener.batches == 2  # the held one, then everything that queued behind it
+        assert sorted(tasks) == list(range(60))
+        assert listener.errors == {}
+    finally:
+        release.set()
+        listener.detach()
+
+
+def test_a_stuck_python_side_never_holds_sparks_bus(run, monkeypatch):
+    """A full buffer with nobody draining: after its short wait the JVM side drops and
+    counts events instead of holding Spark's bus; once Python drains again, events flow."""
+    import lineage.listener as listener_module
+
+    monkeypatch.setattr(listener_module, "BUFFER_CAPACITY", 20)
+    listener = LineageListener.attach(run.sc)
+    release, tasks = threading.Event(), []
+
+    def stuck_then_count(record):
+        release.wait(120)
+        if isinstance(record, TaskRun):
+            tasks.append(record.stage_id)
+
+    listener.subscribe(stuck_then_count)
+    try:
+        run.sc.parallelize(range(60), 60).count()
+        run.bus.waitUntilEmpty(60_000)  # raises if the buffer held the bus's thread
+        release.set()
+        listener.wait_until_empty()
+        assert listener.errors["buffer_full"] > 0
+        tasks.clear()
+        run.sc.parallelize(range(30), 30).count()
+        listener.wait_until_empty()
+        assert len(tasks) == 30
+    finally:
+        release.set()
         listener.detach()
 
 
@@ -308,3 +374,38 @@ def test_detach_after_spark_stop_and_at_exit_does_not_hang_or_raise(tmp_path):
     events = proc.stdout.split("EVENTS")[1].split()
     assert int(events[0]) > 0 and events[0] == events[1] and "{}" in proc.stdout
     assert int(proc.stdout.split("EXITING")[1].split()[0]) > 0
+
+
+FALLBACK_SCRIPT = textwrap.dedent(
+    """
+    import logging
+    from pyspark.sql import SparkSession
+    from lineage.events import TaskRun
+    from lineage.listener import LineageListener
+    logging.basicConfig(level=logging.INFO)
+    # plain PySpark, no spark.blaze.* key: blaze-spark's jar is not on the class path
+    spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    listeners = [LineageListener.attach(spark), LineageListener.attach(spark)]
+    tasks = []
+    listeners[0].subscribe(lambda r: tasks.append(r) if isinstance(r, TaskRun) else None)
+    spark.sparkContext.parallelize(range(6), 3).count()
+    listeners[0].wait_until_empty()
+    print("RESULT", listeners[0].delivery, LineageListener.fallbacks, len(tasks),
+          dict(listeners[0].errors))
+    for listener in listeners:
+        listener.detach()
+    spark.stop()
+    """
+)
+
+
+@pytest.mark.slow
+def test_without_the_jar_events_cross_one_by_one_counted_and_said_once(tmp_path):
+    script = tmp_path / "fallback.py"
+    script.write_text(FALLBACK_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("RESULT")[1].split() == ["per_event", "2", "3", "{}"]
+    assert proc.stderr.count("EventBuffer is not loaded") == 1, proc.stderr[-2000:]

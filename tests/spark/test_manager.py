@@ -435,3 +435,25 @@ def test_second_attach_is_refused_while_one_is_attached(spark, attach):
     attach(policy="blaze")
     with pytest.raises(ManagerError, match="already attached"):
         blaze.attach(spark, policy="lrc")
+
+
+def test_a_long_loop_of_generations_keeps_the_managers_books_flat(sc, attach):
+    """Each job caches a new generation, counts it and unpersists the previous one: the
+    records of generations the program dropped go, so the books after 60 jobs are those
+    after 20 (the predictors keep a bounded history too)."""
+    manager = attach(policy="blaze")
+    base = sc.parallelize(range(200), 2)
+    previous, sizes = None, {}
+    for job in range(1, 61):
+        current = base.map(lambda x, j=job: x * j % 97).cache()
+        assert current.count() == 200
+        if previous is not None:
+            previous.unpersist()
+        previous = current
+        if job in (20, 60):
+            manager.sync()
+            sizes[job] = manager.book_sizes()
+    for book in ("tracker", "rdd_of_token", "observed", "datasets", "ledger"):
+        assert sizes[60][book] <= sizes[20][book], (book, sizes)
+    assert sizes[60]["tracker"] < 20  # only the live generations and the base
+    previous.unpersist()

@@ -79,6 +79,8 @@ def test_restart_from_checkpoint_equals_batch(spark, stop_streams, tmp_path):
         checkpoint,
     )
     assert sum(p["numInputRows"] for p in first.recentProgress) == 70_000
+    # one stateful operator (no chained aggregation): the open windows' summaries
+    assert {len(p["stateOperators"]) for p in first.recentProgress} == {1}
     second = _run(
         window_quantiles(
             _with_pod(read_telemetry_stream(spark, total_records=170_000, **SOURCE)), **kwargs

@@ -1,7 +1,9 @@
-"""Jarvis agent processes stop by themselves (no JVM needed)."""
+"""Jarvis agent processes and work directories never outlive their run (no JVM needed)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,6 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from streaming.jarvis.lifecycle import (
+    RUN_PREFIX,
+    create_run_dir,
+    descendants,
+    process_start_time,
+    sweep_stale_runs,
+)
 from streaming.jarvis.report import BIN_S, _convergence
 
 SHAPE = {"num_servers": 200}
@@ -54,6 +63,76 @@ def test_agent_exits_when_its_parent_dies(tmp_path):
     assert out.returncode == 0, out.stderr
     agent_pid = int(out.stdout.split()[-1])
     assert _wait_gone(agent_pid, 30), "orphaned agent kept running"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_sigkilled_run_leaves_no_process_and_no_work_dir(tmp_path):
+    """A real run (harness, watchdog, two agents) is SIGKILLed mid-stream: its agents, its
+    watchdog and its work directory must all be gone shortly after."""
+    script = textwrap.dedent(
+        f"""
+        from streaming.jarvis.harness import RunSpec, run_experiment
+        spec = RunSpec("jarvis", 2, 120.0, 0.01, 1e6, interval_s=0.2,
+                       telemetry={SHAPE!r})
+        run_experiment(spec, base_dir={str(tmp_path)!r})
+        """
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not any(tmp_path.glob(f"{RUN_PREFIX}{run.pid}-*/agent001/stats.jsonl")):
+            assert run.poll() is None, run.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run did not start its agents"
+            time.sleep(0.2)
+        (workdir,) = tmp_path.glob(f"{RUN_PREFIX}{run.pid}-*")
+        started = descendants(run.pid)
+        roles = [_cmdline(pid) for pid in started]
+        assert sum("streaming.jarvis.agent" in c for c in roles) == 2
+        assert sum("streaming.jarvis.watchdog" in c for c in roles) == 1
+        run.send_signal(signal.SIGKILL)
+        run.wait(10)
+        for pid in started:
+            assert _wait_gone(pid, 30), f"left running after SIGKILL: {_cmdline(pid)}"
+        deadline = time.monotonic() + 10
+        while workdir.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not workdir.exists(), "work directory survived the SIGKILL"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)
+
+
+def test_stale_run_dirs_are_swept_and_live_or_foreign_ones_kept(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    start = None
+    while start is None:  # read its start time while it still runs
+        start = process_start_time(gone.pid)
+    gone.wait(10)
+    stale = tmp_path / f"{RUN_PREFIX}{gone.pid}-{start}-jarvis-x1"
+    (stale / "spool").mkdir(parents=True)
+    mine = create_run_dir(tmp_path, "jarvis")
+    reused = tmp_path / f"{RUN_PREFIX}{os.getpid()}-{process_start_time(os.getpid()) + 1}-x2"
+    reused.mkdir()  # this pid, another start time: an earlier process that had the same pid
+    foreign = tmp_path / "jarvis-jarvis-abc"  # not named by create_run_dir: never touched
+    foreign.mkdir()
+    assert sorted(sweep_stale_runs(tmp_path)) == sorted([stale, reused])
+    assert mine.is_dir() and foreign.is_dir()
+    assert not stale.exists() and not reused.exists()
+
+
+def test_agent_whose_parent_is_already_gone_exits_at_once():
+    script = (
+        "import sys; from streaming.jarvis.lifecycle import die_with_parent; "
+        "sys.exit(3 if die_with_parent(1) else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0
 
 
 @pytest.mark.parametrize(

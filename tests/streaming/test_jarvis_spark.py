@@ -5,7 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -14,6 +19,7 @@ import pytest
 
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
 from streaming.jarvis.harness import AgentSupervisor
+from streaming.jarvis.lifecycle import RUN_PREFIX, descendants, process_alive
 from streaming.jarvis.query import columns_from_telemetry, default_query
 from streaming.jarvis.runtime import SourceRuntime
 from streaming.jarvis.source import JarvisSpoolDataSource
@@ -161,3 +167,49 @@ def test_killed_agent_is_reported_and_not_double_counted(spark, stop_streams, tm
     reference = _duckdb(pa.concat_tables([raw0, raw1]), topology)
     assert _finish_spool(spark, sup.spool, "jarvis_restart") == reference
     assert not os.path.exists(tmp_path / "spool" / "agent000" / ".tmp-0000000000")
+
+
+@pytest.mark.slow
+def test_sigkilled_spark_run_leaves_no_process_and_no_work_dir(tmp_path):
+    """The benchmark's shape: the killed process is also the Spark driver. Its JVM and Python
+    workers, the agents and the watchdog must all go, and the work directory too (the JVM
+    may still be writing the query's checkpoint into it while it shuts down)."""
+    script = textwrap.dedent(
+        f"""
+        import blaze
+        from streaming.jarvis.harness import RunSpec, run_experiment
+        spark = blaze.session({{"spark.master": "local[2]", "spark.ui.enabled": "false",
+                                "spark.sql.shuffle.partitions": "2"}}, app_name="jarvis-kill")
+        spec = RunSpec("jarvis", 2, 300.0, 0.01, 1e6, interval_s=0.2, telemetry={SHAPE!r})
+        run_experiment(spec, spark=spark, base_dir={str(tmp_path)!r})
+        """
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        # wait until Spark has committed a batch: its checkpoint is being written
+        while not any(tmp_path.glob(f"{RUN_PREFIX}{run.pid}-*/checkpoint/commits/0")):
+            assert run.poll() is None, "the run ended early"
+            assert time.monotonic() < deadline, "Spark never committed a batch"
+            time.sleep(0.5)
+        (workdir,) = tmp_path.glob(f"{RUN_PREFIX}{run.pid}-*")
+        started = descendants(run.pid)
+        assert len(started) >= 4  # JVM, watchdog, two agents (and Python workers)
+        run.send_signal(signal.SIGKILL)
+        run.wait(10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            workdir.exists() or any(process_alive(p, t) for p, t in started.items())
+        ):
+            time.sleep(0.5)
+        left = [
+            Path(f"/proc/{p}/cmdline").read_bytes()[:120]
+            for p, t in started.items()
+            if process_alive(p, t)
+        ]
+        assert not left, f"left running after SIGKILL: {left}"
+        assert not workdir.exists(), "work directory survived the SIGKILL"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)

@@ -13,7 +13,7 @@ from blaze_cli import main
         (["--sub-window", "300 ms"], "does not divide the window"),
         (["--quantiles", "0.5,1.2"], "outside [0, 1]"),
         (["--quantiles", "0.5,abc"], "could not convert"),
-        (["--accuracy", "2"], "relative_accuracy=2.0"),
+        (["--accuracy", "2"], "alpha=2.0 is outside (0, 0.5)"),
         (["--window", "soon"], "window='soon' is not a duration"),
     ],
 )

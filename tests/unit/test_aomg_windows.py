@@ -1,20 +1,15 @@
-"""AOMG windows and the vectorised level-1 step (pure Python: no JVM)."""
+"""AOMG windows: durations, window specs and which windows hold a sub-window (no JVM)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.aomg.operator import partial_summaries
-from streaming.aomg.summary import QuantileSummary, SummaryConfig
 from streaming.aomg.windows import WindowSpec, parse_duration_us
-
-CONFIG = SummaryConfig()
 
 
 @pytest.mark.parametrize(
@@ -78,47 +73,3 @@ def test_sub_window_belongs_to_exactly_the_windows_covering_it(
         assert end - spec.window_us <= start and start + sub_us <= end
     assert not spec.contains(ends[0] - spec.slide_us, start)
     assert not spec.contains(ends[-1] + spec.slide_us, start)
-    # after its last window it is no longer needed; before, it is
-    assert not spec.still_needed(ends[-1], start)
-    assert all(spec.still_needed(end, start) for end in ends[:-1])
-
-
-def _rows(n: int, seed: int) -> pa.RecordBatch:
-    rng = np.random.default_rng(seed)
-    v = rng.lognormal(6, 1, n)
-    v[rng.random(n) < 0.01] = np.nan
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(rng.choice(["a", "b", None], n)),
-            pa.array(np.sort(rng.integers(0, 3_000_000, n)), pa.int64()),
-            pa.array(v, pa.float64()),
-        ],
-        names=["key", "t", "v"],
-    )
-
-
-@pytest.mark.parametrize("flush_rows", [1, 777, 1 << 20])
-def test_partials_merge_to_the_per_group_summary(flush_rows):
-    spec = WindowSpec.of("1 s", "250 ms")
-    batches = [_rows(1_000, s) for s in range(5)]
-    out = pa.Table.from_batches(
-        list(partial_summaries(iter(batches), spec, CONFIG, pa.string(), flush_rows))
-    ).to_pylist()
-    whole = pa.Table.from_batches(batches).to_pandas()
-    whole["key"] = whole["key"].fillna("<null>")  # null keys form their own group
-    whole["sub"] = spec.sub_window_start(whole["t"].to_numpy())
-    got: dict[tuple, list[QuantileSummary]] = {}
-    newest: dict[tuple, int] = {}
-    for row in out:
-        group = (row["key"] or "<null>", row["sub"])
-        got.setdefault(group, []).append(QuantileSummary.from_bytes(row["summary"]))
-        stamp = round(row["newest"].timestamp() * 1e6)
-        newest[group] = max(newest.get(group, stamp), stamp)
-    groups = whole.groupby(["key", "sub"])
-    assert set(got) == set(groups.groups)
-    for (key, sub), rows in groups:
-        expected = QuantileSummary.from_values(rows["v"].to_numpy(), CONFIG, on_invalid="skip")
-        assert QuantileSummary.merge_all(got[(key, sub)]) == expected
-        assert newest[(key, sub)] == rows["t"].max()
-    if flush_rows == 1:  # one flush per input batch: groups spanning batches come in parts
-        assert len(out) > len(got)

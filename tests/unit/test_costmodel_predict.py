@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel import CostModel, DiskCost, PartitionMetrics, RddSpec
-from costmodel.predict import GrowthFit, Predictors, dataset_key, fit_growth
+from costmodel.predict import GrowthFit, Predictors, _line, dataset_key, fit_growth
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,41 @@ def test_two_scales_separate_task_overhead_from_work():
     assert guess.size_bytes == pytest.approx(4e6)
     assert guess.compute_ms == pytest.approx(15.0 + 160.0, rel=1e-6)
     assert bank.datasets["d"].fits()[1].kind == "affine_size"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.floats(0.0, 1e9)), min_size=1, max_size=40))
+def test_closed_form_line_equals_scikit_learn(points):
+    from sklearn.linear_model import LinearRegression
+
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    model = LinearRegression().fit(x.reshape(-1, 1), y)
+    a, b = _line(x, y)
+    scale = max(1.0, float(np.abs(y).max()))
+    assert a == pytest.approx(float(model.intercept_), abs=1e-6 * scale)
+    assert b == pytest.approx(float(model.coef_[0]), abs=1e-6 * scale)
+
+
+def test_a_long_program_keeps_a_bounded_history_and_refits_once_per_new_observation(
+    monkeypatch,
+):
+    import costmodel.predict as predict
+
+    fits = []
+    real = predict.fit_growth
+    monkeypatch.setattr(predict, "fit_growth", lambda *a, **k: fits.append(1) or real(*a, **k))
+    bank = Predictors()
+    for generation in range(2000):
+        bank.observe_rdd(10 + generation, "site", 0, 1000.0, 5.0)
+        before = len(fits)
+        for _ in range(3):  # the manager asks several times between two observations
+            assert bank.predict("site", split=0).size_bytes == pytest.approx(1000.0)
+        assert len(fits) - before <= 2  # size and time fits, once
+    predictor = bank.datasets["site"]
+    assert len(predictor.points) == predict.HISTORY
+    assert len(predictor._fits) <= 2
+    assert len(bank._rdd_index) <= predict.MEMBER_WINDOW
+    assert len(bank.errors) <= predict.ERROR_WINDOW
+    assert bank.error_report()["overall"]["predictions"] == 1999
+    assert bank.locate(10 + 1999) == ("site", 1999)  # iteration numbers still count all

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from blaze_errors import InputError
 from streaming.common.telemetry import TelemetryConfig, generate_range, server_topology
-from streaming.jarvis.proxy import run_proxies, validate_load_factors
+from streaming.jarvis.controller import IntervalObservation, best_operator_level
+from streaming.jarvis.proxy import ChunkRouter, run_proxies, split_weights, validate_load_factors
 from streaming.jarvis.query import (
     Aggregate,
     Filter,
@@ -21,7 +22,7 @@ from streaming.jarvis.query import (
     query_from_spec,
     sanitize,
 )
-from streaming.jarvis.runtime import SourceRuntime
+from streaming.jarvis.runtime import SETTLE_WITHIN_INTERVALS, SourceRuntime
 from streaming.jarvis.spool import list_entries, read_entry_tables, resume_point, write_entry
 
 CONFIG = TelemetryConfig(num_servers=200, seed=7, error_rate=0.05)
@@ -146,7 +147,8 @@ def test_join_drops_servers_missing_from_the_table():
 def test_spool_resume_skips_complete_entries_and_cleans_temporaries(tmp_path):
     rt = SourceRuntime(QUERY, TABLES, "fixed", 1.0, 1e6, [1.0, 1.0, 0.5, 1.0])
     for seq in range(3):
-        rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, seq * 1_000, 1_000)))
+        for first in (seq * 1_000, seq * 1_000 + 500):  # two chunks per entry
+            rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, first, 500)))
         tables, records, _ = rt.flush()
         assert records == 1_000
         write_entry(tmp_path, 4, seq, seq * 1_000, (seq + 1) * 1_000, tables)
@@ -155,7 +157,32 @@ def test_spool_resume_skips_complete_entries_and_cleans_temporaries(tmp_path):
     assert not (tmp_path / "agent004" / ".tmp-0000000003").exists()
     assert list_entries(tmp_path, 4) == [0, 1, 2]
     stages = read_entry_tables(tmp_path, 4, 1)
-    assert set(stages) == {2, 4}  # half forwarded before the join, the rest aggregated
+    assert set(stages) == {2, 4}  # one chunk forwarded before the join, one aggregated
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(load_factor, min_size=4, max_size=4),
+    st.lists(st.integers(1, 8_192), min_size=1, max_size=200),
+)
+def test_chunk_router_gives_every_proxy_its_share_within_one_chunk(factors, sizes):
+    router = ChunkRouter(4)
+    routed = np.zeros(5)
+    for n in sizes:
+        expected = router.peek(factors, n)
+        split = router.route(factors, n)
+        assert split == expected
+        routed[split] += n
+    total, biggest = sum(sizes), max(sizes)
+    weights = split_weights(factors)
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.all(np.abs(routed - weights * total) <= biggest * (1 + 1e-9))
+    # proxy k processed locally the records of splits k+1..K: its factor's share of what reached it
+    reached = total
+    for k, p in enumerate(factors):
+        local = routed[k + 1 :].sum()
+        assert abs(local - p * reached) <= 5 * biggest
+        reached = local
 
 
 def test_unreadable_spool_file_names_the_file(tmp_path):
@@ -184,14 +211,45 @@ def test_unknown_strategy():
         SourceRuntime(QUERY, TABLES, "magic", 0.1, 1e6)
 
 
-def test_jarvis_runtime_profiles_then_plans_and_reprofiles_on_budget_change():
+def test_jarvis_runtime_profiles_then_starts_at_the_best_split_and_replans_on_budget_change():
     rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
     assert rt.profiling
     rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, 0, 8_192)))
     assert not rt.profiling and rt.profile() is not None
-    assert all(0.0 <= p <= 1.0 for p in rt.load_factors)
-    assert rt.set_budget(0.02, 1e6) and rt.profiling
+    assert rt.load_factors == best_operator_level(rt.profile(), 0.01, 1e6).load_factors
+    # every operator was measured a moment ago: the new plan comes at once, no profiling chunk
+    assert rt.set_budget(0.02, 1e6) and not rt.profiling
+    assert rt.load_factors == best_operator_level(rt.profile(), 0.02, 1e6).load_factors
     assert not rt.set_budget(0.02, 1e6)
+
+
+def test_stale_profile_is_measured_again_and_that_interval_is_not_judged():
+    rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
+    chunk = columns_from_telemetry(generate_range(CONFIG, 0, 1_000))
+    rt.process_chunk(chunk)  # the first profiling chunk
+    rt.load_factors = (0.0, 0.0, 0.0, 0.0)  # nothing runs locally: the profile ages
+    for _ in range(64):
+        rt.process_chunk(chunk)
+    assert rt.set_budget(0.02, 1e6) and rt.profiling
+    rt.process_chunk(chunk)  # runs every proxy at p = 1, then replans
+    start = rt.load_factors
+    obs = IntervalObservation(0.01, 0.01, 1e3, 1e6, "cpu")  # congested: would shed work
+    rt.end_interval(obs, rate=1e5)
+    assert rt.load_factors == start and rt.search.measured(start) is None
+    rt.end_interval(obs, rate=1e5)  # a clean interval is judged
+    assert rt.search.measured(start) == 1e5
+
+
+def test_search_settles_within_a_bounded_number_of_intervals_judged_or_not():
+    rt = SourceRuntime(QUERY, TABLES, "jarvis", 0.01, 1e6)
+    rt.process_chunk(columns_from_telemetry(generate_range(CONFIG, 0, 2_000)))
+    start = rt.load_factors
+    congested = IntervalObservation(0.01, 0.01, 1e3, 1e6, "cpu")
+    for _ in range(SETTLE_WITHIN_INTERVALS - 1):
+        rt.end_interval(congested, rate=1e5, judge=False)  # e.g. paying CPU debt
+    assert not rt.search.settled
+    rt.end_interval(congested, rate=1e5, judge=False)
+    assert rt.search.settled and rt.load_factors == start  # nothing measured: the start
 
 
 @pytest.mark.parametrize(("strategy", "spills"), [("jarvis", True), ("best_op", False)])

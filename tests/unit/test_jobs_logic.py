@@ -12,13 +12,11 @@ from hypothesis import strategies as st
 
 from blaze_errors import InputError
 from jobs.datagen import ensure_dataset, spec_for
-from jobs.eventlog import replay_block_updates
 from jobs.plan import make_plan, parse_fraction, parse_names
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES, run_conf
 from jobs.runner import _schedule, footprint_jobs, storage_for
 from jobs.summary import geomean, median_table, spreads, suite_targets
-from jobs.verify import compare
 
 
 def _plan(tmp_path, **kw):
@@ -85,14 +83,16 @@ def test_quick_and_full_defaults(tmp_path):
 
 
 def test_quick_plan_is_the_one_the_readme_names(tmp_path):
-    """``blaze bench --quick``: one costly program as commonly written, three policies."""
+    """``blaze bench --quick``: one costly program as commonly written; the program as written
+    (``spark``), MEMORY_AND_DISK and the manager deciding alone — and the README says so."""
     import re
     from pathlib import Path
 
     quick = _plan(tmp_path, jobs=None, policies=None, scale=None, repeats=None, quick=True)
     assert quick.jobs == ("lr.common",)
-    assert quick.policies == ("spark", "blaze", "unlimited")
+    assert quick.policies == ("spark", "mem_disk", "blaze_auto")
     assert quick.repeats == 1 and quick.runs == 4  # + the untimed lr.expert footprint run
+    assert quick.generator == 1 and quick.node is None
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     named = re.search(
         r"`blaze bench --quick` runs `([a-z.]+)` under ([a-z_`, ]+?) at scale "
@@ -103,6 +103,39 @@ def test_quick_plan_is_the_one_the_readme_names(tmp_path):
     job, policies, scale = named.groups()
     assert (job,) == quick.jobs and float(scale) == quick.scale
     assert tuple(re.findall(r"`([a-z_]+)`", policies)) == quick.policies
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)```", quick_start, re.S)
+    assert [c.strip().endswith("blaze bench --quick") for c in commands] == [True, False]
+
+
+def test_size_factors_follow_from_the_committed_sizing_run():
+    """SIZE_FACTORS = 45 s x 1.1 / each program's shortest scale-1.0 `unlimited` time in the
+    committed sizing run, rounded up to 0.05, never below 1 (jobs/__init__.py)."""
+    from pathlib import Path
+
+    from jobs import PROGRAMS, SIZE_FACTORS
+
+    sizing = Path(__file__).resolve().parents[2] / "benchmarks/results"
+    data = json.loads((sizing / "bench_sizing_scale1_unlimited.json").read_text())
+    assert data["plan"]["scale"] == 1.0 and data["plan"]["policies"] == ["unlimited"]
+    shortest: dict[str, float] = {}
+    for run in data["runs"] + data["footprint_runs"]:
+        program = run["job"].split(".")[0]
+        shortest[program] = min(shortest.get(program, math.inf), run["seconds"])
+    for program in PROGRAMS:
+        wanted = max(1.0, math.ceil(45 * 1.1 / shortest[program] / 0.05 - 1e-9) * 0.05)
+        assert math.isclose(SIZE_FACTORS[program], wanted), program
+        # the measured time, scaled by the factor, reaches the 45 s with the noise margin
+        assert shortest[program] * SIZE_FACTORS[program] >= 45 * 1.1 - 1e-9
+
+
+def test_dataset_sizes_include_the_size_factors():
+    from jobs import dataset_spec
+
+    assert dataset_spec("lr.common", 1.0).records == int(450_000 * 1.9)
+    assert dataset_spec("kmeans.expert", 1.0).key() == "points-s1.55-seed42"
+    assert dataset_spec("mlpipeline.common", 1.0).key() == "points-s4.2-seed42"  # 4 x 1.05
+    assert dataset_spec("svdpp", 0.5, generator=2).key() == "ratings-g2-s0.775-seed42"
 
 
 def test_a_bare_program_means_both_variants(tmp_path):
@@ -182,11 +215,12 @@ def test_datasets_are_deterministic_and_reused(tmp_path):
     assert read(other) != read(first)
 
 
+@pytest.mark.parametrize("generator", [1, 2])
 @pytest.mark.parametrize("kind", ["graph", "points", "labeled", "ratings"])
-def test_generators_produce_parseable_records(tmp_path, kind):
+def test_generators_produce_parseable_records(tmp_path, kind, generator):
     import pyarrow.parquet as pq
 
-    spec = spec_for(kind, 0.002)
+    spec = spec_for(kind, 0.002, generator=generator)
     path = ensure_dataset(tmp_path, spec)
     lines = [
         line
@@ -197,60 +231,73 @@ def test_generators_produce_parseable_records(tmp_path, kind):
     sep = {"graph": " ", "points": ",", "labeled": ",", "ratings": "::"}[kind]
     widths = {len(line.split(sep)) for line in lines}
     assert len(widths) == 1
+    if kind in ("points", "labeled"):
+        assert widths == {spec.dims + 1}
 
 
-def test_compare_flags_any_difference():
-    base = JobResult("kmeans", 3, {"centres": np.ones((2, 2))}, {"cost": 10.0})
-    same = JobResult("kmeans", 3, {"centres": np.ones((2, 2)) + 1e-12}, {"cost": 10.0 + 1e-9})
-    assert compare(same, base) == []
-    moved = JobResult("kmeans", 3, {"centres": np.ones((2, 2)) * 1.001}, {"cost": 10.0})
-    assert "centres differs" in compare(moved, base)[0]
-    labels = JobResult("cc", 1, {"label": np.array([1, 2, 3])}, {})
-    assert "1 of 3" in compare(JobResult("cc", 1, {"label": np.array([1, 2, 4])}, {}), labels)[0]
+# sha256 of each first-generator dataset's lines at scale 0.002, seed 42, taken from the code
+# before the second generator was added: the first generator must never change
+FIRST_GENERATOR_DIGESTS = {
+    "graph": "d87fc9f2f587d3c9",
+    "points": "7119ad951e658471",
+    "labeled": "6a9a8c234f1ab764",
+    "ratings": "ef87bb97a53baa07",
+}
 
 
-def test_result_roundtrip(tmp_path):
-    res = JobResult("lr", 4, {"weights": np.arange(3.0)}, {"loss": 0.5})
-    res.save(tmp_path / "r.npz")
-    back = JobResult.load(tmp_path / "r.npz")
-    assert back.job == "lr" and back.iterations == 4 and compare(back, res) == []
+@pytest.mark.parametrize("kind", sorted(FIRST_GENERATOR_DIGESTS))
+def test_the_first_generator_is_unchanged(tmp_path, kind):
+    import hashlib
+
+    spec = spec_for(kind, 0.002)
+    assert spec.key() == f"{kind}-s0.002-seed42"  # first-generator folders keep their names
+    lines = _lines(ensure_dataset(tmp_path, spec))
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+    assert digest == FIRST_GENERATOR_DIGESTS[kind]
 
 
-def _block(block, mem, disk, executor="driver", level=None):
-    level = level or {"Use Disk": disk > 0, "Use Memory": mem > 0, "Replication": 1}
-    return json.dumps(
-        {
-            "Event": "SparkListenerBlockUpdated",
-            "Block Updated Info": {
-                "Block Manager ID": {"Executor ID": executor, "Host": "h", "Port": 1},
-                "Block ID": block,
-                "Storage Level": level,
-                "Memory Size": mem,
-                "Disk Size": disk,
-            },
-        }
-    )
+def _lines(path):
+    import pyarrow.parquet as pq
 
-
-def test_replay_block_updates(tmp_path):
-    log = tmp_path / "log"
-    lines = [
-        _block("rdd_1_0", 100, 0),
-        _block("rdd_1_1", 50, 0),
-        _block("broadcast_0", 999, 0),
-        _block("rdd_1_0", 0, 120),  # spilled
-        _block("rdd_1_0", 0, 0),  # removed
-        _block("rdd_1_0", 0, 120),  # written again
-        # dropped from memory: Spark reports the old size with an invalid (NONE) level
-        _block("rdd_1_1", 50, 0, level={"Use Disk": False, "Use Memory": False}),
-        '{"Event":"SparkListenerJobStart"}',
+    return [
+        line
+        for f in sorted(path.glob("*.parquet"))
+        for line in pq.read_table(f).column("line").to_pylist()
     ]
-    log.write_text("\n".join(lines) + "\n")
-    trace = replay_block_updates(log)
-    assert trace.peak_memory_bytes == 150
-    assert trace.disk_bytes_written == 240
-    assert trace.memory_exits == 2
-    assert trace.block_updates == 6
+
+
+def test_the_second_shapes_differ_as_stated(tmp_path):
+    """Spot checks of what jobs/datagen_second.py's docstring promises, at a small scale."""
+    from collections import Counter
+
+    graph = [
+        tuple(map(int, e.split()))
+        for e in _lines(ensure_dataset(tmp_path, spec_for("graph", 0.05, generator=2)))
+    ]
+    out_deg, in_deg = Counter(s for s, _ in graph), Counter(d for _, d in graph)
+    vertices = set(out_deg) | set(in_deg)
+    assert max(vertices) > 2**32  # ids spread over [0, 2^40)
+    assert 8 <= len(graph) / len(vertices) <= 12  # ~10 edges per vertex
+    hub_out, hub_in = out_deg.most_common(1)[0][0], in_deg.most_common(1)[0][0]
+    assert hub_out != hub_in  # senders and receivers are different vertices
+    labeled = _lines(ensure_dataset(tmp_path, spec_for("labeled", 0.05, generator=2)))
+    positives = np.mean([line.startswith("1,") for line in labeled])
+    assert 0.17 < positives < 0.24
+    ratings = [
+        r.split("::")
+        for r in _lines(ensure_dataset(tmp_path, spec_for("ratings", 0.05, generator=2)))
+    ]
+    assert {r[2] for r in ratings} <= {"1.0", "2.0", "3.0", "4.0", "5.0"}
+    assert len({(r[0], r[1]) for r in ratings}) == len(ratings)  # distinct (user, item)
+    first = spec_for("ratings", 0.05)
+    assert len(ratings) == int(first.records * 5 / 6)
+
+
+def test_an_unknown_generator_is_one_line(tmp_path):
+    with pytest.raises(InputError, match="--generator 3 must be one of 1, 2"):
+        _plan(tmp_path, generator=3)
+    with pytest.raises(InputError, match="unknown generator 3"):
+        spec_for("graph", 0.1, generator=3)
 
 
 def _runs(times):
@@ -356,24 +403,96 @@ def test_report_outputs_from_synthetic_runs(tmp_path):
     text = console.export_text()
     assert "mismatch: centres" in text and "2.00×" in text and "4.0 MiB" in text
     assert "spread 2.00× (deciding)" in text and "spread 1.00× (nothing matters)" in text
-    assert "targets (Blaze), over jobs with spread >= 1.2: kmeans.common" in text
+    # blaze's only run disagreed: no target has a figure, and one line says so
+    assert "targets (Blaze): none measured by this plan" in text
     md = markdown_results(results)
     assert "| kmeans.common (10.0 MiB) | 2.00× (deciding) | mem_disk | 15.0 | 0.75× | 1.50× |" in md
     assert "| lr.common (5.0 MiB) | 1.00× (nothing matters) | spark |" in md
-    assert "not measured" in md  # no blaze time: the targets say so instead of inventing one
+    assert "Targets: none measured by this plan" in md  # no blaze time: said, not invented
+    assert "- data: generator 1" in md and "- disk: this machine's local disk" in md
     paths = plot_results(results, tmp_path)
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
+    """The quick plan's two effects, and a node-mode run's parameters, in every output."""
+    from rich.console import Console
+
+    from jobs.nodedisk import NodeHost
+    from jobs.report import build_results, markdown_results, plot_results, print_results
+    from jobs.runner import BenchOutcome
+    from jobs.summary import headlines
+
+    plan = _plan(
+        tmp_path,
+        jobs="lr.common",
+        policies="spark,mem_disk,blaze_auto",
+        repeats=1,
+        disk="cloud",
+        page_cache_mib=32.0,
+    )
+    outcome = BenchOutcome(plan)
+    outcome.node_host = NodeHost(tmp_path, tmp_path, "254:0", "vda")
+    outcome.app_memory = {"lr": 2000 << 20}
+    outcome.footprints = {"lr": 5 << 20}
+    outcome.runs = _runs(
+        {
+            ("lr.common", "spark"): [(120, 0)],
+            ("lr.common", "mem_disk"): [(40, 400 << 20)],
+            ("lr.common", "blaze_auto"): [(30, 20 << 20)],
+        }
+    )
+    results = build_results(outcome)
+    (item,) = headlines(results["medians"])
+    assert item["policy"] == "blaze_auto"
+    assert math.isclose(item["speedup_vs_spark"], 4.0)
+    assert math.isclose(item["disk_saved_vs_mem_disk"], 0.95)
+    node = results["node"]
+    assert node["page_cache_bytes"] == 32 << 20 and node["read_bps"] == 200 * 10**6
+    assert node["device"] == "254:0 (vda)"
+    assert node["memory_limit_bytes_by_program"] == {"lr": (2000 + 32) << 20}
+    assert str(tmp_path) not in json.dumps(results)  # no machine paths
+    console = Console(record=True, width=300)
+    print_results(results, console)
+    text = console.export_text()
+    assert "lr.common / blaze_auto: 4.00× the speed of the program as written" in text
+    assert "95% fewer disk bytes than mem_disk (20.0 MiB vs 400.0 MiB)" in text
+    md = markdown_results(results)
+    assert "node mode (cloud): read 200 MB/s, write 200 MB/s on 254:0 (vda)" in md
+    assert "page cache 32 MiB" in md and "memory limit per application: lr 2032 MiB" in md
+    paths = plot_results(results, tmp_path)  # no unlimited: time relative to spark
+    assert all(p.stat().st_size > 1000 for p in paths)
+    # the suite script's notes state the node and what each run's groups saw
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
+    spec = importlib.util.spec_from_file_location("bench_jobs", script)
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    results["runs"][0]["node"] = {
+        "memory_limit_bytes": 2032 << 20,
+        "own_peak_bytes": 2000 << 20,
+        "page_cache_peak_bytes": 31 << 20,
+        "limit_hits": 7,
+        "device_read_bytes": 300 << 20,
+        "device_write_bytes": 0,
+        "oom_kills": 0,
+        "sizing": False,
+    }
+    text = bench_jobs.notes(results, ["--disk", "cloud"], "now", "0, 0, 0", 60.0, "cloud")
+    assert "Table: `cloud.md`" in text and "- disk: node mode (cloud): read 200 MB/s" in text
+    assert "| lr.common | spark | 2032 | 2000 | 31 | 7 | 300.0 | 0.0 | 0 |" in text
+
+
 def test_checker_flags_duckdb_disagreement(tmp_path):
     """No JVM: the DuckDB reference is itself a valid kmeans answer to check against."""
+    from jobs import dataset_spec, job_params
     from jobs.duckref import reference
     from jobs.runner import _Checker
 
     plan = _plan(tmp_path, jobs="kmeans.expert", policies="none,mem_only", scale=0.001)
-    spec = spec_for("points", plan.scale, plan.seed)
-    path = ensure_dataset(plan.data_dir, spec)
-    from jobs import job_params
+    path = ensure_dataset(plan.data_dir, dataset_spec("kmeans.expert", plan.scale, plan.seed))
 
     good = reference("kmeans", path, job_params("kmeans", plan.scale), None)
     checker = _Checker(plan)

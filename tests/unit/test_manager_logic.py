@@ -415,3 +415,78 @@ def test_the_report_of_a_managers_own_spill_is_not_a_promotion():
     assert not change.entered_memory
     assert ledger.memory_used("driver") == 0
     assert ledger.report()["disk_bytes_written"] == 95
+
+
+def _named(rdd_id, name, parents, partitions, level=NONE):
+    return RddNode(rdd_id, name, "site", tuple(parents), partitions, level)
+
+
+def test_reads_of_a_cached_rdd_inside_a_union_stage_are_hits():
+    # PySpark's join of cached rdd 5 (4 partitions) with rdd 6 (2 partitions): union 8
+    ledger = Ledger()
+    union = StageRun(
+        1, 0, "join", 6,
+        (_named(8, "UnionRDD", (7, 6), 6), _named(7, "PythonRDD", (5,), 4),
+         _named(5, "PythonRDD", (), 4, MEM_DISK), _named(6, "PythonRDD", (), 2)),
+        (), final_rdd_id=8,
+    )  # fmt: skip
+    ledger.apply_stage(union)
+    for split in range(4):
+        ledger.apply_block(block(5, split, 100))
+    outcomes = [ledger.apply_task(task(1, p)) for p in range(6)]
+    assert outcomes[:4] == [[((5, p), "miss")] for p in range(4)]
+    assert outcomes[4:] == [[], []]  # the other side of the union reads nothing cached
+    assert [ledger.apply_task(task(1, p)) for p in range(4)] == [
+        [((5, p), "memory_hit")] for p in range(4)
+    ]
+    assert ledger.report()["hits"] == 4
+
+
+def test_co_partitioned_union_reads_the_same_index_of_each_parent():
+    ledger = Ledger()
+    graph = (
+        _named(9, "PartitionerAwareUnionRDD", (5, 6), 4),
+        _named(5, "PythonRDD", (), 4, MEM_DISK), _named(6, "PythonRDD", (), 4, MEM_DISK),
+    )  # fmt: skip
+    ledger.apply_stage(StageRun(2, 0, "join", 4, graph, (), final_rdd_id=9))
+    for rdd in (5, 6):
+        ledger.apply_block(block(rdd, 3, 10))
+    ledger.apply_task(task(2, 3))
+    assert ledger.apply_task(task(2, 3)) == [((5, 3), "memory_hit"), ((6, 3), "memory_hit")]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=5))
+def test_a_union_partition_maps_to_exactly_one_parent_partition(sizes):
+    from blaze.partition_map import StageGraph, parent_partitions
+
+    parents = [_named(10 + i, "PythonRDD", (), n) for i, n in enumerate(sizes)]
+    top = _named(99, "UnionRDD", [p.rdd_id for p in parents], sum(sizes))
+    graph = StageGraph.of(StageRun(1, 0, "u", sum(sizes), (top, *parents), (), final_rdd_id=99))
+    mapped = [parent_partitions(graph.nodes[99], i, graph.nodes) for i in range(sum(sizes))]
+    assert all(len(m) == 1 for m in mapped)
+    assert sorted(m[0] for m in mapped) == sorted(
+        (p.rdd_id, s) for p in parents for s in range(p.num_partitions)
+    )
+
+
+@pytest.mark.parametrize("kind", ["ShuffledRDD", "CoalescedRDD", "CoGroupedRDD"])
+def test_the_walk_stops_where_spark_reads_no_parent_block_by_index(kind):
+    # rdd 5 is persisted and has as many partitions as the stage, but partition i of the
+    # shuffle/coalesce above it does not read partition i of it: nothing is counted
+    ledger = Ledger()
+    nodes = (_named(8, kind, (5,), 4), _named(5, "PythonRDD", (), 4, MEM_DISK))
+    ledger.apply_stage(StageRun(1, 0, "s", 4, nodes, (), final_rdd_id=8))
+    ledger.apply_block(block(5, 0, 10))
+    assert ledger.apply_task(task(1, 0)) == []
+    assert ledger.report()["hits"] == 0
+
+
+def test_a_cartesian_partition_reads_one_partition_of_each_side():
+    ledger = Ledger()
+    nodes = (
+        _named(9, "CartesianRDD", (5, 6), 6),
+        _named(5, "PythonRDD", (), 2, MEM_DISK), _named(6, "PythonRDD", (), 3, MEM_DISK),
+    )  # fmt: skip
+    ledger.apply_stage(StageRun(1, 0, "s", 6, nodes, (), final_rdd_id=9))
+    assert [k for k, _ in ledger.apply_task(task(1, 4))] == [(5, 1), (6, 1)]

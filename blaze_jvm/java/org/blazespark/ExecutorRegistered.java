@@ -1,0 +1,4 @@
+package org.blazespark;
+
+/** An executor half says it is alive: sent once from {@link BlazeExecutorPlugin#init}. */
+public record ExecutorRegistered(String executorId) implements BlazeMessage {}
