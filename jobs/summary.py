@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from costmodel.policy_table import RIVAL_POLICIES, STOCK_POLICIES
+from costmodel.policy_table import POLICY_TABLE, RIVAL_POLICIES, STOCK_POLICIES
 
 __all__ = [
     "COMPARED",
@@ -187,33 +187,6 @@ def suite_targets(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]
     return out
 
 
-# the manager's policies a headline speaks for, and what each is compared with
-HEADLINE_POLICIES = ("blaze", "blaze_auto")
-
-
-def headlines(table: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
-    """Per job and manager policy: its speed-up over ``spark`` (the program as written on
-    stock Spark) and the share of ``mem_disk``'s disk bytes it did not write — the two effects
-    a short run can show. A comparison whose policy did not run is left out."""
-    out = []
-    for job, rows in table.items():
-        for policy in HEADLINE_POLICIES:
-            mine = rows.get(policy, {}).get("seconds")
-            if mine is None:
-                continue
-            item: dict = {"job": job, "policy": policy, "seconds": mine}
-            if (spark := _time(rows, "spark")) is not None:
-                item["speedup_vs_spark"] = spark / mine
-            disk = rows[policy].get("disk_bytes_written")
-            mem_disk = rows.get("mem_disk", {}).get("disk_bytes_written")
-            if disk is not None and mem_disk:
-                item["disk_bytes"], item["mem_disk_bytes"] = disk, mem_disk
-                item["disk_saved_vs_mem_disk"] = 1 - disk / mem_disk
-            if len(item) > 3:
-                out.append(item)
-    return out
-
-
 def autounpersist_share(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]:
     """Per job, and over all jobs: Blaze's time and disk bytes next to ``mem_disk`` and
     ``mem_disk_au`` (the same with autoUnpersist alone). ``time_vs_X`` is
@@ -254,4 +227,31 @@ def autounpersist_share(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str,
             seconds, disk = totals[policy]
             out["all jobs"][f"time_vs_{policy}"] = blaze_s / seconds if seconds else None
             out["all jobs"][f"disk_saved_vs_{policy}"] = 1 - blaze_d / disk if disk else None
+    return out
+
+
+# the manager's policies a headline speaks for (those placing by Blaze's rule)
+HEADLINE_POLICIES = tuple(p.name for p in POLICY_TABLE if p.bench and p.rule == "blaze")
+
+
+def headlines(table: Mapping[str, Mapping[str, Mapping]]) -> list[dict]:
+    """Per job and manager policy: its speed-up over ``spark`` (the program as written on
+    stock Spark) and the share of ``mem_disk``'s disk bytes it did not write — the two effects
+    a short run can show. A comparison whose policy did not run is left out."""
+    out = []
+    for job, rows in table.items():
+        for policy in HEADLINE_POLICIES:
+            mine = rows.get(policy, {}).get("seconds")
+            if mine is None:
+                continue
+            item: dict = {"job": job, "policy": policy, "seconds": mine}
+            if (spark := _time(rows, "spark")) is not None:
+                item["speedup_vs_spark"] = spark / mine
+            disk = rows[policy].get("disk_bytes_written")
+            mem_disk = rows.get("mem_disk", {}).get("disk_bytes_written")
+            if disk is not None and mem_disk:
+                item["disk_bytes"], item["mem_disk_bytes"] = disk, mem_disk
+                item["disk_saved_vs_mem_disk"] = 1 - disk / mem_disk
+            if len(item) > 3:
+                out.append(item)
     return out

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from streaming.tersecades.bitpack import pack_blocks, pack_group
 from streaming.tersecades.blocks import (
     DELTA,
     DICT,
@@ -39,7 +38,13 @@ from streaming.tersecades.blocks import (
     Payload,
     empty_blocks,
     one_of,
-    pack_exceptions,
+)
+from streaming.tersecades.kernels.encode import (
+    block_min_max,
+    encode_clean,
+    escape_codes,
+    pack_blocks,
+    pack_column,
 )
 
 __all__ = ["CHOICES", "encode_adaptive"]
@@ -62,11 +67,14 @@ def encode_adaptive(
     patch_values: np.ndarray | None = None,
     allow_delta: bool = True,
     only: str | None = None,
+    compiled: bool = True,
 ) -> IntBlocks:
     """Encode int64 ``values`` (``valid`` False marks nulls) in bit-packed blocks of sampled
     kinds. ``forced`` rows are stored as exceptions holding ``patch_values`` (the float codec's
     values that have no integer form); the zone maps ignore them. ``only`` (one of
-    ``CHOICES``) pins the kind wherever the block allows it, instead of sampling."""
+    ``CHOICES``) pins the kind wherever the block allows it, instead of sampling.
+    ``compiled=False`` encodes blocks without nulls or patches in numpy too (the reference
+    the tests compare the compiled path with, byte for byte)."""
     if only is not None and only not in CHOICES:
         raise ValueError(f"block kind {only!r} is not one of {CHOICES}")
     values = np.ascontiguousarray(values, dtype=np.int64)
@@ -93,6 +101,7 @@ def encode_adaptive(
                 shape(patch_values),
                 allow_delta,
                 only,
+                compiled,
             )
         )
     if not parts:
@@ -257,7 +266,7 @@ def _escape_dictionaries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     """ESC dictionaries of blocks ``x`` (2-D), decided on the sample: up to ``MAX_ESC`` values
     seen more than once get codes ``0..K-1`` (most frequent first); code ``K`` escapes.
     Returns (dictionary values (nb, MAX_ESC), K per block, codes (nb, n))."""
-    nb, n = x.shape
+    nb = len(x)
     s = np.sort(_sample(x).reshape(nb, -1), axis=1)
     m = s.shape[1]
     start = np.ones((nb, m), bool)
@@ -273,12 +282,7 @@ def _escape_dictionaries(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     values = np.take_along_axis(first, top, axis=1)
     # at least one code besides the escape: patched rows take code 0, never the escape
     k = np.maximum((top_len >= 2).sum(axis=1), 1)
-    codes = np.broadcast_to(k[:, None], (nb, n)).copy()
-    for j in range(MAX_ESC):  # a comparison per dictionary slot, over every block at once
-        if not (k > j).any():
-            break
-        hit = (x == values[:, j : j + 1]) & (k > j)[:, None]
-        codes[hit] = j
+    codes = escape_codes(np.ascontiguousarray(x), np.ascontiguousarray(values), k.astype(np.int64))
     return values, k, codes
 
 
@@ -321,7 +325,8 @@ def _pack_side_streams(
         rank = np.arange(len(block_of)) - first[block_of]
         buffer = np.zeros(int(padded[members].sum()), np.uint64)
         buffer[slot[block_of[keep]] + rank[keep]] = side[keep]
-        words = pack_group(buffer[None, :], w).view(np.int64).reshape(-1)
+        _, packed = pack_blocks(buffer[None, :], np.array([w], np.int64))
+        words = packed.view(np.int64)  # whole 64-value periods: whole words
         for b in members.tolist():  # per block, never per value
             start = slot[b] // 64 * w
             out[b] = words[start : start + padded[b] // 64 * w]
@@ -335,8 +340,11 @@ def _encode_group(
     patch: np.ndarray | None,
     allow_delta: bool,
     only: str | None = None,
+    compiled: bool = True,
 ) -> IntBlocks:
-    """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array."""
+    """Encode ``nb`` blocks of equal length ``n`` given as a 2-D array. Blocks without nulls or
+    patches whose kind is a frame or a delta (the usual telemetry) are framed, sized and packed
+    by one compiled pass per block (``kernels.encode.encode_clean``); the rest here."""
     nb, n = x.shape
     ignore = None
     if valid is not None:
@@ -353,7 +361,7 @@ def _encode_group(
         x = np.where(ignore, vmin[:, None], x)  # ignored slots get lane 0
         clean = ~ignore.any(axis=1)
     else:
-        vmin, vmax = x.min(axis=1), x.max(axis=1)
+        vmin, vmax = block_min_max(x) if compiled else (x.min(axis=1), x.max(axis=1))
         clean = np.ones(nb, bool)
     delta_ok = clean & allow_delta
     cost, est = _estimates(x, delta_ok, clean)
@@ -362,6 +370,25 @@ def _encode_group(
         pinned = CHOICES.index(only)
         allowed = {1: est != 0, 2: delta_ok, 3: delta_ok, 5: clean}.get(pinned, np.ones(nb, bool))
         choice = np.where(allowed, pinned, 0)
+    if compiled and ignore is None and not (choice >= 4).any():
+        sample = _sample(np.arange(n, dtype=np.int64)[None, :]).reshape(-1)
+        out = encode_clean(x, patch, choice, est, vmin, sample, EXCEPTION_BYTES)
+        rows = np.full(nb, n, dtype=np.int32)
+        return IntBlocks(
+            rows,
+            *out[:2],
+            out[3],
+            vmin,
+            vmax,
+            nulls,
+            Payload(out[4], out[5]),
+            Payload(out[6], out[7]),
+            Payload(out[8], out[9]),
+            Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8),
+            crc=rows.astype(np.int64),
+            bits=True,
+            kind=out[2],
+        )
 
     u = x.view(np.uint64)
     lanes = u - vmin.view(np.uint64)[:, None]
@@ -428,13 +455,14 @@ def _encode_group(
             dict_parts[b] = np.concatenate([header, esc_values[i, : esc_k[i]], words[i]])
     if valid is not None:
         exc &= valid | (forced if forced is not None else False)
-    exc_block, exc_row = np.nonzero(exc)
-    exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
     anchor = np.where(one_of(kind, (DELTA, DOD)), stride, vmin)
-    exc_val = pack_exceptions(exc_block, exact[exc_block, exc_row], anchor, nb)
-    lanes[exc] = 0
     if valid is not None:
         lanes[~valid] = 0
+    lane_off, lane_data, pos_off, pos_data, val_off, val_data = pack_column(
+        lanes, width.astype(np.int64), exc, np.ascontiguousarray(exact), anchor
+    )
+    exc_pos, exc_val = Payload(pos_off, pos_data), Payload(val_off, val_data)
+    if valid is not None:
         null_block, null_row = np.nonzero(~valid)
         null_pos = Payload.from_blocks(null_block, null_row.astype(np.uint16), nb)
     else:
@@ -455,7 +483,7 @@ def _encode_group(
         vmin,
         vmax,
         nulls,
-        Payload(*pack_blocks(lanes, width)),
+        Payload(lane_off, lane_data),
         exc_pos,
         exc_val,
         null_pos,

@@ -1,4 +1,6 @@
-"""Bit packing of unsigned lanes at any width 0-64, vectorised numpy (no per-value loop).
+"""Bit packing of unsigned lanes at any width 0-64, vectorised numpy (no per-value loop): the
+reference the compiled kernels (``kernels/bits.py``, ``kernels/encode.py``) are tested
+against byte for byte, and the unpacker of the numpy reference decoder and operators.
 
 64 values of ``w`` bits fill exactly ``w`` 64-bit words, so packing runs one column operation
 per value slot of such a period over every period of every block at once: the numpy form of

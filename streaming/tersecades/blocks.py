@@ -27,18 +27,20 @@ extras beyond the paper's fixed 1-byte deltas:
 * **nulls** as a list of uint16 positions (their delta slot holds 0), and a CRC-32 over the
   block's header and buffers, so a corrupt block is refused instead of decoded into wrong values.
 
-Everything is vectorised over all blocks of equal row count at once (2-D numpy arrays); the
-only Python loop is per block for the CRC, never per value.
+Everything here is vectorised over all blocks of equal row count at once (2-D numpy arrays);
+the only Python loop is per block for the CRC, never per value. The per-row work of the
+production paths (packing, decoding, filtering) runs in ``kernels/``; this module's numpy
+decoder (``reference_decode_int64``) is what the tests compare the compiled one with.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from isal import isal_zlib
 
-from streaming.tersecades.bitpack import pack_blocks, unpack_group
+from streaming.tersecades.bitpack import unpack_group
 from streaming.tersecades.errors import CorruptEncodingError
 
 __all__ = [
@@ -54,13 +56,13 @@ __all__ = [
     "IntBlocks",
     "Payload",
     "block_rows",
-    "decode_int64",
     "delta_matrix",
     "encode_int64",
     "lane_max",
     "one_of",
     "pack_exceptions",
     "read_rows",
+    "reference_decode_int64",
     "write_rows",
 ]
 
@@ -236,7 +238,7 @@ class IntBlocks:
             offsets = payload.offsets.tolist()
             if offsets[-1] > offsets[0]:
                 slices.append((memoryview(np.ascontiguousarray(payload.data)), offsets))
-        crc32 = zlib.crc32
+        crc32 = isal_zlib.crc32  # zlib.crc32 bit for bit, vectorised (PCLMUL)
         out = [0] * self.num_blocks
         for b in range(self.num_blocks):  # per block, never per value
             crc = crc32(header_bytes[b * size : (b + 1) * size])
@@ -250,83 +252,32 @@ class IntBlocks:
     def validate(self, column: str, *, check_crc: bool = True, extra: tuple = ()) -> None:
         """Refuse inconsistent metadata or buffers with one message naming column and block."""
 
-        def fail(bad: np.ndarray, what: str) -> None:
-            block = int(np.flatnonzero(bad)[0])
-            raise CorruptEncodingError(f"column {column!r} block {block}: {what}")
-
         if self.num_blocks == 0:
             return
-        rows = self.rows.astype(np.int64)
-        if (bad := (rows < 0) | (rows > MAX_BLOCK_ROWS)).any():
-            fail(bad, f"row count outside [0, {MAX_BLOCK_ROWS}]")
-        bad = (self.width < 0) | (self.width > 64) if self.bits else ~one_of(self.width, WIDTHS)
-        if bad.any():
-            fail(
-                bad,
-                f"delta width {int(self.width[bad][0])} is not one of {WIDTHS if not self.bits else '0..64 bits'}",
-            )
-        for name, payload in (
-            ("deltas", self.deltas),
-            ("exc_pos", self.exc_pos),
-            ("exc_val", self.exc_val),
-            ("null_pos", self.null_pos),
-            ("aux", self.aux),
-        ):
-            if len(payload.offsets) != self.num_blocks + 1 or (payload.lengths < 0).any():
+        # every check in one compiled pass (the kernels import this module)
+        from streaming.tersecades.kernels.validate import CHECKS, PAYLOADS, first_violation
+
+        for name in PAYLOADS:
+            if len(getattr(self, name).offsets) != self.num_blocks + 1:
                 raise CorruptEncodingError(f"column {column!r}: {name} offsets are malformed")
-            if payload.offsets[-1] > len(payload.data):
-                raise CorruptEncodingError(f"column {column!r}: {name} buffer is truncated")
-        if (bad := self.deltas.lengths != payload_bytes(rows, self.width, self.bits)).any():
-            fail(bad, "delta buffer length does not match rows x width (truncated or wrong width)")
-        n_exc = self.exc_pos.lengths
-        count = n_exc // 2
-        item = self.exc_val.lengths // np.maximum(count, 1)
-        if (
-            bad := (n_exc % 2 != 0)
-            | (self.exc_val.lengths != count * item)
-            | ((count > 0) & ~one_of(item, (1, 2, 4, 8)))
-        ).any():
-            fail(bad, "exception positions and values disagree in length")
-        if (bad := (self.width == (64 if self.bits else 8)) & (n_exc > 0)).any():
-            fail(bad, "full 64-bit deltas cannot have exceptions")
-        if (bad := self.null_pos.lengths != self.nulls.astype(np.int64) * 2).any():
-            fail(bad, "null positions do not match the null count")
-        if (bad := (self.nulls < 0) | (self.nulls > rows)).any():
-            fail(bad, "null count outside [0, rows]")
-        if (bad := ~one_of(self.kind, KINDS)).any():
-            fail(bad, f"block kind {int(self.kind[bad][0])} is not one of {KINDS}")
-        if (bad := ~one_of(self.kind, (DICT, ESC)) & (self.aux.lengths != 0)).any():
-            fail(bad, "a dictionary payload on a block that is not a dictionary block")
-        dict_size = self.aux.lengths // 8
-        if (
-            bad := (self.aux.lengths % 8 != 0)
-            | ((self.kind == DICT) & (dict_size == 0) & (n_exc // 2 != rows - self.nulls))
-        ).any():
-            fail(bad, "dictionary payload is malformed (or empty while rows use it)")
-        if (bad := one_of(self.kind, (DELTA, DOD, ESC)) & (self.nulls > 0)).any():
-            fail(bad, "delta and escape blocks cannot hold nulls")
-        if (bad := (self.kind == ESC) & (self.aux.lengths < 24)).any():
-            fail(bad, "escape dictionary header is truncated")
-        plain = self.plain
-        if (bad := (self.vmin > self.vmax) | (plain & (self.base != self.vmin))).any():
-            fail(bad, "zone map is inconsistent (min > max, or base != min)")
-        for name, payload, count in (
-            ("exception", self.exc_pos, n_exc // 2),
-            ("null", self.null_pos, self.nulls.astype(np.int64)),
-        ):
-            pos = payload.items(np.uint16).astype(np.int64)
-            block = np.repeat(np.arange(self.num_blocks), count)
-            if (pos >= rows[block]).any():
-                fail(
-                    np.isin(np.arange(self.num_blocks), block[pos >= rows[block]]),
-                    f"{name} position beyond the block",
-                )
-            same_block = block[1:] == block[:-1]
-            if (same_block & (np.diff(pos) <= 0)).any():
-                first = block[1:][same_block & (np.diff(pos) <= 0)][0]
-                fail(np.arange(self.num_blocks) == first, f"{name} positions not ascending")
+        check, block = first_violation(self, self.bits)
+        if check >= 100:
+            name, problem = PAYLOADS[(check - 100) // 2], check % 2
+            what = "buffer is truncated" if problem else "offsets are malformed"
+            raise CorruptEncodingError(f"column {column!r}: {name} {what}")
+        if check >= 0:
+            what = CHECKS[check].format(
+                width=int(self.width[block]),
+                widths="0..64 bits" if self.bits else WIDTHS,
+                kind=int(self.kind[block]),
+                kinds=KINDS,
+            )
+            raise CorruptEncodingError(f"column {column!r} block {block}: {what}")
         if check_crc and (bad := self.compute_crc(extra) != self.crc).any():
-            fail(bad, "CRC mismatch (a buffer or header field was altered)")
+            block = int(np.flatnonzero(bad)[0])
+            raise CorruptEncodingError(
+                f"column {column!r} block {block}: CRC mismatch (a buffer or header field was altered)"
+            )
 
     @staticmethod
     def concat(parts: list[IntBlocks]) -> IntBlocks:
@@ -526,10 +477,6 @@ def _encode_group(
     widest = 64 if bits else 8
     limit = np.array([lane_max(w, bits) for w in range(widest + 1)], dtype=np.uint64)[width]
     exc = delta > limit[:, None]
-    exc_block, exc_row = np.nonzero(exc)
-    exc_pos = Payload.from_blocks(exc_block, exc_row.astype(np.uint16), nb)
-    exc_val = pack_exceptions(exc_block, x[exc_block, exc_row], vmin, nb)
-    delta[exc] = 0
     if valid is not None:
         null_block, null_row = np.nonzero(~valid)
         null_pos = Payload.from_blocks(null_block, null_row.astype(np.uint16), nb)
@@ -537,7 +484,16 @@ def _encode_group(
         null_pos = Payload(np.zeros(nb + 1, np.int64), _EMPTY_U8)
 
     width = width.astype(np.int8)
-    deltas = Payload(*pack_blocks(delta, width)) if bits else _pack_deltas(delta, width)
+    from streaming.tersecades.kernels.encode import pack_column  # the kernels import blocks
+
+    # lanes, exception positions and values in one compiled pass (byte lanes are the same bit
+    # stream at 8x the width); exceptions hold ``value - vmin``
+    lane_bits = width.astype(np.int64) * (1 if bits else 8)
+    lane_off, lane_data, pos_off, pos_data, val_off, val_data = pack_column(
+        delta, lane_bits, exc, x, vmin
+    )
+    deltas = Payload(lane_off, lane_data)
+    exc_pos, exc_val = Payload(pos_off, pos_data), Payload(val_off, val_data)
     rows = np.full(nb, n, dtype=np.int32)
     blocks = IntBlocks(
         rows,
@@ -590,24 +546,6 @@ def _best_bit_width(delta: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     sizes[:, 64] = 8 * n  # no exceptions at full width
     choice = sizes.argmin(axis=1)
     return sizes[np.arange(nb), choice], choice
-
-
-def _pack_deltas(delta: np.ndarray, width: np.ndarray) -> Payload:
-    nb, n = delta.shape
-    lengths = width.astype(np.int64) * n
-    offsets = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for w in WIDTHS[1:]:
-        group = np.flatnonzero(width == w)
-        if len(group) == 0:
-            continue
-        packed = delta[group].astype(_UINT[w]).view(np.uint8).reshape(len(group), n * w)
-        if len(group) == nb and w * n * nb == len(data):
-            data[:] = packed.reshape(-1)
-        else:
-            data[offsets[group][:, None] + np.arange(n * w)] = packed
-    return Payload(offsets, data)
 
 
 def _uniform_region(
@@ -738,8 +676,9 @@ def _escape_values(
     return out
 
 
-def decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode every block: (int64 values, validity or None when there are no nulls).
+def reference_decode_int64(blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numpy reference decoder (the compiled one is ``kernels.decode.decode_blocks``, which
+    the codecs use; the tests compare the two): (int64 values, validity or None).
 
     Lanes are first turned into values (FOR, DICT) or differences (DELTA, DOD); exceptions are
     patched in (they hold the exact value, or the exact difference for delta kinds); delta

@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from streaming.tersecades.blocks import IntBlocks, Payload, decode_int64, encode_int64
+from streaming.tersecades.blocks import IntBlocks, Payload, encode_int64
 from streaming.tersecades.errors import CorruptEncodingError, UnfitValueError
+from streaming.tersecades.kernels.decode import decode_blocks
 
 __all__ = [
     "BaseDelta",
@@ -152,19 +153,27 @@ def _as_int64(array: pa.Array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _storage_type(t: pa.DataType) -> pa.DataType:
+    return t if pa.types.is_integer(t) else {8: pa.int64(), 4: pa.int32()}[t.bit_width // 8]
+
+
 def _from_int64(
     column: str, values: np.ndarray, valid: np.ndarray | None, t: pa.DataType
 ) -> pa.Array:
+    """Arrow array of type ``t`` from integers (int64, or already ``t``'s storage dtype)."""
     mask = None if valid is None else ~valid
-    array = pa.array(values, type=pa.int64(), mask=mask)
-    storage = t if pa.types.is_integer(t) else {8: pa.int64(), 4: pa.int32()}[t.bit_width // 8]
-    if storage != pa.int64():
-        try:
-            array = array.cast(storage, safe=True)
-        except (pa.ArrowInvalid, OverflowError):
-            raise CorruptEncodingError(
-                f"column {column!r}: decoded values do not fit the declared type {t}"
-            ) from None
+    storage = _storage_type(t)
+    if values.dtype == storage.to_pandas_dtype():
+        array = pa.array(values, type=storage, mask=mask)
+    else:
+        array = pa.array(values, type=pa.int64(), mask=mask)
+        if storage != pa.int64():
+            try:
+                array = array.cast(storage, safe=True)
+            except (pa.ArrowInvalid, OverflowError):
+                raise CorruptEncodingError(
+                    f"column {column!r}: decoded values do not fit the declared type {t}"
+                ) from None
     return array if storage == t else array.view(t)
 
 
@@ -198,7 +207,8 @@ class BaseDelta(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_int64(encoded.blocks)
+        dtype = _storage_type(arrow_type).to_pandas_dtype()
+        values, valid = decode_blocks(encoded.blocks, encoded.name, dtype)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 
@@ -232,7 +242,7 @@ class LosslessFloat(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         width = arrow_type.bit_width
         if width == 32 and ((keys < -(2**31)) | (keys >= 2**31)).any():
             raise CorruptEncodingError(f"column {encoded.name!r}: decoded bits exceed float32")
@@ -285,7 +295,7 @@ class TimestampWindow(Codec):
         return EncodedColumn(column, self, blocks, param=param).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         return _from_int64(encoded.name, keys * self.window + self.origin, valid, arrow_type)
 
     def labels(self, keys: np.ndarray) -> np.ndarray:
@@ -357,7 +367,7 @@ class BoundedFloat(Codec):
         return values.astype(np.float32) if arrow_type == pa.float32() else values
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        keys, valid = decode_int64(encoded.blocks)
+        keys, valid = decode_blocks(encoded.blocks, encoded.name)
         values = self._values(keys, arrow_type)
         return pa.array(values, type=arrow_type, mask=None if valid is None else ~valid)
 
@@ -406,7 +416,7 @@ class Dictionary(Codec):
         return EncodedColumn(column, self, blocks, dictionary=lists).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        codes, valid = decode_int64(encoded.blocks)
+        codes, valid = decode_blocks(encoded.blocks, encoded.name)
         lists = encoded.dictionary
         list_offsets = lists.offsets.to_numpy().astype(np.int64)
         sizes = np.diff(list_offsets)

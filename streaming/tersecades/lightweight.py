@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streaming.tersecades.adaptive import CHOICES, encode_adaptive
-from streaming.tersecades.blocks import DELTA, DOD, decode_int64, one_of
 from streaming.tersecades.codecs import (
     Codec,
     Dictionary,
@@ -28,9 +27,11 @@ from streaming.tersecades.codecs import (
     _as_int64,
     _from_int64,
     _is_integer_like,
+    _storage_type,
     _validity,
 )
 from streaming.tersecades.errors import CorruptEncodingError
+from streaming.tersecades.kernels.decode import alp_floats, decode_blocks
 
 __all__ = ["Adaptive", "AlpFloat", "default_codec"]
 
@@ -64,7 +65,8 @@ class Adaptive(Codec):
         return EncodedColumn(column, self, blocks).with_crc()
 
     def decode(self, encoded: EncodedColumn, arrow_type: pa.DataType) -> pa.Array:
-        values, valid = decode_int64(encoded.blocks)
+        dtype = _storage_type(arrow_type).to_pandas_dtype()
+        values, valid = decode_blocks(encoded.blocks, encoded.name, dtype)
         return _from_int64(encoded.name, values, valid, arrow_type)
 
 
@@ -142,24 +144,11 @@ class AlpFloat(Codec):
         if ((exponent < FALLBACK) | (exponent > MAX_EXPONENT)).any():
             raise CorruptEncodingError(f"column {encoded.name!r}: a block exponent is out of range")
         width = arrow_type.bit_width
-        keys, valid = decode_int64(blocks)
-        per_row = np.repeat(exponent.astype(np.int64), blocks.rows)
-        fallback = per_row == FALLBACK
-        floats = keys.astype(np.float64) / _POW10[np.maximum(per_row, 0)]
-        if width == 32:
-            floats = floats.astype(np.float32)
-        bits = floats.view(np.int64 if width == 64 else np.int32)
-        if fallback.any():
-            flipped = LosslessFloat._flip(keys[fallback], width)
-            bits[fallback] = flipped if width == 64 else flipped.astype(np.int32)
-        # exceptions of decimal FOR/DICT blocks hold the exact IEEE bits
-        rows, _ = blocks.exception_rows()
-        block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
-        raw = (exponent[block] != FALLBACK) & ~one_of(blocks.kind[block], (DELTA, DOD))
-        raw_rows = rows[raw]
-        if width == 32 and ((keys[raw_rows] < -(2**31)) | (keys[raw_rows] >= 2**31)).any():
+        keys, valid = decode_blocks(blocks, encoded.name)
+        floats = alp_floats(blocks, keys, exponent, _POW10, width)
+        if floats is None:
             raise CorruptEncodingError(f"column {encoded.name!r}: decoded bits exceed float32")
-        bits[raw_rows] = keys[raw_rows] if width == 64 else keys[raw_rows].astype(np.int32)
+        bits = floats.view(np.int64 if width == 64 else np.int32)
         if valid is not None:
             bits[~valid] = 0
         return pa.array(

@@ -1,19 +1,20 @@
-"""Operators that run on encoded batches without decompressing them (TerseCades's execution on compressed data).
+"""Operators that run on encoded batches without decompressing them (TerseCades's execution
+on compressed data), through the compiled kernel of ``kernels/scan.py``.
 
-* **filter** — the predicate constant is translated into each block's Base-Delta form
-  (``c - base``); the zone map accepts or skips whole blocks; the rest compare the narrow
-  deltas (1/2/4-byte lanes) against the translated constant, and only the few exceptions are
-  compared as full values.
-* **aggregate** — ``count``, ``sum = base*n + sum(deltas)``, ``min``/``max`` from the narrow
-  deltas (or straight from the zone map when a whole block is selected), ``avg = sum/count``.
+* **filter** — each block's zone map accepts or skips it whole; in the rest the predicate
+  constant is translated into the block's code space (``c - base`` for frame-of-reference
+  lanes, a code range for sorted dictionaries) and compared with the packed codes as they are
+  unpacked, a chunk at a time; only the few exceptions are compared as full values.
+* **aggregate** — ``count``, ``sum = base*n + sum(lanes)``, ``min``/``max`` from the lanes,
+  in the same pass over the block as the filter; ``avg = sum/count``.
 * **group by** a narrow code: a window key (``TimestampWindow``), a dictionary code
-  (``Dictionary``) or any Base-Delta integer. A block whose key is constant (width 0, the
-  common case for windows) contributes one partial aggregate per block, with no per-row key
-  work at all; other blocks are decoded for just their rows.
+  (``Dictionary``) or any integer. A block whose key is constant (the common case for windows)
+  contributes one partial aggregate, with no per-row key work at all.
 
 Sums are exact Python integers (no int64 overflow), as in SQL engines that widen ``SUM``.
-Only blocks that are not plain frame-of-reference (stride, delta, delta-of-delta, dictionary
-kinds) fall back to decoding, and only those blocks.
+Blocks that are not plain frame-of-reference or dictionary (stride, delta, delta-of-delta,
+escape kinds) are decoded for that block only, inside the kernel. ``operators_reference.py``
+is the pure-numpy version of the same operators, kept as what the tests compare against.
 """
 
 from __future__ import annotations
@@ -23,19 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from streaming.tersecades.blocks import (
-    IntBlocks,
-    block_rows,
-    decode_int64,
-    delta_matrix,
-    groups,
-    read_rows,
-    write_rows,
-)
-from streaming.tersecades.blocks import (
-    lane_max as blocks_lane_max,
-)
 from streaming.tersecades.codecs import BaseDelta, Dictionary, EncodedColumn, TimestampWindow
+from streaming.tersecades.errors import CorruptEncodingError
+from streaming.tersecades.kernels.bits import readonly
+from streaming.tersecades.kernels.decode import STATUS, column_arrays
+from streaming.tersecades.kernels.scan import SLOTS, scan_blocks
 from streaming.tersecades.lightweight import Adaptive
 from streaming.tersecades.spec import EncodedBatch
 
@@ -45,13 +38,13 @@ __all__ = [
     "Predicate",
     "Selection",
     "aggregate",
+    "finish",
     "select",
     "windowed_filter_aggregate",
 ]
 
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-_NONE, _ALL, _SOME = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -98,49 +91,6 @@ class Selection:
         return num_rows if self.mask is None else int(self.mask.sum())
 
 
-class _Deltas:
-    """Delta matrices of one operator call, memoised for bit lanes (unpacking them is the
-    only per-row work a filter and an aggregate on the same column would otherwise repeat)."""
-
-    def __init__(self) -> None:
-        self._cache: dict = {}
-
-    def get(self, blocks: IntBlocks, group: np.ndarray, n: int, w: int) -> np.ndarray:
-        if not blocks.bits:
-            return delta_matrix(blocks, group, n, w)  # a view: nothing to save
-        key = (id(blocks.deltas.data), n, w, group.tobytes())
-        hit = self._cache.get(key)
-        if hit is None or hit[0] is not blocks.deltas.data:
-            hit = (blocks.deltas.data, delta_matrix(blocks, group, n, w))
-            self._cache[key] = hit
-        return hit[1]
-
-    def exceptions(self, blocks: IntBlocks) -> tuple[np.ndarray, np.ndarray]:
-        """(row, value) of the column's exceptions, read once per operator call (a column that
-        is both filtered and aggregated needs them twice)."""
-        key = ("exceptions", id(blocks))
-        hit = self._cache.get(key)
-        if hit is None or hit[0] is not blocks:  # the reference held keeps the id unique
-            hit = (blocks, blocks.exception_rows())
-            self._cache[key] = hit
-        return hit[1]
-
-    def rows_of(self, blocks: IntBlocks, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Decoded values (and validity) of the rows of blocks ``ids``. A column that is mostly
-        decoded (delta, dictionary, escape kinds) is decoded once per operator call, whole, and
-        shared by its filter and its aggregate."""
-        if 2 * len(ids) < blocks.num_blocks:
-            return decode_int64(blocks.take(ids))
-        index = block_rows(blocks, ids)
-        key = ("decoded", id(blocks.deltas.data))
-        hit = self._cache.get(key)
-        if hit is None or hit[0] is not blocks.deltas.data:
-            hit = (blocks.deltas.data, decode_int64(blocks))
-            self._cache[key] = hit
-        values, valid = hit[1]
-        return values[index], None if valid is None else valid[index]
-
-
 def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
     if name not in batch.columns:
         raise KeyError(f"no column {name!r} in the encoded batch (have {sorted(batch.columns)})")
@@ -150,113 +100,6 @@ def _int_column(batch: EncodedBatch, name: str) -> EncodedColumn:
             f"column {name!r} uses {type(column.codec).__name__}; compressed filters and aggregates need an integer-domain codec (Adaptive, BaseDelta or TimestampWindow)"
         )
     return column
-
-
-def select(
-    batch: EncodedBatch,
-    predicates: list[Predicate] | tuple[Predicate, ...],
-    deltas: _Deltas | None = None,
-) -> Selection:
-    """Evaluate ``AND`` of ``predicates`` on the encoded batch."""
-    selection = Selection(mask=None)
-    deltas = deltas or _Deltas()
-    for predicate in predicates:
-        column = _int_column(batch, predicate.column)
-        mask = _predicate_mask(column.blocks, predicate, selection, deltas)
-        selection.mask = mask if selection.mask is None else selection.mask & mask
-    return selection
-
-
-def _predicate_mask(
-    blocks: IntBlocks, predicate: Predicate, stats: Selection, deltas: _Deltas
-) -> np.ndarray:
-    lo, hi, negate = predicate.interval()
-    lo, hi = max(lo, _I64_MIN), min(hi, _I64_MAX)
-    if lo > hi:  # e.g. x < INT64_MIN: nothing is inside
-        inside = np.full(blocks.num_blocks, _NONE)
-    else:
-        live = blocks.nulls < blocks.rows
-        none = ~live | (blocks.vmax < lo) | (blocks.vmin > hi)
-        every = live & (blocks.nulls == 0) & (blocks.vmin >= lo) & (blocks.vmax <= hi)
-        inside = np.where(none, _NONE, np.where(every, _ALL, _SOME))
-    if negate:
-        outside_all = (inside == _NONE) & (blocks.nulls == 0) & (blocks.rows > 0)
-        state = np.where(outside_all, _ALL, np.where(inside == _ALL, _NONE, _SOME))
-        # a block with nulls and nothing inside still needs its null rows cleared
-        state = np.where((inside == _NONE) & (blocks.nulls == blocks.rows), _NONE, state)
-    else:
-        state = inside
-    stats.blocks_skipped += int((state == _NONE).sum())
-    stats.blocks_accepted += int((state == _ALL).sum())
-    partial = np.flatnonzero(state == _SOME)
-    stats.blocks_compared += len(partial)
-
-    mask = np.repeat(state == _ALL, blocks.rows)
-    if len(partial) == 0:
-        return mask
-    starts = blocks.starts
-    strided = partial[~blocks.plain[partial]]
-    plain = partial[blocks.plain[partial]]
-    for n, w, group in groups(blocks, plain):
-        if n == 0:
-            continue
-        result = _compare_group(blocks, group, n, w, lo, hi, deltas)
-        if negate:
-            result = ~result
-        write_rows(mask, starts, group, n, result)
-    if len(strided):
-        values, _ = deltas.rows_of(blocks, strided)
-        index = block_rows(blocks, strided)
-        result = (values >= lo) & (values <= hi)
-        mask[index] = ~result if negate else result
-    # exceptions of the compared blocks: full-value comparison
-    exc_rows, exc_vals = deltas.exceptions(blocks)
-    if len(exc_rows):
-        exc_block = np.repeat(np.arange(blocks.num_blocks), blocks.exc_pos.lengths // 2)
-        compared = np.zeros(blocks.num_blocks, bool)
-        compared[plain] = True
-        keep = compared[exc_block]
-        result = (exc_vals[keep] >= lo) & (exc_vals[keep] <= hi)
-        mask[exc_rows[keep]] = ~result if negate else result
-    if int(blocks.nulls[partial].sum()):
-        mask[blocks.null_rows()] = False
-    return mask
-
-
-def _compare_group(
-    blocks: IntBlocks, group: np.ndarray, n: int, w: int, lo: int, hi: int, cache: _Deltas
-) -> np.ndarray:
-    """``lo <= value <= hi`` for the non-exception rows of equal-shape plain blocks, computed on
-    the narrow deltas: the constants are moved into each block's delta domain and clipped to
-    the lane width (non-exception deltas never exceed it)."""
-    base = blocks.base[group]
-    if w == 0:
-        hit = (base >= lo) & (base <= hi)
-        return np.broadcast_to(hit[:, None], (len(group), n)).copy()
-    lane_max = blocks_lane_max(w, blocks.bits)
-    vmax = blocks.vmax[group]
-    low = np.maximum(base, lo)  # in [vmin, vmax] for partial blocks
-    high = np.minimum(vmax, hi)
-    t_lo = (low.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
-    t_hi = (high.view(np.uint64) - base.view(np.uint64)).astype(np.uint64)
-    # only exceptions can match (constant beyond the lane), or nothing can (empty interval)
-    unreachable = (t_lo > lane_max) | (high < low)
-    deltas = cache.get(blocks, group, n, w)
-    dtype = deltas.dtype
-    t_lo_w = np.minimum(t_lo, lane_max).astype(dtype)[:, None]
-    t_hi_w = np.minimum(t_hi, lane_max).astype(dtype)[:, None]
-    if not t_lo.any():
-        result = deltas <= t_hi_w
-    elif (t_hi >= lane_max).all():
-        result = deltas >= t_lo_w
-    else:
-        result = (deltas >= t_lo_w) & (deltas <= t_hi_w)
-    if unreachable.any():
-        result[unreachable] = False
-    return result
-
-
-# ------------------------------------------------------------------------------- aggregates
 
 
 @dataclass(frozen=True)
@@ -303,6 +146,15 @@ class Aggregate:
         )
 
 
+def select(batch: EncodedBatch, predicates: list[Predicate] | tuple[Predicate, ...]) -> Selection:
+    """Evaluate ``AND`` of ``predicates`` on the encoded batch (compiled kernel: zone maps,
+    then codes compared in code space); the row mask is materialised only here."""
+    if not predicates:
+        return Selection(mask=None)
+    mask, stats = _premask(batch, tuple(predicates), np.empty(0, np.uint8))
+    return Selection(mask.view(bool), *(int(s) for s in stats))
+
+
 def aggregate(
     batch: EncodedBatch,
     value: str,
@@ -311,24 +163,119 @@ def aggregate(
     by: str | None = None,
 ) -> Aggregate:
     """``SELECT by, count(value), sum, min, max FROM batch WHERE ... GROUP BY by`` on the
-    encoded batch. Groups with no selected non-null value are omitted (as in SQL)."""
-    column = _int_column(batch, value)
-    cache = _Deltas()
-    selection = select(batch, where, cache)
-    key_column = batch.columns[by] if by is not None else None
-    if key_column is not None and not isinstance(
-        key_column.codec, Adaptive | BaseDelta | TimestampWindow | Dictionary
-    ):
+    encoded batch, fused per block in one compiled pass (``kernels/scan.py``). Groups with no
+    selected non-null value are omitted (as in SQL)."""
+    key_column = _key_column(batch, by)
+    where = tuple(where)
+    for name in (value, *(p.column for p in where)):
+        _int_column(batch, name)  # one clear error for a missing or non-integer column
+    # up to SLOTS columns fused in one pass; predicates on further columns pre-filter rows
+    fused = list(dict.fromkeys([value, *([by] if by else []), *(p.column for p in where)]))
+    fused = fused[:SLOTS]
+    premask, stats = _premask(batch, tuple(p for p in where if p.column not in fused), None)
+    slots = {name: i for i, name in enumerate(fused)}
+    inner = tuple(p for p in where if p.column in slots)
+    result = _run_scan(
+        batch, fused, inner, slots[value], slots.get(by, -1), key_column, premask, want_mask=False
+    )
+    stats = stats + result[2]
+    # partials: (key, key is null, count, anchor, offset sum lo/hi, min/max offsets)
+    used = result[3]
+    keys, key_null, count, anchor = (a[:used] for a in result[4:8])
+    lo, hi, low, high = (a[:used] for a in result[8:12])
+    sums = anchor.astype(object) * count + hi.astype(object) * (1 << 64) + lo.astype(object)
+    parts = _Parts()
+    parts.add(
+        keys,
+        key_null,
+        count,
+        sums,
+        (anchor.view(np.uint64) + low.view(np.uint64)).view(np.int64),
+        (anchor.view(np.uint64) + high.view(np.uint64)).view(np.int64),
+    )
+    return finish(batch, parts, key_column, by, stats)
+
+
+def _key_column(batch: EncodedBatch, by: str | None) -> EncodedColumn | None:
+    if by is None:
+        return None
+    if by not in batch.columns:
+        raise KeyError(f"no column {by!r} in the encoded batch (have {sorted(batch.columns)})")
+    key_column = batch.columns[by]
+    if not isinstance(key_column.codec, Adaptive | BaseDelta | TimestampWindow | Dictionary):
         raise TypeError(
             f"group-by column {by!r} must use Adaptive, BaseDelta, TimestampWindow or Dictionary"
         )
-    parts = _aggregate_parts(column.blocks, selection.mask, key_column, cache)
+    return key_column
+
+
+def _premask(
+    batch: EncodedBatch, predicates: tuple[Predicate, ...], premask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row mask (uint8) of ``AND(predicates)``, evaluated ``SLOTS`` columns per kernel call,
+    and the zone-map stats; ``premask`` None and no predicates: no mask at all."""
+    stats = np.zeros(3, np.int64)
+    mask = np.empty(0, np.uint8) if premask is None else premask
+    names = list(dict.fromkeys(_int_column(batch, p.column).name for p in predicates))
+    for first in range(0, len(names), SLOTS):
+        group = names[first : first + SLOTS]
+        inner = tuple(p for p in predicates if p.column in group)
+        result = _run_scan(batch, group, inner, 0, -1, None, mask, want_mask=True)
+        mask, stats = result[-1], stats + result[2]
+    return mask, stats
+
+
+def _run_scan(batch, names, where, value_slot, key_slot, key_column, premask, *, want_mask):
+    """One call of the fused kernel over up to ``SLOTS`` columns (unused slots repeat the
+    first column, so every call has one compiled shape)."""
+    columns = [column_arrays(batch.columns[n].blocks) for n in names]
+    columns += [columns[0]] * (SLOTS - len(columns))
+    slots = {name: i for i, name in enumerate(names)}
+    bounds = [p.interval() for p in where]
+    # a constant beyond int64 (x == 2**63) can make the interval empty only after clipping
+    inside = [(max(lo, _I64_MIN), min(hi, _I64_MAX)) for lo, hi, _ in bounds]
+    empty = np.array([lo > hi for lo, hi in inside], np.bool_)
+    clip = [(min(lo, _I64_MAX), max(hi, _I64_MIN)) for lo, hi in inside]
+    key_map = key_map_off = np.empty(0, np.int64)
+    if key_column is not None and isinstance(key_column.codec, Dictionary):
+        key_map, _ = Dictionary.global_codes(key_column)
+        key_map_off = key_column.dictionary.offsets.to_numpy().astype(np.int64)
+    mask_out = np.empty(batch.num_rows if want_mask else 0, np.uint8)
+    result = scan_blocks(  # every input read-only: one compiled signature
+        tuple(columns),
+        value_slot,
+        key_slot,
+        readonly(key_map, np.int64),
+        readonly(key_map_off, np.int64),
+        readonly([slots[p.column] for p in where], np.int64),
+        readonly([c[0] for c in clip], np.int64),
+        readonly([c[1] for c in clip], np.int64),
+        readonly(empty, np.bool_),
+        readonly([negate for _, _, negate in bounds], np.bool_),
+        readonly(premask, np.uint8),
+        mask_out,
+        want_mask,
+    )
+    if result[0] != 0:
+        raise CorruptEncodingError(f"encoded batch block {result[1]}: {STATUS[result[0]]}")
+    return (*result, mask_out)
+
+
+def finish(
+    batch: EncodedBatch,
+    parts: _Parts,
+    key_column: EncodedColumn | None,
+    by: str | None,
+    stats: np.ndarray,
+) -> Aggregate:
+    """Merge the partials of an aggregate exactly and label its groups (shared with the
+    numpy reference)."""
     keys, counts, sums, mins, maxs = _combine(parts)
-    stats = {
+    info = {
         "blocks": batch.num_blocks,
-        "skipped": selection.blocks_skipped,
-        "accepted": selection.blocks_accepted,
-        "compared": selection.blocks_compared,
+        "skipped": int(stats[0]),
+        "accepted": int(stats[1]),
+        "compared": int(stats[2]),
     }
     labels = _labels(key_column, keys) if key_column is not None else [None] * len(keys)
     # order by the user-visible key (dictionary codes are not in string order), nulls last;
@@ -343,7 +290,7 @@ def aggregate(
         labels = [labels[i] for i in order]
         counts, mins, maxs = counts[order], mins[order], maxs[order]
         sums = [sums[i] for i in order]
-    return Aggregate(labels, counts, sums, mins, maxs, key_name=by or "key", stats=stats)
+    return Aggregate(labels, counts, sums, mins, maxs, key_name=by or "key", stats=info)
 
 
 def windowed_filter_aggregate(
@@ -379,183 +326,6 @@ class _Parts:
         self.sums.append(sums[live])
         self.mins.append(mins[live])
         self.maxs.append(maxs[live])
-
-
-def _block_keys(key: EncodedColumn | None, num_blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per block: the key if it is constant over the block's rows, and which blocks qualify."""
-    if key is None:
-        return np.zeros(num_blocks, np.int64), np.ones(num_blocks, bool)
-    kb = key.blocks
-    constant = (kb.vmin == kb.vmax) & (kb.nulls == 0) & (kb.rows > 0)
-    keys = kb.vmin.copy()
-    if isinstance(key.codec, Dictionary):
-        codes, _ = Dictionary.global_codes(key)
-        offsets = key.dictionary.offsets.to_numpy().astype(np.int64)
-        constant &= (keys >= 0) & (keys < np.diff(offsets))
-        flat = offsets[:-1] + np.where(constant, keys, 0)
-        keys = np.zeros(num_blocks, np.int64)
-        keys[constant] = codes[flat[constant]]
-    return keys, constant
-
-
-def _row_keys(key: EncodedColumn | None, blocks_ids: np.ndarray, sub_rows: np.ndarray):
-    """Decoded keys (global codes for dictionaries) and validity for the rows of some blocks."""
-    if key is None:
-        n = int(sub_rows.sum())
-        return np.zeros(n, np.int64), np.ones(n, bool)
-    sub = key.blocks.take(blocks_ids)
-    values, valid = decode_int64(sub)
-    valid = np.ones(len(values), bool) if valid is None else valid
-    if isinstance(key.codec, Dictionary):
-        codes, _ = Dictionary.global_codes(key)
-        offsets = key.dictionary.offsets.to_numpy().astype(np.int64)
-        first = np.repeat(offsets[:-1][blocks_ids], sub_rows)
-        flat = first + np.where(valid, values, 0)
-        values = np.zeros(len(values), np.int64)
-        values[valid] = codes[flat[valid]]
-    return values, valid
-
-
-def _aggregate_parts(
-    blocks: IntBlocks, mask: np.ndarray | None, key: EncodedColumn | None, cache: _Deltas
-) -> _Parts:
-    parts = _Parts()
-    nb = blocks.num_blocks
-    block_key, constant = _block_keys(key, nb)
-    fast = constant & blocks.plain
-    fast_ids = np.flatnonzero(fast)
-    starts = blocks.starts
-
-    # rows that count: selected, non-null, non-exception (exceptions are added separately)
-    use = np.ones(blocks.num_rows, bool) if mask is None else mask.copy()
-    if int(blocks.nulls.sum()):
-        use[blocks.null_rows()] = False
-    exc_rows, exc_vals = cache.exceptions(blocks)
-    exc_selected = use[exc_rows]
-    use[exc_rows] = False
-
-    count = np.zeros(nb, np.int64)
-    sum_delta = np.zeros(nb, np.uint64)
-    sum_delta_hi = np.zeros(nb, np.uint64)  # only for 8-byte lanes
-    min_delta = np.zeros(nb, np.uint64)
-    max_delta = np.zeros(nb, np.uint64)
-    for n, w, group in groups(blocks, fast_ids):
-        if n == 0:
-            continue
-        chosen = read_rows(use, starts, group, n)
-        count[group] = chosen.view(np.uint8).sum(axis=1, dtype=np.uint32)
-        if w == 0:
-            continue
-        deltas = cache.get(blocks, group, n, w)
-        lane_max = deltas.dtype.type(np.iinfo(deltas.dtype).max)
-        # multiply/or by the mask instead of np.where: one cheap pass each, no branches
-        picked = deltas * chosen
-        lane = deltas.dtype.itemsize
-        if lane == 8:
-            sum_delta[group] = (picked & np.uint64(0xFFFF_FFFF)).sum(axis=1, dtype=np.uint64)
-            sum_delta_hi[group] = (picked >> np.uint64(32)).sum(axis=1, dtype=np.uint64)
-        else:  # n <= 65536 rows of <= 2-byte lanes fit uint32; 4-byte lanes need uint64
-            sum_delta[group] = picked.sum(axis=1, dtype=np.uint32 if lane <= 2 else np.uint64)
-        min_delta[group] = (deltas | (~chosen * lane_max)).min(axis=1)
-        max_delta[group] = picked.max(axis=1)
-
-    base = blocks.base
-    sums = (
-        base.astype(object) * count.astype(object)
-        + sum_delta.astype(object)
-        + sum_delta_hi.astype(object) * (1 << 32)
-    )
-    # min/max of the non-exception rows (base + delta, exact modulo 2^64)
-    mins = (base.view(np.uint64) + min_delta).view(np.int64)
-    maxs = (base.view(np.uint64) + max_delta).view(np.int64)
-    # exceptions of fast blocks
-    exc_block = np.repeat(np.arange(nb), blocks.exc_pos.lengths // 2)
-    pick = exc_selected & fast[exc_block]
-    if pick.any():
-        e_block, e_val = exc_block[pick], exc_vals[pick]
-        had = count > 0
-        e_count = np.bincount(e_block, minlength=nb)
-        e_min = np.full(nb, _I64_MAX, np.int64)
-        e_max = np.full(nb, _I64_MIN, np.int64)
-        np.minimum.at(e_min, e_block, e_val)
-        np.maximum.at(e_max, e_block, e_val)
-        mins = np.where(had, np.minimum(mins, e_min), e_min)
-        maxs = np.where(had, np.maximum(maxs, e_max), e_max)
-        sums = sums + _exact_group_sums(e_block, e_val, nb)
-        count = count + e_count
-    parts.add(
-        block_key[fast],
-        np.zeros(len(fast_ids), bool),
-        count[fast],
-        sums[fast],
-        mins[fast],
-        maxs[fast],
-    )
-
-    slow_ids = np.flatnonzero(~fast & (blocks.rows > 0))
-    if len(slow_ids):
-        sub_rows = blocks.rows[slow_ids].astype(np.int64)
-        index = block_rows(blocks, slow_ids)
-        values, valid = cache.rows_of(blocks, slow_ids)
-        keep = np.ones(len(values), bool) if mask is None else mask[index].copy()
-        if valid is not None:
-            keep &= valid
-        if key is None:  # one group: reduce the kept values directly, no keys to sort
-            _one_group(parts, values[keep])
-            return parts
-        keys, key_valid = _row_keys(key, slow_ids, sub_rows)
-        _rows_by_key(parts, keys[keep], key_valid[keep], values[keep])
-    return parts
-
-
-def _one_group(parts: _Parts, values: np.ndarray) -> None:
-    """count / exact sum / min / max of ``values`` as the single group of an ungrouped query."""
-    if len(values) == 0:
-        return
-    total = int((values >> 32).sum()) * (1 << 32) + int((values & 0xFFFF_FFFF).sum())
-    parts.add(
-        np.zeros(1, np.int64),
-        np.zeros(1, bool),
-        np.array([len(values)], np.int64),
-        np.array([total], object),
-        values.min(keepdims=True),
-        values.max(keepdims=True),
-    )
-
-
-def _exact_group_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Per group exact sums of int64 values, as Python ints (split into 32-bit halves)."""
-    hi = np.zeros(size, np.int64)
-    lo = np.zeros(size, np.int64)
-    np.add.at(hi, group, values >> 32)
-    np.add.at(lo, group, values & 0xFFFF_FFFF)
-    return hi.astype(object) * (1 << 32) + lo.astype(object)
-
-
-def _rows_by_key(
-    parts: _Parts, keys: np.ndarray, key_valid: np.ndarray, values: np.ndarray
-) -> None:
-    if len(values) == 0:
-        return
-    keys = np.where(key_valid, keys, 0)
-    # window keys of a time-ordered stream arrive sorted: then no sort is needed
-    if not (key_valid.all() and (keys[1:] >= keys[:-1]).all()):
-        order = np.lexsort((keys, ~key_valid))
-        keys, key_valid, values = keys[order], key_valid[order], values[order]
-    new = np.ones(len(keys), bool)
-    new[1:] = (keys[1:] != keys[:-1]) | (key_valid[1:] != key_valid[:-1])
-    starts = np.flatnonzero(new)
-    hi = np.add.reduceat(values >> 32, starts)
-    lo = np.add.reduceat(values & 0xFFFF_FFFF, starts)
-    sums = hi.astype(object) * (1 << 32) + lo.astype(object)
-    parts.add(
-        keys[starts],
-        ~key_valid[starts],
-        np.diff(np.append(starts, len(keys))),
-        sums,
-        np.minimum.reduceat(values, starts),
-        np.maximum.reduceat(values, starts),
-    )
 
 
 def _combine(parts: _Parts):

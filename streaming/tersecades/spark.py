@@ -5,8 +5,10 @@ All three are ``mapInArrow`` stages, so they work on batch and streaming DataFra
 * :func:`encode_stream` turns each Arrow batch of raw rows into encoded block rows (the
   ``TerseSpec`` format) — what travels through shuffles, state and sinks is the compressed form;
 * :func:`windowed_filter_aggregate_stream` runs the filter + per-window partial aggregates on
-  the encoded blocks (operators.py) and merges the partials with an ordinary Spark
-  ``groupBy`` — count/sum/min/max merge exactly, avg is derived at the end;
+  the encoded blocks (operators.py: the compiled kernels, run inside Spark's Python workers —
+  Arrow batches of encoded blocks in, partial aggregates out; each worker loads the kernels
+  from the on-disk cache) and merges the partials with an ordinary Spark ``groupBy`` —
+  count/sum/min/max merge exactly, avg is derived at the end;
 * :func:`decode_stream` restores raw rows where a sink needs them.
 
 Spark re-batches rows between stages, but a block is one row, so it is never split; every

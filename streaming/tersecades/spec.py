@@ -229,35 +229,46 @@ class TerseSpec:
             table = batch.combine_chunks()
             batches = table.to_batches()
             batch = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
-        names = set(batch.schema.names)
         expected = self.encoded_schema
-        missing = [n for n in expected.names if n not in names]
-        if missing:
-            raise CorruptEncodingError(
-                f"encoded batch lacks the fields {missing[:5]} (wrong spec or not an encoded batch)"
-            )
-        known = set(expected.names)
-        unexpected = [n for n in batch.schema.names if n not in known]
-        if unexpected:
-            raise CorruptEncodingError(
-                f"encoded batch has fields {unexpected[:5]} this spec does not define (encoded with other codecs?)"
-            )
-        prefixes = tuple(f"{name}__" for name in wanted)
-        for f in expected:
-            if f.name.startswith(prefixes) and batch.column(f.name).null_count:
-                raise CorruptEncodingError(f"encoded field {f.name!r} has nulls")
-        rows = _numeric(batch.column(ROWS_FIELD), np.int32, ROWS_FIELD)
-        parsed = {name: self._parse_column(batch, name, rows, verify) for name in wanted}
+        present = batch.schema.names
+        if present != expected.names:  # the usual case (same order) needs no set work
+            names = set(present)
+            missing = [n for n in expected.names if n not in names]
+            if missing:
+                raise CorruptEncodingError(
+                    f"encoded batch lacks the fields {missing[:5]} (wrong spec or not an encoded batch)"
+                )
+            known = set(expected.names)
+            unexpected = [n for n in present if n not in known]
+            if unexpected:
+                raise CorruptEncodingError(
+                    f"encoded batch has fields {unexpected[:5]} this spec does not define (encoded with other codecs?)"
+                )
+        index = {n: i for i, n in enumerate(present)}
+        for name in wanted:
+            for field_name in self._column_fields[name]:
+                if batch.column(index[field_name]).null_count:
+                    raise CorruptEncodingError(f"encoded field {field_name!r} has nulls")
+        rows = _numeric(batch.column(index[ROWS_FIELD]), np.int32, ROWS_FIELD)
+        parsed = {name: self._parse_column(batch, index, name, rows, verify) for name in wanted}
         return EncodedBatch(self, rows, parsed)
 
+    @cached_property
+    def _column_fields(self) -> dict[str, tuple[str, ...]]:
+        """Each column's fields in the encoded schema."""
+        return {
+            name: tuple(f.name for f in self.encoded_schema if f.name.startswith(f"{name}__"))
+            for name in self.raw_schema.names
+        }
+
     def _parse_column(
-        self, batch: pa.RecordBatch, name: str, rows: np.ndarray, verify: bool
+        self, batch: pa.RecordBatch, index: dict, name: str, rows: np.ndarray, verify: bool
     ) -> EncodedColumn:
         codec = self.codecs[name]
         values = {}
         for suffix, arrow_type in _INT_FIELDS:
             where = f"field {name}__{suffix}"
-            array = batch.column(f"{name}__{suffix}")
+            array = batch.column(index[f"{name}__{suffix}"])
             if arrow_type == pa.binary():
                 values[_ATTR.get(suffix, suffix)] = _payload(array, where)
             else:
@@ -268,14 +279,14 @@ class TerseSpec:
         if codec.param_field:
             param_name = f"{name}__{codec.param_field}"
             dtype = codec.param_type.to_pandas_dtype()
-            param = _numeric(batch.column(param_name), dtype, f"field {param_name}")
+            param = _numeric(batch.column(index[param_name]), dtype, f"field {param_name}")
             wrong = param != codec.param_value()
             if codec.param_value() is not None and wrong.any():
                 raise CorruptEncodingError(
                     f"column {name!r} block {int(np.flatnonzero(wrong)[0])}: {codec.param_field}={param[wrong][0]} differs from the spec's {codec.param_value()}"
                 )
         if isinstance(codec, Dictionary):
-            dictionary = batch.column(f"{name}__dict")
+            dictionary = batch.column(index[f"{name}__dict"])
             if not pa.types.is_list(dictionary.type) or dictionary.type.value_type != pa.string():
                 raise CorruptEncodingError(
                     f"field {name}__dict must be list<string>, got {dictionary.type}"

@@ -12,6 +12,7 @@ import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.scheduler.SparkListenerStageCompleted;
 import org.apache.spark.scheduler.SparkListenerStageSubmitted;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
+import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.scheduler.SparkListenerUnpersistRDD;
 import org.apache.spark.util.JsonProtocol;
 import org.apache.spark.util.JsonProtocolOptions;
@@ -186,6 +187,11 @@ public final class EventBuffer extends SparkListener {
   @Override
   public void onJobEnd(SparkListenerJobEnd event) {
     add(event);
+  }
+
+  @Override
+  public void onTaskStart(SparkListenerTaskStart event) {
+    add(event); // the cost model stops counting the stage's read of that split as future
   }
 
   @Override
