@@ -5,16 +5,20 @@ to the SparkContext. This module attaches and detaches it and runs its event wor
 manager's other jobs live in one module each:
 
 - :mod:`blaze.registry` — every dataset the program creates, and what persist/unpersist do;
-- :mod:`blaze.engine` — the application's cost model, fed incrementally from the listener
-  (F, R, W, Rd, cost, propagation, the baselines' reference counts and distances);
+- :mod:`blaze.engine` — the application's cost model, kept in step with the listener's
+  lineage DAG (F, R, W, Rd, hit costs, cost, propagation, the baselines' reference counts
+  and distances); :mod:`blaze.measure` feeds it measured compute times and disk rates;
 - :mod:`blaze.enforce` — each block event becomes a policy decision, enforced in Spark at once,
   and Spark's storage status corrects the book at every job end;
 - :mod:`blaze.boundaries` — before and after each job: autoCache and autoUnpersist;
+- :mod:`blaze.prefetch` — MRD's prefetch of the spilled partitions needed soonest;
 - :mod:`blaze.reporting` — ``report()``, ``explain()``, the decision log and the profile.
 
-Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observes and
-reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
-budget, dropping / spilling), ``lrc``, ``mrd``, ``blaze`` (cost-based).
+Policies (each a row of :data:`costmodel.policy_table.POLICY_TABLE`): ``spark`` (program's
+own levels, Spark's LRU; the manager only observes and reports), ``none`` (persist calls are
+ignored), ``mem_only``/``mem_disk`` (LRU within the budget, dropping / spilling),
+``mem_disk_au`` (Spark's MEMORY_AND_DISK and LRU, with autoUnpersist), ``lrc``, ``mrd`` (the
+papers' rules on the program's own cache calls), ``blaze``/``blaze_auto`` (cost-based).
 
 Cluster mode (``local-cluster``, standalone, YARN...): block status, removal and unpersist
 work through the driver's BlockManagerMaster; Spark has no remote "move this block to disk"
