@@ -21,11 +21,12 @@ runs its event worker. Each part owns its state and is handed the parts it reads
 - :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile;
 - :class:`blaze.prefetch.Prefetcher` (MRD only) — spilled blocks read back as memory frees.
 
-Policies: ``spark`` (program's own levels, Spark's LRU; the manager only observes and
-reports), ``none`` (persist calls are ignored), ``mem_only``/``mem_disk`` (LRU within the
-budget, dropping / spilling), ``mem_disk_au`` (``mem_disk`` plus autoUnpersist alone),
-``lrc``, ``mrd`` (on the program's own cache calls only), ``blaze`` (cost-based). autoCache
-and autoUnpersist act only where the policy allows them.
+Policies (each a row of :data:`costmodel.policy_table.POLICY_TABLE`): ``spark`` (program's
+own levels, Spark's LRU; the manager only observes and reports), ``none`` (persist calls are
+ignored), ``mem_only``/``mem_disk`` (LRU within the budget, dropping / spilling),
+``mem_disk_au`` (Spark's MEMORY_AND_DISK and LRU, with autoUnpersist), ``lrc``, ``mrd`` (the
+papers' rules on the program's own cache calls), ``blaze``/``blaze_auto`` (cost-based).
+autoCache and autoUnpersist act only where the policy allows them.
 
 Local mode and clusters (``local-cluster``, standalone, YARN...) take one path: every spill
 or drop is an order the JVM plugin's executor half carries out on the executor that holds

@@ -4,20 +4,28 @@ Pure Python (numpy, SciPy): no Spark import, so every rule is unit tested on DAG
 by hand. Modules, one job each:
 
 - ``types``: plain inputs and outputs — ``RddSpec``, ``PartitionMetrics``, ``PartitionCost``
-  (F, R, W, Rd, comp_cost, disk_cost, cost), ``Location`` (MEMORY, DISK, NONE).
-- ``cost``: ``CostModel`` — F, R, W, Rd and cost per partition over a DAG, fed
-  incrementally (``add_rdd``, ``observe``, ``set_location``, ``complete_stage``,
-  ``set_current_job``), memoised with per-split invalidation; ``reused_rdds`` (autoCache),
-  ``dead_rdds`` (auto-unpersist), ``costs(keys)`` (batch).
-- ``adapter``: ``from_lineage(dag, disk)`` — a ``CostModel`` from a ``lineage.dag.LineageDag``.
-- ``disk``: ``DiskCost``, ``calibrate_disk(local_dir)`` (measured once, cached with a
-  timestamp), ``disk_cost_from_config(write, read, local_dir)`` (the conf override).
+  (F and its later-job part, R, W, Rd, the hit costs, comp_cost, disk_cost, cost),
+  ``Location`` (MEMORY, DISK, NONE).
+- ``cost``: ``CostModel`` — F (pending stages not started for the split + reads predicted
+  for later jobs), R, W, Rd and cost per partition over a DAG, fed incrementally
+  (``add_rdd``, ``observe``, ``set_location``, ``start_task``, ``complete_stage``,
+  ``set_current_job``, ``set_disk``), memoised with per-split invalidation; LRC's
+  ``reference_count`` and MRD's ``next_reference``; ``reused_rdds``, ``dead_rdds``,
+  ``costs(keys)`` (batch).
+- ``adapter``: ``rdd_spec(dag, rdd_id)`` — the one builder of ``RddSpec`` from a
+  ``lineage.dag.LineageDag`` (live or replayed); ``from_lineage(dag, disk)`` — a model of it.
+- ``disk``: ``DiskCost`` (W, Rd, hit costs), ``calibrate_disk(local_dir)`` (a probe as Spark
+  writes blocks: no fsync, read back cold; run at every attach), ``OnlineDiskCost`` (the
+  probe corrected by the application's own transfers), ``disk_cost_from_config``.
+- ``eviction_index``: ``EvictionIndex`` — residents kept in a policy's eviction order.
 - ``policy_table``: the one table of policy names and what each means to the manager, the
   benchmark runner and the cost model.
 - ``policies``: ``get_policy(name, **options)`` for blaze, lru, lrc, mrd, mem_only, mem_disk
-  (options ``spill=``, ``size_ratio_filter=``, ``staged=``); each has
+  (options ``spill=``, ``size_ratio_filter=``, ``skip_same_rdd=``); each rule is written
+  once, as ``choose(incoming, index, used, budget, ctx)`` over an ``EvictionIndex``, and
   ``admit(incoming, resident, budget_bytes, ctx) -> AdmissionDecision`` and
-  ``plan(states, budget_bytes, ctx) -> Plan``; ``PolicyContext(costs=CostModel | TableCosts)``.
+  ``plan(states, budget_bytes, ctx) -> Plan`` answer over lists through it;
+  ``PolicyContext(costs=CostModel | TableCosts)``.
 - ``predict``: ``Predictors`` — per logical dataset (call site + parents' call sites)
   least-squares growth models over (iteration, input scale), last-value fallback, running
   error report; ``Predictors.estimator`` plugs predictions into a ``CostModel``.
