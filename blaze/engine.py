@@ -69,8 +69,9 @@ class Engine:
             for stage in job.stages:
                 self._learn(stage)
             self.model.set_current_job(job.job_id)
-            jobs = len(self.dag.job_ids())
-            self.model.stages_per_job = len(self.dag.stage_ids()) / max(jobs, 1)
+            # Spark numbers jobs and stages from 0 in submission order: how far stage ids
+            # advance per job so far (MRD places a later job's read that many stages on)
+            self.model.stages_per_job = (self.model.last_stage + 1) / (job.job_id + 1)
             return
         submitted = self.dag.submitted_stage_ids()
         for stage_id in job.stage_ids:  # planned but never run: their output existed
