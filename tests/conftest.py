@@ -79,6 +79,10 @@ def attached_managers(spark, bridge, defaults=None):
     spark.catalog.clearCache()
     for rdd_id in bridge.persistent_rdd_ids():
         bridge.unpersist_rdd(rdd_id, blocking=True)
+    # blocks of RDDs no longer persisted (seen after the autoUnpersist tests; cause not yet
+    # found, see the session notes) would fill the storage the budgets reason about
+    for rdd_id in {b.rdd_id for s in bridge.storage_status() for b in s.blocks}:
+        bridge.unpersist_rdd(rdd_id, blocking=True)
     before = bridge.persistent_rdd_ids()
 
     def _attach(**options):
