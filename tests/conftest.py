@@ -98,3 +98,27 @@ def attached_managers(spark, bridge, defaults=None):
     spark.catalog.clearCache()
     for rdd_id in bridge.persistent_rdd_ids() - before:
         bridge.unpersist_rdd(rdd_id, blocking=True)
+
+
+def run_result_script(folder, name: str, script: str, timeout_s: float) -> dict:
+    """Run ``script`` as its own Python program (its own SparkContext, e.g. on a cluster) in
+    ``folder`` and return the JSON it printed after ``RESULT ``; fails with its stderr."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path = folder / name
+    path.write_text(script)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    proc = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+        cwd=folder,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(line[len("RESULT ") :])

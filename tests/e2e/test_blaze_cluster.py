@@ -8,11 +8,9 @@ spilled partitions stay on their executor's disk and are read from there, never 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import run_result_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -84,20 +82,7 @@ spark.stop()
 
 
 def test_per_partition_removal_and_per_executor_budget_on_two_executors(tmp_path):
-    script = tmp_path / "cluster_app.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=420,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    result = json.loads(line[len("RESULT ") :])
+    result = run_result_script(tmp_path, "cluster_app.py", SCRIPT, timeout_s=420)
 
     assert result["first"] == result["second"] == result["expected"]
     report = result["report"]

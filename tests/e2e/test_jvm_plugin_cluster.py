@@ -7,12 +7,8 @@ plugin's messaging works across processes.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from conftest import run_result_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,20 +38,7 @@ spark.stop()
 
 
 def test_both_executors_of_a_local_cluster_register_with_the_driver_half(tmp_path):
-    script = tmp_path / "plugin_cluster_app.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    result = json.loads(line[len("RESULT ") :])
+    result = run_result_script(tmp_path, "plugin_cluster_app.py", SCRIPT, timeout_s=300)
     assert result["registered"] == ["0", "1"]
     assert result["total"] == sum(range(1000))
     assert result["jars"].endswith("blaze-spark-jvm.jar")
