@@ -69,6 +69,18 @@ def quiet_py4j() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def _quiet_accumulator_server() -> None:
+    """Ctrl-C reaches the JVM too, which may close its connection to the driver's accumulator
+    server mid-update; the server (a ``socketserver``) then prints an EOFError traceback. A
+    demo that stops on purpose has nothing to learn from it (a CI run saw it once)."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    server = getattr(context, "_accumulatorServer", None)
+    if server is not None:
+        server.handle_error = lambda _request, _client_address: None
+
+
 class StopFlag:
     """Set by SIGINT/SIGTERM while :func:`interruptible` is active."""
 
@@ -102,6 +114,7 @@ class StopFlag:
         a demo calls this again once its session is up."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.set)
+        _quiet_accumulator_server()
 
     @property
     def requested(self) -> bool:
