@@ -137,8 +137,7 @@ def execute(args: argparse.Namespace) -> dict:
         peak_memory_bytes=trace.peak_memory_bytes,
         disk_bytes_written=trace.disk_bytes_written,
         memory_exits=trace.memory_exits,
-        recomputed_partitions=stats.recomputed_partitions if stats.datasets else None,
-        cache_hit_rate=stats.hit_rate,
+        **_cache_counters(stats, report),
         cache_reads=stats.reads,
         cache_computes=stats.computes,
         dead_writes=report.get("dead_writes") if report else None,
@@ -146,6 +145,24 @@ def execute(args: argparse.Namespace) -> dict:
         manager_report=_jsonable(report),
     )
     return record
+
+
+def _cache_counters(stats, report) -> dict:
+    """Recomputations and hit rate from the program's own cached datasets, or — when the
+    manager chose what to cache itself (``blaze_auto``: the program's calls are ignored and
+    no counted dataset is cached) — from the manager's own hit and miss books, said so."""
+    if stats.datasets or not report:
+        return {
+            "recomputed_partitions": stats.recomputed_partitions if stats.datasets else None,
+            "cache_hit_rate": stats.hit_rate,
+            "cache_counters": "program",
+        }
+    lookups = report.get("hits", 0) + report.get("misses", 0)
+    return {
+        "recomputed_partitions": report.get("recomputed_partitions"),
+        "cache_hit_rate": report["hits"] / lookups if lookups else None,
+        "cache_counters": "manager",
+    }
 
 
 def _jsonable(value):

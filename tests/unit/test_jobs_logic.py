@@ -500,3 +500,22 @@ def test_checker_flags_duckdb_disagreement(tmp_path):
     bad = JobResult("kmeans", good.iterations, {"centres": good.arrays["centres"] + 0.01}, {})
     problems = checker.against_duckdb("kmeans.expert", bad)
     assert problems and "centres differs from DuckDB" in problems[0]
+
+
+def test_cache_counters_come_from_the_manager_when_the_program_cached_nothing():
+    from jobs.caching import CacheStats
+    from jobs.run_one import _cache_counters
+
+    counted = CacheStats(datasets=1, partitions=4, computes=6, reads=10, recomputed_partitions=2)
+    report = {"hits": 30, "misses": 10, "recomputed_partitions": 5}
+    assert _cache_counters(counted, report) == {
+        "recomputed_partitions": 2,
+        "cache_hit_rate": 0.4,
+        "cache_counters": "program",
+    }
+    assert _cache_counters(CacheStats(), report) == {
+        "recomputed_partitions": 5,
+        "cache_hit_rate": 0.75,
+        "cache_counters": "manager",
+    }
+    assert _cache_counters(CacheStats(), None)["recomputed_partitions"] is None
