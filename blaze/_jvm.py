@@ -20,7 +20,7 @@ Facts this module relies on (verified on PySpark 4.3.0):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,11 +177,8 @@ class PluginMailbox:
     back what they did. None of its calls raise when the plugin is absent."""
 
     def __init__(self, sc) -> None:
-        from py4j.java_gateway import JavaClass
-
-        driver_half = sc._jvm.org.blazespark.BlazeDriverPlugin
-        # py4j resolves an unknown class as a package; a loaded class may have no running half
-        self._half = driver_half if isinstance(driver_half, JavaClass) else None
+        # a loaded class may have no running half (``active``)
+        self._half = _plugin_class(sc._jvm, "org.blazespark.BlazeDriverPlugin")
 
     @property
     def active(self) -> bool:
@@ -197,13 +194,13 @@ class PluginMailbox:
     def outcomes(self) -> list[str]:
         """``"executor rdd split spill|drop outcome"`` lines (or ``"executor unavailable
         why"``) reported since the last call."""
-        return [] if self._half is None else [str(x) for x in self._half.drainOutcomes()]
+        return [] if self._half is None else str(self._half.drainOutcomes()).splitlines()
 
     def timings(self) -> list[tuple[str, int, int]]:
         """``(executor, ask round trip µs, onTaskStart µs)`` samples since the last call."""
         if self._half is None:
             return []
-        rows = (str(x).split() for x in self._half.drainTimings())
+        rows = (line.split() for line in str(self._half.drainTimings()).splitlines())
         return [(r[0], int(r[1]), int(r[2])) for r in rows if len(r) == 3]
 
     def pending(self) -> int:
@@ -213,11 +210,8 @@ class PluginMailbox:
 def registered_executors(sc) -> list[str] | None:
     """Executor ids the blaze plugin's driver half has heard from, sorted (``"driver"`` in
     local mode); None when no driver half runs in ``sc``'s JVM (``spark.plugins`` lacked it)."""
-    from py4j.java_gateway import JavaClass
-
-    driver_half = sc._jvm.org.blazespark.BlazeDriverPlugin
-    # py4j resolves an unknown class as a package; a loaded class may have no running half
-    if not isinstance(driver_half, JavaClass) or not driver_half.isActive():
+    driver_half = _plugin_class(sc._jvm, "org.blazespark.BlazeDriverPlugin")
+    if driver_half is None or not driver_half.isActive():  # loaded, but no running half
         return None
     return [str(executor_id) for executor_id in driver_half.registeredExecutors()]
 
@@ -228,6 +222,17 @@ def set_call_site(sc, site: str | None) -> None:
     PySpark has no ``setCallSite`` of its own, only the JVM ``SparkContext``'s.
     """
     sc._jsc.setCallSite(site)
+
+
+def _plugin_class(jvm, name: str):
+    """The plugin jar's class ``name``, or None when the session was started without it
+    (py4j resolves an unknown class as a package)."""
+    from py4j.java_gateway import JavaClass
+
+    found = jvm
+    for part in name.split("."):
+        found = getattr(found, part)
+    return found if isinstance(found, JavaClass) else None
 
 
 class JvmBridge:
@@ -243,6 +248,7 @@ class JvmBridge:
         self._block_manager = field.get(self._jsc.env())
         self._master = self._block_manager.master()
         self._rdd_block_id = self._jvm.org.apache.spark.storage.RDDBlockId
+        self._lineage_walk = _plugin_class(self._jvm, "org.blazespark.Lineage")
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -360,23 +366,35 @@ class JvmBridge:
     def lineage(
         self,
         rdd,
-        stop: Callable[[int, int], bool],
+        cached_counts: Mapping[int, int],
         limit: int = 400,
     ) -> dict[int, tuple[int, ...]]:
         """``{rdd id: parent ids}`` of ``rdd`` (a PySpark RDD, or a JVM RDD) and its
-        ancestors, in one pass over the JVM.
+        ancestors.
 
-        Descent stops at a persisted RDD for which ``stop(rdd_id, num_partitions)`` is true
-        (its partitions are all cached, so the job will not read its ancestors), and after
-        ``limit`` RDDs (long uncached lineages are cut; the caller only loses precision).
+        Descent stops at a persisted RDD whose partitions are all cached
+        (``cached_counts[rdd id] >= its partitions``: the job will not read its ancestors),
+        and after ``limit`` RDDs (long uncached lineages are cut; the caller only loses
+        precision). One py4j call through the plugin's :java:`org.blazespark.Lineage`; a
+        session without the plugin's jar walks the JVM graph from here (about seven round
+        trips per RDD, paid before every job).
         """
         jrdd = getattr(rdd, "_jrdd", rdd)
         root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
+        if self._lineage_walk is not None:
+            counts = ",".join(f"{rdd_id}:{n}" for rdd_id, n in cached_counts.items())
+            lines = str(self._lineage_walk.walk(root, counts, limit)).splitlines()
+            return {
+                int(ids[0]): tuple(int(p) for p in ids[1:])
+                for ids in (line.split() for line in lines)
+            }
         graph: dict[int, tuple[int, ...]] = {}
 
         def parents_of(item: tuple[int, Any]) -> list[tuple[int, Any]]:
             rdd_id, rdd = item
-            if rdd.getStorageLevel().isValid() and stop(rdd_id, int(rdd.getNumPartitions())):
+            if rdd.getStorageLevel().isValid() and cached_counts.get(rdd_id, 0) >= int(
+                rdd.getNumPartitions()
+            ):
                 graph[rdd_id] = ()
                 return []
             deps = rdd.dependencies()

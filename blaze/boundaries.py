@@ -188,10 +188,8 @@ class JobBoundaries:
         """Tokens of the datasets a job on ``rdd`` reads, and their derivation edges."""
         self._registry.resolve_jvm_ids()
 
-        def fully_cached(rdd_id: int, num_partitions: int) -> bool:
-            return len(self._ledger.cached_partitions(rdd_id)) >= num_partitions
-
-        graph = self._bridge.lineage(rdd, fully_cached, LINEAGE_WALK_LIMIT)
+        cached_counts = self._ledger.cached_partition_counts()
+        graph = self._bridge.lineage(rdd, cached_counts, LINEAGE_WALK_LIMIT)
         self._registry.resolve_jvm_ids()
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)

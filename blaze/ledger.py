@@ -295,6 +295,14 @@ class Ledger:
     def cached_partitions(self, rdd_id: int) -> set[int]:
         return {slot[1] for slot in self._by_rdd.get(rdd_id, ())}
 
+    def cached_partition_counts(self) -> dict[int, int]:
+        """Distinct cached partitions per RDD holding any (what a job's lineage walk stops at)."""
+        return {
+            rdd_id: len({slot[1] for slot in slots})
+            for rdd_id, slots in self._by_rdd.items()
+            if slots
+        }
+
     def locate(self, rdd_id: int, split_index: int) -> list[BlockRecord]:
         return list(self._by_key.get((rdd_id, split_index), {}).values())
 

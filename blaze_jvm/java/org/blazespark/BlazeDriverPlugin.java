@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.Set;
+import java.util.StringJoiner;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -95,13 +96,15 @@ public final class BlazeDriverPlugin implements DriverPlugin {
   }
 
   /** Lines "executor rdd split spill|drop outcome" (or "executor unavailable why") since the
-   * last call, oldest first. */
-  public static List<String> drainOutcomes() {
+   * last call, oldest first, joined by newlines: one string is one py4j round trip, where a
+   * Java list costs one per element plus an exception to end the iteration. */
+  public static String drainOutcomes() {
     return drain(ACTIVE.get() == null ? null : ACTIVE.get().outcomes);
   }
 
-  /** Lines "executor askMicros taskStartMicros" measured by executor halves since the last call. */
-  public static List<String> drainTimings() {
+  /** Lines "executor askMicros taskStartMicros" measured by executor halves since the last
+   * call, joined by newlines. */
+  public static String drainTimings() {
     BlazeDriverPlugin active = ACTIVE.get();
     if (active != null) {
       active.sampleCount.set(0);
@@ -109,12 +112,12 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     return drain(active == null ? null : active.samples);
   }
 
-  private static List<String> drain(Queue<String> queue) {
-    List<String> lines = new ArrayList<>();
+  private static String drain(Queue<String> queue) {
+    StringJoiner lines = new StringJoiner("\n");
     for (String s = queue == null ? null : queue.poll(); s != null; s = queue.poll()) {
       lines.add(s);
     }
-    return lines;
+    return lines.toString();
   }
 
   private AtomicInteger pendingOf(String executorId) {
