@@ -162,6 +162,16 @@ class JobBoundaries:
             self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
         self._engine.invalidate_references()
 
+    def on_job_ended(self) -> None:
+        """Listener side, after the job's end was enforced: the lineage and the cost model
+        forget what finished, keeping the datasets the registry holds and any RDD with a
+        block in the books (a program of thousands of short jobs keeps its live part only)."""
+
+        def held(rdd_id: int) -> bool:
+            return rdd_id in self._registry.datasets or bool(self._ledger.cached_partitions(rdd_id))
+
+        self._engine.retire_finished(held)
+
     def _dataframes_read(self, stage) -> set[int]:
         nodes = {n.rdd_id: n for n in stage.rdds}
         listed_as_parent = {p for n in stage.rdds for p in n.parent_ids}

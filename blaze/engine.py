@@ -31,7 +31,7 @@ from costmodel.adapter import rdd_spec
 from costmodel.cost import CostModel, Estimator, LaterGap, LaterReads
 from costmodel.disk import DiskCost
 from costmodel.types import Location, PartitionCost, PartitionKey
-from lineage.dag import LineageDag
+from lineage.dag import LineageDag, Retired
 from lineage.events import JobRun, StageRun
 from lineage.walk import walk
 
@@ -142,6 +142,18 @@ class Engine:
         for key in keys:
             self.model.observe(key, compute_ms=share)
         return share
+
+    def retire_finished(self, keep: Callable[[int], bool]) -> Retired:
+        """At a job's end: the DAG forgets what finished (``keep`` names RDDs the manager
+        still holds), and the model follows — so a long program's books stay its live part."""
+        retired = self.dag.retire_finished(keep)
+        for rdd_id in retired.trimmed:
+            if rdd_id in self.model.rdds:
+                self.refresh(rdd_id)  # its finished stages left its spec
+        for rdd_id in retired.rdds:
+            self.model.remove_rdd(rdd_id)
+        self.model.forget_stages(retired.stages)
+        return retired
 
     def set_disk(self, disk: DiskCost) -> None:
         """The block costs were corrected from the application's own disk traffic."""

@@ -433,5 +433,6 @@ class BlazeManager:
                 self.boundaries.on_job_started(event)
             else:
                 self.enforcement.on_job_end()
+                self.boundaries.on_job_ended()
         elif isinstance(event, RddUnpersisted):
             self.persistence.forget_rdd(event.rdd_id, "user_unpersist")

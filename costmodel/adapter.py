@@ -56,13 +56,12 @@ def rdd_spec(dag: LineageDag, rdd_id: int, *, site: str | None = None) -> RddSpe
     if site is None:
         effective, hops = dag.signature(rdd_id)
         site = f"{effective}#{hops}" if effective else ""
-    jobs = dag.jobs_of(rdd_id)
     return RddSpec(
         rdd_id=rdd_id,
         parents=tuple(p for p in node.parent_ids if p != rdd_id),
         num_partitions=max(node.num_partitions, 0),
         stages=dag.stages_of(rdd_id),
-        job_id=min(jobs) if jobs else None,
+        job_id=dag.first_job_of(rdd_id),
         call_site=site,
         shuffled=node.name in SHUFFLE_RDD_NAMES,
         cached=node.storage_level.is_valid and not dag.is_unpersisted(rdd_id),

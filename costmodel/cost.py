@@ -178,10 +178,49 @@ class CostModel:
             self._invalidate_references()
             self._related.clear()
             self._repeated.clear()
-            for key in [k for k in self._r_cache if k[0] == spec.rdd_id]:
-                del self._r_cache[key]  # computed while the RDD was unknown
+            if old is None:
+                for split in range(max(spec.num_partitions, 1)):
+                    self._r_cache.pop((spec.rdd_id, split), None)  # computed while unknown
         else:
             self._invalidate_all()
+
+    def remove_rdd(self, rdd_id: int) -> None:
+        """Forget an RDD the lineage retired: no child, nothing stored, no stage to come. No
+        remaining partition's cost reads it (R walks parents, F reads pending stages), so
+        only its own entries go."""
+        spec = self._rdds.pop(rdd_id, None)
+        if spec is None:
+            return
+        for parent in spec.parents:
+            kids = self._children.get(parent)
+            if kids is not None and rdd_id in kids:
+                kids.remove(rdd_id)
+                if not kids and parent not in self._rdds:
+                    del self._children[parent]
+        if not self._children.get(rdd_id):
+            self._children.pop(rdd_id, None)
+        for split in self._by_rdd.pop(rdd_id, {}):
+            self._metrics.pop((rdd_id, split), None)
+        for split in range(max(spec.num_partitions, 1)):
+            key = (rdd_id, split)
+            for table in (
+                self._locations,
+                self._f_cache,
+                self._r_cache,
+                *self._cost_cache.values(),
+            ):
+                table.pop(key, None)
+        for table in (self._rdd_means, self._fallback_used, self._later_cache, self._repeated):
+            table.pop(rdd_id, None)
+        self._related.clear()
+        self._ancestors.pop(rdd_id, None)
+
+    def forget_stages(self, stage_ids: Iterable[int]) -> None:
+        """Forget finished stages no RDD spec lists any more (the lineage retired them)."""
+        for stage_id in stage_ids:
+            self._completed.discard(stage_id)
+            self._started.pop(stage_id, None)
+            self._f_by_stage.pop(stage_id, None)
 
     def observe(
         self, key: PartitionKey, size_bytes: float | None = None, compute_ms: float | None = None

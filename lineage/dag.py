@@ -31,7 +31,14 @@ Meanings of the derived values:
   that lists ``r``, with partition index ``i``, on the block's executor (the latest such
   task before the store if the block event came late); ``None`` if no such task was seen.
 
-Other queries: ``signature``, ``submitted_stage_ids``, ``skipped_stage_ids``, ``tasks``,
+Retirement (a live application only, :meth:`LineageDag.retire_finished`): a program of
+thousands of short jobs must not keep a graph that grows with every job. Stages whose jobs
+all ended are forgotten (with their tasks and jobs), and so are RDDs no stage still to run
+lists, that hold no stored block, are not persisted, have no child left and that the caller
+does not keep; ``first_job_of`` is kept per remaining RDD, so what the cost model reads of
+an RDD (its first job, its stages still to run) is the same with or without retirement.
+
+Other queries: ``first_job_of``, ``signature``, ``submitted_stage_ids``, ``skipped_stage_ids``, ``tasks``,
 ``stage_ids``, ``job_ids``, ``is_unpersisted``, ``events_applied``, ``ended_at``;
 ``snapshot`` (comparable with ``==``) and ``from_json_lines`` for recorded runs.
 """
@@ -41,7 +48,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -62,7 +69,7 @@ from lineage.events import (
 )
 from lineage.walk import breadth_first
 
-__all__ = ["LineageDag", "PartitionObservation", "is_python_call_site"]
+__all__ = ["LineageDag", "PartitionObservation", "Retired", "is_python_call_site"]
 
 # a JVM frame, or the JVM's placeholder when no user frame was on its stack (Spark builds the
 # short form "<method> at <unknown>:0"; seen for the ShuffledRDD of partitionBy on py4j threads)
@@ -101,6 +108,17 @@ class PartitionObservation:
         return self.storage_level.is_valid
 
 
+@dataclass(frozen=True)
+class Retired:
+    """What one :meth:`LineageDag.retire_finished` forgot, and the remaining RDDs whose stage
+    lists lost finished stages (a mirror of the graph re-reads those)."""
+
+    rdds: tuple[int, ...] = ()
+    stages: tuple[int, ...] = ()
+    jobs: tuple[int, ...] = ()
+    trimmed: tuple[int, ...] = ()
+
+
 @dataclass
 class _BlockState:
     event: BlockEvent
@@ -130,6 +148,7 @@ class LineageDag:
         self._planned: dict[int, StageRun] = {}
         self._ran: set[int] = set()
         self._rdd_stages: dict[int, set[int]] = defaultdict(set)
+        self._first_job: dict[int, int] = {}  # rdd -> lowest job id of a stage listing it
         self._stage_jobs: dict[int, set[int]] = defaultdict(set)
         self._jobs: dict[int, JobRun] = {}
         self._tasks: dict[tuple[int, int], list[tuple[int, TaskRun]]] = defaultdict(list)
@@ -198,9 +217,13 @@ class LineageDag:
             self._children[parent].add(node.rdd_id)
 
     def _apply_stage(self, stage: StageRun, *, ran: bool) -> None:
+        jobs = self._stage_jobs.get(stage.stage_id, ())
+        first = min(jobs, default=None)
         for node in stage.rdds:
             self._add_rdd(node)
             self._rdd_stages[node.rdd_id].add(stage.stage_id)
+            if first is not None and first < self._first_job.get(node.rdd_id, first + 1):
+                self._first_job[node.rdd_id] = first
         if not ran:
             old = self._planned.get(stage.stage_id)
             self._planned[stage.stage_id] = _merge(old, stage) if old else stage
@@ -215,10 +238,10 @@ class LineageDag:
     def _apply_job(self, job: JobRun) -> None:
         old = self._jobs.get(job.job_id)
         self._jobs[job.job_id] = _merge(old, job) if old else job
-        for stage in job.stages:
-            self._apply_stage(stage, ran=False)
         for stage_id in job.stage_ids:
             self._stage_jobs[stage_id].add(job.job_id)
+        for stage in job.stages:
+            self._apply_stage(stage, ran=False)
 
     def _apply_task(self, task: TaskRun) -> None:
         key = (task.task_id, task.stage_attempt)
@@ -316,6 +339,12 @@ class LineageDag:
             for stage_id in self._rdd_stages.get(rdd_id, ()):
                 jobs |= self._stage_jobs.get(stage_id, set())
             return frozenset(jobs)
+
+    def first_job_of(self, rdd_id: int) -> int | None:
+        """The lowest job id of a stage that lists the RDD (``min(jobs_of(r))``; kept when
+        retirement forgets the RDD's finished stages)."""
+        with self._lock:
+            return self._first_job.get(rdd_id)
 
     def reuse_count(self, rdd_id: int) -> int:
         """Submitted stages that used the RDD after the first one (see the module docs)."""
@@ -416,6 +445,88 @@ class LineageDag:
                 if job.succeeded is not None:
                     skipped |= {s for s in job.stage_ids if s not in self._ran}
             return frozenset(skipped)
+
+    # ------------------------------------------------------------------ retirement
+
+    def retire_finished(self, keep: Callable[[int], bool]) -> Retired:
+        """Forget the finished part of the graph (see the module docstring); ``keep(rdd)``
+        names RDDs that must stay (the caller's live datasets, cached blocks it holds).
+
+        For a live application only: a replayed log keeps everything for its summaries.
+        Cost: one pass over the stages and RDDs still known, which retirement keeps to the
+        program's live part.
+        """
+        with self._lock:
+            ended = {j for j, job in self._jobs.items() if job.succeeded is not None}
+            finished = {s for s, jobs in self._stage_jobs.items() if jobs and jobs <= ended}
+            trimmed = []
+            for rdd_id, stages in self._rdd_stages.items():
+                if stages & finished:
+                    stages -= finished
+                    trimmed.append(rdd_id)
+            retired = self._retire_rdds(keep)
+            for rdd_id in [r for r in self._blocks if r not in self._rdds]:
+                if not self._stored(rdd_id):
+                    del self._blocks[rdd_id]  # a late block event of a retired RDD
+            self._forget_stages(finished)
+            jobs = sorted(ended)
+            for job_id in jobs:
+                del self._jobs[job_id]
+            gone = set(retired)
+            return Retired(
+                rdds=tuple(sorted(retired)),
+                stages=tuple(sorted(finished)),
+                jobs=tuple(jobs),
+                trimmed=tuple(sorted(r for r in trimmed if r not in gone)),
+            )
+
+    def _stored(self, rdd_id: int) -> bool:
+        return any(
+            state.event.storage_level.is_valid
+            for states in self._blocks.get(rdd_id, {}).values()
+            for state in states.values()
+        )
+
+    def _retire_rdds(self, keep: Callable[[int], bool]) -> list[int]:
+        retired = []
+        candidates = [r for r in self._rdds if not self._children.get(r)]
+        while candidates:
+            rdd_id = candidates.pop()
+            node = self._rdds.get(rdd_id)
+            if (
+                node is None
+                or self._children.get(rdd_id)
+                or self._rdd_stages.get(rdd_id)
+                or (node.storage_level.is_valid and rdd_id not in self._unpersisted)
+                or self._stored(rdd_id)
+                or keep(rdd_id)
+            ):
+                continue
+            del self._rdds[rdd_id]
+            for table in (self._children, self._rdd_stages, self._first_job, self._blocks):
+                table.pop(rdd_id, None)
+            self._unpersisted.discard(rdd_id)
+            retired.append(rdd_id)
+            for parent in node.parent_ids:
+                siblings = self._children.get(parent)
+                if siblings is not None:
+                    siblings.discard(rdd_id)
+                    if not siblings:
+                        del self._children[parent]
+                        candidates.append(parent)
+        return retired
+
+    def _forget_stages(self, stage_ids: set[int]) -> None:
+        for stage_id in stage_ids:
+            for task in self._stage_tasks.pop(stage_id, ()):
+                self._task_ids.discard((task.task_id, task.stage_attempt))
+                self._tasks.pop((stage_id, task.partition_index), None)
+            attempt = self._latest_attempt.pop(stage_id, None)
+            for number in range(0 if attempt is None else attempt + 1):
+                self._attempts.pop((stage_id, number), None)
+            self._planned.pop(stage_id, None)
+            self._ran.discard(stage_id)
+            self._stage_jobs.pop(stage_id, None)
 
     @property
     def ended_at(self) -> int | None:
