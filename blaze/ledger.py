@@ -298,7 +298,7 @@ class Ledger:
     def cached_partition_counts(self) -> dict[int, int]:
         """Distinct cached partitions per RDD holding any (what a job's lineage walk stops at)."""
         return {
-            rdd_id: len({slot[1] for slot in slots})
+            rdd_id: len(self.cached_partitions(rdd_id))
             for rdd_id, slots in self._by_rdd.items()
             if slots
         }

@@ -115,7 +115,6 @@ class Retired:
 
     rdds: tuple[int, ...] = ()
     stages: tuple[int, ...] = ()
-    jobs: tuple[int, ...] = ()
     trimmed: tuple[int, ...] = ()
 
 
@@ -469,14 +468,12 @@ class LineageDag:
                 if not self._stored(rdd_id):
                     del self._blocks[rdd_id]  # a late block event of a retired RDD
             self._forget_stages(finished)
-            jobs = sorted(ended)
-            for job_id in jobs:
+            for job_id in ended:
                 del self._jobs[job_id]
             gone = set(retired)
             return Retired(
                 rdds=tuple(sorted(retired)),
                 stages=tuple(sorted(finished)),
-                jobs=tuple(jobs),
                 trimmed=tuple(sorted(r for r in trimmed if r not in gone)),
             )
 
