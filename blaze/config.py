@@ -182,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("disk.readMsPerMiB", "disk_read_ms_per_mib", _ms_per_mib, "calibrate"),
     Setting("logLevel", "log_level", lambda k, v: _choice(k, v, LOG_LEVELS, upper=True), "INFO"),
     Setting("userCache", "user_cache", lambda k, v: _choice(k, v, USER_CACHE), "honor"),
-    Setting("explain.capacity", "explain_capacity", _capacity, "100000"),
+    Setting("explain.capacity", "explain_capacity", _capacity, "20000"),
     Setting("explain.path", "explain_path", _text, "", optional=True),
     Setting("report.path", "report_path", _text, "", optional=True),
 )
@@ -208,7 +208,7 @@ class BlazeConfig:
     disk_read_ms_per_mib: float | None = None
     log_level: str = "INFO"
     user_cache: str = "honor"  # "ignore": the program's persist/cache calls are ignored
-    explain_capacity: int = 100_000  # decisions kept in the decision log's ring buffer
+    explain_capacity: int = 20_000  # decisions kept in the decision log's ring buffer
     explain_path: str | None = None  # None: next to the event log, if Spark writes one
     report_path: str | None = None  # also write the report as JSON here at detach
 

@@ -77,8 +77,11 @@ class Enforcement:
         self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
 
     def on_job_end(self) -> None:
+        """Decide what waited for its R, then correct the book from Spark's storage status.
+
+        Orders still being carried out are not waited for (the next job would wait with
+        them): their blocks keep the book's view, which is where the order puts them."""
         self._admit_awaiting()
-        self._orders.settle()
         self._orders.collect()
         self._resync()
 
@@ -129,6 +132,7 @@ class Enforcement:
         """A stage completed: its read baselines go, and memory may have freed (MRD's
         prefetch reads back what is needed next)."""
         self._measurements.stage_done(stage_id)
+        self._ledger.forget_stage(stage_id)
         if self._prefetcher is not None:
             self._prefetcher.run(f"stage {stage_id} completed")
 
@@ -251,7 +255,7 @@ class Enforcement:
             for b in status.blocks
         ]
         before = {slot: (r.memory_size, r.disk_size) for slot, r in self._ledger.blocks.items()}
-        self._ledger.resync(truth)
+        self._ledger.resync(truth, keep=self._orders.in_flight())
         after = self._ledger.blocks
         for slot in set(before) | set(after):
             record = after.get(slot)

@@ -310,17 +310,24 @@ class Ledger:
         if excess_bytes > self.counters.max_over_budget_bytes:
             self.counters.max_over_budget_bytes = excess_bytes
 
-    def resync(self, truth: list[tuple[int, int, str, int, int]]) -> int:
+    def resync(
+        self, truth: list[tuple[int, int, str, int, int]], keep: set[Slot] = frozenset()
+    ) -> int:
         """Replace the book by Spark's storage status ``(rdd, split, executor, mem, disk)``.
 
         A block the ledger holds but Spark does not was removed by someone else (or its
-        event was lost): it is treated as dropped. Returns the number of corrections.
+        event was lost): it is treated as dropped. Slots in ``keep`` (an order on its way)
+        keep the book's view. Returns the number of corrections.
         """
         self.counters.resyncs += 1
-        fresh = {(r, s, e): (m, d) for r, s, e, m, d in truth if m > 0 or d > 0}
+        fresh = {
+            (r, s, e): (m, d)
+            for r, s, e, m, d in truth
+            if (m > 0 or d > 0) and (r, s, e) not in keep
+        }
         corrections = 0
         for slot in list(self.blocks):
-            if slot not in fresh:
+            if slot not in fresh and slot not in keep:
                 self._remove(slot)
                 reason = self._expected.pop(slot, None) or "external_or_spark"
                 self.counters.evictions_by_reason[reason] += 1
@@ -345,6 +352,15 @@ class Ledger:
             self._stage_graphs[stage.stage_id] = graph
         else:
             self._stage_graphs.pop(stage.stage_id, None)
+
+    @property
+    def stage_graphs_held(self) -> int:
+        return len(self._stage_graphs)
+
+    def forget_stage(self, stage_id: int) -> None:
+        """A stage completed: its tasks have all been applied (a program of thousands of
+        stages keeps only the running ones' graphs)."""
+        self._stage_graphs.pop(stage_id, None)
 
     def apply_task(self, task: TaskRun) -> list[tuple[Key, str]]:
         """Classify each persisted RDD partition the task read or computed, in the order

@@ -237,7 +237,8 @@ class BlazeManager:
             config=self.config,
             explain=self.decision_log,
             lock=self._lock,
-            sync=lambda timeout_s: self.sync(timeout_s=timeout_s),
+            # a job boundary needs the earlier events handled, not the orders carried out
+            sync=lambda timeout_s: self.sync(timeout_s=timeout_s, orders=False),
             on_error=self.errors.count,
             **shared,
         )
@@ -329,15 +330,17 @@ class BlazeManager:
         self.reporting.write_decision_log()
         publish_report(log, self.reporting.final_report(), self.config.report_path)
 
-    def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
-        """Wait until every Spark event so far is handled and every decision enforced."""
+    def sync(self, timeout_s: float = SYNC_TIMEOUT_S, *, orders: bool = True) -> None:
+        """Wait until every Spark event so far is handled and (``orders``) every decision
+        carried out on the executors — which takes up to two of their 50 ms polls."""
         if self._listener is not None and self._listener.attached:
             self._listener.wait_until_empty(timeout_s)
         done = threading.Event()
         self._events.put(done)
         if not done.wait(timeout_s):
             raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
-        self.orders.settle(min(timeout_s, ORDERS_SETTLE_S))  # carried out on the executors
+        if orders:
+            self.orders.settle(min(timeout_s, ORDERS_SETTLE_S))
 
     # ---- what users read ----------------------------------------------------------------
     def report(self, *, sync: bool = True) -> dict:
@@ -364,6 +367,8 @@ class BlazeManager:
                 "observed": self.measurements.observed,
                 "site_sizes": self.measurements.sizes,
                 "ledger": self.ledger.blocks,
+                "stage_graphs": self.ledger.stage_graphs_held,
+                "decision_log": len(self.decision_log),
                 "cost_model_rdds": self.engine.model.rdds,
                 "predictor_points": self.measurements.predictors.point_count(),
             }

@@ -34,6 +34,7 @@ NO_PLUGIN_HINT = (
     "any spark.blaze.* conf set (spark-submit --conf spark.blaze.enabled=true)"
 )
 TIMING_SAMPLES = 10_000
+IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a lost executor
 
 
 class ExecutorOrders:
@@ -47,6 +48,8 @@ class ExecutorOrders:
         self._warned: set[str] = set()
         self._round_trip_us: list[int] = []
         self._task_start_us: list[int] = []
+        # (rdd, split, executor) -> when each order not yet reported done was queued
+        self._in_flight: dict[tuple[int, int, str], list[float]] = {}
         if not self.available:
             log.warning(NO_PLUGIN_HINT)
 
@@ -62,6 +65,7 @@ class ExecutorOrders:
         if not self.available:
             return False
         if self._mailbox.order(executor, rdd_id, split, spill=spill):
+            self._in_flight.setdefault((rdd_id, split, executor), []).append(time.monotonic())
             return True
         if executor not in self._warned:
             self._warned.add(executor)
@@ -83,6 +87,7 @@ class ExecutorOrders:
                 log.warning("blaze: executor %s: %s", parts[0], line.split(" ", 2)[-1])
                 continue
             if len(parts) == 5:
+                self._done((int(parts[1]), int(parts[2]), parts[0]))
                 action, outcome = parts[3], parts[4]
                 self.outcomes[f"{action}_{outcome}"] += 1
                 if action == "spill" and outcome == "not_in_memory":
@@ -91,6 +96,23 @@ class ExecutorOrders:
             if len(self._round_trip_us) < TIMING_SAMPLES:
                 self._round_trip_us.append(ask_us)
                 self._task_start_us.append(start_us)
+
+    def _done(self, slot: tuple[int, int, str]) -> None:
+        queued = self._in_flight.get(slot)
+        if queued:
+            queued.pop(0)
+            if not queued:
+                del self._in_flight[slot]
+
+    def in_flight(self) -> set[tuple[int, int, str]]:
+        """Blocks with an order queued or being carried out (as of the last :meth:`collect`):
+        Spark's storage status still shows them as they were, the ledger already as they
+        will be. Orders older than ``IN_FLIGHT_EXPIRY_S`` (a lost executor's) no longer count.
+        """
+        horizon = time.monotonic() - IN_FLIGHT_EXPIRY_S
+        for slot in [s for s, queued in self._in_flight.items() if queued[-1] < horizon]:
+            del self._in_flight[slot]
+        return set(self._in_flight)
 
     def settle(self, timeout_s: float = 2.0) -> bool:
         """Wait until every queued order was carried out (before comparing with Spark)."""

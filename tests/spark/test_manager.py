@@ -453,7 +453,8 @@ def test_a_long_loop_of_generations_keeps_the_managers_books_flat(sc, attach):
         if job in (20, 60):
             manager.sync()
             sizes[job] = manager.book_sizes()
-    for book in ("tracker", "rdd_of_token", "observed", "datasets", "ledger"):
+    books = ("tracker", "rdd_of_token", "observed", "datasets", "ledger", "stage_graphs")
+    for book in books:
         assert sizes[60][book] <= sizes[20][book], (book, sizes)
     assert sizes[60]["tracker"] < 20  # only the live generations and the base
     previous.unpersist()

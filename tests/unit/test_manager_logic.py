@@ -109,6 +109,23 @@ def test_resync_drops_blocks_spark_no_longer_has_and_adds_unknown_ones():
     assert ledger.memory_used("exec-1") == 50
 
 
+def test_resync_leaves_blocks_with_an_order_on_its_way_as_the_book_has_them():
+    """The book already shows a dropped and a spilled block where the orders put them;
+    Spark's status still shows both in memory until the executor carries the orders out."""
+    ledger = Ledger()
+    for split in (0, 1, 2):
+        ledger.apply_block(block(5, split, 100))
+    ledger.mark_dropped((5, 0, "driver"))
+    ledger.mark_spilled((5, 1, "driver"))
+    truth = [(5, split, "driver", 100, 0) for split in (0, 1, 2)]
+    ledger.resync(truth, keep={(5, 0, "driver"), (5, 1, "driver")})
+    assert ledger.locate(5, 0) == []
+    assert [(r.memory_size, r.disk_size) for r in ledger.locate(5, 1)] == [(0, 100)]
+    assert ledger.memory_used("driver") == 100
+    ledger.resync(truth)  # the orders never happened after all: Spark's view wins
+    assert ledger.memory_used("driver") == 300
+
+
 def test_events_for_unknown_stages_and_non_rdd_blocks_are_ignored():
     ledger = Ledger()
     assert ledger.apply_task(task(99, 0)) == []

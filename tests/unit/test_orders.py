@@ -7,8 +7,9 @@ real one is driven through Spark in tests/spark and tests/e2e.
 from __future__ import annotations
 
 import logging
+import time
 
-from blaze.orders import NO_PLUGIN_HINT, ExecutorOrders
+from blaze.orders import IN_FLIGHT_EXPIRY_S, NO_PLUGIN_HINT, ExecutorOrders
 
 
 class _Mailbox:
@@ -55,6 +56,26 @@ def test_orders_go_to_the_executor_that_holds_the_block_and_outcomes_are_counted
     assert report["plugin_ask_ms_median"] == 0.5
     assert report["plugin_task_start_ms_median"] == 0.6
     assert report["plugin_task_samples"] == 3
+
+
+def test_an_order_is_in_flight_until_its_executor_reports_it(monkeypatch):
+    mailbox = _Mailbox()
+    orders = ExecutorOrders(mailbox)
+    orders.drop(3, 1, "0")
+    orders.drop(3, 1, "0")  # a second order for the same block before the first is done
+    orders.spill(4, 0, "1")
+    assert not orders.drop(5, 0, "9")  # not queued: never in flight
+    assert orders.in_flight() == {(3, 1, "0"), (4, 0, "1")}
+    mailbox.lines = ["0 3 1 drop dropped", "1 4 0 spill spilled"]
+    orders.collect()
+    assert orders.in_flight() == {(3, 1, "0")}
+    mailbox.lines = ["0 3 1 drop not_found"]
+    orders.collect()
+    assert orders.in_flight() == set()
+    orders.spill(6, 2, "1")  # its executor is lost: the order expires
+    later = time.monotonic() + IN_FLIGHT_EXPIRY_S + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert orders.in_flight() == set()
 
 
 def test_an_executor_without_a_plugin_half_is_named_once_and_nothing_is_queued(caplog):
