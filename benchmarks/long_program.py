@@ -1,10 +1,13 @@
 """A program of many short jobs, with and without ``spark.blaze.enabled=true``.
 
 Usage: python benchmarks/long_program.py [--jobs 2000] [--marks 100,1000,2000] [--repeats 1]
-       [--smoke] [--out DIR]
+       [--shape map|shuffle] [--smoke] [--out DIR]
 
-The loop a new user writes: each job caches a new ``base.map(...)`` generation, counts it and
-unpersists the previous one. Stock Spark runs every job in about the same time; the flag must
+The loop a new user writes (``--shape map``, the shape the issue reported): each job caches a
+new ``base.map(...)`` generation, counts it and unpersists the previous one. ``--shape
+shuffle`` (a second shape, never tuned on): each iteration caches a ``reduceByKey`` over four
+partitions, reads it with two actions (the second a cache hit) and unpersists the previous
+one; "jobs" then counts iterations. Stock Spark runs every job in about the same time; the flag must
 not change that however long the program runs (a manager whose books or predictor fits grow
 with every generation makes each job dearer than the last).
 
@@ -36,7 +39,9 @@ CHILD = textwrap.dedent(
     """
     import json, sys, time
     from pyspark.sql import SparkSession
+    from operator import add
     flag, jobs, marks = sys.argv[1], int(sys.argv[2]), [int(m) for m in sys.argv[3].split(",")]
+    shape = sys.argv[4]
     builder = (
         SparkSession.builder.master("local[2]")
         .config("spark.ui.enabled", "false")
@@ -63,8 +68,14 @@ CHILD = textwrap.dedent(
     previous = None
     window_start, last_mark = time.perf_counter(), 0
     for job in range(1, jobs + 1):
-        current = base.map(lambda x, j=job: x * j % 97).cache()
-        current.count()
+        if shape == "map":
+            current = base.map(lambda x, j=job: x * j % 97).cache()
+            current.count()
+        else:
+            current = base.map(lambda x, j=job: (x % 40, x * j % 1009)).reduceByKey(add, 4)
+            current = current.cache()
+            current.count()
+            current.values().sum()
         if previous is not None:
             previous.unpersist()
         previous = current
@@ -83,10 +94,10 @@ CHILD = textwrap.dedent(
 ).replace("__MARK__", MARK)
 
 
-def run_child(flag: str, jobs: int, marks: list[int]) -> list[dict]:
+def run_child(flag: str, jobs: int, marks: list[int], shape: str) -> list[dict]:
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, flag, str(jobs), ",".join(map(str, marks))],
+        [sys.executable, "-c", CHILD, flag, str(jobs), ",".join(map(str, marks)), shape],
         capture_output=True,
         text=True,
         env=env,
@@ -110,6 +121,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--marks", default="100,1000,2000")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--shape", choices=("map", "shuffle"), default="map")
     parser.add_argument("--smoke", action="store_true", help="40 jobs, marks 20,40")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -124,7 +136,7 @@ def main(argv=None) -> int:
     for repeat in range(args.repeats):
         order = ("plain", "flag") if repeat % 2 == 0 else ("flag", "plain")
         for side in order:
-            rows = run_child("on" if side == "flag" else "off", jobs, marks)
+            rows = run_child("on" if side == "flag" else "off", jobs, marks, args.shape)
             runs[side].append(rows)
             print(side, [(r["job"], round(r["ms_per_job"], 1), round(r["rss_mib"])) for r in rows])
     load_after = load()
@@ -151,6 +163,7 @@ def main(argv=None) -> int:
         "load_before": load_before,
         "load_after": load_after,
         "jobs": jobs,
+        "shape": args.shape,
         "repeats": args.repeats,
         "smoke": args.smoke,
         "windows": table,
@@ -160,7 +173,8 @@ def main(argv=None) -> int:
     result["worst_ratio"] = worst
     result["met"] = worst <= 1.05
     lines = [
-        f"# Long program: {jobs} short jobs, plain vs spark.blaze.enabled=true",
+        f"# Long program ({args.shape} shape): {jobs} short jobs, plain vs "
+        "spark.blaze.enabled=true",
         "",
         f"load before {load_before}, after {load_after}; {args.repeats} repeat(s)"
         + (" — SMOKE RUN, not a measurement" if args.smoke else ""),
@@ -177,10 +191,11 @@ def main(argv=None) -> int:
     lines += ["", f"worst ratio {worst:.2f}: target ≤ 1.05 {'met' if worst <= 1.05 else 'missed'}"]
     print("\n".join(lines))
     if not args.smoke:
+        stem = STEM if args.shape == "map" else f"{STEM}_{args.shape}"
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{STEM}.json").write_text(json.dumps(result, indent=2) + "\n")
-        (args.out / f"{STEM}.md").write_text("\n".join(lines) + "\n")
-        _plot(table, args.out / f"{STEM}.png")
+        (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+        _plot(table, args.out / f"{stem}.png")
     return 0
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "default_conf_path",
     "default_spark_conf",
     "local_dir_of",
+    "merge_overrides",
     "parse_bool",
     "parse_bytes",
     "read_conf_file",
@@ -191,6 +192,30 @@ SETTINGS: tuple[Setting, ...] = (
 
 KEYWORDS: dict[str, str] = {s.field: s.key for s in SETTINGS if s.field != "enabled"}
 """attach() keyword -> the ``spark.blaze.*`` key it sets (``enabled`` is implied)."""
+
+
+def merge_overrides(conf: Mapping[str, str], policy, overrides: Mapping) -> dict[str, str]:
+    """``conf`` with ``attach(policy=..., **overrides)`` applied: keywords of
+    :data:`KEYWORDS` or full ``spark.blaze.*`` keys; None removes a key. An unknown keyword
+    raises ``TypeError`` naming the known ones, as a Python call with a bad keyword would."""
+    merged = dict(conf)
+    if policy is not None:
+        merged[PREFIX + "policy"] = str(policy)
+    for name, value in overrides.items():
+        if name.startswith(PREFIX):
+            key = name
+        elif name in KEYWORDS:
+            key = PREFIX + KEYWORDS[name]
+        else:
+            known = ", ".join(sorted(KEYWORDS))
+            raise TypeError(f"attach() got an unknown option {name!r} (known: {known})")
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, bool):
+            merged[key] = "true" if value else "false"
+        else:
+            merged[key] = str(value)
+    return merged
 
 
 @dataclass(frozen=True)

@@ -107,11 +107,11 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
         rdd = rdd_of(*args, **kwargs)
         try:
             with _user_call_site_held(rdd.ctx):
-                manager._before_job(rdd)
+                manager.boundaries.before_job(rdd)
                 try:
                     return original(*args, **kwargs)
                 finally:
-                    manager._after_job()
+                    manager.boundaries.after_job()
         finally:
             _depth.value = 0
 
@@ -126,7 +126,7 @@ def _dataframe_action_wrapper(manager, original):
             return original(self, *args, **kwargs)
         _depth.value = 1
         try:
-            manager._before_dataframe_job()
+            manager.boundaries.before_dataframe_job()
         finally:
             _depth.value = 0
         with _user_call_site_held(self.sparkSession.sparkContext):
@@ -177,7 +177,7 @@ def install(manager) -> dict[str, Any]:
         def init_wrapper(original):
             def __init__(self, *args, **kwargs):
                 original(self, *args, **kwargs)
-                manager._on_rdd_created(self)
+                manager.registry.on_rdd_created(self)
 
             return __init__
 
@@ -185,9 +185,9 @@ def install(manager) -> dict[str, Any]:
             def __init__(self, prev, *args, **kwargs):
                 # before PySpark fuses ``prev`` into this new RDD's pipeline: a dataset known
                 # to be reused must be persisted now, or this child would never read its cache
-                manager._before_derive(prev)
+                manager.boundaries.before_derive(prev)
                 original(self, prev, *args, **kwargs)
-                manager._on_rdd_created(self)
+                manager.registry.on_rdd_created(self)
 
             return __init__
 
@@ -197,33 +197,39 @@ def install(manager) -> dict[str, Any]:
             RDD,
             "persist",
             lambda original: (
-                lambda self, storageLevel=None: manager._persist_rdd(self, storageLevel, original)
+                lambda self, storageLevel=None: manager.persistence.persist_rdd(
+                    self, storageLevel, original
+                )
             ),
         )
         _patch(
             RDD,
             "unpersist",
             lambda original: (
-                lambda self, blocking=False: manager._unpersist(self, blocking, original)
+                lambda self, blocking=False: manager.persistence.unpersist(self, blocking, original)
             ),
         )
         _patch(
             DataFrame,
             "persist",
             lambda original: (
-                lambda self, storageLevel=None: manager._persist_df(self, storageLevel, original)
+                lambda self, storageLevel=None: manager.persistence.persist_df(
+                    self, storageLevel, original
+                )
             ),
         )
         _patch(
             DataFrame,
             "cache",
-            lambda original: lambda self: manager._persist_df(self, None, original, cache=True),
+            lambda original: (
+                lambda self: manager.persistence.persist_df(self, None, original, cache=True)
+            ),
         )
         _patch(
             DataFrame,
             "unpersist",
             lambda original: (
-                lambda self, blocking=False: manager._unpersist(self, blocking, original)
+                lambda self, blocking=False: manager.persistence.unpersist(self, blocking, original)
             ),
         )
         for action in DATAFRAME_ACTIONS:
@@ -243,7 +249,7 @@ def install(manager) -> dict[str, Any]:
 
         def stop_wrapper(original):
             def stop(self):
-                manager._on_spark_stop(self)
+                manager.on_spark_stop(self)
                 return original(self)
 
             return stop

@@ -25,12 +25,13 @@ coalesce, a cogroup) the walk stops: those reads are not counted, never guessed.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from blaze.counters import Counters
 from blaze.disk_copies import DiskCopies
 from blaze.partition_map import StageGraph
+from blaze.size_score import SizeScore
 from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["BlockRecord", "Change", "Ledger"]
@@ -71,24 +72,6 @@ class Change:
     disk_size: int
 
 
-@dataclass
-class _Counters:
-    hits: int = 0
-    memory_hits: int = 0
-    disk_hits: int = 0
-    misses: int = 0
-    recomputed_partitions: int = 0
-    disk_bytes_written: int = 0
-    disk_bytes_read: int = 0
-    evictions_by_reason: Counter = field(default_factory=Counter)
-    decisions: Counter = field(default_factory=Counter)
-    events: Counter = field(default_factory=Counter)
-    max_over_budget_bytes: int = 0
-    resyncs: int = 0
-    resync_corrections: int = 0
-    spark_evictions: int = 0  # managed blocks Spark moved out of memory, not the manager
-
-
 class Ledger:
     """Where each RDD block lives, and the report's counters. Not thread-safe by itself:
     the manager feeds it from one worker thread and reads it under its own lock.
@@ -99,7 +82,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.blocks: dict[Slot, BlockRecord] = {}
-        self.counters = _Counters()
+        self.counters = Counters()
         self.clock = 0
         self._by_executor: dict[str, dict[Slot, BlockRecord]] = defaultdict(dict)
         self._by_key: dict[Key, dict[str, BlockRecord]] = defaultdict(dict)
@@ -109,13 +92,9 @@ class Ledger:
         self._stored_since_look: set[Key] = set()
         self._promoted_since_look: dict[Key, int] = {}
         self._computed: set[Key] = set()
-        self._expected: dict[Slot, str] = {}  # orders given, by reason
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
         self.disk_copies = DiskCopies()
-        self._predicted: dict[tuple[int, int], float] = {}
-        self._prediction_errors: list[float] = []
-        self._predicted_bytes = 0.0
-        self._observed_bytes = 0
+        self.size_score = SizeScore()  # predicted sizes against the stored ones
         # slots whose memory size or last access changed since an eviction index last
         # looked (None: nobody keeps one, so nothing is collected)
         self.touched: set[Slot] | None = None
@@ -215,11 +194,9 @@ class Ledger:
         elif before_mem == 0 and before_disk == 0 and (mem > 0 or disk > 0):
             self._stored_since_look.add(key)
             self._count_computation(key)
-            self._observe_size(key, mem or disk)
-        if left or removed:
-            reason = self._expected.pop(slot, None)
-            if reason is None:
-                reason = "spark_spill" if (left and disk > 0) else "external_or_spark"
+            self.size_score.observe(key, mem or disk)
+        if left or removed:  # the manager's own orders changed the book before their event
+            reason = "spark_spill" if (left and disk > 0) else "external_or_spark"
             self.counters.evictions_by_reason[reason] += 1
         return Change(key, event.executor_id, entered, left, removed, mem, disk)
 
@@ -228,10 +205,6 @@ class Ledger:
         if key in self._computed:
             self.counters.recomputed_partitions += 1
         self._computed.add(key)
-
-    def expect(self, rdd_id: int, split_index: int, executor_id: str, reason: str) -> None:
-        """Record that the manager ordered this block out of memory (for the eviction reason)."""
-        self._expected[(rdd_id, split_index, executor_id)] = reason
 
     def mark_spilled(self, slot: Slot) -> None:
         """The manager moved this block to disk: free its memory in the book right away."""
@@ -274,7 +247,6 @@ class Ledger:
         slots = list(self._by_rdd.get(rdd_id, ()))
         for slot in slots:
             self._remove(slot)
-            self._expected.pop(slot, None)
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
@@ -329,8 +301,7 @@ class Ledger:
         for slot in list(self.blocks):
             if slot not in fresh and slot not in keep:
                 self._remove(slot)
-                reason = self._expected.pop(slot, None) or "external_or_spark"
-                self.counters.evictions_by_reason[reason] += 1
+                self.counters.evictions_by_reason["external_or_spark"] += 1
                 corrections += 1
         for slot, (mem, disk) in fresh.items():
             record = self.blocks.get(slot)
@@ -406,49 +377,15 @@ class Ledger:
             self._touch(record)
         return outcome
 
-    # ---- predicted vs observed sizes ------------------------------------------------------
-    def predict_size(self, key: Key, size: float) -> None:
-        """Register the size predicted for a block before it is stored."""
-        self._predicted[key] = float(size)
-
-    def _observe_size(self, key: Key, size: int) -> None:
-        predicted = self._predicted.pop(key, None)
-        if predicted is None or size <= 0:
-            return
-        self._prediction_errors.append(abs(predicted - size) / size)
-        self._predicted_bytes += predicted
-        self._observed_bytes += size
-
     # ---- report ---------------------------------------------------------------------------
     def report(self) -> dict:
-        c = self.counters
-        errors = self._prediction_errors
         by_executor: dict[str, dict[str, int]] = defaultdict(lambda: {"memory": 0, "disk": 0})
         for r in self.blocks.values():
             by_executor[r.executor_id]["memory"] += r.memory_size
             by_executor[r.executor_id]["disk"] += r.disk_size
         return {
-            "hits": c.hits,
-            "memory_hits": c.memory_hits,
-            "disk_hits": c.disk_hits,
-            "misses": c.misses,
-            "recomputed_partitions": c.recomputed_partitions,
-            "disk_bytes_written": c.disk_bytes_written,
-            "disk_bytes_read": c.disk_bytes_read,
+            **self.counters.report(),
             **self.disk_copies.report(),
-            "evictions_by_reason": dict(sorted(c.evictions_by_reason.items())),
-            "decisions": dict(sorted(c.decisions.items())),
-            "predicted_vs_observed": {
-                "method": "costmodel.predict per callSite (last size until 3 generations)",
-                "blocks": len(errors),
-                "median_relative_error": statistics.median(errors) if errors else None,
-                "predicted_bytes": int(self._predicted_bytes),
-                "observed_bytes": int(self._observed_bytes),
-            },
+            "predicted_vs_observed": self.size_score.report(),
             "cached_bytes_by_executor": {k: dict(v) for k, v in sorted(by_executor.items())},
-            "max_over_budget_bytes": c.max_over_budget_bytes,
-            "events": dict(sorted(c.events.items())),
-            "resyncs": c.resyncs,
-            "resync_corrections": c.resync_corrections,
-            "spark_evictions": c.spark_evictions,
         }

@@ -39,14 +39,13 @@ import atexit
 import logging
 import queue
 import threading
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from blaze import hooks, sparklog
-from blaze._jvm import JvmBridge, PluginMailbox
+from blaze._jvm import JvmBridge
+from blaze._plugin_jvm import PluginMailbox
 from blaze.boundaries import JobBoundaries
-from blaze.config import KEYWORDS, PREFIX, BlazeConfig
+from blaze.config import PREFIX, BlazeConfig, merge_overrides
 from blaze.enforce import Enforcement
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
@@ -91,27 +90,6 @@ def active_manager(sc) -> BlazeManager | None:
         return _active.get(id(sc))
 
 
-def _merge_overrides(conf: dict[str, str], policy, overrides: Mapping[str, Any]) -> dict:
-    merged = dict(conf)
-    if policy is not None:
-        merged[PREFIX + "policy"] = str(policy)
-    for name, value in overrides.items():
-        if name.startswith(PREFIX):
-            key = name
-        elif name in KEYWORDS:
-            key = PREFIX + KEYWORDS[name]
-        else:
-            known = ", ".join(sorted(KEYWORDS))
-            raise TypeError(f"attach() got an unknown option {name!r} (known: {known})")
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, bool):
-            merged[key] = "true" if value else "false"
-        else:
-            merged[key] = str(value)
-    return merged
-
-
 def attach(spark, policy: str | None = None, **overrides) -> BlazeManager:
     """Attach a cache manager to ``spark`` (a SparkSession or SparkContext) and return it.
 
@@ -132,7 +110,7 @@ def attach(spark, policy: str | None = None, **overrides) -> BlazeManager:
         )
     bridge = JvmBridge(sc)
     conf = {k: v for k, v in bridge.conf().items() if k.startswith(PREFIX)}
-    config = BlazeConfig.from_conf(_merge_overrides(conf, policy, overrides))
+    config = BlazeConfig.from_conf(merge_overrides(conf, policy, overrides))
     manager = BlazeManager(sc, session, config, bridge)
     manager._start()
     return manager
@@ -357,49 +335,12 @@ class BlazeManager:
         return self.reporting.decision_log_path()
 
     def book_sizes(self) -> dict[str, int]:
-        """Entries in each of the manager's growing tables: what a long program's driver
-        memory is made of (``benchmarks/long_program.py`` checks they stay flat)."""
-        with self._lock:
-            tables = {
-                "datasets": self.registry.datasets,
-                "rdd_of_token": self.registry.rdd_of_token,
-                "tracker": self.registry.tracker.datasets,
-                "observed": self.measurements.observed,
-                "site_sizes": self.measurements.sizes,
-                "ledger": self.ledger.blocks,
-                "stage_graphs": self.ledger.stage_graphs_held,
-                "decision_log": len(self.decision_log),
-                "cost_model_rdds": self.engine.model.rdds,
-                "predictor_points": self.measurements.predictors.point_count(),
-            }
-            return {k: v if isinstance(v, int) else len(v) for k, v in tables.items()}
+        return self.reporting.book_sizes()
 
-    # ---- the entry points blaze.hooks wraps PySpark's methods with -------------------------
-    def _on_rdd_created(self, rdd) -> None:
-        self.registry.on_rdd_created(rdd)
+    book_sizes.__doc__ = Reporting.book_sizes.__doc__
 
-    def _before_derive(self, prev) -> None:
-        self.boundaries.before_derive(prev)
-
-    def _before_job(self, rdd) -> None:
-        self.boundaries.before_job(rdd)
-
-    def _after_job(self) -> None:
-        self.boundaries.after_job()
-
-    def _before_dataframe_job(self) -> None:
-        self.boundaries.before_dataframe_job()
-
-    def _persist_rdd(self, rdd, level, original):
-        return self.persistence.persist_rdd(rdd, level, original)
-
-    def _persist_df(self, df, level, original, *, cache: bool = False):
-        return self.persistence.persist_df(df, level, original, cache=cache)
-
-    def _unpersist(self, obj, blocking, original):
-        return self.persistence.unpersist(obj, blocking, original)
-
-    def _on_spark_stop(self, sc) -> None:
+    def on_spark_stop(self, sc) -> None:
+        """``SparkContext.stop`` was called (blaze.hooks): a manager of that context detaches."""
         if sc is self._sc:
             self.detach()
 

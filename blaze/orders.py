@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import statistics
+import threading
 import time
 from collections import Counter
 
-from blaze._jvm import PluginMailbox
+from blaze._plugin_jvm import PluginMailbox
 
 __all__ = ["NO_PLUGIN_HINT", "ExecutorOrders"]
 
@@ -34,11 +35,18 @@ NO_PLUGIN_HINT = (
     "any spark.blaze.* conf set (spark-submit --conf spark.blaze.enabled=true)"
 )
 TIMING_SAMPLES = 10_000
-IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a lost executor
+IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a stuck executor
+SETTLE_POLL_S = 0.005
 
 
 class ExecutorOrders:
-    """Queues spill/drop orders for executors and counts what became of them."""
+    """Queues spill/drop orders for executors and counts what became of them.
+
+    The one record of which orders are still on their way is ``_in_flight`` here: the
+    resync keeps those blocks as the book has them, and :meth:`settle` waits for it to
+    empty. The JVM half only says which executors are still fetching (a lost one never
+    reports). Thread-safe: the worker queues and collects, a user thread may settle.
+    """
 
     def __init__(self, mailbox: PluginMailbox) -> None:
         self._mailbox = mailbox
@@ -50,6 +58,7 @@ class ExecutorOrders:
         self._task_start_us: list[int] = []
         # (rdd, split, executor) -> when each order not yet reported done was queued
         self._in_flight: dict[tuple[int, int, str], list[float]] = {}
+        self._lock = threading.Lock()
         if not self.available:
             log.warning(NO_PLUGIN_HINT)
 
@@ -65,7 +74,9 @@ class ExecutorOrders:
         if not self.available:
             return False
         if self._mailbox.order(executor, rdd_id, split, spill=spill):
-            self._in_flight.setdefault((rdd_id, split, executor), []).append(time.monotonic())
+            with self._lock:
+                queued = self._in_flight.setdefault((rdd_id, split, executor), [])
+                queued.append(time.monotonic())
             return True
         if executor not in self._warned:
             self._warned.add(executor)
@@ -77,9 +88,13 @@ class ExecutorOrders:
         return False
 
     def collect(self) -> None:
-        """Read what the executors did since the last call (the caller holds the lock)."""
+        """Read what the executors did since the last call."""
         if not self.available:
             return
+        with self._lock:
+            self._collect()
+
+    def _collect(self) -> None:
         for line in self._mailbox.outcomes():
             parts = line.split(" ", 4)
             if len(parts) >= 2 and parts[1] == "unavailable":
@@ -107,21 +122,28 @@ class ExecutorOrders:
     def in_flight(self) -> set[tuple[int, int, str]]:
         """Blocks with an order queued or being carried out (as of the last :meth:`collect`):
         Spark's storage status still shows them as they were, the ledger already as they
-        will be. Orders older than ``IN_FLIGHT_EXPIRY_S`` (a lost executor's) no longer count.
-        """
-        horizon = time.monotonic() - IN_FLIGHT_EXPIRY_S
-        for slot in [s for s, queued in self._in_flight.items() if queued[-1] < horizon]:
-            del self._in_flight[slot]
-        return set(self._in_flight)
+        will be. Orders for an executor that stopped fetching (lost), or older than
+        ``IN_FLIGHT_EXPIRY_S``, no longer count."""
+        with self._lock:
+            if not self._in_flight:
+                return set()
+            live = self._mailbox.live_executors()
+            horizon = time.monotonic() - IN_FLIGHT_EXPIRY_S
+            for slot, queued in list(self._in_flight.items()):
+                if slot[2] not in live or queued[-1] < horizon:
+                    del self._in_flight[slot]
+            return set(self._in_flight)
 
     def settle(self, timeout_s: float = 2.0) -> bool:
-        """Wait until every queued order was carried out (before comparing with Spark)."""
+        """Wait until every order in flight was carried out (before comparing with Spark)."""
         deadline = time.monotonic() + timeout_s
-        while self.available and self._mailbox.pending() > 0:
+        while True:
+            self.collect()
+            if not self.in_flight():
+                return True
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.005)
-        return True
+            time.sleep(SETTLE_POLL_S)
 
     def report(self) -> dict:
         """The plugin's part of the manager's report."""

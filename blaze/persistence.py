@@ -65,7 +65,7 @@ class Persistence:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
                 predicted = self._measurements.predicted_sizes(rdd_id, dataset.site)
                 for split, size in predicted.items():
-                    self._ledger.predict_size((rdd_id, split), size)
+                    self._ledger.size_score.predict((rdd_id, split), size)
 
     def _count(self, decision: str) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Load blaze-spark's JVM plugin into a SparkContext about to start, and read its driver half.
 
 Why here and not in ``blaze_jvm``: loading needs the running JVM (py4j, kept in
-``blaze/_jvm.py``) and the rule for *when* to load is the manager's — any ``spark.blaze.*``
+``blaze/_plugin_jvm.py``) and the rule for *when* to load is the manager's — any ``spark.blaze.*``
 key in the conf, flag on or off, so the plugin is in place whichever way the program
 attaches the manager later (``spark.plugins`` is read once, at context start). The startup
 hook and :func:`blaze.session` both go through :func:`with_blaze_plugin`.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from blaze._jvm import add_jar_to_running_driver
-from blaze._jvm import registered_executors as _registered_executors
+from blaze._plugin_jvm import add_jar_to_running_driver
+from blaze._plugin_jvm import registered_executors as _registered_executors
 from blaze.config import PREFIX
 from blaze_errors import ConfigError
 from blaze_jvm import PLUGIN_CLASS, jar_path, with_plugin

@@ -186,6 +186,24 @@ class Reporting:
             log.warning("blaze: could not write the profile: %s", exc)
 
     # ---- the report ---------------------------------------------------------------------------
+    def book_sizes(self) -> dict[str, int]:
+        """Entries in each of the manager's growing tables: what a long program's driver
+        memory is made of (``benchmarks/long_program.py`` checks they stay flat)."""
+        with self._lock:
+            tables = {
+                "datasets": self._registry.datasets,
+                "rdd_of_token": self._registry.rdd_of_token,
+                "tracker": self._registry.tracker.datasets,
+                "observed": self._measurements.observed,
+                "site_sizes": self._measurements.sizes,
+                "ledger": self._ledger.blocks,
+                "stage_graphs": self._ledger.stage_graphs_held,
+                "decision_log": len(self._explain),
+                "cost_model_rdds": self._engine.model.rdds,
+                "predictor_points": self._measurements.predictors.point_count(),
+            }
+            return {k: v if isinstance(v, int) else len(v) for k, v in tables.items()}
+
     def report(self, *, sync: bool = True) -> dict:
         """Counters since attach: hits, misses, recomputations, disk traffic, evictions...
 

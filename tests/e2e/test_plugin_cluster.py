@@ -1,11 +1,23 @@
-"""Blaze's decisions carried out on every executor through the JVM plugin, on
-``local-cluster[2,1,1024]`` and on a standalone cluster (a master and two workers started from
-the PySpark install, loopback only).
+"""The manager on a multi-executor Spark, its decisions carried out on every executor through
+the JVM plugin: on ``local-cluster[2,1,1024]`` and on a standalone cluster (a master and two
+workers started from the PySpark install, loopback only).
 
-One squeezed program per cluster (in a subprocess: a process holds one SparkContext): a costly
-reused dataset and a cheap larger one, under a budget per executor that holds neither whole.
-Plain Spark's answers are known independently (sums). The program runs once per cluster kind
-(module-scoped fixture); each test reads one property of that run.
+One program per cluster kind (in a subprocess: a process holds one SparkContext; started once
+per kind by a module-scoped fixture, since a cluster's start-up is most of its cost), each
+test reading one property of its run. In order:
+
+1. both executors' plugin halves register with the driver half (the executors are separate
+   JVMs that get the plugin's classes only through ``spark.jars``);
+2. ``mem_disk`` with a budget per executor of two blocks: each executor's cached memory stays
+   within it, and the spills are carried out on the executor that holds the block (a spill
+   used to degrade to a drop on a cluster) and read back from its disk, never recomputed;
+3. Blaze squeezed: a costly reused dataset and a cheap larger one, under a budget per
+   executor that holds neither whole;
+4. an executor SIGKILLed mid-job: Spark reruns the lost tasks, the manager keeps working,
+   the dead executor's blocks leave its ledger at the next job end (a resync correction) and
+   later jobs still read the cache.
+
+Plain Spark's answers are known independently (sums).
 """
 
 from __future__ import annotations
@@ -41,6 +53,58 @@ while len(registered_executors(spark)) < 2:
         sys.exit("executors did not register: %s" % registered_executors(spark))
     time.sleep(0.2)
 app_id = sc.applicationId
+registered = registered_executors(spark)
+jars = sc.getConf().get("spark.jars")
+
+# ---- mem_disk: a budget per executor, spills carried out where the block lives ----
+from blaze._jvm import JvmBridge
+bridge = JvmBridge(sc)
+MD_PARTS = 8
+md_counters = [sc.accumulator(0) for _ in range(MD_PARTS)]
+
+def md_dataset():
+    def tag(split, rows):
+        md_counters[split].add(1)
+        return ((x, "v" * 20) for x in rows)
+    return sc.parallelize(range(40000), MD_PARTS).mapPartitionsWithIndex(tag)
+
+md = blaze.attach(spark, policy="mem_disk", disk_write_ms_per_mib=1, disk_read_ms_per_mib=1)
+md_probe = md_dataset().persist(blaze.BLAZE)
+md_probe.count()
+md.sync()
+md_size = max(max(b.memory_size, b.disk_size) for s in bridge.storage_status() for b in s.blocks)
+md.detach()
+md_probe.unpersist(blocking=True)
+for c in md_counters:
+    c.value = 0
+md_budget = int(md_size * 2.5)  # two blocks per executor
+md = blaze.attach(spark, policy="mem_disk", memory_budget=md_budget,
+                  disk_write_ms_per_mib=1, disk_read_ms_per_mib=1)
+md_data = md_dataset().persist(blaze.BLAZE)
+md_first = md_data.map(lambda kv: kv[0]).sum()
+md.sync()
+md_placement = {
+    split: [[s.executor_id, s.memory_size, s.disk_size]
+            for s in bridge.block_status(md_data.id(), split)]
+    for split in range(MD_PARTS)
+}
+md_memory = {}
+for status in bridge.storage_status():
+    md_memory[status.executor_id] = sum(
+        b.memory_size for b in status.blocks if b.rdd_id == md_data.id())
+md_once = [c.value for c in md_counters]
+md_second = md_data.map(lambda kv: kv[0]).sum()
+md.sync()
+mem_disk = {
+    "first": md_first, "second": md_second, "expected": sum(range(40000)),
+    "size": md_size, "budget": md_budget, "placement": md_placement,
+    "memory_by_executor": md_memory, "computed_once": md_once,
+    "computed_twice": [c.value for c in md_counters], "report": md.report(),
+}
+md.detach()
+md_data.unpersist(blocking=True)
+
+# ---- Blaze squeezed ----
 PARTS = 4
 DISK = {"disk_write_ms_per_mib": 2000, "disk_read_ms_per_mib": 2000}
 
@@ -125,7 +189,7 @@ killed.append(a.map(lambda kv: kv[0]).sum())
 killed.append(b.map(lambda kv: kv[0]).sum())
 manager.sync()
 print("RESULT " + json.dumps({
-    "squeezed": squeezed, "after_kill": killed, "kill_report": manager.report(),
+    "registered": registered, "jars": jars, "mem_disk": mem_disk, "squeezed": squeezed, "after_kill": killed, "kill_report": manager.report(),
     "attached": manager.attached, "executors_seen": len(victims),
     "expected": [sum(range(2000 * PARTS)), sum(range(12000 * PARTS))],
 }), flush=True)
@@ -305,4 +369,45 @@ def test_an_executor_killed_mid_job_gives_the_plain_answer_and_the_manager_carri
     costly, cheap = run["expected"]
     assert run["executors_seen"] == 2
     assert run["after_kill"] == [costly, costly, cheap]
-    assert run["attached"] and run["kill_report"]["errors"] == {}
+    report = run["kill_report"]
+    assert run["attached"] and report["errors"] == {}
+    assert report["resync_corrections"] >= 1  # the dead executor's blocks left the ledger
+    assert report["hits"] >= 1  # the surviving executor's blocks were still read
+
+
+@pytest.mark.timeout(1200)
+def test_both_executors_plugin_halves_register_through_spark_jars(run):
+    assert run["registered"] == ["0", "1"]
+    assert run["jars"].endswith("blaze-spark-jvm.jar")
+
+
+@pytest.mark.timeout(1200)
+def test_mem_disk_budget_per_executor_and_spills_read_back_from_their_executor(run):
+    result = run["mem_disk"]
+    assert result["first"] == result["second"] == result["expected"]
+    report = result["report"]
+    assert report["mode"] == "cluster"
+    # blocks live on both executors, and each executor's cached memory is within its budget
+    holders = {entry[0] for entries in result["placement"].values() for entry in entries}
+    assert {"0", "1"} <= holders, result["placement"]
+    assert all(m <= result["budget"] for m in result["memory_by_executor"].values()), (
+        json.dumps({k: result[k] for k in ("budget", "memory_by_executor", "placement")})
+        + json.dumps(report["decisions"])
+        + json.dumps(report["order_outcomes"])
+    )
+    assert set(result["memory_by_executor"]) >= {"0", "1"}
+    # partitions the manager spilled sit on their executor's disk only, and were read from
+    # there: nothing was recomputed
+    spilled = {
+        int(s)
+        for s, entries in result["placement"].items()
+        if entries and all(mem == 0 and disk > 0 for _, mem, disk in entries)
+    }
+    assert spilled, result["placement"]
+    assert report["decisions"]["spill_to_disk"] >= len(spilled)
+    assert report["order_outcomes"].get("spill_spilled", 0) >= len(spilled)
+    assert "spill_degraded_to_drop" not in report["decisions"]
+    assert result["computed_once"] == [1] * 8
+    assert result["computed_twice"] == [1] * 8, result
+    assert report["disk_hits"] >= len(spilled)
+    assert report["errors"] == {}

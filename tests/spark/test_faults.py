@@ -5,7 +5,7 @@ Python computation), the manager must keep working (or detach cleanly), its repo
 what happened, and nothing may hang (every test has a timeout). Faults that need a
 SparkContext configured differently from the shared test session (a tiny listener queue,
 squeezed storage memory) run in their own process. The executor-kill row needs several
-executors: ``tests/e2e/test_faults_cluster.py``. A block removed behind the manager's back:
+executors: ``tests/e2e/test_plugin_cluster.py``. A block removed behind the manager's back:
 ``tests/spark/test_manager.py::test_lost_events_and_external_removal_are_resynced``.
 """
 

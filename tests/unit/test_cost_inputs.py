@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from blaze.config import KEYWORDS, SETTINGS, BlazeConfig
+from blaze.config import KEYWORDS, SETTINGS, BlazeConfig, merge_overrides
 from blaze.engine import Engine
 from blaze.ledger import Ledger
-from blaze.manager import _merge_overrides
 from blaze.measurements import SiteMeasurements
 from blaze.prefetch import Prefetcher
 from costmodel import CostModel, DiskCost, Location, PartitionMetrics, RddSpec
@@ -425,7 +424,7 @@ def test_every_setting_is_an_attach_keyword_from_one_table():
     assert set(KEYWORDS) == {s.field for s in SETTINGS} - {"enabled"}
     assert KEYWORDS["report_path"] == "report.path"
     assert set(BlazeConfig.KEYS) == {s.key for s in SETTINGS}
-    merged = _merge_overrides({}, None, {"report_path": "/tmp/r.json", "auto_cache": False})
+    merged = merge_overrides({}, None, {"report_path": "/tmp/r.json", "auto_cache": False})
     config = BlazeConfig.from_conf(merged)
     assert config.report_path == "/tmp/r.json" and config.auto_cache is False
 

@@ -47,7 +47,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 JVM_ATTRIBUTES = frozenset({"_jvm", "_jsc", "_jdf", "_jrdd"})
 # adapter -> why it may hold py4j chains
 JVM_ADAPTER_REASONS = {
-    "blaze/_jvm.py": "the manager's block-manager and plugin calls",
+    "blaze/_jvm.py": "the manager's calls into Spark's block manager",
+    "blaze/_plugin_jvm.py": "the manager's calls into blaze-spark's own JVM plugin classes",
     "lineage/listener.py": "the JVM listener bridge",
     # streaming must not import blaze (so not blaze/_jvm.py): AOMG's SQL functions are
     # registered on the session and their JVM errors read here

@@ -34,8 +34,8 @@ class _Mailbox:
         samples, self.samples = self.samples, []
         return samples
 
-    def pending(self):
-        return 0
+    def live_executors(self):
+        return set(self.registered)
 
 
 def test_orders_go_to_the_executor_that_holds_the_block_and_outcomes_are_counted():
@@ -72,10 +72,25 @@ def test_an_order_is_in_flight_until_its_executor_reports_it(monkeypatch):
     mailbox.lines = ["0 3 1 drop not_found"]
     orders.collect()
     assert orders.in_flight() == set()
-    orders.spill(6, 2, "1")  # its executor is lost: the order expires
+    orders.spill(6, 2, "1")  # its executor is stuck: the order expires
     later = time.monotonic() + IN_FLIGHT_EXPIRY_S + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert orders.in_flight() == set()
+
+
+def test_settle_waits_for_the_orders_in_flight_and_not_for_a_lost_executor():
+    mailbox = _Mailbox()
+    orders = ExecutorOrders(mailbox)
+    orders.drop(3, 1, "0")
+    orders.spill(4, 0, "1")
+    assert not orders.settle(timeout_s=0.05)  # nothing reported yet
+    mailbox.lines = ["0 3 1 drop dropped"]
+    assert not orders.settle(timeout_s=0.05)  # executor 1's order is still on its way
+    assert orders.in_flight() == {(4, 0, "1")}
+    mailbox.registered.discard("1")  # executor 1 stopped fetching: it is lost
+    assert orders.settle(timeout_s=0.05)
+    assert orders.in_flight() == set()
+    assert orders.report()["order_outcomes"] == {"drop_dropped": 1}  # settle collected it
 
 
 def test_an_executor_without_a_plugin_half_is_named_once_and_nothing_is_queued(caplog):

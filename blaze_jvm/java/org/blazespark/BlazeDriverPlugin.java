@@ -27,8 +27,7 @@ public final class BlazeDriverPlugin implements DriverPlugin {
   private final Queue<String> outcomes = new ConcurrentLinkedQueue<>();
   private final Queue<String> samples = new ConcurrentLinkedQueue<>();
   private final AtomicInteger sampleCount = new AtomicInteger();
-  // per executor: orders queued or handed out and not reported done; the last fetch's time
-  private final Map<String, AtomicInteger> pending = new ConcurrentHashMap<>();
+  // per executor: when it last fetched its orders (a lost executor stops fetching)
   private final Map<String, Long> lastFetch = new ConcurrentHashMap<>();
 
   @Override
@@ -48,7 +47,6 @@ public final class BlazeDriverPlugin implements DriverPlugin {
           }
         } else {
           outcomes.add(m.executorId() + " " + outcome);
-          pendingOf(m.executorId()).decrementAndGet();
         }
       }
       // a JDK type only: an executor deserializes replies without the plugin jar's classes
@@ -88,7 +86,6 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     if (active == null || !active.registered.contains(executorId)) {
       return false;
     }
-    active.pendingOf(executorId).incrementAndGet();
     active.mailbox
         .computeIfAbsent(executorId, k -> new ConcurrentLinkedQueue<>())
         .add(new Order(rddId, split, spill));
@@ -120,26 +117,21 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     return lines.toString();
   }
 
-  private AtomicInteger pendingOf(String executorId) {
-    return pending.computeIfAbsent(executorId, k -> new AtomicInteger());
-  }
-
-  /** Orders queued or being carried out, not yet reported done, on executors that fetched in
-   * the last second (a lost executor's orders are never done). */
-  public static int pendingOrders() {
+  /** Executors that fetched their orders in the last second, space-separated: the others
+   * are lost or stuck, and an order still queued for them will not be reported done. */
+  public static String liveExecutors() {
     BlazeDriverPlugin active = ACTIVE.get();
     if (active == null) {
-      return 0;
+      return "";
     }
     long now = System.nanoTime();
-    int total = 0;
-    for (var entry : active.pending.entrySet()) {
-      Long last = active.lastFetch.get(entry.getKey());
-      if (last != null && now - last < 1_000_000_000L) {
-        total += Math.max(entry.getValue().get(), 0);
+    StringJoiner ids = new StringJoiner(" ");
+    for (var entry : active.lastFetch.entrySet()) {
+      if (now - entry.getValue() < 1_000_000_000L) {
+        ids.add(entry.getKey());
       }
     }
-    return total;
+    return ids.toString();
   }
 
   /** Executor ids that registered with the running context's driver half, sorted; empty if none. */
