@@ -34,7 +34,6 @@ __all__ = [
     "JvmBridge",
     "JvmLog",
     "parse_block_statuses",
-    "parse_debug_string_ids",
     "parse_storage_level",
     "set_call_site",
 ]
@@ -46,7 +45,6 @@ _BLOCK_BY_EXECUTOR = re.compile(
 _RDD_BLOCK = re.compile(
     r"rdd_(\d+)_(\d+)\s*->\s*BlockStatus\(StorageLevel\(([^)]*)\),(\d+),(\d+)\)"
 )
-_DEBUG_ID = re.compile(r"\[(\d+)\] at ")
 
 
 def parse_storage_level(text: str) -> StorageLevelInfo:
@@ -113,14 +111,6 @@ def parse_rdd_blocks(text: str, executor_id: str) -> list[BlockStatus]:
     ]
 
 
-def parse_debug_string_ids(text: str) -> list[int]:
-    """JVM RDD ids named in ``RDD.toDebugString`` (``PythonRDD[12] at ...``), first seen first."""
-    seen: dict[int, None] = {}
-    for match in _DEBUG_ID.finditer(text):
-        seen.setdefault(int(match.group(1)), None)
-    return list(seen)
-
-
 def launch_conf(context_class):
     """The JVM SparkConf a context would start from (system properties: ``spark-submit
     --conf`` and spark-defaults), read before the context exists."""
@@ -162,6 +152,7 @@ class JvmBridge:
         self._master = self._block_manager.master()
         self._rdd_block_id = self._jvm.org.apache.spark.storage.RDDBlockId
         self._lineage_walk = plugin_class(self._jvm, "org.blazespark.Lineage")
+        self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -201,9 +192,6 @@ class JvmBridge:
         statuses = self._master.getBlockStatus(self._rdd_block_id(rdd_id, split_index), True)
         return parse_block_statuses(statuses.toString(), rdd_id, split_index)
 
-    def contains_block(self, rdd_id: int, split_index: int) -> bool:
-        return bool(self._master.contains(self._rdd_block_id(rdd_id, split_index)))
-
     def storage_status(self) -> list[ExecutorStorage]:
         """Per block manager: max storage memory, memory/disk used, and every RDD block."""
         result = []
@@ -224,11 +212,6 @@ class JvmBridge:
         """Ids of the RDDs the SparkContext holds as persisted."""
         text = self._jsc.getPersistentRDDs().keySet().toString()
         return {int(x) for x in re.findall(r"\d+", text)}
-
-    def lineage_ids(self, jrdd) -> list[int]:
-        """JVM ids of ``jrdd`` (a JavaRDD or Scala RDD) and all its ancestors, in one call."""
-        rdd = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
-        return parse_debug_string_ids(str(rdd.toDebugString()))
 
     def event_log_file(self) -> str | None:
         """This application's event log (a rolling ``eventlog_v2_*`` directory or a file)
@@ -251,9 +234,14 @@ class JvmBridge:
     def dropped_listener_events(self, queue: str = "blaze") -> int | None:
         """Events Spark's listener bus dropped on ``queue`` because it was full (Spark's own
         ``queue.<name>.numDroppedEvents`` counter); None if the queue does not exist."""
-        counters = self._jsc.listenerBus().metrics().metricRegistry().getCounters()
-        counter = counters.get(f"queue.{queue}.numDroppedEvents")
-        return None if counter is None else int(counter.getCount())
+        counter = self._dropped_counters.get(queue)
+        if counter is None:  # found once, then one py4j call per read
+            counters = self._jsc.listenerBus().metrics().metricRegistry().getCounters()
+            counter = counters.get(f"queue.{queue}.numDroppedEvents")
+            if counter is None:
+                return None
+            self._dropped_counters[queue] = counter
+        return int(counter.getCount())
 
     def dataframe_rdd_id(self, df) -> int | None:
         """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""

@@ -28,6 +28,7 @@ class Counters:
     resyncs: int = 0
     resync_corrections: int = 0
     spark_evictions: int = 0  # managed blocks Spark moved out of memory, not the manager
+    unmatched_events: int = 0  # a removal of a block the book never had (a lost event)
 
     def report(self) -> dict:
         return {
@@ -45,4 +46,5 @@ class Counters:
             "resyncs": self.resyncs,
             "resync_corrections": self.resync_corrections,
             "spark_evictions": self.spark_evictions,
+            "unmatched_events": self.unmatched_events,
         }

@@ -13,12 +13,17 @@ memory totals come from the ledger's running sums, a partition that fits is admi
 own cost alone, and victims are read lazily from a per-executor index in the policy's
 eviction order (:mod:`blaze.eviction`), never by listing every resident.
 
-At every job end the ledger is corrected from Spark's storage status (lost or reordered
-events, a block removed by someone else) and the budget is enforced again.
+At a job end the ledger is corrected from Spark's storage status (lost or reordered events,
+a block removed by someone else) and the budget is enforced again — when something since the
+last correction says the book may be wrong (an eviction the manager did not order, a removal
+of a block the book never had, an order that found its block elsewhere, events Spark's bus
+dropped), and at least every ``RESYNC_INTERVAL_S``. Reading the storage status costs a few
+milliseconds of driver CPU, which a program of many short jobs would pay on every job.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from blaze.engine import Engine
@@ -37,6 +42,7 @@ from lineage.events import BlockEvent, TaskRun
 __all__ = ["Enforcement"]
 
 RESYNC_ROUNDS = 64
+RESYNC_INTERVAL_S = 1.0  # the longest the book goes uncorrected while jobs end
 
 
 class Enforcement:
@@ -75,6 +81,8 @@ class Enforcement:
         self._prefetcher = prefetcher
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
         self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
+        self._last_resync = float("-inf")
+        self._signs_at_resync: tuple[int, ...] | None = None
 
     def on_job_end(self) -> None:
         """Decide what waited for its R, then correct the book from Spark's storage status.
@@ -83,7 +91,25 @@ class Enforcement:
         them): their blocks keep the book's view, which is where the order puts them."""
         self._admit_awaiting()
         self._orders.collect()
-        self._resync()
+        signs = self._signs_of_a_wrong_book()
+        due = time.monotonic() - self._last_resync >= RESYNC_INTERVAL_S
+        if due or signs != self._signs_at_resync:
+            self._resync()
+            self._last_resync = time.monotonic()
+            self._signs_at_resync = signs
+
+    def _signs_of_a_wrong_book(self) -> tuple[int, ...]:
+        """Counters that move when the book may disagree with Spark (see the module doc)."""
+        counters = self._ledger.counters
+        dropped = self._storage.dropped_listener_events()
+        return (
+            counters.spark_evictions,
+            counters.evictions_by_reason["external_or_spark"],
+            counters.evictions_by_reason["spark_spill"],
+            counters.unmatched_events,
+            self._orders.surprises,
+            dropped or 0,
+        )
 
     def on_block(self, event: BlockEvent) -> None:
         change = self._ledger.apply_block(event)

@@ -173,6 +173,8 @@ class Ledger:
         if not valid or (mem == 0 and disk == 0):
             if record is not None:
                 self._remove(slot)
+            else:  # the book never had it: its store event was lost
+                self.counters.unmatched_events += 1
         else:
             if record is None:
                 record = BlockRecord(event.rdd_id, event.split_index, event.executor_id)

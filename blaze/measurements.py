@@ -195,7 +195,9 @@ class SiteMeasurements:
         if site not in self.predictors.datasets:
             return None
         _, iteration = self.predictors.register_rdd(spec.rdd_id, site)
-        guess = self.predictors.datasets[site].predict(iteration, 1.0, split)
+        # from the earlier generations only: the fit is made once per generation (the same
+        # one that scores this generation's sizes), not again after each of its partitions
+        guess = self.predictors.datasets[site].predict(iteration, 1.0, split, before=iteration)
         if guess is None or not guess.compute_ms > 0:  # no time fitted: not an estimate of R
             return None
         return Estimate(guess.size_bytes, guess.compute_ms)

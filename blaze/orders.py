@@ -53,6 +53,7 @@ class ExecutorOrders:
         self.available = mailbox.active
         self.outcomes: Counter = Counter()  # "spill_spilled", "drop_dropped", "spill_locked"...
         self.late_evictions = 0  # a spill found the block already gone from memory
+        self.surprises = 0  # orders that did not leave the block as the book has it
         self._warned: set[str] = set()
         self._round_trip_us: list[int] = []
         self._task_start_us: list[int] = []
@@ -105,6 +106,8 @@ class ExecutorOrders:
                 self._done((int(parts[1]), int(parts[2]), parts[0]))
                 action, outcome = parts[3], parts[4]
                 self.outcomes[f"{action}_{outcome}"] += 1
+                if outcome not in ("spilled", "dropped"):
+                    self.surprises += 1
                 if action == "spill" and outcome == "not_in_memory":
                     self.late_evictions += 1
         for _, ask_us, start_us in self._mailbox.timings():

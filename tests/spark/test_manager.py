@@ -333,6 +333,42 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
     assert data.map(lambda kv: kv[0]).sum() == sum(range(4000))
 
 
+def test_the_book_is_read_back_from_spark_only_when_something_says_it_is_wrong(
+    sc, attach, bridge, monkeypatch
+):
+    """Reading Spark's storage status costs milliseconds a program of many short jobs would
+    pay on every job: the job end reads it only after a sign the book may be wrong (here: a
+    block removed behind the manager's back, an eviction it did not order)."""
+    import time
+
+    from blaze import enforce
+
+    monkeypatch.setattr(enforce, "RESYNC_INTERVAL_S", float("inf"))  # signs alone decide
+    manager = attach(policy="blaze")
+    storage, reads = manager._bridge, []
+    read_storage = storage.storage_status
+    monkeypatch.setattr(storage, "storage_status", lambda: reads.append(1) or read_storage())
+    data, computed = counted_dataset(sc, records=4000, parts=4)
+    data.persist(blaze.BLAZE)
+    data.count()
+    manager.sync()
+    first = len(reads)
+    assert first >= 1  # the first job end corrects the book
+    for _ in range(3):
+        assert data.count() == 4000
+    manager.sync()
+    assert len(reads) == first  # nothing said the book was wrong
+    bridge.remove_block(data.id(), 1)
+    deadline = time.monotonic() + 30
+    while bridge.block_status(data.id(), 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    manager.sync()  # the removal's event is in the book: an eviction nobody ordered
+    assert data.count() == 4000
+    manager.sync()
+    assert len(reads) == first + 1
+    assert computed.value[1] == 2 and manager.report()["errors"] == {}
+
+
 def test_dataframe_persisted_with_blaze_is_managed(spark, attach, bridge):
     manager = attach(policy="blaze")
     df = spark.range(20_000).selectExpr("id", "id * 2 AS twice").persist(blaze.BLAZE)

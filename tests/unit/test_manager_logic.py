@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from blaze._jvm import (
     parse_block_statuses,
-    parse_debug_string_ids,
     parse_rdd_blocks,
     parse_storage_level,
 )
@@ -412,15 +411,6 @@ def test_parse_block_maps():
         (4, 2, 912, 0),
         (4, 3, 0, 800),
     ]
-
-
-def test_parse_debug_string_ids():
-    text = (
-        "(4) PythonRDD[3] at RDD at PythonRDD.scala:59 []\n"
-        " |  PythonRDD[1] at RDD at PythonRDD.scala:59 []\n"
-        " +-(2) ParallelCollectionRDD[0] at readRDDFromFile at PythonRDD.scala:326 []\n"
-    )
-    assert parse_debug_string_ids(text) == [3, 1, 0]
 
 
 def test_the_report_of_a_managers_own_spill_is_not_a_promotion():
