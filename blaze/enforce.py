@@ -16,8 +16,8 @@ eviction order (:mod:`blaze.eviction`), never by listing every resident.
 At a job end the ledger is corrected from Spark's storage status (lost or reordered events,
 a block removed by someone else) and the budget is enforced again — when something since the
 last correction says the book may be wrong (an eviction the manager did not order, a removal
-of a block the book never had, an order that found its block elsewhere, events Spark's bus
-dropped), and at least every ``RESYNC_INTERVAL_S``. Reading the storage status costs a few
+of a block the book never had, an order that found its block elsewhere), and at least every
+``RESYNC_INTERVAL_S`` (events Spark's bus dropped leave no sign). Reading the storage status costs a few
 milliseconds of driver CPU, which a program of many short jobs would pay on every job.
 """
 
@@ -101,14 +101,12 @@ class Enforcement:
     def _signs_of_a_wrong_book(self) -> tuple[int, ...]:
         """Counters that move when the book may disagree with Spark (see the module doc)."""
         counters = self._ledger.counters
-        dropped = self._storage.dropped_listener_events()
         return (
             counters.spark_evictions,
             counters.evictions_by_reason["external_or_spark"],
             counters.evictions_by_reason["spark_spill"],
             counters.unmatched_events,
             self._orders.surprises,
-            dropped or 0,
         )
 
     def on_block(self, event: BlockEvent) -> None:

@@ -93,6 +93,8 @@ class Ledger:
         self._promoted_since_look: dict[Key, int] = {}
         self._computed: set[Key] = set()
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
+        # slots the manager took out of the book before Spark's removal event came
+        self._removed_by_manager: set[Slot] = set()
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
         # slots whose memory size or last access changed since an eviction index last
@@ -170,10 +172,12 @@ class Ledger:
             mem = 0
             self.counters.disk_bytes_written += disk - record.disk_estimate
             record.disk_estimate = 0
+        removed_by_manager = slot in self._removed_by_manager
+        self._removed_by_manager.discard(slot)
         if not valid or (mem == 0 and disk == 0):
             if record is not None:
                 self._remove(slot)
-            else:  # the book never had it: its store event was lost
+            elif not removed_by_manager:  # the book never had it: its store event was lost
                 self.counters.unmatched_events += 1
         else:
             if record is None:
@@ -242,13 +246,15 @@ class Ledger:
 
     def mark_dropped(self, slot: Slot) -> None:
         """The manager removed this block: it is gone from the book right away."""
-        self._remove(slot)
+        if self._remove(slot) is not None:
+            self._removed_by_manager.add(slot)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> int:
         """An RDD was unpersisted: drop its blocks from the book; returns how many."""
         slots = list(self._by_rdd.get(rdd_id, ()))
         for slot in slots:
             self._remove(slot)
+        self._removed_by_manager.update(slots)
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
@@ -294,6 +300,7 @@ class Ledger:
         keep the book's view. Returns the number of corrections.
         """
         self.counters.resyncs += 1
+        self._removed_by_manager.clear()  # Spark's view replaces the book's
         fresh = {
             (r, s, e): (m, d)
             for r, s, e, m, d in truth

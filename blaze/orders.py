@@ -110,10 +110,6 @@ class ExecutorOrders:
                     self.surprises += 1
                 if action == "spill" and outcome == "not_in_memory":
                     self.late_evictions += 1
-        for _, ask_us, start_us in self._mailbox.timings():
-            if len(self._round_trip_us) < TIMING_SAMPLES:
-                self._round_trip_us.append(ask_us)
-                self._task_start_us.append(start_us)
 
     def _done(self, slot: tuple[int, int, str]) -> None:
         queued = self._in_flight.get(slot)
@@ -148,8 +144,20 @@ class ExecutorOrders:
                 return False
             time.sleep(SETTLE_POLL_S)
 
+    def _collect_timings(self) -> None:
+        """The executors' task-start timings (read for the report only: the JVM side keeps
+        up to its own cap of samples meanwhile, and a job end saves the round trip)."""
+        if not self.available:
+            return
+        with self._lock:
+            for _, ask_us, start_us in self._mailbox.timings():
+                if len(self._round_trip_us) < TIMING_SAMPLES:
+                    self._round_trip_us.append(ask_us)
+                    self._task_start_us.append(start_us)
+
     def report(self) -> dict:
         """The plugin's part of the manager's report."""
+        self._collect_timings()
 
         def median(values: list[int]) -> float | None:
             return statistics.median(values) / 1000.0 if values else None

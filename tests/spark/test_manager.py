@@ -338,7 +338,8 @@ def test_the_book_is_read_back_from_spark_only_when_something_says_it_is_wrong(
 ):
     """Reading Spark's storage status costs milliseconds a program of many short jobs would
     pay on every job: the job end reads it only after a sign the book may be wrong (here: a
-    block removed behind the manager's back, an eviction it did not order)."""
+    block removed behind the manager's back, an eviction it did not order), or once a second
+    (set to never here)."""
     import time
 
     from blaze import enforce
