@@ -17,8 +17,9 @@ At a job end the ledger is corrected from Spark's storage status (lost or reorde
 a block removed by someone else) and the budget is enforced again — when something since the
 last correction says the book may be wrong (an eviction the manager did not order, a removal
 of a block the book never had, an order that found its block elsewhere), and at least every
-``RESYNC_INTERVAL_S`` (events Spark's bus dropped leave no sign). Reading the storage status costs a few
-milliseconds of driver CPU, which a program of many short jobs would pay on every job.
+``RESYNC_INTERVAL_S`` (events Spark's bus dropped leave no sign). Reading the storage status
+costs a few milliseconds of driver CPU, which a program of many short jobs would pay on every
+job.
 """
 
 from __future__ import annotations

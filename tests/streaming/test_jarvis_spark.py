@@ -122,8 +122,8 @@ def _wait_for(predicate, timeout_s: float) -> bool:
 
 def test_killed_agent_is_reported_and_not_double_counted(spark, stop_streams, tmp_path):
     """Agent 0 is SIGKILLed mid-stream and restarted; agent 1 emits malformed records."""
-    # at 0.05 core neither 120,000 nor 60,000 always fit the 60 s max runtime on a loaded
-    # machine (119,116 and 59,361 once): 30,000 leaves the restart twice the time it needs
+    # 30,000 records: enough that the kill after the first entry is mid-stream, few enough
+    # that the restarted agent finishes well inside its 60 s max runtime
     total = 30_000
     sup = AgentSupervisor(
         tmp_path,
