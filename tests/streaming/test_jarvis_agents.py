@@ -166,7 +166,6 @@ def test_an_agent_at_a_tiny_budget_ships_steadily_and_spends_its_cpu_on_records(
     lines = sorted(result.stats, key=lambda line: line["t"])
     shipped = [line for line in lines if line["records"] > 0]
     assert len(shipped) >= 3, lines[-3:]
-    assert any(line["entry_intervals"] > 1 for line in shipped), "no entry spanned intervals"
     gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(shipped)]
     assert max(gaps) <= 1.0 + 2 * spec.interval_s, gaps
     used = sum(line["cpu_used_s"] for line in lines)
