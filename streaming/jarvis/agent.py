@@ -10,7 +10,8 @@ Run as ``python -m streaming.jarvis.agent CONFIG.json``. Each control interval t
    aggregates) until the CPU budget is used: a work-conserving spill that keeps both
    resources busy while the heuristic corrects the load factors, which are judged by the
    resource that ran out *first* (operator-level baselines cannot split data, so they stop);
-3. writes the interval's output as one atomic spool entry and appends one stats line;
+3. writes the output as one atomic spool entry and appends one stats line (an entry covers
+   one interval, or several at budgets too small for an entry's fixed cost: see below);
 4. sleeps out the rest of the interval.
 
 CPU budget emulation (the machine has 2 shared cores, so a budget cannot be a real core
@@ -20,6 +21,13 @@ when ``budget x interval`` is used; an overshoot is carried into the next interv
 The flush is reserved for in advance and the interval's last chunk is cut to the CPU left
 (:class:`_ChunkSizer`), so overshoots stay small: an interval shortened by debt would run
 its fixed costs over fewer records and mislead the controller about its plan.
+An entry has a fixed CPU cost (merging partial aggregates, the directory, the metadata, the
+rename), about a millisecond. At a budget where that is a large share of an interval's CPU
+(0.01 core at 0.2 s intervals is 2 ms) an entry per interval would spend the budget on
+entries and hardly any on records; so an entry then covers as many intervals as make its
+fixed cost at most a quarter of their CPU (:func:`_entry_span`), never more than 1 s of
+them (the latency an entry may add). The load factors are judged once per entry, on its
+whole span.
 Generating the telemetry is *not* charged: it stands for the monitored system producing the
 data, which exists whatever the query does. The network is a token bucket of
 ``bandwidth x interval`` bytes per interval (one interval of burst), charged with the real
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -58,6 +67,8 @@ __all__ = ["AgentConfig", "main", "run_agent"]
 _MIN_CHUNK = 1_024  # records; a smaller chunk costs mostly per-call overhead
 _MAX_RESERVE = 0.6  # of the interval's budget: a slow write must not starve every interval
 _JUDGE_MIN_ALLOWANCE = 0.5  # an interval with less of its budget left after debt is not judged
+_ENTRY_SHARE = 0.25  # at most this share of the CPU of the intervals an entry covers
+_MAX_ENTRY_AGE_S = 1.0  # an entry covers at most this much time (the latency it may add)
 
 
 @dataclass
@@ -109,6 +120,36 @@ class _ChunkSizer:
             self.ratio = 0.7 * self.ratio + 0.3 * min(4.0, max(0.25, actual_s / predicted_s))
 
 
+@dataclass
+class _Span:
+    """The intervals since the last entry: what the next entry will ship, and what they cost
+    (the load factors are judged on the whole span once it is shipped)."""
+
+    first_record: int
+    intervals: int = 0
+    cpu_used_s: float = 0.0
+    cpu_allowance_s: float = 0.0
+    est_bytes: float = 0.0
+    byte_budget: float = 0.0
+
+    def add(self, used: float, allowance: float, est_bytes: float, byte_budget: float) -> None:
+        self.intervals += 1
+        self.cpu_used_s += used
+        self.cpu_allowance_s += max(allowance, 0.0)
+        self.est_bytes += est_bytes
+        self.byte_budget += byte_budget
+
+
+def _entry_span(entry_cost_s: float | None, cpu_budget: float, interval_s: float) -> int:
+    """How many intervals the next entry covers: enough that its fixed cost is at most
+    ``_ENTRY_SHARE`` of their CPU budget, at most ``_MAX_ENTRY_AGE_S`` of them, at least one."""
+    per_interval = cpu_budget * interval_s
+    if not entry_cost_s or per_interval <= 0:
+        return 1
+    wanted = math.ceil(entry_cost_s / (_ENTRY_SHARE * per_interval))
+    return max(1, min(wanted, int(_MAX_ENTRY_AGE_S / interval_s)))
+
+
 def _read_control(path: Path, last_mtime: float) -> tuple[dict[str, Any] | None, float]:
     try:
         mtime = path.stat().st_mtime_ns
@@ -155,6 +196,7 @@ def run_agent(cfg: AgentConfig) -> int:
     arrival_base = next_record
     debt, tokens, mtime = 0.0, 0.0, -1.0
     sizer = _ChunkSizer()
+    span = _Span(next_record)
     stats = stats_path.open("a", buffering=1)
     try:
         while True:
@@ -174,6 +216,9 @@ def run_agent(cfg: AgentConfig) -> int:
             byte_budget = runtime.bandwidth * cfg.interval_s
             tokens = min(tokens + byte_budget, byte_budget)
             used, first, stopped_by, estimated = 0.0, next_record, "time", 0.0
+            ships = span.intervals + 1 >= _entry_span(
+                runtime.entry_cost_s, runtime.cpu_budget, cfg.interval_s
+            )
             first_limit: tuple[str, float, float] | None = None  # what ran out first, when
             while True:
                 limit = cfg.max_records
@@ -190,8 +235,13 @@ def run_agent(cfg: AgentConfig) -> int:
                 if available is not None and available <= 0:
                     stopped_by = "input"
                     break
-                reserve = min(
-                    runtime.flush_estimate_s, _MAX_RESERVE * runtime.cpu_budget * cfg.interval_s
+                reserve = (
+                    min(
+                        runtime.flush_estimate_s,
+                        _MAX_RESERVE * runtime.cpu_budget * cfg.interval_s,
+                    )
+                    if ships
+                    else 0.0
                 )
                 if used + reserve >= allowance:
                     stopped_by = "cpu"
@@ -222,49 +272,70 @@ def run_agent(cfg: AgentConfig) -> int:
                 used += spent
                 sizer.learn(spent, predicted)
                 next_record += n
-            nbytes = malformed = 0
-            if next_record > first:
+            span.add(used, allowance, estimated, byte_budget)
+            last_interval = cfg.max_records is not None and next_record >= cfg.max_records
+            nbytes = malformed = shipped = 0
+            flush_cpu = 0.0
+            if (ships or last_interval) and next_record > span.first_record:
                 start = time.thread_time()
                 stage_tables, _, malformed = runtime.flush()
                 meta = write_entry(
-                    cfg.spool, cfg.agent, seq, first, next_record, stage_tables, malformed
+                    cfg.spool,
+                    cfg.agent,
+                    seq,
+                    span.first_record,
+                    next_record,
+                    stage_tables,
+                    malformed,
                 )
-                spent = time.thread_time() - start
+                flush_cpu = spent = time.thread_time() - start
                 used += spent
+                span.cpu_used_s += spent
                 runtime.record_flush(spent, meta.bytes)
-                nbytes = meta.bytes
+                nbytes, shipped = meta.bytes, next_record - span.first_record
                 seq += 1
-            tokens += estimated - nbytes  # charge the real file size, not the estimate
+                tokens += span.est_bytes - nbytes  # charge the real file size, not the estimate
             debt = max(0.0, used - allowance)
-            if first_limit is not None:  # judge the load factors by the first limit hit
+            full = _JUDGE_MIN_ALLOWANCE * runtime.cpu_budget * cfg.interval_s
+            if span.intervals == 1 and first_limit is not None:
+                # judge the load factors by the first limit hit
                 obs = IntervalObservation(
                     first_limit[1], max(allowance, 0.0), first_limit[2], byte_budget, "network"
                 )
-            else:
+            elif span.intervals == 1:
                 obs = IntervalObservation(
                     used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
                 )
-            records = next_record - first
+            else:  # an entry of several intervals: judged on the whole span
+                obs = IntervalObservation(
+                    span.cpu_used_s, span.cpu_allowance_s, nbytes, span.byte_budget, stopped_by
+                )
             rate = sustained_rate(
-                records,
-                used,
+                shipped,
+                span.cpu_used_s,
                 nbytes,
                 runtime.cpu_budget,
                 runtime.bandwidth,
                 wall_s=time.monotonic() - interval_start if stopped_by == "input" else None,
             )
             # an interval spent mostly paying CPU debt says little about the load factors
-            full = _JUDGE_MIN_ALLOWANCE * runtime.cpu_budget * cfg.interval_s
-            state = runtime.end_interval(obs, rate, judge=allowance >= full and records > 0)
+            judge = shipped > 0 and span.cpu_allowance_s >= full * span.intervals
+            state = runtime.end_interval(obs, rate, judge=judge)
+            records, covered = next_record - first, span.intervals
+            if shipped:
+                span = _Span(next_record)
             line = {
                 "t": time.time(),
                 "agent": cfg.agent,
                 "strategy": cfg.strategy,
-                "records": records,
+                "records": shipped,  # input records whose results left in this interval
+                "processed": records,
+                "entry_intervals": covered if shipped else None,
                 "rate": rate,
                 "next_record": next_record,
                 "bytes": nbytes,
                 "cpu_used_s": used,
+                "flush_cpu_s": flush_cpu,
                 "cpu_allowance_s": allowance,
                 "cpu_budget": runtime.cpu_budget,
                 "bandwidth": runtime.bandwidth,
@@ -278,7 +349,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 "wall_s": time.monotonic() - interval_start,
             }
             stats.write(json.dumps(line) + "\n")
-            if cfg.max_records is not None and next_record >= cfg.max_records:
+            if last_interval:
                 return 0
             pause = deadline - time.monotonic()
             if pause > 0:

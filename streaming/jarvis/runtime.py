@@ -240,6 +240,15 @@ class SourceRuntime:
         per_byte = float(self._ship_cost.value or 0.0)
         return float(self._entry_cost.value) + per_byte * self._interval.est_bytes
 
+    @property
+    def entry_cost_s(self) -> float | None:
+        """The fixed CPU of one entry (what any flush costs however little it ships), or the
+        average flush until a small entry has shown it; None before the first flush."""
+        value = (
+            self._entry_cost.value if self._entry_cost.value is not None else self._flush_cost.value
+        )
+        return None if value is None else float(value)
+
     def record_flush(self, seconds: float, nbytes: int) -> None:
         """CPU of the last flush + spool write of ``nbytes``: the reserve for the next one, and
         the cost of shipping: a flush's fixed cost (merging partial aggregates, the entry's

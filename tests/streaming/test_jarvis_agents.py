@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -150,3 +151,27 @@ def test_convergence_time_definition(rates, expected):
     t = np.arange(len(rates)) * BIN_S + BIN_S / 2
     got = _convergence(t, np.asarray(rates), 0.0, len(rates) * BIN_S)
     assert got == (None if expected is None else expected * BIN_S)
+
+
+def test_an_agent_at_a_tiny_budget_ships_steadily_and_spends_its_cpu_on_records(tmp_path):
+    """At 0.01 core and 0.2 s intervals (2 ms of CPU per interval) an entry per interval cost
+    about the whole budget: agents went 30-60 s without shipping. Entries now cover several
+    intervals there, so the fixed cost stays a small share and an entry leaves at least
+    every second (plus two intervals of slack)."""
+    from streaming.jarvis.harness import RunSpec, run_experiment
+
+    spec = RunSpec("jarvis", 1, 8.0, 0.01, 1e6, interval_s=0.2, telemetry=SHAPE)
+    result = run_experiment(spec, base_dir=tmp_path)
+    assert not result.deaths
+    lines = sorted(result.stats, key=lambda line: line["t"])
+    shipped = [line for line in lines if line["records"] > 0]
+    assert len(shipped) >= 3, lines[-3:]
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(shipped)]
+    assert max(gaps) <= 1.0 + 2 * spec.interval_s, gaps
+    used = sum(line["cpu_used_s"] for line in lines)
+    flush = sum(line["flush_cpu_s"] for line in lines)
+    # the budget is spent (not left idle by a stalled agent), mostly on records
+    assert used >= 0.5 * spec.cpu_budget * spec.interval_s * len(lines), (used, len(lines))
+    assert flush <= 0.45 * used, (flush, used)
+    # the entries cover the input from record 0 on, contiguously, nothing twice
+    assert sum(line["records"] for line in shipped) == shipped[-1]["next_record"]
