@@ -302,11 +302,7 @@ def run_agent(cfg: AgentConfig) -> int:
                 obs = IntervalObservation(
                     first_limit[1], max(allowance, 0.0), first_limit[2], byte_budget, "network"
                 )
-            elif span.intervals == 1:
-                obs = IntervalObservation(
-                    used, max(allowance, 0.0), nbytes, byte_budget, stopped_by
-                )
-            else:  # an entry of several intervals: judged on the whole span
+            else:  # the whole span the entry covers (one interval at ordinary budgets)
                 obs = IntervalObservation(
                     span.cpu_used_s, span.cpu_allowance_s, nbytes, span.byte_budget, stopped_by
                 )
