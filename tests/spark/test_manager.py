@@ -203,9 +203,7 @@ def test_final_state_of_a_loop_is_kept_for_the_reads_after_the_loop(sc, attach, 
     assert total == 400 * expected and {v for _, v in final} == {expected}
 
 
-def test_a_dataset_made_by_a_chained_statement_is_kept_while_iterations_read_it(
-    sc, attach, bridge
-):
+def test_a_dataset_made_by_a_chained_statement_is_kept_while_iterations_read_it(sc, attach, bridge):
     """``features = sc.parallelize(..).map(parse).persist()`` makes two datasets on one line;
     the program drops the first at once. Every iteration reads the features through a
     per-iteration cache that is read twice (the LR habit): the features must stay persisted
