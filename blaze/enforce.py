@@ -33,12 +33,14 @@ from blaze.explain import DecisionLog
 from blaze.ledger import BlockRecord, Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
+from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
 from blaze.prefetch import Prefetcher
+from blaze.put_room import PutRoom
 from blaze.registry import Registry
 from costmodel.policies import PartitionState
 from costmodel.types import Location
-from lineage.events import BlockEvent, TaskRun
+from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["Enforcement"]
 
@@ -49,7 +51,8 @@ RESYNC_INTERVAL_S = 1.0  # the longest the book goes uncorrected while jobs end
 class Enforcement:
     """Admission and eviction of managed blocks, each decision carried out at once.
 
-    ``memory_budget`` is per executor; ``orders`` hands each spill or drop to the executor
+    ``put_room`` gives the budget per executor (storage memory less the room the running
+    stages' puts need); ``orders`` hands each spill or drop to the executor
     that holds the block (the JVM plugin); ``storage`` reads Spark's storage status for the
     resync.
     """
@@ -62,11 +65,12 @@ class Enforcement:
         registry: Registry,
         measurements: SiteMeasurements,
         policy: ManagerPolicy,
-        memory_budget: int,
+        put_room: PutRoom,
         orders: ExecutorOrders,
         storage,
         explain: DecisionLog,
         on_error: Callable[[str, Exception], None],
+        placement: SitePlacement,
         prefetcher: Prefetcher | None = None,
     ) -> None:
         self._ledger = ledger
@@ -74,12 +78,13 @@ class Enforcement:
         self._registry = registry
         self._measurements = measurements
         self._policy = policy
-        self.memory_budget = memory_budget
+        self.put_room = put_room
         self._orders = orders
         self._storage = storage
         self._explain = explain
         self._on_error = on_error
         self._prefetcher = prefetcher
+        self._placement = placement
         self._awaiting: dict[tuple[int, int], str] = {}  # admissions waiting for R
         self._resident_indexes: ResidentIndexes | None = None  # made under first pressure
         self._last_resync = float("-inf")
@@ -129,6 +134,10 @@ class Enforcement:
             self._ledger.counters.spark_evictions += 1
         if change.entered_memory and change.disk_size == 0:
             self._measurements.on_stored(change.key, dataset.site, change.memory_size)
+            if dataset.managed and self.put_room.on_stored(change.key[0], change.memory_size):
+                self._enforce_budget()  # the next puts of this stage need more room
+        if change.key[0] in self._placement.on_disk and change.disk_size and not change.removed:
+            self._judge_placed_on_disk(change, dataset.site)
         if change.entered_memory and dataset.managed and self._policy.acts:
             if self._measurements.time_unknown(change.key):
                 # stored before the task that computed it ended: decide once its compute
@@ -136,6 +145,14 @@ class Enforcement:
                 self._awaiting[change.key] = change.executor_id
             else:
                 self._admit(change.key, change.executor_id)
+
+    def _judge_placed_on_disk(self, change, site: str) -> None:
+        """A partition put straight to disk (:mod:`blaze.placement`): had it fitted in the
+        memory budget now, the site's next generation goes back to memory and disk."""
+        self._measurements.on_stored(change.key, site, change.disk_size)  # the site's sizes
+        managed_used = self._ledger.memory_used(change.executor_id, self._registry.managed_ids())
+        fits = managed_used + change.disk_size <= self.memory_budget
+        self._placement.record(site, change.key[0], Location.MEMORY if fits else Location.DISK)
 
     def _admit_awaiting(self, keys=None) -> None:
         for key in list(self._awaiting if keys is None else keys):
@@ -153,9 +170,19 @@ class Enforcement:
         if self._awaiting:
             self._admit_awaiting([k for k in own if k in self._awaiting])
 
+    @property
+    def memory_budget(self) -> int:
+        return self.put_room.budget()
+
+    def on_stage_submitted(self, stage: StageRun) -> None:
+        """A stage that stores managed partitions makes room for them before its tasks put."""
+        if self.put_room.on_stage_submitted(stage) and self._policy.acts:
+            self._enforce_budget()
+
     def on_stage_done(self, stage_id: int) -> None:
-        """A stage completed: its read baselines go, and memory may have freed (MRD's
-        prefetch reads back what is needed next)."""
+        """A stage completed: its read baselines go, its put room frees, and memory may have
+        freed (MRD's prefetch reads back what is needed next)."""
+        self.put_room.on_stage_done(stage_id)
         self._measurements.stage_done(stage_id)
         self._ledger.forget_stage(stage_id)
         if self._prefetcher is not None:
@@ -190,6 +217,9 @@ class Enforcement:
             )
         counters = self._ledger.counters
         counters.decisions[f"admit_{str(decision.admit_to).lower()}"] += 1
+        dataset = self._registry.datasets.get(key[0])
+        if dataset is not None and key[0] in managed:
+            self._placement.record(dataset.site, key[0], decision.admit_to)
         action = _incoming_action(decision.admit_to, promoting)
         self._explain.record(
             action,
@@ -292,8 +322,11 @@ class Enforcement:
                     sum(r.memory_size for r in holders),
                     max((r.disk_size for r in holders), default=0),
                 )
-        if not self._policy.acts:
-            return
+        if self._policy.acts:
+            self._enforce_budget()
+
+    def _enforce_budget(self) -> None:
+        """Bring every executor's memory within the budget, the policy choosing victims."""
         managed = self._registry.managed_ids()
         for executor in sorted(self._ledger.executors()):
             for _ in range(RESYNC_ROUNDS):

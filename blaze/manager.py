@@ -51,12 +51,14 @@ from blaze.engine import Engine
 from blaze.explain import DecisionLog
 from blaze.fault_count import ErrorCounter
 from blaze.ledger import Ledger
-from blaze.manager_setup import disk_cost, memory_budget, profile_start, storage_memory
+from blaze.manager_setup import disk_cost, memory_budget, profile_start, slots, storage_memory
 from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.persistence import Persistence
+from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy, get_manager_policy
 from blaze.prefetch import Prefetcher
+from blaze.put_room import PutRoom
 from blaze.registry import ManagedDataset, Registry
 from blaze.report_file import publish_report
 from blaze.reporting import Reporting
@@ -174,6 +176,16 @@ class BlazeManager:
             self.errors.count,
         )
         self.decision_log = DecisionLog(config.explain_capacity)
+        placement = SitePlacement()
+        self.put_room = PutRoom(
+            storage_memory=self.storage_memory,
+            configured=config.memory_budget,
+            slots=slots(bridge, sc.defaultParallelism),
+            registry=self.registry,
+            ledger=self.ledger,
+            site_sizes=self.measurements.sizes,
+            on_disk=placement.on_disk,
+        )
         self.orders = ExecutorOrders(PluginMailbox(sc))
         shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
         prefetcher = None
@@ -183,7 +195,7 @@ class BlazeManager:
                 engine=self.engine,
                 bridge=bridge,
                 registry=self.registry,
-                memory_budget=self.memory_budget,
+                budget=self.put_room.budget,
                 explain=self.decision_log,
                 settle=self.orders.settle,
             )
@@ -194,17 +206,19 @@ class BlazeManager:
             config=self.config,
             explain=self.decision_log,
             lock=self._lock,
+            placement=placement,
             prefetcher=prefetcher,
             **shared,
         )
         self.enforcement = Enforcement(
             registry=self.registry,
             measurements=self.measurements,
-            memory_budget=self.memory_budget,
+            put_room=self.put_room,
             orders=self.orders,
             storage=bridge,
             explain=self.decision_log,
             on_error=self.errors.count,
+            placement=placement,
             prefetcher=prefetcher,
             **shared,
         )
@@ -373,6 +387,8 @@ class BlazeManager:
             self.engine.on_stage(event)
             if event.completed:
                 self.enforcement.on_stage_done(event.stage_id)
+            else:
+                self.enforcement.on_stage_submitted(event)
         elif isinstance(event, JobRun):
             self.engine.on_job(event)
             if event.succeeded is None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from blaze._jvm import JvmBridge
 from blaze.config import PREFIX, BlazeConfig, local_dir_of
+from blaze.put_room import PUT_ROOM, task_slots
 from blaze.tracker import UsageTracker
 from blaze_errors import ConfigError
 from costmodel.predict import Predictors
 
-__all__ = ["PUT_ROOM", "disk_cost", "memory_budget", "profile_start", "storage_memory"]
-
-PUT_ROOM = 0.125  # of Spark's storage memory, left free for the next put (default budget)
+__all__ = ["disk_cost", "memory_budget", "profile_start", "slots", "storage_memory"]
 
 
 def storage_memory(bridge: JvmBridge) -> int | None:
@@ -27,14 +26,16 @@ def storage_memory(bridge: JvmBridge) -> int | None:
     return min(s.max_memory for s in executors)
 
 
-def memory_budget(config: BlazeConfig, storage_memory: int) -> int:
-    """The configured budget, checked; by default Spark's storage memory less a put's room.
+def slots(bridge: JvmBridge, default_parallelism: int) -> int:
+    """Tasks one executor runs at once (:func:`blaze.put_room.task_slots`), the executors
+    counted from the block managers registered now."""
+    executors = [s for s in bridge.storage_status() if s.executor_id != "driver"]
+    return task_slots(bridge.conf(), default_parallelism, max(len(executors), 1))
 
-    Why the room: Spark's MemoryStore evicts (its own LRU choosing among cached blocks) only
-    when a block being put does not fit. Keeping the manager's blocks ``PUT_ROOM`` of the pool
-    below its size leaves a new partition room to land, and the engine then decides where it
-    and the others go (the report's ``spark_evictions`` counts when that was not enough).
-    """
+
+def memory_budget(config: BlazeConfig, storage_memory: int) -> int:
+    """The configured budget, checked; by default Spark's storage memory less the floor of
+    the put room (:mod:`blaze.put_room` lowers it while stages store managed partitions)."""
     budget = config.memory_budget
     if budget is None:
         return int(storage_memory * (1.0 - PUT_ROOM))

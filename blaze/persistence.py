@@ -20,6 +20,7 @@ from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.levels import is_blaze_level, storage_level
 from blaze.measurements import SiteMeasurements
+from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
 from blaze.prefetch import Prefetcher
 from blaze.registry import Registry
@@ -43,6 +44,7 @@ class Persistence:
         config: BlazeConfig,
         explain: DecisionLog,
         lock,
+        placement: SitePlacement,
         prefetcher: Prefetcher | None = None,
     ) -> None:
         self._registry = registry
@@ -55,6 +57,7 @@ class Persistence:
         self._explain = explain
         self._lock = lock
         self._prefetcher = prefetcher
+        self._placement = placement
         self.originals: dict[str, Any] = {}
 
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
@@ -104,10 +107,26 @@ class Persistence:
                 rdd.is_cached = False
                 self._count("persist_ignored")
                 return rdd
-            self._measurements.instrument(rdd, self._registry.token_of(rdd))  # R: its own time
-            original(rdd, storage_level(self._policy.jvm_level_name()))
+            token = self._registry.token_of(rdd)
+            self._measurements.instrument(rdd, token)  # R: its own time
+            site = self._registry.tracker.datasets[token].site
+            to_disk = self._policy.rule_name == "blaze" and self._policy.spills
+            to_disk = to_disk and self._placement.straight_to_disk(site)
+            if to_disk:  # see blaze.placement: the site's last generation all went to disk
+                original(rdd, StorageLevel.DISK_ONLY)
+            else:
+                original(rdd, storage_level(self._policy.jvm_level_name()))
             rdd._blaze_managed = True
             self._register(rdd, rdd.id(), "rdd", managed=True)
+            if to_disk:
+                with self._lock:
+                    self._placement.placed(rdd.id())
+                    self._explain.record(
+                        "place_on_disk",
+                        rdd=rdd.id(),
+                        policy=self._policy.name,
+                        rule="every placed partition of the site's last generation went to disk",
+                    )
             return rdd
         original(rdd, level)
         self._register(rdd, rdd.id(), "rdd", managed=False)
@@ -183,6 +202,7 @@ class Persistence:
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
         """An RDD is no longer persisted: every book lets go of its blocks."""
         self._measurements.forget_rdd(rdd_id)
+        self._placement.forget(rdd_id)
         splits = self._ledger.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
         self._engine.forget(rdd_id, splits)

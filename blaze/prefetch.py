@@ -41,13 +41,13 @@ class Prefetcher:
         engine: Engine,
         bridge: JvmBridge,
         registry: Registry,
-        memory_budget: int,
+        budget: Callable[[], int],
         explain: DecisionLog,
         settle: Callable[[], bool],
     ) -> None:
         self._ledger, self._engine, self._bridge = ledger, engine, bridge
         self._registry = registry
-        self._memory_budget = memory_budget
+        self._budget = budget  # per executor, now (the put room moves it)
         self._explain = explain
         self._settle = settle
 
@@ -72,7 +72,7 @@ class Prefetcher:
         managed = self._registry.managed_ids()
         total, settled = 0, False
         for executor in sorted(self._ledger.executors()):
-            free = self._memory_budget - self._ledger.memory_used(executor)
+            free = self._budget() - self._ledger.memory_used(executor)
             candidates = self.candidates(executor, managed)
             if candidates and not settled:
                 # the spills the ledger records are orders the executor carries out a moment

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import attached_managers
+from pyspark import StorageLevel
 
 import blaze
 from blaze_cli import main as blaze_main
@@ -451,3 +452,46 @@ def test_what_goes_to_disk_is_read_back_no_write_is_dead(sc, attach, bridge):
         assert entry["disk_cost"] < entry["comp_cost"], entry
     assert report["disk_bytes_written"] > 0 and report["disk_hits"] >= len(spills)
     assert report["dead_writes"] == 0
+
+
+def test_generations_the_engine_sends_to_disk_are_put_on_disk_by_spark(sc, attach, bridge):
+    """Per-iteration results larger than the budget and costly to recompute: once the engine
+    sent a generation of the site to disk, the next ones are persisted DISK_ONLY, so Spark
+    writes them at put time (no memory put for its LRU to make room for, no spill order that
+    arrives late), each partition still computed once and read back from disk."""
+    probe = attach(policy="spark")
+    sample = costly_dataset(sc, counters(sc), records=250).cache()
+    sample.count()
+    probe.sync()
+    part = max(stored_bytes(bridge, sample.id()).values())
+    probe.detach()
+    sample.unpersist(blocking=True)
+
+    manager = attach(
+        policy="blaze",
+        memory_budget=int(0.5 * part),
+        disk_write_ms_per_mib=1,
+        disk_read_ms_per_mib=1,
+    )
+    runs, levels, placed, moved = [], [], [], []
+    for _ in range(4):
+        runs.append(counters(sc))
+        generation = costly_dataset(sc, runs[-1], records=250).persist(blaze.BLAZE)
+        levels.append(generation.getStorageLevel())  # before its used-up uses unpersist it
+        assert generation.map(lambda kv: kv[0]).sum() == sum(range(1000))
+        assert generation.count() == 1000
+        manager.sync()
+        explained = manager.explain(generation)
+        placed.append("place_on_disk" in [e["action"] for e in explained["dataset"]])
+        history = [e for p in explained["partitions"].values() for e in p["history"]]
+        moved.append(sum(e["action"] in ("spill", "drop") for e in history))
+    assert levels[0].useMemory  # nothing known yet: memory and disk, then the engine decides
+    assert all(level == StorageLevel.DISK_ONLY for level in levels[1:]), levels
+    # the generations put on disk: every partition computed once, then read from disk (the
+    # first generation's first partitions are decided before the site's reads are known)
+    for accumulators in runs[1:]:
+        assert values(accumulators) == dict.fromkeys(range(PARTS), 1), values(accumulators)
+    assert placed == [False, True, True, True]  # each said so in the decision log
+    assert moved[0] > 0 and moved[1:] == [0, 0, 0], moved  # no order for a generation on disk
+    report = manager.report()
+    assert report["disk_hits"] >= 3 * PARTS and report["spark_evictions"] == 0

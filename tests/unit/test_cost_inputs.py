@@ -405,7 +405,7 @@ def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
         engine=engine,
         bridge=None,
         registry=None,
-        memory_budget=0,
+        budget=lambda: 0,
         explain=None,
         settle=lambda: True,
     )

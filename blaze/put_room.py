@@ -1,0 +1,122 @@
+"""Put room: the memory each executor keeps free for the partitions its running tasks store.
+
+Why: Spark's MemoryStore evicts (its own LRU choosing among cached blocks, the manager's
+included) whenever a block being stored does not fit — and a PySpark block is unrolled while
+its task computes, so the room must exist when the task starts, not when the manager hears of
+the block. The manager therefore keeps its blocks below Spark's storage memory by the size of
+the partitions the running stages will store, one per task slot, and frees that room itself
+(the engine's victims, carried out by the executors) when such a stage is submitted. A fixed
+margin (``PUT_ROOM`` of the pool) is the floor, and all the room there is when nothing known
+is being stored; a configured ``memoryBudget`` is taken as given.
+
+The room of a stage is the largest partition predicted for the managed datasets it stores
+(the last sizes of the same site), raised by every partition of them actually stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Set
+
+from blaze.ledger import Ledger
+from blaze.registry import Registry
+from lineage.events import RddNode, StageRun
+
+__all__ = ["PUT_ROOM", "PutRoom", "task_slots"]
+
+PUT_ROOM = 0.125  # of Spark's storage memory: the floor of the room (default budget)
+
+
+def task_slots(conf: Mapping[str, str], default_parallelism: int, executors: int) -> int:
+    """Tasks one executor runs at once: ``spark.executor.cores`` / ``spark.task.cpus``, the
+    cores of ``local[N]`` or ``local-cluster[W,C,M]``, else the parallelism per executor."""
+    cpus = max(int(conf.get("spark.task.cpus", "1") or 1), 1)
+    master = conf.get("spark.master", "")
+    local = re.fullmatch(r"local-cluster\[\s*\d+\s*,\s*(\d+)\s*,.*\]|local\[(\d+)[^]]*\]", master)
+    if "spark.executor.cores" in conf:
+        cores = int(conf["spark.executor.cores"])
+    elif local:
+        cores = int(local.group(1) or local.group(2))
+    elif master == "local":
+        cores = 1
+    else:  # local[*] and clusters without spark.executor.cores: the parallelism per executor
+        cores = max(default_parallelism // max(executors, 1), 1)
+    return max(cores // cpus, 1)
+
+
+class PutRoom:
+    """Per-executor memory budget for managed blocks: storage memory less the put room.
+
+    A stage stores partitions of a managed dataset not wholly cached yet; its room is the
+    largest partition the dataset's site has stored so far (0 before any).
+    """
+
+    def __init__(
+        self,
+        *,
+        storage_memory: int,
+        configured: int | None,
+        slots: int,
+        registry: Registry,
+        ledger: Ledger,
+        site_sizes: Mapping[str, Mapping[int, int]],
+        on_disk: Set[int],
+    ) -> None:
+        self._storage_memory = storage_memory
+        self._configured = configured
+        self.slots = slots
+        self._registry = registry
+        self._ledger = ledger
+        self._site_sizes = site_sizes  # site -> split -> last stored size (measurements)
+        self._on_disk = on_disk  # datasets persisted DISK_ONLY (blaze.placement): no memory put
+        self._floor = int(storage_memory * PUT_ROOM)
+        self._stages: dict[int, tuple[set[int], int, float]] = {}  # stage -> rdds, tasks, room
+
+    def budget(self) -> int:
+        """Bytes of managed blocks one executor may hold now."""
+        if self._configured is not None:
+            return self._configured
+        return max(self._storage_memory - self.room(), 0)
+
+    def room(self) -> int:
+        """Bytes kept free for puts: the largest partition the running storing stages will
+        store, once per task slot they can fill (never below the floor, never above the
+        pool)."""
+        if not self._stages:
+            return self._floor
+        largest = max(room for _, _, room in self._stages.values())
+        tasks = sum(tasks for _, tasks, _ in self._stages.values())
+        wanted = largest * min(self.slots, max(tasks, 1))
+        return int(min(max(wanted, self._floor), self._storage_memory))
+
+    def on_stage_submitted(self, stage: StageRun) -> bool:
+        """A stage was submitted; True when it stores managed partitions (room may be due)."""
+        stored = {node.rdd_id for node in stage.rdds if self._stores(node)}
+        if not stored:
+            return False
+        room = max((self._largest_partition(rdd_id) for rdd_id in stored), default=0.0)
+        self._stages[stage.stage_id] = (stored, stage.num_tasks, float(room))
+        return True
+
+    def on_stored(self, rdd_id: int, size: int) -> bool:
+        """A partition entered memory; True when it raised a running stage's room."""
+        raised = False
+        for stage_id, (stored, tasks, room) in self._stages.items():
+            if rdd_id in stored and size > room:
+                self._stages[stage_id] = (stored, tasks, float(size))
+                raised = True
+        return raised
+
+    def on_stage_done(self, stage_id: int) -> None:
+        self._stages.pop(stage_id, None)
+
+    def _stores(self, node: RddNode) -> bool:
+        dataset = self._registry.datasets.get(node.rdd_id)
+        if dataset is None or not dataset.managed or node.rdd_id in self._on_disk:
+            return False
+        return len(self._ledger.cached_partitions(node.rdd_id)) < node.num_partitions
+
+    def _largest_partition(self, rdd_id: int) -> float:
+        site = self._registry.site_of(rdd_id)
+        sizes = self._site_sizes.get(site, {}) if site is not None else {}
+        return float(max(sizes.values(), default=0))

@@ -1,0 +1,136 @@
+"""Put room and site placement: how much memory stays free for puts, and which generations
+go straight to disk (pure Python, the real ledger and registry, no JVM)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from blaze.ledger import Ledger
+from blaze.placement import SitePlacement
+from blaze.put_room import PUT_ROOM, PutRoom, task_slots
+from blaze.registry import ManagedDataset, Registry
+from blaze.tracker import UsageTracker
+from costmodel.types import Location
+from lineage.events import BlockEvent, RddNode, StageRun, StorageLevelInfo
+
+CACHED = StorageLevelInfo(use_disk=True, use_memory=True)
+POOL = 100_000
+
+
+def _raise(what, exc):
+    raise exc
+
+
+def _books(managed=(7,), site="loop.py:9:30"):
+    registry = Registry(UsageTracker(), threading.RLock(), _raise)
+    for rdd_id in managed:
+        registry.datasets[rdd_id] = ManagedDataset(rdd_id, rdd_id, site, "rdd", None, True)
+    return registry, Ledger()
+
+
+def _room(registry, ledger, sizes=None, slots=2, on_disk=(), configured=None):
+    return PutRoom(
+        storage_memory=POOL,
+        configured=configured,
+        slots=slots,
+        registry=registry,
+        ledger=ledger,
+        site_sizes=sizes if sizes is not None else {},
+        on_disk=set(on_disk),
+    )
+
+
+def _stage(stage_id, rdd_id, tasks=4, parts=4):
+    return StageRun(stage_id, 0, "s", tasks, (RddNode(rdd_id, "r", "s", (), parts, CACHED),), ())
+
+
+@pytest.mark.parametrize(
+    ("conf", "parallelism", "executors", "slots"),
+    [
+        ({"spark.master": "local[2]"}, 2, 1, 2),
+        ({"spark.master": "local"}, 1, 1, 1),
+        ({"spark.master": "local[4, 3]"}, 4, 1, 4),
+        ({"spark.master": "local-cluster[2,1,1536]"}, 2, 2, 1),
+        ({"spark.master": "local-cluster[2, 3, 1024]", "spark.task.cpus": "3"}, 6, 2, 1),
+        ({"spark.master": "spark://h:7077", "spark.executor.cores": "4"}, 8, 2, 4),
+        ({"spark.master": "spark://h:7077"}, 8, 2, 4),
+        ({"spark.master": "local[*]"}, 6, 1, 6),
+    ],
+)
+def test_task_slots_per_executor_from_the_conf(conf, parallelism, executors, slots):
+    assert task_slots(conf, parallelism, executors) == slots
+
+
+def test_a_stage_storing_a_managed_dataset_keeps_a_partition_per_slot_free():
+    registry, ledger = _books()
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 30_000, 1: 20_000}})
+    assert room.budget() == POOL - int(POOL * PUT_ROOM)  # nothing stored: the floor only
+    assert room.on_stage_submitted(_stage(1, 7))
+    assert room.room() == 2 * 30_000 and room.budget() == POOL - 60_000
+    room.on_stage_done(1)
+    assert room.room() == int(POOL * PUT_ROOM)
+
+
+def test_a_stage_of_one_task_needs_one_partition_and_room_never_exceeds_the_pool():
+    registry, ledger = _books()
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 30_000}}, slots=4)
+    room.on_stage_submitted(_stage(1, 7, tasks=1))
+    assert room.room() == 30_000
+    room.on_stored(7, 2 * POOL)  # a partition larger than the pool raises the room to the pool
+    assert room.room() == POOL and room.budget() == 0
+
+
+def test_a_stored_partition_larger_than_predicted_raises_the_room():
+    registry, ledger = _books()
+    room = _room(registry, ledger)  # the site has stored nothing: no prediction
+    assert room.on_stage_submitted(_stage(1, 7))
+    assert room.room() == int(POOL * PUT_ROOM)
+    assert room.on_stored(7, 40_000) and room.room() == 80_000
+    assert not room.on_stored(7, 10_000)  # smaller: the room stays
+    assert not room.on_stored(8, 90_000)  # another dataset: not this stage's put
+
+
+def test_stages_that_store_nothing_managed_need_no_room():
+    registry, ledger = _books(managed=(7,))
+    registry.datasets[9] = ManagedDataset(9, 9, "x.py:1:2", "rdd", None, False)  # observed only
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 30_000}}, on_disk={11})
+    registry.datasets[11] = ManagedDataset(11, 11, "loop.py:9:30", "rdd", None, True)
+    assert not room.on_stage_submitted(_stage(1, 9))  # not managed
+    assert not room.on_stage_submitted(_stage(2, 11))  # persisted DISK_ONLY: no memory put
+    for split in range(4):  # every partition of 7 cached: its stage reads, does not store
+        ledger.apply_block(BlockEvent(f"rdd_7_{split}", "1", CACHED, 10, 0, None, 7, split))
+    assert not room.on_stage_submitted(_stage(3, 7))
+    assert room.room() == int(POOL * PUT_ROOM)
+
+
+def test_a_configured_budget_is_taken_as_given():
+    registry, ledger = _books()
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 30_000}}, configured=12_345)
+    room.on_stage_submitted(_stage(1, 7))
+    assert room.budget() == 12_345
+
+
+def test_a_site_goes_to_disk_when_most_of_its_last_generation_did():
+    placement = SitePlacement()
+    site = "loop.py:9:30"
+    assert not placement.straight_to_disk(site)  # nothing known
+    for where in (Location.DISK, Location.MEMORY, Location.DISK):
+        placement.record(site, 5, where)
+    assert placement.straight_to_disk(site)  # one partition that fitted does not flip it
+    placement.record(site, 8, Location.MEMORY)  # a newer generation fits
+    assert not placement.straight_to_disk(site)
+    placement.record(site, 5, Location.DISK)  # an older generation's late verdict: ignored
+    assert not placement.straight_to_disk(site)
+
+
+@given(st.lists(st.sampled_from([Location.MEMORY, Location.DISK, Location.NONE]), max_size=30))
+def test_placement_follows_the_majority_of_the_newest_generations_verdicts(verdicts):
+    placement = SitePlacement()
+    for where in verdicts:
+        placement.record("s", 3, where)
+    disk = verdicts.count(Location.DISK)
+    assert placement.straight_to_disk("s") == (disk > verdicts.count(Location.MEMORY))
