@@ -332,7 +332,11 @@ class Enforcement:
             for _ in range(RESYNC_ROUNDS):
                 if self._ledger.memory_used(executor) <= self.memory_budget:
                     break
-                in_memory = [r for r in self._ledger.in_memory(executor) if r.rdd_id in managed]
+                in_memory = [
+                    r
+                    for r in self._ledger.in_memory(executor)
+                    if r.rdd_id in managed and r.key not in self._awaiting  # R still unknown
+                ]
                 if not in_memory:
                     break
                 newest = max(in_memory, key=lambda r: (r.last_access, r.key))

@@ -494,4 +494,4 @@ def test_generations_the_engine_sends_to_disk_are_put_on_disk_by_spark(sc, attac
     assert placed == [False, True, True, True]  # each said so in the decision log
     assert moved[0] > 0 and moved[1:] == [0, 0, 0], moved  # no order for a generation on disk
     report = manager.report()
-    assert report["disk_hits"] >= 3 * PARTS and report["spark_evictions"] == 0
+    assert report["disk_hits"] >= 3 * PARTS and report["spark_evictions"] == 0, report
