@@ -315,6 +315,13 @@ class JvmBridge:
         block_id = self._rdd_block_id(rdd_id, split_index)
         return str(self._block_manager.diskBlockManager().getFile(block_id).getPath())
 
+    def in_memory_store(self, rdd_id: int, split_index: int) -> bool:
+        """Whether the driver's memory store holds the block (local mode), whatever the master
+        was told: Spark caches a disk read in memory without reporting it."""
+        return bool(
+            self._block_manager.memoryStore().contains(self._rdd_block_id(rdd_id, split_index))
+        )
+
     def prefetch_from_disk(self, rdd_id: int, split_index: int) -> int:
         """Move a spilled block back into memory (local mode); returns the bytes read from
         disk, 0 if nothing was read (already in memory, not on disk, no room in Spark's

@@ -54,12 +54,17 @@ class PluginMailbox:
     def active(self) -> bool:
         return self._half is not None and bool(self._half.isActive())
 
-    def order(self, executor_id: str, rdd_id: int, split_index: int, *, spill: bool) -> bool:
-        """Queue a spill (memory copy to disk) or a drop; False when that executor has no
-        registered plugin half (the order is not queued)."""
+    def order(
+        self, executor_id: str, rdd_id: int, split_index: int, *, spill: bool, for_good=False
+    ) -> bool:
+        """Queue a spill (memory copy to disk; ``for_good``: later reads of the disk copy are
+        not cached in memory again) or a drop; False when that executor has no registered
+        plugin half (the order is not queued). Actions as ``org.blazespark.Order`` numbers
+        them: 0 drop, 1 spill, 2 spill for good."""
         if self._half is None:
             return False
-        return bool(self._half.order(executor_id, rdd_id, split_index, spill))
+        action = (2 if for_good else 1) if spill else 0
+        return bool(self._half.order(executor_id, rdd_id, split_index, action))
 
     def outcomes(self) -> list[str]:
         """``"executor rdd split spill|drop outcome"`` lines (or ``"executor unavailable

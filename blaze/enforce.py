@@ -256,7 +256,8 @@ class Enforcement:
             )
         if where == Location.DISK and self._policy.spills:
             # also when a disk copy exists (a promoted block): only the memory copy goes
-            if not self._orders.spill(rdd_id, split, slot[2]):
+            # placed on disk by the engine (admission or a refused promotion): it stays there
+            if not self._orders.spill(rdd_id, split, slot[2], for_good=why == "admitted"):
                 counters.decisions["not_carried_out"] += 1
                 return
             self._ledger.mark_spilled(slot)

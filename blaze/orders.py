@@ -63,18 +63,24 @@ class ExecutorOrders:
         if not self.available:
             log.warning(NO_PLUGIN_HINT)
 
-    def spill(self, rdd_id: int, split: int, executor: str) -> bool:
-        """Order the memory copy to disk; False when nobody there can carry it out."""
-        return self._order(rdd_id, split, executor, spill=True)
+    def spill(self, rdd_id: int, split: int, executor: str, *, for_good: bool = False) -> bool:
+        """Order the memory copy to disk; False when nobody there can carry it out.
+
+        ``for_good``: the engine placed the block on disk (not a victim making room), so a
+        later read of its disk copy is not cached in memory again by Spark — which would
+        evict by Spark's own LRU and ask the engine again at every read."""
+        return self._order(rdd_id, split, executor, spill=True, for_good=for_good)
 
     def drop(self, rdd_id: int, split: int, executor: str) -> bool:
         """Order the block removed from that executor (memory and disk copies)."""
         return self._order(rdd_id, split, executor, spill=False)
 
-    def _order(self, rdd_id: int, split: int, executor: str, *, spill: bool) -> bool:
+    def _order(
+        self, rdd_id: int, split: int, executor: str, *, spill: bool, for_good: bool = False
+    ) -> bool:
         if not self.available:
             return False
-        if self._mailbox.order(executor, rdd_id, split, spill=spill):
+        if self._mailbox.order(executor, rdd_id, split, spill=spill, for_good=for_good):
             with self._lock:
                 queued = self._in_flight.setdefault((rdd_id, split, executor), [])
                 queued.append(time.monotonic())

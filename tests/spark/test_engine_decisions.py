@@ -495,3 +495,53 @@ def test_generations_the_engine_sends_to_disk_are_put_on_disk_by_spark(sc, attac
     assert moved[0] > 0 and moved[1:] == [0, 0, 0], moved  # no order for a generation on disk
     report = manager.report()
     assert report["disk_hits"] >= 3 * PARTS and report["spark_evictions"] == 0, report
+
+
+def test_a_partition_the_engine_placed_on_disk_is_read_from_disk_and_stays_there(
+    sc, attach, bridge
+):
+    """Nothing fits the budget: the engine places each costly partition on disk. Later jobs
+    read the disk copies; Spark does not cache them in memory again (which would evict by its
+    own LRU and make the engine refuse the same promotion at every read)."""
+    probe = attach(policy="spark")
+    sample = costly_dataset(sc, counters(sc), records=250).cache()
+    sample.count()
+    probe.sync()
+    part = max(stored_bytes(bridge, sample.id()).values())
+    probe.detach()
+    sample.unpersist(blocking=True)
+
+    runs = counters(sc)
+    manager = attach(
+        policy="blaze",
+        memory_budget=int(0.5 * part),
+        disk_write_ms_per_mib=1,
+        disk_read_ms_per_mib=1,
+    )
+    data = costly_dataset(sc, runs, records=250).persist(blaze.BLAZE)
+    assert data.count() == 1000
+    assert data.count() == 1000  # a partition dropped on a guess before R was known is back
+    manager.sync()  # the placements carried out
+    computed = values(runs)
+    for _ in range(3):
+        assert data.map(lambda kv: kv[0]).sum() == sum(range(1000))
+    manager.sync()
+    assert values(runs) == computed  # the later jobs read the disk copies, recomputed nothing
+    history = [e for p in manager.explain(data)["partitions"].values() for e in p["history"]]
+    actions = [e["action"] for e in history]
+    assert actions.count("spill") >= PARTS, actions  # each placed on disk ...
+    assert "keep_on_disk" not in actions and "promote" not in actions, actions  # ... for good
+    report = manager.report()
+    assert report["disk_hits"] >= 3 * PARTS and report["spark_evictions"] == 0, report
+    assert all(mem == 0 and disk > 0 for mem, disk in _sizes(bridge, data.id()))
+    # Spark caches a disk read in memory without telling its master: look in the store itself
+    assert not any(bridge.in_memory_store(data.id(), split) for split in range(PARTS))
+
+
+def _sizes(bridge, rdd_id):
+    return [
+        (b.memory_size, b.disk_size)
+        for s in bridge.storage_status()
+        for b in s.blocks
+        if b.rdd_id == rdd_id
+    ]

@@ -19,11 +19,13 @@ class _Mailbox:
         self.queued: list[tuple] = []
         self.lines: list[str] = []
         self.samples: list[tuple[str, int, int]] = []
+        self.for_good: list[bool] = []
 
-    def order(self, executor_id, rdd_id, split_index, *, spill):
+    def order(self, executor_id, rdd_id, split_index, *, spill, for_good=False):
         if executor_id not in self.registered:
             return False
         self.queued.append((executor_id, rdd_id, split_index, spill))
+        self.for_good.append(for_good)
         return True
 
     def outcomes(self):
@@ -42,7 +44,9 @@ def test_orders_go_to_the_executor_that_holds_the_block_and_outcomes_are_counted
     mailbox = _Mailbox()
     orders = ExecutorOrders(mailbox)
     assert orders.spill(3, 1, "0") and orders.drop(4, 2, "1")
-    assert mailbox.queued == [("0", 3, 1, True), ("1", 4, 2, False)]
+    assert orders.spill(6, 0, "1", for_good=True)
+    assert mailbox.queued == [("0", 3, 1, True), ("1", 4, 2, False), ("1", 6, 0, True)]
+    assert mailbox.for_good == [False, False, True]
     mailbox.lines = ["0 3 1 spill spilled", "1 4 2 drop dropped", "0 5 0 spill not_in_memory"]
     mailbox.samples = [("0", 300, 400), ("1", 500, 600), ("0", 700, 800)]
     orders.collect()

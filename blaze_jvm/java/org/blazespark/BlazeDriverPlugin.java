@@ -59,7 +59,7 @@ public final class BlazeDriverPlugin implements DriverPlugin {
       for (int i = 0; i < due.size(); i++) {
         encoded[3 * i] = due.get(i).rddId();
         encoded[3 * i + 1] = due.get(i).split();
-        encoded[3 * i + 2] = due.get(i).spill() ? 1 : 0;
+        encoded[3 * i + 2] = due.get(i).action();
       }
       return encoded;
     }
@@ -80,15 +80,16 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     ACTIVE.compareAndSet(this, null);
   }
 
-  /** Queue an order for an executor's half; false when no half of that executor registered. */
-  public static boolean order(String executorId, int rddId, int split, boolean spill) {
+  /** Queue an order ({@link Order#DROP}, {@link Order#SPILL} or {@link Order#TO_DISK}) for an
+   * executor's half; false when no half of that executor registered. */
+  public static boolean order(String executorId, int rddId, int split, int action) {
     BlazeDriverPlugin active = ACTIVE.get();
     if (active == null || !active.registered.contains(executorId)) {
       return false;
     }
     active.mailbox
         .computeIfAbsent(executorId, k -> new ConcurrentLinkedQueue<>())
-        .add(new Order(rddId, split, spill));
+        .add(new Order(rddId, split, action));
     return true;
   }
 

@@ -99,7 +99,7 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       return;
     }
     for (int i = 0; i + 2 < due.length; i += 3) {
-      retries.putIfAbsent(new Order(due[i], due[i + 1], due[i + 2] == 1), 0);
+      retries.putIfAbsent(new Order(due[i], due[i + 1], due[i + 2]), 0);
     }
     var it = retries.entrySet().iterator();
     while (it.hasNext()) {
@@ -115,8 +115,7 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
         entry.setValue(entry.getValue() + 1);
         continue;
       }
-      outcomes.add(order.rddId() + " " + order.split() + " "
-          + (order.spill() ? "spill" : "drop") + " " + outcome);
+      outcomes.add(order.rddId() + " " + order.split() + " " + order.word() + " " + outcome);
       it.remove();
     }
   }

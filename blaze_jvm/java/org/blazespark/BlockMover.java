@@ -16,6 +16,33 @@ import scala.util.Right;
 final class BlockMover {
   private BlockMover() {}
 
+  // BlockInfo.level: a spill for good gives the block a level without memory, so Spark's
+  // read path does not cache the disk copy in memory again (a refused promotion that
+  // Spark would otherwise repeat, evicting by its own LRU, at every read)
+  private static final java.lang.reflect.Field LEVEL = levelField();
+
+  private static java.lang.reflect.Field levelField() {
+    try {
+      java.lang.reflect.Field field = BlockInfo.class.getDeclaredField("level");
+      field.setAccessible(true);
+      return field;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null; // another Spark: spills stay plain spills
+    }
+  }
+
+  /** The block keeps its disk copy and is read from disk from now on. */
+  private static void keepOnDisk(BlockInfo info) {
+    if (LEVEL == null || !info.level().useDisk() || !info.level().useMemory()) {
+      return;
+    }
+    try {
+      LEVEL.set(info, StorageLevel.DISK_ONLY());
+    } catch (IllegalAccessException e) {
+      // left as it was: Spark may cache a later read in memory, and the engine decides again
+    }
+  }
+
   /** "spilled", "dropped", "locked" (a task holds it: retry), "not_in_memory", "gone". */
   static String apply(Order order) {
     BlockManager bm = SparkEnv.get().blockManager();
@@ -29,16 +56,23 @@ final class BlockMover {
       return "dropped";
     }
     MemoryStore store = bm.memoryStore();
-    if (!store.contains(id)) {
+    boolean inMemory = store.contains(id);
+    if (!inMemory && order.action() != Order.TO_DISK) {
       return "not_in_memory";
     }
     Option<BlockInfo> locked = bm.blockInfoManager().lockForWriting(id, false);
     if (locked.isEmpty()) {
-      return "locked";
+      return inMemory ? "locked" : "not_in_memory";
     }
     boolean released = false;
     try {
       BlockInfo info = locked.get();
+      if (!store.contains(id)) { // Spark evicted it first: its disk copy stays on disk
+        if (order.action() == Order.TO_DISK && bm.diskStore().contains(id)) {
+          keepOnDisk(info);
+        }
+        return "not_in_memory";
+      }
       Either<Object, org.apache.spark.util.io.ChunkedByteBuffer> data;
       if (info.level().deserialized()) {
         var values = store.getValues(id);
@@ -60,6 +94,9 @@ final class BlockMover {
         bm.blockInfoManager().removeBlock(id);
         released = true;
         return "dropped";
+      }
+      if (order.action() == Order.TO_DISK) {
+        keepOnDisk(info);
       }
       return "spilled";
     } finally {

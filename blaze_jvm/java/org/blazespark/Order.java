@@ -1,4 +1,18 @@
 package org.blazespark;
 
-/** One decision of the driver's engine for one executor: spill or drop one RDD block. */
-public record Order(int rddId, int split, boolean spill) {}
+/** One decision of the driver's engine for one executor: drop, spill, or spill for good one
+ * RDD block ({@link #TO_DISK}: later reads of the disk copy are not cached in memory again). */
+public record Order(int rddId, int split, int action) {
+  public static final int DROP = 0;
+  public static final int SPILL = 1;
+  public static final int TO_DISK = 2;
+
+  boolean spill() {
+    return action != DROP;
+  }
+
+  /** The action as the outcome lines name it (a spill for good is a spill). */
+  String word() {
+    return action == DROP ? "drop" : "spill";
+  }
+}
