@@ -134,8 +134,6 @@ class Enforcement:
             self._ledger.counters.spark_evictions += 1
         if change.entered_memory and change.disk_size == 0:
             self._measurements.on_stored(change.key, dataset.site, change.memory_size)
-            if dataset.managed and self.put_room.on_stored(change.key[0], change.memory_size):
-                self._enforce_budget()  # the next puts of this stage need more room
         if change.key[0] in self._placement.on_disk and change.disk_size and not change.removed:
             self._judge_placed_on_disk(change, dataset.site)
         if change.entered_memory and dataset.managed and self._policy.acts:
@@ -145,6 +143,11 @@ class Enforcement:
                 self._awaiting[change.key] = change.executor_id
             else:
                 self._admit(change.key, change.executor_id)
+            # after the block itself is decided or waits for its R (never decided on a guess)
+            budget = self.memory_budget
+            self.put_room.on_stored(change.key[0], change.memory_size)
+            if self.memory_budget < budget:
+                self._enforce_budget()  # the next puts of this stage need more room
 
     def _judge_placed_on_disk(self, change, site: str) -> None:
         """A partition put straight to disk (:mod:`blaze.placement`): had it fitted in the
@@ -176,7 +179,9 @@ class Enforcement:
 
     def on_stage_submitted(self, stage: StageRun) -> None:
         """A stage that stores managed partitions makes room for them before its tasks put."""
-        if self.put_room.on_stage_submitted(stage) and self._policy.acts:
+        budget = self.memory_budget
+        self.put_room.on_stage_submitted(stage)
+        if self.memory_budget < budget and self._policy.acts:
             self._enforce_budget()
 
     def on_stage_done(self, stage_id: int) -> None:
