@@ -54,6 +54,24 @@ def cheap_dataset(sc, accumulators, records=12_000):
     return sc.parallelize(range(records * PARTS), PARTS).mapPartitionsWithIndex(tag)
 
 
+def _blaze_on_a_fast_disk(sc, attach, bridge, *, partitions_of_budget: float):
+    """A Blaze manager on a 1 ms/MiB disk whose budget holds ``partitions_of_budget`` of a
+    costly dataset's partitions (measured by a probe run under plain Spark)."""
+    probe = attach(policy="spark")
+    sample = costly_dataset(sc, counters(sc), records=250).cache()
+    sample.count()
+    probe.sync()
+    part = max(stored_bytes(bridge, sample.id()).values())
+    probe.detach()
+    sample.unpersist(blocking=True)
+    return attach(
+        policy="blaze",
+        memory_budget=int(partitions_of_budget * part),
+        disk_write_ms_per_mib=1,
+        disk_read_ms_per_mib=1,
+    )
+
+
 def stored_bytes(bridge, rdd_id):
     return {
         b.split_index: max(b.memory_size, b.disk_size)
@@ -424,21 +442,8 @@ def test_what_goes_to_disk_is_read_back_no_write_is_dead(sc, attach, bridge):
     partitions, on a fast disk: the partitions that do not fit go to disk (writing and
     reading them beats recomputing) and the next job reads them there — every disk write
     is read at least once, and the report counts no dead write."""
-    probe = attach(policy="spark")
-    sample = costly_dataset(sc, counters(sc), records=250).cache()
-    sample.count()
-    probe.sync()
-    part = max(stored_bytes(bridge, sample.id()).values())
-    probe.detach()
-    sample.unpersist(blocking=True)
-
     runs = counters(sc)
-    manager = attach(
-        policy="blaze",
-        memory_budget=int(2.5 * part),
-        disk_write_ms_per_mib=1,
-        disk_read_ms_per_mib=1,
-    )
+    manager = _blaze_on_a_fast_disk(sc, attach, bridge, partitions_of_budget=2.5)
     data = costly_dataset(sc, runs, records=250).persist(blaze.BLAZE)
     for _ in range(3):
         assert data.map(lambda kv: kv[0]).sum() == sum(range(1000))
@@ -459,20 +464,7 @@ def test_generations_the_engine_sends_to_disk_are_put_on_disk_by_spark(sc, attac
     sent a generation of the site to disk, the next ones are persisted DISK_ONLY, so Spark
     writes them at put time (no memory put for its LRU to make room for, no spill order that
     arrives late), each partition still computed once and read back from disk."""
-    probe = attach(policy="spark")
-    sample = costly_dataset(sc, counters(sc), records=250).cache()
-    sample.count()
-    probe.sync()
-    part = max(stored_bytes(bridge, sample.id()).values())
-    probe.detach()
-    sample.unpersist(blocking=True)
-
-    manager = attach(
-        policy="blaze",
-        memory_budget=int(0.5 * part),
-        disk_write_ms_per_mib=1,
-        disk_read_ms_per_mib=1,
-    )
+    manager = _blaze_on_a_fast_disk(sc, attach, bridge, partitions_of_budget=0.5)
     runs, levels, placed, moved = [], [], [], []
     for _ in range(4):
         runs.append(counters(sc))
@@ -503,21 +495,8 @@ def test_a_partition_the_engine_placed_on_disk_is_read_from_disk_and_stays_there
     """Nothing fits the budget: the engine places each costly partition on disk. Later jobs
     read the disk copies; Spark does not cache them in memory again (which would evict by its
     own LRU and make the engine refuse the same promotion at every read)."""
-    probe = attach(policy="spark")
-    sample = costly_dataset(sc, counters(sc), records=250).cache()
-    sample.count()
-    probe.sync()
-    part = max(stored_bytes(bridge, sample.id()).values())
-    probe.detach()
-    sample.unpersist(blocking=True)
-
     runs = counters(sc)
-    manager = attach(
-        policy="blaze",
-        memory_budget=int(0.5 * part),
-        disk_write_ms_per_mib=1,
-        disk_read_ms_per_mib=1,
-    )
+    manager = _blaze_on_a_fast_disk(sc, attach, bridge, partitions_of_budget=0.5)
     data = costly_dataset(sc, runs, records=250).persist(blaze.BLAZE)
     assert data.count() == 1000
     assert data.count() == 1000  # a partition dropped on a guess before R was known is back
