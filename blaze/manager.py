@@ -264,7 +264,9 @@ class BlazeManager:
             _active[id(self._sc)] = self
         self._attached = True
         try:
-            self._listener = LineageListener.attach(self._sc, dag=self.lineage)
+            self._listener = LineageListener.attach(
+                self._sc, dag=self.lineage, cached_stages_only=True
+            )
             self._unsubscribe = self._listener.subscribe(self._events.put)
             self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
             self._worker.start()
@@ -295,6 +297,9 @@ class BlazeManager:
 
     def listener_errors(self) -> dict:
         return dict(self._listener.errors) if self._listener else {}
+
+    def task_events_skipped(self) -> int:
+        return self._listener.task_events_skipped() if self._listener else 0
 
     def detach(self) -> None:
         """Stop managing: unregister the listener, restore PySpark's methods. Idempotent."""

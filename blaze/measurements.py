@@ -106,10 +106,15 @@ class SiteMeasurements:
             if rdd_id is not None:
                 recorded[(rdd_id, split)] = self.engine.on_compute_time((rdd_id, split), wall_ms)
         self.timed_partitions += len(recorded)
+        # untimed: no timer wraps the dataset, or its report has not reached the driver yet
+        # (then the share is provisional — an upper bound the report corrects when it comes;
+        # without it the block would be decided on R = 0, "costs nothing")
         untimed = [
             key
             for key, outcome in outcomes
-            if outcome == "miss" and token_of_rdd.get(key[0]) not in self._instrumented
+            if outcome == "miss"
+            and key not in recorded
+            and (token_of_rdd.get(key[0]) not in self._instrumented or self._untimed(key))
         ]
         if untimed and task.successful:
             shuffle_write_ms = task.shuffle_write_time_ns / 1e6
@@ -131,6 +136,10 @@ class SiteMeasurements:
         if changed:
             self.engine.set_disk(self.disk.current())
         return recorded
+
+    def _untimed(self, key: Key) -> bool:
+        measured = self.engine.model.measurements_of(key)
+        return measured is None or measured.compute_ms is None
 
     def _observe_reads(self, task: TaskRun, outcomes: list[tuple[Key, str]]) -> bool:
         if not task.successful or not outcomes:

@@ -37,6 +37,7 @@ NO_PLUGIN_HINT = (
 TIMING_SAMPLES = 10_000
 IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a stuck executor
 SETTLE_POLL_S = 0.005
+IDLE_COLLECT_S = 1.0  # how often outcomes are read while no order is in flight
 
 
 class ExecutorOrders:
@@ -59,6 +60,7 @@ class ExecutorOrders:
         self._task_start_us: list[int] = []
         # (rdd, split, executor) -> when each order not yet reported done was queued
         self._in_flight: dict[tuple[int, int, str], list[float]] = {}
+        self._last_collect = float("-inf")
         self._lock = threading.Lock()
         if not self.available:
             log.warning(NO_PLUGIN_HINT)
@@ -95,11 +97,16 @@ class ExecutorOrders:
         return False
 
     def collect(self) -> None:
-        """Read what the executors did since the last call."""
+        """Read what the executors did since the last call. While no order is in flight only
+        an executor's refusal can be new: that is read once a second, not at every job's end
+        (a py4j call each, which a program of many short jobs pays every time)."""
         if not self.available:
             return
         with self._lock:
-            self._collect()
+            now = time.monotonic()
+            if self._in_flight or now - self._last_collect >= IDLE_COLLECT_S:
+                self._last_collect = now
+                self._collect()
 
     def _collect(self) -> None:
         for line in self._mailbox.outcomes():

@@ -23,7 +23,7 @@ from typing import Any
 
 from blaze.tracker import UsageTracker
 
-__all__ = ["ManagedDataset", "Registry", "thin_over_cache", "user_site"]
+__all__ = ["ManagedDataset", "Registry", "SiteNames", "creation_point", "thin_over_cache"]
 
 SITE_FRAMES = 3  # user frames that name a dataset's site
 
@@ -43,15 +43,16 @@ class ManagedDataset:
     managed: bool  # the manager may move/drop/unpersist it (False: observe only)
 
 
-def user_site() -> str:
-    """Where the user created a dataset: the innermost ``SITE_FRAMES`` frames outside pyspark
-    and blaze, innermost first (``helpers.py:12 < job.py:40 < main.py:9``).
+def creation_point(depth: int = 2) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """Where the user created a dataset, and by which library steps (see :class:`SiteNames`).
 
-    Why more than one frame: programs cache through a helper of their own (``def cached(rdd):
-    return rdd.persist()``); with the innermost line alone every dataset the helper persists
-    shares one site, so the features read by every iteration look like an older generation
-    of the per-iteration results and are retired. The calling lines tell them apart, while
-    each generation a loop creates still has the same site.
+    The user part is the innermost ``SITE_FRAMES`` frames outside pyspark (site-packages) and
+    blaze, innermost first (``helpers.py:12 < job.py:40 < main.py:9``). Why more than one
+    frame: programs cache through a helper of their own (``def cached(rdd): return
+    rdd.persist()``); with the innermost line alone every dataset the helper persists shares
+    one site, so the features read by every iteration look like an older generation of the
+    per-iteration results and are retired. The calling lines tell them apart, while each
+    generation a loop creates still has the same site.
 
     Why the innermost frame also names the column where the creating call ends
     (``job.py:80:52``): one statement often makes several datasets
@@ -60,20 +61,46 @@ def user_site() -> str:
     it, its one use becomes the site's expected count and the features every iteration reads
     are unpersisted after their first job. Each call of a chain ends at its own column, while
     every pass of a loop through the same call ends at the same one.
+
+    The steps are the library frames (function, line) between the user's call and the
+    dataset: one call such as ``reduceByKey`` makes several RDDs, each by its own steps.
     """
-    frame = sys._getframe(2)
+    frame = sys._getframe(depth)
     lines: list[str] = []
+    steps: list[tuple[str, int]] = []
     while frame is not None and len(lines) < SITE_FRAMES:
         filename = frame.f_code.co_filename
-        if not (
-            filename.startswith(_PYSPARK_DIR)
-            or filename.startswith(_BLAZE_DIR)
-            or filename.startswith("<frozen")
-        ):
+        if filename.startswith(_PYSPARK_DIR) or filename.startswith("<frozen"):
+            if not lines:
+                steps.append((frame.f_code.co_name, frame.f_lineno))
+        elif not filename.startswith(_BLAZE_DIR):
             line = f"{os.path.basename(filename)}:{frame.f_lineno}"
             lines.append(line if lines else line + _call_end_column(frame))
         frame = frame.f_back
-    return " < ".join(lines) if lines else "<unknown>"
+    return (" < ".join(lines) if lines else "<unknown>"), tuple(steps)
+
+
+class SiteNames:
+    """Names the datasets one user call makes: the first kind of RDD a call site makes keeps
+    the plain site, the k-th other kind is ``site#k``.
+
+    Why: ``rdd.reduceByKey(f)`` creates the map-side combine, the keyed shuffle input and the
+    result, all at the user's same line and column. Sharing one site they read as three
+    generations of one dataset per iteration, so the result's cache made the site "reused"
+    and autoCache cached both intermediates of every later iteration, and their drops
+    counted as the result's uses. The library steps that made each RDD are the same in every
+    pass of a loop, so the k-th kind of a site is the same dataset from one pass to the next.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, list[tuple[tuple[str, int], ...]]] = {}
+
+    def name(self, user: str, steps: tuple[tuple[str, int], ...]) -> str:
+        kinds = self._kinds.setdefault(user, [])
+        if steps not in kinds:
+            kinds.append(steps)
+        k = kinds.index(steps) + 1
+        return user if k == 1 else f"{user}#{k}"
 
 
 def _call_end_column(frame) -> str:
@@ -120,15 +147,16 @@ class Registry:
         self.rdd_of_token: dict[int, int] = {}  # every dataset ever registered
         self.datasets: dict[int, ManagedDataset] = {}  # persisted datasets, by JVM rdd id
         self._released: deque[int] = deque()  # tokens of datasets the program dropped
+        self._site_names = SiteNames()
 
     # ---- registration ----------------------------------------------------------------------
     def on_rdd_created(self, rdd) -> None:
         try:
             token = next(self._tokens)
             rdd._blaze_token = token
-            site = user_site()
+            user, steps = creation_point()
             with self._lock:
-                self.tracker.register(token, site)
+                self.tracker.register(token, self._site_names.name(user, steps))
                 self._objects[token] = weakref.ref(rdd, self._release_callback(token))
                 self._unresolved.append(token)
         except Exception as exc:
@@ -139,8 +167,9 @@ class Registry:
         if token is None:
             token = next(self._tokens)
             obj._blaze_token = token
+            user, steps = creation_point()
             with self._lock:
-                self.tracker.register(token, user_site())
+                self.tracker.register(token, self._site_names.name(user, steps))
                 self._objects[token] = weakref.ref(obj, self._release_callback(token))
         return token
 

@@ -248,6 +248,7 @@ class Reporting:
                 last_error=self._errors.last,
                 listener_errors=self._session.listener_errors(),
                 listener_events_dropped=self._dropped_events,
+                task_events_skipped=self._session.task_events_skipped(),
                 attached=self._session.attached or self.detached_at is not None,
                 detached_at=self.detached_at,
                 decisions_logged=self._explain.recorded,

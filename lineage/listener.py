@@ -204,6 +204,7 @@ class LineageListener:
         record_to: str | Path | None = None,
         batched: bool = True,
         dag: LineageDag | None = None,
+        cached_stages_only: bool = False,
     ) -> LineageListener:
         """Register a listener on ``sc``'s bus (own queue ``"blaze"``) and return it.
 
@@ -211,6 +212,9 @@ class LineageListener:
         ``batched=False``: take the per-event path even when the jar is loaded (to compare).
         ``dag``: the graph to keep up to date (the manager's engine reads the same one);
         default a new one.
+        ``cached_stages_only``: (batched delivery) task events come only from stages with a
+        persisted RDD, plus task ends that wrote shuffle data or failed — what a cache
+        manager reads; a plain job's thousands of task events are not converted nor sent.
         """
         sc = _java_context(sc)
         self = object.__new__(cls)
@@ -228,6 +232,7 @@ class LineageListener:
         self.batches = 0  # py4j calls that brought events (batched delivery)
         self._drain_ended = False
         self._buffer = None
+        self._skipped = 0  # task events the JVM buffer did not send (cached_stages_only)
         self._drainer = None
         self._adapter = None
         if record_to is not None:  # closed by detach()
@@ -236,7 +241,7 @@ class LineageListener:
         buffer_class = _event_buffer_class(sc) if batched else None
         if buffer_class is not None:
             self.delivery = "batched"
-            self._buffer = buffer_class(BUFFER_CAPACITY, BATCH_LINES, LINGER_MS)
+            self._buffer = buffer_class(BUFFER_CAPACITY, BATCH_LINES, LINGER_MS, cached_stages_only)
             self._proxy = self._buffer
             self._drainer = threading.Thread(
                 target=self._drain, name="blaze-lineage-drain", daemon=True
@@ -361,6 +366,16 @@ class LineageListener:
     def attached(self) -> bool:
         return not self._detached
 
+    def task_events_skipped(self) -> int:
+        """Task events the JVM did not send (``cached_stages_only``; as of the detach once
+        detached)."""
+        if self._buffer is not None and not self._detached:
+            try:
+                self._skipped = int(self._buffer.skipped())
+            except Exception as exc:  # the JVM went away
+                self._count_error("skipped", exc)
+        return self._skipped
+
     def wait_until_empty(self, timeout_s: float = 30) -> None:
         """Block until every event posted so far has been handled (Spark's waitUntilEmpty).
 
@@ -438,6 +453,7 @@ class LineageListener:
     def _close_buffer(self) -> None:
         """Stop the JVM buffer (it wakes the drain thread) and let the drain thread end."""
         try:
+            self._skipped = int(self._buffer.skipped())
             failed = str(self._buffer.conversionErrors())
             if failed:
                 self._count_error("convert", RuntimeError(f"in the JVM: {failed}"))

@@ -287,6 +287,33 @@ def test_events_wait_in_the_jvm_and_cross_in_one_batch(run):
         listener.detach()
 
 
+def test_a_cache_managers_listener_gets_the_task_events_of_cached_stages_only(run):
+    """``cached_stages_only``: a plain stage's task events are not sent; a stage with a
+    persisted RDD sends every one, and a plain stage's task ends that wrote shuffle data
+    (the write cost's samples) still come."""
+    listener = LineageListener.attach(run.sc, cached_stages_only=True)
+    seen: list[TaskRun] = []
+    listener.subscribe(lambda record: isinstance(record, TaskRun) and seen.append(record))
+    try:
+        run.sc.parallelize(range(40), 8).count()  # plain, no shuffle: 16 events skipped
+        listener.wait_until_empty()
+        assert seen == [] and listener.task_events_skipped() == 16
+        cached = run.sc.parallelize(range(40), 6).map(lambda x: x + 1).cache()
+        cached.count()
+        cached.sum()
+        listener.wait_until_empty()
+        assert sorted(t.partition_index for t in seen) == sorted(list(range(6)) * 2)
+        seen.clear()
+        pairs = run.sc.parallelize([(x % 3, x) for x in range(40)], 4)
+        pairs.reduceByKey(add, 2).count()  # map tasks write shuffle data; result tasks do not
+        listener.wait_until_empty()
+        assert len(seen) == 4 and all(t.shuffle_write_bytes > 0 for t in seen)
+        assert listener.task_events_skipped() == 16 + 4 + 2 * 2  # their starts, result tasks
+        cached.unpersist()
+    finally:
+        listener.detach()
+
+
 def test_a_stuck_python_side_never_holds_sparks_bus(run, monkeypatch):
     """A full buffer with nobody draining: after its short wait the JVM side drops and
     counts events instead of holding Spark's bus; once Python drains again, events flow."""

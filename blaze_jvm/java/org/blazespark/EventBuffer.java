@@ -1,8 +1,11 @@
 package org.blazespark;
 
 import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.SparkConf;
+import org.apache.spark.Success$;
 import org.apache.spark.scheduler.SparkListener;
 import org.apache.spark.scheduler.SparkListenerApplicationEnd;
 import org.apache.spark.scheduler.SparkListenerBlockUpdated;
@@ -22,12 +25,20 @@ import org.apache.spark.util.JsonProtocolOptions;
  * until Python takes them in batches ({@link #drain}): one py4j call per batch instead of one
  * callback plus one call per event. Registered on its own bus queue, it is called on that
  * queue's one thread, so lines are kept in event order. Python decides what the events mean.
+ *
+ * <p>With {@code cachedStagesOnly}, task events of a stage none of whose RDDs is persisted are
+ * not converted nor sent (a task end still is when it wrote shuffle data, whose timing corrects
+ * the write cost, or failed): a cache manager reads nothing else from them, and they are most
+ * of the events of a program's plain jobs.
  */
 public final class EventBuffer extends SparkListener {
   private final JsonProtocolOptions options;
   private final int capacity;
   private final int maxBatch;
   private final long lingerNanos;
+  private final boolean cachedStagesOnly;
+  /** Running stage attempts with a persisted RDD (touched on the bus thread only). */
+  private final Set<Long> cachedStages = new HashSet<>();
   /** How long the bus thread waits for room before the buffer counts as stalled. */
   private static final long STALL_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -39,6 +50,7 @@ public final class EventBuffer extends SparkListener {
   private boolean stalled; // Python took nothing for STALL_NANOS while full: drop, do not wait
   private long dropped;
   private long conversionErrors;
+  private long skipped; // task events of stages without a persisted RDD (cachedStagesOnly)
   private String lastError = "";
 
   /**
@@ -47,8 +59,9 @@ public final class EventBuffer extends SparkListener {
    *     wait of 2 s with no line taken, events are dropped (and counted) until Python drains
    * @param maxBatch lines handed over by one {@link #drain} at most
    * @param lingerMillis how long {@link #drain} lets a batch grow after its first line
+   * @param cachedStagesOnly send task events only of stages with a persisted RDD (see above)
    */
-  public EventBuffer(int capacity, int maxBatch, long lingerMillis) {
+  public EventBuffer(int capacity, int maxBatch, long lingerMillis, boolean cachedStagesOnly) {
     // task ends without the accumulator list: half the bytes, nothing the parser reads
     this.options =
         new JsonProtocolOptions(
@@ -56,6 +69,21 @@ public final class EventBuffer extends SparkListener {
     this.capacity = capacity;
     this.maxBatch = maxBatch;
     this.lingerNanos = TimeUnit.MILLISECONDS.toNanos(lingerMillis);
+    this.cachedStagesOnly = cachedStagesOnly;
+  }
+
+  private static long attempt(int stageId, int attemptId) {
+    return ((long) stageId << 32) | (attemptId & 0xffffffffL);
+  }
+
+  private boolean skips(int stageId, int attemptId) {
+    if (!cachedStagesOnly || cachedStages.contains(attempt(stageId, attemptId))) {
+      return false;
+    }
+    synchronized (this) {
+      skipped++;
+    }
+    return true;
   }
 
   private void add(SparkListenerEvent event) {
@@ -152,6 +180,11 @@ public final class EventBuffer extends SparkListener {
     return dropped;
   }
 
+  /** Task events not sent: their stage had no persisted RDD ({@code cachedStagesOnly}). */
+  public synchronized long skipped() {
+    return skipped;
+  }
+
   /** Events Spark passed that JsonProtocol could not convert (and the last error). */
   public synchronized String conversionErrors() {
     return conversionErrors == 0 ? "" : conversionErrors + ": " + lastError;
@@ -171,12 +204,29 @@ public final class EventBuffer extends SparkListener {
 
   @Override
   public void onStageSubmitted(SparkListenerStageSubmitted event) {
+    try {
+      var info = event.stageInfo();
+      var rdds = info.rddInfos().iterator();
+      while (cachedStagesOnly && rdds.hasNext()) {
+        if (rdds.next().storageLevel().isValid()) {
+          cachedStages.add(attempt(info.stageId(), info.attemptNumber()));
+          break;
+        }
+      }
+    } catch (RuntimeException e) {
+      // a malformed event: add() counts it as not convertible
+    }
     add(event);
   }
 
   @Override
   public void onStageCompleted(SparkListenerStageCompleted event) {
     add(event);
+    try {
+      cachedStages.remove(attempt(event.stageInfo().stageId(), event.stageInfo().attemptNumber()));
+    } catch (RuntimeException e) {
+      // a malformed event: add() counted it
+    }
   }
 
   @Override
@@ -191,12 +241,33 @@ public final class EventBuffer extends SparkListener {
 
   @Override
   public void onTaskStart(SparkListenerTaskStart event) {
-    add(event); // the cost model stops counting the stage's read of that split as future
+    if (wanted(event, false)) {
+      add(event); // the cost model stops counting the stage's read of that split as future
+    }
   }
 
   @Override
   public void onTaskEnd(SparkListenerTaskEnd event) {
-    add(event);
+    if (wanted(event, true)) {
+      add(event);
+    }
+  }
+
+  /** Whether a task event is sent (see the class comment); a malformed one is, to be counted. */
+  private boolean wanted(SparkListenerEvent event, boolean end) {
+    try {
+      if (end) {
+        var taskEnd = (SparkListenerTaskEnd) event;
+        var metrics = taskEnd.taskMetrics();
+        boolean wroteShuffle = metrics != null && metrics.shuffleWriteMetrics().bytesWritten() > 0;
+        return wroteShuffle || taskEnd.reason() != Success$.MODULE$
+            || !skips(taskEnd.stageId(), taskEnd.stageAttemptId());
+      }
+      var start = (SparkListenerTaskStart) event;
+      return !skips(start.stageId(), start.stageAttemptId());
+    } catch (RuntimeException e) {
+      return true;
+    }
   }
 
   @Override
