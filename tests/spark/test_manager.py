@@ -7,6 +7,8 @@ manager's own counters; block placement is read back from Spark's BlockManagerMa
 
 from __future__ import annotations
 
+from operator import add
+
 import pytest
 from conftest import attached_managers
 
@@ -225,6 +227,26 @@ def test_a_dataset_made_by_a_chained_statement_is_kept_while_iterations_read_it(
     assert features.id() in bridge.persistent_rdd_ids()
     assert parses.value == 2000, "the features were unpersisted and parsed again"
     assert totals == [sum(range(2000)) * i for i in range(4)]
+
+
+def test_the_intermediate_rdds_of_one_call_are_not_generations_of_its_result(sc, attach, bridge):
+    """``reduceByKey`` makes its map-side combine, its shuffle input and its result at the
+    user's one call: the cached result of each iteration must not make the intermediates of
+    the next iterations look like a reused site to cache."""
+    manager = attach(policy="blaze")
+    base = sc.parallelize(range(400), 2)
+    previous, answers = None, []
+    for i in range(4):
+        current = base.map(lambda x, i=i: (x % 5, x * i)).reduceByKey(add, 3).cache()
+        answers.append((current.count(), current.values().sum()))
+        if previous is not None:
+            previous.unpersist()
+        previous = current
+    manager.sync()
+    assert answers == [(5, sum(range(400)) * i) for i in range(4)]
+    assert manager.report()["decisions"].get("auto_cache", 0) == 0
+    assert bridge.persistent_rdd_ids() <= {current.id()}
+    assert set(manager.registry.datasets) <= {current.id()}
 
 
 def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
