@@ -10,7 +10,8 @@ margin (``PUT_ROOM`` of the pool) is the floor, and all the room there is when n
 is being stored; a configured ``memoryBudget`` is taken as given.
 
 The room of a stage is the largest partition predicted for the managed datasets it stores
-(the last sizes of the same site), raised by every partition of them actually stored.
+(the last sizes of the same site; for a site's first generation the largest partition any
+site stored), raised by every partition of them actually stored.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class PutRoom:
     """Per-executor memory budget for managed blocks: storage memory less the put room.
 
     A stage stores partitions of a managed dataset not wholly cached yet; its room is the
-    largest partition the dataset's site has stored so far (0 before any).
+    largest partition the dataset's site has stored so far (any site's, for a first
+    generation; 0 before anything was stored).
     """
 
     def __init__(
@@ -117,6 +119,13 @@ class PutRoom:
         return len(self._ledger.cached_partitions(node.rdd_id)) < node.num_partitions
 
     def _largest_partition(self, rdd_id: int) -> float:
+        """The largest partition the dataset's site stored; for a site's first generation,
+        the largest any site stored (the program's datasets are of one data: its first
+        per-iteration result is put beside the features it is derived from)."""
         site = self._registry.site_of(rdd_id)
         sizes = self._site_sizes.get(site, {}) if site is not None else {}
-        return float(max(sizes.values(), default=0))
+        if not sizes:
+            return float(
+                max((max(s.values(), default=0) for s in self._site_sizes.values()), default=0)
+            )
+        return float(max(sizes.values()))

@@ -94,6 +94,18 @@ def test_a_stored_partition_larger_than_predicted_raises_the_room():
     assert not room.on_stored(8, 90_000)  # another dataset: not this stage's put
 
 
+def test_a_sites_first_generation_keeps_room_for_the_largest_partition_stored_so_far():
+    registry, ledger = _books(managed=(7,), site="loop.py:12:40")
+    sizes = {"features.py:3:20": {0: 25_000, 1: 35_000}}  # another site, already stored
+    room = _room(registry, ledger, sizes=sizes)
+    assert room.on_stage_submitted(_stage(1, 7))
+    assert room.room() == 2 * 35_000
+    sizes["loop.py:12:40"] = {0: 5_000}  # once the site has stored, its own sizes count
+    room.on_stage_done(1)
+    room.on_stage_submitted(_stage(2, 7))
+    assert room.room() == int(POOL * PUT_ROOM)  # 2 x 5,000 is below the floor
+
+
 def test_stages_that_store_nothing_managed_need_no_room():
     registry, ledger = _books(managed=(7,))
     registry.datasets[9] = ManagedDataset(9, 9, "x.py:1:2", "rdd", None, False)  # observed only
