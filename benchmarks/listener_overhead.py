@@ -1,11 +1,16 @@
 """Overhead of the lineage listener on jobs of ~2,000 short tasks (target: ratio <= 1.03).
 
 Usage: python benchmarks/listener_overhead.py [--tasks 2000] [--jvm-pairs 15]
-       [--python-pairs 3] [--delivery batched|per_event] [--out DIR]
+       [--python-pairs 3] [--delivery batched|per_event] [--task-events cached_stages|all]
+       [--out DIR]
 
 ``--delivery``: ``batched`` (default) — events buffered in the JVM by blaze-spark's
 EventBuffer and drained in batches; ``per_event`` — the fallback path, one py4j callback and
 one JsonProtocol call per event (what runs without the jar), to compare the two.
+``--task-events``: ``cached_stages`` (default, how the cache manager attaches its listener)
+— the JVM sends task events only of stages with a persisted RDD (plus shuffle-writing or
+failed task ends), so these plain jobs' task events are not converted nor sent; ``all`` —
+every task event crosses (the lineage package's default, and this benchmark before).
 
 Each workload runs alternately without and with a :class:`lineage.LineageListener` attached
 (ABBA order, so drift in the shared machine's load hits both sides alike), after a warm-up
@@ -72,12 +77,16 @@ def _cpu_s(jvm_pid: int) -> float:
 
 
 def _timed(
-    spark, job, *, with_listener: bool, batched: bool = True
+    spark, job, *, with_listener: bool, batched: bool = True, cached_stages_only: bool = False
 ) -> tuple[float, float, float, int, int]:
     bus = spark.sparkContext._jsc.sc().listenerBus()
     jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     bus.waitUntilEmpty(60_000)
-    listener = LineageListener.attach(spark, batched=batched) if with_listener else None
+    listener = (
+        LineageListener.attach(spark, batched=batched, cached_stages_only=cached_stages_only)
+        if with_listener
+        else None
+    )
     try:
         cpu_started = _cpu_s(jvm_pid)
         started = time.perf_counter()
@@ -113,20 +122,22 @@ def _summary(without: list[float], with_: list[float]) -> dict:
     }
 
 
-def measure(spark, tasks: int, pairs: dict[str, int], *, batched: bool = True) -> dict:
+def measure(
+    spark, tasks: int, pairs: dict[str, int], *, batched: bool = True, cached_only: bool = False
+) -> dict:
     results = {}
     for name, job in _workloads(spark, tasks).items():
         if not pairs.get(name):
             continue
         _timed(spark, job, with_listener=False)  # warm-up pair
-        _timed(spark, job, with_listener=True, batched=batched)
+        _timed(spark, job, with_listener=True, batched=batched, cached_stages_only=cached_only)
         runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
         events, batches = [], []
         for i in range(pairs[name]):
             order = (False, True) if i % 2 == 0 else (True, False)  # ABBA
             for flag in order:
                 action_s, drained_s, cpu_s, n_events, n_batches = _timed(
-                    spark, job, with_listener=flag, batched=batched
+                    spark, job, with_listener=flag, batched=batched, cached_stages_only=cached_only
                 )
                 runs[flag].append((action_s, drained_s, cpu_s))
                 if flag:
@@ -178,7 +189,8 @@ def _markdown(report: dict) -> str:
             )
     lines += [
         "",
-        f"Event delivery: {report['delivery']}. Records per run (what the DAG applied), and "
+        f"Event delivery: {report['delivery']}; task events: {report['task_events']}. "
+        "Records per run (what the DAG applied), and "
         "py4j batches that carried them (0 on the per-event path): "
         + ", ".join(
             f"{n} {r['records_per_run']:.0f} / {r['py4j_batches_per_run']:.0f}"
@@ -217,6 +229,7 @@ def main() -> None:
     parser.add_argument("--jvm-pairs", type=int, default=15)
     parser.add_argument("--python-pairs", type=int, default=3)
     parser.add_argument("--delivery", choices=("batched", "per_event"), default="batched")
+    parser.add_argument("--task-events", choices=("cached_stages", "all"), default="cached_stages")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -227,7 +240,13 @@ def main() -> None:
     spark = blaze.session(conf, app_name="listener-overhead")
     try:
         pairs = {"jvm": args.jvm_pairs, "python": args.python_pairs}
-        workloads = measure(spark, args.tasks, pairs, batched=args.delivery == "batched")
+        workloads = measure(
+            spark,
+            args.tasks,
+            pairs,
+            batched=args.delivery == "batched",
+            cached_only=args.task_events == "cached_stages",
+        )
     finally:
         spark.stop()
     report = {
@@ -237,6 +256,7 @@ def main() -> None:
         "load_after": round(os.getloadavg()[0], 2),
         "tasks": args.tasks,
         "delivery": args.delivery,
+        "task_events": args.task_events,
         "target": TARGET,
         "workloads": workloads,
     }
