@@ -9,9 +9,10 @@ the partitions the running stages will store, one per task slot, and frees that 
 margin (``PUT_ROOM`` of the pool) is the floor, and all the room there is when nothing known
 is being stored; a configured ``memoryBudget`` is taken as given.
 
-The room of a stage is the largest partition predicted for the managed datasets it stores
-(the last sizes of the same site; for a site's first generation the largest partition any
-site stored), raised by every partition of them actually stored.
+The room of a stage is what one of its tasks stores: a partition of each managed dataset in
+its pipeline (a stage often caches the records and the features parsed from them), each
+predicted by the largest partition of the same site (for a site's first generation, the
+largest any site stored) and raised by every partition of it actually stored.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class PutRoom:
         self._site_sizes = site_sizes  # site -> split -> last stored size (measurements)
         self._on_disk = on_disk  # datasets persisted DISK_ONLY (blaze.placement): no memory put
         self._floor = int(storage_memory * PUT_ROOM)
-        self._stages: dict[int, tuple[set[int], int, float]] = {}  # stage -> rdds, tasks, room
+        # stage -> (partition size predicted per managed rdd it stores, its tasks)
+        self._stages: dict[int, tuple[dict[int, float], int]] = {}
 
     def budget(self) -> int:
         """Bytes of managed blocks one executor may hold now."""
@@ -81,31 +83,34 @@ class PutRoom:
         return max(self._storage_memory - self.room(), 0)
 
     def room(self) -> int:
-        """Bytes kept free for puts: the largest partition the running storing stages will
-        store, once per task slot they can fill (never below the floor, never above the
-        pool)."""
+        """Bytes kept free for puts: what one task of the running storing stages stores (a
+        partition of each managed dataset it stores), once per task slot they can fill
+        (never below the floor, never above the pool)."""
         if not self._stages:
             return self._floor
-        largest = max(room for _, _, room in self._stages.values())
-        tasks = sum(tasks for _, tasks, _ in self._stages.values())
-        wanted = largest * min(self.slots, max(tasks, 1))
+        per_task = max(sum(sizes.values()) for sizes, _ in self._stages.values())
+        tasks = sum(tasks for _, tasks in self._stages.values())
+        wanted = per_task * min(self.slots, max(tasks, 1))
         return int(min(max(wanted, self._floor), self._storage_memory))
 
     def on_stage_submitted(self, stage: StageRun) -> bool:
         """A stage was submitted; True when it stores managed partitions (room may be due)."""
-        stored = {node.rdd_id for node in stage.rdds if self._stores(node)}
+        stored = {
+            node.rdd_id: self._largest_partition(node.rdd_id)
+            for node in stage.rdds
+            if self._stores(node)
+        }
         if not stored:
             return False
-        room = max((self._largest_partition(rdd_id) for rdd_id in stored), default=0.0)
-        self._stages[stage.stage_id] = (stored, stage.num_tasks, float(room))
+        self._stages[stage.stage_id] = (stored, stage.num_tasks)
         return True
 
     def on_stored(self, rdd_id: int, size: int) -> bool:
         """A partition entered memory; True when it raised a running stage's room."""
         raised = False
-        for stage_id, (stored, tasks, room) in self._stages.items():
-            if rdd_id in stored and size > room:
-                self._stages[stage_id] = (stored, tasks, float(size))
+        for sizes, _ in self._stages.values():
+            if rdd_id in sizes and size > sizes[rdd_id]:
+                sizes[rdd_id] = float(size)
                 raised = True
         return raised
 

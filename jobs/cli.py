@@ -96,6 +96,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a job parameter, e.g. --param iterations=5 (repeatable)",
     )
     parser.add_argument("--data-dir", default="data/bench", help="generated data (reused)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse every run an earlier bench into the same --out finished with the very "
+        "same command (job, policy, scale, seed, generator, storage, node disk); run the rest "
+        "(a full suite longer than one sitting, in parts)",
+    )
     parser.add_argument("--out", default="out/bench", help="results JSON, plots, run logs")
 
 
@@ -146,6 +153,7 @@ def run_bench(
         disk_mbps=args.disk_mbps,
         page_cache_mib=args.page_cache,
         app_memory_mib=args.app_memory,
+        resume=args.resume,
     )
     # node mode: can this machine do it? one line and exit 2 if not, before any output or Spark
     host = probe_host(local_dir(plan), Path(args.cgroup_root)) if plan.node else None

@@ -62,6 +62,7 @@ class BenchPlan:
     params: tuple[tuple[str, float], ...] = field(default=())  # job parameter overrides
     generator: int = 1  # data shape (jobs.datagen.GENERATORS)
     node: NodeDisk | None = None  # node mode (jobs.nodedisk); None: this machine's disk as is
+    resume: bool = False  # reuse the runs an earlier bench into out_dir finished (same cell)
 
     @property
     def programs(self) -> tuple[str, ...]:
@@ -180,6 +181,7 @@ def make_plan(
     disk_mbps: float | None = None,
     page_cache_mib: float | None = None,
     app_memory_mib: float | None = None,
+    resume: bool = False,
 ) -> BenchPlan:
     """Validate the user's choices (quick or full defaults for anything left out)."""
     defaults = QUICK if quick else FULL
@@ -224,6 +226,7 @@ def make_plan(
         params=tuple(sorted(overrides.items())),
         generator=generator,
         node=node,
+        resume=resume,
     )
     measured = node is not None and node.app_memory_bytes is None
     if measured and node.page_cache_bytes + REQUIRED_MEMORY_BYTES >= machine:

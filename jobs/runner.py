@@ -142,6 +142,60 @@ def local_dir(plan: BenchPlan) -> Path:
     return (plan.out_dir / "spark-local").resolve()
 
 
+CELL_FILE = "cell.json"  # the command (and node disk) a finished run.json answers
+
+
+def _cell(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
+    node = None if plan.node is None else repr(plan.node)
+    return {
+        "command": [str(part) for part in _command(plan, job, policy, storage, out)],
+        "node": node,
+    }
+
+
+def _finished(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path):
+    """The run record of this very cell from an earlier bench into the same ``--out``, when
+    ``plan.resume`` and it finished (status ok, answer saved); else None — and any record
+    left there is removed, so a run that fails to write its own is never read as a stale
+    one's."""
+    record_path, cell_path = out / "run.json", out / CELL_FILE
+    if plan.resume and record_path.is_file() and cell_path.is_file():
+        try:
+            record = json.loads(record_path.read_text())
+            same = json.loads(cell_path.read_text()) == _cell(plan, job, policy, storage, out)
+        except (OSError, ValueError):
+            record, same = {}, False
+        if same and record.get("status") == "ok" and (out / "result.npz").is_file():
+            record["resumed"] = True
+            return record
+    for stale in (record_path, cell_path, out / "result.npz"):
+        stale.unlink(missing_ok=True)
+    return None
+
+
+def _run_cell(
+    outcome: BenchOutcome, job: str, policy: str, storage: int | None, out: Path, *, sizing: bool
+) -> dict:
+    """One application of the plan (in node mode inside its node's groups), or its earlier
+    finished record (``--resume``)."""
+    plan = outcome.plan
+    record = _finished(plan, job, policy, storage, out)
+    if record is not None:
+        if plan.node is not None and sizing:  # the limit of the program's other runs
+            own = plan.node.app_memory_bytes or record.get("node", {}).get("own_peak_bytes")
+            if own:
+                outcome.app_memory[split_job(job)[0]] = own
+        return record
+    if plan.node is not None:
+        record = _node_run(outcome, job, policy, storage, out, sizing=sizing)
+    else:
+        record = _launch(plan, job, policy, storage, out)
+    if record.get("status") == "ok":  # kept whole (node measurements included) for --resume
+        (out / "run.json").write_text(json.dumps(record, indent=1))
+        (out / CELL_FILE).write_text(json.dumps(_cell(plan, job, policy, storage, out)))
+    return record
+
+
 def _launch(
     plan: BenchPlan,
     job: str,
@@ -310,10 +364,7 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
     for program, job in footprint_jobs(plan).items():  # sizes the other runs' storage memory
         on_progress(f"{job} / unlimited (footprint)", None)
         out = runs_dir / f"{job}-footprint"
-        if plan.node is not None:
-            record = _node_run(outcome, job, "unlimited", None, out, sizing=True)
-        else:
-            record = _launch(plan, job, "unlimited", None, out)
+        record = _run_cell(outcome, job, "unlimited", None, out, sizing=True)
         record["footprint_run"] = True
         outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
         if (result := check(record, out)) is not None:
@@ -324,10 +375,7 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)
         out = runs_dir / f"{job}-{policy}-r{repeat}"
-        if plan.node is not None:
-            record = _node_run(outcome, job, policy, storage, out, sizing=False)
-        else:
-            record = _launch(plan, job, policy, storage, out)
+        record = _run_cell(outcome, job, policy, storage, out, sizing=False)
         record["repeat"] = repeat
         result = check(record, out)
         if result is not None:

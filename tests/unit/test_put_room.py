@@ -106,6 +106,17 @@ def test_a_sites_first_generation_keeps_room_for_the_largest_partition_stored_so
     assert room.room() == int(POOL * PUT_ROOM)  # 2 x 5,000 is below the floor
 
 
+def test_a_stage_storing_two_managed_datasets_keeps_room_for_both_per_task():
+    registry, ledger = _books(managed=(7,))
+    registry.datasets[8] = ManagedDataset(8, 8, "parse.py:4:18", "rdd", None, True)
+    room = _room(registry, ledger)
+    nodes = tuple(RddNode(r, "r", "s", (), 4, CACHED) for r in (7, 8))
+    assert room.on_stage_submitted(StageRun(1, 0, "s", 4, nodes, ()))
+    room.on_stored(7, 10_000)  # the records ...
+    room.on_stored(8, 20_000)  # ... and the features parsed from them, in every task
+    assert room.room() == 2 * (10_000 + 20_000)
+
+
 def test_stages_that_store_nothing_managed_need_no_room():
     registry, ledger = _books(managed=(7,))
     registry.datasets[9] = ManagedDataset(9, 9, "x.py:1:2", "rdd", None, False)  # observed only

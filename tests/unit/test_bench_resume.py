@@ -1,0 +1,90 @@
+"""``blaze bench --resume``: which earlier runs a bench reuses, and which it runs again.
+
+The cells are driven through the runner's own ``_run_cell`` with the application replaced
+by a stand-in that writes what ``jobs.run_one`` writes (no Spark: what is tested is which
+cells launch, and that a stale record is never read as a new run's).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jobs import runner
+from jobs.plan import make_plan
+from jobs.result import JobResult
+
+
+def _plan(tmp_path: Path, *, scale: float = 0.5, resume: bool = True):
+    return make_plan(
+        jobs="lr.common",
+        policies="mem_disk,blaze",
+        scale=scale,
+        memory="0.3",
+        repeats=1,
+        data_dir=tmp_path / "data",
+        out_dir=tmp_path / "out",
+        resume=resume,
+    )
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Each launch is recorded; it finishes (writes run.json and result.npz) unless the test
+    says it fails before writing anything."""
+    calls: list[tuple[str, str, int | None]] = []
+    fail = {"now": False}
+
+    def fake_launch(plan, job, policy, storage, out, group=None):
+        calls.append((job, policy, storage))
+        out.mkdir(parents=True, exist_ok=True)
+        if fail["now"]:
+            if not (out / "run.json").is_file():
+                return {"job": job, "policy": policy, "status": "failed", "error": "no run.json"}
+            return json.loads((out / "run.json").read_text())  # what _launch would read
+        record = {"job": job, "policy": policy, "status": "ok", "seconds": 1.0 + len(calls)}
+        (out / "run.json").write_text(json.dumps(record))
+        JobResult(job, 1).save(out / "result.npz")
+        return record
+
+    monkeypatch.setattr(runner, "_launch", fake_launch)
+    return calls, fail
+
+
+def _cell(plan, policy: str, storage: int | None = 1000):
+    outcome = runner.BenchOutcome(plan)
+    out = plan.out_dir / "runs" / f"lr.common-{policy}-r0"
+    return runner._run_cell(outcome, "lr.common", policy, storage, out, sizing=False)
+
+
+def test_a_finished_cell_is_reused_and_an_unfinished_one_runs(tmp_path, launches):
+    calls, _ = launches
+    plan = _plan(tmp_path)
+    first = _cell(plan, "mem_disk")
+    assert len(calls) == 1 and first["status"] == "ok"
+    again = _cell(plan, "mem_disk")
+    assert len(calls) == 1, "a finished cell was run again"
+    assert again["resumed"] and again["seconds"] == first["seconds"]
+    _cell(plan, "blaze")  # never run before
+    assert [policy for _, policy, _ in calls] == ["mem_disk", "blaze"]
+
+
+def test_a_cell_with_another_command_runs_again(tmp_path, launches):
+    calls, _ = launches
+    _cell(_plan(tmp_path, scale=0.5), "mem_disk")
+    _cell(_plan(tmp_path, scale=0.25), "mem_disk")  # same directory, other data
+    _cell(_plan(tmp_path, scale=0.25), "mem_disk", storage=2000)  # other storage memory
+    assert len(calls) == 3
+    _cell(_plan(tmp_path, scale=0.25, resume=False), "mem_disk", storage=2000)
+    assert len(calls) == 4, "without --resume every cell runs"
+
+
+def test_a_run_that_fails_never_reads_an_earlier_runs_record(tmp_path, launches):
+    calls, fail = launches
+    _cell(_plan(tmp_path, scale=0.5), "mem_disk")
+    fail["now"] = True
+    record = _cell(_plan(tmp_path, scale=0.25), "mem_disk")  # writes nothing
+    assert len(calls) == 2
+    assert record["status"] == "failed", "the stale run.json of the earlier bench was read"
