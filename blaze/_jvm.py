@@ -151,7 +151,9 @@ class JvmBridge:
         self._block_manager = field.get(self._jsc.env())
         self._master = self._block_manager.master()
         self._rdd_block_id = self._jvm.org.apache.spark.storage.RDDBlockId
-        self._lineage_walk = plugin_class(self._jvm, "org.blazespark.Lineage")
+        lineage_class = plugin_class(self._jvm, "org.blazespark.Lineage")
+        # the method looked up once: py4j asks the JVM to resolve a static member per access
+        self._lineage_walk = None if lineage_class is None else lineage_class.walk
         self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
@@ -281,14 +283,14 @@ class JvmBridge:
         trips per RDD, paid before every job).
         """
         jrdd = getattr(rdd, "_jrdd", rdd)
-        root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
-        if self._lineage_walk is not None:
+        if self._lineage_walk is not None:  # takes the JavaRDD itself
             counts = ",".join(f"{rdd_id}:{n}" for rdd_id, n in cached_counts.items())
-            lines = str(self._lineage_walk.walk(root, counts, limit)).splitlines()
+            lines = str(self._lineage_walk(jrdd, counts, limit)).splitlines()
             return {
                 int(ids[0]): tuple(int(p) for p in ids[1:])
                 for ids in (line.split() for line in lines)
             }
+        root = jrdd.rdd() if hasattr(jrdd, "rdd") else jrdd
         graph: dict[int, tuple[int, ...]] = {}
 
         def parents_of(item: tuple[int, Any]) -> list[tuple[int, Any]]:

@@ -49,38 +49,52 @@ class PluginMailbox:
     def __init__(self, sc) -> None:
         # a loaded class may have no running half (``active``)
         self._half = plugin_class(sc._jvm, "org.blazespark.BlazeDriverPlugin")
+        # each static method looked up once: py4j resolves a class's member by a round trip
+        # to the JVM at every access, which doubled the cost of every call below
+        self._calls = {}
+
+    def _call(self, name: str):
+        call = self._calls.get(name)
+        if call is None:
+            call = self._calls[name] = getattr(self._half, name)
+        return call
 
     @property
     def active(self) -> bool:
-        return self._half is not None and bool(self._half.isActive())
+        return self._half is not None and bool(self._call("isActive")())
 
-    def order(
-        self, executor_id: str, rdd_id: int, split_index: int, *, spill: bool, for_good=False
-    ) -> bool:
-        """Queue a spill (memory copy to disk; ``for_good``: later reads of the disk copy are
-        not cached in memory again) or a drop; False when that executor has no registered
-        plugin half (the order is not queued). Actions as ``org.blazespark.Order`` numbers
-        them: 0 drop, 1 spill, 2 spill for good."""
+    def registered(self) -> set[str]:
+        """Executors whose plugin half registered (orders for others are refused)."""
         if self._half is None:
-            return False
-        action = (2 if for_good else 1) if spill else 0
-        return bool(self._half.order(executor_id, rdd_id, split_index, action))
+            return set()
+        return {str(executor_id) for executor_id in self._call("registeredExecutors")()}
+
+    def order_all(self, orders: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+        """Queue ``(executor, rdd, split, action)`` orders in one py4j call; return the ones
+        refused (that executor has no registered plugin half). Actions as
+        ``org.blazespark.Order`` numbers them: 0 drop, 1 spill, 2 spill for good (later reads
+        of the disk copy are not cached in memory again)."""
+        if self._half is None or not orders:
+            return list(orders)
+        text = "\n".join(" ".join(map(str, order)) for order in orders)
+        refused = str(self._call("orderAll")(text)).splitlines()
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in (x.split() for x in refused)]
 
     def outcomes(self) -> list[str]:
         """``"executor rdd split spill|drop outcome"`` lines (or ``"executor unavailable
         why"``) reported since the last call."""
-        return [] if self._half is None else str(self._half.drainOutcomes()).splitlines()
+        return [] if self._half is None else str(self._call("drainOutcomes")()).splitlines()
 
     def timings(self) -> list[tuple[str, int, int]]:
         """``(executor, ask round trip µs, onTaskStart µs)`` samples since the last call."""
         if self._half is None:
             return []
-        rows = (line.split() for line in str(self._half.drainTimings()).splitlines())
+        rows = (line.split() for line in str(self._call("drainTimings")()).splitlines())
         return [(r[0], int(r[1]), int(r[2])) for r in rows if len(r) == 3]
 
     def live_executors(self) -> set[str]:
         """Executors that fetched their orders in the last second (a lost one stops)."""
-        return set() if self._half is None else set(str(self._half.liveExecutors()).split())
+        return set() if self._half is None else set(str(self._call("liveExecutors")()).split())
 
 
 def registered_executors(sc) -> list[str] | None:

@@ -370,13 +370,18 @@ class BlazeManager:
             if item is None:
                 return
             if isinstance(item, threading.Event):
-                item.set()
-                continue
-            try:
-                with self._lock:
-                    self._handle(item)
-            except Exception as exc:  # never let one event stop the manager
-                self.errors.count(type(item).__name__, exc)
+                item.set()  # a sync point: the waiter goes on while the orders travel
+            else:
+                try:
+                    with self._lock:
+                        self._handle(item)
+                except Exception as exc:  # never let one event stop the manager
+                    self.errors.count(type(item).__name__, exc)
+            if self._events.empty():  # the decisions of a burst of events travel together
+                try:
+                    self.orders.flush()
+                except Exception as exc:  # the JVM went away: the resync will tell
+                    self.errors.count("orders", exc)
 
     def _handle(self, event) -> None:
         """Hand one listener record to the parts that keep what it tells."""

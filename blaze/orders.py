@@ -38,6 +38,7 @@ TIMING_SAMPLES = 10_000
 IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a stuck executor
 SETTLE_POLL_S = 0.005
 IDLE_COLLECT_S = 1.0  # how often outcomes are read while no order is in flight
+DROP, SPILL, SPILL_FOR_GOOD = 0, 1, 2  # actions as org.blazespark.Order numbers them
 
 
 class ExecutorOrders:
@@ -56,10 +57,12 @@ class ExecutorOrders:
         self.late_evictions = 0  # a spill found the block already gone from memory
         self.surprises = 0  # orders that did not leave the block as the book has it
         self._warned: set[str] = set()
+        self._registered: set[str] = set()  # executors whose plugin half registered
         self._round_trip_us: list[int] = []
         self._task_start_us: list[int] = []
         # (rdd, split, executor) -> when each order not yet reported done was queued
         self._in_flight: dict[tuple[int, int, str], list[float]] = {}
+        self._unsent: list[tuple[str, int, int, int]] = []  # orders for the next flush
         self._last_collect = float("-inf")
         self._lock = threading.Lock()
         if not self.available:
@@ -71,22 +74,32 @@ class ExecutorOrders:
         ``for_good``: the engine placed the block on disk (not a victim making room), so a
         later read of its disk copy is not cached in memory again by Spark — which would
         evict by Spark's own LRU and ask the engine again at every read."""
-        return self._order(rdd_id, split, executor, spill=True, for_good=for_good)
+        return self._order(rdd_id, split, executor, SPILL_FOR_GOOD if for_good else SPILL)
 
     def drop(self, rdd_id: int, split: int, executor: str) -> bool:
         """Order the block removed from that executor (memory and disk copies)."""
-        return self._order(rdd_id, split, executor, spill=False)
+        return self._order(rdd_id, split, executor, DROP)
 
-    def _order(
-        self, rdd_id: int, split: int, executor: str, *, spill: bool, for_good: bool = False
-    ) -> bool:
-        if not self.available:
+    def _order(self, rdd_id: int, split: int, executor: str, action: int) -> bool:
+        """Queue the order for the next :meth:`flush` (the caller has marked the book)."""
+        if not self.available or not self._has_half(executor):
             return False
-        if self._mailbox.order(executor, rdd_id, split, spill=spill, for_good=for_good):
-            with self._lock:
-                queued = self._in_flight.setdefault((rdd_id, split, executor), [])
-                queued.append(time.monotonic())
+        with self._lock:
+            self._unsent.append((executor, rdd_id, split, action))
+            self._in_flight.setdefault((rdd_id, split, executor), []).append(time.monotonic())
+        return True
+
+    def _has_half(self, executor: str) -> bool:
+        if executor in self._registered:
             return True
+        if executor not in self._warned:
+            self._registered = self._mailbox.registered()  # it registered since the last look
+            if executor in self._registered:
+                return True
+            self._warn_no_half(executor)
+        return False
+
+    def _warn_no_half(self, executor: str) -> None:
         if executor not in self._warned:
             self._warned.add(executor)
             log.warning(
@@ -94,7 +107,22 @@ class ExecutorOrders:
                 "Spark's own caching applies there",
                 executor,
             )
-        return False
+
+    def flush(self) -> None:
+        """Hand every queued order to the driver half in one py4j call (the worker flushes
+        when it has no event left to handle, so a stage's decisions travel together; an
+        executor carries them out at its next task start or 50 ms poll either way)."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, []
+            if not unsent:
+                return
+            for executor, rdd_id, split, _ in self._mailbox.order_all(unsent):
+                # its half went away since it registered: the book is corrected at the resync
+                self._registered.discard(executor)
+                self._done((rdd_id, split, executor))
+                self.surprises += 1
+        for executor in {executor for executor, *_ in unsent} - self._registered:
+            self._warn_no_half(executor)
 
     def collect(self) -> None:
         """Read what the executors did since the last call. While no order is in flight only
@@ -102,6 +130,7 @@ class ExecutorOrders:
         (a py4j call each, which a program of many short jobs pays every time)."""
         if not self.available:
             return
+        self.flush()
         with self._lock:
             now = time.monotonic()
             if self._in_flight or now - self._last_collect >= IDLE_COLLECT_S:
@@ -113,6 +142,7 @@ class ExecutorOrders:
             parts = line.split(" ", 4)
             if len(parts) >= 2 and parts[1] == "unavailable":
                 self._warned.add(parts[0])
+                self._registered.discard(parts[0])
                 log.warning("blaze: executor %s: %s", parts[0], line.split(" ", 2)[-1])
                 continue
             if len(parts) == 5:

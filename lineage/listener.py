@@ -407,8 +407,7 @@ class LineageListener:
         import time
 
         try:
-            target = self._buffer.flush()
-            dropped = int(self._buffer.dropped())
+            target, dropped = (int(n) for n in str(self._buffer.flushCounts()).split())
         except Exception as exc:  # the JVM went away: nothing more will come
             self._count_error("drain", exc)
             return

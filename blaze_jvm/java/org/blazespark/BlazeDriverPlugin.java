@@ -93,6 +93,22 @@ public final class BlazeDriverPlugin implements DriverPlugin {
     return true;
   }
 
+  /** Queue many orders in one py4j call: lines "executor rdd split action" ({@link #order}'s
+   * arguments). Returns the lines of executors with no registered half (not queued). */
+  public static String orderAll(String lines) {
+    StringJoiner refused = new StringJoiner("\n");
+    for (String line : lines.split("\n")) {
+      String[] f = line.trim().split(" ");
+      if (f.length != 4
+          || !order(f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]))) {
+        if (!line.isBlank()) {
+          refused.add(line);
+        }
+      }
+    }
+    return refused.toString();
+  }
+
   /** Lines "executor rdd split spill|drop outcome" (or "executor unavailable why") since the
    * last call, oldest first, joined by newlines: one string is one py4j round trip, where a
    * Java list costs one per element plus an exception to end the iteration. */

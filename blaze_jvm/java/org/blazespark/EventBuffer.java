@@ -170,6 +170,11 @@ public final class EventBuffer extends SparkListener {
     return buffered;
   }
 
+  /** {@link #flush} and {@link #dropped} in one py4j call: "buffered dropped". */
+  public synchronized String flushCounts() {
+    return flush() + " " + dropped;
+  }
+
   /** Events ever buffered (the count a Python waiter must have handled to be in sync). */
   public synchronized long buffered() {
     return buffered;

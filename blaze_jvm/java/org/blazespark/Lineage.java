@@ -7,6 +7,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import org.apache.spark.Dependency;
+import org.apache.spark.api.java.JavaRDDLike;
 import org.apache.spark.rdd.RDD;
 import scala.collection.Iterator;
 
@@ -23,9 +24,11 @@ public final class Lineage {
    * Lines "id parent parent ..." for {@code root} and its ancestors, depth first, at most
    * {@code limit} RDDs. A persisted RDD whose cached-partition count (in {@code cachedCounts},
    * "id:count" pairs separated by commas) reaches its number of partitions is listed without
-   * parents: the job reads its cache, not its ancestors.
+   * parents: the job reads its cache, not its ancestors. {@code start}: an RDD or a JavaRDD.
    */
-  public static String walk(RDD<?> root, String cachedCounts, int limit) {
+  public static String walk(Object start, String cachedCounts, int limit) {
+    // a JavaRDD is unwrapped here: from Python that saves a round trip per job
+    RDD<?> root = start instanceof JavaRDDLike<?, ?> j ? j.rdd() : (RDD<?>) start;
     Map<Integer, Integer> cached = parseCounts(cachedCounts);
     StringBuilder out = new StringBuilder();
     Set<Integer> seen = new HashSet<>();
