@@ -37,7 +37,7 @@ NO_PLUGIN_HINT = (
 TIMING_SAMPLES = 10_000
 IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a stuck executor
 SETTLE_POLL_S = 0.005
-IDLE_COLLECT_S = 1.0  # how often outcomes are read while no order is in flight
+COLLECT_EVERY_S = 1.0  # how often a job's end reads the orders' outcomes
 DROP, SPILL, SPILL_FOR_GOOD = 0, 1, 2  # actions as org.blazespark.Order numbers them
 
 
@@ -124,16 +124,18 @@ class ExecutorOrders:
         for executor in {executor for executor, *_ in unsent} - self._registered:
             self._warn_no_half(executor)
 
-    def collect(self) -> None:
-        """Read what the executors did since the last call. While no order is in flight only
-        an executor's refusal can be new: that is read once a second, not at every job's end
-        (a py4j call each, which a program of many short jobs pays every time)."""
+    def collect(self, *, fresh: bool = False) -> None:
+        """Send what is queued and read what the executors did: at once when ``fresh`` (a
+        wait for the orders to be carried out), else at most once a second — a job's end
+        reads them for the resync, which a program of many short jobs would otherwise pay
+        a py4j call for at every job (an order not yet read done only keeps its block as the
+        book has it, which is where the order puts it)."""
         if not self.available:
             return
         self.flush()
         with self._lock:
             now = time.monotonic()
-            if self._in_flight or now - self._last_collect >= IDLE_COLLECT_S:
+            if fresh or now - self._last_collect >= COLLECT_EVERY_S:
                 self._last_collect = now
                 self._collect()
 
@@ -180,7 +182,7 @@ class ExecutorOrders:
         """Wait until every order in flight was carried out (before comparing with Spark)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            self.collect()
+            self.collect(fresh=True)
             if not self.in_flight():
                 return True
             if time.monotonic() > deadline:

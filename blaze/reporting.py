@@ -231,7 +231,7 @@ class Reporting:
         if dropped is not None:
             self._dropped_events = dropped
         with self._lock:
-            self._orders.collect()
+            self._orders.collect(fresh=True)
             result = self._ledger.report()
             result.update(self._orders.report())
             result["spark_evictions"] += self._orders.late_evictions

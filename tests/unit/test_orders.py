@@ -58,7 +58,7 @@ def test_orders_go_to_the_executor_that_holds_the_block_and_outcomes_are_counted
     assert mailbox.for_good == [False, False, True]
     mailbox.lines = ["0 3 1 spill spilled", "1 4 2 drop dropped", "0 5 0 spill not_in_memory"]
     mailbox.samples = [("0", 300, 400), ("1", 500, 600), ("0", 700, 800)]
-    orders.collect()
+    orders.collect(fresh=True)
     report = orders.report()
     assert report["order_outcomes"] == {
         "drop_dropped": 1,
@@ -80,10 +80,10 @@ def test_an_order_is_in_flight_until_its_executor_reports_it(monkeypatch):
     assert not orders.drop(5, 0, "9")  # not queued: never in flight
     assert orders.in_flight() == {(3, 1, "0"), (4, 0, "1")}
     mailbox.lines = ["0 3 1 drop dropped", "1 4 0 spill spilled"]
-    orders.collect()
+    orders.collect(fresh=True)
     assert orders.in_flight() == {(3, 1, "0")}
     mailbox.lines = ["0 3 1 drop not_found"]
-    orders.collect()
+    orders.collect(fresh=True)
     assert orders.in_flight() == set()
     orders.spill(6, 2, "1")  # its executor is stuck: the order expires
     later = time.monotonic() + IN_FLIGHT_EXPIRY_S + 1
@@ -123,7 +123,7 @@ def test_an_executor_half_that_refused_says_why_in_the_log(caplog):
     mailbox.lines = ["0 unavailable the blaze-spark plugin jar was built for Spark 3.5.0"]
     orders = ExecutorOrders(mailbox)
     with caplog.at_level(logging.WARNING, logger="blaze"):
-        orders.collect()
+        orders.collect(fresh=True)
     assert any("built for Spark 3.5.0" in r.getMessage() for r in caplog.records)
     assert orders.report()["executors_without_plugin"] == ["0"]
 
@@ -159,3 +159,19 @@ def test_an_executor_that_registered_after_the_first_look_gets_its_orders():
     assert orders.drop(2, 0, "1")
     orders.flush()
     assert mailbox.queued == [("0", 1, 0, False), ("1", 2, 0, False)]
+
+
+def test_a_job_end_reads_the_outcomes_at_most_once_a_second(monkeypatch):
+    mailbox = _Mailbox()
+    orders = ExecutorOrders(mailbox)
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    orders.drop(3, 1, "0")
+    orders.collect()  # sends the order, reads (nothing yet)
+    mailbox.lines = ["0 3 1 drop dropped"]
+    now[0] += 0.2
+    orders.collect()  # the next job's end: not read yet
+    assert orders.in_flight() == {(3, 1, "0")} and mailbox.lines
+    now[0] += 1.0
+    orders.collect()
+    assert orders.in_flight() == set() and not mailbox.lines
