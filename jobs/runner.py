@@ -25,6 +25,8 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -142,7 +144,27 @@ def local_dir(plan: BenchPlan) -> Path:
     return (plan.out_dir / "spark-local").resolve()
 
 
-CELL_FILE = "cell.json"  # the command (and node disk) a finished run.json answers
+CELL_FILE = "cell.json"  # the command, node disk and code a finished run.json answers
+# what a run executes: a record made by other code is never reused (a results-only commit
+# between sessions keeps the fingerprint; any change to these sources does not)
+CODE_PACKAGES = ("blaze", "blaze_jvm", "costmodel", "lineage", "jobs", "conf")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The fingerprint of this checkout's sources (see :func:`sources_fingerprint`)."""
+    return sources_fingerprint(Path(__file__).resolve().parent.parent)
+
+
+def sources_fingerprint(root: Path) -> str:
+    """SHA-256 (first 16 hex digits) of the sources of every package a run executes."""
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for source in sorted((root / package).rglob("*")):
+            if source.suffix in (".py", ".java", ".conf", ".json") and source.is_file():
+                digest.update(source.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cell(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
@@ -150,6 +172,7 @@ def _cell(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path
     return {
         "command": [str(part) for part in _command(plan, job, policy, storage, out)],
         "node": node,
+        "code": code_fingerprint(),
     }
 
 

@@ -88,3 +88,25 @@ def test_a_run_that_fails_never_reads_an_earlier_runs_record(tmp_path, launches)
     record = _cell(_plan(tmp_path, scale=0.25), "mem_disk")  # writes nothing
     assert len(calls) == 2
     assert record["status"] == "failed", "the stale run.json of the earlier bench was read"
+
+
+def test_a_cell_run_by_other_code_runs_again(tmp_path, launches, monkeypatch):
+    calls, _ = launches
+    plan = _plan(tmp_path)
+    _cell(plan, "mem_disk")
+    _cell(plan, "mem_disk")
+    assert len(calls) == 1
+    monkeypatch.setattr(runner, "code_fingerprint", lambda: "changed-manager")
+    _cell(plan, "mem_disk")
+    assert len(calls) == 2, "a record made by other code was reused"
+
+
+def test_the_code_fingerprint_follows_the_sources_and_nothing_else(tmp_path):
+    (tmp_path / "blaze").mkdir()
+    (tmp_path / "blaze" / "engine.py").write_text("F = 1\n")
+    first = runner.sources_fingerprint(tmp_path)
+    (tmp_path / "blaze" / "notes.md").write_text("results of a run\n")
+    (tmp_path / "README.md").write_text("figures\n")
+    assert runner.sources_fingerprint(tmp_path) == first  # a results-only commit
+    (tmp_path / "blaze" / "engine.py").write_text("F = 2\n")
+    assert runner.sources_fingerprint(tmp_path) != first
