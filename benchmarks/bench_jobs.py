@@ -152,6 +152,10 @@ def _node_table(results: dict) -> list[str]:
             continue
         limit = seen.get("memory_limit_bytes")
         policy = run["policy"] + (" (sizing)" if seen.get("sizing") else "")
+        if seen.get("oom_retry"):  # the first attempt's OOM kill is in the record
+            policy += (
+                f" (run again after an OOM kill, own memory +{seen['oom_retry']['raise']:.0%})"
+            )
         cells = [
             "-" if limit is None else f"{limit / mib:.0f}",
             f"{seen.get('own_peak_bytes', 0) / mib:.0f}",

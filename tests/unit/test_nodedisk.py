@@ -268,3 +268,43 @@ def test_bad_node_parameters_stop_the_plan(tmp_path, monkeypatch):
     plan = make_plan(**common, disk="nvme", generator=2)
     assert plan.node.read_bps == 10**9 and plan.generator == 2
     assert not (tmp_path / "d").exists()
+
+
+def test_a_run_the_memory_limit_killed_runs_once_more_with_more_room(host, tmp_path, monkeypatch):
+    """The runner's node run with the application replaced by a process that touches 480 MiB:
+    over the 400 MiB + page cache limit the kernel kills it, and the retry's raised limit
+    lets it finish; the record keeps both limits and why."""
+    from jobs import runner
+
+    plan = make_plan(
+        jobs="lr.expert",
+        policies="mem_disk",
+        scale=0.01,
+        memory="30%",
+        repeats=1,
+        data_dir=tmp_path / "d",
+        out_dir=tmp_path / "o",
+        disk="cloud",
+    )
+    (tmp_path / "input").mkdir()
+    monkeypatch.setattr(runner, "ensure_dataset", lambda data_dir, spec: tmp_path / "input")
+
+    def touch_480_mib(plan, job, policy, storage, out, group=None):
+        hog = [sys.executable, "-c", "b = b'x' * (480 << 20); print(len(b))"]
+        code = subprocess.run(group.wrap(hog), capture_output=True).returncode
+        return {"job": job, "policy": policy, "status": "ok" if code == 0 else "failed"}
+
+    monkeypatch.setattr(runner, "_launch", touch_480_mib)
+    outcome = runner.BenchOutcome(plan)
+    outcome.node_host = host
+    outcome.app_memory["lr"] = 400 * MIB
+    record = runner._node_run(
+        outcome, "lr.expert", "mem_disk", None, tmp_path / "run", sizing=False
+    )
+    assert record["status"] == "ok"
+    retry = record["node"]["oom_retry"]
+    assert "killed by the node's memory limit" in retry["first_attempt"]
+    assert "limit 464 MiB" in retry["first_attempt"]
+    raised = int(400 * MIB * (1 + runner.OOM_RETRY_RAISE))
+    assert record["node"]["memory_limit_bytes"] == plan.node.limit_bytes(raised)
+    assert record["node"]["oom_kills"] == 0
