@@ -246,13 +246,9 @@ def test_named_points_and_defaults():
     assert parse_node("local", machine_bytes=32 * GIB) is None
 
 
-def test_bad_node_parameters_stop_the_plan(tmp_path, monkeypatch):
-    """The plan (checked before any data or Spark) refuses what parse_node refuses, and a page
-    cache that leaves no room for the application on this machine."""
-    import jobs.plan
-
-    monkeypatch.setattr(jobs.plan, "total_memory_bytes", lambda: 8 * GIB)
-    common = dict(
+def _small_plan_args(tmp_path: Path) -> dict:
+    """One small job and policy: plans made only to check node parameters."""
+    return dict(
         jobs="lr.expert",
         policies="mem_disk",
         scale=0.01,
@@ -261,6 +257,15 @@ def test_bad_node_parameters_stop_the_plan(tmp_path, monkeypatch):
         data_dir=tmp_path / "d",
         out_dir=tmp_path / "o",
     )
+
+
+def test_bad_node_parameters_stop_the_plan(tmp_path, monkeypatch):
+    """The plan (checked before any data or Spark) refuses what parse_node refuses, and a page
+    cache that leaves no room for the application on this machine."""
+    import jobs.plan
+
+    monkeypatch.setattr(jobs.plan, "total_memory_bytes", lambda: 8 * GIB)
+    common = _small_plan_args(tmp_path)
     with pytest.raises(InputError, match=r"--disk-mbps 0\.0 must be a positive"):
         make_plan(**common, disk="node", disk_mbps=0.0)
     with pytest.raises(InputError, match=r"plus the about 2\.5 GiB an application needs"):
@@ -276,16 +281,7 @@ def test_a_run_the_memory_limit_killed_runs_once_more_with_more_room(host, tmp_p
     lets it finish; the record keeps both limits and why."""
     from jobs import runner
 
-    plan = make_plan(
-        jobs="lr.expert",
-        policies="mem_disk",
-        scale=0.01,
-        memory="30%",
-        repeats=1,
-        data_dir=tmp_path / "d",
-        out_dir=tmp_path / "o",
-        disk="cloud",
-    )
+    plan = make_plan(**_small_plan_args(tmp_path), disk="cloud")
     (tmp_path / "input").mkdir()
     monkeypatch.setattr(runner, "ensure_dataset", lambda data_dir, spec: tmp_path / "input")
 
