@@ -4,6 +4,11 @@
     python benchmarks/bench_jobs.py --scale 0.02 --jobs lr.common --policies spark,unlimited
     python benchmarks/bench_jobs.py --disk cloud --stem bench_jobs_cloud   # node mode, 200 MB/s
     python benchmarks/bench_jobs.py --generator 2 --stem bench_jobs_g2     # the second shapes
+    # a run longer than a session, a few programs at a time, then combined (same code, plan):
+    python benchmarks/bench_jobs.py --disk cloud --jobs pagerank,cc --stem cloud_part1 \
+        --results benchmarks/results/parts
+    python benchmarks/bench_jobs.py --stem bench_jobs_cloud \
+        --combine benchmarks/results/parts/cloud_part*_results.json
 
 ``blaze bench`` with the same options (run logs under ``--out``, default
 ``out/bench-suite``), writing ``results/bench_jobs_results.json``, ``results/bench_jobs.md``,
@@ -25,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from blaze_errors import BlazeError
+from blaze_errors import BlazeError, InputError
 from jobs.cli import add_arguments, run_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,26 +71,51 @@ def _variant_text(job: str) -> str:
     return ""
 
 
-def notes(
-    results: dict,
-    argv: list[str],
-    started: str,
-    load_before: str,
-    wall: float,
-    stem: str = "bench_jobs",
-) -> str:
-    """The run's facts as Markdown: how it was made, each job's spread, the targets."""
+def run_facts(
+    argv: list[str], started: str, load_before: str, wall: float, applications: int
+) -> dict:
+    """How a run was made, as its notes and a combined run's notes state it."""
+    shown = " ".join(Path(a).name if os.path.isabs(a) else a for a in argv)  # no machine paths
+    return {
+        "command": f"python benchmarks/bench_jobs.py {shown}".rstrip(),
+        "commit": _commit(),
+        "started_utc": started,
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "wall_seconds": wall,
+        "applications": applications,
+    }
+
+
+def _facts_line(facts: dict) -> str:
+    return (
+        f"Command: `{facts['command']}`  \n"
+        f"Commit {facts['commit']}, started {facts['started_utc']} UTC, {facts['cores']} cores,"
+        f" load average (1/5/15 min) {facts['load_before']} before and {facts['load_after']} "
+        f"after; wall {facts['wall_seconds'] / 60:.1f} min for {facts['applications']} Spark "
+        "applications."
+    )
+
+
+def notes(results: dict, facts: dict, stem: str = "bench_jobs") -> str:
+    """The run's facts as Markdown: how it was made (each part's, for a combined run), each
+    job's spread, the targets."""
     from jobs.report import headline_lines, setup_lines
 
     plan = results["plan"]
-    shown = " ".join(Path(a).name if os.path.isabs(a) else a for a in argv)  # no machine paths
+    made = [_facts_line(facts)]
+    if results.get("parts"):
+        made.append(f"Combined from {len(results['parts'])} parts, each run alone:")
+        made += [
+            f"- {', '.join(part['jobs'])}: "
+            + (_facts_line(part["facts"]) if "facts" in part else "(no facts recorded)")
+            for part in results["parts"]
+        ]
     lines = [
         "# The suite benchmark: facts of the committed run",
         "",
-        f"Command: `python benchmarks/bench_jobs.py {shown}`".rstrip() + "  ",
-        f"Commit {_commit()}, started {started} UTC, {os.cpu_count()} cores, load average "
-        f"(1/5/15 min) {load_before} before and {_load()} after; wall {wall / 60:.1f} min for "
-        f"{len(results['runs']) + len(results['footprint_runs'])} Spark applications.",
+        *made,
         f"Scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of each program's "
         f"footprint, {plan['repeats']} repeat(s). Table: `{stem}.md`; every run's record: "
         f"`{stem}_results.json`.",
@@ -152,10 +182,8 @@ def _node_table(results: dict) -> list[str]:
             continue
         limit = seen.get("memory_limit_bytes")
         policy = run["policy"] + (" (sizing)" if seen.get("sizing") else "")
-        if seen.get("oom_retry"):  # the first attempt's OOM kill is in the record
-            policy += (
-                f" (run again after an OOM kill, own memory +{seen['oom_retry']['raise']:.0%})"
-            )
+        if seen.get("unlimited_rerun"):  # the first attempt's OOM kill is in the record
+            policy += " (OOM-killed at the limit; run again without a memory limit)"
         cells = [
             "-" if limit is None else f"{limit / mib:.0f}",
             f"{seen.get('own_peak_bytes', 0) / mib:.0f}",
@@ -175,12 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--stem", default="bench_jobs", help="results file name prefix")
     parser.add_argument("--results", default=str(RESULTS), help="where the results go")
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="PART_RESULTS_JSON",
+        help="run nothing: combine the results of parts (disjoint programs, same code and "
+        "plan) into one suite result under --stem",
+    )
     parser.set_defaults(out="out/bench-suite")
     args = parser.parse_args(argv)
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     load_before, clock = _load(), time.perf_counter()
     results_dir = Path(args.results)
     try:
+        if args.combine:
+            return _combine(args.combine, results_dir, args.stem, argv, started, load_before)
         code = run_bench(args, results_dir=results_dir, stem=args.stem)
     except BlazeError as exc:  # bad input, or a machine that cannot run node mode: one line
         print(f"bench_jobs: error: {exc}", file=sys.stderr)
@@ -188,10 +225,34 @@ def main(argv: list[str] | None = None) -> int:
     results_path = results_dir / f"{args.stem}_results.json"
     if results_path.is_file():
         results = json.loads(results_path.read_text())
-        wall = time.perf_counter() - clock
-        text = notes(results, argv, started, load_before, wall, args.stem)
-        (results_dir / f"{args.stem}_notes.md").write_text(text)
+        applications = len(results["runs"]) + len(results["footprint_runs"])
+        facts = run_facts(argv, started, load_before, time.perf_counter() - clock, applications)
+        results["facts"] = facts  # a later combined run states how each part was made
+        results_path.write_text(json.dumps(results, indent=1, default=str))
+        (results_dir / f"{args.stem}_notes.md").write_text(notes(results, facts, args.stem))
     return code
+
+
+def _combine(
+    paths: list[str], results_dir: Path, stem: str, argv: list[str], started: str, load: str
+) -> int:
+    from jobs.report import combine_parts, markdown_results, plot_results, write_results
+
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read part {Path(path).name}: {exc}") from None
+    results = combine_parts(parts)
+    write_results(results, results_dir, stem)
+    plot_results(results, results_dir, stem)
+    (results_dir / f"{stem}.md").write_text(markdown_results(results))
+    applications = len(results["runs"]) + len(results["footprint_runs"])
+    facts = run_facts(argv, started, load, results["wall_seconds"], applications)
+    (results_dir / f"{stem}_notes.md").write_text(notes(results, facts, stem))
+    print(f"combined {len(parts)} parts ({len(results['runs'])} timed runs) into {stem}")
+    return 1 if results["problems"] else 0
 
 
 if __name__ == "__main__":

@@ -10,13 +10,15 @@ the measured value and met/missed — misses are printed as plainly as hits.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from blaze_errors import InputError
 from jobs import GENERATORS
 from jobs.runner import BenchOutcome
 from jobs.summary import (
@@ -30,6 +32,7 @@ from jobs.summary import (
 
 __all__ = [
     "build_results",
+    "combine_parts",
     "headline_lines",
     "markdown_results",
     "plot_results",
@@ -40,8 +43,74 @@ __all__ = [
 
 
 def build_results(outcome: BenchOutcome) -> dict:
-    table = median_table(outcome.runs)
-    data = outcome.to_json()
+    return summarize(outcome.to_json())
+
+
+# plan fields that may differ between the parts of one suite run (each part its own programs)
+_PART_FIELDS = ("jobs", "out_dir", "data_dir", "resume")
+
+
+def combine_parts(parts: Sequence[Mapping]) -> dict:
+    """One suite result from runs of disjoint programs under one plan and one code.
+
+    A full run is longer than a working session, so it is run a few programs at a time (each
+    part a complete run: the program's sizing run, every policy, every answer checked); no
+    answer is compared across programs, so the union is the run the whole plan would make.
+    Parts made by other code (the sources' fingerprint), another plan or another node disk,
+    or sharing a program, are refused with one line naming the difference."""
+    if not parts:
+        raise InputError("no part to combine")
+    first = parts[0]
+    seen_programs: dict[str, int] = {}
+    for index, part in enumerate(parts):
+        if part.get("code") != first.get("code"):
+            raise InputError(
+                f"part {index + 1} was run by other code (sources {part.get('code')}, "
+                f"part 1 {first.get('code')}): its runs are not comparable"
+            )
+        for key in sorted(set(first["plan"]) | set(part["plan"])):
+            if key not in _PART_FIELDS and part["plan"].get(key) != first["plan"].get(key):
+                raise InputError(
+                    f"part {index + 1} has plan {key} = {part['plan'].get(key)!r}, part 1 "
+                    f"{first['plan'].get(key)!r}"
+                )
+        if _node_setting(part) != _node_setting(first):
+            raise InputError(f"part {index + 1} ran on another disk: {_node_setting(part)}")
+        for program in part["footprints_bytes"]:
+            if program in seen_programs:
+                raise InputError(
+                    f"program {program} is in part {seen_programs[program] + 1} and part "
+                    f"{index + 1}"
+                )
+            seen_programs[program] = index
+    data = copy.deepcopy(dict(first))
+    data["plan"]["jobs"] = [job for part in parts for job in part["plan"]["jobs"]]
+    for key in ("runs", "footprint_runs", "problems"):
+        data[key] = [item for part in parts for item in part[key]]
+    data["footprints_bytes"] = {
+        program: value for part in parts for program, value in part["footprints_bytes"].items()
+    }
+    data["wall_seconds"] = sum(part["wall_seconds"] for part in parts)
+    if data.get("node"):
+        for key in ("app_memory_bytes_by_program", "memory_limit_bytes_by_program"):
+            data["node"][key] = {p: v for part in parts for p, v in part["node"][key].items()}
+    data["parts"] = [
+        {"jobs": part["plan"]["jobs"], "wall_seconds": part["wall_seconds"]}
+        | ({"facts": part["facts"]} if "facts" in part else {})
+        for part in parts
+    ]
+    return summarize(data)
+
+
+def _node_setting(part: Mapping) -> str | None:
+    node = part.get("node")
+    return None if node is None else node["description"]
+
+
+def summarize(data: dict) -> dict:
+    """``data`` (a run's records) with its derived tables: per-job medians, spreads, the
+    targets, the headlines and autoUnpersist's share."""
+    table = median_table(data["runs"])
     data["medians"] = table
     data["spreads"] = spreads(table)
     data["targets"] = suite_targets(table)

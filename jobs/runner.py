@@ -100,6 +100,7 @@ class BenchOutcome:
             }
         return {
             "plan": plan,
+            "code": code_fingerprint(),
             "node": node,
             "footprints_bytes": self.footprints,
             "footprint_runs": self.footprint_runs,
@@ -262,15 +263,6 @@ def _launch(
     return json.loads(record_path.read_text())
 
 
-# a timed node-mode run the OOM killer ended is run once more with its own memory raised by
-# this fraction: a policy may need more memory of its own than the program's sizing run did,
-# and a node whose memory the program does not fit answers nothing about caching. The retry's
-# page cache allowance is unchanged; the record says so. Not enough for every run:
-# pagerank.common under `none` (every earlier iteration recomputed) measured 3,662 MiB own
-# peak against a 2,427 MiB sizing peak (+51 %), and is killed under the raised limit too.
-OOM_RETRY_RAISE = 0.15
-
-
 def _node_run(
     outcome: BenchOutcome,
     job: str,
@@ -281,8 +273,16 @@ def _node_run(
     sizing: bool,
 ) -> dict:
     """One application in node mode: its groups made, its input dropped from the page cache,
-    run, measured, and the groups removed (also when the run fails or is interrupted); a
-    timed run killed by the memory limit once more with ``OOM_RETRY_RAISE`` more room."""
+    run, measured, and the groups removed (also when the run fails or is interrupted).
+
+    A timed run the memory limit's OOM killer ended runs once more **without the memory
+    limit** (the disk throttle kept), and its record says so (``node.unlimited_rerun``): a
+    policy may need far more memory of its own than the program's sizing run did —
+    pagerank.common under ``none`` recomputes every earlier iteration and measured a 3,662 MiB
+    own peak against a 2,427 MiB sizing peak — and a node the program does not fit answers
+    nothing about caching. Raising every program's limit to such a peak would hand the other
+    policies gigabytes of page cache and undo the node, so the squeeze stays for every run
+    that fits and the results name the runs that did not."""
     program = split_job(job)[0]
     if sizing:
         return _node_attempt(outcome, job, policy, storage, out, app=None)
@@ -297,24 +297,31 @@ def _node_run(
     record = _node_attempt(outcome, job, policy, storage, out, app=app)
     if record.get("status") != "ok" and record.get("node", {}).get("oom_kills"):
         first = record["error"]
-        record = _node_attempt(
-            outcome, job, policy, storage, out, app=int(app * (1 + OOM_RETRY_RAISE))
-        )
-        record["node"]["oom_retry"] = {"raise": OOM_RETRY_RAISE, "first_attempt": first}
+        record = _node_attempt(outcome, job, policy, storage, out, app=app, memory_limit=False)
+        record["node"]["unlimited_rerun"] = {"first_attempt": first}
     return record
 
 
 def _node_attempt(
-    outcome: BenchOutcome, job: str, policy: str, storage: int | None, out: Path, *, app
+    outcome: BenchOutcome,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    app,
+    memory_limit: bool = True,
 ) -> dict:
     """One run in its node's groups: ``app`` is the application's own memory (None: the
-    sizing run, measured without a limit or throttle)."""
+    sizing run, measured without a limit or throttle); ``memory_limit=False`` keeps the
+    throttle and measures memory without limiting it."""
     plan, node, host = outcome.plan, outcome.plan.node, outcome.node_host
     sizing = app is None
     if sizing:
         limit, read_bps, write_bps = None, None, None
     else:
-        limit, read_bps, write_bps = node.limit_bytes(app), node.read_bps, node.write_bps
+        limit = node.limit_bytes(app) if memory_limit else None
+        read_bps, write_bps = node.read_bps, node.write_bps
     spec = dataset_spec(job, plan.scale, plan.seed, plan.generator)
     drop_from_page_cache(ensure_dataset(plan.data_dir, spec))
     name = f"blaze-node-{os.getpid()}-{out.name}"

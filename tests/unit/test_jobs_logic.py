@@ -480,9 +480,94 @@ def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
         "oom_kills": 0,
         "sizing": False,
     }
-    text = bench_jobs.notes(results, ["--disk", "cloud"], "now", "0, 0, 0", 60.0, "cloud")
+    facts = bench_jobs.run_facts(["--disk", "cloud"], "now", "0, 0, 0", 60.0, 4)
+    text = bench_jobs.notes(results, facts, "cloud")
+    assert "Command: `python benchmarks/bench_jobs.py --disk cloud`" in text
     assert "Table: `cloud.md`" in text and "- disk: node mode (cloud): read 200 MB/s" in text
     assert "| lr.common | spark | 2032 | 2000 | 31 | 7 | 300.0 | 0.0 | 0 |" in text
+
+
+def _part(tmp_path, name, program, times, scale=0.01):
+    """The results of a run of one program's jobs, as ``bench_jobs.py`` writes them."""
+    from jobs.report import build_results
+    from jobs.runner import BenchOutcome
+
+    plan = _plan(tmp_path / name, jobs=program, policies="spark,mem_disk,blaze", scale=scale)
+    outcome = BenchOutcome(plan)
+    outcome.footprints = {program: 5 << 20}
+    outcome.runs = _runs(times)
+    return json.loads(json.dumps(build_results(outcome)))
+
+
+def test_parts_of_a_suite_run_combine_into_the_run_the_whole_plan_makes(tmp_path):
+    """Two parts (one program each) combine into the medians, spreads and targets of one
+    outcome holding every run; parts of other code, another plan, or the same program are
+    refused with one line."""
+    from jobs.report import build_results, combine_parts
+    from jobs.runner import BenchOutcome
+
+    lr_times = {
+        ("lr.common", "spark"): [(120, 0), (110, 0), (130, 0)],
+        ("lr.common", "mem_disk"): [(40, 400 << 20)] * 3,
+        ("lr.common", "blaze"): [(30, 20 << 20), (33, 0), (31, 0)],
+    }
+    km_times = {
+        ("kmeans.expert", "spark"): [(60, 0)] * 3,
+        ("kmeans.expert", "mem_disk"): [(50, 9 << 20), (52, 0), (49, 0)],
+        ("kmeans.expert", "blaze"): [(55, 0)] * 3,
+    }
+    lr, km = _part(tmp_path, "a", "lr", lr_times), _part(tmp_path, "b", "kmeans", km_times)
+    combined = combine_parts([lr, km])
+
+    whole_plan = _plan(tmp_path / "w", jobs="lr,kmeans", policies="spark,mem_disk,blaze")
+    whole = BenchOutcome(whole_plan)
+    whole.footprints = {"lr": 5 << 20, "kmeans": 5 << 20}
+    whole.runs = _runs(lr_times) + _runs(km_times)
+    expected = json.loads(json.dumps(build_results(whole)))
+    for key in ("medians", "spreads", "targets", "headlines", "autounpersist_share"):
+        assert combined[key] == expected[key], key
+    assert combined["plan"]["jobs"] == lr["plan"]["jobs"] + km["plan"]["jobs"]
+    assert len(combined["runs"]) == 18 and [p["jobs"] for p in combined["parts"]] == [
+        lr["plan"]["jobs"],
+        km["plan"]["jobs"],
+    ]
+
+    other_code = dict(km, code="0000000000000000")
+    with pytest.raises(InputError, match="part 2 was run by other code"):
+        combine_parts([lr, other_code])
+    with pytest.raises(InputError, match=r"part 2 has plan scale = 0\.02, part 1 0\.01"):
+        combine_parts([lr, _part(tmp_path, "c", "kmeans", km_times, scale=0.02)])
+    with pytest.raises(InputError, match="program lr is in part 1 and part 2"):
+        combine_parts([lr, lr])
+
+
+def test_the_suite_script_combines_part_files_and_states_how_each_was_made(tmp_path):
+    """``bench_jobs.py --combine`` writes the suite's files from part files; its notes carry
+    each part's command and load; an unreadable part is one line (exit 2)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
+    spec = importlib.util.spec_from_file_location("bench_jobs", script)
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    paths = []
+    for name, program, job in (("a", "lr", "lr.common"), ("b", "kmeans", "kmeans.common")):
+        part = _part(tmp_path, name, program, {(job, "spark"): [(60, 0)] * 3})
+        part["facts"] = bench_jobs.run_facts(["--jobs", program], "now", "1.00", 600.0, 4)
+        paths.append(tmp_path / f"{name}_results.json")
+        paths[-1].write_text(json.dumps(part))
+    out = tmp_path / "results"
+    args = ["--stem", "suite", "--results", str(out), "--combine", *map(str, paths)]
+    assert bench_jobs.main(args) == 0
+    combined = json.loads((out / "suite_results.json").read_text())
+    assert combined["plan"]["jobs"] == ["lr.common", "lr.expert", "kmeans.common", "kmeans.expert"]
+    text = (out / "suite_notes.md").read_text()
+    assert "Combined from 2 parts" in text
+    assert "Command: `python benchmarks/bench_jobs.py --jobs kmeans`" in text
+    assert (out / "suite.md").is_file() and (out / "suite_time.png").stat().st_size > 1000
+    missing = ["--results", str(out), "--combine", str(tmp_path / "nope.json")]
+    assert bench_jobs.main(missing) == 2
 
 
 def test_checker_flags_duckdb_disagreement(tmp_path):

@@ -275,17 +275,21 @@ def test_bad_node_parameters_stop_the_plan(tmp_path, monkeypatch):
     assert not (tmp_path / "d").exists()
 
 
-def test_a_run_the_memory_limit_killed_runs_once_more_with_more_room(host, tmp_path, monkeypatch):
+def test_a_run_the_memory_limit_killed_runs_again_without_the_limit_but_throttled(
+    host, tmp_path, monkeypatch
+):
     """The runner's node run with the application replaced by a process that touches 480 MiB:
-    over the 400 MiB + page cache limit the kernel kills it, and the retry's raised limit
-    lets it finish; the record keeps both limits and why."""
+    over the 400 MiB + page cache limit the kernel kills it; the second attempt runs in groups
+    with no memory limit and the same disk throttle, finishes, and the record keeps why."""
     from jobs import runner
 
     plan = make_plan(**_small_plan_args(tmp_path), disk="cloud")
     (tmp_path / "input").mkdir()
     monkeypatch.setattr(runner, "ensure_dataset", lambda data_dir, spec: tmp_path / "input")
+    throttles = []
 
     def touch_480_mib(plan, job, policy, storage, out, group=None):
+        throttles.append((group.read_bps, group.write_bps))
         hog = [sys.executable, "-c", "b = b'x' * (480 << 20); print(len(b))"]
         code = subprocess.run(group.wrap(hog), capture_output=True).returncode
         return {"job": job, "policy": policy, "status": "ok" if code == 0 else "failed"}
@@ -298,9 +302,9 @@ def test_a_run_the_memory_limit_killed_runs_once_more_with_more_room(host, tmp_p
         outcome, "lr.expert", "mem_disk", None, tmp_path / "run", sizing=False
     )
     assert record["status"] == "ok"
-    retry = record["node"]["oom_retry"]
-    assert "killed by the node's memory limit" in retry["first_attempt"]
-    assert "limit 464 MiB" in retry["first_attempt"]
-    raised = int(400 * MIB * (1 + runner.OOM_RETRY_RAISE))
-    assert record["node"]["memory_limit_bytes"] == plan.node.limit_bytes(raised)
+    first = record["node"]["unlimited_rerun"]["first_attempt"]
+    assert "killed by the node's memory limit" in first and "limit 464 MiB" in first
+    assert record["node"]["memory_limit_bytes"] is None
+    assert record["node"]["own_peak_bytes"] > 400 * MIB
+    assert throttles == [(plan.node.read_bps, plan.node.write_bps)] * 2
     assert record["node"]["oom_kills"] == 0
