@@ -9,7 +9,7 @@ plugin (the classes are then not loadable).
 
 from __future__ import annotations
 
-__all__ = ["PluginMailbox", "add_jar_to_running_driver", "plugin_class", "registered_executors"]
+__all__ = ["PluginMailbox", "add_jar_to_running_driver", "plugin_class"]
 
 
 def add_jar_to_running_driver(jar: str, probe_class: str) -> bool:
@@ -64,7 +64,8 @@ class PluginMailbox:
         return self._half is not None and bool(self._call("isActive")())
 
     def registered(self) -> set[str]:
-        """Executors whose plugin half registered (orders for others are refused)."""
+        """Executors whose plugin half registered (orders for others are refused); ``"driver"``
+        is the executor of local mode."""
         if self._half is None:
             return set()
         return {str(executor_id) for executor_id in self._call("registeredExecutors")()}
@@ -95,15 +96,6 @@ class PluginMailbox:
     def live_executors(self) -> set[str]:
         """Executors that fetched their orders in the last second (a lost one stops)."""
         return set() if self._half is None else set(str(self._call("liveExecutors")()).split())
-
-
-def registered_executors(sc) -> list[str] | None:
-    """Executor ids the blaze plugin's driver half has heard from, sorted (``"driver"`` in
-    local mode); None when no driver half runs in ``sc``'s JVM (``spark.plugins`` lacked it)."""
-    driver_half = plugin_class(sc._jvm, "org.blazespark.BlazeDriverPlugin")
-    if driver_half is None or not driver_half.isActive():  # loaded, but no running half
-        return None
-    return [str(executor_id) for executor_id in driver_half.registeredExecutors()]
 
 
 def plugin_class(jvm, name: str):

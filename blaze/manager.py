@@ -2,7 +2,8 @@
 
 ``blaze.attach(spark, policy=..., memory_budget=...)`` returns a :class:`BlazeManager` bound
 to the SparkContext. This module composes the manager's parts, attaches and detaches it and
-runs its event worker. Each part owns its state and is handed the parts it reads:
+runs it; :class:`blaze.event_worker.EventWorker` hands it Spark's events one at a time, and
+:meth:`BlazeManager._handle` routes each to the parts. Each part owns its state and is handed the parts it reads:
 
 - :class:`blaze.registry.Registry` — every dataset the program creates (tokens, sites, the
   persisted ones) and the usage tracker keyed by them;
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 from dataclasses import replace
 
@@ -48,6 +48,7 @@ from blaze.boundaries import JobBoundaries
 from blaze.config import PREFIX, BlazeConfig, merge_overrides
 from blaze.enforce import Enforcement
 from blaze.engine import Engine
+from blaze.event_worker import EventWorker
 from blaze.explain import DecisionLog
 from blaze.fault_count import ErrorCounter
 from blaze.ledger import Ledger
@@ -250,8 +251,12 @@ class BlazeManager:
             lock=self._lock,
             **shared,
         )
-        self._events: queue.Queue = queue.Queue()
-        self._worker: threading.Thread | None = None
+        self._worker = EventWorker(
+            self._handle,
+            lock=self._lock,
+            flush_orders=self.orders.flush,
+            on_error=self.errors.count,
+        )
         self._listener = None
         self._unsubscribe = None
         self._attached = False
@@ -267,8 +272,7 @@ class BlazeManager:
             self._listener = LineageListener.attach(
                 self._sc, dag=self.lineage, cached_stages_only=True
             )
-            self._unsubscribe = self._listener.subscribe(self._events.put)
-            self._worker = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
+            self._unsubscribe = self._listener.subscribe(self._worker.put)
             self._worker.start()
             self.persistence.originals.update(hooks.install(self))
         except BaseException:
@@ -293,7 +297,7 @@ class BlazeManager:
         return self._attached
 
     def on_worker_thread(self) -> bool:
-        return threading.current_thread() is self._worker
+        return self._worker.is_current()
 
     def listener_errors(self) -> dict:
         return dict(self._listener.errors) if self._listener else {}
@@ -319,9 +323,7 @@ class BlazeManager:
             self._unsubscribe()
         if self._listener is not None:
             self._listener.detach()
-        self._events.put(None)
-        if self._worker is not None:
-            self._worker.join(5)
+        self._worker.stop()
         if self.config.profile_mode == "record":
             self.reporting.record_profile()
         self.reporting.write_decision_log()
@@ -332,10 +334,7 @@ class BlazeManager:
         carried out on the executors — which takes up to two of their 50 ms polls."""
         if self._listener is not None and self._listener.attached:
             self._listener.wait_until_empty(timeout_s)
-        done = threading.Event()
-        self._events.put(done)
-        if not done.wait(timeout_s):
-            raise TimeoutError(f"the Blaze manager was still busy after {timeout_s} s")
+        self._worker.wait_until_handled(timeout_s)
         if orders:
             self.orders.settle(min(timeout_s, ORDERS_SETTLE_S))
 
@@ -363,26 +362,7 @@ class BlazeManager:
         if sc is self._sc:
             self.detach()
 
-    # ---- the event worker ------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            item = self._events.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):
-                item.set()  # a sync point: the waiter goes on while the orders travel
-            else:
-                try:
-                    with self._lock:
-                        self._handle(item)
-                except Exception as exc:  # never let one event stop the manager
-                    self.errors.count(type(item).__name__, exc)
-            if self._events.empty():  # the decisions of a burst of events travel together
-                try:
-                    self.orders.flush()
-                except Exception as exc:  # the JVM went away: the resync will tell
-                    self.errors.count("orders", exc)
-
+    # ---- what each event tells ------------------------------------------------------------
     def _handle(self, event) -> None:
         """Hand one listener record to the parts that keep what it tells."""
         if isinstance(event, BlockEvent):

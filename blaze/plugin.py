@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from blaze._plugin_jvm import add_jar_to_running_driver
-from blaze._plugin_jvm import registered_executors as _registered_executors
+from blaze._plugin_jvm import PluginMailbox, add_jar_to_running_driver
 from blaze.config import PREFIX
 from blaze_errors import ConfigError
 from blaze_jvm import PLUGIN_CLASS, jar_path, with_plugin
@@ -41,11 +40,10 @@ def with_blaze_plugin(conf: Any) -> Any:
 def registered_executors(spark) -> list[str]:
     """Executor ids whose plugin half registered with the driver half of ``spark`` (a
     SparkSession or SparkContext), sorted; ``"driver"`` is the executor of local mode."""
-    sc = getattr(spark, "sparkContext", spark)
-    ids = _registered_executors(sc)
-    if ids is None:
+    mailbox = PluginMailbox(getattr(spark, "sparkContext", spark))
+    if not mailbox.active:  # the classes may be loadable with no running driver half
         raise ConfigError(
             "the blaze-spark plugin is not loaded in this Spark application: start it with "
             "blaze.session(...) or with any spark.blaze.* conf set"
         )
-    return ids
+    return sorted(mailbox.registered())

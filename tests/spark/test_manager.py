@@ -368,7 +368,7 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
         TaskRun(424242, 0, 1, 0, "driver", 0, 1, 5),
         BlockEvent(f"rdd_{data.id()}_7", "driver", StorageLevelInfo(), 0, 0, None, data.id(), 7),
     ):
-        manager._events.put(event)
+        manager._worker.put(event)  # as the listener hands them over
     bridge.remove_block(data.id(), 2)  # someone else removes a block behind its back
     assert data.count() == 4000  # the job end resyncs from Spark's storage status
     manager.sync()
