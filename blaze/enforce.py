@@ -137,15 +137,16 @@ class Enforcement:
         if change.key[0] in self._placement.on_disk and change.disk_size and not change.removed:
             self._judge_placed_on_disk(change, dataset.site)
         if change.entered_memory and dataset.managed and self._policy.acts:
+            budget = self.memory_budget
+            if change.disk_size == 0:  # a task's put (not a read promoted from disk): it is
+                # judged without the share of the room that was kept for it
+                self.put_room.on_stored(change.key[0], change.memory_size)
             if self._measurements.time_unknown(change.key):
                 # stored before the task that computed it ended: decide once its compute
                 # time (R) is measured, at that task's end (or at the job's end)
                 self._awaiting[change.key] = change.executor_id
             else:
                 self._admit(change.key, change.executor_id)
-            # after the block itself is decided or waits for its R (never decided on a guess)
-            budget = self.memory_budget
-            self.put_room.on_stored(change.key[0], change.memory_size)
             if self.memory_budget < budget:
                 self._enforce_budget()  # the next puts of this stage need more room
 

@@ -80,8 +80,41 @@ def test_a_stage_of_one_task_needs_one_partition_and_room_never_exceeds_the_pool
     room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 30_000}}, slots=4)
     room.on_stage_submitted(_stage(1, 7, tasks=1))
     assert room.room() == 30_000
+    room.on_stage_done(1)
+    room.on_stage_submitted(_stage(2, 7, tasks=2))
     room.on_stored(7, 2 * POOL)  # a partition larger than the pool raises the room to the pool
     assert room.room() == POOL and room.budget() == 0
+
+
+def test_a_stored_put_uses_its_share_and_the_last_puts_keep_room_only_for_those_to_come():
+    # the cloud suite's kmeans: 8 partitions of 40 % of the pool, 2 task slots
+    registry, ledger = _books()
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 40_000}}, slots=2)
+    room.on_stage_submitted(_stage(1, 7, tasks=8, parts=8))
+    assert room.budget() == POOL - 80_000  # two puts in flight: 20,000 for what stays
+    for _ in range(6):  # while two or more tasks are still to store, two puts are in flight
+        room.on_stored(7, 40_000)
+        assert room.budget() == POOL - 80_000
+    room.on_stored(7, 40_000)  # the 7th is judged with room for the one put still to come
+    assert room.budget() == POOL - 40_000  # it fits beside that put
+    room.on_stored(7, 40_000)  # the 8th: no put to come, the floor only (both fit)
+    assert room.budget() == POOL - int(POOL * PUT_ROOM)
+    assert room.budget() >= 2 * 40_000
+    room.on_stage_done(1)
+    assert room.room() == int(POOL * PUT_ROOM)
+
+
+def test_the_stored_puts_of_one_dataset_do_not_free_the_room_of_a_stage_storing_another():
+    registry, ledger = _books(managed=(7, 8))
+    room = _room(registry, ledger, sizes={"loop.py:9:30": {0: 20_000}}, slots=2)
+    room.on_stage_submitted(_stage(1, 7, tasks=2))
+    room.on_stage_submitted(_stage(2, 8, tasks=2))
+    assert room.room() == 2 * 20_000
+    room.on_stored(7, 20_000)
+    room.on_stored(7, 20_000)  # stage 1 has stored all it stores; stage 2 has not begun
+    assert room.room() == 2 * 20_000
+    room.on_stored(8, 20_000)
+    assert room.room() == 20_000
 
 
 def test_a_stored_partition_larger_than_predicted_raises_the_room():
