@@ -235,7 +235,10 @@ def _run_scan(batch, names, where, value_slot, key_slot, key_column, premask, *,
     # a constant beyond int64 (x == 2**63) can make the interval empty only after clipping
     inside = [(max(lo, _I64_MIN), min(hi, _I64_MAX)) for lo, hi, _ in bounds]
     empty = np.array([lo > hi for lo, hi in inside], np.bool_)
-    clip = [(min(lo, _I64_MAX), max(hi, _I64_MIN)) for lo, hi in inside]
+    # an empty interval is passed as (max, min), which no value of any block mode lies in: its
+    # rows are then compared as matching nothing (negated: every non-null row) — clipped to
+    # (min, min) instead, x != -2**63 - 1 dropped the rows holding -2**63
+    clip = [(_I64_MAX, _I64_MIN) if lo > hi else (lo, hi) for lo, hi in inside]
     key_map = key_map_off = np.empty(0, np.int64)
     if key_column is not None and isinstance(key_column.codec, Dictionary):
         key_map, _ = Dictionary.global_codes(key_column)
