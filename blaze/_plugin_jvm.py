@@ -74,7 +74,8 @@ class PluginMailbox:
         """Queue ``(executor, rdd, split, action)`` orders in one py4j call; return the ones
         refused (that executor has no registered plugin half). Actions as
         ``org.blazespark.Order`` numbers them: 0 drop, 1 spill, 2 spill for good (later reads
-        of the disk copy are not cached in memory again)."""
+        of the disk copy are not cached in memory again), 3 allow a block spilled for good
+        back (its next read may cache it in memory)."""
         if self._half is None or not orders:
             return list(orders)
         text = "\n".join(" ".join(map(str, order)) for order in orders)
@@ -82,7 +83,7 @@ class PluginMailbox:
         return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in (x.split() for x in refused)]
 
     def outcomes(self) -> list[str]:
-        """``"executor rdd split spill|drop outcome"`` lines (or ``"executor unavailable
+        """``"executor rdd split spill|drop|allow outcome"`` lines (or ``"executor unavailable
         why"``) reported since the last call."""
         return [] if self._half is None else str(self._call("drainOutcomes")()).splitlines()
 

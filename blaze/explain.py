@@ -13,7 +13,9 @@ reads it back (:func:`read_decision_log`).
 
 Actions: ``admit`` (to memory), ``promote`` (back from disk), ``keep_on_disk`` (promotion
 refused: the memory copy goes, the disk copy stays), ``spill``, ``drop``, ``auto_cache``,
-``auto_unpersist``, ``propagate`` (a relative's cost changed because of an eviction).
+``auto_unpersist``, ``propagate`` (a relative's cost changed because of an eviction),
+``prefetch`` (MRD read a spilled partition back), ``allow`` (Blaze let a partition it had
+spilled for good back into memory at its next read).
 """
 
 from __future__ import annotations

@@ -297,7 +297,9 @@ class Ledger:
 
         A block the ledger holds but Spark does not was removed by someone else (or its
         event was lost): it is treated as dropped. Slots in ``keep`` (an order on its way)
-        keep the book's view. Returns the number of corrections.
+        keep the book's view, and so does a block the book holds in memory and on disk that
+        Spark shows on disk (its master keeps one copy's status). Returns the number of
+        corrections.
         """
         self.counters.resyncs += 1
         self._removed_by_manager.clear()  # Spark's view replaces the book's
@@ -318,6 +320,10 @@ class Ledger:
                 self._put(BlockRecord(*slot, memory_size=mem, disk_size=disk))
                 corrections += 1
             elif (record.memory_size, record.disk_size) != (mem, disk):
+                if record.memory_size and mem == 0 and record.disk_size == disk:
+                    # held in memory and on disk (a promoted block): Spark's master records
+                    # such a block's disk copy only, so its status cannot show the memory one
+                    continue
                 self._set_sizes(record, mem, disk)
                 corrections += 1
         self.counters.resync_corrections += corrections

@@ -20,7 +20,8 @@ runs it; :class:`blaze.event_worker.EventWorker` hands it Spark's events one at 
 - :class:`blaze.boundaries.JobBoundaries` — before and after each job: autoCache and
   autoUnpersist;
 - :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile;
-- :class:`blaze.prefetch.Prefetcher` (MRD only) — spilled blocks read back as memory frees.
+- :class:`blaze.prefetch.Prefetcher` — spilled blocks read back as memory frees (MRD), or
+  allowed back for their next read (Blaze).
 
 Policies (each a row of :data:`costmodel.policy_table.POLICY_TABLE`): ``spark`` (program's
 own levels, Spark's LRU; the manager only observes and reports), ``none`` (persist calls are
@@ -190,7 +191,9 @@ class BlazeManager:
         self.orders = ExecutorOrders(PluginMailbox(sc))
         shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
         prefetcher = None
-        if self.policy.info.prefetches:  # MRD: read spilled blocks back as memory frees
+        # MRD reads spilled blocks back as memory frees; Blaze allows the ones it spilled for
+        # good back for their next read (blaze.prefetch)
+        if self.policy.info.prefetches or (self.policy.rule_name == "blaze" and self.policy.spills):
             prefetcher = Prefetcher(
                 ledger=self.ledger,
                 engine=self.engine,
@@ -199,6 +202,8 @@ class BlazeManager:
                 budget=self.put_room.budget,
                 explain=self.decision_log,
                 settle=self.orders.settle,
+                reads_now=self.policy.info.prefetches,
+                orders=self.orders,
             )
         self.persistence = Persistence(
             registry=self.registry,

@@ -4,9 +4,12 @@ Why orders and not py4j commands: Spark has no remote "move this block to disk",
 command can only reach the driver's own BlockManager. The JVM plugin's executor halves
 (``org.blazespark.BlazeExecutorPlugin``) ask the driver half for their orders when a task
 starts (on the executor's own thread, so the orders are carried out while the task computes,
-before it stores its block; the task pays only the hand-off) and every 50 ms, and carry them out with Spark's own ``dropFromMemory`` (spill: the memory copy goes, a disk
-copy is written or kept) or ``removeBlock`` (drop). One path in local mode (both halves in
-the driver JVM, executor ``"driver"``) and on a cluster. The engine stays the only brain:
+before it stores its block; the task pays only the hand-off) and every 50 ms, and carry them
+out with Spark's own ``dropFromMemory`` (spill: the memory copy goes, a disk copy is written
+or kept) or ``removeBlock`` (drop), or give a block spilled for good its level back (allow).
+After tasks end they also tell Spark's master which blocks Spark's read path cached back in
+memory, which Spark itself reports to nobody (``org.blazespark.Promotions``). One path in
+local mode (both halves in the driver JVM, executor ``"driver"``) and on a cluster. The engine stays the only brain:
 this part only queues its choices and reads back what the executors did.
 
 Without the plugin (a session started without ``spark.plugins``), or for an executor whose
@@ -38,7 +41,8 @@ TIMING_SAMPLES = 10_000
 IN_FLIGHT_EXPIRY_S = 30.0  # an order not reported by then went to a stuck executor
 SETTLE_POLL_S = 0.005
 COLLECT_EVERY_S = 1.0  # how often a job's end reads the orders' outcomes
-DROP, SPILL, SPILL_FOR_GOOD = 0, 1, 2  # actions as org.blazespark.Order numbers them
+DROP, SPILL, SPILL_FOR_GOOD, ALLOW = 0, 1, 2, 3  # actions as org.blazespark.Order numbers them
+QUIET_OUTCOMES = ("spilled", "dropped", "allowed", "not_held")  # as the book expects
 
 
 class ExecutorOrders:
@@ -75,6 +79,11 @@ class ExecutorOrders:
         later read of its disk copy is not cached in memory again by Spark — which would
         evict by Spark's own LRU and ask the engine again at every read."""
         return self._order(rdd_id, split, executor, SPILL_FOR_GOOD if for_good else SPILL)
+
+    def allow(self, rdd_id: int, split: int, executor: str) -> bool:
+        """Let a block spilled for good be cached in memory again by its next read (the
+        engine found room for it); a block Spark itself spilled needs no leave."""
+        return self._order(rdd_id, split, executor, ALLOW)
 
     def drop(self, rdd_id: int, split: int, executor: str) -> bool:
         """Order the block removed from that executor (memory and disk copies)."""
@@ -151,7 +160,7 @@ class ExecutorOrders:
                 self._done((int(parts[1]), int(parts[2]), parts[0]))
                 action, outcome = parts[3], parts[4]
                 self.outcomes[f"{action}_{outcome}"] += 1
-                if outcome not in ("spilled", "dropped"):
+                if outcome not in QUIET_OUTCOMES:
                     self.surprises += 1
                 if action == "spill" and outcome == "not_in_memory":
                     self.late_evictions += 1

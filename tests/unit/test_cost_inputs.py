@@ -7,6 +7,7 @@ import pytest
 
 from blaze.config import KEYWORDS, SETTINGS, BlazeConfig, merge_overrides
 from blaze.engine import Engine
+from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.prefetch import Prefetcher
@@ -373,9 +374,9 @@ def test_a_disk_copy_removed_unread_is_a_dead_write():
     assert (report["dead_writes"], report["unread_disk_copies"]) == (1, 0)
 
 
-def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
+def _four_spilled() -> tuple[Ledger, Engine]:
     """Spilled partitions of 10 (read by stage 3), 20 (stage 1), 30 (only by a later job)
-    and 40 (never again): MRD reads back 20, then 10, then 30, and never 40."""
+    and 40 (never again), of 20, 30, 40 and 50 bytes on disk."""
     dag = LineageDag()
     cached = {r: RddNode(r, "PythonRDD", f"a.py:{r}", (), 1, CACHED) for r in (10, 20, 30, 40)}
     readers = {1: 20, 3: 10}
@@ -400,6 +401,31 @@ def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
     for rdd in (10, 20, 30, 40):
         ledger.apply_block(block(rdd, 0, 0, 10 + rdd))  # on disk only
         engine.on_location((rdd, 0), 0, 10 + rdd)
+    return ledger, engine
+
+
+class _Managed:
+    """The registry's one answer the prefetcher reads: which datasets the manager manages."""
+
+    def managed_ids(self) -> set[int]:
+        return {10, 20, 30, 40}
+
+
+class _AllowOrders:
+    """The orders' one call the lazy read-back makes, recorded (what reaches the JVM is
+    tested on real Spark in tests/spark/test_promotions.py)."""
+
+    def __init__(self) -> None:
+        self.allowed: list[tuple[int, int, str]] = []
+
+    def allow(self, rdd_id: int, split: int, executor: str) -> bool:
+        self.allowed.append((rdd_id, split, executor))
+        return True
+
+
+def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
+    """MRD reads back 20, then 10, then 30, and never 40."""
+    ledger, engine = _four_spilled()
     prefetcher = Prefetcher(
         ledger=ledger,
         engine=engine,
@@ -415,6 +441,49 @@ def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
     assert ledger.blocks[(20, 0, "driver")].memory_size == 30
     assert ledger.report()["disk_bytes_read"] == 30 and ledger.counters.decisions["prefetch"] == 1
     assert ledger.report()["dead_writes"] == 3  # the other three copies are still unread
+
+
+def test_blaze_allows_back_what_is_read_soonest_that_fits_and_holds_its_room():
+    """A 60-byte budget: 20 (30 bytes, read first) and 10 (20 bytes) are allowed back, 30
+    (40 bytes) no longer fits, 40 is never read again. The room promised stays promised
+    until the partition is in memory again: a second look allows nothing more, and once 20
+    is back its memory counts instead of its allowance."""
+    ledger, engine = _four_spilled()
+    orders = _AllowOrders()
+    log = DecisionLog(100)
+    readback = Prefetcher(
+        ledger=ledger,
+        engine=engine,
+        bridge=None,
+        registry=_Managed(),
+        budget=lambda: 60,
+        explain=log,
+        settle=lambda: True,
+        reads_now=False,
+        orders=orders,
+    )
+    assert readback.run("stage 0 completed") == 50
+    assert orders.allowed == [(20, 0, "driver"), (10, 0, "driver")]
+    assert [(e["action"], e["rdd"]) for e in log] == [("allow", 20), ("allow", 10)]
+    assert readback.run("stage 1 completed") == 0  # 10 bytes free: 30 still does not fit
+    ledger.apply_block(block(20, 0, 30, 30))  # Spark's read cached it; the plugin said so
+    assert readback.run("stage 2 completed") == 0  # 60 - 30 in memory - 20 promised
+    assert orders.allowed == [(20, 0, "driver"), (10, 0, "driver")]
+    assert ledger.counters.decisions["allow_back"] == 2
+
+
+def test_a_resync_keeps_the_memory_copy_of_a_block_spark_shows_on_disk_only():
+    """Spark's master records one copy of a block held in memory and on disk (its disk
+    copy): the book keeps the memory copy the executor reported. A block the book holds in
+    memory only that Spark shows on disk was spilled by Spark: that is corrected."""
+    ledger = Ledger()
+    ledger.apply_block(block(1, 0, 0, 100))
+    ledger.apply_block(block(1, 0, 100, 100))  # promoted by a read, reported by the plugin
+    ledger.apply_block(block(2, 0, 80, 0))
+    truth = [(1, 0, "driver", 0, 100), (2, 0, "driver", 0, 80)]
+    assert ledger.resync(truth) == 1
+    assert (ledger.blocks[(1, 0, "driver")].memory_size, ledger.memory_used("driver")) == (100, 100)
+    assert ledger.blocks[(2, 0, "driver")].disk_size == 80
 
 
 # ---- settings ----------------------------------------------------------------------------

@@ -14,7 +14,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Runs inside each executor: fetches the driver's orders when a task starts and every 50 ms
- * and carries them out; on any problem it stands aside and Spark behaves as without it. */
+ * and carries them out, and after tasks end reports the blocks their reads cached back in
+ * memory ({@link Promotions}); on any problem it stands aside and Spark behaves as without
+ * it. */
 public final class BlazeExecutorPlugin implements ExecutorPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(BlazeExecutorPlugin.class);
   private static final long POLL_MS = 50;
@@ -29,6 +31,10 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
   private int failedAsks = 0;
   private final java.util.concurrent.atomic.AtomicLong taskStartNanos =
       new java.util.concurrent.atomic.AtomicLong();
+  // a task ended since the last look: its reads may have cached disk copies in memory
+  private final java.util.concurrent.atomic.AtomicBoolean readsEnded =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  private final Promotions promotions = new Promotions();
 
   @Override
   public void init(PluginContext ctx, Map<String, String> extraConf) {
@@ -63,6 +69,16 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       poller.execute(this::fetch);
       taskStartNanos.set(Math.max(System.nanoTime() - start, 1));
     }
+  }
+
+  @Override
+  public void onTaskSucceeded() {
+    readsEnded.set(true);
+  }
+
+  @Override
+  public void onTaskFailed(org.apache.spark.TaskFailedReason reason) {
+    readsEnded.set(true);
   }
 
   @Override
@@ -117,6 +133,13 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       }
       outcomes.add(order.rddId() + " " + order.split() + " " + order.word() + " " + outcome);
       it.remove();
+    }
+    if (readsEnded.getAndSet(false)) {
+      try {
+        promotions.report(org.apache.spark.SparkEnv.get().blockManager());
+      } catch (Exception e) {
+        LOG.debug("blaze: promotions not reported ({})", e.toString());
+      }
     }
   }
 

@@ -31,27 +31,65 @@ final class BlockMover {
     }
   }
 
+  // the level each block spilled for good had, for the engine's order to allow it back
+  private static final java.util.Map<BlockId, StorageLevel> HELD_ON_DISK =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   /** The block keeps its disk copy and is read from disk from now on. */
-  private static void keepOnDisk(BlockInfo info) {
+  private static void keepOnDisk(BlockId id, BlockInfo info) {
     if (LEVEL == null || !info.level().useDisk() || !info.level().useMemory()) {
       return;
     }
     try {
+      StorageLevel before = info.level();
       LEVEL.set(info, StorageLevel.DISK_ONLY());
+      HELD_ON_DISK.put(id, before);
     } catch (IllegalAccessException e) {
       // left as it was: Spark may cache a later read in memory, and the engine decides again
     }
   }
 
-  /** "spilled", "dropped", "locked" (a task holds it: retry), "not_in_memory", "gone". */
+  /** "allowed": the block spilled for good has its level back, so Spark's next read of it
+   * caches it in memory (reported by {@link Promotions}); "not_held" when it was not held. */
+  private static String allow(BlockManager bm, BlockId id) {
+    StorageLevel before = HELD_ON_DISK.remove(id);
+    if (before == null) {
+      return "not_held";
+    }
+    Option<BlockInfo> locked = bm.blockInfoManager().lockForWriting(id, false);
+    if (locked.isEmpty()) {
+      HELD_ON_DISK.put(id, before);
+      return bm.blockInfoManager().get(id).isEmpty() ? "not_held" : "locked";
+    }
+    try {
+      LEVEL.set(locked.get(), before);
+      return "allowed";
+    } catch (IllegalAccessException e) {
+      return "not_held";
+    } finally {
+      bm.blockInfoManager().unlock(id, Option.empty());
+    }
+  }
+
+  /** Forget the held levels of blocks that no longer exist (unpersisted, dropped). */
+  static void forgetGone(BlockManager bm) {
+    HELD_ON_DISK.keySet().removeIf(id -> bm.blockInfoManager().get(id).isEmpty());
+  }
+
+  /** "spilled", "dropped", "locked" (a task holds it: retry), "not_in_memory", "gone";
+   * for an allow order "allowed" or "not_held". */
   static String apply(Order order) {
     BlockManager bm = SparkEnv.get().blockManager();
     BlockId id = new RDDBlockId(order.rddId(), order.split());
+    if (order.action() == Order.ALLOW) {
+      return allow(bm, id);
+    }
     if (!order.spill()) {
       // memory and disk copies go; Spark tells the master, whose update reaches the listener
       if (bm.blockInfoManager().get(id).isEmpty()) {
         return "gone";
       }
+      HELD_ON_DISK.remove(id);
       bm.removeBlock(id, true);
       return "dropped";
     }
@@ -69,7 +107,7 @@ final class BlockMover {
       BlockInfo info = locked.get();
       if (!store.contains(id)) { // Spark evicted it first: its disk copy stays on disk
         if (order.action() == Order.TO_DISK && bm.diskStore().contains(id)) {
-          keepOnDisk(info);
+          keepOnDisk(id, info);
         }
         return "not_in_memory";
       }
@@ -96,7 +134,7 @@ final class BlockMover {
         return "dropped";
       }
       if (order.action() == Order.TO_DISK) {
-        keepOnDisk(info);
+        keepOnDisk(id, info);
       }
       return "spilled";
     } finally {

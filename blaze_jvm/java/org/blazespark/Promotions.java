@@ -1,0 +1,51 @@
+package org.blazespark;
+
+import java.util.HashSet;
+import java.util.Set;
+import org.apache.spark.storage.BlockId;
+import org.apache.spark.storage.BlockInfo;
+import org.apache.spark.storage.BlockManager;
+import org.apache.spark.storage.BlockStatus;
+import scala.Option;
+import scala.Tuple2;
+
+/** Tells Spark's master about the RDD blocks Spark's read path cached back in memory.
+ *
+ * <p>Why: a read of a block's disk copy caches it in memory when its level allows
+ * ({@code BlockManager.maybeCacheDiskBytesInMemory}), and Spark reports that to nobody, so
+ * the driver's listener — the engine's only view — takes those blocks for disk-only: it
+ * counts their memory hits as disk hits and leaves their memory out of the budget. Each
+ * such block (memory and disk copies both held, not yet reported) is reported once with
+ * its current status, as Spark reports any other change; the listener's event carries both
+ * sizes and the engine judges the promotion like any other block entering memory. */
+final class Promotions {
+  private final Set<BlockId> reported = new HashSet<>();
+
+  /** Report the blocks promoted since the last call; returns how many. */
+  int report(BlockManager bm) {
+    Set<BlockId> both = new HashSet<>();
+    var entries = bm.blockInfoManager().entries();
+    while (entries.hasNext()) {
+      Tuple2<BlockId, BlockInfo> entry = entries.next();
+      BlockId id = entry._1();
+      if (id.isRDD() && bm.memoryStore().contains(id) && bm.diskStore().contains(id)) {
+        both.add(id);
+      }
+    }
+    int count = 0;
+    for (BlockId id : both) {
+      if (reported.contains(id)) {
+        continue;
+      }
+      Option<BlockStatus> status = bm.getStatus(id);
+      if (status.isDefined() && status.get().memSize() > 0 && status.get().diskSize() > 0) {
+        bm.reportBlockStatus(id, status.get(), 0L, Option.empty());
+        count++;
+      }
+    }
+    reported.retainAll(both); // a block that left memory may be promoted and reported again
+    reported.addAll(both);
+    BlockMover.forgetGone(bm);
+    return count;
+  }
+}

@@ -1,0 +1,122 @@
+"""Partitions the engine spilled while a stage stored come back to memory, and the book sees
+every partition Spark's read path caches back (real local Spark, a squeezed pool of its own).
+
+Why a child application: the put room only exists in a pool squeezed to a few partitions
+(Spark's storage memory is fixed when the JVM starts), and the shared test session's pool is
+large. The child runs the lr.expert shape of the cloud suite — 8 partitions of 40 % of the
+pool each on 2 task slots, cached once and read by several later jobs — and prints the
+manager's books next to what the executor's memory store really holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, sys.argv[1])
+    from pyspark.sql import SparkSession
+    from pyspark import StorageLevel
+    from jobs.caching import manager_conf
+    from jobs.run_one import run_conf
+    from blaze.manager import active_manager
+
+    PARTS, RECORDS, WIDTH = 8, 10_000, 400  # ~4 MB pickled per partition
+    POOL = int(2.6 * RECORDS * (WIDTH + 5))
+    import os; os.makedirs(sys.argv[2], exist_ok=True)
+    conf = run_conf(POOL, sys.argv[2], "promotions")
+    conf.update(manager_conf("blaze"))
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    sc = spark.sparkContext
+    computes = [sc.accumulator(0) for _ in range(PARTS)]
+
+    def rows(split, items):
+        computes[split].add(1)
+        return (os.urandom(WIDTH) for _ in range(RECORDS))
+
+    data = sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows)
+    data.persist(StorageLevel.MEMORY_AND_DISK)
+    data.count()
+    for _ in range(4):  # later jobs, each reading every partition
+        data.map(len).sum()
+    manager = active_manager(sc)
+    manager.sync()
+    report = manager.report()
+    bridge = manager.enforcement._storage
+    rdd = data.id()
+    book = {
+        split: manager.ledger.blocks[(rdd, split, "driver")].memory_size > 0
+        for split in range(PARTS)
+    }
+    held = {split: bridge.in_memory_store(rdd, split) for split in range(PARTS)}
+    entries = manager.explain(data)
+    print("RESULT " + json.dumps({
+        "computes": [c.value for c in computes],
+        "book_in_memory": book,
+        "memory_store": held,
+        "managed_memory": manager.ledger.memory_used("driver"),
+        "budget": manager.put_room.budget(),
+        "memory_hits": report["memory_hits"],
+        "decisions": report["decisions"],
+        "order_outcomes": report["order_outcomes"],
+        "resync_corrections": report["resync_corrections"],
+        "actions": sorted({
+            e["action"] for part in entries["partitions"].values() for e in part["history"]
+        }),
+    }))
+    spark.stop()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def child(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("promotions")
+    script = tmp / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ROOT), str(tmp / "events")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(line[len("RESULT ") :])
+
+
+def test_partitions_spilled_while_the_stage_stored_come_back_for_the_later_reads(child):
+    # while the first stage stored, the room kept for its puts sent partitions to disk
+    assert child["decisions"].get("admit_disk", 0) >= 1, child
+    # once it ended, the engine let some back, and the later jobs read them from memory
+    assert child["decisions"].get("allow_back", 0) >= 1, child
+    assert child["order_outcomes"].get("allow_allowed", 0) >= 1, child
+    assert "allow" in child["actions"], child
+    assert child["memory_hits"] >= 1, child
+    assert child["computes"] == [1] * 8, child  # nothing recomputed: all read back
+
+
+def test_the_book_sees_what_sparks_read_path_cached_back(child):
+    """Spark caches a disk copy it reads without telling anyone; the plugin reports it, so
+    the book's memory copies are the executor's, its budget holds, and no resync corrects."""
+    assert any(child["memory_store"].values()), child
+    assert child["book_in_memory"] == child["memory_store"], child
+    assert child["managed_memory"] <= child["budget"], child
+    assert child["resync_corrections"] == 0, child
