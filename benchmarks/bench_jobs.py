@@ -225,12 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     results_path = results_dir / f"{args.stem}_results.json"
     if results_path.is_file():
         results = json.loads(results_path.read_text())
-        applications = len(results["runs"]) + len(results["footprint_runs"])
-        facts = run_facts(argv, started, load_before, time.perf_counter() - clock, applications)
+        facts = run_facts(
+            argv, started, load_before, time.perf_counter() - clock, applications(results)
+        )
         results["facts"] = facts  # a later combined run states how each part was made
         results_path.write_text(json.dumps(results, indent=1, default=str))
         (results_dir / f"{args.stem}_notes.md").write_text(notes(results, facts, args.stem))
     return code
+
+
+def applications(results: dict) -> int:
+    """Spark applications a results file records: its timed runs and its sizing runs."""
+    return len(results["runs"]) + len(results["footprint_runs"])
 
 
 def _combine(
@@ -248,8 +254,7 @@ def _combine(
     write_results(results, results_dir, stem)
     plot_results(results, results_dir, stem)
     (results_dir / f"{stem}.md").write_text(markdown_results(results))
-    applications = len(results["runs"]) + len(results["footprint_runs"])
-    facts = run_facts(argv, started, load, results["wall_seconds"], applications)
+    facts = run_facts(argv, started, load, results["wall_seconds"], applications(results))
     (results_dir / f"{stem}_notes.md").write_text(notes(results, facts, stem))
     print(f"combined {len(parts)} parts ({len(results['runs'])} timed runs) into {stem}")
     return 1 if results["problems"] else 0

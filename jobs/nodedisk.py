@@ -22,7 +22,8 @@ alike, as a node's shared disk does. Before each run the job's input files are d
 the page cache, so the input is read from the device as a fresh application on a node would.
 
 The application's own peak — what it needs whatever the page cache — comes from the program's
-sizing run (the runner's untimed footprint run), made in a memory group without a limit:
+sizing runs (the runner's untimed footprint runs, one per variant the plan runs; the largest
+peak counts), made in memory groups without a limit:
 the maximum over samples every 0.1 s of ``memory.usage_in_bytes`` minus the group's file pages
 (``active_file + inactive_file`` of ``memory.stat``), i.e. anonymous plus kernel memory.
 (``memory.max_usage_in_bytes`` counts the page cache too, so it is recorded, not used.) In node
@@ -104,7 +105,7 @@ class NodeDisk:
         app = (
             f"{self.app_memory_bytes / MIB:.0f} MiB (stated)"
             if self.app_memory_bytes
-            else "each program's sizing-run peak"
+            else "each program's largest sizing-run peak (one per variant)"
         )
         on = f" on {device}" if device else ""
         return (

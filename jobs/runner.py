@@ -82,8 +82,12 @@ class BenchOutcome:
         self.footprint_runs: list[dict] = []
         self.problems: list[str] = []
         self.node_host: NodeHost | None = None
-        self.app_memory: dict[str, int] = {}  # node mode: program -> own peak bytes
+        self.app_memory: dict[str, int] = {}  # node mode: program -> largest own peak bytes
         self.started = time.time()
+
+    def note_app_memory(self, program: str, own_peak: int) -> None:
+        """A sizing run's own peak: the program's node limit follows its largest."""
+        self.app_memory[program] = max(self.app_memory.get(program, 0), own_peak)
 
     def to_json(self) -> dict:
         plan = asdict(self.plan)
@@ -123,7 +127,7 @@ def _schedule(plan: BenchPlan) -> list[tuple[int, str, str]]:
 
 def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
     """program -> the job whose ``unlimited`` run measures the program's footprint."""
-    return {program: f"{program}.expert" for program in plan.programs}
+    return {program: jobs[0] for program, jobs in plan.sizing_jobs.items()}
 
 
 def _command(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> list:
@@ -208,7 +212,7 @@ def _run_cell(
         if plan.node is not None and sizing:  # the limit of the program's other runs
             own = plan.node.app_memory_bytes or record.get("node", {}).get("own_peak_bytes")
             if own:
-                outcome.app_memory[split_job(job)[0]] = own
+                outcome.note_app_memory(split_job(job)[0], own)
         return record
     if plan.node is not None:
         record = _node_run(outcome, job, policy, storage, out, sizing=sizing)
@@ -342,7 +346,7 @@ def _node_attempt(
         else:
             record["status"], record["error"] = "failed", why
     if sizing and (node.app_memory_bytes or record.get("status") == "ok"):
-        outcome.app_memory[split_job(job)[0]] = node.app_memory_bytes or seen["own_peak_bytes"]
+        outcome.note_app_memory(split_job(job)[0], node.app_memory_bytes or seen["own_peak_bytes"])
     return record
 
 
@@ -419,16 +423,19 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
         return max(floor, storage_for(footprint, plan.memory_fraction))
 
     footprint_answers: dict[str, JobResult] = {}  # program -> answer
-    for program, job in footprint_jobs(plan).items():  # sizes the other runs' storage memory
-        on_progress(f"{job} / unlimited (footprint)", None)
-        out = runs_dir / f"{job}-footprint"
-        record = _run_cell(outcome, job, "unlimited", None, out, sizing=True)
-        record["footprint_run"] = True
-        outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
-        if (result := check(record, out)) is not None:
-            footprint_answers[program] = result
-        outcome.footprint_runs.append(record)
-        on_progress(f"{job} / footprint", record)
+    for program, jobs in plan.sizing_jobs.items():  # size the other runs (storage, node)
+        for job in jobs:
+            on_progress(f"{job} / unlimited (footprint)", None)
+            out = runs_dir / f"{job}-footprint"
+            record = _run_cell(outcome, job, "unlimited", None, out, sizing=True)
+            record["footprint_run"] = True
+            result = check(record, out)  # every answer checked, the sizing runs' too
+            if job == jobs[0]:  # the expert variant's peak sizes the storage memory
+                outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
+                if result is not None:
+                    footprint_answers[program] = result
+            outcome.footprint_runs.append(record)
+            on_progress(f"{job} / footprint", record)
     for repeat, job, policy in _schedule(plan):
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)

@@ -15,7 +15,7 @@ from jobs.datagen import ensure_dataset, spec_for
 from jobs.plan import make_plan, parse_fraction, parse_names
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES, run_conf
-from jobs.runner import _schedule, footprint_jobs, storage_for
+from jobs.runner import BenchOutcome, _schedule, footprint_jobs, storage_for
 from jobs.summary import geomean, median_table, spreads, suite_targets
 
 
@@ -181,6 +181,25 @@ def test_schedule_rotates_policies_and_counts_runs(tmp_path):
     assert footprint_jobs(plan) == {"kmeans": "kmeans.expert", "lr": "lr.expert"}
     firsts = [next(p for r, j, p in order if r == rep and j == "kmeans.common") for rep in range(3)]
     assert len(set(firsts)) > 1, "policy order must rotate across repeats"
+
+
+def test_node_mode_sizes_a_program_from_every_variant_it_runs(tmp_path):
+    """The storage memory follows the expert variant's peak; the node's memory limit follows
+    the largest own peak of the variants the plan runs (one sizing run each)."""
+    plan = _plan(tmp_path, jobs="kmeans.common,lr.expert", disk="cloud")
+    assert plan.sizing_jobs == {
+        "kmeans": ("kmeans.expert", "kmeans.common"),
+        "lr": ("lr.expert",),
+    }
+    assert footprint_jobs(plan) == {"kmeans": "kmeans.expert", "lr": "lr.expert"}
+    assert plan.runs == 3 + 2 * 3 * 3
+    assert _plan(tmp_path, jobs="kmeans.common,lr.expert").sizing_jobs["kmeans"] == (
+        "kmeans.expert",
+    )
+    outcome = BenchOutcome(plan)
+    for peak in (2000 << 20, 2300 << 20, 2100 << 20):
+        outcome.note_app_memory("kmeans", peak)
+    assert outcome.app_memory == {"kmeans": 2300 << 20}
 
 
 @given(st.integers(min_value=0, max_value=10**10), st.floats(min_value=0.01, max_value=1.0))
