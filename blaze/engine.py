@@ -86,8 +86,12 @@ class Engine:
             self.model.complete_stage(stage.stage_id)
 
     def on_task_start(self, stage_id: int, split: int) -> None:
-        """The stage's task for ``split`` runs: its read of that split is happening now."""
+        """The stage's task for ``split`` runs: it reads that split's stored partitions."""
         self.model.start_task(stage_id, split)
+
+    def on_task_end(self, stage_id: int, split: int) -> None:
+        """The stage's task for ``split`` ended: its reads of that split are done."""
+        self.model.end_task(stage_id, split)
 
     def _learn(self, stage: StageRun) -> None:
         self.model.last_stage = max(self.model.last_stage, stage.stage_id)

@@ -375,6 +375,7 @@ class BlazeManager:
         elif isinstance(event, TaskStarted):
             self.engine.on_task_start(event.stage_id, event.partition_index)
         elif isinstance(event, TaskRun):
+            self.engine.on_task_end(event.stage_id, event.partition_index)
             self.enforcement.on_task(event)
         elif isinstance(event, StageRun):
             if not event.completed:  # the submitted event (see StageRun.completed)

@@ -6,9 +6,9 @@ by hand. Modules, one job each:
 - ``types``: plain inputs and outputs — ``RddSpec``, ``PartitionMetrics``, ``PartitionCost``
   (F and its later-job part, R, W, Rd, the hit costs, comp_cost, disk_cost, cost),
   ``Location`` (MEMORY, DISK, NONE).
-- ``cost``: ``CostModel`` — F (pending stages not started for the split + reads predicted
-  for later jobs), R, W, Rd and cost per partition over a DAG, fed incrementally
-  (``add_rdd``, ``observe``, ``set_location``, ``start_task``, ``complete_stage``,
+- ``cost``: ``CostModel`` — F (pending stages that have not read the split yet + reads
+  predicted for later jobs), R, W, Rd and cost per partition over a DAG, fed incrementally
+  (``add_rdd``, ``observe``, ``set_location``, ``start_task``, ``end_task``, ``complete_stage``,
   ``set_current_job``, ``set_disk``), memoised with per-split invalidation; LRC's
   ``reference_count`` and MRD's ``next_reference``; ``reused_rdds``, ``dead_rdds``,
   ``costs(keys)`` (batch).

@@ -7,9 +7,13 @@
   partition is stored, or a shuffled child, ends the walk (stages past it read the child or
   the shuffle files, not p); a child the program persists counts its stages and ends the
   walk too, while it still has stages to run (they store it; later stages read it). A stage
-  whose task for p's split has started is reading p now: it does not count (the block being
-  stored or read at this moment is that read, not a future one). Stages of a child RDD are
-  all stages that list it (a non-cached child recomputed in two stages reads p twice).
+  whose task for p's split has ended has read p; one whose task started before p was stored
+  is computing p (the block being stored is its own output, not a read to come): neither
+  counts. A task that started while p was stored reads p during its run, not at its start —
+  a narrow join's task computes one side before it reads the other — so it counts until it
+  ends (on the suite's cc a partition dropped between its reader's start and its read was
+  recomputed, for seconds). Stages of a child RDD are all stages that list it (a non-cached
+  child recomputed in two stages reads p twice).
   *later reads* are the reads predicted for jobs not submitted yet: given by the caller
   (``later_reads(rdd_id)``: the manager's per-site usage, profiled or learnt), else the
   authors' cross-job rules — *repeated node*: an RDD of the current job whose call site
@@ -82,7 +86,8 @@ class CostModel:
         disk: DiskCost | None = None,
         *,
         completed_stages: Iterable[int] = (),
-        started_tasks: Iterable[tuple[int, int]] = (),
+        started_tasks: Iterable[tuple[int, int] | tuple[int, int, Iterable[int]]] = (),
+        ended_tasks: Iterable[tuple[int, int]] = (),
         locations: Mapping[PartitionKey, Location] | None = None,
         current_job: int | None = None,
         estimator: Estimator | None = None,
@@ -112,10 +117,15 @@ class CostModel:
         self._rdd_means: dict[int, tuple[float | None, float | None]] = {}
         self._locations: dict[PartitionKey, Location] = {}
         self._completed: set[int] = set(completed_stages)
-        # stage -> splits whose task started (dropped when the stage completes)
-        self._started: dict[int, set[int]] = {}
-        for stage_id, split in started_tasks:
-            self._started.setdefault(stage_id, set()).add(split)
+        # stage -> split -> the RDDs of that split stored when its task started (it reads
+        # those; the others it computes), and stage -> splits whose task ended (dropped when
+        # the stage completes)
+        self._started: dict[int, dict[int, frozenset[int]]] = {}
+        self._ended: dict[int, set[int]] = {}
+        for stage_id, split, *stored in started_tasks:
+            self._started.setdefault(stage_id, {})[split] = frozenset(*stored)
+        for stage_id, split in ended_tasks:
+            self._ended.setdefault(stage_id, set()).add(split)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
         # stage -> split -> keys whose F saw the stage (what a completion or a task start of
         # that split invalidates)
@@ -220,6 +230,7 @@ class CostModel:
         for stage_id in stage_ids:
             self._completed.discard(stage_id)
             self._started.pop(stage_id, None)
+            self._ended.pop(stage_id, None)
             self._f_by_stage.pop(stage_id, None)
 
     def observe(
@@ -285,17 +296,32 @@ class CostModel:
             return
         self._completed.add(stage_id)
         self._started.pop(stage_id, None)
+        self._ended.pop(stage_id, None)
         for keys in self._f_by_stage.pop(stage_id, {}).values():
             self._forget_references(keys)
 
     def start_task(self, stage_id: int, split: int) -> None:
-        """The stage's task for ``split`` started: it reads that split now, not later."""
+        """The stage's task for ``split`` started: it computes that split's partitions not
+        stored now, and reads the stored ones before it ends."""
         if stage_id in self._completed:
             return
-        splits = self._started.setdefault(stage_id, set())
+        splits = self._started.setdefault(stage_id, {})
         if split in splits:
             return
-        splits.add(split)
+        splits[split] = frozenset(rdd for rdd, s in self._locations if s == split)
+        self._forget_stage_split(stage_id, split)
+
+    def end_task(self, stage_id: int, split: int) -> None:
+        """The stage's task for ``split`` ended: it has read what it reads of that split."""
+        if stage_id in self._completed:
+            return
+        ended = self._ended.setdefault(stage_id, set())
+        if split in ended:
+            return
+        ended.add(split)
+        self._forget_stage_split(stage_id, split)
+
+    def _forget_stage_split(self, stage_id: int, split: int) -> None:
         keys = self._f_by_stage.get(stage_id, {}).pop(split, None)
         if keys:
             self._forget_references(keys)
@@ -426,7 +452,7 @@ class CostModel:
     # ------------------------------------------------------------------ F
     def reference_stages(self, key: PartitionKey) -> frozenset[int]:
         """Stages of the submitted jobs that will read partition ``key`` and have not
-        started doing so for its split."""
+        done so for its split (see the module docstring)."""
         cached = self._f_cache.get(key)
         if cached is not None:
             return cached
@@ -434,7 +460,15 @@ class CostModel:
         counted: set[int] = set()
         seen: set[int] = set()  # every stage the answer depends on (for invalidation)
         completed, started, locations = self._completed, self._started, self._locations
+        ended = self._ended
+        no_tasks: dict[int, frozenset[int]] = {}
         no_split: frozenset[int] = frozenset()
+
+        def reads_later(stage: int) -> bool:
+            stored_at_start = started.get(stage, no_tasks).get(split)
+            if stored_at_start is None:
+                return True  # its task has not started
+            return rdd_id in stored_at_start and split not in ended.get(stage, no_split)
 
         def readers(node: int) -> list[int]:
             nxt = []
@@ -444,7 +478,7 @@ class CostModel:
                     continue
                 remaining = spec.stages - completed
                 seen.update(remaining)
-                counted.update(s for s in remaining if split not in started.get(s, no_split))
+                counted.update(s for s in remaining if reads_later(s))
                 if remaining and spec.cached:
                     continue  # its stages store it; later stages read the child, not this
                 nxt.append(child)

@@ -63,6 +63,21 @@ def test_the_running_stages_read_of_a_split_is_not_a_future_reference():
     assert model.future_refs((0, 1)) == 1
 
 
+def test_a_running_task_that_found_the_partition_stored_reads_it_until_it_ends():
+    """Stage 1's task for split 0 started while links' split 0 was stored: it reads it some
+    time during its run (a narrow join computes one side first), so it counts until it
+    ends. A task that started before the partition was stored is the one computing it."""
+    model = links_model()
+    model.set_location((0, 0), Location.MEMORY)
+    model.start_task(1, 0)
+    assert model.reference_stages((0, 0)) == {1, 2}
+    model.end_task(1, 0)
+    assert model.reference_stages((0, 0)) == {2}
+    model.start_task(2, 1)  # split 1 not stored yet: stage 2's task computes it
+    model.set_location((0, 1), Location.MEMORY)
+    assert model.reference_stages((0, 1)) == {1}
+
+
 def test_pending_and_later_job_reads_are_summed():
     model = links_model(later=3.0)
     cost = model.cost((0, 0))

@@ -272,6 +272,7 @@ _mutations = st.lists(
         ),
         st.tuples(st.just("stage"), st.integers(0, 3)),
         st.tuples(st.just("task"), st.integers(0, 3), st.integers(0, 2)),
+        st.tuples(st.just("end"), st.integers(0, 3), st.integers(0, 2)),
         st.tuples(st.just("job"), st.integers(0, 3)),
         st.tuples(st.just("add"), st.integers(6, 8), st.integers(0, 5), st.integers(0, 4)),
     ),
@@ -294,7 +295,8 @@ def test_cached_costs_match_a_fresh_model(mutations):
     metrics: dict = {}
     locations: dict = {}
     stages: set = set()
-    started: set = set()
+    started: dict = {}
+    ended: set = set()
     job = None
     keys = [(r, s) for r in range(9) for s in range(3)]
     for mutation in mutations:
@@ -310,10 +312,18 @@ def test_cached_costs_match_a_fresh_model(mutations):
             _, r, s, loc = mutation
             live.set_location((r, s), loc)
             locations[(r, s)] = loc
-        elif mutation[0] == "task":  # a stage's task for a split starts reading it
-            _, stage, split = mutation
+        elif mutation[0] == "task":  # a stage's task for a split starts (it reads what is
+            _, stage, split = mutation  # stored of that split then, computes the rest)
             live.start_task(stage, split)
-            started.add((stage, split))
+            if stage not in stages and (stage, split) not in started:
+                started[(stage, split)] = {
+                    r for (r, s), where in locations.items() if s == split and where != "NONE"
+                }
+        elif mutation[0] == "end":  # that task ended: it has read the split
+            _, stage, split = mutation
+            live.end_task(stage, split)
+            if stage not in stages:
+                ended.add((stage, split))
         elif mutation[0] == "obs":
             _, r, s, size, ms = mutation
             live.observe((r, s), size, ms)
@@ -327,7 +337,8 @@ def test_cached_costs_match_a_fresh_model(mutations):
         metrics,
         DISK,
         completed_stages=stages,
-        started_tasks=started,
+        started_tasks=[(stage, split, rdds) for (stage, split), rdds in started.items()],
+        ended_tasks=ended,
         locations=locations,
         current_job=job,
     )
