@@ -290,7 +290,9 @@ def test_a_run_the_memory_limit_killed_runs_again_without_the_limit_but_throttle
 
     def touch_480_mib(plan, job, policy, storage, out, group=None):
         throttles.append((group.read_bps, group.write_bps))
-        hog = [sys.executable, "-c", "b = b'x' * (480 << 20); print(len(b))"]
+        # held for a few of the sampler's 0.1 s ticks, so the peak it records is the hog's
+        hold = "import time; b = b'x' * (480 << 20); time.sleep(0.5); print(len(b))"
+        hog = [sys.executable, "-c", hold]
         code = subprocess.run(group.wrap(hog), capture_output=True).returncode
         return {"job": job, "policy": policy, "status": "ok" if code == 0 else "failed"}
 
