@@ -45,7 +45,6 @@ final class Promotions {
     }
     reported.retainAll(both); // a block that left memory may be promoted and reported again
     reported.addAll(both);
-    BlockMover.forgetGone(bm);
     return count;
   }
 }
