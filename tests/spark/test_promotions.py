@@ -10,14 +10,11 @@ and prints the manager's books next to what the executor's memory store really h
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_result_script
 
 pytestmark = pytest.mark.spark
 
@@ -88,19 +85,7 @@ CHILD = textwrap.dedent(
 @pytest.fixture(scope="module")
 def child(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("promotions")
-    script = tmp / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(ROOT), str(tmp / "events")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(line[len("RESULT ") :])
+    return run_result_script(tmp, "child.py", CHILD, 600, ROOT, tmp / "events")
 
 
 def test_partitions_spilled_while_the_stage_stored_come_back_for_the_later_reads(child):
