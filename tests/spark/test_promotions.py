@@ -1,5 +1,6 @@
 """Partitions the engine spilled while a stage stored come back to memory, and the book sees
-every partition Spark's read path caches back (real local Spark, a squeezed pool of its own).
+every partition Spark's read path caches back or its LRU drops to disk (real local Spark, a
+squeezed pool of its own).
 
 Why a child application: the put room only exists in a pool squeezed to a few partitions
 (Spark's storage memory is fixed when the JVM starts), and the shared test session's pool is
@@ -109,3 +110,81 @@ def test_the_book_sees_what_sparks_read_path_cached_back(child):
     assert child["book_in_memory"] == child["memory_store"], child
     assert child["managed_memory"] <= child["budget"], child
     assert child["resync_corrections"] == 0, child
+
+
+# Spark's own LRU in the same squeezed pool: two MEMORY_AND_DISK datasets read in turn, so
+# each one's puts and read-path caching drop the other's memory copies to disk
+LRU_CHILD = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, sys.argv[1])
+    from pyspark.sql import SparkSession
+    from pyspark import StorageLevel
+    from jobs.caching import manager_conf
+    from jobs.run_one import run_conf
+    from blaze.manager import active_manager
+
+    PARTS, RECORDS, WIDTH = 4, 10_000, 400  # ~4 MB pickled per partition
+    POOL = int(2.6 * RECORDS * (WIDTH + 5))
+    os.makedirs(sys.argv[2], exist_ok=True)
+    conf = run_conf(POOL, sys.argv[2], "lru")
+    conf.update(manager_conf("spark"))  # the manager observes; Spark's LRU places
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    sc = spark.sparkContext
+
+    def rows(split, items):
+        return (os.urandom(WIDTH) for _ in range(RECORDS))
+
+    datasets = [
+        sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+        for _ in range(2)
+    ]
+    manager = active_manager(sc)
+    bridge = manager.enforcement._storage
+
+    def memory_store():
+        return [bridge.in_memory_store(d.id(), s) for d in datasets for s in range(PARTS)]
+
+    datasets[0].count()
+    first_put = memory_store()
+    for _ in range(3):
+        for data in datasets:
+            data.map(len).sum()
+    manager.sync()
+    def in_book(data, split):
+        record = manager.ledger.blocks.get((data.id(), split, "driver"))
+        return record is not None and record.memory_size > 0
+
+    book = [in_book(d, s) for d in datasets for s in range(PARTS)]
+    print("RESULT " + json.dumps({
+        "first_put": first_put,
+        "memory_store": memory_store(),
+        "book_in_memory": book,
+        "book_memory": manager.ledger.memory_used("driver"),
+        "pool": POOL,
+    }))
+    spark.stop()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def lru_child(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lru")
+    return run_result_script(tmp, "lru_child.py", LRU_CHILD, 600, ROOT, tmp / "events")
+
+
+def test_the_book_follows_sparks_own_drops_to_disk(lru_child):
+    """Spark's LRU drops a block's memory copy to disk and reports it with the level's memory
+    flag off but the dropped size still in the memory field; the book reads the level, so
+    its in-memory partitions stay the executor's and within the pool."""
+    first, now = lru_child["first_put"], lru_child["memory_store"]
+    assert any(first[:4]) and any(a and not b for a, b in zip(first, now, strict=True)), (
+        lru_child  # the first dataset's put kept some in memory, and Spark dropped them since
+    )
+    assert lru_child["book_in_memory"] == now, lru_child
+    assert lru_child["book_memory"] <= lru_child["pool"], lru_child
