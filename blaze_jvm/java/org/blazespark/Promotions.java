@@ -33,18 +33,31 @@ final class Promotions {
       }
     }
     int count = 0;
+    Set<BlockId> locked = new HashSet<>();
     for (BlockId id : both) {
       if (reported.contains(id)) {
         continue;
       }
-      Option<BlockStatus> status = bm.getStatus(id);
-      if (status.isDefined() && status.get().memSize() > 0 && status.get().diskSize() > 0) {
-        bm.reportBlockStatus(id, status.get(), 0L, Option.empty());
-        count++;
+      // a read lock keeps Spark from dropping the memory copy between this status and its
+      // report (its drop's own report would otherwise arrive first and this stale one last);
+      // a block being written or dropped now is looked at again by the next scan
+      if (bm.blockInfoManager().lockForReading(id, false).isEmpty()) {
+        locked.add(id);
+        continue;
+      }
+      try {
+        Option<BlockStatus> status = bm.getStatus(id);
+        if (status.isDefined() && status.get().memSize() > 0 && status.get().diskSize() > 0) {
+          bm.reportBlockStatus(id, status.get(), 0L, Option.empty());
+          count++;
+        }
+      } finally {
+        bm.blockInfoManager().unlock(id, Option.empty());
       }
     }
     reported.retainAll(both); // a block that left memory may be promoted and reported again
     reported.addAll(both);
+    reported.removeAll(locked);
     return count;
   }
 }
