@@ -130,9 +130,9 @@ def _add_repeats(data: dict, part: Mapping, index: int, seen_programs: Mapping) 
                 f"bytes, part {seen_programs[program] + 1} {data['footprints_bytes'][program]}): "
                 "run the repeats with --resume into that part's --out"
             )
-    cells = {(run["job"], run["policy"], run.get("repeat")): run for run in data["runs"]}
+    cells = {(run["job"], run["policy"], run.get("repeat", 0)): run for run in data["runs"]}
     for run in part["runs"]:
-        cell = (run["job"], run["policy"], run.get("repeat"))
+        cell = (run["job"], run["policy"], run.get("repeat", 0))
         if cell not in cells:
             data["runs"].append(run)
         elif not run.get("resumed") or run.get("seconds") != cells[cell].get("seconds"):
