@@ -21,26 +21,44 @@ pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CHILD = textwrap.dedent(
-    """
-    import json, os, sys, time
-    sys.path.insert(0, sys.argv[1])
-    from pyspark.sql import SparkSession
-    from pyspark import StorageLevel
-    from jobs.caching import manager_conf
-    from jobs.run_one import run_conf
-    from blaze.manager import active_manager
 
-    PARTS, RECORDS, WIDTH = 8, 10_000, 400  # ~4 MB pickled per partition
-    POOL = int(2.6 * RECORDS * (WIDTH + 5))
-    import os; os.makedirs(sys.argv[2], exist_ok=True)
-    conf = run_conf(POOL, sys.argv[2], "promotions")
-    conf.update(manager_conf("blaze"))
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    sc = spark.sparkContext
+def _child(policy: str, body: str) -> str:
+    """A child application in a pool of 2.6 partitions of ~4 MB, the manager attached under
+    ``policy`` as a run of the suite attaches it; ``body`` runs in it."""
+    session = textwrap.dedent(
+        """
+        import json, os, sys, time
+        sys.path.insert(0, sys.argv[1])
+        from pyspark.sql import SparkSession
+        from pyspark import StorageLevel
+        from jobs.caching import manager_conf
+        from jobs.run_one import run_conf
+        from blaze.manager import active_manager
+
+        RECORDS, WIDTH = 10_000, 400  # ~4 MB pickled per partition
+        POOL = int(2.6 * RECORDS * (WIDTH + 5))
+        os.makedirs(sys.argv[2], exist_ok=True)
+        conf = run_conf(POOL, sys.argv[2], "child")
+        conf.update(manager_conf(POLICY))
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        sc = spark.sparkContext
+        """
+    ).replace("POLICY", repr(policy))
+    return session + textwrap.dedent(body)
+
+
+def _run_child(tmp_path_factory, name: str, script: str) -> dict:
+    tmp = tmp_path_factory.mktemp(name)
+    return run_result_script(tmp, f"{name}.py", script, 600, ROOT, tmp / "events")
+
+
+CHILD = _child(
+    "blaze",
+    """
+    PARTS = 8
     computes = [sc.accumulator(0) for _ in range(PARTS)]
 
     def rows(split, items):  # costly to recompute (as lr's parsed features): disk or memory
@@ -79,14 +97,13 @@ CHILD = textwrap.dedent(
         }),
     }))
     spark.stop()
-    """
+    """,
 )
 
 
 @pytest.fixture(scope="module")
 def child(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("promotions")
-    return run_result_script(tmp, "child.py", CHILD, 600, ROOT, tmp / "events")
+    return _run_child(tmp_path_factory, "promotions", CHILD)
 
 
 def test_partitions_spilled_while_the_stage_stored_come_back_for_the_later_reads(child):
@@ -114,26 +131,10 @@ def test_the_book_sees_what_sparks_read_path_cached_back(child):
 
 # Spark's own LRU in the same squeezed pool: two MEMORY_AND_DISK datasets read in turn, so
 # each one's puts and read-path caching drop the other's memory copies to disk
-LRU_CHILD = textwrap.dedent(
+LRU_CHILD = _child(
+    "spark",  # the manager observes; Spark's LRU places
     """
-    import json, os, sys
-    sys.path.insert(0, sys.argv[1])
-    from pyspark.sql import SparkSession
-    from pyspark import StorageLevel
-    from jobs.caching import manager_conf
-    from jobs.run_one import run_conf
-    from blaze.manager import active_manager
-
-    PARTS, RECORDS, WIDTH = 4, 10_000, 400  # ~4 MB pickled per partition
-    POOL = int(2.6 * RECORDS * (WIDTH + 5))
-    os.makedirs(sys.argv[2], exist_ok=True)
-    conf = run_conf(POOL, sys.argv[2], "lru")
-    conf.update(manager_conf("spark"))  # the manager observes; Spark's LRU places
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    sc = spark.sparkContext
+    PARTS = 4
 
     def rows(split, items):
         return (os.urandom(WIDTH) for _ in range(RECORDS))
@@ -168,14 +169,13 @@ LRU_CHILD = textwrap.dedent(
         "pool": POOL,
     }))
     spark.stop()
-    """
+    """,
 )
 
 
 @pytest.fixture(scope="module")
 def lru_child(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lru")
-    return run_result_script(tmp, "lru_child.py", LRU_CHILD, 600, ROOT, tmp / "events")
+    return _run_child(tmp_path_factory, "lru", LRU_CHILD)
 
 
 def test_the_book_follows_sparks_own_drops_to_disk(lru_child):
