@@ -144,13 +144,14 @@ LRU_CHILD = _child(
         .persist(StorageLevel.MEMORY_AND_DISK)
         for _ in range(2)
     ]
-    manager = active_manager(sc)
+    import blaze
+    manager = active_manager(sc) or blaze.attach(spark, policy="spark")
+    datasets[0].count()
     bridge = manager.enforcement._storage
 
     def memory_store():
         return [bridge.in_memory_store(d.id(), s) for d in datasets for s in range(PARTS)]
 
-    datasets[0].count()
     first_put = memory_store()
     for _ in range(3):
         for data in datasets:
