@@ -139,13 +139,13 @@ LRU_CHILD = _child(
     def rows(split, items):
         return (os.urandom(WIDTH) for _ in range(RECORDS))
 
+    import blaze
+    manager = active_manager(sc) or blaze.attach(spark, policy="spark")
     datasets = [
         sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows)
         .persist(StorageLevel.MEMORY_AND_DISK)
         for _ in range(2)
     ]
-    import blaze
-    manager = active_manager(sc) or blaze.attach(spark, policy="spark")
     datasets[0].count()
     bridge = manager.enforcement._storage
 
