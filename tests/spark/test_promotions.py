@@ -23,15 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _child(policy: str, body: str) -> str:
-    """A child application in a pool of 2.6 partitions of ~4 MB, the manager attached under
-    ``policy`` as a run of the suite attaches it; ``body`` runs in it."""
+    """A child application in a pool of 2.6 partitions of ~4 MB, the manager (and its JVM
+    plugin) attached under ``policy`` by conf; ``body`` runs in it."""
     session = textwrap.dedent(
         """
         import json, os, sys, time
         sys.path.insert(0, sys.argv[1])
         from pyspark.sql import SparkSession
         from pyspark import StorageLevel
-        from jobs.caching import manager_conf
         from jobs.run_one import run_conf
         from blaze.manager import active_manager
 
@@ -39,7 +38,9 @@ def _child(policy: str, body: str) -> str:
         POOL = int(2.6 * RECORDS * (WIDTH + 5))
         os.makedirs(sys.argv[2], exist_ok=True)
         conf = run_conf(POOL, sys.argv[2], "child")
-        conf.update(manager_conf(POLICY))
+        # the flag and the policy by conf, as spark-submit gives them: the plugin loads with
+        # the context even for "spark", which the suite runs without the manager
+        conf.update({"spark.blaze.enabled": "true", "spark.blaze.policy": POLICY})
         builder = SparkSession.builder
         for key, value in conf.items():
             builder = builder.config(key, value)
@@ -139,8 +140,7 @@ LRU_CHILD = _child(
     def rows(split, items):
         return (os.urandom(WIDTH) for _ in range(RECORDS))
 
-    import blaze
-    manager = active_manager(sc) or blaze.attach(spark, policy="spark")
+    manager = active_manager(sc)
     datasets = [
         sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows)
         .persist(StorageLevel.MEMORY_AND_DISK)
