@@ -101,14 +101,21 @@ def _facts_line(facts: dict) -> str:
 def notes(results: dict, facts: dict, stem: str = "bench_jobs") -> str:
     """The run's facts as Markdown: how it was made (each part's, for a combined run), each
     job's spread, the targets."""
-    from jobs.report import headline_lines, setup_lines
+    from jobs.report import headline_lines, repeats_text, setup_lines
 
     plan = results["plan"]
     made = [_facts_line(facts)]
     if results.get("parts"):
         made.append(f"Combined from {len(results['parts'])} parts, each run alone:")
         made += [
-            f"- {', '.join(part['jobs'])}: "
+            f"- {', '.join(part['jobs'])}"
+            + (
+                f" (repeats of part {', '.join(map(str, part['repeat_of']))}: "
+                f"{', '.join(part['policies'])}, {part['repeats']} repeats)"
+                if "repeat_of" in part
+                else ""
+            )
+            + ": "
             + (_facts_line(part["facts"]) if "facts" in part else "(no facts recorded)")
             for part in results["parts"]
         ]
@@ -117,7 +124,7 @@ def notes(results: dict, facts: dict, stem: str = "bench_jobs") -> str:
         "",
         *made,
         f"Scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of each program's "
-        f"footprint, {plan['repeats']} repeat(s). Table: `{stem}.md`; every run's record: "
+        f"footprint, {repeats_text(results)}. Table: `{stem}.md`; every run's record: "
         f"`{stem}_results.json`.",
         "",
         *(f"- {line}" for line in setup_lines(plan, results.get("node"))),

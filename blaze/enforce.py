@@ -35,7 +35,7 @@ from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
-from blaze.prefetch import Prefetcher
+from blaze.prefetch import ReadBack
 from blaze.put_room import PutRoom
 from blaze.registry import Registry
 from costmodel.policies import PartitionState
@@ -71,7 +71,7 @@ class Enforcement:
         explain: DecisionLog,
         on_error: Callable[[str, Exception], None],
         placement: SitePlacement,
-        prefetcher: Prefetcher | None = None,
+        prefetcher: ReadBack | None = None,
     ) -> None:
         self._ledger = ledger
         self._engine = engine

@@ -163,12 +163,9 @@ class Ledger:
         before_mem = record.memory_size if record else 0
         before_disk = record.disk_size if record else 0
         valid = event.storage_level.is_valid
-        mem = event.memory_size if valid else 0
-        disk = event.disk_size if valid else 0
+        mem, disk = event.memory_held, event.disk_held
         confirms_spill = record is not None and record.disk_estimate > 0 and disk > 0
-        if confirms_spill:
-            # the report of the manager's own spill: Spark posts it with the dropped memory
-            # size still filled in, though its master shows no memory copy afterwards
+        if confirms_spill:  # the report of the manager's own spill
             mem = 0
             self.counters.disk_bytes_written += disk - record.disk_estimate
             record.disk_estimate = 0

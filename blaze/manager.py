@@ -20,8 +20,8 @@ runs it; :class:`blaze.event_worker.EventWorker` hands it Spark's events one at 
 - :class:`blaze.boundaries.JobBoundaries` — before and after each job: autoCache and
   autoUnpersist;
 - :class:`blaze.reporting.Reporting` — ``report()``, ``explain()``, the decision log, profile;
-- :class:`blaze.prefetch.Prefetcher` — spilled blocks read back as memory frees (MRD), or
-  allowed back for their next read (Blaze).
+- :mod:`blaze.prefetch` — spilled blocks read back as memory frees (MRD), or allowed back
+  for their next read (Blaze).
 
 Policies (each a row of :data:`costmodel.policy_table.POLICY_TABLE`): ``spark`` (program's
 own levels, Spark's LRU; the manager only observes and reports), ``none`` (persist calls are
@@ -59,7 +59,7 @@ from blaze.orders import ExecutorOrders
 from blaze.persistence import Persistence
 from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy, get_manager_policy
-from blaze.prefetch import Prefetcher
+from blaze.prefetch import read_back_for
 from blaze.put_room import PutRoom
 from blaze.registry import ManagedDataset, Registry
 from blaze.report_file import publish_report
@@ -190,21 +190,16 @@ class BlazeManager:
         )
         self.orders = ExecutorOrders(PluginMailbox(sc))
         shared = {"ledger": self.ledger, "engine": self.engine, "policy": self.policy}
-        prefetcher = None
-        # MRD reads spilled blocks back as memory frees; Blaze allows the ones it spilled for
-        # good back for their next read (blaze.prefetch)
-        if self.policy.info.prefetches or (self.policy.rule_name == "blaze" and self.policy.spills):
-            prefetcher = Prefetcher(
-                ledger=self.ledger,
-                engine=self.engine,
-                bridge=bridge,
-                registry=self.registry,
-                budget=self.put_room.budget,
-                explain=self.decision_log,
-                settle=self.orders.settle,
-                reads_now=self.policy.info.prefetches,
-                orders=self.orders,
-            )
+        prefetcher = read_back_for(
+            self.policy.info,
+            registry=self.registry,
+            ledger=self.ledger,
+            engine=self.engine,
+            bridge=bridge,
+            budget=self.put_room.budget,
+            explain=self.decision_log,
+            orders=self.orders,
+        )
         self.persistence = Persistence(
             registry=self.registry,
             measurements=self.measurements,

@@ -22,7 +22,7 @@ from blaze.levels import is_blaze_level, storage_level
 from blaze.measurements import SiteMeasurements
 from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
-from blaze.prefetch import Prefetcher
+from blaze.prefetch import ReadBack
 from blaze.registry import Registry
 
 __all__ = ["Persistence"]
@@ -45,7 +45,7 @@ class Persistence:
         explain: DecisionLog,
         lock,
         placement: SitePlacement,
-        prefetcher: Prefetcher | None = None,
+        prefetcher: ReadBack | None = None,
     ) -> None:
         self._registry = registry
         self._measurements = measurements
@@ -110,8 +110,7 @@ class Persistence:
             token = self._registry.token_of(rdd)
             self._measurements.instrument(rdd, token)  # R: its own time
             site = self._registry.tracker.datasets[token].site
-            to_disk = self._policy.rule_name == "blaze" and self._policy.spills
-            to_disk = to_disk and self._placement.straight_to_disk(site)
+            to_disk = self._policy.info.disk_for_good and self._placement.straight_to_disk(site)
             if to_disk:  # see blaze.placement: the site's last generation all went to disk
                 original(rdd, StorageLevel.DISK_ONLY)
             else:

@@ -116,6 +116,7 @@ class CostModel:
         self._by_rdd: dict[int, dict[int, PartitionMetrics]] = {}
         self._rdd_means: dict[int, tuple[float | None, float | None]] = {}
         self._locations: dict[PartitionKey, Location] = {}
+        self._stored_by_split: dict[int, set[int]] = {}  # split -> RDDs stored (the same facts)
         self._completed: set[int] = set(completed_stages)
         # stage -> split -> the RDDs of that split stored when its task started (it reads
         # those; the others it computes), and stage -> splits whose task ended (dropped when
@@ -213,6 +214,7 @@ class CostModel:
             self._metrics.pop((rdd_id, split), None)
         for split in range(max(spec.num_partitions, 1)):
             key = (rdd_id, split)
+            self._stored_by_split.get(split, set()).discard(rdd_id)
             for table in (
                 self._locations,
                 self._f_cache,
@@ -259,10 +261,13 @@ class CostModel:
         location = Location(location)
         if self._locations.get(key, Location.NONE) == location:
             return
+        rdd_id, split = key
         if location == Location.NONE:
             self._locations.pop(key, None)
+            self._stored_by_split.get(split, set()).discard(rdd_id)
         else:
             self._locations[key] = location
+            self._stored_by_split.setdefault(split, set()).add(rdd_id)
         self._invalidate(*key)
 
     def set_disk(self, disk: DiskCost) -> None:
@@ -308,7 +313,7 @@ class CostModel:
         splits = self._started.setdefault(stage_id, {})
         if split in splits:
             return
-        splits[split] = frozenset(rdd for rdd, s in self._locations if s == split)
+        splits[split] = frozenset(self._stored_by_split.get(split, ()))
         self._forget_stage_split(stage_id, split)
 
     def end_task(self, stage_id: int, split: int) -> None:

@@ -64,6 +64,10 @@ class PolicyInfo:
     rival: bool = False
     # when memory frees, spilled partitions come back, nearest next reference first (MRD)
     prefetches: bool = False
+    # the cost model sends partitions to disk for good (Spark's read path does not cache them
+    # back by its own LRU): a site whose last generation all went to disk is persisted straight
+    # on disk, and spilled partitions are allowed back into memory for their next read
+    disk_for_good: bool = False
 
     @property
     def runner_only(self) -> bool:
@@ -137,6 +141,7 @@ POLICY_TABLE: tuple[PolicyInfo, ...] = (
         spills=True,
         auto_cache=True,
         auto_unpersist=True,
+        disk_for_good=True,
     ),
     PolicyInfo(
         "blaze_auto",
@@ -147,6 +152,7 @@ POLICY_TABLE: tuple[PolicyInfo, ...] = (
         spills=True,
         auto_cache=True,
         auto_unpersist=True,
+        disk_for_good=True,
     ),
     PolicyInfo(
         "unlimited",

@@ -53,10 +53,7 @@ def replay_block_updates(path: str | Path) -> CacheTrace:
             continue
         updates += 1
         key = (event.executor_id, event.block_id)
-        # a dropped or removed block is reported with an invalid level but its old size
-        level = event.storage_level
-        mem = event.memory_size if level.use_memory and level.is_valid else 0
-        dsk = event.disk_size if level.use_disk and level.is_valid else 0
+        mem, dsk = event.memory_held, event.disk_held
         before = memory.get(key, 0)
         if before > 0 and mem == 0:
             exits += 1

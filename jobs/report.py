@@ -37,6 +37,7 @@ __all__ = [
     "markdown_results",
     "plot_results",
     "print_results",
+    "repeats_text",
     "setup_lines",
     "write_results",
 ]
@@ -48,6 +49,8 @@ def build_results(outcome: BenchOutcome) -> dict:
 
 # plan fields that may differ between the parts of one suite run (each part its own programs)
 _PART_FIELDS = ("jobs", "out_dir", "data_dir", "resume")
+# and what a repeat part (more repeats of programs an earlier part ran) may change besides
+_REPEAT_FIELDS = ("policies", "repeats")
 
 
 def combine_parts(parts: Sequence[Mapping]) -> dict:
@@ -56,11 +59,20 @@ def combine_parts(parts: Sequence[Mapping]) -> dict:
     A full run is longer than a working session, so it is run a few programs at a time (each
     part a complete run: the program's sizing run, every policy, every answer checked); no
     answer is compared across programs, so the union is the run the whole plan would make.
+    A part of programs an earlier part ran is a **repeat part**: more repeats of some of its
+    policies, made with ``--resume`` into the earlier part's ``--out`` — so its sizing run
+    and its first repeat are the earlier part's own (same footprint, same storage); its new
+    repeats join their cells and the medians are taken over all of them.
     Parts made by other code (the sources' fingerprint), another plan or another node disk,
-    or sharing a program, are refused with one line naming the difference."""
+    a program run twice in other ways, are refused with one line naming the difference."""
     if not parts:
         raise InputError("no part to combine")
     first = parts[0]
+    data = copy.deepcopy(dict(first))
+    data["parts"] = []
+    for key in ("runs", "footprint_runs", "problems"):
+        data[key] = []
+    data["plan"]["jobs"], data["footprints_bytes"], data["wall_seconds"] = [], {}, 0
     seen_programs: dict[str, int] = {}
     for index, part in enumerate(parts):
         if part.get("code") != first.get("code"):
@@ -68,38 +80,77 @@ def combine_parts(parts: Sequence[Mapping]) -> dict:
                 f"part {index + 1} was run by other code (sources {part.get('code')}, "
                 f"part 1 {first.get('code')}): its runs are not comparable"
             )
+        repeated = [p for p in part["footprints_bytes"] if p in seen_programs]
+        if repeated and len(repeated) < len(part["footprints_bytes"]):
+            raise InputError(
+                f"part {index + 1} repeats {', '.join(repeated)} but also runs other programs: "
+                "a repeat part runs earlier parts' programs only"
+            )
+        may_differ = _PART_FIELDS + (_REPEAT_FIELDS if repeated else ())
         for key in sorted(set(first["plan"]) | set(part["plan"])):
-            if key not in _PART_FIELDS and part["plan"].get(key) != first["plan"].get(key):
+            if key not in may_differ and part["plan"].get(key) != first["plan"].get(key):
                 raise InputError(
                     f"part {index + 1} has plan {key} = {part['plan'].get(key)!r}, part 1 "
                     f"{first['plan'].get(key)!r}"
                 )
         if _node_setting(part) != _node_setting(first):
             raise InputError(f"part {index + 1} ran on another disk: {_node_setting(part)}")
-        for program in part["footprints_bytes"]:
-            if program in seen_programs:
-                raise InputError(
-                    f"program {program} is in part {seen_programs[program] + 1} and part "
-                    f"{index + 1}"
-                )
-            seen_programs[program] = index
-    data = copy.deepcopy(dict(first))
-    data["plan"]["jobs"] = [job for part in parts for job in part["plan"]["jobs"]]
-    for key in ("runs", "footprint_runs", "problems"):
-        data[key] = [item for part in parts for item in part[key]]
-    data["footprints_bytes"] = {
-        program: value for part in parts for program, value in part["footprints_bytes"].items()
-    }
-    data["wall_seconds"] = sum(part["wall_seconds"] for part in parts)
-    if data.get("node"):
-        for key in ("app_memory_bytes_by_program", "memory_limit_bytes_by_program"):
-            data["node"][key] = {p: v for part in parts for p, v in part["node"][key].items()}
-    data["parts"] = [
-        {"jobs": part["plan"]["jobs"], "wall_seconds": part["wall_seconds"]}
-        | ({"facts": part["facts"]} if "facts" in part else {})
-        for part in parts
-    ]
+        if repeated:
+            _add_repeats(data, part, index, seen_programs)
+        else:
+            for program in part["footprints_bytes"]:
+                seen_programs[program] = index
+            data["plan"]["jobs"] += part["plan"]["jobs"]
+            for key in ("runs", "footprint_runs", "problems"):
+                data[key] += part[key]
+            data["footprints_bytes"].update(part["footprints_bytes"])
+        data["wall_seconds"] += part["wall_seconds"]
+        if data.get("node"):
+            for key in ("app_memory_bytes_by_program", "memory_limit_bytes_by_program"):
+                data["node"][key].update(part["node"][key])
+        data["parts"].append(
+            {"jobs": part["plan"]["jobs"], "wall_seconds": part["wall_seconds"]}
+            | ({"facts": part["facts"]} if "facts" in part else {})
+            | (
+                {"repeat_of": sorted({seen_programs[p] + 1 for p in repeated})}
+                | {key: part["plan"][key] for key in _REPEAT_FIELDS}
+                if repeated
+                else {}
+            )
+        )
     return summarize(data)
+
+
+def _add_repeats(data: dict, part: Mapping, index: int, seen_programs: Mapping) -> None:
+    """A repeat part's new runs join the suite's; the runs it resumed are already there."""
+    for program, footprint in part["footprints_bytes"].items():
+        if footprint != data["footprints_bytes"][program]:
+            raise InputError(
+                f"part {index + 1} repeats {program} with another footprint ({footprint} "
+                f"bytes, part {seen_programs[program] + 1} {data['footprints_bytes'][program]}): "
+                "run the repeats with --resume into that part's --out"
+            )
+    cells = {(run["job"], run["policy"], run.get("repeat", 0)): run for run in data["runs"]}
+    for run in part["runs"]:
+        cell = (run["job"], run["policy"], run.get("repeat", 0))
+        if cell not in cells:
+            data["runs"].append(run)
+        elif not run.get("resumed") or run.get("seconds") != cells[cell].get("seconds"):
+            raise InputError(
+                f"part {index + 1} has another run of {cell[0]} / {cell[1]} repeat "
+                f"{cell[2] + 1}: run the repeats with --resume into the earlier part's --out"
+            )
+    data["problems"] += part["problems"]
+
+
+def repeats_text(results: Mapping) -> str:
+    """How many runs each median is of: the plan's repeats, or the range when repeat parts
+    added runs to some cells."""
+    counts = {row.get("runs", 0) for rows in results["medians"].values() for row in rows.values()}
+    counts.discard(0)
+    if len(counts) <= 1:
+        return f"median of {results['plan']['repeats']} repeat(s)"
+    return f"median of {min(counts)}–{max(counts)} runs per cell (repeat parts added runs)"
 
 
 def _node_setting(part: Mapping) -> str | None:
@@ -198,7 +249,7 @@ def print_results(results: Mapping, console: Console) -> None:
     table = Table(
         title=(
             f"blaze bench — scale {plan['scale']:g}, storage = {plan['memory_fraction']:.0%} "
-            f"of footprint, median of {plan['repeats']}"
+            f"of footprint, {repeats_text(results)}"
         )
     )
     for column in (
@@ -357,7 +408,7 @@ def markdown_results(results: Mapping) -> str:
     plan = results["plan"]
     lines = [
         f"# blaze bench — scale {plan['scale']:g}, storage {plan['memory_fraction']:.0%} of "
-        f"footprint, median of {plan['repeats']} repeat(s)",
+        f"footprint, {repeats_text(results)}",
         "",
         *(f"- {line}" for line in setup_lines(plan, results.get("node"))),
         "",

@@ -368,8 +368,8 @@ class LineageDag:
                 result[split] = PartitionObservation(
                     rdd_id=rdd_id,
                     split_index=split,
-                    memory_size=state.event.memory_size,
-                    disk_size=state.event.disk_size,
+                    memory_size=state.event.memory_held,
+                    disk_size=state.event.disk_held,
                     storage_level=state.event.storage_level,
                     executor_id=state.event.executor_id,
                     compute_time_ms=task.run_time_ms if task else None,

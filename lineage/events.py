@@ -148,7 +148,11 @@ class BlockEvent:
     """A block's storage changed (stored, moved, evicted, removed).
 
     ``rdd_id``/``split_index`` are set for RDD blocks (``rdd_<id>_<split>``), else None.
-    An eviction or removal arrives with ``storage_level.is_valid`` False.
+    A removal arrives with ``storage_level.is_valid`` False. The sizes are Spark's report, not
+    what is held: a block dropped from memory to disk arrives with its level's memory flag
+    off but ``memory_size`` still the dropped size (``BlockManager.reportBlockStatus`` sends
+    the larger of the two) — :attr:`memory_held` and :attr:`disk_held` are what the block
+    occupies after the event.
     """
 
     block_id: str
@@ -159,6 +163,16 @@ class BlockEvent:
     time: int | None = None
     rdd_id: int | None = None
     split_index: int | None = None
+
+    @property
+    def memory_held(self) -> int:
+        level = self.storage_level
+        return self.memory_size if level.use_memory and level.is_valid else 0
+
+    @property
+    def disk_held(self) -> int:
+        level = self.storage_level
+        return self.disk_size if level.use_disk and level.is_valid else 0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ executors, spark-submit) start their own process instead of mutating this one.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -100,25 +102,43 @@ def attached_managers(spark, bridge, defaults=None):
         bridge.unpersist_rdd(rdd_id, blocking=True)
 
 
-def run_result_script(folder, name: str, script: str, timeout_s: float) -> dict:
-    """Run ``script`` as its own Python program (its own SparkContext, e.g. on a cluster) in
-    ``folder`` and return the JSON it printed after ``RESULT ``; fails with its stderr."""
-    import json
-    import os
-    import subprocess
-    import sys
-
+def start_script(folder, name: str, script: str, *args) -> subprocess.Popen:
+    """Start ``script`` as its own Python program in ``folder`` — for a test that needs its
+    own SparkContext (squeezed memory, a cluster, an event log that ends) — with its Python
+    workers on this interpreter, which has the project installed; output kept as text."""
     path = folder / name
     path.write_text(script)
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(path)],
-        capture_output=True,
+    return subprocess.Popen(
+        [sys.executable, str(path), *(str(arg) for arg in args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
         env=env,
         cwd=folder,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(line[len("RESULT ") :])
+
+
+def finish_script(proc: subprocess.Popen, timeout_s: float) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a started script; one that overruns ``timeout_s`` is
+    killed, so no test leaves a Spark application behind."""
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def printed_json(finished: tuple[int, str, str], prefix: str = "RESULT ") -> dict:
+    """The JSON a finished script printed after ``prefix``; fails with its stderr."""
+    code, out, err = finished
+    assert code == 0, err[-4000:]
+    [line] = [x for x in out.splitlines() if x.startswith(prefix)]
+    return json.loads(line[len(prefix) :])
+
+
+def run_result_script(folder, name: str, script: str, timeout_s: float, *args) -> dict:
+    """Run ``script`` (see :func:`start_script`) and return the JSON it printed after
+    ``RESULT ``."""
+    return printed_json(finish_script(start_script(folder, name, script, *args), timeout_s))

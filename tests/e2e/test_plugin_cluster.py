@@ -27,11 +27,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import finish_script, printed_json, start_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -287,21 +287,9 @@ def _listening(port: int) -> bool:
 
 
 def _run(master: str, workdir: Path) -> dict:
-    script = workdir / "plugin_cluster_app.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script), master],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        cwd=workdir,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    result = json.loads(line[len("RESULT ") :])
-    result["driver_log"] = proc.stderr
+    finished = finish_script(start_script(workdir, "plugin_cluster_app.py", SCRIPT, master), 900)
+    result = printed_json(finished)
+    result["driver_log"] = finished[2]
     return result
 
 

@@ -8,12 +8,8 @@ built for another Spark version.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from conftest import finish_script, printed_json, start_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -54,24 +50,14 @@ spark.stop()
     ],
 )
 def test_without_a_working_plugin_one_line_and_sparks_own_caching(tmp_path, case, line):
-    script = tmp_path / "fallback_app.py"
-    script.write_text(SCRIPT)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script), case, str(tmp_path / "jvm-cache")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=280,
-        cwd=tmp_path,
+    finished = finish_script(
+        start_script(tmp_path, "fallback_app.py", SCRIPT, case, tmp_path / "jvm-cache"), 280
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    [result_line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    result = json.loads(result_line[len("RESULT ") :])
+    result, stderr = printed_json(finished), finished[2]
     assert result["answers"] == [sum(range(40000))] * 2
     report = result["report"]
     assert report["decisions"].get("not_carried_out", 0) >= 1, report["decisions"]
     assert report["order_outcomes"] == {}
     assert report["errors"] == {}
-    assert sum(line in x for x in proc.stderr.splitlines()) >= 1, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    assert sum(line in x for x in stderr.splitlines()) >= 1, stderr[-3000:]
+    assert "Traceback" not in stderr

@@ -7,12 +7,11 @@ the test derives a single zstd file and a plain file, then cuts or corrupts each
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import zstandard
+from conftest import finish_script, start_script
 
 from blaze_cli import main
 from blaze_errors import InputError
@@ -48,11 +47,8 @@ APP = textwrap.dedent(
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eventlogs")
-    app = folder / "app.py"
-    app.write_text(APP)
-    subprocess.run(
-        [sys.executable, str(app), folder.as_uri()], check=True, capture_output=True, timeout=150
-    )
+    code, _, err = finish_script(start_script(folder, "app.py", APP, folder.as_uri()), 150)
+    assert code == 0, err[-4000:]
     [rolling] = folder.glob("eventlog_v2_*")
     [part] = rolling.glob("events_*")
     return rolling, part

@@ -12,15 +12,12 @@ executors: ``tests/e2e/test_plugin_cluster.py``. A block removed behind the mana
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from conftest import finish_script, printed_json, start_script
 from pyspark import StorageLevel
 
 import blaze
@@ -230,41 +227,17 @@ def _expected_answers(width: int) -> list:
 @pytest.fixture(scope="module")
 def child_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("faults")
-    script = folder / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    procs = {
-        mode: subprocess.Popen(
-            [sys.executable, str(script), mode],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+    started = {
+        mode: start_script(folder, f"child_{mode}.py", CHILD, mode)
         for mode in ("dropped", "squeezed")
     }
-    results = {}
-    for mode, proc in procs.items():
-        try:
-            out, err = proc.communicate(timeout=800)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        results[mode] = (proc.returncode, out, err)
-    return results
-
-
-def _parse(result) -> tuple[dict, str]:
-    code, out, err = result
-    assert code == 0, err[-3000:]
-    [line] = [x for x in out.splitlines() if x.startswith("FAULT ")]
-    return json.loads(line[len("FAULT ") :]), err
+    return {mode: finish_script(proc, 800) for mode, proc in started.items()}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # includes both child runs (about 100 s side by side on 2 idle cores)
 def test_listener_events_dropped_by_a_tiny_queue(child_runs):
-    run, err = _parse(child_runs["dropped"])
+    run, err = printed_json(child_runs["dropped"], "FAULT "), child_runs["dropped"][2]
     assert run["dropped"] > 0 or "Dropping event from queue blaze" in err  # the fault happened
     assert run["answers"] == _expected_answers(20)
     report = run["report"]
@@ -279,7 +252,7 @@ def test_listener_events_dropped_by_a_tiny_queue(child_runs):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_storage_squeezed_until_spark_evicts(child_runs):
-    run, _ = _parse(child_runs["squeezed"])
+    run = printed_json(child_runs["squeezed"], "FAULT ")
     assert run["answers"] == _expected_answers(400)
     report = run["report"]
     assert run["attached"] and report["errors"] == {}

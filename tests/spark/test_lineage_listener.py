@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import textwrap
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import finish_script, start_script
 
 from lineage.dag import LineageDag
 from lineage.events import TaskRun
@@ -388,19 +388,15 @@ STOP_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_detach_after_spark_stop_and_at_exit_does_not_hang_or_raise(tmp_path):
-    script = tmp_path / "stop.py"
-    script.write_text(STOP_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, stdout, stderr = finish_script(start_script(tmp_path, "stop.py", STOP_SCRIPT), 240)
+    assert code == 0, stderr[-2000:]
     for problem in ("Traceback", "threw an exception", "Py4JException", "Py4JNetworkError"):
-        assert problem not in proc.stderr, proc.stderr[-3000:]
-    detach_s = float(proc.stdout.split("DETACH_AFTER_STOP_S")[1].split()[0])
+        assert problem not in stderr, stderr[-3000:]
+    detach_s = float(stdout.split("DETACH_AFTER_STOP_S")[1].split()[0])
     assert detach_s < 10
-    events = proc.stdout.split("EVENTS")[1].split()
-    assert int(events[0]) > 0 and events[0] == events[1] and "{}" in proc.stdout
-    assert int(proc.stdout.split("EXITING")[1].split()[0]) > 0
+    events = stdout.split("EVENTS")[1].split()
+    assert int(events[0]) > 0 and events[0] == events[1] and "{}" in stdout
+    assert int(stdout.split("EXITING")[1].split()[0]) > 0
 
 
 FALLBACK_SCRIPT = textwrap.dedent(
@@ -428,11 +424,9 @@ FALLBACK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_without_the_jar_events_cross_one_by_one_counted_and_said_once(tmp_path):
-    script = tmp_path / "fallback.py"
-    script.write_text(FALLBACK_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
+    code, stdout, stderr = finish_script(
+        start_script(tmp_path, "fallback.py", FALLBACK_SCRIPT), 240
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split("RESULT")[1].split() == ["per_event", "2", "3", "{}"]
-    assert proc.stderr.count("EventBuffer is not loaded") == 1, proc.stderr[-2000:]
+    assert code == 0, stderr[-2000:]
+    assert stdout.split("RESULT")[1].split() == ["per_event", "2", "3", "{}"]
+    assert stderr.count("EventBuffer is not loaded") == 1, stderr[-2000:]

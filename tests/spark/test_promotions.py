@@ -1,5 +1,6 @@
 """Partitions the engine spilled while a stage stored come back to memory, and the book sees
-every partition Spark's read path caches back (real local Spark, a squeezed pool of its own).
+every partition Spark's read path caches back or its LRU drops to disk (real local Spark, a
+squeezed pool of its own).
 
 Why a child application: the put room only exists in a pool squeezed to a few partitions
 (Spark's storage memory is fixed when the JVM starts), and the shared test session's pool is
@@ -10,39 +11,55 @@ and prints the manager's books next to what the executor's memory store really h
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_result_script
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CHILD = textwrap.dedent(
-    """
-    import json, os, sys, time
-    sys.path.insert(0, sys.argv[1])
-    from pyspark.sql import SparkSession
-    from pyspark import StorageLevel
-    from jobs.caching import manager_conf
-    from jobs.run_one import run_conf
-    from blaze.manager import active_manager
 
-    PARTS, RECORDS, WIDTH = 8, 10_000, 400  # ~4 MB pickled per partition
-    POOL = int(2.6 * RECORDS * (WIDTH + 5))
-    import os; os.makedirs(sys.argv[2], exist_ok=True)
-    conf = run_conf(POOL, sys.argv[2], "promotions")
-    conf.update(manager_conf("blaze"))
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    sc = spark.sparkContext
+def _child(policy: str, body: str) -> str:
+    """A child application in a pool of 2.6 partitions of ~4 MB, the manager (and its JVM
+    plugin) attached under ``policy`` by conf; ``body`` runs in it."""
+    session = textwrap.dedent(
+        """
+        import json, os, sys, time
+        sys.path.insert(0, sys.argv[1])
+        from pyspark.sql import SparkSession
+        from pyspark import StorageLevel
+        from jobs.run_one import run_conf
+        from blaze.manager import active_manager
+
+        RECORDS, WIDTH = 10_000, 400  # ~4 MB pickled per partition
+        POOL = int(2.6 * RECORDS * (WIDTH + 5))
+        os.makedirs(sys.argv[2], exist_ok=True)
+        conf = run_conf(POOL, sys.argv[2], "child")
+        # the flag and the policy by conf, as spark-submit gives them: the plugin loads with
+        # the context even for "spark", which the suite runs without the manager
+        conf.update({"spark.blaze.enabled": "true", "spark.blaze.policy": POLICY})
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        sc = spark.sparkContext
+        """
+    ).replace("POLICY", repr(policy))
+    return session + textwrap.dedent(body)
+
+
+def _run_child(tmp_path_factory, name: str, script: str) -> dict:
+    tmp = tmp_path_factory.mktemp(name)
+    return run_result_script(tmp, f"{name}.py", script, 600, ROOT, tmp / "events")
+
+
+CHILD = _child(
+    "blaze",
+    """
+    PARTS = 8
     computes = [sc.accumulator(0) for _ in range(PARTS)]
 
     def rows(split, items):  # costly to recompute (as lr's parsed features): disk or memory
@@ -81,26 +98,13 @@ CHILD = textwrap.dedent(
         }),
     }))
     spark.stop()
-    """
+    """,
 )
 
 
 @pytest.fixture(scope="module")
 def child(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("promotions")
-    script = tmp / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(ROOT), str(tmp / "events")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    [line] = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(line[len("RESULT ") :])
+    return _run_child(tmp_path_factory, "promotions", CHILD)
 
 
 def test_partitions_spilled_while_the_stage_stored_come_back_for_the_later_reads(child):
@@ -124,3 +128,64 @@ def test_the_book_sees_what_sparks_read_path_cached_back(child):
     assert child["book_in_memory"] == child["memory_store"], child
     assert child["managed_memory"] <= child["budget"], child
     assert child["resync_corrections"] == 0, child
+
+
+# Spark's own LRU in the same squeezed pool: two MEMORY_AND_DISK datasets read in turn, so
+# each one's puts and read-path caching drop the other's memory copies to disk
+LRU_CHILD = _child(
+    "spark",  # the manager observes; Spark's LRU places
+    """
+    PARTS = 4
+
+    def rows(split, items):
+        return (os.urandom(WIDTH) for _ in range(RECORDS))
+
+    manager = active_manager(sc)
+    datasets = [
+        sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+        for _ in range(2)
+    ]
+    datasets[0].count()
+    bridge = manager.enforcement._storage
+
+    def memory_store():
+        return [bridge.in_memory_store(d.id(), s) for d in datasets for s in range(PARTS)]
+
+    first_put = memory_store()
+    for _ in range(3):
+        for data in datasets:
+            data.map(len).sum()
+    manager.sync()
+    def in_book(data, split):
+        record = manager.ledger.blocks.get((data.id(), split, "driver"))
+        return record is not None and record.memory_size > 0
+
+    book = [in_book(d, s) for d in datasets for s in range(PARTS)]
+    print("RESULT " + json.dumps({
+        "first_put": first_put,
+        "memory_store": memory_store(),
+        "book_in_memory": book,
+        "book_memory": manager.ledger.memory_used("driver"),
+        "pool": POOL,
+    }))
+    spark.stop()
+    """,
+)
+
+
+@pytest.fixture(scope="module")
+def lru_child(tmp_path_factory):
+    return _run_child(tmp_path_factory, "lru", LRU_CHILD)
+
+
+def test_the_book_follows_sparks_own_drops_to_disk(lru_child):
+    """Spark's LRU drops a block's memory copy to disk and reports it with the level's memory
+    flag off but the dropped size still in the memory field; the book reads the level, so
+    its in-memory partitions stay the executor's and within the pool."""
+    first, now = lru_child["first_put"], lru_child["memory_store"]
+    assert any(first[:4]) and any(a and not b for a, b in zip(first, now, strict=True)), (
+        lru_child  # the first dataset's put kept some in memory, and Spark dropped them since
+    )
+    assert lru_child["book_in_memory"] == now, lru_child
+    assert lru_child["book_memory"] <= lru_child["pool"], lru_child

@@ -10,7 +10,7 @@ from blaze.engine import Engine
 from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.measurements import SiteMeasurements
-from blaze.prefetch import Prefetcher
+from blaze.prefetch import AllowBack, SpilledPartitions
 from costmodel import CostModel, DiskCost, Location, PartitionMetrics, RddSpec
 from costmodel.disk import OnlineDiskCost
 from costmodel.policies import PartitionState, PolicyContext, get_policy
@@ -441,16 +441,8 @@ class _AllowOrders:
 def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
     """MRD reads back 20, then 10, then 30, and never 40."""
     ledger, engine = _four_spilled()
-    prefetcher = Prefetcher(
-        ledger=ledger,
-        engine=engine,
-        bridge=None,
-        registry=None,
-        budget=lambda: 0,
-        explain=None,
-        settle=lambda: True,
-    )
-    found = prefetcher.candidates("driver", {10, 20, 30, 40})
+    spilled = SpilledPartitions(ledger=ledger, engine=engine, registry=_Managed())
+    found = spilled.nearest_first("driver", spilled.managed())
     assert [(key[0], distance) for distance, key, _ in found] == [(20, 1), (10, 3), (30, 4)]
     ledger.note_prefetch((20, 0, "driver"), 30)
     assert ledger.blocks[(20, 0, "driver")].memory_size == 30
@@ -466,15 +458,12 @@ def test_blaze_allows_back_what_is_read_soonest_that_fits_and_holds_its_room():
     ledger, engine = _four_spilled()
     orders = _AllowOrders()
     log = DecisionLog(100)
-    readback = Prefetcher(
+    readback = AllowBack(
+        spilled=SpilledPartitions(ledger=ledger, engine=engine, registry=_Managed()),
         ledger=ledger,
         engine=engine,
-        bridge=None,
-        registry=_Managed(),
         budget=lambda: 60,
         explain=log,
-        settle=lambda: True,
-        reads_now=False,
         orders=orders,
     )
     assert readback.run("stage 0 completed") == 50

@@ -506,16 +506,60 @@ def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
     assert "| lr.common | spark | 2032 | 2000 | 31 | 7 | 300.0 | 0.0 | 0 |" in text
 
 
-def _part(tmp_path, name, program, times, scale=0.01):
-    """The results of a run of one program's jobs, as ``bench_jobs.py`` writes them."""
+def _part(tmp_path, name, program, times, scale=0.01, footprint=5 << 20, **plan):
+    """The results of a run of one program's jobs, as ``bench_jobs.py`` writes them
+    (``times`` as :func:`_runs` takes them, or the run records themselves)."""
     from jobs.report import build_results
     from jobs.runner import BenchOutcome
 
-    plan = _plan(tmp_path / name, jobs=program, policies="spark,mem_disk,blaze", scale=scale)
-    outcome = BenchOutcome(plan)
-    outcome.footprints = {program: 5 << 20}
-    outcome.runs = _runs(times)
+    plan = {"policies": "spark,mem_disk,blaze"} | plan
+    outcome = BenchOutcome(_plan(tmp_path / name, jobs=program, scale=scale, **plan))
+    outcome.footprints = {program: footprint}
+    outcome.runs = _runs(times) if isinstance(times, dict) else times
     return json.loads(json.dumps(build_results(outcome)))
+
+
+def test_a_repeat_part_joins_its_new_runs_to_the_cells_it_repeats(tmp_path):
+    """Repeats of mem_disk and blaze of a program an earlier part ran, made with --resume into
+    its --out (so their first repeat is the earlier part's own run): the medians of those
+    cells are over every repeat, the other cells keep theirs, and the title says so. A
+    repeat part with another footprint, a new run under a repeat already there, or a part
+    mixing repeats and new programs is refused with one line."""
+    from jobs.report import combine_parts, markdown_results
+
+    def runs(times, resumed=()):
+        return [
+            {"job": job, "policy": policy, "status": "ok", "repeat": repeat, "seconds": t}
+            | {"disk_bytes_written": 0}
+            | ({"resumed": True} if (policy, repeat) in resumed else {})
+            for (job, policy), seconds in times.items()
+            for repeat, t in enumerate(seconds)
+        ]
+
+    once = {("lr.common", p): [t] for p, t in (("spark", 120), ("mem_disk", 40), ("blaze", 44))}
+    first = _part(tmp_path, "a", "lr", runs(once), repeats=1)
+    again = {("lr.common", "mem_disk"): [40, 41, 39], ("lr.common", "blaze"): [44, 38, 39]}
+    resumed = {("mem_disk", 0), ("blaze", 0)}
+    repeat = _part(tmp_path, "a", "lr", runs(again, resumed), policies="mem_disk,blaze", repeats=3)
+    km = _part(tmp_path, "b", "kmeans", runs({("kmeans.common", "spark"): [60]}), repeats=1)
+    combined = combine_parts([first, km, repeat])
+    rows = combined["medians"]["lr.common"]
+    assert (rows["blaze"]["runs"], rows["blaze"]["seconds"]) == (3, 39)
+    assert (rows["mem_disk"]["runs"], rows["mem_disk"]["seconds"]) == (3, 40)
+    assert (rows["spark"]["runs"], rows["spark"]["seconds"]) == (1, 120)
+    assert combined["plan"]["jobs"] == ["lr.common", "lr.expert", "kmeans.common", "kmeans.expert"]
+    assert combined["parts"][2]["repeat_of"] == [1] and combined["parts"][2]["repeats"] == 3
+    assert "median of 1–3 runs per cell" in markdown_results(combined)
+
+    bigger = _part(tmp_path, "a", "lr", runs(again, resumed), footprint=6 << 20, repeats=3)
+    with pytest.raises(InputError, match="part 2 repeats lr with another footprint"):
+        combine_parts([first, bigger])
+    elsewhere = _part(tmp_path, "c", "lr", runs(again), policies="mem_disk,blaze", repeats=3)
+    with pytest.raises(InputError, match=r"another run of lr\.common / mem_disk repeat 1"):
+        combine_parts([first, elsewhere])
+    both = dict(repeat, footprints_bytes={"lr": 5 << 20, "svdpp": 1})
+    with pytest.raises(InputError, match="part 2 repeats lr but also runs other programs"):
+        combine_parts([first, both])
 
 
 def test_parts_of_a_suite_run_combine_into_the_run_the_whole_plan_makes(tmp_path):
@@ -556,8 +600,8 @@ def test_parts_of_a_suite_run_combine_into_the_run_the_whole_plan_makes(tmp_path
         combine_parts([lr, other_code])
     with pytest.raises(InputError, match=r"part 2 has plan scale = 0\.02, part 1 0\.01"):
         combine_parts([lr, _part(tmp_path, "c", "kmeans", km_times, scale=0.02)])
-    with pytest.raises(InputError, match="program lr is in part 1 and part 2"):
-        combine_parts([lr, lr])
+    with pytest.raises(InputError, match=r"part 2 has another run of lr\.common / spark repeat 1"):
+        combine_parts([lr, lr])  # the same program again, not resumed: not a repeat of it
 
 
 def test_the_suite_script_combines_part_files_and_states_how_each_was_made(tmp_path):

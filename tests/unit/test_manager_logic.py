@@ -424,6 +424,23 @@ def test_the_report_of_a_managers_own_spill_is_not_a_promotion():
     assert ledger.report()["disk_bytes_written"] == 95
 
 
+def test_sparks_own_drop_to_disk_leaves_no_memory_copy_though_its_report_names_one():
+    """Spark's LRU drops a block to disk and reports it with the level's memory flag off but
+    the dropped size in its memory field (``reportBlockStatus`` sends the larger): the
+    book holds the disk copy only, the memory left, and the next read is a disk hit."""
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(5)))
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_task(task(1, 0))
+    dropped = StorageLevelInfo(use_disk=True)
+    change = ledger.apply_block(block(5, 0, 100, 100, level=dropped))
+    assert change.left_memory and not change.removed
+    assert ledger.memory_used("driver") == 0
+    assert ledger.blocks[(5, 0, "driver")].disk_size == 100
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "disk_hit")]
+    assert ledger.report()["disk_bytes_written"] == 100
+
+
 def _named(rdd_id, name, parents, partitions, level=NONE):
     return RddNode(rdd_id, name, "site", tuple(parents), partitions, level)
 

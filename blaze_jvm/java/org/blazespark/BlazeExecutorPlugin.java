@@ -136,7 +136,9 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
     }
     if (readsEnded.getAndSet(false)) {
       try {
-        promotions.report(org.apache.spark.SparkEnv.get().blockManager());
+        var bm = org.apache.spark.SparkEnv.get().blockManager();
+        promotions.report(bm);
+        BlockMover.forgetGone(bm); // held levels of blocks removed since (unpersisted, dropped)
       } catch (Exception e) {
         LOG.debug("blaze: promotions not reported ({})", e.toString());
       }

@@ -1,6 +1,8 @@
 package org.blazespark;
 
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockInfo;
@@ -19,7 +21,20 @@ import scala.Tuple2;
  * its current status, as Spark reports any other change; the listener's event carries both
  * sizes and the engine judges the promotion like any other block entering memory. */
 final class Promotions {
-  private final Set<BlockId> reported = new HashSet<>();
+  // block -> the memory copy reported (its bytes object): a block dropped and cached back
+  // between two scans holds a new copy, and is reported again
+  private final Map<BlockId, Object> reported = new HashMap<>();
+
+  /** The memory copy's identity: a serialized block's bytes (PySpark's are all serialized);
+   * a deserialized block has none to compare, and is reported once. */
+  private static Object memoryCopy(BlockManager bm, BlockId id) {
+    try {
+      Option<?> bytes = bm.memoryStore().getBytes(id);
+      return bytes.isDefined() ? bytes.get() : null;
+    } catch (IllegalArgumentException deserialized) {
+      return id;
+    }
+  }
 
   /** Report the blocks promoted since the last call; returns how many. */
   int report(BlockManager bm) {
@@ -34,18 +49,28 @@ final class Promotions {
     }
     int count = 0;
     for (BlockId id : both) {
-      if (reported.contains(id)) {
+      Object copy = memoryCopy(bm, id);
+      if (copy == null || reported.get(id) == copy) {
         continue;
       }
-      Option<BlockStatus> status = bm.getStatus(id);
-      if (status.isDefined() && status.get().memSize() > 0 && status.get().diskSize() > 0) {
-        bm.reportBlockStatus(id, status.get(), 0L, Option.empty());
-        count++;
+      // a read lock keeps Spark from dropping the memory copy between this status and its
+      // report (its drop's own report would otherwise arrive first and this stale one last);
+      // a block being written or dropped now is looked at again by the next scan
+      if (bm.blockInfoManager().lockForReading(id, false).isEmpty()) {
+        continue;
+      }
+      try {
+        Option<BlockStatus> status = bm.getStatus(id);
+        if (status.isDefined() && status.get().memSize() > 0 && status.get().diskSize() > 0) {
+          bm.reportBlockStatus(id, status.get(), 0L, Option.empty());
+          reported.put(id, copy);
+          count++;
+        }
+      } finally {
+        bm.blockInfoManager().unlock(id, Option.empty());
       }
     }
-    reported.retainAll(both); // a block that left memory may be promoted and reported again
-    reported.addAll(both);
-    BlockMover.forgetGone(bm);
+    reported.keySet().retainAll(both);
     return count;
   }
 }
