@@ -86,7 +86,7 @@ class CostModel:
         disk: DiskCost | None = None,
         *,
         completed_stages: Iterable[int] = (),
-        started_tasks: Iterable[tuple[int, int] | tuple[int, int, Iterable[int]]] = (),
+        started_tasks: Iterable[tuple[int, int, Iterable[int]]] = (),
         ended_tasks: Iterable[tuple[int, int]] = (),
         locations: Mapping[PartitionKey, Location] | None = None,
         current_job: int | None = None,
@@ -123,8 +123,8 @@ class CostModel:
         # the stage completes)
         self._started: dict[int, dict[int, frozenset[int]]] = {}
         self._ended: dict[int, set[int]] = {}
-        for stage_id, split, *stored in started_tasks:
-            self._started.setdefault(stage_id, {})[split] = frozenset(*stored)
+        for stage_id, split, stored in started_tasks:  # stored: the RDDs it read, not computed
+            self._started.setdefault(stage_id, {})[split] = frozenset(stored)
         for stage_id, split in ended_tasks:
             self._ended.setdefault(stage_id, set()).add(split)
         self._f_cache: dict[PartitionKey, frozenset[int]] = {}
