@@ -95,6 +95,9 @@ class Ledger:
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
         # slots the manager took out of the book before Spark's removal event came
         self._removed_by_manager: set[Slot] = set()
+        # slots read back by a prefetch before the report of their spill came: the memory
+        # copy the report must not take away (slot -> its bytes)
+        self._prefetched_before_spill_report: dict[Slot, int] = {}
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
         # slots whose memory size or last access changed since an eviction index last
@@ -112,6 +115,7 @@ class Ledger:
 
     def _remove(self, slot: Slot) -> BlockRecord | None:
         record = self.blocks.pop(slot, None)
+        self._prefetched_before_spill_report.pop(slot, None)
         if record is None:
             return None
         self.disk_copies.gone(slot)
@@ -166,7 +170,7 @@ class Ledger:
         mem, disk = event.memory_held, event.disk_held
         confirms_spill = record is not None and record.disk_estimate > 0 and disk > 0
         if confirms_spill:  # the report of the manager's own spill
-            mem = 0
+            mem = self._prefetched_before_spill_report.pop(slot, 0)
             self.counters.disk_bytes_written += disk - record.disk_estimate
             record.disk_estimate = 0
         removed_by_manager = slot in self._removed_by_manager
@@ -230,9 +234,11 @@ class Ledger:
         self.counters.decisions["prefetch"] += 1
         self.disk_copies.read(slot)
         if record is not None and not record.memory_size:
-            # the disk copy exists (it was just read): a spill's confirmation arriving later
-            # must not take the prefetched memory copy for the dropped one
-            record.disk_estimate = 0
+            if record.disk_estimate:
+                # the spill's report is still on its way: it confirms the disk copy and
+                # keeps this memory copy (were it read as a drop, the prefetch's own report
+                # after it would look like a read promoting the block — a disk hit)
+                self._prefetched_before_spill_report[slot] = read_bytes
             self._set_sizes(record, read_bytes, record.disk_size)
             record.last_access = self.tick()
 

@@ -441,6 +441,27 @@ def test_sparks_own_drop_to_disk_leaves_no_memory_copy_though_its_report_names_o
     assert ledger.report()["disk_bytes_written"] == 100
 
 
+def test_a_prefetch_made_before_its_spills_report_came_is_a_memory_copy_and_a_memory_hit():
+    """MRD spills a block and reads it back before the spill's report reaches the listener:
+    that late report confirms the disk copy and keeps the prefetched memory copy, and the
+    prefetch's own report after it is not a read promoting the block — the next read is a
+    memory hit (the disk read was the prefetch's, counted once)."""
+    ledger = Ledger()
+    ledger.apply_stage(stage(1, node(5)))
+    ledger.apply_block(block(5, 0, 100))
+    ledger.apply_task(task(1, 0))
+    slot = (5, 0, "driver")
+    ledger.mark_spilled(slot)
+    ledger.note_prefetch(slot, 100)
+    change = ledger.apply_block(block(5, 0, 100, 100, level=StorageLevelInfo(use_disk=True)))
+    assert not change.left_memory and ledger.memory_used("driver") == 100
+    memory_only = StorageLevelInfo(use_memory=True)
+    assert not ledger.apply_block(block(5, 0, 100, 0, level=memory_only)).entered_memory
+    assert ledger.apply_task(task(1, 0)) == [((5, 0), "memory_hit")]
+    assert ledger.report()["disk_bytes_read"] == 100
+    assert ledger.report()["evictions_by_reason"].get("spark_spill", 0) == 0
+
+
 def _named(rdd_id, name, parents, partitions, level=NONE):
     return RddNode(rdd_id, name, "site", tuple(parents), partitions, level)
 

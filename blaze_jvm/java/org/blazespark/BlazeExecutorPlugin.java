@@ -14,7 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Runs inside each executor: fetches the driver's orders when a task starts and every 50 ms
- * and carries them out, and after tasks end reports the blocks their reads cached back in
+ * and carries them out, and as each task ends reports the blocks its reads cached back in
  * memory ({@link Promotions}); on any problem it stands aside and Spark behaves as without
  * it. */
 public final class BlazeExecutorPlugin implements ExecutorPlugin {
@@ -31,8 +31,8 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
   private int failedAsks = 0;
   private final java.util.concurrent.atomic.AtomicLong taskStartNanos =
       new java.util.concurrent.atomic.AtomicLong();
-  // a task ended since the last look: its reads may have cached disk copies in memory
-  private final java.util.concurrent.atomic.AtomicBoolean readsEnded =
+  // a task ended since the last poll: blocks may have gone since (held levels to forget)
+  private final java.util.concurrent.atomic.AtomicBoolean tasksEnded =
       new java.util.concurrent.atomic.AtomicBoolean();
   private final Promotions promotions = new Promotions();
 
@@ -73,12 +73,27 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
 
   @Override
   public void onTaskSucceeded() {
-    readsEnded.set(true);
+    taskEnded();
   }
 
   @Override
   public void onTaskFailed(org.apache.spark.TaskFailedReason reason) {
-    readsEnded.set(true);
+    taskEnded();
+  }
+
+  /** On the task's own thread, which Spark calls before it sends the task's end to the
+   * driver: the promotions its reads made reach the master — and the driver's listener —
+   * ahead of the task's end, so the book holds them when the job that read them ends. */
+  private void taskEnded() {
+    if (!standing) {
+      return;
+    }
+    tasksEnded.set(true);
+    try {
+      promotions.report(org.apache.spark.SparkEnv.get().blockManager());
+    } catch (Exception e) {
+      LOG.debug("blaze: promotions not reported ({})", e.toString());
+    }
   }
 
   @Override
@@ -134,13 +149,11 @@ public final class BlazeExecutorPlugin implements ExecutorPlugin {
       outcomes.add(order.rddId() + " " + order.split() + " " + order.word() + " " + outcome);
       it.remove();
     }
-    if (readsEnded.getAndSet(false)) {
-      try {
-        var bm = org.apache.spark.SparkEnv.get().blockManager();
-        promotions.report(bm);
-        BlockMover.forgetGone(bm); // held levels of blocks removed since (unpersisted, dropped)
+    if (tasksEnded.getAndSet(false)) {
+      try { // held levels of blocks removed since (unpersisted, dropped)
+        BlockMover.forgetGone(org.apache.spark.SparkEnv.get().blockManager());
       } catch (Exception e) {
-        LOG.debug("blaze: promotions not reported ({})", e.toString());
+        LOG.debug("blaze: held levels not pruned ({})", e.toString());
       }
     }
   }

@@ -36,13 +36,15 @@ final class Promotions {
     }
   }
 
-  /** Report the blocks promoted since the last call; returns how many. */
-  int report(BlockManager bm) {
+  /** Report the blocks promoted since the last call; returns how many. Called as each task
+   * ends (two task threads may end at once). */
+  synchronized int report(BlockManager bm) {
     Set<BlockId> both = new HashSet<>();
     var entries = bm.blockInfoManager().entries();
     while (entries.hasNext()) {
       Tuple2<BlockId, BlockInfo> entry = entries.next();
       BlockId id = entry._1();
+      // the memory store's lookup first: few blocks are in memory, the disk's is a file stat
       if (id.isRDD() && bm.memoryStore().contains(id) && bm.diskStore().contains(id)) {
         both.add(id);
       }
