@@ -23,7 +23,10 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   loop (to collect it, to evaluate the model).
 - **F fallback** for the engine (:mod:`blaze.engine`): when the lineage DAG shows no pending
   stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
-  had (learnt or profiled) minus uses so far, or 1 when nothing is known yet.
+  had (learnt or profiled) minus uses so far. When nothing is known of its site yet: as many
+  as the run of consecutive jobs that read it up to now (at least 1) — a loop's input, read by
+  every iteration, is worth more than a dataset read once, and one no longer read by each job
+  falls back to 1.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class DatasetUse:
     generation: int
     uses: int = 0
     last_job: int = -1
+    run: int = 0  # consecutive jobs that read it, up to ``last_job``
     persisted: bool = False  # persisted by the program or by autoCache
     managed: bool = False  # the manager may unpersist it
     retired: bool = False
@@ -171,6 +175,8 @@ class UsageTracker:
 
     def _count_use(self, use: DatasetUse) -> None:
         """The current job reads ``use``."""
+        if use.last_job != self.job_index:
+            use.run = use.run + 1 if use.last_job == self.job_index - 1 else 1
         use.uses += 1
         use.last_job = self.job_index
         stats = self.sites.setdefault(use.site, SiteStats())
@@ -284,8 +290,9 @@ class UsageTracker:
         if use.retired:
             return 0.0
         expected = self.expected_uses(use.site)
-        if expected is None:
-            return 1.0
+        if expected is None:  # read by each job lately: about as many more (see the top)
+            running = use.run if use.last_job == self.job_index else 0
+            return float(max(running, 1))
         if self._newest_state(use):  # the next generation or the program reads it again
             return float(max(expected - use.uses, 1))
         return float(max(expected - use.uses, 0))

@@ -269,6 +269,28 @@ def test_per_iteration_dataset_of_other_data_is_unpersisted_once_its_uses_are_do
     assert tracker.future_uses(scored[1]) == 0.0
 
 
+def test_a_dataset_every_job_reads_is_predicted_as_many_more_reads_as_its_run_so_far():
+    """Nothing learnt of its site (one generation, as a loop's input): the later reads are the
+    run of consecutive jobs that read it, at least 1; a job that does not read it ends the run."""
+    tracker = UsageTracker()
+    links = tracker.register(1, "pagerank.py:40").token
+    other = tracker.register(2, "pagerank.py:41").token
+    tracker.mark_persisted(links, managed=True)
+    assert tracker.future_uses(links) == 1.0  # never read yet
+    for jobs in range(1, 5):
+        tracker.start_job([links])
+        tracker.finish_job()
+        assert tracker.future_uses(links) == float(jobs)
+    tracker.start_job([other])  # this job does not read it: the run is over
+    assert tracker.future_uses(links) == 1.0
+    tracker.finish_job()
+    tracker.start_job([links])  # read again: a new run
+    assert tracker.future_uses(links) == 1.0
+    tracker.finish_job()
+    tracker.start_job([links])
+    assert tracker.future_uses(links) == 2.0
+
+
 def test_profile_uses_predict_future_references():
     tracker = UsageTracker(profile_uses={"a.py:1": 3})
     token = tracker.register(1, "a.py:1").token
