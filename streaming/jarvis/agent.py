@@ -256,9 +256,16 @@ def run_agent(cfg: AgentConfig) -> int:
                 n = cfg.chunk_records if available is None else min(cfg.chunk_records, available)
                 spill = first_limit is not None
                 n = sizer.size(n, runtime.chunk_cost_s(n, spill), allowance - used - reserve)
-                if n < min(_MIN_CHUNK, cfg.chunk_records):
-                    stopped_by = "cpu"
-                    break
+                smallest = min(_MIN_CHUNK, cfg.chunk_records)
+                if n < smallest:
+                    if next_record > first or (available is not None and available < smallest):
+                        stopped_by = "cpu"
+                        break
+                    # nothing done yet this interval, CPU left: the smallest chunk even though
+                    # the estimate says it will not fit — one slow chunk inflates the profile,
+                    # and an agent that never processes never measures it again (it sat idle
+                    # with its whole allowance for the rest of a run); an overrun is a debt
+                    n = smallest
                 predicted = runtime.chunk_cost_s(n, spill)
                 batch = generate_range(telemetry, next_record, n)  # not charged: see docstring
                 start = time.thread_time()

@@ -166,7 +166,17 @@ def test_an_agent_at_a_tiny_budget_ships_steadily_and_spends_its_cpu_on_records(
     lines = sorted(result.stats, key=lambda line: line["t"])
     shipped = [line for line in lines if line["records"] > 0]
     assert len(shipped) >= 3, lines[-3:]
-    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(shipped)]
+
+    # between two entries, the intervals spent repaying CPU debt (an overrun: a slow first
+    # chunk or write) are the budget at work, not a stall; the others are at most 1 s + slack
+    def repaying(a, b):
+        return sum(
+            1 for line in lines if a["t"] < line["t"] < b["t"] and line["cpu_allowance_s"] <= 0
+        )
+
+    gaps = [
+        b["t"] - a["t"] - repaying(a, b) * spec.interval_s for a, b in itertools.pairwise(shipped)
+    ]
     assert max(gaps) <= 1.0 + 2 * spec.interval_s, gaps
     used = sum(line["cpu_used_s"] for line in lines)
     flush = sum(line["flush_cpu_s"] for line in lines)
