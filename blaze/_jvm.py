@@ -354,9 +354,8 @@ class JvmBridge:
             return 0
         infos = bm.blockInfoManager()
         locked = infos.lockForWriting(block_id, False)
-        if not locked.isDefined():  # being read: keeps both copies
-            self._report_current_status(block_id)
-            return read
+        if not locked.isDefined():
+            return read  # in memory and on disk; the master still shows the disk copy
         try:
             disk.remove(block_id)
             storage = self._jvm.org.apache.spark.storage
@@ -368,21 +367,6 @@ class JvmBridge:
         finally:
             infos.unlock(block_id, empty)
         return read
-
-    def _report_current_status(self, block_id) -> None:
-        """Report the block's status (memory and disk) under a read lock, so the listener's
-        last word on it is the memory copy just read back: a report of its earlier spill
-        still queued must not leave the book showing it disk-only."""
-        bm, empty = self._block_manager, self._jvm.scala.Option.empty()
-        infos = bm.blockInfoManager()
-        if not infos.lockForReading(block_id, True).isDefined():
-            return  # removed meanwhile: its removal is reported
-        try:
-            status = bm.getStatus(block_id)
-            if status.isDefined() and status.get().memSize() > 0:
-                bm.reportBlockStatus(block_id, status.get(), 0, empty)
-        finally:
-            infos.unlock(block_id, empty)
 
 
 class JvmLog:
