@@ -39,6 +39,7 @@ __all__ = ["SiteMeasurements"]
 
 Key = tuple[int, int]
 COMPUTE_SAMPLES = 64  # compute times kept per site
+PIPELINE_SAMPLES = 16  # partitions per site timed own/pickling apart (per-record clock reads)
 MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a disk read)
 
 
@@ -72,9 +73,11 @@ class SiteMeasurements:
         self.task_share_partitions = 0
 
     # ---- measurements in -------------------------------------------------------------------
-    def instrument(self, rdd, token: int) -> bool:
-        """Time the partitions of a dataset about to be persisted (see lineage.timing)."""
-        if self.timer.instrument(rdd, token):
+    def instrument(self, rdd, token: int, site: str | None = None) -> bool:
+        """Time the partitions of a dataset about to be persisted (see lineage.timing): its
+        own time apart from pickling and storing until its site has enough such samples."""
+        split = site is None or len(self.pipeline_times.get(site, ())) < PIPELINE_SAMPLES
+        if self.timer.instrument(rdd, token, split=split):
             self._instrumented.add(token)
             return True
         return False
@@ -145,7 +148,7 @@ class SiteMeasurements:
 
     def _keep_pipeline_time(self, rdd_id: int, timing: PartitionTime) -> None:
         site = self._site_of(rdd_id)
-        if site is not None and timing.load_ms is not None:
+        if site is not None and timing.own_ms is not None and timing.load_ms is not None:
             samples = self.pipeline_times[site]
             samples.append(timing)
             del samples[:-COMPUTE_SAMPLES]

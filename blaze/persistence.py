@@ -131,8 +131,8 @@ class Persistence:
                 rdd.is_cached = False
                 rdd._blaze_declined = True
                 return rdd
-            self._measurements.instrument(rdd, token)  # R: its own time
             site = self._registry.tracker.datasets[token].site
+            self._measurements.instrument(rdd, token, site)  # R: its own time
             to_disk = self._policy.info.disk_for_good and self._placement.straight_to_disk(site)
             if to_disk:  # see blaze.placement: the site's last generation all went to disk
                 original(rdd, StorageLevel.DISK_ONLY)

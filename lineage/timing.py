@@ -22,8 +22,10 @@ is built (the dataset being persisted). The wrapper reports, per partition
 - ``load_ms``, unpickling the whole partition once, from unpickling a sample of its records:
   what each read of a stored copy costs its reader in Python.
 
-Together they say whether persisting a dataset pays (:mod:`costmodel.persisting`). Two clock
-reads per record: a small share of the per-record pickling every persisted dataset pays.
+Together they say whether persisting a dataset pays (:mod:`costmodel.persisting`). The split
+costs two clock reads per record (a few percent of the pickling each record costs), so it is
+made until a site has enough timed partitions; after that a dataset of the site reports its
+wall time alone (two clock reads per partition).
 Spark merges accumulator updates into the driver before it posts the task's end to the
 listener bus, so the driver holds a partition's time before it sees the task end;
 :meth:`PartitionTimer.drain` hands the times over.
@@ -53,9 +55,10 @@ class PartitionTime(NamedTuple):
     """One partition of a timed dataset, as its worker measured it (see the top)."""
 
     wall_ms: float
-    own_ms: float
-    records: int
-    load_ms: float | None  # None: too few records to sample without pickling them all again
+    own_ms: float | None  # None: not split (timed by wall alone)
+    records: int | None
+    load_ms: float | None  # None: not split, or too few records to sample without pickling
+    # them all again
 
 
 Times = dict[tuple[int, int], PartitionTime]  # (dataset token, split) -> its time
@@ -84,32 +87,37 @@ def _load_ms(sample: list, records: int) -> float | None:
     return (time.perf_counter() - start) * 1000.0 * records / len(sample)
 
 
-def timed(func: Callable, accumulator: Any, token: int) -> Callable:
-    """``func(split, iterator)`` that also reports the partition's :class:`PartitionTime`."""
+def timed(func: Callable, accumulator: Any, token: int, *, split: bool = True) -> Callable:
+    """``func(split, iterator)`` that also reports the partition's :class:`PartitionTime`;
+    without ``split``, its wall time alone (two clock reads per partition, nothing per record:
+    a site whose costs are known already)."""
 
-    def run(split: int, iterator: Iterable) -> Iterator:
+    def run_split(index: int, iterator: Iterable) -> Iterator:
         clock = time.perf_counter
         sample: list = []
         records = 0
         held = 0.0  # time the consumer held the records handed on
         start = clock()
-        for record in func(split, iterator):
+        for record in func(index, iterator):
             if records < LOAD_SAMPLE:
                 sample.append(record)
             records += 1
             handed = clock()
             yield record
             held += clock() - handed
-        wall = clock() - start
+        wall = (clock() - start) * 1000.0
+        own = wall - held * 1000.0
         accumulator.add(
-            {
-                (token, split): PartitionTime(
-                    wall * 1000.0, (wall - held) * 1000.0, records, _load_ms(sample, records)
-                )
-            }
+            {(token, index): PartitionTime(wall, own, records, _load_ms(sample, records))}
         )
 
-    return run
+    def run_wall(index: int, iterator: Iterable) -> Iterator:
+        start = time.perf_counter()
+        yield from func(index, iterator)
+        wall = (time.perf_counter() - start) * 1000.0
+        accumulator.add({(token, index): PartitionTime(wall, None, None, None)})
+
+    return run_split if split else run_wall
 
 
 class PartitionTimer:
@@ -119,12 +127,13 @@ class PartitionTimer:
         self._accumulator = sc.accumulator({}, TimesParam())
         self._lock = threading.Lock()
 
-    def instrument(self, rdd: Any, token: int) -> bool:
-        """Time ``rdd``'s partitions from now on, under ``token``; False if it cannot be
-        (not a pipelined Python RDD, or its JVM RDD — and so its function — already built)."""
+    def instrument(self, rdd: Any, token: int, *, split: bool = True) -> bool:
+        """Time ``rdd``'s partitions from now on, under ``token`` (``split``: its own time
+        and the consumer's apart); False if it cannot be (not a pipelined Python RDD, or its
+        JVM RDD — and so its function — already built)."""
         if not callable(getattr(rdd, "func", None)) or getattr(rdd, "_jrdd_val", 0) is not None:
             return False
-        rdd.func = timed(rdd.func, self._accumulator, token)
+        rdd.func = timed(rdd.func, self._accumulator, token, split=split)
         return True
 
     def drain(self) -> Times:

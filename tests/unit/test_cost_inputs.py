@@ -241,8 +241,10 @@ class _Timer:
 
     def __init__(self) -> None:
         self.reported: dict = {}
+        self.split: dict = {}
 
-    def instrument(self, rdd, token):
+    def instrument(self, rdd, token, split=True):
+        self.split[token] = split
         return True
 
     def drain(self):
@@ -296,6 +298,15 @@ def test_a_sites_case_is_the_mean_of_its_timed_partitions():
     assert (case.wall_ms, case.own_ms, case.load_ms) == (400.0, 120.0, 100.0)
     assert not case.pays
     assert measure.persist_case("other.py:1", reads=2) is None
+    # a site with enough split samples: later datasets are timed by wall alone (cheaper),
+    # and a wall-only time never enters the case
+    timer.reported = {(8, s): PartitionTime(300.0, 100.0, 1000, 90.0) for s in range(16)}
+    measure.on_task(task(0, 1, 900), [], {8: 3}, {3: 8})
+    measure.instrument(object(), token=9, site="lr.py:74")
+    assert timer.split[7] and not timer.split[9]
+    timer.reported = {(9, 0): PartitionTime(5000.0, None, None, None)}
+    measure.on_task(task(0, 2, 900), [], {9: 4}, {4: 9})
+    assert measure.persist_case("lr.py:74", reads=2).wall_ms < 5000.0
 
 
 def test_disk_rates_follow_the_applications_own_writes_and_reads():

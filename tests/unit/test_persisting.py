@@ -48,6 +48,14 @@ def test_unpickling_is_sampled_only_from_partitions_with_records_to_spare():
     assert many.load_ms > 0 and many.records == 100 * LOAD_SAMPLE
 
 
+def test_a_partition_timed_by_wall_alone_reports_no_split():
+    acc = _Accumulator()
+    run = timed(lambda split, rows: (r * 2 for r in rows), acc, token=4, split=False)
+    assert list(run(0, iter(range(500)))) == list(range(0, 1000, 2))
+    measured = acc.value[(4, 0)]
+    assert measured.wall_ms >= 0 and measured.own_ms is None and measured.load_ms is None
+
+
 def test_a_cheap_map_repeating_its_input_does_not_pay_a_costly_one_does():
     # scored = points.map(lambda p: (p.y, p.x, p.x @ w)): reading the stored copy unpickles as
     # much as recomputing it from points; the copy had to be pickled and stored first
