@@ -5,11 +5,12 @@ a ``blaze.BLAZE`` level, any level while autoCache is on, and any level under a 
 acts on the program's own calls alone (the baselines: no autoCache) becomes a *managed*
 dataset at the policy's JVM level, its partitions timed (:mod:`lineage.timing`); ``none``
 ignores them; ``spark.blaze.userCache=ignore`` ignores the program's own calls (so does the
-``blaze_auto`` policy) and leaves every choice to autoCache and autoUnpersist. Under Blaze's rule (and ``userCache=weigh``, the default) a call is
-declined — the dataset is not persisted at all, so PySpark fuses it into its readers — when
-its site's earlier generations show that persisting costs more than it saves
-(:mod:`costmodel.persisting`); only a Python map over a stored input that is not iteration
-state is declined, so declining never lengthens a chain of recomputation. A dataset that stops
+``blaze_auto`` policy) and leaves every choice to autoCache and autoUnpersist. Under Blaze's
+rule (and ``userCache=weigh``, the default) a call is declined — the dataset is not persisted
+at all, so PySpark fuses it into its readers — when its site's earlier generations show that
+persisting costs more than it saves (:mod:`costmodel.persisting`); only a Python map over a
+stored input that is not iteration state is declined, so declining never lengthens a chain of
+recomputation. A dataset that stops
 being persisted leaves every book at once (registry, ledger, engine, measurements).
 """
 
