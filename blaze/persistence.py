@@ -10,8 +10,8 @@ rule (and ``userCache=weigh``, the default) a call is declined — the dataset i
 at all, so PySpark fuses it into its readers — when its site's earlier generations show that
 persisting costs more than it saves (:mod:`costmodel.persisting`); only a Python map over a
 stored input that is not iteration state is declined, so declining never lengthens a chain of
-recomputation. A dataset that stops
-being persisted leaves every book at once (registry, ledger, engine, measurements).
+recomputation. A dataset that stops being persisted leaves every book at once (registry,
+ledger, engine, measurements).
 """
 
 from __future__ import annotations
