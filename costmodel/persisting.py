@@ -20,8 +20,9 @@ generations (:mod:`lineage.timing`). The first read computes it in either case.
 The typical loser is a cheap map over a cached input that repeats the input in its output
 (``scored = points.map(lambda p: (p.y, p.x, p.x @ w))`` read by two actions): each read of the
 stored copy costs as much unpickling as recomputing it from the input, and the copy had to be
-pickled and stored first. Measured on the suite's lr.common: caching nothing at all was 31 %
-faster than caching with memory to spare.
+pickled and stored first. On the suite's lr.common (default mode, one run each, sources
+0468b10a): with the features cached and ``scored`` not (what ``blaze_auto`` chose) the job took
+47.7 s; with every dataset the program caches held in memory (``unlimited``), 69.9 s.
 """
 
 from __future__ import annotations
