@@ -84,6 +84,8 @@ class JobBoundaries:
         self._persistence.persist_rdd(
             obj, None, self._persistence.originals["RDD.persist"], auto=True
         )
+        if not getattr(obj, "_blaze_managed", False):
+            return  # declined: persisting it costs more than it saves (logged as such)
         with self._lock:
             self._ledger.counters.decisions["auto_cache"] += 1
             use = self._registry.tracker.datasets.get(token)

@@ -35,7 +35,7 @@ __all__ = [
 
 POLICIES = MANAGER_POLICIES  # the values of spark.blaze.policy
 PROFILE_MODES = ("off", "record", "use")
-USER_CACHE = ("honor", "ignore")
+USER_CACHE = ("weigh", "honor", "ignore")
 MAX_EXPLAIN_CAPACITY = 10_000_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PREFIX = "spark.blaze."
@@ -182,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("disk.writeMsPerMiB", "disk_write_ms_per_mib", _ms_per_mib, "calibrate"),
     Setting("disk.readMsPerMiB", "disk_read_ms_per_mib", _ms_per_mib, "calibrate"),
     Setting("logLevel", "log_level", lambda k, v: _choice(k, v, LOG_LEVELS, upper=True), "INFO"),
-    Setting("userCache", "user_cache", lambda k, v: _choice(k, v, USER_CACHE), "honor"),
+    Setting("userCache", "user_cache", lambda k, v: _choice(k, v, USER_CACHE), "weigh"),
     Setting("explain.capacity", "explain_capacity", _capacity, "20000"),
     Setting("explain.path", "explain_path", _text, "", optional=True),
     Setting("report.path", "report_path", _text, "", optional=True),
@@ -232,7 +232,10 @@ class BlazeConfig:
     disk_write_ms_per_mib: float | None = None  # None = calibrate on this machine
     disk_read_ms_per_mib: float | None = None
     log_level: str = "INFO"
-    user_cache: str = "honor"  # "ignore": the program's persist/cache calls are ignored
+    # "weigh": the program's persist/cache calls are carried out unless persisting costs more
+    # than it saves (Blaze's rule only: costmodel.persisting); "honor": always carried out;
+    # "ignore": ignored
+    user_cache: str = "weigh"
     explain_capacity: int = 20_000  # decisions kept in the decision log's ring buffer
     explain_path: str | None = None  # None: next to the event log, if Spark writes one
     report_path: str | None = None  # also write the report as JSON here at detach

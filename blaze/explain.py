@@ -15,7 +15,9 @@ Actions: ``admit`` (to memory), ``promote`` (back from disk), ``keep_on_disk`` (
 refused: the memory copy goes, the disk copy stays), ``spill``, ``drop``, ``auto_cache``,
 ``auto_unpersist``, ``propagate`` (a relative's cost changed because of an eviction),
 ``prefetch`` (MRD read a spilled partition back), ``allow`` (Blaze let a partition it had
-spilled for good back into memory at its next read).
+spilled for good back into memory at its next read), ``decline_persist`` (a program's or
+autoCache's persist call not carried out: persisting the dataset costs more than its later
+reads save, so PySpark fuses it into its readers).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ way — with a task's end or a block's store. This part turns them into
   same local dir blocks spill to);
 - a read rate: the extra run time of a task that read a block from disk over the tasks of the
   same stage that read theirs from memory (same work otherwise), per byte read;
+- per site, what persisting costs and saves (:mod:`costmodel.persisting`): the timer's own
+  compute time (fused), pickling and storing, and unpickling of each partition;
 - per-site tables: the same program line makes a new dataset each iteration; sizes and own
   compute times measured on earlier generations price the partitions of a new one before it
   is computed (the engine's estimator), predict the sizes the report compares with Spark's,
@@ -28,14 +30,16 @@ from collections.abc import Callable, Mapping
 from blaze.engine import Engine
 from costmodel.cost import Estimate
 from costmodel.disk import OnlineDiskCost
+from costmodel.persisting import PersistCase
 from costmodel.predict import Predictors
 from lineage.events import TaskRun
-from lineage.timing import PartitionTimer
+from lineage.timing import PartitionTime, PartitionTimer
 
 __all__ = ["SiteMeasurements"]
 
 Key = tuple[int, int]
 COMPUTE_SAMPLES = 64  # compute times kept per site
+PIPELINE_SAMPLES = 16  # partitions per site timed own/pickling apart (per-record clock reads)
 MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a disk read)
 
 
@@ -59,6 +63,7 @@ class SiteMeasurements:
         self._site_of = site_of
         self._on_error = on_error
         self.compute_ms: dict[str, list[float]] = defaultdict(list)
+        self.pipeline_times: dict[str, list[PartitionTime]] = defaultdict(list)
         self.sizes: dict[str, dict[int, int]] = defaultdict(dict)
         self.observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
         self._memory_hit_ms: dict[int, list[float]] = defaultdict(list)  # stage -> run times
@@ -68,9 +73,11 @@ class SiteMeasurements:
         self.task_share_partitions = 0
 
     # ---- measurements in -------------------------------------------------------------------
-    def instrument(self, rdd, token: int) -> bool:
-        """Time the partitions of a dataset about to be persisted (see lineage.timing)."""
-        if self.timer.instrument(rdd, token):
+    def instrument(self, rdd, token: int, site: str | None = None) -> bool:
+        """Time the partitions of a dataset about to be persisted (see lineage.timing): its
+        own time apart from pickling and storing until its site has enough such samples."""
+        split = site is None or len(self.pipeline_times.get(site, ())) < PIPELINE_SAMPLES
+        if self.timer.instrument(rdd, token, split=split):
             self._instrumented.add(token)
             return True
         return False
@@ -101,10 +108,12 @@ class SiteMeasurements:
         recorded now, and those tasks fall back on their share only for untimed datasets.
         """
         recorded: dict[Key, float] = {}
-        for (token, split), wall_ms in self.timer.drain().items():
+        for (token, split), timing in self.timer.drain().items():
             rdd_id = rdd_of_token.get(token)
             if rdd_id is not None:
-                recorded[(rdd_id, split)] = self.engine.on_compute_time((rdd_id, split), wall_ms)
+                key = (rdd_id, split)
+                recorded[key] = self.engine.on_compute_time(key, timing.wall_ms)
+                self._keep_pipeline_time(rdd_id, timing)
         self.timed_partitions += len(recorded)
         # untimed: no timer wraps the dataset, or its report has not reached the driver yet
         # (then the share is provisional — an upper bound the report corrects when it comes;
@@ -136,6 +145,13 @@ class SiteMeasurements:
         if changed:
             self.engine.set_disk(self.disk.current())
         return recorded
+
+    def _keep_pipeline_time(self, rdd_id: int, timing: PartitionTime) -> None:
+        site = self._site_of(rdd_id)
+        if site is not None and timing.own_ms is not None and timing.load_ms is not None:
+            samples = self.pipeline_times[site]
+            samples.append(timing)
+            del samples[:-COMPUTE_SAMPLES]
 
     def _untimed(self, key: Key) -> bool:
         measured = self.engine.model.measurements_of(key)
@@ -210,6 +226,19 @@ class SiteMeasurements:
         if guess is None or not guess.compute_ms > 0:  # no time fitted: not an estimate of R
             return None
         return Estimate(guess.size_bytes, guess.compute_ms)
+
+    def persist_case(self, site: str, reads: float) -> PersistCase | None:
+        """What persisting a new generation of ``site`` read ``reads`` times costs and saves
+        per partition, from its earlier generations' timed partitions (None: none timed)."""
+        samples = self.pipeline_times.get(site)
+        if not samples:
+            return None
+        return PersistCase(
+            reads=reads,
+            own_ms=statistics.fmean(t.own_ms for t in samples),
+            wall_ms=statistics.fmean(t.wall_ms for t in samples),
+            load_ms=statistics.fmean(t.load_ms for t in samples),
+        )
 
     def predicted_sizes(self, rdd_id: int, site: str) -> dict[int, float]:
         """Each partition size predicted for a new dataset of ``site``, by split: the

@@ -4,9 +4,13 @@
 a ``blaze.BLAZE`` level, any level while autoCache is on, and any level under a policy that
 acts on the program's own calls alone (the baselines: no autoCache) becomes a *managed*
 dataset at the policy's JVM level, its partitions timed (:mod:`lineage.timing`); ``none``
-ignores them; ``spark.blaze.userCache=ignore`` ignores the
-program's own calls (so does the ``blaze_auto`` policy) and leaves every choice to autoCache
-and autoUnpersist. A dataset that stops being persisted leaves every book at once (registry,
+ignores them; ``spark.blaze.userCache=ignore`` ignores the program's own calls (so does the
+``blaze_auto`` policy) and leaves every choice to autoCache and autoUnpersist. Under Blaze's
+rule (and ``userCache=weigh``, the default) a call is declined — the dataset is not persisted
+at all, so PySpark fuses it into its readers — when its site's earlier generations show that
+persisting costs more than it saves (:mod:`costmodel.persisting`); only a Python map over a
+stored input that is not iteration state is declined, so declining never lengthens a chain of
+recomputation. A dataset that stops being persisted leaves every book at once (registry,
 ledger, engine, measurements).
 """
 
@@ -26,6 +30,19 @@ from blaze.prefetch import ReadBack
 from blaze.registry import Registry
 
 __all__ = ["Persistence"]
+
+
+def _pipeline_source(rdd):
+    """The dataset a PySpark pipeline ending in ``rdd`` reads (the first one not fused into
+    it: persisted, shuffled or a source), or None when ``rdd`` is not a fused Python map."""
+    from pyspark.core.rdd import PipelinedRDD
+
+    if not isinstance(rdd, PipelinedRDD):
+        return None
+    source = rdd.prev
+    while isinstance(source, PipelinedRDD) and source._is_pipelinable():
+        source = source.prev
+    return source
 
 
 class Persistence:
@@ -94,6 +111,9 @@ class Persistence:
         blaze_level = is_blaze_level(level)
         if getattr(rdd, "_blaze_managed", False):
             return rdd
+        if getattr(rdd, "_blaze_declined", False):  # decided once per dataset
+            rdd.is_cached = False
+            return rdd
         if self._observes_only():
             original(rdd, StorageLevel.MEMORY_ONLY if blaze_level else level)
             self._register(rdd, rdd.id(), "rdd", managed=False)
@@ -108,8 +128,12 @@ class Persistence:
                 self._count("persist_ignored")
                 return rdd
             token = self._registry.token_of(rdd)
-            self._measurements.instrument(rdd, token)  # R: its own time
+            if self._declined(rdd, token):
+                rdd.is_cached = False
+                rdd._blaze_declined = True
+                return rdd
             site = self._registry.tracker.datasets[token].site
+            self._measurements.instrument(rdd, token, site)  # R: its own time
             to_disk = self._policy.info.disk_for_good and self._placement.straight_to_disk(site)
             if to_disk:  # see blaze.placement: the site's last generation all went to disk
                 original(rdd, StorageLevel.DISK_ONLY)
@@ -130,6 +154,43 @@ class Persistence:
         original(rdd, level)
         self._register(rdd, rdd.id(), "rdd", managed=False)
         return rdd
+
+    def _declined(self, rdd, token: int) -> bool:
+        """Blaze's rule declines persisting ``rdd``: its site's earlier generations show that
+        persisting costs more than it saves (the decision is logged with its figures)."""
+        if not (self._policy.info.declines_unpaid and self._config.user_cache == "weigh"):
+            return False
+        source = _pipeline_source(rdd)
+        if source is None or not source.is_cached:
+            return False
+        with self._lock:
+            tracker = self._registry.tracker
+            site = tracker.datasets[token].site
+            source_use = tracker.datasets.get(getattr(source, "_blaze_token", None))
+            reads = tracker.expected_uses(site)
+            if (
+                reads is None
+                or tracker.is_state_site(site)
+                or (source_use is not None and source_use.site == site)
+            ):
+                return False
+            case = self._measurements.persist_case(site, reads)
+            if case is None or case.pays:
+                return False
+            self._ledger.counters.decisions["persist_declined"] += 1
+            self._explain.record(
+                "decline_persist",
+                site=site,
+                policy=self._policy.name,
+                F=case.reads,
+                own=round(case.own_ms, 3),
+                wall=round(case.wall_ms, 3),
+                load=round(case.load_ms, 3),
+                store=round(case.store_ms, 3),
+                saved=round(case.saved_ms, 3),
+                rule="persisting costs more than the later reads save: fused into its readers",
+            )
+            return True
 
     def persist_df(self, df, level, original, *, cache: bool = False):
         from pyspark import StorageLevel

@@ -60,6 +60,7 @@ class SiteStats:
     cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
     most_retired_uses: int | None = None  # the most uses a retired generation had
     newest_used: int = -1  # the newest generation any job has read
+    state: bool = False  # a generation was iteration state (see DatasetUse.state)
 
     def retire(self, uses: int) -> None:
         self.most_retired_uses = max(self.most_retired_uses or 0, uses)
@@ -125,6 +126,11 @@ class UsageTracker:
         if use is not None:
             use.persisted = False
             use.managed = False
+
+    def is_state_site(self, site: str) -> bool:
+        """A generation of ``site`` was derived from an earlier one (``ranks = f(ranks)``)."""
+        stats = self.sites.get(site)
+        return bool(stats and stats.state)
 
     def is_reused_site(self, site: str) -> bool:
         stats = self.sites.get(site)
@@ -206,6 +212,7 @@ class UsageTracker:
                     and known.last_job >= 0
                 ):
                     use.state = True
+                    self.sites[use.site].state = True
                     break
                 stack.extend(parents.get(parent, ()))
 

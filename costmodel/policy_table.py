@@ -68,6 +68,10 @@ class PolicyInfo:
     # back by its own LRU): a site whose last generation all went to disk is persisted straight
     # on disk, and spilled partitions are allowed back into memory for their next read
     disk_for_good: bool = False
+    # a dataset is not persisted at all when its site's earlier generations show that
+    # persisting costs more than it saves (PySpark then fuses it into its readers' pipelines:
+    # costmodel.persisting)
+    declines_unpaid: bool = False
 
     @property
     def runner_only(self) -> bool:
@@ -142,6 +146,7 @@ POLICY_TABLE: tuple[PolicyInfo, ...] = (
         auto_cache=True,
         auto_unpersist=True,
         disk_for_good=True,
+        declines_unpaid=True,
     ),
     PolicyInfo(
         "blaze_auto",
@@ -153,6 +158,7 @@ POLICY_TABLE: tuple[PolicyInfo, ...] = (
         auto_cache=True,
         auto_unpersist=True,
         disk_for_good=True,
+        declines_unpaid=True,
     ),
     PolicyInfo(
         "unlimited",

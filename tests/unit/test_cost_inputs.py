@@ -26,7 +26,7 @@ from lineage.events import (
     TaskStarted,
 )
 from lineage.parse import parse_event
-from lineage.timing import PartitionTimer, TimesParam, timed
+from lineage.timing import PartitionTime, PartitionTimer, TimesParam, timed
 from lineage.walk import ancestors, breadth_first, descendants, is_ancestor, walk
 
 MIB = 1 << 20
@@ -241,8 +241,10 @@ class _Timer:
 
     def __init__(self) -> None:
         self.reported: dict = {}
+        self.split: dict = {}
 
-    def instrument(self, rdd, token):
+    def instrument(self, rdd, token, split=True):
+        self.split[token] = split
         return True
 
     def drain(self):
@@ -271,7 +273,7 @@ def task(stage, split, run_ms, **kw):
 def test_timed_partitions_get_their_own_time_and_untimed_ones_a_task_share():
     measure, timer = measurements()
     measure.instrument(object(), token=7)
-    timer.reported = {(7, 0): 12.0}
+    timer.reported = {(7, 0): PartitionTime(12.0, 5.0, 1000, 3.0)}
     own = measure.on_task(task(0, 0, 900), [((2, 0), "miss")], {7: 2}, {2: 7})
     assert own == {(2, 0): 12.0}  # the timer's, not the 900 ms task
     # a dataset no timer wraps (a DataFrame's cache): the task less its shuffle write
@@ -280,6 +282,31 @@ def test_timed_partitions_get_their_own_time_and_untimed_ones_a_task_share():
     )
     assert own == {(1, 1): 800.0}
     assert (measure.timed_partitions, measure.task_share_partitions) == (1, 1)
+
+
+def test_a_sites_case_is_the_mean_of_its_timed_partitions():
+    measure, timer = measurements()
+    measure._site_of = lambda rdd: "lr.py:74"
+    measure.instrument(object(), token=7)
+    timer.reported = {
+        (7, 0): PartitionTime(300.0, 100.0, 1000, 90.0),
+        (7, 1): PartitionTime(500.0, 140.0, 1000, 110.0),
+        (7, 2): PartitionTime(700.0, 700.0, 10, None),  # not sampled: left out
+    }
+    measure.on_task(task(0, 0, 900), [], {7: 2}, {2: 7})
+    case = measure.persist_case("lr.py:74", reads=2)
+    assert (case.wall_ms, case.own_ms, case.load_ms) == (400.0, 120.0, 100.0)
+    assert not case.pays
+    assert measure.persist_case("other.py:1", reads=2) is None
+    # a site with enough split samples: later datasets are timed by wall alone (cheaper),
+    # and a wall-only time never enters the case
+    timer.reported = {(8, s): PartitionTime(300.0, 100.0, 1000, 90.0) for s in range(16)}
+    measure.on_task(task(0, 1, 900), [], {8: 3}, {3: 8})
+    measure.instrument(object(), token=9, site="lr.py:74")
+    assert timer.split[7] and not timer.split[9]
+    timer.reported = {(9, 0): PartitionTime(5000.0, None, None, None)}
+    measure.on_task(task(0, 2, 900), [], {9: 4}, {4: 9})
+    assert measure.persist_case("lr.py:74", reads=2).wall_ms < 5000.0
 
 
 def test_disk_rates_follow_the_applications_own_writes_and_reads():
@@ -308,7 +335,7 @@ def test_the_worker_side_timer_reports_each_partition_once_it_is_consumed():
     acc = Accumulator()
     run = timed(lambda split, rows: (r * 2 for r in rows), acc, token=3)
     assert list(run(5, iter(range(4)))) == [0, 2, 4, 6]
-    assert set(acc.value) == {(3, 5)} and acc.value[(3, 5)] >= 0
+    assert set(acc.value) == {(3, 5)} and acc.value[(3, 5)].wall_ms >= 0
     partial = run(6, iter(range(4)))
     next(partial)
     partial.close()  # a consumer that stops early reports nothing
@@ -540,6 +567,6 @@ def test_a_timed_partition_whose_report_is_late_gets_the_task_share_until_it_com
     own = measure.on_task(task(0, 0, 900), [((2, 0), "miss")], {7: 2}, {2: 7})
     assert own == {(2, 0): 900.0}  # an upper bound, never R = 0 ("costs nothing")
     assert measure.engine.cost((2, 0)).recompute_ms >= 900.0
-    timer.reported = {(7, 0): 12.0}  # the report arrives with the next task's end
+    timer.reported = {(7, 0): PartitionTime(12.0, None, None, None)}  # the report arrives with the next task's end
     measure.on_task(task(0, 1, 50), [], {7: 2}, {2: 7})
     assert measure.engine.model.measurements_of((2, 0)).compute_ms == pytest.approx(12.0)

@@ -233,12 +233,15 @@ def test_newest_state_generation_outlives_its_predicted_uses_until_superseded():
         tracker.mark_persisted(token, managed=True)
     tracker.start_job([gens[0]])
     assert tracker.finish_job() == []
+    assert not tracker.is_state_site(site)
     # each iteration derives the new state from the previous one (through a handle) and reads
     # it; the previous state is read on the way
     tracker.start_job(
         [gens[0], handles[0], gens[1]], {gens[1]: [handles[0]], handles[0]: [gens[0]]}
     )
     assert tracker.finish_job() == []
+    assert tracker.is_state_site(site)  # never declined (blaze.persistence)
+    assert not tracker.is_state_site("cache.py:11 < svdpp.py:141")
     tracker.start_job(
         [gens[1], handles[1], gens[2]], {gens[2]: [handles[1]], handles[1]: [gens[1]]}
     )
