@@ -567,6 +567,8 @@ def test_a_timed_partition_whose_report_is_late_gets_the_task_share_until_it_com
     own = measure.on_task(task(0, 0, 900), [((2, 0), "miss")], {7: 2}, {2: 7})
     assert own == {(2, 0): 900.0}  # an upper bound, never R = 0 ("costs nothing")
     assert measure.engine.cost((2, 0)).recompute_ms >= 900.0
-    timer.reported = {(7, 0): PartitionTime(12.0, None, None, None)}  # the report arrives with the next task's end
+    timer.reported = {
+        (7, 0): PartitionTime(12.0, None, None, None)
+    }  # the report arrives with the next task's end
     measure.on_task(task(0, 1, 50), [], {7: 2}, {2: 7})
     assert measure.engine.model.measurements_of((2, 0)).compute_ms == pytest.approx(12.0)
