@@ -27,22 +27,9 @@ from blaze.measurements import SiteMeasurements
 from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
 from blaze.prefetch import ReadBack
-from blaze.registry import Registry
+from blaze.registry import Registry, cached_source
 
 __all__ = ["Persistence"]
-
-
-def _pipeline_source(rdd):
-    """The dataset a PySpark pipeline ending in ``rdd`` reads (the first one not fused into
-    it: persisted, shuffled or a source), or None when ``rdd`` is not a fused Python map."""
-    from pyspark.core.rdd import PipelinedRDD
-
-    if not isinstance(rdd, PipelinedRDD):
-        return None
-    source = rdd.prev
-    while isinstance(source, PipelinedRDD) and source._is_pipelinable():
-        source = source.prev
-    return source
 
 
 class Persistence:
@@ -160,8 +147,8 @@ class Persistence:
         persisting costs more than it saves (the decision is logged with its figures)."""
         if not (self._policy.info.declines_unpaid and self._config.user_cache == "weigh"):
             return False
-        source = _pipeline_source(rdd)
-        if source is None or not source.is_cached:
+        source = cached_source(rdd)
+        if source is None:
             return False
         with self._lock:
             tracker = self._registry.tracker

@@ -23,7 +23,14 @@ from typing import Any
 
 from blaze.tracker import UsageTracker
 
-__all__ = ["ManagedDataset", "Registry", "SiteNames", "creation_point", "thin_over_cache"]
+__all__ = [
+    "ManagedDataset",
+    "Registry",
+    "SiteNames",
+    "cached_source",
+    "creation_point",
+    "thin_over_cache",
+]
 
 SITE_FRAMES = 3  # user frames that name a dataset's site
 
@@ -120,12 +127,18 @@ def thin_over_cache(rdd) -> bool:
     it would hold a second copy of nearly the same data in the same memory — under pressure
     that evicts the cached parent it was derived from (the costly data) first.
     """
+    return cached_source(rdd) is not None
+
+
+def cached_source(rdd):
+    """The nearest persisted dataset a Python step reads through its ``prev`` chain (PySpark
+    keeps each pipelined step's ``prev``), or None."""
     node = getattr(rdd, "prev", None)
-    while node is not None:  # PySpark keeps each pipelined step's ``prev``
+    while node is not None:
         if getattr(node, "is_cached", False):
-            return True
+            return node
         node = getattr(node, "prev", None)
-    return False
+    return None
 
 
 class Registry:
