@@ -205,36 +205,31 @@ class JobBoundaries:
         self._registry.resolve_jvm_ids()
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)
-        start = [rdd]
-        for rdd_id in graph:
-            token = self._registry.token_by_rdd_id.get(rdd_id)
-            if token is None:
-                continue
-            used.add(token)
-            obj = self._registry.object_of(token)
-            if obj is not None:
-                start.append(obj)
-        # Python-side derivation (pipelined RDDs the JVM never sees)
-        for obj in start:
-            node = obj
-            while node is not None:
-                token = getattr(node, "_blaze_token", None)
-                if token is None:
-                    break
+        start = {getattr(rdd, "_blaze_token", None)}
+        start.update(self._registry.token_by_rdd_id.get(rdd_id) for rdd_id in graph)
+        start.discard(None)
+        # Python-side derivation (pipelined steps the JVM never sees), from the steps' records:
+        # a step a library call made and dropped still leads to the program's dataset
+        records = self._registry.tracker.datasets
+        for first in start:
+            token = first
+            while token in records:
                 used.add(token)
-                prev = getattr(node, "prev", None)
-                if prev is None or (node.is_cached and node is not obj):
+                use = records[token]
+                if use.prev is None or (use.persisted and token != first):
                     break
-                prev_token = getattr(prev, "_blaze_token", None)
-                if prev_token is not None:
-                    parents[token].add(prev_token)
-                if prev_token in used:
+                parents[token].add(use.prev)
+                if use.prev in used:
                     break
-                node = prev
+                token = use.prev
         # JVM-side derivation between known datasets, through unknown intermediate RDDs
         for rdd_id in graph:
             token = self._registry.token_by_rdd_id.get(rdd_id)
-            if token is None:
+            use = records.get(token) if token is not None else None
+            if token is None or (use is not None and use.prev in records):
+                # a pipelined step's JVM parent is the end of its Python chain: the chain
+                # walked above says which datasets lie between (an edge straight to the end
+                # would read as the job reaching it without going through them)
                 continue
 
             def through_unknown(parent: int, token: int = token) -> tuple[int, ...]:

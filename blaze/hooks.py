@@ -191,8 +191,19 @@ def install(manager) -> dict[str, Any]:
 
             return __init__
 
+        def jrdd_wrapper(original):
+            def _jrdd(self):
+                fresh = not self._jrdd_val
+                jrdd = original(self)
+                if fresh:
+                    manager.registry.on_materialized(self, jrdd)
+                return jrdd
+
+            return _jrdd
+
         _patch(RDD, "__init__", init_wrapper)
         _patch(PipelinedRDD, "__init__", pipelined_init_wrapper)
+        _patch_property(PipelinedRDD, "_jrdd", jrdd_wrapper)
         _patch(
             RDD,
             "persist",

@@ -158,6 +158,7 @@ class Registry:
         self._unresolved: list[int] = []  # tokens whose JVM rdd id is not known yet
         self.token_by_rdd_id: dict[int, int] = {}
         self.rdd_of_token: dict[int, int] = {}  # every dataset ever registered
+        self._materialized: dict[int, int] = {}  # token -> JVM id of a pipelined step's RDD
         self.datasets: dict[int, ManagedDataset] = {}  # persisted datasets, by JVM rdd id
         self._released: deque[int] = deque()  # tokens of datasets the program dropped
         self._site_names = SiteNames()
@@ -168,12 +169,33 @@ class Registry:
             token = next(self._tokens)
             rdd._blaze_token = token
             user, steps = creation_point()
+            prev = getattr(getattr(rdd, "prev", None), "_blaze_token", None)
             with self._lock:
-                self.tracker.register(token, self._site_names.name(user, steps))
+                self.tracker.register(token, self._site_names.name(user, steps), prev)
                 self._objects[token] = weakref.ref(rdd, self._release_callback(token))
                 self._unresolved.append(token)
         except Exception as exc:
             self._on_error("register", exc)
+
+    def on_materialized(self, rdd, jrdd) -> None:
+        """PySpark made the JVM RDD of a pipelined step (its ``_jrdd``).
+
+        Why here: PySpark asks a pipelined step for its id only when someone calls ``id()``,
+        and the steps a library call makes internally (``a.join(b)`` maps both sides, unions
+        them and drops them) are gone by the time the job runs. The job's JVM lineage names
+        their JVM RDDs; knowing whose they are, and what each was derived from (recorded at
+        creation), is how the job is seen to read the program's own ``a`` and ``b``.
+        """
+        token = getattr(rdd, "_blaze_token", None)
+        if token is None:
+            return
+        try:
+            rdd_id = int(jrdd.id())
+            with self._lock:
+                self.token_by_rdd_id.setdefault(rdd_id, token)
+                self._materialized[token] = rdd_id
+        except Exception as exc:
+            self._on_error("materialized", exc)
 
     def token_of(self, obj) -> int:
         token = getattr(obj, "_blaze_token", None)
@@ -211,9 +233,10 @@ class Registry:
                 continue
             self.tracker.forget(token)
             self._objects.pop(token, None)
-            rdd_id = self.rdd_of_token.pop(token, None)
-            if rdd_id is not None and self.token_by_rdd_id.get(rdd_id) == token:
-                del self.token_by_rdd_id[rdd_id]
+            for ids in (self.rdd_of_token, self._materialized):
+                rdd_id = ids.pop(token, None)
+                if rdd_id is not None and self.token_by_rdd_id.get(rdd_id) == token:
+                    del self.token_by_rdd_id[rdd_id]
         self._released.extend(still_cached)
 
     def register_dataset(self, obj, rdd_id: int, kind: str, *, managed: bool) -> ManagedDataset:

@@ -9,12 +9,13 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
 
 - **autoCache**: a dataset used by a second job is reused → persist it now; every later dataset
   created at the same site (the next iteration's) is persisted before its first job. A
-  candidate is skipped when a dataset derived from it in the same job is persisted or chosen
-  (caching the descendant makes the ancestor unnecessary). A profile may name reused sites
+  candidate is skipped when the job reads it only through a dataset derived from it that is
+  persisted or chosen (caching the descendant makes the ancestor unnecessary). A profile may name reused sites
   up front (the paper's rule: out-degree > 1 in the profiled DAG).
 - **auto-unpersist**: a managed dataset has no future use when a newer dataset of its site was
   used by a job that did not use it (a *retired* generation), or when it reached the number of
-  uses its site's earlier generations had (or the profile recorded). Unpersisting early never
+  uses its site's earlier generations had (those cached from their first job once there is
+  one; or the profile recorded). Unpersisting early never
   changes results in Spark; at worst a partition is recomputed. One exception to the second
   rule: the newest generation of iteration *state* (a dataset derived from an earlier
   generation of its own site, as ``ranks = f(ranks)``) stays until a newer one supersedes it.
@@ -34,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lineage.walk import reachable
+
 __all__ = ["DatasetUse", "SiteStats", "UsageTracker"]
 
 
@@ -51,6 +54,8 @@ class DatasetUse:
     managed: bool = False  # the manager may unpersist it
     retired: bool = False
     state: bool = False  # derived from an earlier generation of its own site
+    cached_from_first_use: bool = False  # persisted before the first job that read it
+    prev: int | None = None  # the dataset a pipelined Python step was derived from
 
 
 @dataclass
@@ -59,14 +64,42 @@ class SiteStats:
     reused: bool = False
     cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
     most_retired_uses: int | None = None  # the most uses a retired generation had
+    # ... of the retired generations cached from their first use (see expected_uses)
+    most_steady_uses: int | None = None
     newest_used: int = -1  # the newest generation any job has read
     state: bool = False  # a generation was iteration state (see DatasetUse.state)
 
-    def retire(self, uses: int) -> None:
+    def retire(self, uses: int, *, steady: bool) -> None:
         self.most_retired_uses = max(self.most_retired_uses or 0, uses)
+        if steady:
+            self.most_steady_uses = max(self.most_steady_uses or 0, uses)
 
     def expected_uses(self) -> int | None:
+        """The uses a generation of the site has, from the retired ones.
+
+        Generations cached from their first use count alone once there is one: a generation
+        computed before its site was known to be reused is read again by every job that
+        recomputes its uncached successor (the first ``ranks`` of a loop autoCache is still
+        learning is read three times, the later ones twice), and taking that count for the
+        loop's would keep every later generation one job past its last read.
+        """
+        if self.most_steady_uses is not None:
+            return self.most_steady_uses
         return self.most_retired_uses
+
+
+def _read_through(
+    used: set[int], parents: Mapping[int, tuple[int, ...]], *, stops: set[int]
+) -> set[int]:
+    """The datasets a job reads on its own, not only on the way to a cached (or chosen)
+    descendant: walked from the job's results (datasets no other one was derived from) down
+    the derivation edges, stopping at ``stops``. An ancestor also read by another path (the
+    graph's ``links``, read by each iteration's join and by the ``ranks`` derived from it)
+    is reached; one read only through a stop is not (caching the descendant makes it
+    unnecessary)."""
+    derived_from = {p for t in used for p in parents.get(t, ())}
+    results = [t for t in used if t not in derived_from]
+    return reachable(results, lambda t: () if t in stops else parents.get(t, ()))
 
 
 def _innermost(site: str) -> str:
@@ -104,12 +137,12 @@ class UsageTracker:
         return self._profile_by_line.get(_innermost(site), site)
 
     # ---- registry -------------------------------------------------------------------------
-    def register(self, token: int, site: str) -> DatasetUse:
+    def register(self, token: int, site: str, prev: int | None = None) -> DatasetUse:
         known = self.datasets.get(token)
         if known is not None and known.site == site:
             return known
         stats = self.sites.setdefault(site, SiteStats())
-        use = DatasetUse(token=token, site=site, generation=stats.generations)
+        use = DatasetUse(token=token, site=site, generation=stats.generations, prev=prev)
         stats.generations += 1
         self.datasets[token] = use
         return use
@@ -157,32 +190,29 @@ class UsageTracker:
             if not self.datasets[t].persisted
             and (self.datasets[t].uses >= 2 or self.is_reused_site(self.datasets[t].site))
         }
-        chosen_or_persisted = candidates | {t for t in used_set if self.datasets[t].persisted}
-        ancestors_of_chosen: set[int] = set()
         parent_map = {
             t: tuple(p for p in (parents or {}).get(t, ()) if p in used_set) for t in used_set
         }
-        for token in chosen_or_persisted:
-            stack = list(parent_map.get(token, ()))
-            while stack:
-                parent = stack.pop()
-                if parent not in ancestors_of_chosen:
-                    ancestors_of_chosen.add(parent)
-                    stack.extend(parent_map.get(parent, ()))
-        chosen = candidates - ancestors_of_chosen
+        read = _read_through(used_set, parent_map, stops=candidates | self._persisted(used_set))
+        chosen = candidates & read
         # a site is reused when its own dataset is read again, not when it is read again only
         # on the way to a cached descendant that lost partitions (an evicted cache would
         # otherwise make every ancestor site look reused, and autoCache them all)
-        for token in used_set - ancestors_of_chosen:
+        for token in read:
             use = self.datasets[token]
             if use.uses >= 2:
                 self.sites[use.site].reused = True
         return sorted(chosen)
 
+    def _persisted(self, tokens: Iterable[int]) -> set[int]:
+        return {t for t in tokens if self.datasets[t].persisted}
+
     def _count_use(self, use: DatasetUse) -> None:
         """The current job reads ``use``."""
         if use.last_job != self.job_index:
             use.run = use.run + 1 if use.last_job == self.job_index - 1 else 1
+        if use.uses == 0:
+            use.cached_from_first_use = use.persisted
         use.uses += 1
         use.last_job = self.job_index
         stats = self.sites.setdefault(use.site, SiteStats())
@@ -268,7 +298,8 @@ class UsageTracker:
     def _retire(self, use: DatasetUse) -> None:
         use.retired = True
         if use.uses:
-            self.sites.setdefault(use.site, SiteStats()).retire(use.uses)
+            stats = self.sites.setdefault(use.site, SiteStats())
+            stats.retire(use.uses, steady=use.cached_from_first_use)
 
     def forget(self, token: int) -> None:
         """The program dropped its last reference to a dataset it does not persist: nothing

@@ -268,6 +268,56 @@ def test_auto_cache_persists_a_reused_unannotated_rdd(sc, attach):
     assert report["hits"] >= 4
 
 
+def test_auto_cache_picks_the_programs_datasets_not_the_steps_a_join_makes(sc, attach, bridge):
+    """PageRank written with no cache call, under blaze_auto. ``links`` is pipelined into
+    every join (PySpark makes it no JVM RDD of its own) and each ``leftOuterJoin`` makes a
+    union of both sides inside and drops it: autoCache must persist ``links`` and the
+    generations of ``ranks`` — not the shuffled pairs under ``links`` nor the unions, which
+    hold the same data in a larger form — and each generation must go with the job after
+    the one that last read it, so only the newest is left."""
+    def neighbours(items):  # nested: the workers unpickle it by value
+        grouped = {}
+        for key, value in items:
+            grouped.setdefault(key, []).append(value)
+        return iter(grouped.items())
+
+    def contributions(item):
+        _, (targets, rank) = item
+        return [(dst, rank / len(targets)) for dst in targets]
+
+    manager = attach(policy="blaze_auto")
+    edges = [(i % 40, (i * 7 + 3) % 40) for i in range(400)]
+    links = sc.parallelize(edges, 4).partitionBy(4).mapPartitions(neighbours, True)
+    ranks = links.mapValues(lambda _: 1.0)
+    ranks.count()
+    generations, cached_by_its_job = [], []
+    for _ in range(6):
+        sums = links.join(ranks, 4).flatMap(contributions).reduceByKey(add, 4)
+        ranks = ranks.leftOuterJoin(sums, 4).mapValues(lambda p: 0.15 + 0.85 * (p[1] or 0.0))
+        ranks.count()
+        generations.append(ranks)
+        cached_by_its_job.append(ranks.is_cached)
+    manager.sync()
+
+    out = {}
+    for src, dst in edges:
+        out.setdefault(src, []).append(dst)
+    expected = dict.fromkeys(out, 1.0)
+    for _ in range(6):
+        sums = dict.fromkeys(expected, 0.0)
+        for src, rank in expected.items():
+            for dst in out[src]:
+                sums[dst] = sums.get(dst, 0.0) + rank / len(out[src])
+        expected = {v: 0.15 + 0.85 * sums.get(v, 0.0) for v in expected}
+    assert dict(ranks.collect()) == pytest.approx(expected)
+
+    assert links.is_cached
+    # learnt when the first generation is read by a second job; from the third generation
+    # on each one is persisted before the job that computes it
+    assert cached_by_its_job == [False, False, True, True, True, True]
+    assert bridge.persistent_rdd_ids() == {links.id(), generations[-1].id()}
+
+
 @pytest.mark.parametrize(
     "options", [{"policy": "blaze", "user_cache": "ignore"}, {"policy": "blaze_auto"}]
 )

@@ -224,6 +224,56 @@ def test_superseded_generation_is_unpersisted_and_teaches_the_expected_uses():
     assert tracker.future_uses(gens[2]) == 1.0
 
 
+def test_an_ancestor_the_job_also_reads_by_another_path_is_chosen_with_its_descendant():
+    """``ranks = links.mapValues(...)``; each job reads ``ranks`` and, through a join,
+    ``links`` itself: caching ``ranks`` does not spare ``links``, while the shuffled pairs
+    under ``links``, read only through it, are spared."""
+    tracker = UsageTracker()
+    pairs = tracker.register(1, "graph.py:42:40").token
+    links = tracker.register(2, "graph.py:42:90", prev=pairs).token
+    ranks = tracker.register(3, "pagerank.py:59", prev=links).token
+    for job in range(2):
+        side = tracker.register(10 + job, "pagerank.py:65#2", prev=links).token
+        result = tracker.register(20 + job, "pagerank.py:66").token
+        parents = {links: [pairs], ranks: [links], side: [links], result: [side, ranks]}
+        chosen = tracker.start_job([pairs, links, ranks, side, result], parents)
+        tracker.finish_job()
+    assert chosen == [links, ranks]
+
+
+def test_generations_read_while_autocache_was_learning_do_not_delay_the_later_ones():
+    """autoCache alone on a ``ranks = f(ranks)`` loop: ranks_1 is cached only when a second
+    job reads it, ranks_2 not at all (derived before the site was known to be reused), so
+    ranks_1 is read a third time through it. Once a generation cached from its first job has
+    retired, each generation goes right after the job that read it last, not a job later."""
+    tracker = UsageTracker()
+    site = "pagerank.py:66"
+    gens = [tracker.register(t, site).token for t in range(1, 9)]
+    parents = {gens[i]: [gens[i - 1]] for i in range(1, len(gens))}
+
+    def job(*tokens):
+        chosen = tracker.start_job(list(tokens), parents)
+        for token in chosen:
+            tracker.mark_persisted(token, managed=True)
+        return tracker.finish_job()
+
+    assert job(gens[0]) == []
+    assert job(gens[0], gens[1]) == []  # ranks_1 read by a second job: autoCache
+    assert tracker.datasets[gens[0]].persisted and not tracker.datasets[gens[1]].persisted
+    tracker.mark_persisted(gens[2], managed=True)  # cached at derivation from here on
+    assert job(gens[0], gens[1], gens[2]) == []  # ranks_1 read through uncached ranks_2
+    retired = []
+    for k in range(3, len(gens)):
+        tracker.mark_persisted(gens[k], managed=True)
+        retired.append(job(gens[k - 1], gens[k]))
+    # ranks_1 (three uses) and ranks_3 each go one job late while nothing steady is known;
+    # ranks_3 teaches two uses, and from then on the generation just read goes with its job
+    assert retired[0] == [gens[0]]
+    assert retired[1] == [gens[2], gens[3]]
+    assert retired[2:] == [[gens[k - 1]] for k in range(5, len(gens))]
+    assert tracker.expected_uses(site) == 2
+
+
 def test_newest_state_generation_outlives_its_predicted_uses_until_superseded():
     tracker = UsageTracker()
     site = "cache.py:9 < svdpp.py:141"
