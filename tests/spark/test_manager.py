@@ -275,6 +275,7 @@ def test_auto_cache_picks_the_programs_datasets_not_the_steps_a_join_makes(sc, a
     generations of ``ranks`` — not the shuffled pairs under ``links`` nor the unions, which
     hold the same data in a larger form — and each generation must go with the job after
     the one that last read it, so only the newest is left."""
+
     def neighbours(items):  # nested: the workers unpickle it by value
         grouped = {}
         for key, value in items:
