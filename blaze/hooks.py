@@ -162,7 +162,8 @@ DATAFRAME_ACTIONS = ("collect", "count", "toPandas", "show")
 
 
 def install(manager) -> dict[str, Any]:
-    """Wrap PySpark's persist/unpersist, job entry points, RDD constructors and stop.
+    """Wrap PySpark's persist/unpersist, job entry points, RDD constructors, the making of a
+    pipelined RDD's JVM RDD (``PipelinedRDD._jrdd``: see ``Registry.on_materialized``) and stop.
 
     Returns the original methods by ``"Class.name"`` so the manager can call them.
     """

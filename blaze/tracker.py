@@ -10,15 +10,15 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
 - **autoCache**: a dataset used by a second job is reused → persist it now; every later dataset
   created at the same site (the next iteration's) is persisted before its first job. A
   candidate is skipped when the job reads it only through a dataset derived from it that is
-  persisted or chosen (caching the descendant makes the ancestor unnecessary). A profile may name reused sites
-  up front (the paper's rule: out-degree > 1 in the profiled DAG).
+  persisted or chosen (caching the descendant makes the ancestor unnecessary). A profile may
+  name reused sites up front (the paper's rule: out-degree > 1 in the profiled DAG).
 - **auto-unpersist**: a managed dataset has no future use when a newer dataset of its site was
   used by a job that did not use it (a *retired* generation), or when it reached the number of
   uses its site's earlier generations had (those cached from their first job once there is
-  one; or the profile recorded). Unpersisting early never
-  changes results in Spark; at worst a partition is recomputed. One exception to the second
-  rule: the newest generation of iteration *state* (a dataset derived from an earlier
-  generation of its own site, as ``ranks = f(ranks)``) stays until a newer one supersedes it.
+  one; or the profile recorded). Unpersisting early never changes results in Spark; at worst a
+  partition is recomputed. One exception to the second rule: the newest generation of
+  iteration *state* (a dataset derived from an earlier generation of its own site, as
+  ``ranks = f(ranks)``) stays until a newer one supersedes it.
   Its predecessors were unpersisted because it holds the state, so a wrong guess would
   recompute the whole chain of iterations — and programs do read the final state after the
   loop (to collect it, to evaluate the model).
