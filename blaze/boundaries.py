@@ -198,11 +198,8 @@ class JobBoundaries:
     # ---- which datasets a job reads ---------------------------------------------------------
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
         """Tokens of the datasets a job on ``rdd`` reads, and their derivation edges."""
-        self._registry.resolve_jvm_ids()
-
         cached_counts = self._ledger.cached_partition_counts()
         graph = self._bridge.lineage(rdd, cached_counts, LINEAGE_WALK_LIMIT)
-        self._registry.resolve_jvm_ids()
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)
         start = {getattr(rdd, "_blaze_token", None)}

@@ -155,10 +155,9 @@ class Registry:
         self._on_error = on_error
         self._tokens = itertools.count(1)
         self._objects: dict[int, Any] = {}  # token -> weakref to the Python dataset
-        self._unresolved: list[int] = []  # tokens whose JVM rdd id is not known yet
         self.token_by_rdd_id: dict[int, int] = {}
         self.rdd_of_token: dict[int, int] = {}  # every dataset ever registered
-        self._materialized: dict[int, int] = {}  # token -> JVM id of a pipelined step's RDD
+        self._jvm_ids: dict[int, int] = {}  # token -> JVM rdd id, once PySpark has made it
         self.datasets: dict[int, ManagedDataset] = {}  # persisted datasets, by JVM rdd id
         self._released: deque[int] = deque()  # tokens of datasets the program dropped
         self._site_names = SiteNames()
@@ -170,15 +169,18 @@ class Registry:
             rdd._blaze_token = token
             user, steps = creation_point()
             prev = getattr(getattr(rdd, "prev", None), "_blaze_token", None)
+            rdd_id = getattr(rdd, "_id", None)  # a plain RDD has its JVM RDD from the start
             with self._lock:
                 self.tracker.register(token, self._site_names.name(user, steps), prev)
                 self._objects[token] = weakref.ref(rdd, self._release_callback(token))
-                self._unresolved.append(token)
+                if rdd_id is not None:
+                    self._learn_jvm_id(token, int(rdd_id))
         except Exception as exc:
             self._on_error("register", exc)
 
     def on_materialized(self, rdd, jrdd) -> None:
-        """PySpark made the JVM RDD of a pipelined step (its ``_jrdd``).
+        """PySpark made the JVM RDD of a pipelined step (its ``_jrdd``): the one place a
+        pipelined step's JVM id is learnt (a plain RDD's is known at creation).
 
         Why here: PySpark asks a pipelined step for its id only when someone calls ``id()``,
         and the steps a library call makes internally (``a.join(b)`` maps both sides, unions
@@ -192,10 +194,13 @@ class Registry:
         try:
             rdd_id = int(jrdd.id())
             with self._lock:
-                self.token_by_rdd_id.setdefault(rdd_id, token)
-                self._materialized[token] = rdd_id
+                self._learn_jvm_id(token, rdd_id)
         except Exception as exc:
             self._on_error("materialized", exc)
+
+    def _learn_jvm_id(self, token: int, rdd_id: int) -> None:
+        self.token_by_rdd_id.setdefault(rdd_id, token)
+        self._jvm_ids[token] = rdd_id
 
     def token_of(self, obj) -> int:
         token = getattr(obj, "_blaze_token", None)
@@ -233,7 +238,7 @@ class Registry:
                 continue
             self.tracker.forget(token)
             self._objects.pop(token, None)
-            for ids in (self.rdd_of_token, self._materialized):
+            for ids in (self.rdd_of_token, self._jvm_ids):
                 rdd_id = ids.pop(token, None)
                 if rdd_id is not None and self.token_by_rdd_id.get(rdd_id) == token:
                     del self.token_by_rdd_id[rdd_id]
@@ -249,20 +254,6 @@ class Registry:
         self.rdd_of_token[token] = rdd_id
         self.tracker.mark_persisted(token, managed=managed)
         return dataset
-
-    def resolve_jvm_ids(self) -> None:
-        """Learn the JVM ids of datasets created since the last call (PySpark assigns them lazily)."""
-        pending = []
-        for token in self._unresolved:
-            obj = self.object_of(token)
-            if obj is None:
-                continue
-            rdd_id = getattr(obj, "_id", None)
-            if rdd_id is None:
-                pending.append(token)
-            else:
-                self.token_by_rdd_id.setdefault(int(rdd_id), token)
-        self._unresolved = pending
 
     # ---- questions -----------------------------------------------------------------------
     def site_of(self, rdd_id: int) -> str | None:
