@@ -12,8 +12,12 @@ is being stored; a configured ``memoryBudget`` is taken as given.
 The room of a stage is what one of its tasks stores: a partition of each managed dataset in
 its pipeline (a stage often caches the records and the features parsed from them), each
 predicted by the largest partition of the same site (for a site's first generation, the
-largest any site stored) and raised by every partition of it actually stored — once per task
-slot its tasks *still to store* can fill. A partition a task stored has used its share:
+largest any site stored) until a partition of it is stored, then by the largest of its own
+stored — once per task slot its tasks *still to store* can fill. The measurement replaces the
+prediction in both directions: a first generation predicted by another site's larger
+partitions would otherwise keep its whole stage's budget too small for its own (PageRank's
+``links``, 0.85 MB a partition, was refused memory as "larger than the budget" under a room
+kept for the 1.7 MB partitions of the edges it was built from). A partition a task stored has used its share:
 it is judged against the room its stage's remaining tasks need, not against its own share too
 (else the stage's last puts, the ones the room was kept for, are refused memory by that very
 room: on the cloud suite's kmeans and lr every 15.6 MB partition went to disk against a
@@ -61,6 +65,15 @@ class _StoringStage:
     sizes: dict[int, float]
     tasks: int
     stored: Counter = field(default_factory=Counter)  # rdd -> partitions stored by its tasks
+
+    def measured(self, rdd_id: int, size: int) -> bool:
+        """A task stored a partition of ``rdd_id``: the largest stored so far replaces the
+        prediction (true when that raised it)."""
+        first = not self.stored[rdd_id]
+        self.stored[rdd_id] += 1
+        before = self.sizes[rdd_id]
+        self.sizes[rdd_id] = float(size) if first else max(before, float(size))
+        return self.sizes[rdd_id] > before
 
     def tasks_to_store(self) -> int:
         return max(self.tasks - max(self.stored.values(), default=0), 0)
@@ -127,15 +140,12 @@ class PutRoom:
 
     def on_stored(self, rdd_id: int, size: int) -> bool:
         """A task put a partition in memory: its share of the room is used (its stage has one
-        task fewer to store for); True when it raised the room of the puts still to come."""
+        task fewer to store for), and the dataset's own largest partition replaces the
+        prediction — the room may rise or fall; True when it rose for the puts still to come."""
         raised = False
         for stage in self._stages.values():
-            if rdd_id not in stage.sizes:
-                continue
-            stage.stored[rdd_id] += 1
-            if size > stage.sizes[rdd_id]:
-                stage.sizes[rdd_id] = float(size)
-                raised = True
+            if rdd_id in stage.sizes:
+                raised = stage.measured(rdd_id, size) or raised
         return raised
 
     def on_stage_done(self, stage_id: int) -> None:

@@ -26,8 +26,10 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
   had (learnt or profiled) minus uses so far. When nothing is known of its site yet: as many
   as the run of consecutive jobs that read it up to now (at least 1) — a loop's input, read by
-  every iteration, is worth more than a dataset read once, and one no longer read by each job
-  falls back to 1.
+  every iteration, is worth more than a dataset read once. One no longer read by each job is
+  worth ``1 / (k + 1)`` after ``k`` jobs that did not read it: the longer it lies unread, the
+  less likely another read (PageRank's ``edges``, read once to build ``links``, would
+  otherwise stay worth as much as ``links`` and take its memory for the whole run).
 """
 
 from __future__ import annotations
@@ -329,8 +331,11 @@ class UsageTracker:
             return 0.0
         expected = self.expected_uses(use.site)
         if expected is None:  # read by each job lately: about as many more (see the top)
-            running = use.run if use.last_job == self.job_index else 0
-            return float(max(running, 1))
+            if use.last_job == self.job_index:
+                return float(max(use.run, 1))
+            if use.uses:  # not read by the last ``idle`` jobs: ever less likely to be again
+                return 1.0 / (self.job_index - use.last_job + 1)
+            return 1.0
         if self._newest_state(use):  # the next generation or the program reads it again
             return float(max(expected - use.uses, 1))
         return float(max(expected - use.uses, 0))

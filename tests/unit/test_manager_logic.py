@@ -324,7 +324,8 @@ def test_per_iteration_dataset_of_other_data_is_unpersisted_once_its_uses_are_do
 
 def test_a_dataset_every_job_reads_is_predicted_as_many_more_reads_as_its_run_so_far():
     """Nothing learnt of its site (one generation, as a loop's input): the later reads are the
-    run of consecutive jobs that read it, at least 1; a job that does not read it ends the run."""
+    run of consecutive jobs that read it, at least 1; a job that does not read it ends the run,
+    and each job more without a read makes another read less likely (1 / (idle jobs + 1))."""
     tracker = UsageTracker()
     links = tracker.register(1, "pagerank.py:40").token
     other = tracker.register(2, "pagerank.py:41").token
@@ -335,7 +336,10 @@ def test_a_dataset_every_job_reads_is_predicted_as_many_more_reads_as_its_run_so
         tracker.finish_job()
         assert tracker.future_uses(links) == float(jobs)
     tracker.start_job([other])  # this job does not read it: the run is over
-    assert tracker.future_uses(links) == 1.0
+    assert tracker.future_uses(links) == 0.5
+    tracker.finish_job()
+    tracker.start_job([other])  # two jobs without a read: a third as likely as once more
+    assert tracker.future_uses(links) == pytest.approx(1 / 3)
     tracker.finish_job()
     tracker.start_job([links])  # read again: a new run
     assert tracker.future_uses(links) == 1.0

@@ -190,3 +190,17 @@ def test_placement_follows_the_majority_of_the_newest_generations_verdicts(verdi
         placement.record("s", 3, where)
     disk = verdicts.count(Location.DISK)
     assert placement.straight_to_disk("s") == (disk > verdicts.count(Location.MEMORY))
+
+
+def test_a_datasets_own_stored_partition_replaces_a_larger_prediction():
+    # PageRank: ``links`` (a first generation) is predicted by the edges' larger partitions
+    registry, ledger = _books(managed=(7,), site="graph.py:40:12")
+    room = _room(registry, ledger, sizes={"graph.py:30:8": {0: 40_000}}, slots=2)
+    room.on_stage_submitted(_stage(1, 7, tasks=8, parts=8))
+    assert room.room() == 2 * 40_000
+    assert not room.on_stored(7, 10_000)  # its own size: the room falls to 2 x 10,000
+    assert room.room() == 2 * 10_000 and room.budget() == POOL - 20_000
+    assert room.on_stored(7, 30_000)  # a larger one of its own raises it again
+    assert room.room() == 2 * 30_000
+    assert not room.on_stored(7, 20_000)  # a smaller one does not lower its own largest
+    assert room.room() == 2 * 30_000
