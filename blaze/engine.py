@@ -56,12 +56,14 @@ class Engine:
         later_reads: LaterReads,
         later_gap: LaterGap | None = None,
         estimator: Estimator | None = None,
+        job_reads: Callable[[int, int], None] | None = None,
     ) -> None:
         self.dag = dag
         self.model = CostModel(
             disk=disk, estimator=estimator, later_reads=later_reads, later_gap=later_gap
         )
         self._site_of = site_of
+        self._job_reads = job_reads
 
     # ---- records in ------------------------------------------------------------------------
     def on_job(self, job: JobRun) -> None:
@@ -72,11 +74,22 @@ class Engine:
             # Spark numbers jobs and stages from 0 in submission order: how far stage ids
             # advance per job so far (MRD places a later job's read that many stages on)
             self.model.stages_per_job = (self.model.last_stage + 1) / (job.job_id + 1)
+            self._count_job_reads(job)
             return
         submitted = self.dag.submitted_stage_ids()
         for stage_id in job.stage_ids:  # planned but never run: their output existed
             if stage_id not in submitted:
                 self.model.complete_stage(stage_id)
+
+    def _count_job_reads(self, job: JobRun) -> None:
+        """Tell ``job_reads`` how many of the new job's stages read each dataset in its
+        plan (its first split's pending reads, nothing started yet): a later job's use of a
+        dataset of the same site is predicted to read it as often."""
+        if self._job_reads is None:
+            return
+        for rdd_id in sorted({node.rdd_id for stage in job.stages for node in stage.rdds}):
+            if self._site_of(rdd_id) is not None:
+                self._job_reads(rdd_id, len(self.model.reference_stages((rdd_id, 0))))
 
     def on_stage(self, stage: StageRun) -> None:
         self._learn(stage)

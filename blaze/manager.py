@@ -167,6 +167,7 @@ class BlazeManager:
             site_of=self.registry.site_of,
             later_reads=self.registry.future_fallback,
             later_gap=self.registry.jobs_to_next_read,
+            job_reads=self.registry.note_job_reads,
             estimator=lambda spec, split: self.measurements.estimate(spec, split),
         )
         self.measurements = SiteMeasurements(

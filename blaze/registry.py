@@ -261,11 +261,17 @@ class Registry:
         return dataset.site if dataset is not None else None
 
     def future_fallback(self, rdd_id: int) -> float:
-        """Job-level F of a dataset when the DAG shows no reference (0 for non-datasets)."""
+        """F of a dataset from jobs not submitted yet, in reads (0 for non-datasets)."""
         dataset = self.datasets.get(rdd_id)
         if dataset is None:
             return 0.0
-        return self.tracker.future_uses(dataset.token)
+        return self.tracker.future_reads(dataset.token)
+
+    def note_job_reads(self, rdd_id: int, reads: int) -> None:
+        """A submitted job plans ``reads`` stages reading this dataset (the engine's count)."""
+        dataset = self.datasets.get(rdd_id)
+        if dataset is not None and reads > 0:
+            self.tracker.note_reads(dataset.site, reads)
 
     def jobs_to_next_read(self, rdd_id: int) -> int:
         """How many jobs until a dataset's next predicted read, from when it was last read:

@@ -22,9 +22,10 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   Its predecessors were unpersisted because it holds the state, so a wrong guess would
   recompute the whole chain of iterations — and programs do read the final state after the
   loop (to collect it, to evaluate the model).
-- **F fallback** for the engine (:mod:`blaze.engine`): when the lineage DAG shows no pending
-  stage reading a dataset (the next job is not known yet), its remaining uses — uses its site
-  had (learnt or profiled) minus uses so far. When nothing is known of its site yet: as many
+- **F of later jobs** for the engine (:mod:`blaze.engine`, added to the pending reads of the
+  submitted jobs): a dataset's remaining uses — uses its site had (learnt or profiled) minus
+  uses so far — times the reads one use makes (the most stages a job of the site was planned
+  with reading it; the engine counts them at each job's start). When nothing is known of its site yet: as many
   as the run of consecutive jobs that read it up to now (at least 1) — a loop's input, read by
   every iteration, is worth more than a dataset read once. One no longer read by each job is
   worth ``1 / (k + 1)`` after ``k`` jobs that did not read it: the longer it lies unread, the
@@ -69,6 +70,7 @@ class SiteStats:
     # ... of the retired generations cached from their first use (see expected_uses)
     most_steady_uses: int | None = None
     newest_used: int = -1  # the newest generation any job has read
+    reads_per_use: int = 1  # the most stages one job planned to read a dataset of the site
     state: bool = False  # a generation was iteration state (see DatasetUse.state)
 
     def retire(self, uses: int, *, steady: bool) -> None:
@@ -339,6 +341,20 @@ class UsageTracker:
         if self._newest_state(use):  # the next generation or the program reads it again
             return float(max(expected - use.uses, 1))
         return float(max(expected - use.uses, 0))
+
+    def note_reads(self, site: str, reads: int) -> None:
+        """A job was planned with ``reads`` stages reading a dataset of ``site``."""
+        stats = self.sites.setdefault(site, SiteStats())
+        stats.reads_per_use = max(stats.reads_per_use, reads)
+
+    def future_reads(self, token: int) -> float:
+        """F of later jobs in partition reads: the remaining uses (jobs, :meth:`future_uses`)
+        times the stages one job of the site reads it with (``ranks`` is read by a PageRank
+        iteration's join and by its update: two reads a use)."""
+        use = self.datasets.get(token)
+        stats = self.sites.get(use.site) if use is not None else None
+        per_use = stats.reads_per_use if stats is not None else 1
+        return self.future_uses(token) * per_use
 
     def profile(self) -> dict[str, dict]:
         """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`)."""

@@ -230,3 +230,26 @@ def test_blaze_explain_on_a_file_that_is_not_a_decision_log_is_one_line_exit_2(t
     )
     assert main(["explain", str(event_log)]) == 0
     assert "drop" in capsys.readouterr().out
+
+
+def test_a_job_start_counts_the_stages_planned_to_read_each_dataset():
+    """What ``job_reads`` learns a later job's use is worth: a PageRank iteration reads the
+    cached ``ranks`` (rdd 1) in the join's stage and in the update's."""
+    counted = []
+    eng = Engine(
+        LineageDag(),
+        DiskCost(1.0, 1.0),
+        site_of=lambda rdd: "pagerank.py:66" if rdd == 1 else None,
+        later_reads=lambda r: 0.0,
+        job_reads=lambda rdd, reads: counted.append((rdd, reads)),
+    )
+    ranks = node(1, [0], cached=True)
+    computes = stage(0, node(5, [1]), ranks, node(0))  # computes it, and counts it
+    start_job(eng, 0, computes)
+    assert counted == [(1, 1)]  # only datasets with a site are counted
+    on_stage(eng, stage(0, node(5, [1]), ranks, node(0), completed=True))
+    eng.on_location((1, 0), 1 << 10, 0)
+    counted.clear()
+    join, update = stage(1, node(2, [1]), ranks), stage(2, node(3, [1]), ranks)
+    start_job(eng, 1, join, update, stage(3, node(4)))  # after the shuffle: no read
+    assert counted == [(1, 2)]

@@ -614,3 +614,20 @@ def test_a_cartesian_partition_reads_one_partition_of_each_side():
     )  # fmt: skip
     ledger.apply_stage(StageRun(1, 0, "s", 6, nodes, (), final_rdd_id=9))
     assert [k for k, _ in ledger.apply_task(task(1, 4))] == [(5, 1), (6, 1)]
+
+
+def test_later_reads_are_the_remaining_uses_times_the_stages_a_use_reads_with():
+    """A PageRank ``ranks`` generation is read by two stages of the next iteration (the join
+    and the update): once a job was planned so, each predicted use is worth two reads."""
+    tracker = UsageTracker()
+    token = tracker.register(1, "pagerank.py:66").token
+    tracker.mark_persisted(token, managed=True)
+    assert tracker.future_reads(token) == tracker.future_uses(token) == 1.0
+    tracker.note_reads("pagerank.py:66", 2)
+    tracker.note_reads("pagerank.py:66", 1)  # a job reading it once does not lower it
+    assert tracker.future_reads(token) == 2.0
+    later = tracker.register(2, "pagerank.py:66").token  # the site's next generation too
+    tracker.mark_persisted(later, managed=True)
+    assert tracker.future_reads(later) == 2 * tracker.future_uses(later) == 2.0
+    other = tracker.register(3, "pagerank.py:40").token  # another site: its own count
+    assert tracker.future_reads(other) == 1.0
