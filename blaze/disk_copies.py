@@ -19,19 +19,30 @@ class DiskCopies:
 
     def __init__(self) -> None:
         self._unread: set[Slot] = set()
+        self._died_since_settled: set[Slot] = set()
         self.dead = 0
 
     def written(self, slot: Slot) -> None:
         self._unread.add(slot)
 
     def read(self, slot: Slot) -> None:
+        """A task read the copy — also one removed since, when the task's report came after
+        the removal (the driver unpersists as soon as an action returns): not dead then."""
         self._unread.discard(slot)
+        if slot in self._died_since_settled:
+            self._died_since_settled.discard(slot)
+            self.dead -= 1
 
     def gone(self, slot: Slot) -> None:
         """The copy was removed (dropped, unpersisted, lost): dead if it was never read."""
         if slot in self._unread:
             self._unread.discard(slot)
+            self._died_since_settled.add(slot)
             self.dead += 1
+
+    def settle(self) -> None:
+        """Every read before now has been reported (a job's end): the dead stay dead."""
+        self._died_since_settled.clear()
 
     def report(self) -> dict[str, int]:
         return {

@@ -97,6 +97,7 @@ class Enforcement:
         them): their blocks keep the book's view, which is where the order puts them."""
         self._admit_awaiting()
         self._orders.collect()
+        self._ledger.on_job_end()
         signs = self._signs_of_a_wrong_book()
         due = time.monotonic() - self._last_resync >= RESYNC_INTERVAL_S
         if due or signs != self._signs_at_resync:

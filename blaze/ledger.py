@@ -95,6 +95,10 @@ class Ledger:
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
         # slots the manager took out of the book before Spark's removal event came
         self._removed_by_manager: set[Slot] = set()
+        # blocks of RDDs unpersisted since the last job end, as they were: the driver
+        # unpersists right after an action returns, before the listener has had that job's
+        # last task ends, whose reads of them were hits all the same
+        self._unpersisted: dict[Key, list[BlockRecord]] = {}
         # slots read back by a prefetch before the report of their spill came: the memory
         # copy the report must not take away (slot -> its bytes)
         self._prefetched_before_spill_report: dict[Slot, int] = {}
@@ -256,11 +260,19 @@ class Ledger:
         """An RDD was unpersisted: drop its blocks from the book; returns how many."""
         slots = list(self._by_rdd.get(rdd_id, ()))
         for slot in slots:
-            self._remove(slot)
+            record = self._remove(slot)
+            if record is not None:
+                self._unpersisted.setdefault(record.key, []).append(record)
         self._removed_by_manager.update(slots)
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
+
+    def on_job_end(self) -> None:
+        """A job's end came through the listener: every task end before it has too, so no
+        task still to report read the blocks unpersisted before it."""
+        self._unpersisted.clear()
+        self.disk_copies.settle()
 
     def memory_used(self, executor_id: str, rdd_ids: set[int] | None = None) -> int:
         """Bytes in memory on an executor (of ``rdd_ids`` only, if given): O(1) / O(rdds)."""
@@ -367,7 +379,7 @@ class Ledger:
 
     def _look(self, key: Key) -> str:
         """What reading persisted partition ``key`` in a task was: a miss or a hit."""
-        records = self.locate(*key)
+        records = self.locate(*key) or self._unpersisted.get(key, [])
         if key in self._stored_since_look:
             self._stored_since_look.discard(key)  # counted as a miss when it was stored
             outcome = "miss"

@@ -416,6 +416,32 @@ def test_a_disk_copy_removed_unread_is_a_dead_write():
     assert (report["dead_writes"], report["unread_disk_copies"]) == (1, 0)
 
 
+def test_a_read_reported_after_its_rdd_was_unpersisted_is_still_a_hit_not_a_dead_write():
+    """The driver unpersists a used-up dataset as soon as the action returns; the listener
+    may deliver the job's last task ends after that. Their reads were hits (disk or memory),
+    and the disk copy they read was not a dead write — until the job's end settles it."""
+    ledger = Ledger()
+    ledger.apply_block(block(1, 0, 100, 0))
+    ledger.apply_block(block(1, 1, 100, 0))  # in memory
+    ledger.mark_spilled((1, 0, "driver"))
+    reads = RddNode(1, "r", "s", (), 2, CACHED)
+    ledger.apply_stage(StageRun(0, 0, "s", 2, (reads,), ()))  # the stage that stored them
+    ledger.apply_task(task(0, 0, 5))
+    ledger.apply_task(task(0, 1, 5))
+    ledger.apply_stage(StageRun(1, 1, "s", 2, (reads,), ()))  # the stage reading them
+    ledger.forget_rdd(1, "auto_unpersist")  # the driver, before that stage's task ends came
+    assert ledger.report()["dead_writes"] == 1  # the disk copy looks unread for now
+    ledger.apply_task(task(1, 0, 5))
+    ledger.apply_task(task(1, 1, 5))
+    report = ledger.report()
+    assert (report["disk_hits"], report["memory_hits"], report["misses"]) == (1, 1, 2)
+    assert report["dead_writes"] == 0
+    ledger.on_job_end()  # every read of the job is in: a removed copy read later is no hit
+    ledger.apply_stage(StageRun(2, 2, "s", 2, (reads,), ()))
+    ledger.apply_task(task(2, 0, 5))
+    assert (ledger.report()["disk_hits"], ledger.report()["misses"]) == (1, 3)
+
+
 def _four_spilled() -> tuple[Ledger, Engine]:
     """Spilled partitions of 10 (read by stage 3), 20 (stage 1), 30 (only by a later job)
     and 40 (never again), of 20, 30, 40 and 50 bytes on disk."""
