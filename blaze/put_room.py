@@ -17,11 +17,13 @@ stored — once per task slot its tasks *still to store* can fill. The measureme
 prediction in both directions: a first generation predicted by another site's larger
 partitions would otherwise keep its whole stage's budget too small for its own (PageRank's
 ``links``, 0.85 MB a partition, was refused memory as "larger than the budget" under a room
-kept for the 1.7 MB partitions of the edges it was built from). A partition a task stored has used its share:
-it is judged against the room its stage's remaining tasks need, not against its own share too
-(else the stage's last puts, the ones the room was kept for, are refused memory by that very
-room: on the cloud suite's kmeans and lr every 15.6 MB partition went to disk against a
-37.5 MB pool, where Spark's own MEMORY_AND_DISK keeps the last two in memory).
+kept for the 1.7 MB partitions of the edges it was built from).
+
+A partition a task stored has used its share: it is judged against the room its stage's
+remaining tasks need, not against its own share too (else the stage's last puts, the ones
+the room was kept for, are refused memory by that very room: on the cloud suite's kmeans and
+lr every 15.6 MB partition went to disk against a 37.5 MB pool, where Spark's own
+MEMORY_AND_DISK keeps the last two in memory).
 """
 
 from __future__ import annotations

@@ -25,12 +25,13 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
 - **F of later jobs** for the engine (:mod:`blaze.engine`, added to the pending reads of the
   submitted jobs): a dataset's remaining uses — uses its site had (learnt or profiled) minus
   uses so far — times the reads one use makes (the most stages a job of the site was planned
-  with reading it; the engine counts them at each job's start). When nothing is known of its site yet: as many
-  as the run of consecutive jobs that read it up to now (at least 1) — a loop's input, read by
-  every iteration, is worth more than a dataset read once. One no longer read by each job is
-  worth ``1 / (k + 1)`` after ``k`` jobs that did not read it: the longer it lies unread, the
-  less likely another read (PageRank's ``edges``, read once to build ``links``, would
-  otherwise stay worth as much as ``links`` and take its memory for the whole run).
+  with reading it; the engine counts them at each job's start). When nothing is known of its
+  site yet, the uses to come are as many as the run of consecutive jobs that read it up to
+  now (at least 1) — a loop's input, read by every iteration, is worth more than a dataset
+  read once. One no longer read by each job is worth ``1 / (k + 1)`` after ``k`` jobs that
+  did not read it: the longer it lies unread, the less likely another read (PageRank's
+  ``edges``, read once to build ``links``, would otherwise stay worth as much as ``links``
+  and take its memory for the whole run).
 """
 
 from __future__ import annotations
