@@ -1,13 +1,16 @@
 """A program of many short jobs, with and without ``spark.blaze.enabled=true``.
 
 Usage: python benchmarks/long_program.py [--jobs 2000] [--marks 100,1000,2000] [--repeats 1]
-       [--shape map|shuffle] [--smoke] [--out DIR]
+       [--shape map|shuffle|frame] [--smoke] [--out DIR]
 
 The loop a new user writes (``--shape map``, the shape the issue reported): each job caches a
 new ``base.map(...)`` generation, counts it and unpersists the previous one. ``--shape
 shuffle`` (a second shape, never tuned on): each iteration caches a ``reduceByKey`` over four
 partitions, reads it with two actions (the second a cache hit) and unpersists the previous
-one; "jobs" then counts iterations. Stock Spark runs every job in about the same time; the flag must
+one; "jobs" then counts iterations. ``--shape frame``: the DataFrame loop — each iteration
+caches the next generation of iteration state (``frame = frame.selectExpr(..).cache()``),
+counts it and unpersists the previous one; every 20 iterations the state is checkpointed
+locally so the plan stays short (as a user of such a loop does). Stock Spark runs every job in about the same time; the flag must
 not change that however long the program runs (a manager whose books or predictor fits grow
 with every generation makes each job dearer than the last).
 
@@ -71,6 +74,12 @@ CHILD = textwrap.dedent(
         if shape == "map":
             current = base.map(lambda x, j=job: x * j % 97).cache()
             current.count()
+        elif shape == "frame":
+            state = previous if previous is not None else spark.range(2000, numPartitions=2)
+            if job % 20 == 0:
+                state = state.localCheckpoint()
+            current = state.selectExpr("id", f"(id * {job}) % 97 AS v").cache()
+            current.count()
         else:
             current = base.map(lambda x, j=job: (x % 40, x * j % 1009)).reduceByKey(add, 4)
             current = current.cache()
@@ -121,7 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--marks", default="100,1000,2000")
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--shape", choices=("map", "shuffle"), default="map")
+    parser.add_argument("--shape", choices=("map", "shuffle", "frame"), default="map")
     parser.add_argument("--smoke", action="store_true", help="40 jobs, marks 20,40")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

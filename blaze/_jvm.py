@@ -155,6 +155,7 @@ class JvmBridge:
         # the method looked up once: py4j asks the JVM to resolve a static member per access
         self._lineage_walk = None if lineage_class is None else lineage_class.walk
         self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
+        self._dag_scheduler = None  # looked up at the first last_job_id
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -244,6 +245,20 @@ class JvmBridge:
                 return None
             self._dropped_counters[queue] = counter
         return int(counter.getCount())
+
+    def last_job_id(self) -> int | None:
+        """The id of the last job Spark has numbered (-1 before any; None if unreadable).
+
+        The DAGScheduler numbers jobs from 0 as they are submitted, before their start event
+        is posted; its counter (``nextJobId``, private to Spark) is one py4j call away.
+        """
+        try:
+            if self._dag_scheduler is None:
+                self._dag_scheduler = self._jsc.dagScheduler()
+            counter = self._dag_scheduler.nextJobId()
+            return int(counter if isinstance(counter, int) else counter.get()) - 1
+        except Exception:  # another Spark build: the caller waits for every event instead
+            return None
 
     def dataframe_rdd_id(self, df) -> int | None:
         """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""

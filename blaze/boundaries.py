@@ -4,14 +4,21 @@ Why here and synchronously: listener events arrive after the fact, but persistin
 dataset must happen before the job that computes it, and a dataset with no future use should
 be gone before the next job fills memory. So the wrapped PySpark entry points
 (:mod:`blaze.hooks`) call :meth:`JobBoundaries.before_job` / ``after_job`` around every
-RDD action, and ``before_dataframe_job`` before DataFrame actions. Which datasets a job reads
-comes from the Python derivation chain (pipelined steps the JVM never sees) plus one walk of
-the JVM lineage; DataFrame jobs are seen through the listener (the stages of a job that reads
-a cached DataFrame list its cached RDD).
+RDD action, and ``before_dataframe_job`` / ``after_dataframe_job`` around DataFrame actions.
+Which datasets a job reads comes from the Python derivation chain (pipelined steps the JVM
+never sees) plus one walk of the JVM lineage; DataFrame jobs are seen through the listener (the
+stages of a job that reads a cached DataFrame list its cached RDD).
+
+A superseded DataFrame generation is found when the job reading its successor starts, but it
+is unpersisted only after that job, on the program's thread: Spark's ``uncacheQuery`` rebuilds
+every cached plan containing the uncached one whose buffers are not loaded yet — the
+generation the job is computing, or one the program has just persisted — under a new RDD id,
+dropping what was stored and leaving the manager's books on the old id.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -29,6 +36,9 @@ __all__ = ["JobBoundaries"]
 
 LINEAGE_WALK_LIMIT = 400  # JVM RDDs visited per job before the walk gives up
 BOUNDARY_SYNC_S = 30.0
+# after a DataFrame action, how long to wait for its last job's start to be handled before
+# waiting for every event instead (events dropped on the way, a manager far behind)
+JOB_START_WAIT_S = 2.0
 
 
 class JobBoundaries:
@@ -61,6 +71,10 @@ class JobBoundaries:
         self._lock = lock
         self._sync = sync
         self._on_error = on_error
+        # DataFrame generations found superseded, unpersisted at the next job boundary
+        self._superseded: set[int] = set()
+        self._job_started = threading.Condition()  # the newest job whose start was handled
+        self._last_started_job = -1
 
     def before_derive(self, prev) -> None:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
@@ -129,19 +143,56 @@ class JobBoundaries:
                 )
                 for token in tokens:
                     self._persistence.auto_unpersist(token, "no future use predicted after the job")
+                self._unpersist_superseded()
                 self._registry.forget_released()
                 self._engine.invalidate_references()
         except Exception as exc:
             self._on_error("after_job", exc)
 
     def before_dataframe_job(self) -> None:
-        """A DataFrame action: let earlier jobs' events (and their unpersists) land first."""
+        """A DataFrame action: generations earlier jobs superseded go first (no wait: the
+        reads a DataFrame job's start records need no earlier event handled on this thread)."""
         if not self._policy.manages:
             return
         try:
-            self._sync(BOUNDARY_SYNC_S)
+            with self._lock:
+                self._unpersist_superseded()
         except Exception as exc:
             self._on_error("before_dataframe_job", exc)
+
+    def after_dataframe_job(self) -> None:
+        """After a DataFrame action, before the program goes on: the generations its jobs
+        superseded are unpersisted while no newer one waits to be computed.
+
+        What they superseded is known once the start of the action's last job is handled;
+        the rest of its events (tens of kB of stage descriptions for a long DataFrame plan)
+        are handled while the program goes on, as Spark's own listeners do.
+        """
+        if not self._policy.manages:
+            return
+        try:
+            last_job = self._bridge.last_job_id()
+            if last_job is None or not self._wait_for_job_start(last_job, JOB_START_WAIT_S):
+                self._sync(BOUNDARY_SYNC_S)
+            with self._lock:
+                self._unpersist_superseded()
+        except Exception as exc:
+            self._on_error("after_dataframe_job", exc)
+
+    def _wait_for_job_start(self, job_id: int, timeout_s: float) -> bool:
+        with self._job_started:
+            return self._job_started.wait_for(
+                lambda: self._last_started_job >= job_id, timeout=timeout_s
+            )
+
+    def _unpersist_superseded(self) -> None:
+        """(caller holds the lock)"""
+        if not self._superseded:
+            return
+        for token in sorted(self._superseded):
+            self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
+        self._superseded.clear()
+        self._engine.invalidate_references()
 
     def on_job_started(self, job: JobRun) -> None:
         """Listener side (worker thread): count the cached DataFrames a job reads.
@@ -150,18 +201,26 @@ class JobBoundaries:
         cached DataFrame only where the walk down from the stage's last RDDs reaches it
         before any other fully cached dataset (a cached descendant shadows its ancestors).
         """
+        try:
+            self._record_dataframe_reads(job)
+        finally:
+            with self._job_started:
+                self._last_started_job = max(self._last_started_job, job.job_id)
+                self._job_started.notify_all()
+
+    def _record_dataframe_reads(self, job: JobRun) -> None:
         if not self._policy.manages or not job.stages:
             return
         tokens: set[int] = set()
+        parents: dict[int, set[int]] = defaultdict(set)
         for stage in job.stages:
-            tokens |= self._dataframes_read(stage)
+            tokens |= self._dataframes_read(stage, parents)
         if not tokens:
             return
         dead = self._registry.tracker.record_reads(
-            tokens, auto_unpersist=self._config.auto_unpersist
+            tokens, parents=parents, auto_unpersist=self._config.auto_unpersist
         )
-        for token in dead:
-            self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
+        self._superseded |= set(dead)  # unpersisted after the job (module docstring)
         self._engine.invalidate_references()
 
     def on_job_ended(self) -> None:
@@ -174,26 +233,54 @@ class JobBoundaries:
 
         self._engine.retire_finished(held)
 
-    def _dataframes_read(self, stage) -> set[int]:
+    def _dataframes_read(self, stage, parents: dict[int, set[int]]) -> set[int]:
+        """Tokens of the cached DataFrames ``stage`` reads; ``parents`` gains, for each, the
+        nearest DataFrames below it in the stage (what it is computed from, as the Python
+        chain tells for RDDs), so iteration state is recognised on DataFrames too."""
         nodes = {n.rdd_id: n for n in stage.rdds}
         listed_as_parent = {p for n in stage.rdds for p in n.parent_ids}
         tokens: set[int] = set()
 
-        def read_through(rdd_id: int) -> tuple[int, ...]:
-            dataset = self._registry.datasets.get(rdd_id)
+        def below(rdd_id: int) -> tuple[int, ...]:
             node = nodes.get(rdd_id)
-            if dataset is not None:
-                if dataset.kind == "dataframe":
-                    tokens.add(dataset.token)
-                partitions = node.num_partitions if node is not None else 1
-                if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
-                    return ()  # read from the cache: its ancestors are not read
             return node.parent_ids if node is not None else ()
+
+        def dataframe_token(rdd_id: int) -> int | None:
+            dataset = self._registry.datasets.get(rdd_id)
+            return dataset.token if dataset is not None and dataset.kind == "dataframe" else None
+
+        def read_through(rdd_id: int) -> tuple[int, ...]:
+            if rdd_id not in self._registry.datasets:
+                return below(rdd_id)
+            token = dataframe_token(rdd_id)
+            if token is not None:
+                tokens.add(token)
+                parents[token] |= self._nearest_dataframes(below(rdd_id), below, dataframe_token)
+            node = nodes.get(rdd_id)
+            partitions = node.num_partitions if node is not None else 1
+            if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
+                return ()  # read from the cache: its ancestors are not read
+            return below(rdd_id)
 
         sinks = [rdd_id for rdd_id in nodes if rdd_id not in listed_as_parent]
         for _ in walk(sinks, read_through):
             pass
         return tokens
+
+    def _nearest_dataframes(self, starts, below, dataframe_token) -> set[int]:
+        found: set[int] = set()
+
+        def until_a_dataset(rdd_id: int) -> tuple[int, ...]:
+            if rdd_id in self._registry.datasets:
+                token = dataframe_token(rdd_id)
+                if token is not None:
+                    found.add(token)
+                return ()
+            return below(rdd_id)
+
+        for _ in walk(starts, until_a_dataset):
+            pass
+        return found
 
     # ---- which datasets a job reads ---------------------------------------------------------
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:

@@ -119,18 +119,25 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
 
 
 def _dataframe_action_wrapper(manager, original):
-    """Before the outermost DataFrame action: let earlier jobs' unpersists land first."""
+    """Around the outermost DataFrame action: earlier jobs' unpersists land first, and the
+    generations its jobs superseded are unpersisted before the program goes on."""
+
+    def boundary(step: Callable[[], None]) -> None:
+        _depth.value = 1  # what the step runs is the manager's, not the program's
+        try:
+            step()
+        finally:
+            _depth.value = 0
 
     def wrapper(self, *args, **kwargs):
         if getattr(_depth, "value", 0):
             return original(self, *args, **kwargs)
-        _depth.value = 1
+        boundary(manager.boundaries.before_dataframe_job)
         try:
-            manager.boundaries.before_dataframe_job()
+            with _user_call_site_held(self.sparkSession.sparkContext):
+                return original(self, *args, **kwargs)
         finally:
-            _depth.value = 0
-        with _user_call_site_held(self.sparkSession.sparkContext):
-            return original(self, *args, **kwargs)
+            boundary(manager.boundaries.after_dataframe_job)
 
     return _named_after(wrapper, original)
 

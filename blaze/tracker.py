@@ -244,7 +244,7 @@ class UsageTracker:
                     known is not None
                     and known.site == use.site
                     and known.generation < use.generation
-                    and known.last_job >= 0
+                    and known.uses > 0
                 ):
                     use.state = True
                     self.sites[use.site].state = True
@@ -261,10 +261,18 @@ class UsageTracker:
         self._used_now = set()
         return self._retire_after(used, auto_unpersist=auto_unpersist)
 
-    def record_reads(self, used: Iterable[int], *, auto_unpersist: bool = True) -> list[int]:
+    def record_reads(
+        self,
+        used: Iterable[int],
+        *,
+        parents: Mapping[int, Iterable[int]] | None = None,
+        auto_unpersist: bool = True,
+    ) -> list[int]:
         """Reads seen only after the fact (a DataFrame job, from the listener): count them
-        and return the managed tokens of the same sites with no predicted future use."""
+        and return the managed tokens of the same sites with no predicted future use.
+        ``parents`` as for :meth:`start_job`."""
         used_set = {t for t in used if t in self.datasets}
+        self._mark_state(used_set, parents or {})  # before this job counts as a use
         for token in used_set:
             use = self.datasets[token]
             self._count_use(use)

@@ -67,7 +67,6 @@ from lineage.events import (
     TaskRun,
     TaskStarted,
 )
-from lineage.walk import breadth_first
 
 __all__ = ["LineageDag", "PartitionObservation", "Retired", "is_python_call_site"]
 
@@ -156,6 +155,9 @@ class LineageDag:
         # rdd id -> split index -> executor id -> latest block state
         self._blocks: dict[int, dict[int, dict[str, _BlockState]]] = defaultdict(dict)
         self._unpersisted: set[int] = set()
+        # rdd -> nearest (Python call site, hops) among it and its ancestors, or None if no
+        # ancestor has one; only for RDDs whose whole ancestry is known (see ``signature``)
+        self._nearest_site: dict[int, tuple[str, int] | None] = {}
         self._ended_at: int | None = None
         self.events_applied = 0
 
@@ -211,7 +213,18 @@ class LineageDag:
                 raise TypeError(f"not a lineage event: {type(event).__name__}")
 
     def _add_rdd(self, node: RddNode) -> None:
+        old = self._rdds.get(node.rdd_id)
         self._rdds[node.rdd_id] = node
+        if old is not None and (old.parent_ids, old.call_site) != (node.parent_ids, node.call_site):
+            # a checkpoint cut the RDD's lineage: its old parents lose it as a child (so they
+            # can retire), and what was derived from its ancestry is derived again
+            for parent in set(old.parent_ids) - set(node.parent_ids):
+                siblings = self._children.get(parent)
+                if siblings is not None:
+                    siblings.discard(node.rdd_id)
+                    if not siblings:
+                        del self._children[parent]
+            self._nearest_site.clear()
         for parent in node.parent_ids:
             self._children[parent].add(node.rdd_id)
 
@@ -304,17 +317,65 @@ class LineageDag:
 
         Several RDDs share a call site (PySpark builds a PairwiseRDD, a PythonRDD and a
         ShuffledRDD for one ``reduceByKey``); the hop count tells them apart, so the same
-        ``signature`` in iteration i and i+1 marks the same step of the program.
+        ``signature`` in iteration i and i+1 marks the same step of the program. The nearest
+        ancestor wins; between equally near ones, the one reached through the earlier parent.
+
+        Why remembered per RDD: the question is asked for every RDD of every stage event, and
+        a DataFrame's lineage has no Python call site at all — a walk up each time grew with
+        every iteration of a loop (``frame = frame.select(...)``) and made each job dearer.
+        An RDD's ancestry never changes but at a checkpoint (``_add_rdd`` forgets then).
         """
         with self._lock:
             node = self._rdds.get(rdd_id)
             if node is None:
                 return ("", 0)
-            for current_id, hops in breadth_first([rdd_id], self.parents):
-                current = self._rdds.get(current_id)
-                if current is not None and is_python_call_site(current.call_site):
-                    return (current.call_site, hops)
-            return (node.call_site, 0)
+            found = self._nearest_python_site(rdd_id)
+            return found if found is not None else (node.call_site, 0)
+
+    def _nearest_python_site(self, rdd_id: int) -> tuple[str, int] | None:
+        """Derived from the parents' answers, each RDD once (caller holds the lock)."""
+        answers: dict[int, tuple[str, int] | None] = {}
+        complete: dict[int, bool] = {}
+        expanded: set[int] = set()  # waiting for its parents (a cycle back to one: no site)
+        stack = [rdd_id]
+        while stack:
+            current = stack[-1]
+            if current in answers or current in self._nearest_site:
+                stack.pop()
+                continue
+            node = self._rdds.get(current)
+            if node is None:  # not described (yet): no site, and nothing below it is final
+                answers[current], complete[current] = None, False
+                stack.pop()
+                continue
+            if is_python_call_site(node.call_site):
+                answers[current], complete[current] = (node.call_site, 0), True
+                stack.pop()
+                continue
+            parents = [p for p in node.parent_ids if p != current]
+            known = self._nearest_site
+            waiting = [p for p in parents if p not in answers and p not in known]
+            if waiting and current not in expanded:
+                expanded.add(current)
+                stack.extend(reversed(waiting))
+                continue
+            stack.pop()
+            best: tuple[str, int] | None = None
+            final = True
+            for parent in parents:
+                if parent in answers:
+                    found, final = answers[parent], final and complete[parent]
+                elif parent in known:
+                    found = known[parent]
+                else:  # on the path being walked: malformed lineage
+                    found, final = None, False
+                if found is not None and (best is None or found[1] + 1 < best[1]):
+                    best = (found[0], found[1] + 1)
+            answers[current], complete[current] = best, final
+        for current, found in answers.items():
+            if complete[current]:
+                self._nearest_site[current] = found
+        return answers[rdd_id] if rdd_id in answers else self._nearest_site[rdd_id]
 
     def by_call_site(self) -> dict[str, list[int]]:
         """RDD ids grouped by effective call site (ids ascending)."""
@@ -500,7 +561,14 @@ class LineageDag:
             ):
                 continue
             del self._rdds[rdd_id]
-            for table in (self._children, self._rdd_stages, self._first_job, self._blocks):
+            tables = (
+                self._children,
+                self._rdd_stages,
+                self._first_job,
+                self._blocks,
+                self._nearest_site,
+            )
+            for table in tables:
                 table.pop(rdd_id, None)
             self._unpersisted.discard(rdd_id)
             retired.append(rdd_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -304,6 +305,26 @@ def test_newest_state_generation_outlives_its_predicted_uses_until_superseded():
     assert tracker.future_uses(gens[2]) == 1.0
     tracker.start_job([gens[2]])
     assert tracker.finish_job() == []
+
+
+def test_dataframe_state_seen_only_through_the_listener_keeps_its_newest_generation():
+    """A program of DataFrame jobs alone: no RDD job ever starts, reads arrive afterwards."""
+    tracker = UsageTracker()
+    site = "frames.py:12"
+    gens = [tracker.register(t, site).token for t in range(4)]
+    for token in gens:
+        tracker.mark_persisted(token, managed=True)
+    assert tracker.record_reads([gens[0]]) == []  # the job computing generation 0
+    superseded = []
+    for older, newer in pairwise(gens):  # computing a generation reads the one before
+        superseded += tracker.record_reads([newer, older], parents={newer: [older]})
+    # each older generation goes once read by the job computing its successor's successor
+    assert superseded == gens[:3]
+    assert tracker.is_state_site(site)
+    # the program reads the final state after the loop, more often than any generation was
+    assert tracker.record_reads([gens[3]]) == []
+    assert tracker.record_reads([gens[3]]) == []
+    assert tracker.future_uses(gens[3]) > 0
 
 
 def test_per_iteration_dataset_of_other_data_is_unpersisted_once_its_uses_are_done():
