@@ -197,7 +197,7 @@ class LineageDag:
             elif isinstance(event, BlockEvent):
                 self._apply_block(event)
             elif isinstance(event, StageRun):
-                self._apply_stage(event, ran=True)
+                self._apply_stage(self.described(event), ran=True)
             elif isinstance(event, JobRun):
                 self._apply_job(event)
             elif isinstance(event, RddNode):
@@ -457,6 +457,22 @@ class LineageDag:
                 if best is None or rank < best[0]:
                     best = (rank, task)
         return best[1] if best else None
+
+    def described(self, stage: StageRun) -> StageRun:
+        """``stage`` with its RDD list, taken from its plan when the event came without one.
+
+        The live listener's JVM buffer sends a stage's RDDs once, in the job start that plans
+        it (``org.blazespark.EventBuffer``); no stage has an empty list otherwise.
+        """
+        if stage.rdds:
+            return stage
+        with self._lock:
+            known = self._attempts.get((stage.stage_id, stage.attempt))
+            if known is None or not known.rdds:
+                known = self._planned.get(stage.stage_id)
+            if known is None or not known.rdds:
+                return stage
+            return replace(stage, rdds=known.rdds, final_rdd_id=known.final_rdd_id)
 
     def stage(self, stage_id: int) -> StageRun | None:
         """The latest attempt of a stage that ran, else its plan from a job start."""

@@ -53,8 +53,9 @@ from typing import Any, ClassVar
 
 from blaze_errors import InputError
 from lineage.dag import LineageDag
-from lineage.events import LineageEvent
+from lineage.events import LineageEvent, StageRun
 from lineage.parse import parse_json_line
+from lineage.py4j_sockets import disable_nagle
 
 __all__ = ["QUEUE_NAME", "LineageListener"]
 
@@ -218,6 +219,7 @@ class LineageListener:
         """
         sc = _java_context(sc)
         self = object.__new__(cls)
+        self._sc = sc
         self.dag = LineageDag() if dag is None else dag
         self.errors = Counter()
         self.last_error = None
@@ -291,6 +293,9 @@ class LineageListener:
         """The drain thread: take the buffer's lines in batches and handle them in order."""
         _thread_state.in_callback = True  # waiting for the bus here would wait for itself
         try:
+            with contextlib.suppress(Exception):  # the JVM gone already: the loop ends below
+                self._buffer.buffered()  # this thread's py4j connection opens here, so
+                disable_nagle(self._sc)  # its batches (and every open one's replies) skip 40 ms
             while True:
                 try:
                     text = self._buffer.drain(DRAIN_WAIT_MS)
@@ -329,6 +334,8 @@ class LineageListener:
             with self._lock:
                 self._record.write(text if text.endswith("\n") else text + "\n")
         for record in records:
+            if isinstance(record, StageRun):
+                record = self.dag.described(record)  # its RDDs came with its job's start
             self.dag.apply(record)
             for fn in tuple(self._subscribers):
                 try:

@@ -195,6 +195,38 @@ def test_live_dag_equals_the_dag_from_sparks_own_event_log(run):
     assert run.listener.errors == {}
 
 
+def test_stage_events_cross_without_the_rdd_lists_their_job_start_carried(run):
+    """The equality above holds though the recorded stage events are slim: each stage's RDDs
+    crossed once, with its job's start, and the DAG took them from there."""
+    import json
+
+    stage_events = [
+        event
+        for event in map(json.loads, run.recorded.read_text().splitlines())
+        if event["Event"] in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted")
+    ]
+    assert stage_events and all(e["Stage Info"]["RDD Info"] == [] for e in stage_events)
+    for event in stage_events:
+        stage = run.dag.stage(event["Stage Info"]["Stage ID"])
+        assert stage.rdds and stage.final_rdd_id == stage.rdds[0].rdd_id
+
+
+def test_py4j_replies_are_sent_without_nagles_wait(run):
+    from lineage.py4j_sockets import disable_nagle
+
+    gateway = run.sc._gateway
+    field = gateway.jvm.java.lang.Class.forName("py4j.GatewayServer").getDeclaredField(
+        "connections"
+    )
+    field.setAccessible(True)
+    connections = field.get(gateway.java_gateway_server)
+    sockets = [connections.get(i).getSocket() for i in range(connections.size())]
+    assert sockets and all(s.getTcpNoDelay() for s in sockets)  # the drain thread's call
+    sockets[0].setTcpNoDelay(False)
+    assert disable_nagle(run.sc) == 1 and sockets[0].getTcpNoDelay()
+    assert disable_nagle(object()) == 0  # not a py4j gateway: left alone
+
+
 def test_blaze_lineage_reads_sparks_event_log(run, capsys):
     from blaze_cli import main
 

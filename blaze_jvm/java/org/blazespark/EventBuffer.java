@@ -1,7 +1,11 @@
 package org.blazespark;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.spark.SparkConf;
@@ -17,6 +21,8 @@ import org.apache.spark.scheduler.SparkListenerStageSubmitted;
 import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.scheduler.SparkListenerTaskStart;
 import org.apache.spark.scheduler.SparkListenerUnpersistRDD;
+import org.apache.spark.scheduler.StageInfo;
+import org.apache.spark.storage.RDDInfo;
 import org.apache.spark.util.JsonProtocol;
 import org.apache.spark.util.JsonProtocolOptions;
 
@@ -25,6 +31,12 @@ import org.apache.spark.util.JsonProtocolOptions;
  * until Python takes them in batches ({@link #drain}): one py4j call per batch instead of one
  * callback plus one call per event. Registered on its own bus queue, it is called on that
  * queue's one thread, so lines are kept in event order. Python decides what the events mean.
+ *
+ * <p>A stage's RDD list (every narrow ancestor of its RDD: for a DataFrame loop, tens of kB of
+ * JSON per stage, growing with every iteration) is sent once, in the job start that plans the
+ * stage; the stage's own submitted and completed events then come without it ({@code "RDD
+ * Info": []}, which no stage has) and Python takes the list from the job start. Attempts after
+ * the first are sent whole.
  *
  * <p>With {@code cachedStagesOnly}, task events of a stage none of whose RDDs is persisted are
  * not converted nor sent (a task end still is when it wrote shuffle data, whose timing corrects
@@ -39,6 +51,10 @@ public final class EventBuffer extends SparkListener {
   private final boolean cachedStagesOnly;
   /** Running stage attempts with a persisted RDD (touched on the bus thread only). */
   private final Set<Long> cachedStages = new HashSet<>();
+  /** Stages a sent job start described, RDD list included (touched on the bus thread only). */
+  private final Set<Integer> describedStages = new HashSet<>();
+  /** The stages each running job planned: forgotten at its end, run or skipped. */
+  private final Map<Integer, List<Integer>> jobStages = new HashMap<>();
   /** How long the bus thread waits for room before the buffer counts as stalled. */
   private static final long STALL_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -86,7 +102,8 @@ public final class EventBuffer extends SparkListener {
     return true;
   }
 
-  private void add(SparkListenerEvent event) {
+  /** Converts and holds the event; false if it was not kept (not convertible, dropped). */
+  private boolean add(SparkListenerEvent event) {
     String line;
     try {
       line = JsonProtocol.sparkEventToJsonString(event, options);
@@ -95,7 +112,7 @@ public final class EventBuffer extends SparkListener {
         conversionErrors++;
         lastError = e.toString();
       }
-      return;
+      return false;
     }
     synchronized (this) {
       try {
@@ -110,18 +127,19 @@ public final class EventBuffer extends SparkListener {
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        return;
+        return false;
       }
       if (closed) {
-        return;
+        return false;
       }
       if (lines.size() >= capacity) {
         dropped++;
-        return;
+        return false;
       }
       lines.add(line);
       buffered++;
       notifyAll();
+      return true;
     }
   }
 
@@ -221,14 +239,16 @@ public final class EventBuffer extends SparkListener {
     } catch (RuntimeException e) {
       // a malformed event: add() counts it as not convertible
     }
-    add(event);
+    add(described(event.stageInfo()) ? withoutRdds(event) : event);
   }
 
   @Override
   public void onStageCompleted(SparkListenerStageCompleted event) {
-    add(event);
+    boolean slim = described(event.stageInfo());
+    add(slim ? withoutRdds(event) : event);
     try {
       cachedStages.remove(attempt(event.stageInfo().stageId(), event.stageInfo().attemptNumber()));
+      describedStages.remove(event.stageInfo().stageId());
     } catch (RuntimeException e) {
       // a malformed event: add() counted it
     }
@@ -236,12 +256,76 @@ public final class EventBuffer extends SparkListener {
 
   @Override
   public void onJobStart(SparkListenerJobStart event) {
-    add(event);
+    if (!add(event)) {
+      return; // Python never got these RDD lists: the stages' own events carry them
+    }
+    try {
+      List<Integer> planned = new ArrayList<>();
+      var stages = event.stageInfos().iterator();
+      while (stages.hasNext()) {
+        planned.add(stages.next().stageId());
+      }
+      describedStages.addAll(planned);
+      jobStages.put(event.jobId(), planned);
+    } catch (RuntimeException e) {
+      // a malformed event: its stages are sent whole
+    }
+  }
+
+  /** Whether the first attempt of this stage had its RDD list sent in a job start. */
+  private boolean described(StageInfo info) {
+    try {
+      return info.attemptNumber() == 0 && describedStages.contains(info.stageId());
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+
+  private static StageInfo slimCopy(StageInfo info) {
+    var copy =
+        new StageInfo(
+            info.stageId(),
+            info.attemptNumber(),
+            info.name(),
+            info.numTasks(),
+            scala.collection.immutable.Seq$.MODULE$.<RDDInfo>empty(),
+            info.parentIds(),
+            "",
+            info.taskMetrics(),
+            info.taskLocalityPreferences(),
+            info.shuffleDepId(),
+            info.resourceProfileId(),
+            info.isShufflePushEnabled(),
+            info.shuffleMergerCount());
+    copy.submissionTime_$eq(info.submissionTime());
+    copy.completionTime_$eq(info.completionTime());
+    copy.failureReason_$eq(info.failureReason());
+    return copy;
+  }
+
+  private static SparkListenerEvent withoutRdds(SparkListenerStageSubmitted event) {
+    try {
+      return new SparkListenerStageSubmitted(slimCopy(event.stageInfo()), event.properties());
+    } catch (RuntimeException e) {
+      return event;
+    }
+  }
+
+  private static SparkListenerEvent withoutRdds(SparkListenerStageCompleted event) {
+    try {
+      return new SparkListenerStageCompleted(slimCopy(event.stageInfo()));
+    } catch (RuntimeException e) {
+      return event;
+    }
   }
 
   @Override
   public void onJobEnd(SparkListenerJobEnd event) {
     add(event);
+    List<Integer> planned = jobStages.remove(event.jobId());
+    if (planned != null) {
+      describedStages.removeAll(planned);
+    }
   }
 
   @Override
