@@ -144,7 +144,7 @@ class JobBoundaries:
                 for token in tokens:
                     self._persistence.auto_unpersist(token, "no future use predicted after the job")
                 self._unpersist_superseded()
-                self._registry.forget_released()
+                self._ledger.forget_computed(self._registry.forget_released())
                 self._engine.invalidate_references()
         except Exception as exc:
             self._on_error("after_job", exc)
@@ -176,6 +176,8 @@ class JobBoundaries:
                 self._sync(BOUNDARY_SYNC_S)
             with self._lock:
                 self._unpersist_superseded()
+                # as after an RDD job: the books keep the datasets the program can reach
+                self._ledger.forget_computed(self._registry.forget_released())
         except Exception as exc:
             self._on_error("after_dataframe_job", exc)
 

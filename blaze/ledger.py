@@ -91,7 +91,9 @@ class Ledger:
         self._memory_by_rdd: dict[str, Counter] = defaultdict(Counter)  # executor -> rdd -> bytes
         self._stored_since_look: set[Key] = set()
         self._promoted_since_look: dict[Key, int] = {}
-        self._computed: set[Key] = set()
+        # splits computed and stored once, per RDD (a second store is a recomputation); kept
+        # until the program can no longer reach the dataset (``forget_computed``)
+        self._computed: dict[int, set[int]] = defaultdict(set)
         self._stage_graphs: dict[int, StageGraph] = {}  # stages that read a persisted RDD
         # slots the manager took out of the book before Spark's removal event came
         self._removed_by_manager: set[Slot] = set()
@@ -213,9 +215,10 @@ class Ledger:
 
     def _count_computation(self, key: Key) -> None:
         self.counters.misses += 1
-        if key in self._computed:
+        rdd_id, split = key
+        if split in self._computed.get(rdd_id, ()):
             self.counters.recomputed_partitions += 1
-        self._computed.add(key)
+        self._computed[rdd_id].add(split)
 
     def mark_spilled(self, slot: Slot) -> None:
         """The manager moved this block to disk: free its memory in the book right away."""
@@ -267,6 +270,17 @@ class Ledger:
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
+
+    @property
+    def computed_held(self) -> int:
+        """RDDs whose computed splits the book remembers (see ``forget_computed``)."""
+        return len(self._computed)
+
+    def forget_computed(self, rdd_ids) -> None:
+        """The program can no longer reach these datasets (the registry let them go): no
+        store of theirs can come again, so a long program's book stays its live part."""
+        for rdd_id in rdd_ids:
+            self._computed.pop(rdd_id, None)
 
     def on_job_end(self) -> None:
         """A job's end came through the listener: every task end before it has too, so no

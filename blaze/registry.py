@@ -224,12 +224,13 @@ class Registry:
         released = self._released
         return lambda _ref: released.append(token)
 
-    def forget_released(self) -> None:
+    def forget_released(self) -> list[int]:
         """Drop the records of datasets the program can no longer reach (called under the
         lock at each job's end), so a program of thousands of generations keeps books only
         for its live datasets. One still persisted in Spark waits until it is unpersisted: a
-        DataFrame's cache can be matched again by a new DataFrame of the same plan."""
-        still_cached = []
+        DataFrame's cache can be matched again by a new DataFrame of the same plan. Returns
+        the RDD ids let go."""
+        still_cached, forgotten = [], []
         while self._released:
             token = self._released.popleft()
             use = self.tracker.datasets.get(token)
@@ -240,9 +241,12 @@ class Registry:
             self._objects.pop(token, None)
             for ids in (self.rdd_of_token, self._jvm_ids):
                 rdd_id = ids.pop(token, None)
-                if rdd_id is not None and self.token_by_rdd_id.get(rdd_id) == token:
-                    del self.token_by_rdd_id[rdd_id]
+                if rdd_id is not None:
+                    forgotten.append(rdd_id)
+                    if self.token_by_rdd_id.get(rdd_id) == token:
+                        del self.token_by_rdd_id[rdd_id]
         self._released.extend(still_cached)
+        return forgotten
 
     def register_dataset(self, obj, rdd_id: int, kind: str, *, managed: bool) -> ManagedDataset:
         """Record a persisted dataset under its JVM rdd id (the caller holds the lock)."""

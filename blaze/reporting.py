@@ -197,6 +197,7 @@ class Reporting:
                 "observed": self._measurements.observed,
                 "site_sizes": self._measurements.sizes,
                 "ledger": self._ledger.blocks,
+                "computed": self._ledger.computed_held,
                 "stage_graphs": self._ledger.stage_graphs_held,
                 "decision_log": len(self._explain),
                 "cost_model_rdds": self._engine.model.rdds,

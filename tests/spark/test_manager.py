@@ -567,6 +567,44 @@ def test_profile_of_another_application_is_refused_at_attach(spark, tmp_path):
     assert blaze.manager.active_manager(spark) is None
 
 
+def test_a_long_loop_of_dataframe_generations_keeps_the_managers_books_flat(
+    spark, attach, bridge
+):
+    """The DataFrame loop: each iteration caches the next generation of the state, counts it
+    and unpersists the previous one, checkpointing every 10. DataFrame actions alone (no RDD
+    job) let go of the dropped generations' records too, and the lineage a checkpoint cut
+    leaves the cost model: the books after 40 iterations are those after 20."""
+    import gc
+
+    manager = attach(policy="blaze")
+    previous, sizes, held = None, {}, {}
+    for job in range(1, 41):
+        state = previous if previous is not None else spark.range(400, numPartitions=2)
+        if job % 10 == 0:
+            state = state.localCheckpoint()
+        current = state.selectExpr("id", f"(id * {job}) % 97 AS v").cache()
+        assert current.count() == 400
+        if previous is not None:
+            previous.unpersist()
+        previous = current
+        if job > 10:
+            gc.collect()
+            manager.sync()
+            sizes[job] = manager.book_sizes()
+            held[job] = len(bridge.persistent_rdd_ids())
+    for book in ("tracker", "rdd_of_token", "datasets"):
+        assert sizes[40][book] <= sizes[20][book], (book, sizes)
+    assert sizes[40]["tracker"] < 10  # the live generations only
+    # what Spark itself still holds (the checkpoints wait for its cleaner) stays in the books;
+    # nothing else of the 20 generations between does (each added 6 RDDs before)
+    def most(first: int) -> int:  # the lineage between two checkpoints, at its longest
+        return max(sizes[job]["cost_model_rdds"] for job in range(first, first + 10))
+
+    assert most(31) <= most(11) + 3 * (held[40] - held[20]), sizes
+    assert all(sizes[job]["computed"] <= held[job] + 2 for job in (20, 40)), (sizes, held)
+    previous.unpersist()
+
+
 def test_second_attach_is_refused_while_one_is_attached(spark, attach):
     attach(policy="blaze")
     with pytest.raises(ManagerError, match="already attached"):
