@@ -567,9 +567,7 @@ def test_profile_of_another_application_is_refused_at_attach(spark, tmp_path):
     assert blaze.manager.active_manager(spark) is None
 
 
-def test_a_long_loop_of_dataframe_generations_keeps_the_managers_books_flat(
-    spark, attach, bridge
-):
+def test_a_long_loop_of_dataframe_generations_keeps_the_managers_books_flat(spark, attach, bridge):
     """The DataFrame loop: each iteration caches the next generation of the state, counts it
     and unpersists the previous one, checkpointing every 10. DataFrame actions alone (no RDD
     job) let go of the dropped generations' records too, and the lineage a checkpoint cut
@@ -595,6 +593,7 @@ def test_a_long_loop_of_dataframe_generations_keeps_the_managers_books_flat(
     for book in ("tracker", "rdd_of_token", "datasets"):
         assert sizes[40][book] <= sizes[20][book], (book, sizes)
     assert sizes[40]["tracker"] < 10  # the live generations only
+
     # what Spark itself still holds (the checkpoints wait for its cleaner) stays in the books;
     # nothing else of the 20 generations between does (each added 6 RDDs before)
     def most(first: int) -> int:  # the lineage between two checkpoints, at its longest
