@@ -4,16 +4,17 @@ Why here and synchronously: listener events arrive after the fact, but persistin
 dataset must happen before the job that computes it, and a dataset with no future use should
 be gone before the next job fills memory. So the wrapped PySpark entry points
 (:mod:`blaze.hooks`) call :meth:`JobBoundaries.before_job` / ``after_job`` around every
-RDD action, and ``before_dataframe_job`` / ``after_dataframe_job`` around DataFrame actions.
+RDD action, and ``after_dataframe_job`` after DataFrame actions.
 Which datasets a job reads comes from the Python derivation chain (pipelined steps the JVM
 never sees) plus one walk of the JVM lineage; DataFrame jobs are seen through the listener (the
 stages of a job that reads a cached DataFrame list its cached RDD).
 
 A superseded DataFrame generation is found when the job reading its successor starts, but it
-is unpersisted only after that job, on the program's thread: Spark's ``uncacheQuery`` rebuilds
-every cached plan containing the uncached one whose buffers are not loaded yet — the
+is unpersisted only after the action, on the program's thread: Spark's ``uncacheQuery``
+rebuilds every cached plan containing the uncached one whose buffers are not loaded yet — the
 generation the job is computing, or one the program has just persisted — under a new RDD id,
-dropping what was stored and leaving the manager's books on the old id.
+dropping what was stored and leaving the manager's books on the old id. Right after an action
+the generations it computed are loaded, and the program has persisted nothing new since.
 """
 
 from __future__ import annotations
@@ -148,17 +149,6 @@ class JobBoundaries:
                 self._engine.invalidate_references()
         except Exception as exc:
             self._on_error("after_job", exc)
-
-    def before_dataframe_job(self) -> None:
-        """A DataFrame action: generations earlier jobs superseded go first (no wait: the
-        reads a DataFrame job's start records need no earlier event handled on this thread)."""
-        if not self._policy.manages:
-            return
-        try:
-            with self._lock:
-                self._unpersist_superseded()
-        except Exception as exc:
-            self._on_error("before_dataframe_job", exc)
 
     def after_dataframe_job(self) -> None:
         """After a DataFrame action, before the program goes on: the generations its jobs

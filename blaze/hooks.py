@@ -119,25 +119,21 @@ def _job_wrapper(manager, original, rdd_of: Callable[..., Any]):
 
 
 def _dataframe_action_wrapper(manager, original):
-    """Around the outermost DataFrame action: earlier jobs' unpersists land first, and the
-    generations its jobs superseded are unpersisted before the program goes on."""
-
-    def boundary(step: Callable[[], None]) -> None:
-        _depth.value = 1  # what the step runs is the manager's, not the program's
-        try:
-            step()
-        finally:
-            _depth.value = 0
+    """After the outermost DataFrame action: the generations its jobs superseded are
+    unpersisted before the program goes on (:mod:`blaze.boundaries`)."""
 
     def wrapper(self, *args, **kwargs):
         if getattr(_depth, "value", 0):
             return original(self, *args, **kwargs)
-        boundary(manager.boundaries.before_dataframe_job)
         try:
             with _user_call_site_held(self.sparkSession.sparkContext):
                 return original(self, *args, **kwargs)
         finally:
-            boundary(manager.boundaries.after_dataframe_job)
+            _depth.value = 1  # what the step runs is the manager's, not the program's
+            try:
+                manager.boundaries.after_dataframe_job()
+            finally:
+                _depth.value = 0
 
     return _named_after(wrapper, original)
 

@@ -245,6 +245,23 @@ class Persistence:
         self._explain.record(
             "auto_unpersist", rdd=dataset.rdd_id, kind=dataset.kind, site=dataset.site, rule=why
         )
+        if dataset.kind == "dataframe":
+            self._follow_rebuilt_dataframes()
+
+    def _follow_rebuilt_dataframes(self) -> None:
+        """Uncaching a DataFrame makes Spark rebuild, under a new RDD id, every cached plan
+        containing it whose buffers are not loaded (one persisted and not computed yet): the
+        books follow those to their new ids (caller holds the lock)."""
+        for dataset in list(self._registry.datasets.values()):
+            if dataset.kind != "dataframe" or self._ledger.cached_partitions(dataset.rdd_id):
+                continue
+            obj = dataset.ref() if dataset.ref is not None else None
+            rdd_id = self._bridge.dataframe_rdd_id(obj) if obj is not None else None
+            if rdd_id is not None and rdd_id != dataset.rdd_id:
+                old = dataset.rdd_id
+                self._registry.rekey(old, rdd_id)
+                self._measurements.forget_rdd(old)
+                self._engine.refresh(rdd_id)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
         """An RDD is no longer persisted: every book lets go of its blocks."""

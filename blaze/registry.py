@@ -290,5 +290,16 @@ class Registry:
     def managed_ids(self) -> set[int]:
         return {rid for rid, d in self.datasets.items() if d.managed}
 
+    def rekey(self, old_rdd_id: int, new_rdd_id: int) -> None:
+        """Spark rebuilt a cached DataFrame under a new RDD id (``uncacheQuery`` of a plan it
+        contains, while its own buffers were not loaded): the dataset follows its new id."""
+        dataset = self.datasets.pop(old_rdd_id)
+        dataset.rdd_id = new_rdd_id
+        self.datasets[new_rdd_id] = dataset
+        if self.token_by_rdd_id.get(old_rdd_id) == dataset.token:
+            del self.token_by_rdd_id[old_rdd_id]
+        self.token_by_rdd_id[new_rdd_id] = dataset.token
+        self.rdd_of_token[dataset.token] = new_rdd_id
+
     def by_token(self, token: int | None) -> list[ManagedDataset]:
         return [d for d in self.datasets.values() if d.token == token]

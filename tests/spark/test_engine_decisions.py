@@ -221,6 +221,34 @@ def test_dead_rdd_and_dataframe_generations_are_unpersisted_before_the_next_job(
     assert kinds == {"dataframe"}
 
 
+def test_a_dataframe_persisted_before_its_base_is_unpersisted_is_followed_to_its_new_rdd(
+    spark, attach, bridge
+):
+    """Unpersisting a superseded generation makes Spark rebuild, under a new RDD id, a cached
+    DataFrame made from it and not computed yet: the manager's books follow it there."""
+    manager = attach(policy="blaze")
+    frame, frames, sides = spark.range(2000).selectExpr("id", "id * 1.0 AS v"), [], []
+    for i in range(5):
+        frame = frame.selectExpr("id", "v * 0.5 + 1.0 AS v").persist(blaze.BLAZE)
+        frame.count()
+        frames.append(frame)
+        if i == 2:  # a side dataset on each generation still cached, not computed yet; the
+            # next generations supersede the one it comes from
+            sides = [
+                f.selectExpr("id", f"v + {n}.0 AS w").persist(blaze.BLAZE)
+                for n, f in enumerate(frames)
+                if bridge.dataframe_rdd_id(f) is not None
+            ]
+            booked = [manager.explain(side)["rdd"] for side in sides]
+    now = [bridge.dataframe_rdd_id(side) for side in sides]
+    assert any(n != b for n, b in zip(now, booked, strict=True))  # Spark rebuilt one at least
+    assert [manager.explain(side)["rdd"] for side in sides] == now
+    for side in sides:
+        assert side.selectExpr("sum(w)").collect()[0][0] > 0
+        stored = manager.explain(side)["partitions"]
+        assert stored and all(p["state"] == "MEMORY" for p in stored.values())
+
+
 def test_report_counters_agree_with_spark_and_the_program(sc, attach, bridge, tmp_path):
     path = tmp_path / "decisions.jsonl"
     manager = attach(policy="blaze", explain_path=str(path))
