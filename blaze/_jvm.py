@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blaze._plugin_jvm import plugin_class
+from blaze.sparklog import JvmLog
 from lineage.events import StorageLevelInfo
 from lineage.walk import walk
 
@@ -32,7 +33,6 @@ __all__ = [
     "BlockStatus",
     "ExecutorStorage",
     "JvmBridge",
-    "JvmLog",
     "parse_block_statuses",
     "parse_storage_level",
     "set_call_site",
@@ -177,7 +177,7 @@ class JvmBridge:
 
     def log4j(self, name: str) -> JvmLog:
         """The driver JVM's log4j logger ``name`` (Spark's own logging)."""
-        return JvmLog(self._jvm, name)
+        return JvmLog(self._jvm.org.apache.logging.log4j.LogManager.getLogger(name))
 
     def conf(self) -> dict[str, str]:
         """The SparkContext's conf as a dict (one call; the JVM SparkConf is authoritative)."""
@@ -382,28 +382,3 @@ class JvmBridge:
         finally:
             infos.unlock(block_id, empty)
         return read
-
-
-class JvmLog:
-    """One log4j logger of the driver JVM (Spark's own logging), by name.
-
-    Why log4j and not Python's stderr: under ``spark-submit`` the Python driver's stderr is
-    merged into the program's stdout, so anything printed there changes the program's output;
-    log4j lines go wherever Spark's own lines go (its console appender on the JVM's stderr,
-    or the files a cluster's log4j2.properties names) and obey ``sc.setLogLevel``.
-    """
-
-    LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
-
-    def __init__(self, jvm, name: str) -> None:
-        self._logger = jvm.org.apache.logging.log4j.LogManager.getLogger(name)
-
-    def write(self, level: str, message: str) -> None:
-        """``level`` one of :attr:`LEVELS`; raises py4j errors when the JVM is gone."""
-        if level not in self.LEVELS:
-            raise ValueError(f"log4j level must be one of {self.LEVELS}, got {level!r}")
-        getattr(self._logger, level)(message)
-
-    def enabled(self, level: str) -> bool:
-        """Whether log4j would print ``level`` (skip formatting and the call otherwise)."""
-        return bool(getattr(self._logger, f"is{level.capitalize()}Enabled")())

@@ -13,9 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from blaze._jvm import JvmLog
-
-__all__ = ["SparkLogHandler", "install"]
+__all__ = ["JvmLog", "SparkLogHandler", "install"]
 
 _LEVELS = (
     (logging.ERROR, "error"),
@@ -23,6 +21,31 @@ _LEVELS = (
     (logging.INFO, "info"),
     (logging.DEBUG, "debug"),
 )
+
+
+class JvmLog:
+    """One log4j logger of the driver JVM (Spark's own logging), by name.
+
+    Why log4j and not Python's stderr: under ``spark-submit`` the Python driver's stderr is
+    merged into the program's stdout, so anything printed there changes the program's output;
+    log4j lines go wherever Spark's own lines go (its console appender on the JVM's stderr,
+    or the files a cluster's log4j2.properties names) and obey ``sc.setLogLevel``.
+    """
+
+    LEVELS = ("trace", "debug", "info", "warn", "error", "fatal")
+
+    def __init__(self, logger) -> None:
+        self._logger = logger  # the py4j handle of a log4j Logger (JvmBridge.log4j)
+
+    def write(self, level: str, message: str) -> None:
+        """``level`` one of :attr:`LEVELS`; raises py4j errors when the JVM is gone."""
+        if level not in self.LEVELS:
+            raise ValueError(f"log4j level must be one of {self.LEVELS}, got {level!r}")
+        getattr(self._logger, level)(message)
+
+    def enabled(self, level: str) -> bool:
+        """Whether log4j would print ``level`` (skip formatting and the call otherwise)."""
+        return bool(getattr(self._logger, f"is{level.capitalize()}Enabled")())
 
 
 def log4j_level(levelno: int) -> str:
