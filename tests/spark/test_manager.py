@@ -594,12 +594,12 @@ def test_a_long_loop_of_dataframe_generations_keeps_the_managers_books_flat(spar
         assert sizes[40][book] <= sizes[20][book], (book, sizes)
     assert sizes[40]["tracker"] < 10  # the live generations only
 
-    # what Spark itself still holds (the checkpoints wait for its cleaner) stays in the books;
-    # nothing else of the 20 generations between does (each added 6 RDDs before)
+    # what Spark itself still holds (the checkpoints wait for its cleaner, a few RDDs each)
+    # stays in the books; the 20 generations between do not (they added ~120 RDDs before)
     def most(first: int) -> int:  # the lineage between two checkpoints, at its longest
         return max(sizes[job]["cost_model_rdds"] for job in range(first, first + 10))
 
-    assert most(31) <= most(11) + 3 * (held[40] - held[20]), sizes
+    assert most(31) - most(11) < 30, sizes
     assert all(sizes[job]["computed"] <= held[job] + 2 for job in (20, 40)), (sizes, held)
     previous.unpersist()
 
