@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from blaze.config import BlazeConfig
 from blaze.engine import Engine
@@ -144,9 +144,7 @@ class JobBoundaries:
                 )
                 for token in tokens:
                     self._persistence.auto_unpersist(token, "no future use predicted after the job")
-                self._unpersist_superseded()
-                self._ledger.forget_computed(self._registry.forget_released())
-                self._engine.invalidate_references()
+                self._after_action()
         except Exception as exc:
             self._on_error("after_job", exc)
 
@@ -165,26 +163,24 @@ class JobBoundaries:
             if last_job is None or not self._wait_for_job_start(last_job, JOB_START_WAIT_S):
                 self._sync(BOUNDARY_SYNC_S)
             with self._lock:
-                self._unpersist_superseded()
-                # as after an RDD job: the books keep the datasets the program can reach
-                self._ledger.forget_computed(self._registry.forget_released())
+                self._after_action()
         except Exception as exc:
             self._on_error("after_dataframe_job", exc)
+
+    def _after_action(self) -> None:
+        """What the end of any action lets go (caller holds the lock): the generations its
+        jobs superseded, and the records of datasets the program can no longer reach."""
+        for token in sorted(self._superseded):
+            self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
+        self._superseded.clear()
+        self._ledger.forget_computed(self._registry.forget_released())
+        self._engine.invalidate_references()
 
     def _wait_for_job_start(self, job_id: int, timeout_s: float) -> bool:
         with self._job_started:
             return self._job_started.wait_for(
                 lambda: self._last_started_job >= job_id, timeout=timeout_s
             )
-
-    def _unpersist_superseded(self) -> None:
-        """(caller holds the lock)"""
-        if not self._superseded:
-            return
-        for token in sorted(self._superseded):
-            self._persistence.auto_unpersist(token, "superseded by a newer generation of its site")
-        self._superseded.clear()
-        self._engine.invalidate_references()
 
     def on_job_started(self, job: JobRun) -> None:
         """Listener side (worker thread): count the cached DataFrames a job reads.
@@ -237,6 +233,10 @@ class JobBoundaries:
             node = nodes.get(rdd_id)
             return node.parent_ids if node is not None else ()
 
+        def registered_token(rdd_id: int) -> int | None:
+            dataset = self._registry.datasets.get(rdd_id)
+            return dataset.token if dataset is not None else None
+
         def dataframe_token(rdd_id: int) -> int | None:
             dataset = self._registry.datasets.get(rdd_id)
             return dataset.token if dataset is not None and dataset.kind == "dataframe" else None
@@ -247,7 +247,7 @@ class JobBoundaries:
             token = dataframe_token(rdd_id)
             if token is not None:
                 tokens.add(token)
-                parents[token] |= self._nearest_dataframes(below(rdd_id), below, dataframe_token)
+                parents[token] |= _nearest_datasets(below(rdd_id), below, registered_token)
             node = nodes.get(rdd_id)
             partitions = node.num_partitions if node is not None else 1
             if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
@@ -258,21 +258,6 @@ class JobBoundaries:
         for _ in walk(sinks, read_through):
             pass
         return tokens
-
-    def _nearest_dataframes(self, starts, below, dataframe_token) -> set[int]:
-        found: set[int] = set()
-
-        def until_a_dataset(rdd_id: int) -> tuple[int, ...]:
-            if rdd_id in self._registry.datasets:
-                token = dataframe_token(rdd_id)
-                if token is not None:
-                    found.add(token)
-                return ()
-            return below(rdd_id)
-
-        for _ in walk(starts, until_a_dataset):
-            pass
-        return found
 
     # ---- which datasets a job reads ---------------------------------------------------------
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
@@ -307,14 +292,33 @@ class JobBoundaries:
                 # walked above says which datasets lie between (an edge straight to the end
                 # would read as the job reaching it without going through them)
                 continue
-
-            def through_unknown(parent: int, token: int = token) -> tuple[int, ...]:
-                parent_token = self._registry.token_by_rdd_id.get(parent)
-                if parent_token is not None and parent_token != token:
-                    parents[token].add(parent_token)
-                    return ()
-                return graph.get(parent, ())
-
-            for _ in walk(graph[rdd_id], through_unknown):
-                pass
+            parents[token] |= _nearest_datasets(
+                graph[rdd_id],
+                lambda parent: graph.get(parent, ()),
+                self._registry.token_by_rdd_id.get,
+                own=token,
+            )
         return used, parents
+
+
+def _nearest_datasets(
+    starts: Iterable[int],
+    parents_of: Callable[[int], Iterable[int]],
+    token_of: Callable[[int], int | None],
+    *,
+    own: int | None = None,
+) -> set[int]:
+    """Tokens of the first datasets met going up from ``starts`` through RDDs of no dataset
+    (or of ``own``, the dataset whose parents these are): the datasets it is derived from."""
+    found: set[int] = set()
+
+    def up(rdd_id: int) -> Iterable[int]:
+        token = token_of(rdd_id)
+        if token is not None and token != own:
+            found.add(token)
+            return ()
+        return parents_of(rdd_id)
+
+    for _ in walk(starts, up):
+        pass
+    return found

@@ -253,11 +253,14 @@ class Registry:
         token = self.token_of(obj)
         site = self.tracker.datasets[token].site
         dataset = ManagedDataset(rdd_id, token, site, kind, weakref.ref(obj), managed)
-        self.datasets[rdd_id] = dataset
-        self.token_by_rdd_id[rdd_id] = token
-        self.rdd_of_token[token] = rdd_id
+        self._index(dataset)
         self.tracker.mark_persisted(token, managed=managed)
         return dataset
+
+    def _index(self, dataset: ManagedDataset) -> None:
+        self.datasets[dataset.rdd_id] = dataset
+        self.token_by_rdd_id[dataset.rdd_id] = dataset.token
+        self.rdd_of_token[dataset.token] = dataset.rdd_id
 
     # ---- questions -----------------------------------------------------------------------
     def site_of(self, rdd_id: int) -> str | None:
@@ -294,12 +297,10 @@ class Registry:
         """Spark rebuilt a cached DataFrame under a new RDD id (``uncacheQuery`` of a plan it
         contains, while its own buffers were not loaded): the dataset follows its new id."""
         dataset = self.datasets.pop(old_rdd_id)
-        dataset.rdd_id = new_rdd_id
-        self.datasets[new_rdd_id] = dataset
         if self.token_by_rdd_id.get(old_rdd_id) == dataset.token:
             del self.token_by_rdd_id[old_rdd_id]
-        self.token_by_rdd_id[new_rdd_id] = dataset.token
-        self.rdd_of_token[dataset.token] = new_rdd_id
+        dataset.rdd_id = new_rdd_id
+        self._index(dataset)
 
     def by_token(self, token: int | None) -> list[ManagedDataset]:
         return [d for d in self.datasets.values() if d.token == token]
