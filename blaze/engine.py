@@ -64,12 +64,18 @@ class Engine:
         )
         self._site_of = site_of
         self._job_reads = job_reads
+        # what each RDD's spec was last built from: a refresh that finds the same inputs
+        # builds nothing (most refreshes, in a program whose stages list long lineages)
+        self._spec_inputs: dict[int, tuple] = {}
+        # the RDD list each planned stage was learnt with at its job's start
+        self._planned: dict[int, tuple] = {}
 
     # ---- records in ------------------------------------------------------------------------
     def on_job(self, job: JobRun) -> None:
         if job.succeeded is None:  # the start: every planned stage, skipped ones included
             for stage in job.stages:
                 self._learn(stage)
+                self._planned[stage.stage_id] = stage.rdds
             self.model.set_current_job(job.job_id)
             # Spark numbers jobs and stages from 0 in submission order: how far stage ids
             # advance per job so far (MRD places a later job's read that many stages on)
@@ -92,7 +98,13 @@ class Engine:
                 self._job_reads(rdd_id, len(self.model.reference_stages((rdd_id, 0))))
 
     def on_stage(self, stage: StageRun) -> None:
-        self._learn(stage)
+        if stage.attempt == 0 and self._planned.get(stage.stage_id) == stage.rdds:
+            # the RDDs its job's start listed (Spark describes both from the same RDDs): the
+            # specs were built then, and what changed since (an unpersist, a registration)
+            # refreshed them where it happened
+            self.model.last_stage = max(self.model.last_stage, stage.stage_id)
+        else:
+            self._learn(stage)
         if not stage.completed:
             self.model.current_stage = max(self.model.current_stage, stage.stage_id)
         elif stage.failure_reason is None:
@@ -114,9 +126,24 @@ class Engine:
     def refresh(self, rdd_id: int) -> None:
         """Re-read one RDD's spec from the DAG (a no-op when nothing changed); also when a
         dataset is registered after Spark described its RDD (its site is known now)."""
-        spec = rdd_spec(self.dag, rdd_id, site=self._site_of(rdd_id))
+        site = self._site_of(rdd_id)
+        dag = self.dag
+        node = dag.node(rdd_id)
+        if node is None:
+            return
+        inputs = (
+            node,
+            dag.stages_of(rdd_id),
+            dag.first_job_of(rdd_id),
+            dag.is_unpersisted(rdd_id),
+            site if site is not None else dag.signature(rdd_id),
+        )
+        if self._spec_inputs.get(rdd_id) == inputs and rdd_id in self.model.rdds:
+            return
+        spec = rdd_spec(dag, rdd_id, site=site)
         if spec is not None:
             self.model.add_rdd(spec)
+            self._spec_inputs[rdd_id] = inputs
 
     def on_location(self, key: PartitionKey, memory: int, disk: int) -> None:
         """Where the partition is now (summed over executors) and its measured size."""
@@ -169,6 +196,9 @@ class Engine:
                 self.refresh(rdd_id)  # its finished stages left its spec
         for rdd_id in retired.rdds:
             self.model.remove_rdd(rdd_id)
+            self._spec_inputs.pop(rdd_id, None)
+        for stage_id in retired.stages:
+            self._planned.pop(stage_id, None)
         self.model.forget_stages(retired.stages)
         return retired
 
@@ -177,8 +207,12 @@ class Engine:
         self.model.set_disk(disk)
 
     def forget(self, rdd_id: int, splits) -> None:
+        """The RDD is no longer persisted: its stored partitions are gone, and its spec no
+        longer stops R and the reference search there."""
         for split in splits:
             self.model.set_location((rdd_id, split), Location.NONE)
+        if rdd_id in self.model.rdds:
+            self.refresh(rdd_id)
 
     # ---- questions out ---------------------------------------------------------------------
     def cost(self, key: PartitionKey, on_disk: bool = False) -> PartitionCost:

@@ -279,6 +279,15 @@ class DatasetPredictor:
         """(size fit, time fit) from iterations < ``before`` (all if None)."""
         if before in self._fits:
             return self._fits[before]
+        if (
+            before is not None
+            and None in self._fits
+            and all(iteration < before for iteration, _ in self.points)
+        ):
+            # every point is older than ``before``: the fit of all of them is that fit (the
+            # score of a new iteration's first partition reuses the fit its prediction used)
+            self._fits[before] = self._fits[None]
+            return self._fits[before]
         rows = [
             (iteration, scale, p.mean_size, p.mean_time)
             for (iteration, scale), p in self.points.items()

@@ -181,3 +181,26 @@ def test_a_long_program_keeps_a_bounded_history_and_refits_once_per_new_observat
     assert len(bank.errors) <= predict.ERROR_WINDOW
     assert bank.error_report()["overall"]["predictions"] == 1999
     assert bank.locate(10 + 1999) == ("site", 1999)  # iteration numbers still count all
+
+
+def test_the_score_of_a_new_generation_reuses_the_fit_its_prediction_was_made_with(monkeypatch):
+    """The manager predicts a generation when the program persists it, then scores that
+    prediction when its first partition is stored: both are fits of the same older points,
+    so the second is not fitted again — and scores the very prediction that was made."""
+    import costmodel.predict as predict
+
+    fits = []
+    real = predict.fit_growth
+    monkeypatch.setattr(predict, "fit_growth", lambda *a, **k: fits.append(1) or real(*a, **k))
+    bank = Predictors()
+    made = []
+    for generation in range(40):
+        before = len(fits)
+        guess = bank.predict("site", split=0)  # at persist
+        size = 1000.0 * (1.05**generation)
+        bank.observe_rdd(10 + generation, "site", 0, size, 2.0 + generation)  # stored
+        if guess is not None:
+            made.append(guess.size_bytes)
+            assert len(fits) - before <= 2  # size and time fits, for both questions
+    scored = [record.predicted_size for record in bank.errors]
+    assert scored == pytest.approx(made[: len(scored)]) and len(scored) == len(made)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blaze.engine import Engine
 from blaze.explain import DecisionLog, read_decision_log, write_decision_log
 from blaze.ledger import Ledger
 from blaze.policies import get_manager_policy
 from blaze_errors import InputError
+from costmodel.adapter import rdd_spec
 from costmodel.disk import DiskCost
 from costmodel.policies import PartitionState
 from costmodel.types import Location
@@ -17,6 +20,7 @@ from lineage.events import (
     BlockEvent,
     JobRun,
     RddNode,
+    RddUnpersisted,
     StageRun,
     StorageLevelInfo,
     TaskRun,
@@ -253,3 +257,57 @@ def test_a_job_start_counts_the_stages_planned_to_read_each_dataset():
     join, update = stage(1, node(2, [1]), ranks), stage(2, node(3, [1]), ranks)
     start_job(eng, 1, join, update, stage(3, node(4)))  # after the shuffle: no read
     assert counted == [(1, 2)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["job", "retry", "unpersist", "persist", "end"]),
+            st.lists(st.integers(0, 7), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_engine_keeps_every_spec_as_the_dag_describes_it_now(steps):
+    """The engine rebuilds an RDD's spec only when what it is built from changed (a stage
+    event repeating its job's plan, most refreshes, builds nothing): whatever the order of
+    job starts, retried stages, persists, unpersists and job ends, every spec it holds is
+    the one the one builder makes from the DAG at that moment."""
+    eng = engine()
+    levels = dict.fromkeys(range(8), False)
+    open_jobs: list[tuple[int, StageRun]] = []
+    next_stage = next_job = 0
+
+    def described(rdd_id):  # RDD i's parent is i - 1: every stage lists a narrow chain
+        return node(rdd_id, [rdd_id - 1] if rdd_id else [], cached=levels[rdd_id], parts=2)
+
+    def check():
+        for rdd_id, spec in eng.model.rdds.items():
+            assert spec == rdd_spec(eng.dag, rdd_id), rdd_id
+
+    for kind, rdds in steps:
+        chain = tuple(described(r) for r in range(max(rdds), -1, -1))
+        if kind == "job":
+            planned = stage(next_stage, *chain, tasks=2)
+            start_job(eng, next_job, planned, submit=0)
+            on_stage(eng, StageRun(**{**planned.__dict__}))  # submitted: the plan's list
+            open_jobs.append((next_job, planned))
+            next_stage, next_job = next_stage + 1, next_job + 1
+        elif kind == "retry" and open_jobs:  # a new attempt, described afresh
+            _, planned = open_jobs[-1]
+            on_stage(eng, StageRun(planned.stage_id, 1, "retry", 2, chain, ()))
+        elif kind in ("persist", "unpersist"):
+            for rdd_id in rdds:
+                levels[rdd_id] = kind == "persist"
+                if kind == "unpersist":
+                    eng.dag.apply(RddUnpersisted(rdd_id))
+                    eng.forget(rdd_id, ())  # as the manager's books do on the record
+        elif kind == "end" and open_jobs:
+            job_id, planned = open_jobs.pop(0)
+            on_stage(eng, StageRun(**{**planned.__dict__, "completed": True}))
+            eng.dag.apply(JobRun(job_id, (planned.stage_id,), succeeded=True))
+            eng.on_job(JobRun(job_id, (planned.stage_id,), succeeded=True))
+            eng.retire_finished(lambda rdd_id: levels[rdd_id])
+        check()
