@@ -257,6 +257,10 @@ def _combine(
             parts.append(json.loads(Path(path).read_text()))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read part {Path(path).name}: {exc}") from None
+    # in the order they were made (each part's facts say when it started): a repeat part,
+    # made with --resume into an earlier part's --out, then follows the part it repeats
+    # however the paths are given (a shell glob sorts ``P_repeats`` before ``P_results``)
+    parts.sort(key=lambda part: part.get("facts", {}).get("started_utc", ""))
     results = combine_parts(parts)
     write_results(results, results_dir, stem)
     plot_results(results, results_dir, stem)

@@ -6,9 +6,12 @@ The engine reads the application's lineage from the listener's
 event). Every RDD spec comes from :func:`costmodel.adapter.rdd_spec`, the builder replayed
 logs use too; the listener has applied a record to the DAG before the engine sees it.
 
-- a job start or stage event refreshes the specs of the RDDs it lists (parents, stages,
-  shuffle boundary, persisted flag, first job) and marks stages submitted, completed or
-  (at the job's end) skipped;
+- a job start refreshes the specs of the RDDs its planned stages list (parents, stages,
+  shuffle boundary, persisted flag, first job); a stage event refreshes them again only
+  when its RDD list is not the one its job's start planned (a retry, or a stage Spark
+  described anew) — what changes in between (an unpersist, a registration) refreshes the
+  spec where it happens; stage events mark stages submitted or completed, and a job's end
+  marks its planned stages that never ran as skipped;
 - a task start marks the stage as reading its split now (F stops counting it);
 - a block event sets the partition's location and measured size;
 - a partition's own compute time comes from :mod:`lineage.timing` (the wall time of the

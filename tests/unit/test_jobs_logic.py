@@ -519,6 +519,18 @@ def _part(tmp_path, name, program, times, scale=0.01, footprint=5 << 20, **plan)
     return json.loads(json.dumps(build_results(outcome)))
 
 
+def _repeat_runs(times, resumed=()):
+    """Run records of ``{(job, policy): [seconds per repeat]}``; the ``(policy, repeat)``
+    cells in ``resumed`` are marked as taken over from an earlier part's ``--out``."""
+    return [
+        {"job": job, "policy": policy, "status": "ok", "repeat": repeat, "seconds": t}
+        | {"disk_bytes_written": 0}
+        | ({"resumed": True} if (policy, repeat) in resumed else {})
+        for (job, policy), seconds in times.items()
+        for repeat, t in enumerate(seconds)
+    ]
+
+
 def test_a_repeat_part_joins_its_new_runs_to_the_cells_it_repeats(tmp_path):
     """Repeats of mem_disk and blaze of a program an earlier part ran, made with --resume into
     its --out (so their first repeat is the earlier part's own run): the medians of those
@@ -527,21 +539,14 @@ def test_a_repeat_part_joins_its_new_runs_to_the_cells_it_repeats(tmp_path):
     mixing repeats and new programs is refused with one line."""
     from jobs.report import combine_parts, markdown_results
 
-    def runs(times, resumed=()):
-        return [
-            {"job": job, "policy": policy, "status": "ok", "repeat": repeat, "seconds": t}
-            | {"disk_bytes_written": 0}
-            | ({"resumed": True} if (policy, repeat) in resumed else {})
-            for (job, policy), seconds in times.items()
-            for repeat, t in enumerate(seconds)
-        ]
-
     once = {("lr.common", p): [t] for p, t in (("spark", 120), ("mem_disk", 40), ("blaze", 44))}
-    first = _part(tmp_path, "a", "lr", runs(once), repeats=1)
+    first = _part(tmp_path, "a", "lr", _repeat_runs(once), repeats=1)
     again = {("lr.common", "mem_disk"): [40, 41, 39], ("lr.common", "blaze"): [44, 38, 39]}
     resumed = {("mem_disk", 0), ("blaze", 0)}
-    repeat = _part(tmp_path, "a", "lr", runs(again, resumed), policies="mem_disk,blaze", repeats=3)
-    km = _part(tmp_path, "b", "kmeans", runs({("kmeans.common", "spark"): [60]}), repeats=1)
+    repeat = _part(
+        tmp_path, "a", "lr", _repeat_runs(again, resumed), policies="mem_disk,blaze", repeats=3
+    )
+    km = _part(tmp_path, "b", "kmeans", _repeat_runs({("kmeans.common", "spark"): [60]}), repeats=1)
     combined = combine_parts([first, km, repeat])
     rows = combined["medians"]["lr.common"]
     assert (rows["blaze"]["runs"], rows["blaze"]["seconds"]) == (3, 39)
@@ -551,10 +556,12 @@ def test_a_repeat_part_joins_its_new_runs_to_the_cells_it_repeats(tmp_path):
     assert combined["parts"][2]["repeat_of"] == [1] and combined["parts"][2]["repeats"] == 3
     assert "median of 1–3 runs per cell" in markdown_results(combined)
 
-    bigger = _part(tmp_path, "a", "lr", runs(again, resumed), footprint=6 << 20, repeats=3)
+    bigger = _part(tmp_path, "a", "lr", _repeat_runs(again, resumed), footprint=6 << 20, repeats=3)
     with pytest.raises(InputError, match="part 2 repeats lr with another footprint"):
         combine_parts([first, bigger])
-    elsewhere = _part(tmp_path, "c", "lr", runs(again), policies="mem_disk,blaze", repeats=3)
+    elsewhere = _part(
+        tmp_path, "c", "lr", _repeat_runs(again), policies="mem_disk,blaze", repeats=3
+    )
     with pytest.raises(InputError, match=r"another run of lr\.common / mem_disk repeat 1"):
         combine_parts([first, elsewhere])
     both = dict(repeat, footprints_bytes={"lr": 5 << 20, "svdpp": 1})
@@ -631,6 +638,39 @@ def test_the_suite_script_combines_part_files_and_states_how_each_was_made(tmp_p
     assert (out / "suite.md").is_file() and (out / "suite_time.png").stat().st_size > 1000
     missing = ["--results", str(out), "--combine", str(tmp_path / "nope.json")]
     assert bench_jobs.main(missing) == 2
+
+
+def test_the_suite_script_combines_parts_in_the_order_they_were_made(tmp_path):
+    """A shell glob names ``lr_repeats_results.json`` before ``lr_results.json``; the script
+    combines the parts in the order they were made (each part's facts say when it started),
+    so a repeat part follows the part it repeats however the paths are given."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
+    spec = importlib.util.spec_from_file_location("bench_jobs", script)
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    once = {("lr.common", p): [t] for p, t in (("spark", 120), ("mem_disk", 40), ("blaze", 44))}
+    base = _part(tmp_path, "a", "lr", _repeat_runs(once), repeats=1)
+    again = {("lr.common", "mem_disk"): [40, 41, 39], ("lr.common", "blaze"): [44, 38, 39]}
+    resumed = {("mem_disk", 0), ("blaze", 0)}
+    runs = _repeat_runs(again, resumed)
+    repeat = _part(tmp_path, "a", "lr", runs, policies="mem_disk,blaze", repeats=3)
+    for part, name, started in (
+        (base, "lr", "2026-12-06 07:10"),
+        (repeat, "lr_repeats", "2026-12-06 08:40"),
+    ):
+        part["facts"] = bench_jobs.run_facts(["--jobs", "lr"], started, "1.00", 600.0, 3)
+        (tmp_path / f"{name}_results.json").write_text(json.dumps(part))
+    paths = sorted(str(p) for p in tmp_path.glob("*_results.json"))
+    assert Path(paths[0]).name == "lr_repeats_results.json"  # the glob's order
+    out = tmp_path / "results"
+    assert bench_jobs.main(["--stem", "suite", "--results", str(out), "--combine", *paths]) == 0
+    combined = json.loads((out / "suite_results.json").read_text())
+    rows = combined["medians"]["lr.common"]
+    assert (rows["blaze"]["runs"], rows["blaze"]["seconds"]) == (3, 39)
+    assert combined["parts"][1]["repeat_of"] == [1]
 
 
 def test_checker_flags_duckdb_disagreement(tmp_path):
