@@ -319,6 +319,18 @@ def test_an_unknown_generator_is_one_line(tmp_path):
         spec_for("graph", 0.1, generator=3)
 
 
+def _suite_script():
+    """``benchmarks/bench_jobs.py`` as a module (a script, not a package module)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
+    spec = importlib.util.spec_from_file_location("bench_jobs", script)
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    return bench_jobs
+
+
 def _runs(times):
     return [
         {"job": job, "policy": pol, "status": "ok", "seconds": t, "disk_bytes_written": d}
@@ -482,13 +494,7 @@ def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
     paths = plot_results(results, tmp_path)  # no unlimited: time relative to spark
     assert all(p.stat().st_size > 1000 for p in paths)
     # the suite script's notes state the node and what each run's groups saw
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
-    spec = importlib.util.spec_from_file_location("bench_jobs", script)
-    bench_jobs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_jobs)
+    bench_jobs = _suite_script()
     results["runs"][0]["node"] = {
         "memory_limit_bytes": 2032 << 20,
         "own_peak_bytes": 2000 << 20,
@@ -614,13 +620,7 @@ def test_parts_of_a_suite_run_combine_into_the_run_the_whole_plan_makes(tmp_path
 def test_the_suite_script_combines_part_files_and_states_how_each_was_made(tmp_path):
     """``bench_jobs.py --combine`` writes the suite's files from part files; its notes carry
     each part's command and load; an unreadable part is one line (exit 2)."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
-    spec = importlib.util.spec_from_file_location("bench_jobs", script)
-    bench_jobs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_jobs)
+    bench_jobs = _suite_script()
     paths = []
     for name, program, job in (("a", "lr", "lr.common"), ("b", "kmeans", "kmeans.common")):
         part = _part(tmp_path, name, program, {(job, "spark"): [(60, 0)] * 3})
@@ -644,13 +644,7 @@ def test_the_suite_script_combines_parts_in_the_order_they_were_made(tmp_path):
     """A shell glob names ``lr_repeats_results.json`` before ``lr_results.json``; the script
     combines the parts in the order they were made (each part's facts say when it started),
     so a repeat part follows the part it repeats however the paths are given."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_jobs.py"
-    spec = importlib.util.spec_from_file_location("bench_jobs", script)
-    bench_jobs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_jobs)
+    bench_jobs = _suite_script()
     once = {("lr.common", p): [t] for p, t in (("spark", 120), ("mem_disk", 40), ("blaze", 44))}
     base = _part(tmp_path, "a", "lr", _repeat_runs(once), repeats=1)
     again = {("lr.common", "mem_disk"): [40, 41, 39], ("lr.common", "blaze"): [44, 38, 39]}
@@ -664,7 +658,7 @@ def test_the_suite_script_combines_parts_in_the_order_they_were_made(tmp_path):
         part["facts"] = bench_jobs.run_facts(["--jobs", "lr"], started, "1.00", 600.0, 3)
         (tmp_path / f"{name}_results.json").write_text(json.dumps(part))
     paths = sorted(str(p) for p in tmp_path.glob("*_results.json"))
-    assert Path(paths[0]).name == "lr_repeats_results.json"  # the glob's order
+    assert paths[0].endswith("/lr_repeats_results.json")  # the glob's order
     out = tmp_path / "results"
     assert bench_jobs.main(["--stem", "suite", "--results", str(out), "--combine", *paths]) == 0
     combined = json.loads((out / "suite_results.json").read_text())
