@@ -41,6 +41,11 @@ Key = tuple[int, int]
 COMPUTE_SAMPLES = 64  # compute times kept per site
 PIPELINE_SAMPLES = 16  # partitions per site timed own/pickling apart (per-record clock reads)
 MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a disk read)
+# memory-hit tasks a stage needs before its disk reads are priced against their median: one or
+# two tasks' noise became the baseline of every read (the suite's kmeans.common, first data
+# shape: two memory hits corrected Rd from the probe's 0.52 to 2.9 ms/MiB, where reading the
+# same pickled blocks from the page cache instead of memory costs under 0.6 ms/MiB of task time)
+MIN_BASELINE = 3
 
 
 class SiteMeasurements:
@@ -166,12 +171,14 @@ class SiteMeasurements:
             samples = self._memory_hit_ms[stage]
             samples.append(float(task.run_time_ms))
             del samples[:-MEMORY_SAMPLES]
+            if len(samples) < MIN_BASELINE:
+                return False
             pending, self._disk_reads[stage] = self._disk_reads.pop(stage, []), []
             return any([self._read(stage, size, ms) for size, ms in pending])
         if kinds == {"disk_hit"}:
             model = self.engine.model
             size = sum(model.size_bytes(key) for key, _ in outcomes)
-            if self._memory_hit_ms.get(stage):
+            if len(self._memory_hit_ms.get(stage, ())) >= MIN_BASELINE:
                 return self._read(stage, size, float(task.run_time_ms))
             self._disk_reads[stage].append((size, float(task.run_time_ms)))
         return False
@@ -227,17 +234,25 @@ class SiteMeasurements:
             return None
         return Estimate(guess.size_bytes, guess.compute_ms)
 
-    def persist_case(self, site: str, reads: float) -> PersistCase | None:
+    def persist_case(self, site: str, reads: float, disk_share: float = 0.0) -> PersistCase | None:
         """What persisting a new generation of ``site`` read ``reads`` times costs and saves
-        per partition, from its earlier generations' timed partitions (None: none timed)."""
+        per partition, from its earlier generations' timed partitions (None: none timed),
+        ``disk_share`` of its copies expected on disk (priced at W and Rd of the site's
+        last stored size)."""
         samples = self.pipeline_times.get(site)
         if not samples:
             return None
+        stored = self.sizes.get(site)
+        size = statistics.fmean(stored.values()) if stored else 0.0
+        disk = self.disk.current()
         return PersistCase(
             reads=reads,
             own_ms=statistics.fmean(t.own_ms for t in samples),
             wall_ms=statistics.fmean(t.wall_ms for t in samples),
             load_ms=statistics.fmean(t.load_ms for t in samples),
+            disk_share=disk_share,
+            disk_write_ms=disk.write_ms(size),
+            disk_read_ms=disk.read_ms(size),
         )
 
     def predicted_sizes(self, rdd_id: int, site: str) -> dict[int, float]:

@@ -161,7 +161,7 @@ class Persistence:
                 or (source_use is not None and source_use.site == site)
             ):
                 return False
-            case = self._measurements.persist_case(site, reads)
+            case = self._measurements.persist_case(site, reads, self._placement.disk_share(site))
             if case is None or case.pays:
                 return False
             self._ledger.counters.decisions["persist_declined"] += 1
@@ -173,6 +173,7 @@ class Persistence:
                 own=round(case.own_ms, 3),
                 wall=round(case.wall_ms, 3),
                 load=round(case.load_ms, 3),
+                disk_share=round(case.disk_share, 3),
                 store=round(case.store_ms, 3),
                 saved=round(case.saved_ms, 3),
                 rule="persisting costs more than the later reads save: fused into its readers",

@@ -9,13 +9,20 @@ or recompute comes too late for this: by the time a block is put, the records we
 the readers' pipelines were cut. So a dataset is worth persisting only when what its later
 reads save is more than what persisting costs:
 
-    (F - 1) * (own - load)  >  wall - own
+    (F - 1) * (own - load - d * Rd)  >  (wall - own) + d * W
 
 per partition, with F the reads of one generation of the dataset (the jobs that read the
 site's finished generations), ``own`` its computation inside a fused pipeline (reading its
 parent included), ``wall - own`` the pickling and storing of its output, and ``load`` the
 unpickling each later read of a stored copy costs — all measured on the site's earlier
 generations (:mod:`lineage.timing`). The first read computes it in either case.
+``d`` is the share of the site's last generation the engine placed on disk
+(:mod:`blaze.placement`): a copy on disk costs its write W once and its read Rd at every later
+read, on top of the pickling and unpickling a copy in memory costs. Without it, a dataset
+whose copies all go to disk was judged as if they stayed in memory: on the suite's
+kmeans.common (second data shape) the in-memory figures put persisting's loss at 9 ms of
+245 ms per partition, a margin one run's noise flipped either way (8 declines in one run,
+none in the next); its disk copies' W and Rd add about 12 ms.
 
 The typical loser is a cheap map over a cached input that repeats the input in its output
 (``scored = points.map(lambda p: (p.y, p.x, p.x @ w))`` read by two actions): each read of the
@@ -40,16 +47,26 @@ class PersistCase:
     own_ms: float  # computing the partition in a fused pipeline (its parent's read included)
     wall_ms: float  # the same, its output pickled and stored as well (the first read's cost)
     load_ms: float  # each later read of a stored copy: unpickling it
+    disk_share: float = 0.0  # d: the share of its copies the engine places on disk
+    disk_write_ms: float = 0.0  # W of one partition's copy
+    disk_read_ms: float = 0.0  # Rd of one partition's copy
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.disk_share <= 1.0:
+            raise ValueError(f"disk_share must be in [0, 1], got {self.disk_share!r}")
 
     @property
     def store_ms(self) -> float:
-        """Pickling and storing the partition: what persisting adds to its first read."""
-        return max(self.wall_ms - self.own_ms, 0.0)
+        """Pickling and storing the partition (and writing the share of it that goes to
+        disk): what persisting adds to its first read."""
+        return max(self.wall_ms - self.own_ms, 0.0) + self.disk_share * self.disk_write_ms
 
     @property
     def saved_ms(self) -> float:
-        """What the later reads save by reading a stored copy instead of recomputing it."""
-        return max(self.reads - 1.0, 0.0) * (self.own_ms - self.load_ms)
+        """What the later reads save by reading a stored copy (from disk for its disk
+        share) instead of recomputing it."""
+        read_ms = self.load_ms + self.disk_share * self.disk_read_ms
+        return max(self.reads - 1.0, 0.0) * (self.own_ms - read_ms)
 
     @property
     def gain_ms(self) -> float:

@@ -297,6 +297,15 @@ def test_a_sites_case_is_the_mean_of_its_timed_partitions():
     case = measure.persist_case("lr.py:74", reads=2)
     assert (case.wall_ms, case.own_ms, case.load_ms) == (400.0, 120.0, 100.0)
     assert not case.pays
+    # copies expected on disk are priced at the disk rates of the site's stored size
+    measure.on_stored((2, 0), "lr.py:74", 2 * MIB)
+    measure.on_stored((2, 1), "lr.py:74", 4 * MIB)
+    on_disk = measure.persist_case("lr.py:74", reads=2, disk_share=0.5)
+    disk = measure.engine.model.disk
+    assert on_disk.disk_share == 0.5
+    assert disk.read_ms(3 * MIB) > 0 and disk.write_ms(3 * MIB) > 0
+    assert on_disk.disk_read_ms == pytest.approx(disk.read_ms(3 * MIB))
+    assert on_disk.disk_write_ms == pytest.approx(disk.write_ms(3 * MIB))
     assert measure.persist_case("other.py:1", reads=2) is None
     # a site with enough split samples: later datasets are timed by wall alone (cheaper),
     # and a wall-only time never enters the case
@@ -317,10 +326,33 @@ def test_disk_rates_follow_the_applications_own_writes_and_reads():
     assert measure.engine.model.disk.write_ms_per_mib == pytest.approx((1.0 + 4.0) / 9)
     model = measure.engine.model
     model.observe((1, 0), size_bytes=float(MIB))
-    for split in (0, 1):  # memory-hit tasks of stage 6 take 100 ms
+    for split in (0, 1, 2):  # memory-hit tasks of stage 6 take 100 ms
         measure.on_task(task(6, split, 100), [((1, 0), "memory_hit")], {}, {})
-    measure.on_task(task(6, 2, 140), [((1, 0), "disk_hit")], {}, {})  # 40 ms more from disk
+    measure.on_task(task(6, 3, 140), [((1, 0), "disk_hit")], {}, {})  # 40 ms more from disk
     assert model.disk.read_ms_per_mib == pytest.approx((4.0 + 40.0) / 2)
+    assert measure.report()["observed_read_mib"] == 1.0
+
+
+def test_a_disk_read_waits_for_a_baseline_of_several_memory_hits_in_its_stage():
+    measure, _ = measurements()
+    model = measure.engine.model
+    model.observe((1, 0), size_bytes=float(MIB))
+    probe = model.disk.read_ms_per_mib
+    measure.on_task(task(6, 0, 100), [((1, 0), "memory_hit")], {}, {})
+    measure.on_task(task(6, 1, 400), [((1, 0), "disk_hit")], {}, {})
+    measure.on_task(task(6, 2, 100), [((1, 0), "memory_hit")], {}, {})
+    # two memory hits are not a baseline: the 300 ms more is held, the probe's rate stands
+    assert model.disk.read_ms_per_mib == probe
+    assert measure.report()["observed_read_mib"] == 0.0
+    measure.on_task(task(6, 3, 130), [((1, 0), "memory_hit")], {}, {})
+    # the third prices the held read against the median of the three (100 ms)
+    assert model.disk.read_ms_per_mib == pytest.approx((probe + 300.0) / 2)  # a 1 MiB prior
+    # a stage that ends before its baseline is complete gives no read at all
+    measure.on_task(task(7, 0, 100), [((1, 0), "memory_hit")], {}, {})
+    measure.on_task(task(7, 1, 900), [((1, 0), "disk_hit")], {}, {})
+    measure.stage_done(7)
+    for split in (2, 3, 4):
+        measure.on_task(task(7, split, 100), [((1, 0), "memory_hit")], {}, {})
     assert measure.report()["observed_read_mib"] == 1.0
 
 
