@@ -17,7 +17,8 @@ refused: the memory copy goes, the disk copy stays), ``spill``, ``drop``, ``auto
 ``prefetch`` (MRD read a spilled partition back), ``allow`` (Blaze let a partition it had
 spilled for good back into memory at its next read), ``decline_persist`` (a program's or
 autoCache's persist call not carried out: persisting the dataset costs more than its later
-reads save, so PySpark fuses it into its readers).
+reads save, so PySpark fuses it into its readers), ``keep_persist`` (the same weighing, which
+found that persisting pays).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ move, the engine's cost model is re-priced. The registry names the sites.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 
 from blaze.engine import Engine
@@ -46,6 +46,7 @@ MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a d
 # shape: two memory hits corrected Rd from the probe's 0.52 to 2.9 ms/MiB, where reading the
 # same pickled blocks from the page cache instead of memory costs under 0.6 ms/MiB of task time)
 MIN_BASELINE = 3
+READ_SAMPLES = 64  # reads of stored copies kept per site: where its copies are read from
 
 
 class SiteMeasurements:
@@ -73,6 +74,10 @@ class SiteMeasurements:
         self.observed: dict[int, set[int]] = {}  # rdd id -> splits fed to the predictors
         self._memory_hit_ms: dict[int, list[float]] = defaultdict(list)  # stage -> run times
         self._disk_reads: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        # site -> its latest reads of stored copies, True for a read from disk
+        self._read_from_disk: dict[str, deque[bool]] = defaultdict(
+            lambda: deque(maxlen=READ_SAMPLES)
+        )
         self._instrumented: set[int] = set()  # tokens of the datasets a timer wraps
         self.timed_partitions = 0
         self.task_share_partitions = 0
@@ -147,6 +152,8 @@ class SiteMeasurements:
                 task.shuffle_write_bytes, task.shuffle_write_time_ns / 1e6
             )
         changed |= self._observe_reads(task, outcomes)
+        if task.successful:
+            self._count_reads(outcomes)
         if changed:
             self.engine.set_disk(self.disk.current())
         return recorded
@@ -182,6 +189,19 @@ class SiteMeasurements:
                 return self._read(stage, size, float(task.run_time_ms))
             self._disk_reads[stage].append((size, float(task.run_time_ms)))
         return False
+
+    def _count_reads(self, outcomes: list[tuple[Key, str]]) -> None:
+        for key, outcome in outcomes:
+            if outcome in ("memory_hit", "disk_hit"):
+                site = self._site_of(key[0])
+                if site is not None:
+                    self._read_from_disk[site].append(outcome == "disk_hit")
+
+    def disk_read_share(self, site: str) -> float:
+        """The share of the site's latest reads of stored copies that came from disk (0
+        before any): where a new generation's copies are expected to be read from."""
+        reads = self._read_from_disk.get(site)
+        return sum(reads) / len(reads) if reads else 0.0
 
     def _read(self, stage: int, size: float, run_ms: float) -> bool:
         extra = run_ms - statistics.median(self._memory_hit_ms[stage])
@@ -234,11 +254,12 @@ class SiteMeasurements:
             return None
         return Estimate(guess.size_bytes, guess.compute_ms)
 
-    def persist_case(self, site: str, reads: float, disk_share: float = 0.0) -> PersistCase | None:
+    def persist_case(self, site: str, reads: float) -> PersistCase | None:
         """What persisting a new generation of ``site`` read ``reads`` times costs and saves
-        per partition, from its earlier generations' timed partitions (None: none timed),
-        ``disk_share`` of its copies expected on disk (priced at W and Rd of the site's
-        last stored size)."""
+        per partition, from its earlier generations' timed partitions (None: none timed): the
+        medians (one partition's clock caught by a pause, or a load extrapolated from a small
+        sample, must not decide: on kmeans.common one such outlier moved the load eightfold),
+        and the share of its copies read from disk (priced at W and Rd of its stored size)."""
         samples = self.pipeline_times.get(site)
         if not samples:
             return None
@@ -247,10 +268,10 @@ class SiteMeasurements:
         disk = self.disk.current()
         return PersistCase(
             reads=reads,
-            own_ms=statistics.fmean(t.own_ms for t in samples),
-            wall_ms=statistics.fmean(t.wall_ms for t in samples),
-            load_ms=statistics.fmean(t.load_ms for t in samples),
-            disk_share=disk_share,
+            own_ms=statistics.median(t.own_ms for t in samples),
+            wall_ms=statistics.median(t.wall_ms for t in samples),
+            load_ms=statistics.median(t.load_ms for t in samples),
+            disk_share=self.disk_read_share(site),
             disk_write_ms=disk.write_ms(size),
             disk_read_ms=disk.read_ms(size),
         )

@@ -161,12 +161,14 @@ class Persistence:
                 or (source_use is not None and source_use.site == site)
             ):
                 return False
-            case = self._measurements.persist_case(site, reads, self._placement.disk_share(site))
-            if case is None or case.pays:
+            case = self._measurements.persist_case(site, reads)
+            if case is None:
                 return False
-            self._ledger.counters.decisions["persist_declined"] += 1
+            declined = not case.pays
+            if declined:
+                self._ledger.counters.decisions["persist_declined"] += 1
             self._explain.record(
-                "decline_persist",
+                "decline_persist" if declined else "keep_persist",
                 site=site,
                 policy=self._policy.name,
                 F=case.reads,
@@ -174,11 +176,15 @@ class Persistence:
                 wall=round(case.wall_ms, 3),
                 load=round(case.load_ms, 3),
                 disk_share=round(case.disk_share, 3),
+                W=round(case.disk_write_ms, 3),
+                Rd=round(case.disk_read_ms, 3),
                 store=round(case.store_ms, 3),
                 saved=round(case.saved_ms, 3),
-                rule="persisting costs more than the later reads save: fused into its readers",
+                rule="persisting costs more than the later reads save: fused into its readers"
+                if declined
+                else "the later reads save more than persisting costs: persisted",
             )
-            return True
+            return declined
 
     def persist_df(self, df, level, original, *, cache: bool = False):
         from pyspark import StorageLevel

@@ -58,17 +58,11 @@ class SitePlacement:
         elif where == Location.DISK:
             latest.disk += 1
 
-    def disk_share(self, site: str) -> float:
-        """The share of the partitions of ``site``'s latest generation that the engine placed
-        on disk (0 before any was placed): where the next generation's copies are expected."""
-        latest = self._latest.get(site)
-        placed = latest.memory + latest.disk if latest is not None else 0
-        return latest.disk / placed if placed else 0.0
-
     def straight_to_disk(self, site: str) -> bool:
         """Whether the next generation of ``site`` goes to disk at put time: most of the
         last one's partitions did (one that fitted between two spills does not flip it)."""
-        return self.disk_share(site) > 0.5
+        latest = self._latest.get(site)
+        return latest is not None and latest.disk > latest.memory
 
     def placed(self, rdd_id: int) -> None:
         self.on_disk.add(rdd_id)

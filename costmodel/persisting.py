@@ -16,13 +16,11 @@ site's finished generations), ``own`` its computation inside a fused pipeline (r
 parent included), ``wall - own`` the pickling and storing of its output, and ``load`` the
 unpickling each later read of a stored copy costs — all measured on the site's earlier
 generations (:mod:`lineage.timing`). The first read computes it in either case.
-``d`` is the share of the site's last generation the engine placed on disk
-(:mod:`blaze.placement`): a copy on disk costs its write W once and its read Rd at every later
-read, on top of the pickling and unpickling a copy in memory costs. Without it, a dataset
-whose copies all go to disk was judged as if they stayed in memory: on the suite's
-kmeans.common (second data shape) the in-memory figures put persisting's loss at 9 ms of
-245 ms per partition, a margin one run's noise flipped either way (8 declines in one run,
-none in the next); its disk copies' W and Rd add about 12 ms.
+``d`` is the share of the site's latest reads of stored copies that came from disk: a copy on
+disk costs its write W once and its read Rd at every later read, on top of the pickling and
+unpickling a copy in memory costs. Without it, a dataset whose copies all go to disk was
+judged as if they stayed in memory (on the suite's kmeans.common, second data shape: a loss
+of 9 ms of 245 ms per partition in memory, where W and Rd of its 13 MiB copies add 15-40 ms).
 
 The typical loser is a cheap map over a cached input that repeats the input in its output
 (``scored = points.map(lambda p: (p.y, p.x, p.x @ w))`` read by two actions): each read of the

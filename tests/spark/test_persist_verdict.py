@@ -112,3 +112,5 @@ def test_a_costly_map_with_a_small_output_stays_persisted(sc, attach):
         assert answer == pytest.approx(_expected(generation))
     assert runs == [dict.fromkeys(range(PARTS), 1)] * GENERATIONS  # the copy is read
     assert not [e for e in manager.decision_log if e["action"] == "decline_persist"]
+    kept = [e for e in manager.decision_log if e["action"] == "keep_persist"]
+    assert kept and all(e["saved"] > e["store"] for e in kept), kept  # weighed, and it paid

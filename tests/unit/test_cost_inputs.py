@@ -297,10 +297,22 @@ def test_a_sites_case_is_the_mean_of_its_timed_partitions():
     case = measure.persist_case("lr.py:74", reads=2)
     assert (case.wall_ms, case.own_ms, case.load_ms) == (400.0, 120.0, 100.0)
     assert not case.pays
-    # copies expected on disk are priced at the disk rates of the site's stored size
+    # the median: one partition whose load was extrapolated from a stalled sample does not
+    # move the case (a mean would put the load at 1,000 ms, and every read above recomputing)
+    timer.reported = {(7, 3): PartitionTime(400.0, 120.0, 1000, 2800.0)}
+    measure.on_task(task(0, 3, 900), [], {7: 2}, {2: 7})
+    assert measure.persist_case("lr.py:74", reads=2).load_ms == 110.0
+    timer.reported = {(7, 4): PartitionTime(400.0, 120.0, 1000, 100.0)}
+    measure.on_task(task(0, 4, 900), [], {7: 2}, {2: 7})
+    # the share of its reads served from disk prices W and Rd of the site's stored size
     measure.on_stored((2, 0), "lr.py:74", 2 * MIB)
     measure.on_stored((2, 1), "lr.py:74", 4 * MIB)
-    on_disk = measure.persist_case("lr.py:74", reads=2, disk_share=0.5)
+    assert measure.disk_read_share("lr.py:74") == 0.0
+    reads = [((2, 0), "disk_hit"), ((2, 1), "memory_hit"), ((2, 0), "miss")]
+    measure.on_task(task(1, 0, 900), reads, {}, {})
+    measure.on_task(task(1, 1, 900, successful=False), [((2, 1), "disk_hit")], {}, {})
+    assert measure.disk_read_share("lr.py:74") == 0.5  # the failed task's read not counted
+    on_disk = measure.persist_case("lr.py:74", reads=2)
     disk = measure.engine.model.disk
     assert on_disk.disk_share == 0.5
     assert disk.read_ms(3 * MIB) > 0 and disk.write_ms(3 * MIB) > 0

@@ -177,10 +177,8 @@ def test_a_site_goes_to_disk_when_most_of_its_last_generation_did():
     for where in (Location.DISK, Location.MEMORY, Location.DISK):
         placement.record(site, 5, where)
     assert placement.straight_to_disk(site)  # one partition that fitted does not flip it
-    assert placement.disk_share(site) == pytest.approx(2 / 3)
     placement.record(site, 8, Location.MEMORY)  # a newer generation fits
     assert not placement.straight_to_disk(site)
-    assert placement.disk_share(site) == 0.0 and placement.disk_share("other.py:1") == 0.0
     placement.record(site, 5, Location.DISK)  # an older generation's late verdict: ignored
     assert not placement.straight_to_disk(site)
 
@@ -190,9 +188,8 @@ def test_placement_follows_the_majority_of_the_newest_generations_verdicts(verdi
     placement = SitePlacement()
     for where in verdicts:
         placement.record("s", 3, where)
-    disk, memory = verdicts.count(Location.DISK), verdicts.count(Location.MEMORY)
-    assert placement.straight_to_disk("s") == (disk > memory)
-    assert placement.disk_share("s") == (disk / (disk + memory) if disk + memory else 0.0)
+    disk = verdicts.count(Location.DISK)
+    assert placement.straight_to_disk("s") == (disk > verdicts.count(Location.MEMORY))
 
 
 def test_a_datasets_own_stored_partition_replaces_a_larger_prediction():
