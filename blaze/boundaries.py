@@ -217,7 +217,9 @@ class JobBoundaries:
         block in the books (a program of thousands of short jobs keeps its live part only)."""
 
         def held(rdd_id: int) -> bool:
-            return rdd_id in self._registry.datasets or bool(self._ledger.cached_partitions(rdd_id))
+            return rdd_id in self._registry.datasets or bool(
+                self._ledger.book.cached_partitions(rdd_id)
+            )
 
         self._engine.retire_finished(held)
 
@@ -250,7 +252,7 @@ class JobBoundaries:
                 parents[token] |= _nearest_datasets(below(rdd_id), below, registered_token)
             node = nodes.get(rdd_id)
             partitions = node.num_partitions if node is not None else 1
-            if len(self._ledger.cached_partitions(rdd_id)) >= max(partitions, 1):
+            if len(self._ledger.book.cached_partitions(rdd_id)) >= max(partitions, 1):
                 return ()  # read from the cache: its ancestors are not read
             return below(rdd_id)
 
@@ -262,7 +264,7 @@ class JobBoundaries:
     # ---- which datasets a job reads ---------------------------------------------------------
     def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
         """Tokens of the datasets a job on ``rdd`` reads, and their derivation edges."""
-        cached_counts = self._ledger.cached_partition_counts()
+        cached_counts = self._ledger.book.cached_partition_counts()
         graph = self._bridge.lineage(rdd, cached_counts, LINEAGE_WALK_LIMIT)
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)

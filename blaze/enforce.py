@@ -120,7 +120,7 @@ class Enforcement:
         change = self._ledger.apply_block(event)
         if change is None:
             return
-        holders = self._ledger.locate(*change.key)
+        holders = self._ledger.book.locate(*change.key)
         self._engine.on_location(
             change.key,
             sum(r.memory_size for r in holders),
@@ -155,7 +155,9 @@ class Enforcement:
         """A partition put straight to disk (:mod:`blaze.placement`): had it fitted in the
         memory budget now, the site's next generation goes back to memory and disk."""
         self._measurements.on_stored(change.key, site, change.disk_size)  # the site's sizes
-        managed_used = self._ledger.memory_used(change.executor_id, self._registry.managed_ids())
+        managed_used = self._ledger.book.memory_used(
+            change.executor_id, self._registry.managed_ids()
+        )
         fits = managed_used + change.disk_size <= self.memory_budget
         self._placement.record(site, change.key[0], Location.MEMORY if fits else Location.DISK)
 
@@ -204,13 +206,13 @@ class Enforcement:
 
     def _admit(self, key: tuple[int, int], executor: str) -> None:
         slot = (key[0], key[1], executor)
-        record = self._ledger.blocks.get(slot)
+        record = self._ledger.book.blocks.get(slot)
         if record is None or not record.memory_size:
             return
         managed = self._registry.managed_ids()
-        total = self._ledger.memory_used(executor)
+        total = self._ledger.book.memory_used(executor)
         self._ledger.note_over_budget(total - record.memory_size - self.memory_budget)
-        managed_used = self._ledger.memory_used(executor, managed)
+        managed_used = self._ledger.book.memory_used(executor, managed)
         budget = max(self.memory_budget - (total - managed_used), 0)
         promoting = record.disk_size > 0
         incoming = _state(record, Location.DISK if promoting else Location.MEMORY)
@@ -248,7 +250,7 @@ class Enforcement:
     def _evict(self, slot, where: Location, why: str, cause) -> None:
         rdd_id, split, _ = slot
         counters = self._ledger.counters
-        record = self._ledger.blocks.get(slot)
+        record = self._ledger.book.blocks.get(slot)
         if record is None or not record.memory_size:
             return
         if cause is not None:  # a victim: its own inputs, as the policy saw them
@@ -277,7 +279,7 @@ class Enforcement:
             return
         before = self._cached_children_costs(rdd_id, split)
         self._ledger.mark_dropped(slot)
-        holders = self._ledger.locate(rdd_id, split)
+        holders = self._ledger.book.locate(rdd_id, split)
         self._engine.on_location(
             (rdd_id, split),
             sum(r.memory_size for r in holders),
@@ -291,7 +293,7 @@ class Enforcement:
         """Inputs of the cached descendants whose R walks through ``(rdd_id, split)``."""
 
         def cached(node: int) -> bool:
-            return bool(self._ledger.locate(node, split))
+            return bool(self._ledger.book.locate(node, split))
 
         children = self._engine.descendants_cached(rdd_id, cached)
         return {child: self._engine.inputs((child, split)) for child in children}
@@ -317,14 +319,16 @@ class Enforcement:
             for status in self._storage.storage_status()
             for b in status.blocks
         ]
-        before = {slot: (r.memory_size, r.disk_size) for slot, r in self._ledger.blocks.items()}
+        before = {
+            slot: (r.memory_size, r.disk_size) for slot, r in self._ledger.book.blocks.items()
+        }
         self._ledger.resync(truth, keep=self._orders.in_flight())
-        after = self._ledger.blocks
+        after = self._ledger.book.blocks
         for slot in set(before) | set(after):
             record = after.get(slot)
             now = (record.memory_size, record.disk_size) if record else (0, 0)
             if before.get(slot) != now:
-                holders = self._ledger.locate(slot[0], slot[1])
+                holders = self._ledger.book.locate(slot[0], slot[1])
                 self._engine.on_location(
                     (slot[0], slot[1]),
                     sum(r.memory_size for r in holders),
@@ -336,21 +340,21 @@ class Enforcement:
     def _enforce_budget(self) -> None:
         """Bring every executor's memory within the budget, the policy choosing victims."""
         managed = self._registry.managed_ids()
-        for executor in sorted(self._ledger.executors()):
+        for executor in sorted(self._ledger.book.executors()):
             for _ in range(RESYNC_ROUNDS):
-                if self._ledger.memory_used(executor) <= self.memory_budget:
+                if self._ledger.book.memory_used(executor) <= self.memory_budget:
                     break
                 in_memory = [
                     r
-                    for r in self._ledger.in_memory(executor)
+                    for r in self._ledger.book.in_memory(executor)
                     if r.rdd_id in managed and r.key not in self._awaiting  # R still unknown
                 ]
                 if not in_memory:
                     break
                 newest = max(in_memory, key=lambda r: (r.last_access, r.key))
-                used = self._ledger.memory_used(executor)
+                used = self._ledger.book.memory_used(executor)
                 self._admit(newest.key, executor)
-                if self._ledger.memory_used(executor) >= used:
+                if self._ledger.book.memory_used(executor) >= used:
                     break
 
 

@@ -31,7 +31,7 @@ class ResidentIndexes:
         self._ctx = PolicyContext(costs=model)
         self._rank = self._rule.ranking(self._ctx)
         self._indexes: dict[str, EvictionIndex] = {}
-        ledger.touched = set(ledger.blocks)
+        ledger.book.touched = set(ledger.book.blocks)
         model.changed = set()
 
     def _epoch(self):
@@ -46,9 +46,9 @@ class ResidentIndexes:
 
     def sync(self) -> None:
         """Take in the blocks and costs that changed since the last decision."""
-        ledger, touched = self._ledger, self._ledger.touched
+        ledger, touched = self._ledger, self._ledger.book.touched
         if touched:
-            blocks = ledger.blocks
+            blocks = ledger.book.blocks
             for slot in touched:
                 record = blocks.get(slot)
                 index = self._index(slot[2])

@@ -25,9 +25,10 @@ coalesce, a cogroup) the walk stops: those reads are not counted, never guessed.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 
+from blaze.block_book import BlockBook, BlockRecord, Key, Slot
 from blaze.counters import Counters
 from blaze.disk_copies import DiskCopies
 from blaze.partition_map import StageGraph
@@ -35,28 +36,6 @@ from blaze.size_score import SizeScore
 from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["BlockRecord", "Change", "Ledger"]
-
-Key = tuple[int, int]  # (rdd_id, split_index)
-Slot = tuple[int, int, str]  # (rdd_id, split_index, executor_id)
-
-
-@dataclass
-class BlockRecord:
-    """One RDD block on one executor."""
-
-    rdd_id: int
-    split_index: int
-    executor_id: str
-    memory_size: int = 0
-    disk_size: int = 0
-    last_access: int = 0  # the ledger's logical clock
-    disk_estimate: int = 0  # spilled by the manager; disk size not yet confirmed by an event
-    # (stamp, PartitionState) cached by the enforcement path; not part of the record's value
-    policy_state: object = field(default=None, repr=False, compare=False)
-
-    @property
-    def key(self) -> Key:
-        return (self.rdd_id, self.split_index)
 
 
 @dataclass(frozen=True)
@@ -73,22 +52,15 @@ class Change:
 
 
 class Ledger:
-    """Where each RDD block lives, and the report's counters. Not thread-safe by itself:
-    the manager feeds it from one worker thread and reads it under its own lock.
-
-    Indexed by executor, by partition and by RDD, with running memory totals, so that one
-    block event costs the same at 100 or 100,000 cached partitions (no scan of the book).
-    """
+    """What Spark's events mean for the cache: the blocks (``book``, a :class:`BlockBook`,
+    indexed so that one block event costs the same at 100 or 100,000 cached partitions), the
+    hits and misses of each task, and the report's counters. Not thread-safe by itself: the
+    manager feeds it from one worker thread and reads it under its own lock."""
 
     def __init__(self) -> None:
-        self.blocks: dict[Slot, BlockRecord] = {}
+        self.book = BlockBook()
         self.counters = Counters()
         self.clock = 0
-        self._by_executor: dict[str, dict[Slot, BlockRecord]] = defaultdict(dict)
-        self._by_key: dict[Key, dict[str, BlockRecord]] = defaultdict(dict)
-        self._by_rdd: dict[int, set[Slot]] = defaultdict(set)
-        self._memory: Counter = Counter()  # executor -> bytes in memory
-        self._memory_by_rdd: dict[str, Counter] = defaultdict(Counter)  # executor -> rdd -> bytes
         self._stored_since_look: set[Key] = set()
         self._promoted_since_look: dict[Key, int] = {}
         # splits computed and stored once, per RDD (a second store is a recomputation); kept
@@ -106,52 +78,14 @@ class Ledger:
         self._prefetched_before_spill_report: dict[Slot, int] = {}
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
-        # slots whose memory size or last access changed since an eviction index last
-        # looked (None: nobody keeps one, so nothing is collected)
-        self.touched: set[Slot] | None = None
-
-    # ---- the book and its indexes --------------------------------------------------------
-    def _put(self, record: BlockRecord) -> None:
-        slot = (record.rdd_id, record.split_index, record.executor_id)
-        self.blocks[slot] = record
-        self._by_executor[record.executor_id][slot] = record
-        self._by_key[record.key][record.executor_id] = record
-        self._by_rdd[record.rdd_id].add(slot)
-        self._account(record, record.memory_size)
 
     def _remove(self, slot: Slot) -> BlockRecord | None:
-        record = self.blocks.pop(slot, None)
+        """A block leaves the book: with it its disk copy and a prefetch awaiting its spill."""
         self._prefetched_before_spill_report.pop(slot, None)
-        if record is None:
-            return None
-        self.disk_copies.gone(slot)
-        self._account(record, -record.memory_size)
-        self._by_executor[record.executor_id].pop(slot, None)
-        holders = self._by_key.get(record.key)
-        if holders is not None:
-            holders.pop(record.executor_id, None)
-            if not holders:
-                del self._by_key[record.key]
-        slots = self._by_rdd.get(record.rdd_id)
-        if slots is not None:
-            slots.discard(slot)
-            if not slots:
-                del self._by_rdd[record.rdd_id]
+        record = self.book.remove(slot)
+        if record is not None:
+            self.disk_copies.gone(slot)
         return record
-
-    def _account(self, record: BlockRecord, delta: int) -> None:
-        if delta:
-            self._touch(record)
-            self._memory[record.executor_id] += delta
-            self._memory_by_rdd[record.executor_id][record.rdd_id] += delta
-
-    def _touch(self, record: BlockRecord) -> None:
-        if self.touched is not None:
-            self.touched.add((record.rdd_id, record.split_index, record.executor_id))
-
-    def _set_sizes(self, record: BlockRecord, memory: int, disk: int) -> None:
-        self._account(record, memory - record.memory_size)
-        record.memory_size, record.disk_size = memory, disk
 
     # ---- block state --------------------------------------------------------------------
     def tick(self) -> int:
@@ -169,7 +103,7 @@ class Ledger:
         self.counters.events["block"] += 1
         key = (event.rdd_id, event.split_index)
         slot = (event.rdd_id, event.split_index, event.executor_id)
-        record = self.blocks.get(slot)
+        record = self.book.blocks.get(slot)
         before_mem = record.memory_size if record else 0
         before_disk = record.disk_size if record else 0
         valid = event.storage_level.is_valid
@@ -189,10 +123,10 @@ class Ledger:
         else:
             if record is None:
                 record = BlockRecord(event.rdd_id, event.split_index, event.executor_id)
-                self._put(record)
-            self._set_sizes(record, mem, disk)
+                self.book.put(record)
+            self.book.set_sizes(record, mem, disk)
             record.last_access = self.tick()
-            self._touch(record)
+            self.book.touch(record)
         entered = before_mem == 0 and mem > 0
         left = before_mem > 0 and mem == 0
         removed = (before_mem > 0 or before_disk > 0) and mem == 0 and disk == 0
@@ -222,21 +156,21 @@ class Ledger:
 
     def mark_spilled(self, slot: Slot) -> None:
         """The manager moved this block to disk: free its memory in the book right away."""
-        record = self.blocks.get(slot)
+        record = self.book.blocks.get(slot)
         if record is None:
             return
         if not record.disk_size:
             record.disk_estimate = record.memory_size
             self.counters.disk_bytes_written += record.memory_size
             self.disk_copies.written(slot)
-            self._set_sizes(record, 0, record.memory_size)
+            self.book.set_sizes(record, 0, record.memory_size)
         else:
-            self._set_sizes(record, 0, record.disk_size)
+            self.book.set_sizes(record, 0, record.disk_size)
 
     def note_prefetch(self, slot: Slot, read_bytes: int) -> None:
         """The manager read this spilled block back into memory (MRD's prefetch): a disk
         read now, so the later reference is a memory hit."""
-        record = self.blocks.get(slot)
+        record = self.book.blocks.get(slot)
         self.counters.disk_bytes_read += read_bytes
         self.counters.decisions["prefetch"] += 1
         self.disk_copies.read(slot)
@@ -246,13 +180,8 @@ class Ledger:
                 # keeps this memory copy (were it read as a drop, the prefetch's own report
                 # after it would look like a read promoting the block — a disk hit)
                 self._prefetched_before_spill_report[slot] = read_bytes
-            self._set_sizes(record, read_bytes, record.disk_size)
+            self.book.set_sizes(record, read_bytes, record.disk_size)
             record.last_access = self.tick()
-
-    def on_disk_only(self, executor_id: str) -> list[BlockRecord]:
-        """The executor's blocks with a disk copy and no memory copy."""
-        records = self._by_executor.get(executor_id, {}).values()
-        return [r for r in records if r.disk_size and not r.memory_size]
 
     def mark_dropped(self, slot: Slot) -> None:
         """The manager removed this block: it is gone from the book right away."""
@@ -261,7 +190,7 @@ class Ledger:
 
     def forget_rdd(self, rdd_id: int, reason: str) -> int:
         """An RDD was unpersisted: drop its blocks from the book; returns how many."""
-        slots = list(self._by_rdd.get(rdd_id, ()))
+        slots = self.book.slots_of(rdd_id)
         for slot in slots:
             record = self._remove(slot)
             if record is not None:
@@ -288,33 +217,6 @@ class Ledger:
         self._unpersisted.clear()
         self.disk_copies.settle()
 
-    def memory_used(self, executor_id: str, rdd_ids: set[int] | None = None) -> int:
-        """Bytes in memory on an executor (of ``rdd_ids`` only, if given): O(1) / O(rdds)."""
-        if rdd_ids is None:
-            return self._memory.get(executor_id, 0)
-        by_rdd = self._memory_by_rdd.get(executor_id, {})
-        return sum(v for r, v in by_rdd.items() if r in rdd_ids)
-
-    def in_memory(self, executor_id: str) -> list[BlockRecord]:
-        return [r for r in self._by_executor.get(executor_id, {}).values() if r.memory_size]
-
-    def executors(self) -> set[str]:
-        return {e for e, slots in self._by_executor.items() if slots}
-
-    def cached_partitions(self, rdd_id: int) -> set[int]:
-        return {slot[1] for slot in self._by_rdd.get(rdd_id, ())}
-
-    def cached_partition_counts(self) -> dict[int, int]:
-        """Distinct cached partitions per RDD holding any (what a job's lineage walk stops at)."""
-        return {
-            rdd_id: len(self.cached_partitions(rdd_id))
-            for rdd_id, slots in self._by_rdd.items()
-            if slots
-        }
-
-    def locate(self, rdd_id: int, split_index: int) -> list[BlockRecord]:
-        return list(self._by_key.get((rdd_id, split_index), {}).values())
-
     def note_over_budget(self, excess_bytes: int) -> None:
         if excess_bytes > self.counters.max_over_budget_bytes:
             self.counters.max_over_budget_bytes = excess_bytes
@@ -338,22 +240,22 @@ class Ledger:
             if (m > 0 or d > 0) and (r, s, e) not in keep
         }
         corrections = 0
-        for slot in list(self.blocks):
+        for slot in list(self.book.blocks):
             if slot not in fresh and slot not in keep:
                 self._remove(slot)
                 self.counters.evictions_by_reason["external_or_spark"] += 1
                 corrections += 1
         for slot, (mem, disk) in fresh.items():
-            record = self.blocks.get(slot)
+            record = self.book.blocks.get(slot)
             if record is None:
-                self._put(BlockRecord(*slot, memory_size=mem, disk_size=disk))
+                self.book.put(BlockRecord(*slot, memory_size=mem, disk_size=disk))
                 corrections += 1
             elif (record.memory_size, record.disk_size) != (mem, disk):
                 if record.memory_size and mem == 0 and record.disk_size == disk:
                     # held in memory and on disk (a promoted block): Spark's master records
                     # such a block's disk copy only, so its status cannot show the memory one
                     continue
-                self._set_sizes(record, mem, disk)
+                self.book.set_sizes(record, mem, disk)
                 corrections += 1
         self.counters.resync_corrections += corrections
         return corrections
@@ -393,7 +295,7 @@ class Ledger:
 
     def _look(self, key: Key) -> str:
         """What reading persisted partition ``key`` in a task was: a miss or a hit."""
-        records = self.locate(*key) or self._unpersisted.get(key, [])
+        records = self.book.locate(*key) or self._unpersisted.get(key, [])
         if key in self._stored_since_look:
             self._stored_since_look.discard(key)  # counted as a miss when it was stored
             outcome = "miss"
@@ -418,13 +320,13 @@ class Ledger:
                 self.counters.disk_hits += 1
         for record in records:
             record.last_access = self.tick()
-            self._touch(record)
+            self.book.touch(record)
         return outcome
 
     # ---- report ---------------------------------------------------------------------------
     def report(self) -> dict:
         by_executor: dict[str, dict[str, int]] = defaultdict(lambda: {"memory": 0, "disk": 0})
-        for r in self.blocks.values():
+        for r in self.book.blocks.values():
             by_executor[r.executor_id]["memory"] += r.memory_size
             by_executor[r.executor_id]["disk"] += r.disk_size
         return {

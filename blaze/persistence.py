@@ -260,7 +260,7 @@ class Persistence:
         containing it whose buffers are not loaded (one persisted and not computed yet): the
         books follow those to their new ids (caller holds the lock)."""
         for dataset in list(self._registry.datasets.values()):
-            if dataset.kind != "dataframe" or self._ledger.cached_partitions(dataset.rdd_id):
+            if dataset.kind != "dataframe" or self._ledger.book.cached_partitions(dataset.rdd_id):
                 continue
             obj = dataset.ref() if dataset.ref is not None else None
             rdd_id = self._bridge.dataframe_rdd_id(obj) if obj is not None else None
@@ -274,7 +274,7 @@ class Persistence:
         """An RDD is no longer persisted: every book lets go of its blocks."""
         self._measurements.forget_rdd(rdd_id)
         self._placement.forget(rdd_id)
-        splits = self._ledger.cached_partitions(rdd_id)
+        splits = self._ledger.book.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
         self._engine.forget(rdd_id, splits)
         if splits and self._prefetcher is not None:  # memory freed: MRD reads back

@@ -58,7 +58,7 @@ class SpilledPartitions:
         datasets that something will read again, nearest first."""
         model = self._engine.model
         found = []
-        for record in self._ledger.on_disk_only(executor):
+        for record in self._ledger.book.on_disk_only(executor):
             if record.rdd_id not in managed:
                 continue
             distance = model.next_reference(record.key)
@@ -96,8 +96,8 @@ class Prefetcher:
             return 0
         managed = self._spilled.managed()
         total, settled = 0, False
-        for executor in sorted(self._ledger.executors()):
-            free = self._budget() - self._ledger.memory_used(executor)
+        for executor in sorted(self._ledger.book.executors()):
+            free = self._budget() - self._ledger.book.memory_used(executor)
             candidates = self._spilled.nearest_first(executor, managed)
             if candidates and not settled:
                 # the spills the ledger records are orders the executor carries out a moment
@@ -151,9 +151,9 @@ class AllowBack:
         managed = self._spilled.managed()
         self._forget_settled_allowances()
         total = 0
-        for executor in sorted(self._ledger.executors()):
+        for executor in sorted(self._ledger.book.executors()):
             held = sum(size for slot, size in self._allowed.items() if slot[2] == executor)
-            free = self._budget() - self._ledger.memory_used(executor) - held
+            free = self._budget() - self._ledger.book.memory_used(executor) - held
             for distance, key, size in self._spilled.nearest_first(executor, managed):
                 slot = (key[0], key[1], executor)
                 if slot in self._allowed or size > free:
@@ -180,7 +180,7 @@ class AllowBack:
         has no read to come."""
         model = self._engine.model
         for slot in list(self._allowed):
-            record = self._ledger.blocks.get(slot)
+            record = self._ledger.book.blocks.get(slot)
             if (
                 record is None
                 or record.memory_size

@@ -157,7 +157,7 @@ class PutRoom:
         dataset = self._registry.datasets.get(node.rdd_id)
         if dataset is None or not dataset.managed or node.rdd_id in self._on_disk:
             return False
-        return len(self._ledger.cached_partitions(node.rdd_id)) < node.num_partitions
+        return len(self._ledger.book.cached_partitions(node.rdd_id)) < node.num_partitions
 
     def _largest_partition(self, rdd_id: int) -> float:
         """The largest partition the dataset's site stored; for a site's first generation,

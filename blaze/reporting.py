@@ -93,11 +93,13 @@ class Reporting:
         with self._lock:
             entries = self._explain.for_rdd(rdd_id) if rdd_id is not None else []
             known = self._registry.datasets.get(rdd_id) if rdd_id is not None else None
-            splits = set(self._ledger.cached_partitions(rdd_id)) if rdd_id is not None else set()
+            splits = (
+                set(self._ledger.book.cached_partitions(rdd_id)) if rdd_id is not None else set()
+            )
             splits |= {e["split"] for e in entries if "split" in e}
             partitions = {}
             for split in sorted(splits):
-                holders = self._ledger.locate(rdd_id, split)
+                holders = self._ledger.book.locate(rdd_id, split)
                 if any(r.memory_size for r in holders):
                     state = "MEMORY"
                 elif holders:
@@ -196,7 +198,7 @@ class Reporting:
                 "tracker": self._registry.tracker.datasets,
                 "observed": self._measurements.observed,
                 "site_sizes": self._measurements.sizes,
-                "ledger": self._ledger.blocks,
+                "ledger": self._ledger.book.blocks,
                 "computed": self._ledger.computed_held,
                 "stage_graphs": self._ledger.stage_graphs_held,
                 "decision_log": len(self._explain),

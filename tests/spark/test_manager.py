@@ -426,7 +426,7 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
     report = manager.report()
     assert report["resync_corrections"] >= 1
     assert report["errors"] == {}
-    ledger_blocks = {(r.rdd_id, r.split_index) for r in manager.ledger.blocks.values()}
+    ledger_blocks = {(r.rdd_id, r.split_index) for r in manager.ledger.book.blocks.values()}
     assert (99999, 0) not in ledger_blocks
     assert computed.value[2] == 2  # treated as dropped: recomputed once, correctly
     assert data.map(lambda kv: kv[0]).sum() == sum(range(4000))

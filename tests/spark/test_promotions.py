@@ -78,7 +78,7 @@ CHILD = _child(
     bridge = manager.enforcement._storage
     rdd = data.id()
     book = {
-        split: manager.ledger.blocks[(rdd, split, "driver")].memory_size > 0
+        split: manager.ledger.book.blocks[(rdd, split, "driver")].memory_size > 0
         for split in range(PARTS)
     }
     held = {split: bridge.in_memory_store(rdd, split) for split in range(PARTS)}
@@ -87,7 +87,7 @@ CHILD = _child(
         "computes": [c.value for c in computes],
         "book_in_memory": book,
         "memory_store": held,
-        "managed_memory": manager.ledger.memory_used("driver"),
+        "managed_memory": manager.ledger.book.memory_used("driver"),
         "budget": manager.put_room.budget(),
         "memory_hits": report["memory_hits"],
         "decisions": report["decisions"],
@@ -158,7 +158,7 @@ LRU_CHILD = _child(
             data.map(len).sum()
     manager.sync()
     def in_book(data, split):
-        record = manager.ledger.blocks.get((data.id(), split, "driver"))
+        record = manager.ledger.book.blocks.get((data.id(), split, "driver"))
         return record is not None and record.memory_size > 0
 
     book = [in_book(d, s) for d in datasets for s in range(PARTS)]
@@ -166,7 +166,7 @@ LRU_CHILD = _child(
         "first_put": first_put,
         "memory_store": memory_store(),
         "book_in_memory": book,
-        "book_memory": manager.ledger.memory_used("driver"),
+        "book_memory": manager.ledger.book.memory_used("driver"),
         "pool": POOL,
     }))
     spark.stop()

@@ -542,7 +542,7 @@ def test_prefetch_candidates_are_the_spilled_partitions_needed_soonest_first():
     found = spilled.nearest_first("driver", spilled.managed())
     assert [(key[0], distance) for distance, key, _ in found] == [(20, 1), (10, 3), (30, 4)]
     ledger.note_prefetch((20, 0, "driver"), 30)
-    assert ledger.blocks[(20, 0, "driver")].memory_size == 30
+    assert ledger.book.blocks[(20, 0, "driver")].memory_size == 30
     assert ledger.report()["disk_bytes_read"] == 30 and ledger.counters.decisions["prefetch"] == 1
     assert ledger.report()["dead_writes"] == 3  # the other three copies are still unread
 
@@ -583,8 +583,11 @@ def test_a_resync_keeps_the_memory_copy_of_a_block_spark_shows_on_disk_only():
     ledger.apply_block(block(2, 0, 80, 0))
     truth = [(1, 0, "driver", 0, 100), (2, 0, "driver", 0, 80)]
     assert ledger.resync(truth) == 1
-    assert (ledger.blocks[(1, 0, "driver")].memory_size, ledger.memory_used("driver")) == (100, 100)
-    assert ledger.blocks[(2, 0, "driver")].disk_size == 80
+    assert (
+        ledger.book.blocks[(1, 0, "driver")].memory_size,
+        ledger.book.memory_used("driver"),
+    ) == (100, 100)
+    assert ledger.book.blocks[(2, 0, "driver")].disk_size == 80
 
 
 # ---- settings ----------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_spill_then_disk_read_with_promotion_counts_disk_traffic():
     ledger.apply_block(block(5, 0, 100))
     ledger.apply_task(task(1, 0))
     ledger.mark_spilled((5, 0, "driver"))
-    assert ledger.memory_used("driver") == 0
+    assert ledger.book.memory_used("driver") == 0
     ledger.apply_block(block(5, 0, 0, 90))  # the spill's event: 90 bytes on disk
     ledger.apply_block(block(5, 0, 100, 90))  # a read promoted it back to memory
     assert ledger.apply_task(task(1, 0)) == [((5, 0), "disk_hit")]
@@ -96,7 +96,7 @@ def test_unexpected_removal_is_an_eviction_by_someone_else():
     ledger.apply_block(block(5, 0, 100))
     ledger.apply_block(block(5, 0, 0, level=NONE))
     assert ledger.report()["evictions_by_reason"] == {"external_or_spark": 1}
-    assert ledger.locate(5, 0) == []
+    assert ledger.book.locate(5, 0) == []
 
 
 def test_resync_drops_blocks_spark_no_longer_has_and_adds_unknown_ones():
@@ -105,8 +105,8 @@ def test_resync_drops_blocks_spark_no_longer_has_and_adds_unknown_ones():
     ledger.apply_block(block(5, 1, 100))
     corrections = ledger.resync([(5, 1, "driver", 100, 0), (6, 0, "exec-1", 50, 0)])
     assert corrections == 2
-    assert ledger.locate(5, 0) == []
-    assert ledger.memory_used("exec-1") == 50
+    assert ledger.book.locate(5, 0) == []
+    assert ledger.book.memory_used("exec-1") == 50
 
 
 def test_resync_leaves_blocks_with_an_order_on_its_way_as_the_book_has_them():
@@ -119,11 +119,11 @@ def test_resync_leaves_blocks_with_an_order_on_its_way_as_the_book_has_them():
     ledger.mark_spilled((5, 1, "driver"))
     truth = [(5, split, "driver", 100, 0) for split in (0, 1, 2)]
     ledger.resync(truth, keep={(5, 0, "driver"), (5, 1, "driver")})
-    assert ledger.locate(5, 0) == []
-    assert [(r.memory_size, r.disk_size) for r in ledger.locate(5, 1)] == [(0, 100)]
-    assert ledger.memory_used("driver") == 100
+    assert ledger.book.locate(5, 0) == []
+    assert [(r.memory_size, r.disk_size) for r in ledger.book.locate(5, 1)] == [(0, 100)]
+    assert ledger.book.memory_used("driver") == 100
     ledger.resync(truth)  # the orders never happened after all: Spark's view wins
-    assert ledger.memory_used("driver") == 300
+    assert ledger.book.memory_used("driver") == 300
 
 
 def test_events_for_unknown_stages_and_non_rdd_blocks_are_ignored():
@@ -153,12 +153,12 @@ def test_ledger_equals_the_last_event_per_block_in_any_order(events):
         ledger.apply_block(block(rdd, split, mem, disk, level=MEM_DISK if valid else NONE))
         last[(rdd, split)] = (mem, disk) if valid and (mem or disk) else None
     for (rdd, split), state in last.items():
-        records = ledger.locate(rdd, split)
+        records = ledger.book.locate(rdd, split)
         if state is None:
             assert records == []
         else:
             assert [(r.memory_size, r.disk_size) for r in records] == [state]
-    assert ledger.memory_used("driver") == sum(s[0] for s in last.values() if s)
+    assert ledger.book.memory_used("driver") == sum(s[0] for s in last.values() if s)
 
 
 # ---- usage tracker: autoCache and auto-unpersist -------------------------------------------
@@ -520,7 +520,7 @@ def test_the_report_of_a_managers_own_spill_is_not_a_promotion():
     ledger.mark_spilled((5, 0, "driver"))
     change = ledger.apply_block(block(5, 0, 100, 95))
     assert not change.entered_memory
-    assert ledger.memory_used("driver") == 0
+    assert ledger.book.memory_used("driver") == 0
     assert ledger.report()["disk_bytes_written"] == 95
 
 
@@ -535,8 +535,8 @@ def test_sparks_own_drop_to_disk_leaves_no_memory_copy_though_its_report_names_o
     dropped = StorageLevelInfo(use_disk=True)
     change = ledger.apply_block(block(5, 0, 100, 100, level=dropped))
     assert change.left_memory and not change.removed
-    assert ledger.memory_used("driver") == 0
-    assert ledger.blocks[(5, 0, "driver")].disk_size == 100
+    assert ledger.book.memory_used("driver") == 0
+    assert ledger.book.blocks[(5, 0, "driver")].disk_size == 100
     assert ledger.apply_task(task(1, 0)) == [((5, 0), "disk_hit")]
     assert ledger.report()["disk_bytes_written"] == 100
 
@@ -554,7 +554,7 @@ def test_a_prefetch_made_before_its_spills_report_came_is_a_memory_copy_and_a_me
     ledger.mark_spilled(slot)
     ledger.note_prefetch(slot, 100)
     change = ledger.apply_block(block(5, 0, 100, 100, level=StorageLevelInfo(use_disk=True)))
-    assert not change.left_memory and ledger.memory_used("driver") == 100
+    assert not change.left_memory and ledger.book.memory_used("driver") == 100
     memory_only = StorageLevelInfo(use_memory=True)
     assert not ledger.apply_block(block(5, 0, 100, 0, level=memory_only)).entered_memory
     assert ledger.apply_task(task(1, 0)) == [((5, 0), "memory_hit")]
