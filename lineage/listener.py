@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 from blaze_errors import InputError
 from lineage.dag import LineageDag
 from lineage.events import LineageEvent, StageRun
-from lineage.parse import parse_json_line
+from lineage.parse import RddDescriptions, UndescribedRdd, parse_json_line
 from lineage.py4j_sockets import disable_nagle
 
 __all__ = ["QUEUE_NAME", "LineageListener"]
@@ -234,6 +234,7 @@ class LineageListener:
         self.batches = 0  # py4j calls that brought events (batched delivery)
         self._drain_ended = False
         self._buffer = None
+        self._told = RddDescriptions()  # the RDDs the buffer's job starts described
         self._skipped = 0  # task events the JVM buffer did not send (cached_stages_only)
         self._drainer = None
         self._adapter = None
@@ -326,7 +327,13 @@ class LineageListener:
         with self._lock:
             self.events_received += 1
         try:
-            records = parse_json_line(text)
+            records = parse_json_line(text, self._told)
+        except UndescribedRdd as exc:  # a line was lost: have every RDD described again
+            self._count_error("parse", exc)
+            if self._buffer is not None:
+                with contextlib.suppress(Exception):
+                    self._buffer.restartDescriptions()
+            return
         except InputError as exc:
             self._count_error("parse", exc)
             return

@@ -36,7 +36,8 @@ import org.apache.spark.util.JsonProtocolOptions;
  * JSON per stage, growing with every iteration) is sent once, in the job start that plans the
  * stage; the stage's own submitted and completed events then come without it ({@code "RDD
  * Info": []}, which no stage has) and Python takes the list from the job start. Attempts after
- * the first are sent whole.
+ * the first are sent whole. A job start itself describes each RDD once ({@link
+ * RddDescriptions}): later job starts list its id alone.
  *
  * <p>With {@code cachedStagesOnly}, task events of a stage none of whose RDDs is persisted are
  * not converted nor sent (a task end still is when it wrote shuffle data, whose timing corrects
@@ -53,6 +54,8 @@ public final class EventBuffer extends SparkListener {
   private final Set<Long> cachedStages = new HashSet<>();
   /** Stages a sent job start described, RDD list included (touched on the bus thread only). */
   private final Set<Integer> describedStages = new HashSet<>();
+  /** What Python was told of each RDD (job starts send each RDD's description once). */
+  private final RddDescriptions descriptions = new RddDescriptions();
   /** The stages each running job planned: forgotten at its end, run or skipped. */
   private final Map<Integer, List<Integer>> jobStages = new HashMap<>();
   /** How long the bus thread waits for room before the buffer counts as stalled. */
@@ -104,16 +107,25 @@ public final class EventBuffer extends SparkListener {
 
   /** Converts and holds the event; false if it was not kept (not convertible, dropped). */
   private boolean add(SparkListenerEvent event) {
-    String line;
+    String line = convert(event);
+    return line != null && addLine(line);
+  }
+
+  /** The event's event-log JSON line; null (and counted) when Spark cannot convert it. */
+  private String convert(SparkListenerEvent event) {
     try {
-      line = JsonProtocol.sparkEventToJsonString(event, options);
+      return JsonProtocol.sparkEventToJsonString(event, options);
     } catch (RuntimeException e) {
       synchronized (this) {
         conversionErrors++;
         lastError = e.toString();
       }
-      return false;
+      return null;
     }
+  }
+
+  /** Holds one line (waiting for room, see the constructor); false if it was dropped. */
+  private boolean addLine(String line) {
     synchronized (this) {
       try {
         long deadline = System.nanoTime() + STALL_NANOS;
@@ -182,6 +194,12 @@ public final class EventBuffer extends SparkListener {
   }
 
   /** Ends the current linger at once; returns how many events were ever buffered. */
+  /** Python met an RDD id it was never described: every RDD is described again from the next
+   * job start on (a new epoch). */
+  public void restartDescriptions() {
+    descriptions.restart();
+  }
+
   public synchronized long flush() {
     flushRequested = true;
     notifyAll();
@@ -256,8 +274,13 @@ public final class EventBuffer extends SparkListener {
 
   @Override
   public void onJobStart(SparkListenerJobStart event) {
-    if (!add(event)) {
+    String line = convert(event);
+    if (line == null) {
       return; // Python never got these RDD lists: the stages' own events carry them
+    }
+    if (!addLine(descriptions.slim(line))) {
+      descriptions.restart(); // the RDDs this line described never reached Python
+      return;
     }
     try {
       List<Integer> planned = new ArrayList<>();
