@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 from blaze_errors import InputError
 from lineage.dag import LineageDag
 from lineage.events import LineageEvent, StageRun
-from lineage.parse import RddDescriptions, UndescribedRdd, parse_json_line
+from lineage.parse import RDD_FIELDS, RddDescriptions, UndescribedRdd, parse_json_line
 from lineage.py4j_sockets import disable_nagle
 
 __all__ = ["QUEUE_NAME", "LineageListener"]
@@ -244,7 +244,9 @@ class LineageListener:
         buffer_class = _event_buffer_class(sc) if batched else None
         if buffer_class is not None:
             self.delivery = "batched"
-            self._buffer = buffer_class(BUFFER_CAPACITY, BATCH_LINES, LINGER_MS, cached_stages_only)
+            self._buffer = buffer_class(
+                BUFFER_CAPACITY, BATCH_LINES, LINGER_MS, cached_stages_only, ",".join(RDD_FIELDS)
+            )
             self._proxy = self._buffer
             self._drainer = threading.Thread(
                 target=self._drain, name="blaze-lineage-drain", daemon=True

@@ -43,6 +43,7 @@ from lineage.events import (
 
 __all__ = [
     "HANDLED_EVENTS",
+    "RDD_FIELDS",
     "RddDescriptions",
     "UndescribedRdd",
     "parse_block_id",
@@ -135,6 +136,19 @@ def _scope_name(scope_json: str | None) -> str | None:
     except ValueError:
         return None
     return scope.get("name") if isinstance(scope, dict) else None
+
+
+RDD_FIELDS = (
+    "RDD ID",
+    "Name",
+    "Callsite",
+    "Parent IDs",
+    "Number of Partitions",
+    "Storage Level",
+    "Scope",
+)
+"""The fields of an RDD's description :func:`_rdd` reads: blaze's event buffer describes an
+RDD again when one of them changed (the cached sizes beside them change all the time)."""
 
 
 def _rdd(f: _Fields) -> RddNode:

@@ -19,6 +19,7 @@ from lineage.events import (
 )
 from lineage.parse import (
     HANDLED_EVENTS,
+    RDD_FIELDS,
     RddDescriptions,
     UndescribedRdd,
     parse_block_id,
@@ -211,3 +212,15 @@ def test_a_new_epoch_forgets_what_was_described_and_a_gap_is_one_clear_error():
     assert len(told) == 1  # the new epoch's own description was kept
     with pytest.raises(InputError, match="RddDescriptions"):  # read without its stream
         parse_event(_slim_job_start(1, [(1, [], [0])], 0))
+
+
+def test_an_rdd_is_read_from_the_fields_the_event_buffer_watches_alone():
+    # the JVM describes an RDD again only when one of RDD_FIELDS changed: nothing else may
+    # change what the parser makes of it
+    full = synthetic.rdd_info(4, [2, 3], name="ranks", cached=True)
+    full["Scope"] = '{"id":"9","name":"reduceByKey"}'
+    only = {k: v for k, v in full.items() if k in RDD_FIELDS}
+    assert len(only) == len(RDD_FIELDS) < len(full)
+    [stage] = parse_event(synthetic.stage_submitted(synthetic.stage_info(1, [full])))
+    [watched] = parse_event(synthetic.stage_submitted(synthetic.stage_info(1, [only])))
+    assert watched == stage and stage.rdds[0].scope_name == "reduceByKey"

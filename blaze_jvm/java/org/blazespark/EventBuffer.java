@@ -55,7 +55,7 @@ public final class EventBuffer extends SparkListener {
   /** Stages a sent job start described, RDD list included (touched on the bus thread only). */
   private final Set<Integer> describedStages = new HashSet<>();
   /** What Python was told of each RDD (job starts send each RDD's description once). */
-  private final RddDescriptions descriptions = new RddDescriptions();
+  private final RddDescriptions descriptions;
   /** The stages each running job planned: forgotten at its end, run or skipped. */
   private final Map<Integer, List<Integer>> jobStages = new HashMap<>();
   /** How long the bus thread waits for room before the buffer counts as stalled. */
@@ -79,8 +79,12 @@ public final class EventBuffer extends SparkListener {
    * @param maxBatch lines handed over by one {@link #drain} at most
    * @param lingerMillis how long {@link #drain} lets a batch grow after its first line
    * @param cachedStagesOnly send task events only of stages with a persisted RDD (see above)
+   * @param rddFields the fields of an RDD description Python reads, comma-separated: an RDD
+   *     is described again when one of them changed ({@link RddDescriptions})
    */
-  public EventBuffer(int capacity, int maxBatch, long lingerMillis, boolean cachedStagesOnly) {
+  public EventBuffer(
+      int capacity, int maxBatch, long lingerMillis, boolean cachedStagesOnly, String rddFields) {
+    this.descriptions = new RddDescriptions(rddFields.split(","));
     // task ends without the accumulator list: half the bytes, nothing the parser reads
     this.options =
         new JsonProtocolOptions(

@@ -12,8 +12,8 @@ import java.util.Map;
  * RDDs, so a loop of short DataFrame jobs sent the same tens of kB of RDD descriptions with
  * every job, and Python spent most of its per-job time reading them again. A slimmed job start
  * keeps each stage's RDD ids in order ({@code "Blaze RDD IDs"}) and, in {@code "RDD Info"},
- * only the RDDs not described before or whose name or storage level changed since (the other
- * fields the lineage reads never change).
+ * only the RDDs not described before or whose description changed since in a field the
+ * lineage reads (a storage level set, a checkpoint's new parents).
  *
  * <p>Both sides keep what was described within an <em>epoch</em> ({@code "Blaze RDD Epoch"}):
  * when the book passes {@link #LIMIT} RDDs, or a slimmed line was not delivered, or Python met
@@ -27,6 +27,14 @@ final class RddDescriptions {
   static final int LIMIT = 4096;
 
   private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  /** The fields of an RDD's description Python reads (its parser says which): a change in any
+   * (a storage level set, a checkpoint's new parents) describes the RDD again. */
+  private final String[] readFields;
+
+  RddDescriptions(String[] readFields) {
+    this.readFields = readFields.clone();
+  }
 
   // guarded by this: slimmed on the bus thread, restarted from Python's drain thread too
   private final Map<Integer, String> described = new HashMap<>();
@@ -58,8 +66,11 @@ final class RddDescriptions {
       for (JsonNode rdd : stage.path("RDD Info")) {
         int id = rdd.path("RDD ID").intValue();
         ids.add(id);
-        String signature = rdd.path("Name").asText("") + "\n" + rdd.path("Storage Level");
-        if (!signature.equals(described.put(id, signature))) {
+        StringBuilder signature = new StringBuilder();
+        for (String field : readFields) {
+          signature.append(rdd.path(field)).append('\n');
+        }
+        if (!signature.toString().equals(described.put(id, signature.toString()))) {
           kept.add(rdd);
         }
       }
