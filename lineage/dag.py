@@ -173,12 +173,9 @@ class LineageDag:
     @classmethod
     def from_json_lines(cls, lines: Iterable[str]) -> LineageDag:
         """The DAG of Spark event JSON lines; strict: a malformed line raises InputError."""
-        from lineage.parse import RddDescriptions, parse_json_line
+        from lineage.parse import parse_json_line
 
-        told = RddDescriptions()  # the lines are one stream: earlier ones describe RDDs
-        return cls.from_events(
-            r for line in lines if line.strip() for r in parse_json_line(line, told)
-        )
+        return cls.from_events(r for line in lines if line.strip() for r in parse_json_line(line))
 
     @classmethod
     def from_event_log(cls, path: str | Path) -> LineageDag:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from blaze_errors import InputError
 from lineage.events import LineageEvent
-from lineage.parse import RddDescriptions, parse_event
+from lineage.parse import parse_event
 
 __all__ = ["EventLogStats", "event_log_files", "read_event_log"]
 
@@ -201,7 +201,6 @@ def _read(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
     if gap:
         stats.lost.append(gap)
     records: list[LineageEvent] = []
-    told = RddDescriptions()  # a log recorded from blaze's buffer describes each RDD once
     seen_event = False
     for part, number, line in _lines(files, stats):
         line = line.strip()
@@ -212,7 +211,7 @@ def _read(path: str | Path) -> tuple[list[LineageEvent], EventLogStats]:
             event = json.loads(line)
             if not isinstance(event, dict) or not isinstance(event.get("Event"), str):
                 raise InputError("not a Spark event (a JSON object with an 'Event' field)")
-            parsed = parse_event(event, told)
+            parsed = parse_event(event)
         except (ValueError, InputError) as exc:
             if not seen_event:
                 raise InputError(

@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 from blaze_errors import InputError
 from lineage.dag import LineageDag
 from lineage.events import LineageEvent, StageRun
-from lineage.parse import RDD_FIELDS, RddDescriptions, UndescribedRdd, parse_json_line
+from lineage.parse import parse_json_line
 from lineage.py4j_sockets import disable_nagle
 
 __all__ = ["QUEUE_NAME", "LineageListener"]
@@ -234,7 +234,6 @@ class LineageListener:
         self.batches = 0  # py4j calls that brought events (batched delivery)
         self._drain_ended = False
         self._buffer = None
-        self._told = RddDescriptions()  # the RDDs the buffer's job starts described
         self._skipped = 0  # task events the JVM buffer did not send (cached_stages_only)
         self._drainer = None
         self._adapter = None
@@ -244,9 +243,7 @@ class LineageListener:
         buffer_class = _event_buffer_class(sc) if batched else None
         if buffer_class is not None:
             self.delivery = "batched"
-            self._buffer = buffer_class(
-                BUFFER_CAPACITY, BATCH_LINES, LINGER_MS, cached_stages_only, ",".join(RDD_FIELDS)
-            )
+            self._buffer = buffer_class(BUFFER_CAPACITY, BATCH_LINES, LINGER_MS, cached_stages_only)
             self._proxy = self._buffer
             self._drainer = threading.Thread(
                 target=self._drain, name="blaze-lineage-drain", daemon=True
@@ -329,13 +326,7 @@ class LineageListener:
         with self._lock:
             self.events_received += 1
         try:
-            records = parse_json_line(text, self._told)
-        except UndescribedRdd as exc:  # a line was lost: have every RDD described again
-            self._count_error("parse", exc)
-            if self._buffer is not None:
-                with contextlib.suppress(Exception):
-                    self._buffer.restartDescriptions()
-            return
+            records = parse_json_line(text)
         except InputError as exc:
             self._count_error("parse", exc)
             return

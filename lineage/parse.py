@@ -4,13 +4,6 @@ The live listener asks the JVM for ``JsonProtocol.sparkEventToJsonString(event)`
 the line Spark's own event log would hold — so the same function reads both sources and a DAG
 rebuilt from a log equals the one built live.
 
-One difference, for a loop of short jobs: blaze's event buffer describes each RDD once
-(``org.blazespark.RddDescriptions``): a job start it sends lists each stage's RDD ids in
-order (``"Blaze RDD IDs"``) and describes in ``"RDD Info"`` only the RDDs no earlier line of
-its epoch described. :class:`RddDescriptions` rebuilds each stage's full list from what the
-stream told before, so such lines are parsed in order with one instance per stream; Spark's
-own logs carry no such field.
-
 Only the events the lineage needs are read (stages, jobs, task ends, block updates,
 unpersist, application end); every other event type gives ``[]``. A known event whose
 required fields are missing or of the wrong type raises :class:`blaze.errors.InputError`
@@ -41,15 +34,7 @@ from lineage.events import (
     TaskStarted,
 )
 
-__all__ = [
-    "HANDLED_EVENTS",
-    "RDD_FIELDS",
-    "RddDescriptions",
-    "UndescribedRdd",
-    "parse_block_id",
-    "parse_event",
-    "parse_json_line",
-]
+__all__ = ["HANDLED_EVENTS", "parse_block_id", "parse_event", "parse_json_line"]
 
 _RDD_BLOCK = re.compile(r"^rdd_(\d+)_(\d+)$")
 
@@ -138,19 +123,6 @@ def _scope_name(scope_json: str | None) -> str | None:
     return scope.get("name") if isinstance(scope, dict) else None
 
 
-RDD_FIELDS = (
-    "RDD ID",
-    "Name",
-    "Callsite",
-    "Parent IDs",
-    "Number of Partitions",
-    "Storage Level",
-    "Scope",
-)
-"""The fields of an RDD's description :func:`_rdd` reads: blaze's event buffer describes an
-RDD again when one of them changed (the cached sizes beside them change all the time)."""
-
-
 def _rdd(f: _Fields) -> RddNode:
     return RddNode(
         rdd_id=f.integer("RDD ID"),
@@ -163,53 +135,10 @@ def _rdd(f: _Fields) -> RddNode:
     )
 
 
-class UndescribedRdd(InputError):
-    """A slimmed job start names an RDD no earlier line of its stream described (a line was
-    lost, or the stream is read from its middle)."""
-
-
-class RddDescriptions:
-    """The RDDs one stream of blaze's slimmed job starts has described, in the current epoch
-    (the JVM side starts a new one, describing every RDD again, when its book is full or a
-    line was lost): what rebuilds each stage's RDD list from its ids."""
-
-    def __init__(self) -> None:
-        self._nodes: dict[int, RddNode] = {}
-        self._epoch: int | None = None
-
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-    def stage_rdds(
-        self, epoch: int, ids: tuple[int, ...], told: tuple[RddNode, ...], where: str
-    ) -> tuple[RddNode, ...]:
-        """The stage's RDDs in the order of ``ids``, ``told`` being the ones this line
-        describes (new, or changed since they were described)."""
-        if epoch != self._epoch:
-            self._nodes.clear()
-            self._epoch = epoch
-        for node in told:
-            self._nodes[node.rdd_id] = node
-        missing = [rdd_id for rdd_id in ids if rdd_id not in self._nodes]
-        if missing:
-            raise UndescribedRdd(
-                f"{where}: RDD ids {missing[:5]} were never described earlier in this stream "
-                f"(epoch {epoch}): a line was lost or the stream is read from its middle"
-            )
-        return tuple(self._nodes[rdd_id] for rdd_id in ids)
-
-
-def _stage(f: _Fields, descriptions: RddDescriptions | None = None, epoch: int = 0) -> StageRun:
+def _stage(f: _Fields) -> StageRun:
     rdds = tuple(
         _rdd(_Fields(r, f"{f.where}.RDD Info[{i}]")) for i, r in enumerate(f.items("RDD Info"))
     )
-    if "Blaze RDD IDs" in f.obj:
-        if descriptions is None:
-            raise InputError(
-                f"{f.where}: a job start that lists RDDs described by earlier lines (blaze's "
-                "event buffer) is read only with its stream's earlier lines (RddDescriptions)"
-            )
-        rdds = descriptions.stage_rdds(epoch, f.integers("Blaze RDD IDs"), rdds, f.where)
     return StageRun(
         stage_id=f.integer("Stage ID"),
         attempt=f.integer("Stage Attempt ID", 0),
@@ -236,10 +165,9 @@ def _stage_completed(f: _Fields) -> list[LineageEvent]:
     return [dataclasses.replace(_stage(f.child("Stage Info")), completed=True)]
 
 
-def _job_start(f: _Fields, descriptions: RddDescriptions | None = None) -> list[LineageEvent]:
-    epoch = f.integer("Blaze RDD Epoch", 0)
+def _job_start(f: _Fields) -> list[LineageEvent]:
     stages = tuple(
-        _stage(_Fields(s, f"{f.where}.Stage Infos[{i}]"), descriptions, epoch)
+        _stage(_Fields(s, f"{f.where}.Stage Infos[{i}]"))
         for i, s in enumerate(f.items("Stage Infos"))
     )
     props = f.child("Properties", required=False)
@@ -384,30 +312,25 @@ HANDLED_EVENTS = frozenset(_PARSERS)
 """The ``"Event"`` names that produce records; all others parse to ``[]``."""
 
 
-def parse_event(
-    event: Mapping[str, Any], descriptions: RddDescriptions | None = None
-) -> list[LineageEvent]:
-    """Records for one Spark event-log JSON object (``[]`` for event types not needed);
-    ``descriptions``: the stream's, for blaze's slimmed job starts (see the top).
+def parse_event(event: Mapping[str, Any]) -> list[LineageEvent]:
+    """Records for one Spark event-log JSON object (``[]`` for event types not needed).
 
     Raises :class:`InputError` if ``event`` is not an event object or a needed field is
-    missing or ill-typed (:class:`UndescribedRdd` for an RDD the stream never described).
+    missing or ill-typed.
     """
     if not isinstance(event, Mapping):
         raise InputError(f"a Spark event must be a JSON object, got {type(event).__name__}")
     kind = event.get("Event")
     if not isinstance(kind, str):
         raise InputError("not a Spark event: the object has no 'Event' name")
-    if kind == "SparkListenerJobStart":
-        return _job_start(_Fields(event, kind), descriptions)
     parser = _PARSERS.get(kind)
     return parser(_Fields(event, kind)) if parser else []
 
 
-def parse_json_line(line: str, descriptions: RddDescriptions | None = None) -> list[LineageEvent]:
+def parse_json_line(line: str) -> list[LineageEvent]:
     """:func:`parse_event` of one JSON text line (raises InputError if it is not JSON)."""
     try:
         event = json.loads(line)
     except ValueError as exc:
         raise InputError(f"not a JSON event line: {exc.msg} at column {exc.colno}") from None
-    return parse_event(event, descriptions)
+    return parse_event(event)

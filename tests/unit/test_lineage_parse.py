@@ -17,15 +17,7 @@ from lineage.events import (
     StageRun,
     TaskRun,
 )
-from lineage.parse import (
-    HANDLED_EVENTS,
-    RDD_FIELDS,
-    RddDescriptions,
-    UndescribedRdd,
-    parse_block_id,
-    parse_event,
-    parse_json_line,
-)
+from lineage.parse import HANDLED_EVENTS, parse_block_id, parse_event, parse_json_line
 
 
 def _stage_event() -> dict:
@@ -168,59 +160,3 @@ def test_parse_json_line():
     assert parse_json_line(json.dumps(synthetic.unpersist(2))) == [RddUnpersisted(2)]
     with pytest.raises(InputError, match="not a JSON event line"):
         parse_json_line('{"Event": "SparkListenerUnpersistRDD", "RDD')
-
-
-def _slim_job_start(job_id: int, stages: list[tuple[int, list[dict], list[int]]], epoch: int):
-    """A job start as blaze's event buffer sends it: each stage's RDD ids in order, and only
-    the RDDs its stream had not described before."""
-    infos = []
-    for stage_id, told, ids in stages:
-        info = synthetic.stage_info(stage_id, told)
-        info["Blaze RDD IDs"] = ids
-        infos.append(info)
-    event = synthetic.job_start(job_id, infos, 10 * job_id, f"count at app.py:{job_id}")
-    event["Blaze RDD Epoch"] = epoch
-    return event
-
-
-def test_a_slimmed_job_start_takes_the_rdds_its_stream_described_before():
-    links = synthetic.rdd_info(1, [0], name="links", cached=True)
-    source = synthetic.rdd_info(0, [])
-    told = RddDescriptions()
-    [first] = parse_event(_slim_job_start(0, [(0, [links, source], [1, 0])], 0), told)
-    ranks = synthetic.rdd_info(2, [1])
-    [second] = parse_event(_slim_job_start(1, [(1, [ranks], [2, 1, 0])], 0), told)
-    # the second job's stage has its whole list, as Spark's own log would give it
-    [whole] = parse_event(
-        synthetic.job_start(1, [synthetic.stage_info(1, [ranks, links, source])], 10, "c")
-    )
-    assert second.stages[0].rdds == whole.stages[0].rdds
-    assert second.stages[0].final_rdd_id == 2
-    assert first.stages[0].rdds[0] is second.stages[0].rdds[1]  # described once, kept once
-    assert len(told) == 3
-    # a changed storage level comes described again and replaces what was told
-    unpersisted = synthetic.rdd_info(1, [0], name="links", cached=False)
-    [third] = parse_event(_slim_job_start(2, [(2, [unpersisted], [1, 0])], 0), told)
-    assert third.stages[0].rdds[0].storage_level.name == "NONE"
-
-
-def test_a_new_epoch_forgets_what_was_described_and_a_gap_is_one_clear_error():
-    told = RddDescriptions()
-    parse_event(_slim_job_start(0, [(0, [synthetic.rdd_info(0, [])], [0])], 0), told)
-    with pytest.raises(UndescribedRdd, match=r"RDD ids \[0\].*epoch 1"):
-        parse_event(_slim_job_start(1, [(1, [synthetic.rdd_info(3, [0])], [3, 0])], 1), told)
-    assert len(told) == 1  # the new epoch's own description was kept
-    with pytest.raises(InputError, match="RddDescriptions"):  # read without its stream
-        parse_event(_slim_job_start(1, [(1, [], [0])], 0))
-
-
-def test_an_rdd_is_read_from_the_fields_the_event_buffer_watches_alone():
-    # the JVM describes an RDD again only when one of RDD_FIELDS changed: nothing else may
-    # change what the parser makes of it
-    full = synthetic.rdd_info(4, [2, 3], name="ranks", cached=True)
-    full["Scope"] = '{"id":"9","name":"reduceByKey"}'
-    only = {k: v for k, v in full.items() if k in RDD_FIELDS}
-    assert len(only) == len(RDD_FIELDS) < len(full)
-    [stage] = parse_event(synthetic.stage_submitted(synthetic.stage_info(1, [full])))
-    [watched] = parse_event(synthetic.stage_submitted(synthetic.stage_info(1, [only])))
-    assert watched == stage and stage.rdds[0].scope_name == "reduceByKey"

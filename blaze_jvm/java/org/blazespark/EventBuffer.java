@@ -36,8 +36,7 @@ import org.apache.spark.util.JsonProtocolOptions;
  * JSON per stage, growing with every iteration) is sent once, in the job start that plans the
  * stage; the stage's own submitted and completed events then come without it ({@code "RDD
  * Info": []}, which no stage has) and Python takes the list from the job start. Attempts after
- * the first are sent whole. A job start itself describes each RDD once ({@link
- * RddDescriptions}): later job starts list its id alone.
+ * the first are sent whole.
  *
  * <p>With {@code cachedStagesOnly}, task events of a stage none of whose RDDs is persisted are
  * not converted nor sent (a task end still is when it wrote shuffle data, whose timing corrects
@@ -54,8 +53,6 @@ public final class EventBuffer extends SparkListener {
   private final Set<Long> cachedStages = new HashSet<>();
   /** Stages a sent job start described, RDD list included (touched on the bus thread only). */
   private final Set<Integer> describedStages = new HashSet<>();
-  /** What Python was told of each RDD (job starts send each RDD's description once). */
-  private final RddDescriptions descriptions;
   /** The stages each running job planned: forgotten at its end, run or skipped. */
   private final Map<Integer, List<Integer>> jobStages = new HashMap<>();
   /** How long the bus thread waits for room before the buffer counts as stalled. */
@@ -79,12 +76,8 @@ public final class EventBuffer extends SparkListener {
    * @param maxBatch lines handed over by one {@link #drain} at most
    * @param lingerMillis how long {@link #drain} lets a batch grow after its first line
    * @param cachedStagesOnly send task events only of stages with a persisted RDD (see above)
-   * @param rddFields the fields of an RDD description Python reads, comma-separated: an RDD
-   *     is described again when one of them changed ({@link RddDescriptions})
    */
-  public EventBuffer(
-      int capacity, int maxBatch, long lingerMillis, boolean cachedStagesOnly, String rddFields) {
-    this.descriptions = new RddDescriptions(rddFields.split(","));
+  public EventBuffer(int capacity, int maxBatch, long lingerMillis, boolean cachedStagesOnly) {
     // task ends without the accumulator list: half the bytes, nothing the parser reads
     this.options =
         new JsonProtocolOptions(
@@ -111,25 +104,16 @@ public final class EventBuffer extends SparkListener {
 
   /** Converts and holds the event; false if it was not kept (not convertible, dropped). */
   private boolean add(SparkListenerEvent event) {
-    String line = convert(event);
-    return line != null && addLine(line);
-  }
-
-  /** The event's event-log JSON line; null (and counted) when Spark cannot convert it. */
-  private String convert(SparkListenerEvent event) {
+    String line;
     try {
-      return JsonProtocol.sparkEventToJsonString(event, options);
+      line = JsonProtocol.sparkEventToJsonString(event, options);
     } catch (RuntimeException e) {
       synchronized (this) {
         conversionErrors++;
         lastError = e.toString();
       }
-      return null;
+      return false;
     }
-  }
-
-  /** Holds one line (waiting for room, see the constructor); false if it was dropped. */
-  private boolean addLine(String line) {
     synchronized (this) {
       try {
         long deadline = System.nanoTime() + STALL_NANOS;
@@ -198,12 +182,6 @@ public final class EventBuffer extends SparkListener {
   }
 
   /** Ends the current linger at once; returns how many events were ever buffered. */
-  /** Python met an RDD id it was never described: every RDD is described again from the next
-   * job start on (a new epoch). */
-  public void restartDescriptions() {
-    descriptions.restart();
-  }
-
   public synchronized long flush() {
     flushRequested = true;
     notifyAll();
@@ -278,13 +256,8 @@ public final class EventBuffer extends SparkListener {
 
   @Override
   public void onJobStart(SparkListenerJobStart event) {
-    String line = convert(event);
-    if (line == null) {
+    if (!add(event)) {
       return; // Python never got these RDD lists: the stages' own events carry them
-    }
-    if (!addLine(descriptions.slim(line))) {
-      descriptions.restart(); // the RDDs this line described never reached Python
-      return;
     }
     try {
       List<Integer> planned = new ArrayList<>();
