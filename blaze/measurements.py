@@ -44,7 +44,8 @@ MEMORY_SAMPLES = 32  # memory-hit task times kept per stage (the baseline of a d
 # memory-hit tasks a stage needs before its disk reads are priced against their median: one or
 # two tasks' noise became the baseline of every read (the suite's kmeans.common, first data
 # shape: two memory hits corrected Rd from the probe's 0.52 to 2.9 ms/MiB, where reading the
-# same pickled blocks from the page cache instead of memory costs under 0.6 ms/MiB of task time)
+# same pickled blocks from the page cache instead of memory cost at most about 0.7 ms/MiB of task
+# time in a local[2] check: 51 MiB read from each, four repeats, 0.35 ms/MiB of wall at most)
 MIN_BASELINE = 3
 READ_SAMPLES = 64  # reads of stored copies kept per site: where its copies are read from
 

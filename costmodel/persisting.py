@@ -20,7 +20,7 @@ generations (:mod:`lineage.timing`). The first read computes it in either case.
 disk costs its write W once and its read Rd at every later read, on top of the pickling and
 unpickling a copy in memory costs. Without it, a dataset whose copies all go to disk was
 judged as if they stayed in memory (on the suite's kmeans.common, second data shape: a loss
-of 9 ms of 245 ms per partition in memory, where W and Rd of its 13 MiB copies add 15-40 ms).
+of 9 ms of 245 ms per partition in memory, where W and Rd of its 13 MiB copies added 16-42 ms in four runs).
 
 The typical loser is a cheap map over a cached input that repeats the input in its output
 (``scored = points.map(lambda p: (p.y, p.x, p.x @ w))`` read by two actions): each read of the
@@ -45,7 +45,7 @@ class PersistCase:
     own_ms: float  # computing the partition in a fused pipeline (its parent's read included)
     wall_ms: float  # the same, its output pickled and stored as well (the first read's cost)
     load_ms: float  # each later read of a stored copy: unpickling it
-    disk_share: float = 0.0  # d: the share of its copies the engine places on disk
+    disk_share: float = 0.0  # d: the share of its copies' reads that come from disk
     disk_write_ms: float = 0.0  # W of one partition's copy
     disk_read_ms: float = 0.0  # Rd of one partition's copy
 
