@@ -131,5 +131,13 @@ class BlockBook:
             if slots
         }
 
+    def bytes_by_executor(self) -> dict[str, dict[str, int]]:
+        """Memory and disk bytes held per executor, by executor id (for the report)."""
+        held: dict[str, dict[str, int]] = defaultdict(lambda: {"memory": 0, "disk": 0})
+        for record in self.blocks.values():
+            held[record.executor_id]["memory"] += record.memory_size
+            held[record.executor_id]["disk"] += record.disk_size
+        return {executor: dict(sizes) for executor, sizes in sorted(held.items())}
+
     def locate(self, rdd_id: int, split_index: int) -> list[BlockRecord]:
         return list(self._by_key.get((rdd_id, split_index), {}).values())

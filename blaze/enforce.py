@@ -27,10 +27,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from blaze.block_book import BlockRecord
 from blaze.engine import Engine
 from blaze.eviction import ResidentIndexes
 from blaze.explain import DecisionLog
-from blaze.ledger import BlockRecord, Ledger
+from blaze.ledger import Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.placement import SitePlacement

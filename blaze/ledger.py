@@ -35,7 +35,7 @@ from blaze.partition_map import StageGraph
 from blaze.size_score import SizeScore
 from lineage.events import BlockEvent, StageRun, TaskRun
 
-__all__ = ["BlockRecord", "Change", "Ledger"]
+__all__ = ["Change", "Ledger"]
 
 
 @dataclass(frozen=True)
@@ -325,13 +325,9 @@ class Ledger:
 
     # ---- report ---------------------------------------------------------------------------
     def report(self) -> dict:
-        by_executor: dict[str, dict[str, int]] = defaultdict(lambda: {"memory": 0, "disk": 0})
-        for r in self.book.blocks.values():
-            by_executor[r.executor_id]["memory"] += r.memory_size
-            by_executor[r.executor_id]["disk"] += r.disk_size
         return {
             **self.counters.report(),
             **self.disk_copies.report(),
             "predicted_vs_observed": self.size_score.report(),
-            "cached_bytes_by_executor": {k: dict(v) for k, v in sorted(by_executor.items())},
+            "cached_bytes_by_executor": self.book.bytes_by_executor(),
         }
