@@ -154,6 +154,7 @@ class JvmBridge:
         lineage_class = plugin_class(self._jvm, "org.blazespark.Lineage")
         # the method looked up once: py4j asks the JVM to resolve a static member per access
         self._lineage_walk = None if lineage_class is None else lineage_class.walk
+        self._cached_rdd_id = None if lineage_class is None else lineage_class.cachedRddId
         self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
         self._dag_scheduler = None  # looked up at the first last_job_id
         master_url = sc.master or ""
@@ -260,9 +261,20 @@ class JvmBridge:
         except Exception:  # another Spark build: the caller waits for every event instead
             return None
 
-    def dataframe_rdd_id(self, df) -> int | None:
-        """The id of the RDD holding a cached DataFrame's columnar batches (None if not cached)."""
-        spark, jdf = df.sparkSession, df._jdf
+    def dataframe_rdd_id(self, df, *, build: bool = True) -> int | None:
+        """The id of the RDD holding a cached DataFrame's columnar batches (None if not
+        cached; with ``build`` False, also None while Spark has not made that RDD yet —
+        building it costs milliseconds the DataFrame's first action would not save).
+
+        One py4j call through the plugin's :java:`org.blazespark.Lineage`; a session without
+        the plugin's jar follows the chain from the cache manager here (about ten round trips)
+        and builds the RDD whatever ``build`` says.
+        """
+        jdf = df._jdf
+        if self._cached_rdd_id is not None:
+            rdd_id = int(self._cached_rdd_id(jdf, build))
+            return None if rdd_id < 0 else rdd_id
+        spark = df.sparkSession
         cached = spark._jsparkSession.sharedState().cacheManager().lookupCachedData(jdf)
         if not cached.isDefined():
             return None

@@ -29,7 +29,7 @@ from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy
-from blaze.registry import Registry, thin_over_cache
+from blaze.registry import Registry, mark_of, thin_over_cache
 from lineage.events import JobRun
 from lineage.walk import walk
 
@@ -83,7 +83,7 @@ class JobBoundaries:
             return
         if thin_over_cache(prev):
             return
-        token = getattr(prev, "_blaze_token", None)
+        token = mark_of(prev, "_blaze_token")
         if token is None:
             return
         try:
@@ -99,7 +99,7 @@ class JobBoundaries:
         self._persistence.persist_rdd(
             obj, None, self._persistence.originals["RDD.persist"], auto=True
         )
-        if not getattr(obj, "_blaze_managed", False):
+        if not mark_of(obj, "_blaze_managed", False):
             return  # declined: persisting it costs more than it saves (logged as such)
         with self._lock:
             self._ledger.counters.decisions["auto_cache"] += 1
@@ -268,7 +268,7 @@ class JobBoundaries:
         graph = self._bridge.lineage(rdd, cached_counts, LINEAGE_WALK_LIMIT)
         used: set[int] = set()
         parents: dict[int, set[int]] = defaultdict(set)
-        start = {getattr(rdd, "_blaze_token", None)}
+        start = {mark_of(rdd, "_blaze_token")}
         start.update(self._registry.token_by_rdd_id.get(rdd_id) for rdd_id in graph)
         start.discard(None)
         # Python-side derivation (pipelined steps the JVM never sees), from the steps' records:

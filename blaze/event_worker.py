@@ -40,8 +40,13 @@ class EventWorker:
         self._thread.start()
 
     def put(self, record) -> None:
-        """Queue a listener record (the listener's subscription calls this)."""
+        """Queue one listener record."""
         self._queue.put(record)
+
+    def put_all(self, records: tuple) -> None:
+        """Queue a batch of listener records, handled in order (the listener's batched
+        subscription calls this: one wake-up of this thread per batch, not per record)."""
+        self._queue.put(list(records))
 
     def is_current(self) -> bool:
         """Whether the caller runs on this worker (a decision made while handling a record)."""
@@ -68,11 +73,12 @@ class EventWorker:
             if isinstance(item, threading.Event):
                 item.set()  # a sync point: the waiter goes on while the orders travel
             else:
-                try:
-                    with self._lock:
-                        self._handle(item)
-                except Exception as exc:  # never let one record stop the manager
-                    self._on_error(type(item).__name__, exc)
+                for record in item if isinstance(item, list) else (item,):
+                    try:
+                        with self._lock:
+                            self._handle(record)
+                    except Exception as exc:  # never let one record stop the manager
+                        self._on_error(type(record).__name__, exc)
             if self._queue.empty():  # the decisions of a burst of records travel together
                 try:
                     self._flush_orders()

@@ -273,7 +273,7 @@ class BlazeManager:
             self._listener = LineageListener.attach(
                 self._sc, dag=self.lineage, cached_stages_only=True
             )
-            self._unsubscribe = self._listener.subscribe(self._worker.put)
+            self._unsubscribe = self._listener.subscribe(self._worker.put_all, batched=True)
             self._worker.start()
             self.persistence.originals.update(hooks.install(self))
         except BaseException:
@@ -382,6 +382,8 @@ class BlazeManager:
             else:
                 self.enforcement.on_stage_submitted(event)
         elif isinstance(event, JobRun):
+            if event.succeeded is None:
+                self.persistence.register_built()
             self.engine.on_job(event)
             if event.succeeded is None:
                 self.boundaries.on_job_started(event)

@@ -16,6 +16,7 @@ ledger, engine, measurements).
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from blaze.config import BlazeConfig
@@ -27,7 +28,7 @@ from blaze.measurements import SiteMeasurements
 from blaze.placement import SitePlacement
 from blaze.policies import ManagerPolicy
 from blaze.prefetch import ReadBack
-from blaze.registry import Registry, cached_source
+from blaze.registry import Registry, cached_source, mark_of
 
 __all__ = ["Persistence"]
 
@@ -63,6 +64,9 @@ class Persistence:
         self._prefetcher = prefetcher
         self._placement = placement
         self.originals: dict[str, Any] = {}
+        # persisted DataFrames whose batches' RDD Spark has not made yet (it does when their
+        # first action plans them): registered at the start of the next job, by id(df)
+        self._unbuilt: dict[int, tuple[weakref.ref, bool]] = {}
 
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
@@ -96,9 +100,9 @@ class Persistence:
 
         level = StorageLevel.MEMORY_ONLY if level is None else level
         blaze_level = is_blaze_level(level)
-        if getattr(rdd, "_blaze_managed", False):
+        if mark_of(rdd, "_blaze_managed", False):
             return rdd
-        if getattr(rdd, "_blaze_declined", False):  # decided once per dataset
+        if mark_of(rdd, "_blaze_declined", False):  # decided once per dataset
             rdd.is_cached = False
             return rdd
         if self._observes_only():
@@ -153,7 +157,7 @@ class Persistence:
         with self._lock:
             tracker = self._registry.tracker
             site = tracker.datasets[token].site
-            source_use = tracker.datasets.get(getattr(source, "_blaze_token", None))
+            source_use = tracker.datasets.get(mark_of(source, "_blaze_token"))
             reads = tracker.expected_uses(site)
             if (
                 reads is None
@@ -189,7 +193,7 @@ class Persistence:
     def persist_df(self, df, level, original, *, cache: bool = False):
         from pyspark import StorageLevel
 
-        if getattr(df, "_blaze_managed", False):
+        if mark_of(df, "_blaze_managed", False):
             return df
         blaze_level = is_blaze_level(level)
         persist = self.originals["DataFrame.persist"]
@@ -215,16 +219,34 @@ class Persistence:
             persist(df, storage_level(self._policy.jvm_level_name(), deserialized=False))
             df._blaze_managed = True
             managed = True
-        rdd_id = self._bridge.dataframe_rdd_id(df)
+        rdd_id = self._bridge.dataframe_rdd_id(df, build=False)
         if rdd_id is not None:
             self._register(df, rdd_id, "dataframe", managed=managed)
+        else:
+            with self._lock:
+                self._registry.token_of(df)  # its site: the program's frames, here
+                self._unbuilt[id(df)] = (weakref.ref(df), managed)
         return df
+
+    def register_built(self) -> None:
+        """At a job's start, before its blocks (caller holds the lock): register the persisted
+        DataFrames whose batches' RDD Spark has made since their ``persist`` — the action that
+        submitted this job planned them. Asking at ``persist`` would build that RDD there, a
+        few milliseconds per call the action does not save."""
+        for key, (ref, managed) in list(self._unbuilt.items()):
+            df = ref()
+            rdd_id = None if df is None else self._bridge.dataframe_rdd_id(df, build=False)
+            if df is None or rdd_id is not None:
+                del self._unbuilt[key]
+            if rdd_id is not None:
+                self._register(df, rdd_id, "dataframe", managed=managed)
 
     def unpersist(self, obj, blocking, original):
         result = original(obj, blocking)
         obj._blaze_managed = False
-        token = getattr(obj, "_blaze_token", None)
+        token = mark_of(obj, "_blaze_token")
         with self._lock:
+            self._unbuilt.pop(id(obj), None)
             for dataset in self._registry.by_token(token):
                 del self._registry.datasets[dataset.rdd_id]
                 self.forget_rdd(dataset.rdd_id, "user_unpersist")

@@ -29,6 +29,7 @@ __all__ = [
     "SiteNames",
     "cached_source",
     "creation_point",
+    "mark_of",
     "thin_over_cache",
 ]
 
@@ -36,6 +37,13 @@ SITE_FRAMES = 3  # user frames that name a dataset's site
 
 _PYSPARK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__import__("pyspark").__file__)))
 _BLAZE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def mark_of(obj, name: str, default: Any = None) -> Any:
+    """A mark the manager set on a program's dataset (``_blaze_token`` & co.), read from the
+    object's own attributes: a DataFrame answers a name it lacks by asking the JVM for its
+    schema (``DataFrame.__getattr__``), a py4j round trip at every persist or unpersist."""
+    return getattr(obj, "__dict__", {}).get(name, default)
 
 
 @dataclass
@@ -168,7 +176,7 @@ class Registry:
             token = next(self._tokens)
             rdd._blaze_token = token
             user, steps = creation_point()
-            prev = getattr(getattr(rdd, "prev", None), "_blaze_token", None)
+            prev = mark_of(getattr(rdd, "prev", None), "_blaze_token")
             rdd_id = getattr(rdd, "_id", None)  # a plain RDD has its JVM RDD from the start
             with self._lock:
                 self.tracker.register(token, self._site_names.name(user, steps), prev)
@@ -188,7 +196,7 @@ class Registry:
         their JVM RDDs; knowing whose they are, and what each was derived from (recorded at
         creation), is how the job is seen to read the program's own ``a`` and ``b``.
         """
-        token = getattr(rdd, "_blaze_token", None)
+        token = mark_of(rdd, "_blaze_token")
         if token is None:
             return
         try:
@@ -203,7 +211,7 @@ class Registry:
         self._jvm_ids[token] = rdd_id
 
     def token_of(self, obj) -> int:
-        token = getattr(obj, "_blaze_token", None)
+        token = mark_of(obj, "_blaze_token")
         if token is None:
             token = next(self._tokens)
             obj._blaze_token = token

@@ -20,7 +20,7 @@ from blaze.ledger import Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.orders import ExecutorOrders
 from blaze.policies import ManagerPolicy
-from blaze.registry import Registry
+from blaze.registry import Registry, mark_of
 
 __all__ = ["Reporting"]
 
@@ -130,7 +130,7 @@ class Reporting:
         if isinstance(dataset, int):
             return dataset
         if hasattr(dataset, "sparkSession") and hasattr(dataset, "schema"):  # a DataFrame
-            token = getattr(dataset, "_blaze_token", None)
+            token = mark_of(dataset, "_blaze_token")
             with self._lock:
                 if token is not None and token in self._registry.rdd_of_token:
                     return self._registry.rdd_of_token[token]  # also after it was unpersisted

@@ -225,6 +225,9 @@ class LineageListener:
         self.last_error = None
         self.events_received = 0
         self._subscribers: list[Callable[[LineageEvent], None]] = []
+        # called once per drained batch with its records in order: one hand-over (and one
+        # wake-up of the subscriber's thread) per batch instead of one per record
+        self._batch_subscribers: list[Callable[[tuple[LineageEvent, ...]], None]] = []
         self._lock = threading.Lock()
         self._detached = False
         self._record = None
@@ -308,11 +311,13 @@ class LineageListener:
                 if not text:
                     continue
                 lines = text.split("\n")
+                batch: list[LineageEvent] = []
                 for line in lines:
                     try:
-                        self._on_json(line)
+                        batch.extend(self._apply_line(line))
                     except Exception as exc:
                         self._count_error("convert", exc)
+                self._hand_over(tuple(batch))
                 with self._progress:
                     self._handled += len(lines)
                     self.batches += 1
@@ -323,25 +328,43 @@ class LineageListener:
                 self._progress.notify_all()
 
     def _on_json(self, text: str) -> None:
+        """One event's line (per-event delivery: each is its own batch)."""
+        self._hand_over(tuple(self._apply_line(text)))
+
+    def _apply_line(self, text: str) -> list[LineageEvent]:
+        """Apply one line's records to the DAG and hand each to the per-record subscribers;
+        returns them (for the batch subscribers)."""
         with self._lock:
             self.events_received += 1
         try:
             records = parse_json_line(text)
         except InputError as exc:
             self._count_error("parse", exc)
-            return
+            return []
         if self._record is not None:
             with self._lock:
                 self._record.write(text if text.endswith("\n") else text + "\n")
+        applied = []
         for record in records:
             if isinstance(record, StageRun):
                 record = self.dag.described(record)  # its RDDs came with its job's start
             self.dag.apply(record)
+            applied.append(record)
             for fn in tuple(self._subscribers):
                 try:
                     fn(record)
                 except Exception as exc:
                     self._count_error("subscriber", exc)
+        return applied
+
+    def _hand_over(self, batch: tuple[LineageEvent, ...]) -> None:
+        if not batch:
+            return
+        for fn in tuple(self._batch_subscribers):
+            try:
+                fn(batch)
+            except Exception as exc:
+                self._count_error("subscriber", exc)
 
     def _count_error(self, kind: str, exc: BaseException) -> None:
         with self._lock:
@@ -349,21 +372,27 @@ class LineageListener:
             self.last_error = f"{kind}: {type(exc).__name__}: {exc}"
         log.debug("lineage listener %s error", kind, exc_info=exc)
 
-    def subscribe(self, fn: Callable[[LineageEvent], None]) -> Callable[[], None]:
-        """Call ``fn(record)`` for every record, after the DAG has applied it.
+    def subscribe(
+        self, fn: Callable[[LineageEvent], None], *, batched: bool = False
+    ) -> Callable[[], None]:
+        """Call ``fn(record)`` for every record, after the DAG has applied it — or, with
+        ``batched``, ``fn(records)`` once per batch the drain takes from the JVM, after the
+        DAG has applied all of them (a subscriber that queues records for its own thread
+        wakes that thread once per batch, not once per record).
 
-        ``fn`` runs on py4j callback threads, possibly concurrently; its exceptions are
-        caught and counted in ``errors["subscriber"]``. Returns a function that unsubscribes.
+        ``fn`` runs on the drain thread; its exceptions are caught and counted in
+        ``errors["subscriber"]``. Returns a function that unsubscribes.
         """
         if not callable(fn):
             raise TypeError(f"subscribe needs a callable, got {type(fn).__name__}")
+        subscribers = self._batch_subscribers if batched else self._subscribers
         with self._lock:
-            self._subscribers.append(fn)
+            subscribers.append(fn)
 
         def unsubscribe() -> None:
             with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
+                if fn in subscribers:
+                    subscribers.remove(fn)
 
         return unsubscribe
 

@@ -289,6 +289,26 @@ def test_subscribers_get_records_and_their_errors_are_counted(run):
         listener.detach()
 
 
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "per_event"])
+def test_batch_subscribers_get_every_record_in_order_once_per_batch(run, batched):
+    """A batched subscriber sees the same records, in the same order, as a per-record one,
+    in either delivery; drained from the JVM buffer, in fewer calls than there are records
+    (one per batch)."""
+    listener = LineageListener.attach(run.sc, batched=batched)
+    one_by_one, batches = [], []
+    listener.subscribe(one_by_one.append)
+    listener.subscribe(batches.append, batched=True)
+    try:
+        for _ in range(3):
+            run.sc.parallelize(range(40), 4).map(lambda x: x + 1).count()
+        listener.wait_until_empty()
+        assert all(isinstance(batch, tuple) and batch for batch in batches)
+        assert [r for batch in batches for r in batch] == one_by_one
+        assert one_by_one and (len(batches) < len(one_by_one) if batched else True)
+    finally:
+        listener.detach()
+
+
 def test_events_wait_in_the_jvm_and_cross_in_one_batch(run):
     """While Python is busy, a whole job's events queue in the JVM buffer; they then cross
     in one py4j call, in order, and wait_until_empty covers them."""

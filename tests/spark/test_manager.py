@@ -469,6 +469,24 @@ def test_the_book_is_read_back_from_spark_only_when_something_says_it_is_wrong(
     assert computed.value[1] == 2 and manager.report()["errors"] == {}
 
 
+def test_a_persisted_dataframe_is_registered_when_its_action_builds_it(spark, attach, bridge):
+    """``persist`` does not make Spark build the DataFrame's cached RDD (its first action
+    does, and building it at ``persist`` cost a loop of short jobs milliseconds per call):
+    the manager registers it at the start of that action's job, before any of its blocks."""
+    manager = attach(policy="blaze")
+    df = spark.range(6_000, numPartitions=3).selectExpr("id", "id % 7 AS r").cache()
+    assert bridge.dataframe_rdd_id(df, build=False) is None  # not built by the hook
+    assert manager.report()["decisions"].get("persist_dataframe", 0) == 0
+    assert df.count() == 6_000
+    manager.sync()
+    rdd_id = bridge.dataframe_rdd_id(df, build=False)
+    assert rdd_id is not None
+    known = manager.explain(df)
+    assert known["rdd"] == rdd_id and known["managed"] and known["kind"] == "dataframe"
+    assert manager.report()["decisions"]["persist_dataframe"] == 1
+    assert len(manager.ledger.book.cached_partitions(rdd_id)) == 3  # its blocks were booked
+
+
 def test_dataframe_persisted_with_blaze_is_managed(spark, attach, bridge):
     manager = attach(policy="blaze")
     df = spark.range(20_000).selectExpr("id", "id * 2 AS twice").persist(blaze.BLAZE)

@@ -1,5 +1,6 @@
 package org.blazespark;
 
+import java.lang.reflect.Field;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashMap;
@@ -9,6 +10,10 @@ import java.util.Set;
 import org.apache.spark.Dependency;
 import org.apache.spark.api.java.JavaRDDLike;
 import org.apache.spark.rdd.RDD;
+import org.apache.spark.sql.classic.Dataset;
+import org.apache.spark.sql.execution.CachedData;
+import org.apache.spark.sql.execution.columnar.CachedRDDBuilder;
+import scala.Option;
 import scala.collection.Iterator;
 
 /**
@@ -62,6 +67,52 @@ public final class Lineage {
       out.append('\n');
     }
     return out.toString();
+  }
+
+  /** What {@link #cachedRddId} answers for a Dataset that is not cached. */
+  public static final int NOT_CACHED = -1;
+
+  /** What {@link #cachedRddId} answers, asked not to build, for batches not built yet. */
+  public static final int NOT_BUILT = -2;
+
+  /**
+   * The id of the RDD that holds a cached Dataset's columnar batches; {@link #NOT_CACHED}, or,
+   * with {@code build} false, {@link #NOT_BUILT} while Spark has not made that RDD yet. The
+   * driver's Python side asks at every {@code persist}: the chain from the session's cache
+   * manager is about ten py4j round trips from Python, and building the batches' RDD there
+   * (about 6 ms for a short plan, which the first action does not then save) is what a loop of
+   * short DataFrame jobs paid every iteration. Unbuilt, the id is asked again at the start of
+   * the next job, when the action that built it has made it.
+   */
+  public static int cachedRddId(Dataset<?> dataset, boolean build) {
+    Option<CachedData> cached =
+        dataset.sparkSession().sharedState().cacheManager().lookupCachedData(dataset);
+    if (cached.isEmpty()) {
+      return NOT_CACHED;
+    }
+    CachedRDDBuilder builder = cached.get().cachedRepresentation().cacheBuilder();
+    if (!build && BUILT_RDD != null) {
+      try {
+        RDD<?> built = (RDD<?>) BUILT_RDD.get(builder);
+        return built == null ? NOT_BUILT : built.id();
+      } catch (IllegalAccessException e) {
+        // not readable after all: build it, as asked of another Spark
+      }
+    }
+    return builder.cachedColumnBuffers().id();
+  }
+
+  /** The builder's private field for its batches' RDD (null when another Spark lacks it). */
+  private static final Field BUILT_RDD = builtRddField();
+
+  private static Field builtRddField() {
+    try {
+      Field field = CachedRDDBuilder.class.getDeclaredField("_cachedColumnBuffers");
+      field.setAccessible(true);
+      return field;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
+    }
   }
 
   private static Map<Integer, Integer> parseCounts(String text) {
