@@ -108,6 +108,9 @@ def execute(args: argparse.Namespace) -> dict:
         pin_heap=args.pin_heap,
     )
     conf.update(manager_conf(args.policy))  # the flag alone: the session attaches the manager
+    if args.profile_mode != "off" and args.policy in MANAGER_POLICIES:
+        conf["spark.blaze.profile.mode"] = args.profile_mode
+        conf["spark.blaze.profile.path"] = str(Path(args.profile_path).resolve())
     started = time.perf_counter()
     spark = blaze.session(conf, app_name=conf["spark.app.name"])
     startup = time.perf_counter() - started
@@ -184,7 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-bytes", type=int, default=None)
     parser.add_argument("--out", required=True)
     parser.add_argument("--param", action="append", default=[], help="name=number override")
+    parser.add_argument(
+        "--profile-mode",
+        choices=("off", "record", "use"),
+        default="off",
+        help="spark.blaze.profile.mode of a manager policy's run (record: write the profile at "
+        "the end; use: read it at the start)",
+    )
+    parser.add_argument("--profile-path", default=None, help="spark.blaze.profile.path")
     args = parser.parse_args(argv)
+    if args.profile_mode != "off" and not args.profile_path:
+        parser.error(f"--profile-mode {args.profile_mode} needs --profile-path")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     try:
         record = execute(args)
