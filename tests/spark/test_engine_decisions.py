@@ -4,6 +4,7 @@ partition compute counters (accumulators inside the user's functions), not only 
 from __future__ import annotations
 
 import time
+from operator import add
 
 import pytest
 from conftest import attached_managers
@@ -54,9 +55,10 @@ def cheap_dataset(sc, accumulators, records=12_000):
     return sc.parallelize(range(records * PARTS), PARTS).mapPartitionsWithIndex(tag)
 
 
-def _blaze_on_a_fast_disk(sc, attach, bridge, *, partitions_of_budget: float):
+def _blaze_on_a_fast_disk(sc, attach, bridge, *, partitions_of_budget: float, **options):
     """A Blaze manager on a 1 ms/MiB disk whose budget holds ``partitions_of_budget`` of a
-    costly dataset's partitions (measured by a probe run under plain Spark)."""
+    costly dataset's partitions (measured by a probe run under plain Spark); ``options`` go
+    to ``attach`` as well."""
     probe = attach(policy="spark")
     sample = costly_dataset(sc, counters(sc), records=250).cache()
     sample.count()
@@ -69,6 +71,7 @@ def _blaze_on_a_fast_disk(sc, attach, bridge, *, partitions_of_budget: float):
         memory_budget=int(partitions_of_budget * part),
         disk_write_ms_per_mib=1,
         disk_read_ms_per_mib=1,
+        **options,
     )
 
 
@@ -489,6 +492,53 @@ def test_what_goes_to_disk_is_read_back_no_write_is_dead(sc, attach, bridge):
         assert entry["disk_cost"] < entry["comp_cost"], entry
     assert report["disk_bytes_written"] > 0 and report["disk_hits"] >= len(spills)
     assert report["dead_writes"] == 0
+
+
+def test_with_a_profile_a_dataset_read_by_one_job_is_never_written_to_disk(
+    sc, attach, bridge, tmp_path
+):
+    """cc.common's parsed edges: a costly dataset the program caches and reads in one job
+    only, through the shuffle that builds the table every later job reads. Learning online,
+    the manager takes that one job's read for a dataset read by every job and, on a fast
+    disk, writes what does not fit to disk — copies nothing reads back (dead writes). With
+    the profile of an earlier run (on fewer records) it knows the dataset's one use: its
+    partitions that do not fit are dropped, none is written, and no answer changes."""
+    path = tmp_path / "profile.json"
+
+    def program(records):
+        runs = counters(sc)
+        edges = costly_dataset(sc, runs, records=records).persist(blaze.BLAZE)
+        table = edges.map(lambda kv: (kv[0] % 97, 1)).reduceByKey(add, PARTS)
+        table = table.persist(blaze.BLAZE)
+        sums = [table.map(lambda kv, i=i: kv[1] * i).sum() for i in range(1, 4)]
+        assert sums == [i * records * PARTS for i in range(1, 4)]
+        return edges, table, runs
+
+    recorder = attach(policy="blaze", profile_mode="record", profile_path=str(path))
+    for dataset in program(100)[:2]:
+        dataset.unpersist(blocking=True)
+    recorder.detach()
+    assert path.is_file()
+
+    dead = {}
+    for mode in ("off", "use"):
+        options = {} if mode == "off" else {"profile_mode": "use", "profile_path": str(path)}
+        manager = _blaze_on_a_fast_disk(sc, attach, bridge, partitions_of_budget=2.5, **options)
+        edges, table, runs = program(250)
+        manager.sync()
+        spills = [
+            e
+            for p in manager.explain(edges)["partitions"].values()
+            for e in p["history"]
+            if e["action"] == "spill"
+        ]
+        dead[mode] = (manager.report()["dead_writes"], len(spills))
+        assert values(runs) == dict.fromkeys(range(PARTS), 1)  # read by its one job only
+        manager.detach()
+        for dataset in (edges, table):
+            dataset.unpersist(blocking=True)
+    assert dead["off"][0] >= 1 and dead["off"][1] >= 1, dead  # the setting makes dead writes
+    assert dead["use"] == (0, 0), dead
 
 
 def test_generations_the_engine_sends_to_disk_are_put_on_disk_by_spark(sc, attach, bridge):
