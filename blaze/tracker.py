@@ -366,15 +366,25 @@ class UsageTracker:
         return self.future_uses(token) * per_use
 
     def profile(self) -> dict[str, dict]:
-        """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`)."""
+        """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`).
+
+        A site's ``uses`` is what :meth:`SiteStats.expected_uses` predicts from its retired
+        generations — the count a later run then predicts for every generation — and, for a
+        site none of whose generations retired, the most uses a live one has. Not the most
+        any generation had: the last state of a loop is read once more by the program's
+        result (svdpp's user states: 2 uses each, the last 3), and a profile saying 3 had a
+        later run write every generation to disk for a read that never came.
+        """
         result = {}
         for site, stats in sorted(self.sites.items()):
-            live = [u.uses for u in self.datasets.values() if u.site == site and u.uses]
-            uses = [*live, stats.most_retired_uses or 0]
+            uses = stats.expected_uses()
+            if uses is None:
+                live = [u.uses for u in self.datasets.values() if u.site == site]
+                uses = max(live, default=0)
             result[site] = {
                 "generations": stats.generations,
                 "reused": stats.reused,
                 "cached": stats.cached,
-                "uses": max(uses) if uses else 0,
+                "uses": uses,
             }
         return result

@@ -383,6 +383,30 @@ def test_profile_uses_predict_future_references():
     assert tracker.finish_job() == [token]
 
 
+def test_a_profile_carries_the_uses_of_the_retired_generations_not_the_most_any_had():
+    """Each generation of a loop's state is read twice; the last one once more (the program's
+    result). The profile says 2: the run that uses it predicts that count for every
+    generation (with 3, each would be kept, or written to disk, for a read that never came)."""
+    tracker = UsageTracker()
+    prev = None
+    for generation in range(4):
+        token = tracker.register(generation + 1, "loop.py:7", prev).token
+        tracker.mark_persisted(token, managed=True)
+        for _ in range(3 if generation == 3 else 2):
+            tracker.start_job([token])
+            tracker.finish_job()
+        if prev is not None:
+            tracker.mark_unpersisted(prev)
+        prev = token
+    assert tracker.profile()["loop.py:7"]["uses"] == 2
+    once = UsageTracker()  # no generation retired: the most uses a live one has
+    token = once.register(1, "edges.py:3").token
+    once.mark_persisted(token, managed=True)
+    once.start_job([token])
+    once.finish_job()
+    assert once.profile()["edges.py:3"]["uses"] == 1
+
+
 def test_unmanaged_datasets_are_never_unpersisted():
     tracker = UsageTracker(profile_uses={"a.py:1": 1})
     token = tracker.register(1, "a.py:1").token
