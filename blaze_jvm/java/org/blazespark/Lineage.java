@@ -21,6 +21,8 @@ import scala.collection.Iterator;
  * side asks before every job which datasets the job reads; walking the JVM graph from Python
  * costs about seven py4j round trips per RDD, which a program of many short jobs pays on every
  * job. The walk and its stopping rule are the Python fallback's ({@code JvmBridge.lineage}).
+ * Also, in one call, which RDD holds a cached Dataset's batches ({@link #cachedRddId}), asked
+ * at every {@code persist} of a DataFrame.
  */
 public final class Lineage {
   private Lineage() {}
