@@ -15,8 +15,8 @@ Per job, untimed first: the ``expert`` variant under ``unlimited`` measures the 
 suite's rule: storage = ``--memory`` × footprint), and a ``blaze`` run at ``--profile-scale``
 records the profile. Then ``--repeats`` rounds of the timed runs — ``blaze``, ``blaze`` with
 the profile, ``mem_disk`` — in an order rotated each round; each run is its own Spark
-application (``python -m jobs.run_one``), and every run's answer must equal the first run's
-(the suite's runner checks the same programs against DuckDB). Writes
+application (``python -m jobs.run_one``), and every run's answer must agree with the first
+run's (``jobs.verify.compare``, as the suite's runner checks its runs against each other). Writes
 profile_check_g<generator>.json/.md/.png.
 """
 
@@ -30,8 +30,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,25 +56,18 @@ def run_one(args, job: str, policy: str, out: Path, *, scale: float, storage=Non
     return record
 
 
-def answers(out: Path) -> dict:
-    with np.load(out / "result.npz") as data:
-        return {name: data[name] for name in data.files}
-
-
-def same_answers(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
-
-
 def measure(args, job: str) -> dict:
     from jobs import split_job
-    from jobs.runner import storage_for
+    from jobs.result import JobResult
+    from jobs.runner import squeezed_storage
+    from jobs.verify import compare
 
     base = args.out / job.replace(".", "_")
     program, _ = split_job(job)
     footprint = run_one(
         args, f"{program}.expert", "unlimited", base / "footprint", scale=args.scale
     )
-    storage = storage_for(int(footprint["peak_memory_bytes"] or 0), args.memory)
+    storage = squeezed_storage(job, int(footprint["peak_memory_bytes"] or 0), args.memory)
     profile = base / "profile.json"
     profile.unlink(missing_ok=True)
     record_flags = ("--profile-mode", "record", "--profile-path", str(profile))
@@ -91,11 +82,11 @@ def measure(args, job: str) -> dict:
             policy = "mem_disk" if side == "mem_disk" else "blaze"
             extra = use_flags if side == "blaze_profiled" else ()
             rec = run_one(args, job, policy, out, scale=args.scale, storage=storage, extra=extra)
-            got = answers(out)
+            got = JobResult.load(out / "result.npz")
             if reference is None:
                 reference = got
-            elif not same_answers(reference, got):
-                raise SystemExit(f"{job}/{side}: the answer differs from the first run's")
+            elif problems := compare(got, reference, what="the first run"):
+                raise SystemExit(f"{job}/{side}: " + "; ".join(problems))
             runs[side].append(
                 {
                     "seconds": rec["seconds"],

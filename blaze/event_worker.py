@@ -39,10 +39,6 @@ class EventWorker:
         self._thread = threading.Thread(target=self._work, name="blaze-manager", daemon=True)
         self._thread.start()
 
-    def put(self, record) -> None:
-        """Queue one listener record."""
-        self._queue.put(record)
-
     def put_all(self, records: tuple) -> None:
         """Queue a batch of listener records, handled in order (the listener's batched
         subscription calls this: one wake-up of this thread per batch, not per record)."""
@@ -73,7 +69,7 @@ class EventWorker:
             if isinstance(item, threading.Event):
                 item.set()  # a sync point: the waiter goes on while the orders travel
             else:
-                for record in item if isinstance(item, list) else (item,):
+                for record in item:
                     try:
                         with self._lock:
                             self._handle(record)

@@ -20,7 +20,8 @@ generations (:mod:`lineage.timing`). The first read computes it in either case.
 disk costs its write W once and its read Rd at every later read, on top of the pickling and
 unpickling a copy in memory costs. Without it, a dataset whose copies all go to disk was
 judged as if they stayed in memory (on the suite's kmeans.common, second data shape: a loss
-of 9 ms of 245 ms per partition in memory, where W and Rd of its 13 MiB copies added 16-42 ms in four runs).
+of 9 ms of 245 ms per partition in memory, where W and Rd of its 13 MiB copies added 16-42 ms
+in four runs).
 
 The typical loser is a cheap map over a cached input that repeats the input in its output
 (``scored = points.map(lambda p: (p.y, p.x, p.x @ w))`` read by two actions): each read of the

@@ -60,6 +60,7 @@ __all__ = [
     "footprint_jobs",
     "local_dir",
     "run_plan",
+    "squeezed_storage",
     "storage_for",
 ]
 
@@ -70,6 +71,13 @@ def storage_for(footprint_bytes: int, fraction: float) -> int:
     """Storage memory of a squeezed run: ``fraction`` of the footprint, within Spark's range."""
     usable = HEAP_BYTES - RESERVED_BYTES
     return int(min(usable, max(MIN_STORAGE_BYTES, footprint_bytes * fraction)))
+
+
+def squeezed_storage(job: str, footprint_bytes: int, fraction: float) -> int:
+    """Storage memory of a squeezed run of ``job``: :func:`storage_for` its program's
+    footprint, never below the job's own floor (``MIN_POOL_BYTES``, where it declares one)."""
+    floor = getattr(load_job(job), "MIN_POOL_BYTES", 0)
+    return max(floor, storage_for(footprint_bytes, fraction))
 
 
 class BenchOutcome:
@@ -418,9 +426,8 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
         return None
 
     def squeezed(job: str) -> int:
-        floor = getattr(load_job(job), "MIN_POOL_BYTES", 0)
         footprint = outcome.footprints.get(split_job(job)[0], 0)
-        return max(floor, storage_for(footprint, plan.memory_fraction))
+        return squeezed_storage(job, footprint, plan.memory_fraction)
 
     footprint_answers: dict[str, JobResult] = {}  # program -> answer
     for program, jobs in plan.sizing_jobs.items():  # size the other runs (storage, node)

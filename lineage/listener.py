@@ -380,8 +380,9 @@ class LineageListener:
         DAG has applied all of them (a subscriber that queues records for its own thread
         wakes that thread once per batch, not once per record).
 
-        ``fn`` runs on the drain thread; its exceptions are caught and counted in
-        ``errors["subscriber"]``. Returns a function that unsubscribes.
+        ``fn`` runs on the thread that delivers the events (the drain thread; py4j's callback
+        threads, possibly concurrently, in per-event delivery); its exceptions are caught and
+        counted in ``errors["subscriber"]``. Returns a function that unsubscribes.
         """
         if not callable(fn):
             raise TypeError(f"subscribe needs a callable, got {type(fn).__name__}")

@@ -414,12 +414,15 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
     # events that never match Spark's state: a block that does not exist, a task of a stage
     # never seen, a removal arriving for a block never stored
     level = StorageLevelInfo(use_disk=True, use_memory=True)
-    for event in (
-        BlockEvent("rdd_99999_0", "driver", level, 10_000, 0, None, 99999, 0),
-        TaskRun(424242, 0, 1, 0, "driver", 0, 1, 5),
-        BlockEvent(f"rdd_{data.id()}_7", "driver", StorageLevelInfo(), 0, 0, None, data.id(), 7),
-    ):
-        manager._worker.put(event)  # as the listener hands them over
+    manager._worker.put_all(  # as the listener hands them over
+        (
+            BlockEvent("rdd_99999_0", "driver", level, 10_000, 0, None, 99999, 0),
+            TaskRun(424242, 0, 1, 0, "driver", 0, 1, 5),
+            BlockEvent(
+                f"rdd_{data.id()}_7", "driver", StorageLevelInfo(), 0, 0, None, data.id(), 7
+            ),
+        )
+    )
     bridge.remove_block(data.id(), 2)  # someone else removes a block behind its back
     assert data.count() == 4000  # the job end resyncs from Spark's storage status
     manager.sync()
