@@ -4,6 +4,8 @@
     python benchmarks/bench_jobs.py --scale 0.02 --jobs lr.common --policies spark,unlimited
     python benchmarks/bench_jobs.py --disk cloud --stem bench_jobs_cloud   # node mode, 200 MB/s
     python benchmarks/bench_jobs.py --generator 2 --stem bench_jobs_g2     # the second shapes
+    python benchmarks/bench_jobs.py --profile-sample 0.25   # manager policies start from a
+                                                            # profile of a quarter of the data
     # a run longer than a session, a few programs at a time, then combined (same code, plan):
     python benchmarks/bench_jobs.py --disk cloud --jobs pagerank,cc --stem cloud_part1 \
         --results benchmarks/results/parts
@@ -242,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def applications(results: dict) -> int:
-    """Spark applications a results file records: its timed runs and its sizing runs."""
-    return len(results["runs"]) + len(results["footprint_runs"])
+    """Spark applications a results file records: its timed, sizing and profile runs."""
+    return sum(len(results.get(key, [])) for key in ("runs", "footprint_runs", "profile_runs"))
 
 
 def _combine(

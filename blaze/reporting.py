@@ -216,6 +216,7 @@ class Reporting:
         Keys: ``hits``, ``misses``, ``recomputed_partitions``, ``disk_bytes_written``,
         ``disk_bytes_read``, ``evictions_by_reason``, ``decisions``, ``predicted_vs_observed``
         (plus ``policy``, ``memory_budget_bytes``, ``max_over_budget_bytes``, ``errors``,
+        ``profile_mode``, ``profiled_sites`` (sites of the profile it started from),
         ``listener_events_dropped``, ``attached``, ``detached_at``, ``decision_log``...).
         ``attached`` says whether the manager was attached for the run (it stays true in the
         report written at detach); ``detached_at`` is the epoch second it let go, else None.
@@ -246,6 +247,8 @@ class Reporting:
                 **self._settings,
                 mode="local" if self._bridge.is_local else "cluster",
                 managed_datasets=len(self._registry.managed_ids()),
+                profile_mode=self._config.profile_mode,
+                profiled_sites=self._registry.tracker.profiled_sites,
                 disk_cost_ms_per_mib=self._measurements.report(),
                 errors=dict(self._errors.counts),
                 last_error=self._errors.last,

@@ -134,6 +134,11 @@ class UsageTracker:
             line: sites[0] for line, sites in by_line.items() if len(sites) == 1
         }
 
+    @property
+    def profiled_sites(self) -> int:
+        """Sites the loaded profile describes (0: no profile — uses are learnt online)."""
+        return len({*self._profile_uses, *self._profile_reused})
+
     def _profiled(self, site: str) -> str:
         """The profile's name for ``site``: the same frame chain, or else the one profiled site
         created at the same innermost line (the program was called from another line)."""

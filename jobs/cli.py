@@ -6,6 +6,7 @@ Examples::
     blaze bench --jobs pagerank,kmeans.common --policies spark,blaze --scale 0.5 --memory 30%
     blaze bench --disk cloud          # each application on a 200 MB/s disk, 64 MiB page cache
     blaze bench --generator 2         # every job on the second data shapes
+    blaze bench --profile-sample 0.25 # manager policies start from a profile of a sample
     blaze bench                       # the full suite: 12 jobs x 9 policies, about 3.4 hours
 
 A job is a program in one variant (``lr.common``, ``lr.expert``); a bare program name means
@@ -95,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=NUMBER",
         help="override a job parameter, e.g. --param iterations=5 (repeatable)",
     )
+    parser.add_argument(
+        "--profile-sample",
+        type=float,
+        metavar="FRACTION",
+        help="the Blaze authors' setting: before the timed runs, each manager policy records "
+        "its profile of each job on this fraction of the data (e.g. 0.25), and its timed runs "
+        "start from it (default: no profile; the manager learns online)",
+    )
     parser.add_argument("--data-dir", default="data/bench", help="generated data (reused)")
     parser.add_argument(
         "--resume",
@@ -154,6 +163,7 @@ def run_bench(
         page_cache_mib=args.page_cache,
         app_memory_mib=args.app_memory,
         resume=args.resume,
+        profile_sample=args.profile_sample,
     )
     # node mode: can this machine do it? one line and exit 2 if not, before any output or Spark
     host = probe_host(local_dir(plan), Path(args.cgroup_root)) if plan.node else None
@@ -165,7 +175,8 @@ def run_bench(
         f" of footprint; {plan.repeats} repeat(s); {plan.runs} Spark applications"
     )
     node = node_json(plan.node, host) if plan.node else None
-    for line in setup_lines({"generator": plan.generator}, node):
+    shown = {"generator": plan.generator, "scale": plan.scale}
+    for line in setup_lines(shown | {"profile_sample": plan.profile_sample}, node):
         console.print(f"  {line}")
     with Progress(
         "[progress.description]{task.description}",

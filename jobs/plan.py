@@ -25,7 +25,7 @@ from jobs import (
     parse_param_overrides,
     split_job,
 )
-from jobs.caching import POLICIES
+from jobs.caching import MANAGER_POLICIES, POLICIES
 from jobs.datagen import dataset_dir, estimated_bytes
 from jobs.nodedisk import NodeDisk, parse_node
 from jobs.run_one import HEAP_BYTES
@@ -63,6 +63,9 @@ class BenchPlan:
     generator: int = 1  # data shape (jobs.datagen.GENERATORS)
     node: NodeDisk | None = None  # node mode (jobs.nodedisk); None: this machine's disk as is
     resume: bool = False  # reuse the runs an earlier bench into out_dir finished (same cell)
+    # the Blaze authors' setting: each manager policy's timed runs start from a profile its
+    # own untimed run recorded on this fraction of the data (None: the manager learns online)
+    profile_sample: float | None = None
 
     @property
     def programs(self) -> tuple[str, ...]:
@@ -85,10 +88,35 @@ class BenchPlan:
         return sizing
 
     @property
+    def profiled_policies(self) -> tuple[str, ...]:
+        """The policies whose timed runs start from a recorded profile: the manager's, when
+        the plan samples a profile (stock Spark has no manager to read one)."""
+        if self.profile_sample is None:
+            return ()
+        return tuple(p for p in self.policies if p in MANAGER_POLICIES)
+
+    @property
+    def profile_scale(self) -> float | None:
+        """The scale of the runs that record the profiles (None: no profile is recorded)."""
+        return None if self.profile_sample is None else self.scale * self.profile_sample
+
+    def datasets(self) -> list:
+        """Every dataset the plan reads (the timed scale's and the profile sample's), in a
+        fixed order: generated before any Spark application starts."""
+        scales = [self.scale] + ([self.profile_scale] if self.profile_scale else [])
+        specs = {
+            dataset_spec(job, scale, self.seed, self.generator)
+            for job in self.jobs
+            for scale in scales
+        }
+        return sorted(specs, key=lambda spec: spec.key())
+
+    @property
     def runs(self) -> int:
-        """Spark applications the plan starts (the sizing runs included)."""
+        """Spark applications the plan starts (the sizing and profile runs included)."""
         sizing = sum(len(jobs) for jobs in self.sizing_jobs.values())
-        return sizing + len(self.jobs) * self.repeats * len(self.policies)
+        profiles = len(self.jobs) * len(self.profiled_policies)
+        return sizing + profiles + len(self.jobs) * self.repeats * len(self.policies)
 
 
 # `blaze bench --quick`: ONE costly program as commonly written (lr.common: parsed records
@@ -160,7 +188,7 @@ def parse_fraction(text: str | float) -> float:
 def required_disk_bytes(plan: BenchPlan) -> int:
     """Bytes the plan still has to write: missing datasets plus per-run logs and results."""
     needed = 0
-    for spec in {dataset_spec(j, plan.scale, plan.seed, plan.generator) for j in plan.jobs}:
+    for spec in plan.datasets():
         if not dataset_dir(plan.data_dir, spec).is_dir():
             needed += estimated_bytes(spec.kind, spec.scale, spec.generator)
     return needed + plan.runs * RUN_OVERHEAD_BYTES
@@ -198,6 +226,7 @@ def make_plan(
     page_cache_mib: float | None = None,
     app_memory_mib: float | None = None,
     resume: bool = False,
+    profile_sample: float | None = None,
 ) -> BenchPlan:
     """Validate the user's choices (quick or full defaults for anything left out)."""
     defaults = QUICK if quick else FULL
@@ -222,6 +251,15 @@ def make_plan(
     if generator not in GENERATORS:
         known = ", ".join(map(str, GENERATORS))
         raise InputError(f"--generator {generator!r} must be one of {known}")
+    if profile_sample is not None and not (
+        isinstance(profile_sample, (int, float))
+        and math.isfinite(profile_sample)
+        and 0 < profile_sample < 1
+    ):
+        raise InputError(
+            f"--profile-sample {profile_sample!r} must be a fraction in (0, 1) of --scale: the "
+            "profile is recorded on a sample of the data, smaller than the timed runs'"
+        )
     machine = total_memory_bytes()
     node = parse_node(
         disk,
@@ -243,6 +281,7 @@ def make_plan(
         generator=generator,
         node=node,
         resume=resume,
+        profile_sample=None if profile_sample is None else float(profile_sample),
     )
     measured = node is not None and node.app_memory_bytes is None
     if measured and node.page_cache_bytes + REQUIRED_MEMORY_BYTES >= machine:

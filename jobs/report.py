@@ -51,6 +51,8 @@ def build_results(outcome: BenchOutcome) -> dict:
 _PART_FIELDS = ("jobs", "out_dir", "data_dir", "resume")
 # and what a repeat part (more repeats of programs an earlier part ran) may change besides
 _REPEAT_FIELDS = ("policies", "repeats")
+# the run lists of a results file: parts are combined by concatenating each
+RUN_LISTS = ("runs", "footprint_runs", "profile_runs", "problems")
 
 
 def combine_parts(parts: Sequence[Mapping]) -> dict:
@@ -70,7 +72,7 @@ def combine_parts(parts: Sequence[Mapping]) -> dict:
     first = parts[0]
     data = copy.deepcopy(dict(first))
     data["parts"] = []
-    for key in ("runs", "footprint_runs", "problems"):
+    for key in RUN_LISTS:
         data[key] = []
     data["plan"]["jobs"], data["footprints_bytes"], data["wall_seconds"] = [], {}, 0
     seen_programs: dict[str, int] = {}
@@ -101,8 +103,8 @@ def combine_parts(parts: Sequence[Mapping]) -> dict:
             for program in part["footprints_bytes"]:
                 seen_programs[program] = index
             data["plan"]["jobs"] += part["plan"]["jobs"]
-            for key in ("runs", "footprint_runs", "problems"):
-                data[key] += part[key]
+            for key in RUN_LISTS:
+                data[key] += part.get(key, [])  # parts made before profiles had none
             data["footprints_bytes"].update(part["footprints_bytes"])
         data["wall_seconds"] += part["wall_seconds"]
         if data.get("node"):
@@ -174,6 +176,15 @@ def setup_lines(plan: Mapping, node: Mapping | None) -> list[str]:
     """The data shape and the disk the run used, as every result states them."""
     generator = plan.get("generator", 1)
     lines = [f"data: generator {generator} — {GENERATORS[generator]}"]
+    if plan.get("profile_sample"):
+        lines.append(
+            f"profile: each manager policy's timed runs start from a profile its own untimed "
+            f"run recorded on {plan['profile_sample']:g} of the data (scale "
+            f"{plan['profile_sample'] * plan['scale']:g}; spark.blaze.profile.mode=record, then "
+            "use) — the Blaze authors' setting; stock-Spark policies have no manager to read one"
+        )
+    else:
+        lines.append("profile: none — the manager learns each dataset's uses as the program runs")
     if node is None:
         lines.append("disk: this machine's local disk and page cache as they are (--disk local)")
     else:

@@ -88,6 +88,7 @@ class BenchOutcome:
         self.runs: list[dict] = []
         self.footprints: dict[str, int] = {}
         self.footprint_runs: list[dict] = []
+        self.profile_runs: list[dict] = []  # untimed: each records a policy's profile of a job
         self.problems: list[str] = []
         self.node_host: NodeHost | None = None
         self.app_memory: dict[str, int] = {}  # node mode: program -> largest own peak bytes
@@ -116,6 +117,7 @@ class BenchOutcome:
             "node": node,
             "footprints_bytes": self.footprints,
             "footprint_runs": self.footprint_runs,
+            "profile_runs": self.profile_runs,
             "runs": self.runs,
             "problems": self.problems,
             "wall_seconds": time.time() - self.started,
@@ -138,9 +140,20 @@ def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
     return {program: jobs[0] for program, jobs in plan.sizing_jobs.items()}
 
 
-def _command(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> list:
+def _command(
+    plan: BenchPlan,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    record_profile: bool = False,
+) -> list:
+    """The ``jobs.run_one`` command of one cell; ``record_profile``: the untimed run on the
+    plan's sample that records the profile the policy's timed runs of ``job`` start from."""
+    scale = plan.profile_scale if record_profile else plan.scale
     cmd = [sys.executable, "-m", "jobs.run_one", "--job", job, "--policy", policy]
-    cmd += ["--scale", repr(plan.scale), "--seed", str(plan.seed)]
+    cmd += ["--scale", repr(scale), "--seed", str(plan.seed)]
     cmd += ["--generator", str(plan.generator), "--data-dir", str(plan.data_dir)]
     cmd += ["--out", str(out)]
     if storage is not None:
@@ -149,7 +162,16 @@ def _command(plan: BenchPlan, job: str, policy: str, storage: int | None, out: P
         cmd += ["--param", f"{key}={value}"]
     if plan.node is not None:
         cmd += ["--local-dir", str(local_dir(plan)), "--pin-heap"]
+    if policy in plan.profiled_policies:
+        cmd += ["--profile-mode", "record" if record_profile else "use"]
+        cmd += ["--profile-path", str(profile_path(plan, job, policy))]
     return cmd
+
+
+def profile_path(plan: BenchPlan, job: str, policy: str) -> Path:
+    """Where ``policy``'s profile of ``job`` is recorded (one per policy: a profile belongs
+    to the application that wrote it, and each policy's runs are their own application)."""
+    return plan.out_dir / "runs" / f"{job}-{policy}-profile" / "profile.json"
 
 
 def local_dir(plan: BenchPlan) -> Path:
@@ -180,16 +202,33 @@ def sources_fingerprint(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cell(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path) -> dict:
+def _cell(
+    plan: BenchPlan,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    record_profile: bool = False,
+) -> dict:
     node = None if plan.node is None else repr(plan.node)
+    command = _command(plan, job, policy, storage, out, record_profile=record_profile)
     return {
-        "command": [str(part) for part in _command(plan, job, policy, storage, out)],
+        "command": [str(part) for part in command],
         "node": node,
         "code": code_fingerprint(),
     }
 
 
-def _finished(plan: BenchPlan, job: str, policy: str, storage: int | None, out: Path):
+def _finished(
+    plan: BenchPlan,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    record_profile: bool = False,
+):
     """The run record of this very cell from an earlier bench into the same ``--out``, when
     ``plan.resume`` and it finished (status ok, answer saved); else None — and any record
     left there is removed, so a run that fails to write its own is never read as a stale
@@ -198,37 +237,51 @@ def _finished(plan: BenchPlan, job: str, policy: str, storage: int | None, out: 
     if plan.resume and record_path.is_file() and cell_path.is_file():
         try:
             record = json.loads(record_path.read_text())
-            same = json.loads(cell_path.read_text()) == _cell(plan, job, policy, storage, out)
+            cell = _cell(plan, job, policy, storage, out, record_profile=record_profile)
+            same = json.loads(cell_path.read_text()) == cell
         except (OSError, ValueError):
             record, same = {}, False
-        if same and record.get("status") == "ok" and (out / "result.npz").is_file():
+        # a profile run's product is its profile: without it the cell is not finished
+        made = not record_profile or profile_path(plan, job, policy).is_file()
+        if same and made and record.get("status") == "ok" and (out / "result.npz").is_file():
             record["resumed"] = True
             return record
-    for stale in (record_path, cell_path, out / "result.npz"):
-        stale.unlink(missing_ok=True)
+    stale = [record_path, cell_path, out / "result.npz"]
+    if record_profile:  # a failed recording must not leave an earlier profile to be read
+        stale.append(profile_path(plan, job, policy))
+    for path in stale:
+        path.unlink(missing_ok=True)
     return None
 
 
 def _run_cell(
-    outcome: BenchOutcome, job: str, policy: str, storage: int | None, out: Path, *, sizing: bool
+    outcome: BenchOutcome,
+    job: str,
+    policy: str,
+    storage: int | None,
+    out: Path,
+    *,
+    sizing: bool,
+    record_profile: bool = False,
 ) -> dict:
-    """One application of the plan (in node mode inside its node's groups), or its earlier
-    finished record (``--resume``)."""
+    """One application of the plan (in node mode inside its node's groups, except an untimed
+    profile recording), or its earlier finished record (``--resume``)."""
     plan = outcome.plan
-    record = _finished(plan, job, policy, storage, out)
+    record = _finished(plan, job, policy, storage, out, record_profile=record_profile)
     if record is not None:
         if plan.node is not None and sizing:  # the limit of the program's other runs
             own = plan.node.app_memory_bytes or record.get("node", {}).get("own_peak_bytes")
             if own:
                 outcome.note_app_memory(split_job(job)[0], own)
         return record
-    if plan.node is not None:
+    if plan.node is not None and not record_profile:
         record = _node_run(outcome, job, policy, storage, out, sizing=sizing)
     else:
-        record = _launch(plan, job, policy, storage, out)
+        record = _launch(plan, job, policy, storage, out, record_profile=record_profile)
     if record.get("status") == "ok":  # kept whole (node measurements included) for --resume
         (out / "run.json").write_text(json.dumps(record, indent=1))
-        (out / CELL_FILE).write_text(json.dumps(_cell(plan, job, policy, storage, out)))
+        cell = _cell(plan, job, policy, storage, out, record_profile=record_profile)
+        (out / CELL_FILE).write_text(json.dumps(cell))
     return record
 
 
@@ -239,9 +292,11 @@ def _launch(
     storage: int | None,
     out: Path,
     group: NodeGroup | None = None,
+    *,
+    record_profile: bool = False,
 ) -> dict:
     """Run one application (inside ``group`` in node mode) and return its run record."""
-    cmd = _command(plan, job, policy, storage, out)
+    cmd = _command(plan, job, policy, storage, out, record_profile=record_profile)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     code = None
@@ -399,10 +454,7 @@ def run_plan(
 
 def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None]) -> None:
     plan = outcome.plan
-    for spec in sorted(
-        {dataset_spec(j, plan.scale, plan.seed, plan.generator) for j in plan.jobs},
-        key=lambda s: s.key(),
-    ):
+    for spec in plan.datasets():
         on_progress(f"data {spec.kind} (scale {spec.scale:g})", None)
         ensure_dataset(plan.data_dir, spec)
     checker = _Checker(plan)
@@ -443,6 +495,22 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
                     footprint_answers[program] = result
             outcome.footprint_runs.append(record)
             on_progress(f"{job} / footprint", record)
+    for job in plan.jobs:  # profiles of a sample, recorded before any timed run
+        for policy in plan.profiled_policies:
+            on_progress(f"{job} / {policy} (profile at scale {plan.profile_scale:g})", None)
+            out = runs_dir / f"{job}-{policy}-profile"
+            record = _run_cell(outcome, job, policy, None, out, sizing=False, record_profile=True)
+            record["profile_run"] = True
+            if record.get("status") == "ok" and not profile_path(plan, job, policy).is_file():
+                record["status"] = "failed"
+                record["error"] = "the run finished but recorded no profile; see its log.txt"
+            if record.get("status") != "ok":
+                outcome.problems.append(
+                    f"{job}/{policy} profile run failed: {record.get('error')} (the policy's "
+                    "timed runs of this job cannot start from a profile)"
+                )
+            outcome.profile_runs.append(record)
+            on_progress(f"{job} / {policy} profile", record)
     for repeat, job, policy in _schedule(plan):
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)

@@ -12,6 +12,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_bench_one_job_two_policies(tmp_path):
+    """Also the Blaze authors' setting (--profile-sample): the manager policy's run on half
+    the data records a profile first, and its timed run starts from it."""
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -30,6 +32,8 @@ def test_bench_one_job_two_policies(tmp_path):
         "1",
         "--param",
         "iterations=2",
+        "--profile-sample",
+        "0.5",
         "--data-dir",
         str(tmp_path / "data"),
         "--out",
@@ -53,6 +57,14 @@ def test_bench_one_job_two_policies(tmp_path):
     assert "kmeans.common" in results["medians"] and "targets" in results
     assert results["plan"]["out_dir"] == "out"  # no machine path in the results
     assert all(r["iterations"] == 2 and r["variant"] == "common" for r in runs.values())
+    (profile_run,) = results["profile_runs"]  # blaze's, on the sample; spark has no manager
+    assert profile_run["policy"] == "blaze" and profile_run["status"] == "ok"
+    assert profile_run["scale"] == 0.0015 and profile_run["storage_bytes"] is None
+    recorded = profile_run["manager_report"]
+    assert recorded["profile_mode"] == "record" and recorded["profiled_sites"] == 0
+    started = runs["blaze"]["manager_report"]
+    assert started["profile_mode"] == "use" and started["profiled_sites"] > 0
+    assert "profile: each manager policy's timed runs start from a profile" in proc.stdout
     assert (out / "bench_time.png").stat().st_size > 0
     assert (out / "bench_disk.png").stat().st_size > 0
     assert "×spark" in proc.stdout and "targets (Blaze)" in proc.stdout

@@ -17,8 +17,9 @@ from jobs.plan import make_plan
 from jobs.result import JobResult
 
 
-def _plan(tmp_path: Path, *, scale: float = 0.5, resume: bool = True):
+def _plan(tmp_path: Path, *, scale: float = 0.5, resume: bool = True, profile_sample=None):
     return make_plan(
+        profile_sample=profile_sample,
         jobs="lr.common",
         policies="mem_disk,blaze",
         scale=scale,
@@ -37,9 +38,11 @@ def launches(monkeypatch):
     calls: list[tuple[str, str, int | None]] = []
     fail = {"now": False}
 
-    def fake_launch(plan, job, policy, storage, out, group=None):
+    def fake_launch(plan, job, policy, storage, out, group=None, *, record_profile=False):
         calls.append((job, policy, storage))
         out.mkdir(parents=True, exist_ok=True)
+        if record_profile and not fail["now"]:  # what the manager writes at the end
+            runner.profile_path(plan, job, policy).write_text("{}")
         if fail["now"]:
             if not (out / "run.json").is_file():
                 return {"job": job, "policy": policy, "status": "failed", "error": "no run.json"}
@@ -88,6 +91,29 @@ def test_a_run_that_fails_never_reads_an_earlier_runs_record(tmp_path, launches)
     record = _cell(_plan(tmp_path, scale=0.25), "mem_disk")  # writes nothing
     assert len(calls) == 2
     assert record["status"] == "failed", "the stale run.json of the earlier bench was read"
+
+
+def test_a_profile_cell_is_finished_only_with_its_profile(tmp_path, launches):
+    """A profile run's product is the profile: a record without it is run again, and a
+    recording that fails leaves no earlier profile for the timed runs to read."""
+    calls, fail = launches
+    plan = _plan(tmp_path, profile_sample=0.25)
+    profile = runner.profile_path(plan, "lr.common", "blaze")
+
+    def record_cell(plan):
+        outcome = runner.BenchOutcome(plan)
+        return runner._run_cell(
+            outcome, "lr.common", "blaze", None, profile.parent, sizing=False, record_profile=True
+        )
+
+    assert record_cell(plan)["status"] == "ok" and profile.is_file()
+    assert record_cell(plan)["resumed"] and len(calls) == 1
+    profile.unlink()
+    record_cell(plan)
+    assert len(calls) == 2 and profile.is_file(), "a finished run without its profile was reused"
+    fail["now"] = True
+    again = record_cell(_plan(tmp_path, profile_sample=0.25, resume=False))
+    assert again["status"] == "failed" and not profile.exists()
 
 
 def test_a_cell_run_by_other_code_runs_again(tmp_path, launches, monkeypatch):

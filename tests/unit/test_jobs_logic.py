@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blaze_errors import InputError
+from jobs import runner
 from jobs.datagen import ensure_dataset, spec_for
 from jobs.plan import make_plan, parse_fraction, parse_names
 from jobs.result import JobResult
@@ -53,6 +54,9 @@ def _plan(tmp_path, **kw):
         ("params", ["damping=0.9"], "is no parameter of kmeans, lr"),
         ("memory", "-0.3", "must be a fraction in (0, 1]"),
         ("memory", "nan", "must be a fraction in (0, 1]"),
+        ("profile_sample", 0.0, "--profile-sample 0.0 must be a fraction in (0, 1)"),
+        ("profile_sample", 1.0, "--profile-sample 1.0 must be a fraction in (0, 1)"),
+        ("profile_sample", float("nan"), "--profile-sample nan must be a fraction"),
     ],
 )
 def test_bad_input_is_one_clear_error(tmp_path, field, value, message):
@@ -181,6 +185,34 @@ def test_schedule_rotates_policies_and_counts_runs(tmp_path):
     assert footprint_jobs(plan) == {"kmeans": "kmeans.expert", "lr": "lr.expert"}
     firsts = [next(p for r, j, p in order if r == rep and j == "kmeans.common") for rep in range(3)]
     assert len(set(firsts)) > 1, "policy order must rotate across repeats"
+
+
+def test_a_profiled_plan_records_each_manager_policys_profile_on_a_sample(tmp_path):
+    """With --profile-sample each manager policy's timed runs read the profile its own run on
+    the sample recorded (a profile belongs to one application); stock Spark's runs read none."""
+    plan = _plan(tmp_path, policies="mem_disk,lrc,blaze,unlimited", profile_sample=0.25)
+    assert plan.profiled_policies == ("lrc", "blaze")
+    # per job: 2 profile runs; per program: 1 footprint run; 3 repeats of 4 policies
+    assert plan.runs == 3 * 2 + 2 + 3 * 3 * 4
+    online = _plan(tmp_path, policies="mem_disk,lrc,blaze,unlimited")
+    timed_data = set(online.datasets())
+    assert timed_data < set(plan.datasets()) and len(plan.datasets()) == 2 * len(timed_data)
+    out = tmp_path / "cell"
+
+    def flags(policy: str, **kw) -> tuple[list, str | None, str | None]:
+        cmd = runner._command(plan, "lr.common", policy, 1000, out, **kw)
+        mode = cmd[cmd.index("--profile-mode") + 1] if "--profile-mode" in cmd else None
+        path = cmd[cmd.index("--profile-path") + 1] if "--profile-path" in cmd else None
+        return cmd[cmd.index("--scale") + 1], mode, path
+
+    record = flags("blaze", record_profile=True)
+    timed = flags("blaze")
+    assert record[:2] == ("0.0025", "record") and timed[:2] == ("0.01", "use")
+    assert record[2] == timed[2] == str(runner.profile_path(plan, "lr.common", "blaze"))
+    assert flags("lrc")[2] != timed[2], "each policy reads its own profile"
+    assert flags("mem_disk") == ("0.01", None, None)  # no manager, no profile
+    assert online.profiled_policies == () and online.runs == 2 + 3 * 3 * 4
+    assert "--profile-mode" not in runner._command(online, "lr.common", "blaze", 1000, out)
 
 
 def test_node_mode_sizes_a_program_from_every_variant_it_runs(tmp_path):
