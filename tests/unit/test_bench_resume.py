@@ -111,6 +111,13 @@ def test_a_profile_cell_is_finished_only_with_its_profile(tmp_path, launches):
     profile.unlink()
     record_cell(plan)
     assert len(calls) == 2 and profile.is_file(), "a finished run without its profile was reused"
+    timed = plan.out_dir / "runs" / "lr.common-blaze-r0"
+    outcome = runner.BenchOutcome(plan)
+    runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)
+    assert runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)["resumed"]
+    profile.write_text('{"recorded": "again"}')
+    runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)
+    assert len(calls) == 4, "a timed run that read another profile was reused"
     fail["now"] = True
     again = record_cell(_plan(tmp_path, profile_sample=0.25, resume=False))
     assert again["status"] == "failed" and not profile.exists()
