@@ -130,6 +130,17 @@ def print_to_jvm_stderr(line: str) -> bool:
     return True
 
 
+def jvm_rdd_class(rdd) -> str | None:
+    """The simple class name of a PySpark RDD's JVM RDD (``ParallelCollectionRDD``, ...);
+    None for an object without one or a stopped context."""
+    from py4j.protocol import Py4JError
+
+    try:
+        return str(rdd._jrdd.rdd().getClass().getSimpleName())
+    except (AttributeError, Py4JError):
+        return None
+
+
 def set_call_site(sc, site: str | None) -> None:
     """Name the jobs ``sc`` submits next after ``site``; None lets Spark name them again.
 

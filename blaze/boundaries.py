@@ -29,7 +29,7 @@ from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy
-from blaze.registry import Registry, mark_of, thin_over_cache
+from blaze.registry import Registry, mark_of, parallelized, thin_over_cache
 from lineage.events import JobRun
 from lineage.walk import walk
 
@@ -90,7 +90,7 @@ class JobBoundaries:
             with self._lock:
                 use = self._registry.tracker.datasets.get(token)
                 reused = use is not None and self._registry.tracker.is_reused_site(use.site)
-            if reused:
+            if reused and not parallelized(prev):  # asked of Spark only for a candidate
                 self._auto_cache(prev, token, "site reused (derivation)")
         except Exception as exc:
             self._on_error("before_derive", exc)
@@ -128,7 +128,7 @@ class JobBoundaries:
                 return
             for token in chosen:
                 obj = self._registry.object_of(token)
-                if obj is None or obj.is_cached or thin_over_cache(obj):
+                if obj is None or obj.is_cached or thin_over_cache(obj) or parallelized(obj):
                     continue
                 self._auto_cache(obj, token, "read by a second job")
         except Exception as exc:  # a bookkeeping failure must never fail the user's job

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from blaze._jvm import jvm_rdd_class
 from blaze.tracker import UsageTracker
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "cached_source",
     "creation_point",
     "mark_of",
+    "parallelized",
     "thin_over_cache",
 ]
 
@@ -133,9 +135,29 @@ def thin_over_cache(rdd) -> bool:
 
     Recomputing it is one pass of ``f`` over partitions already in the cache, while caching
     it would hold a second copy of nearly the same data in the same memory — under pressure
-    that evicts the cached parent it was derived from (the costly data) first.
+    that evicts the cached parent it was derived from (the costly data) first. Not over a
+    persisted :func:`parallelized` list: that parent is not the costly data, and the step
+    over it is the program's input (a list of file names and the lines read from them —
+    taking it for thin left the suite's kmeans re-reading its files every iteration).
     """
-    return cached_source(rdd) is not None
+    source = cached_source(rdd)
+    return source is not None and not parallelized(source)
+
+
+def parallelized(rdd) -> bool:
+    """``rdd`` is data the driver handed to ``sc.parallelize``: each task carries its
+    partition already, so a cached copy saves nothing — autoCache never persists one.
+
+    Asked of Spark (the JVM RDD's class) only for an RDD PySpark did not pipeline: a
+    ``PipelinedRDD`` (``prev`` set) runs Python code and is never a parallelized list.
+    """
+    if getattr(rdd, "prev", None) is not None:
+        return False
+    known = mark_of(rdd, "_blaze_parallelized")
+    if known is None:
+        known = jvm_rdd_class(rdd) == "ParallelCollectionRDD"
+        rdd._blaze_parallelized = known
+    return known
 
 
 def cached_source(rdd):

@@ -7,6 +7,7 @@ manager's own counters; block placement is read back from Spark's BlockManagerMa
 
 from __future__ import annotations
 
+import json
 from operator import add
 
 import pytest
@@ -557,6 +558,60 @@ def test_profile_recorded_on_one_run_makes_the_next_cache_at_first_use(
     assert "(reused, cached)" in shown
     assert blaze_main(["profile", "show", str(path), "--app", "another-program"]) == 2
     assert "belongs to application 'blaze-spark-tests'" in capsys.readouterr().err
+
+
+def test_input_read_through_a_parallelized_file_list_is_cached_and_the_list_is_not(
+    sc, attach, tmp_path
+):
+    """The suite's programs read their input as ``sc.parallelize(files).flatMap(read)``. A
+    profile said the list's site was reused; autoCache persisted the list, then took every
+    step over it for thin and re-read the files each iteration (blaze_auto 1.33x Blaze on
+    kmeans.common). The list is never auto-cached now; the lines read through it are."""
+    from blaze.registry import parallelized
+
+    path = tmp_path / "profile.json"
+    parts, rows = 4, 500
+
+    def run():
+        computed = _PerPartition(sc, parts)
+        accumulators = computed._accumulators
+
+        def read(split, names):  # one "file" per partition, counted where Spark reads it
+            accumulators[split].add(1)
+            return ((name, i) for name in names for i in range(rows))
+
+        files = [f"part-{i:05d}" for i in range(parts)]
+        names = sc.parallelize(files, parts)
+        lines = names.mapPartitionsWithIndex(read).map(lambda kv: kv[1]).map(lambda x: x + 1)
+        assert sorted(lines.filter(lambda x: x < 2).collect()) == [1] * parts
+        for i in range(4):
+            total = i * parts * sum(range(1, rows + 1))
+            assert lines.map(lambda x, i=i: (x % 2, x * i)).reduceByKey(add).values().sum() == total
+        return sum(computed.value.values()), names, lines
+
+    manager = attach(policy="blaze_auto", profile_mode="record", profile_path=str(path))
+    online_reads, names, lines = run()
+    assert parallelized(names) and not parallelized(lines)
+    assert not parallelized(sc.parallelize(range(8), 2))  # PySpark builds a range in Python
+    manager.sync()
+    assert "auto_cache" not in [e["action"] for e in manager.explain(names)["dataset"]]
+    # online, reuse shows at the 2nd job, whose step was fused already: jobs 1-3 read the
+    # files, the 4th the cache
+    assert online_reads == 3 * parts
+    manager.detach()
+    lines.unpersist()
+    # what kmeans's profile said of its file list: every site reused and cached
+    profile = json.loads(path.read_text())
+    for facts in profile["sites"].values():
+        facts.update(reused=True, cached=True)
+    path.write_text(json.dumps(profile))
+
+    manager = attach(policy="blaze_auto", profile_mode="use", profile_path=str(path))
+    profiled_reads, names, lines = run()
+    manager.sync()
+    assert not names.is_cached
+    assert "auto_cache" not in [e["action"] for e in manager.explain(names)["dataset"]]
+    assert profiled_reads == parts  # persisted before its first job: each file read once
 
 
 @pytest.mark.parametrize(
