@@ -29,7 +29,7 @@ from blaze.explain import DecisionLog
 from blaze.ledger import Ledger
 from blaze.persistence import Persistence
 from blaze.policies import ManagerPolicy
-from blaze.registry import Registry, mark_of, parallelized, thin_over_cache
+from blaze.registry import Registry, mark_of, worth_auto_caching
 from lineage.events import JobRun
 from lineage.walk import walk
 
@@ -81,8 +81,6 @@ class JobBoundaries:
         """autoCache at derivation time: persist ``prev`` if its site is known to be reused."""
         if not (self._policy.manages and self._config.auto_cache) or prev.is_cached:
             return
-        if thin_over_cache(prev):
-            return
         token = mark_of(prev, "_blaze_token")
         if token is None:
             return
@@ -90,7 +88,7 @@ class JobBoundaries:
             with self._lock:
                 use = self._registry.tracker.datasets.get(token)
                 reused = use is not None and self._registry.tracker.is_reused_site(use.site)
-            if reused and not parallelized(prev):  # asked of Spark only for a candidate
+            if reused and worth_auto_caching(prev):
                 self._auto_cache(prev, token, "site reused (derivation)")
         except Exception as exc:
             self._on_error("before_derive", exc)
@@ -128,7 +126,7 @@ class JobBoundaries:
                 return
             for token in chosen:
                 obj = self._registry.object_of(token)
-                if obj is None or obj.is_cached or thin_over_cache(obj) or parallelized(obj):
+                if obj is None or obj.is_cached or not worth_auto_caching(obj):
                     continue
                 self._auto_cache(obj, token, "read by a second job")
         except Exception as exc:  # a bookkeeping failure must never fail the user's job

@@ -33,6 +33,7 @@ __all__ = [
     "mark_of",
     "parallelized",
     "thin_over_cache",
+    "worth_auto_caching",
 ]
 
 SITE_FRAMES = 3  # user frames that name a dataset's site
@@ -142,6 +143,12 @@ def thin_over_cache(rdd) -> bool:
     """
     source = cached_source(rdd)
     return source is not None and not parallelized(source)
+
+
+def worth_auto_caching(rdd) -> bool:
+    """autoCache may persist ``rdd``: neither a step thin over a cached dataset nor a
+    parallelized list (asked of the candidates only: :func:`parallelized` may ask Spark)."""
+    return not (thin_over_cache(rdd) or parallelized(rdd))
 
 
 def parallelized(rdd) -> bool:
