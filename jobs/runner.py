@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from jobs import dataset_spec, job_params, load_job, split_job
@@ -140,31 +140,40 @@ def footprint_jobs(plan: BenchPlan) -> dict[str, str]:
     return {program: jobs[0] for program, jobs in plan.sizing_jobs.items()}
 
 
-def _command(
-    plan: BenchPlan,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    record_profile: bool = False,
-) -> list:
-    """The ``jobs.run_one`` command of one cell; ``record_profile``: the untimed run on the
-    plan's sample that records the profile the policy's timed runs of ``job`` start from."""
-    scale = plan.profile_scale if record_profile else plan.scale
-    cmd = [sys.executable, "-m", "jobs.run_one", "--job", job, "--policy", policy]
+@dataclass(frozen=True)
+class Cell:
+    """One Spark application of a plan: ``job`` under ``policy`` with ``storage`` bytes of
+    storage memory (None: Spark's own), its record, answer and log under ``out``.
+    ``record_profile``: the untimed run on the plan's sample that records the profile the
+    policy's timed runs of ``job`` start from."""
+
+    job: str
+    policy: str
+    storage: int | None
+    out: Path
+    record_profile: bool = False
+
+    def failed(self, error: str) -> dict:
+        """The run record of this cell when it produced none of its own."""
+        return {"job": self.job, "policy": self.policy, "status": "failed", "error": error}
+
+
+def _command(plan: BenchPlan, cell: Cell) -> list:
+    """The ``jobs.run_one`` command of one cell."""
+    scale = plan.profile_scale if cell.record_profile else plan.scale
+    cmd = [sys.executable, "-m", "jobs.run_one", "--job", cell.job, "--policy", cell.policy]
     cmd += ["--scale", repr(scale), "--seed", str(plan.seed)]
     cmd += ["--generator", str(plan.generator), "--data-dir", str(plan.data_dir)]
-    cmd += ["--out", str(out)]
-    if storage is not None:
-        cmd += ["--storage-bytes", str(storage)]
+    cmd += ["--out", str(cell.out)]
+    if cell.storage is not None:
+        cmd += ["--storage-bytes", str(cell.storage)]
     for key, value in plan.params:
         cmd += ["--param", f"{key}={value}"]
     if plan.node is not None:
         cmd += ["--local-dir", str(local_dir(plan)), "--pin-heap"]
-    if policy in plan.profiled_policies:
-        cmd += ["--profile-mode", "record" if record_profile else "use"]
-        cmd += ["--profile-path", str(profile_path(plan, job, policy))]
+    if cell.policy in plan.profiled_policies:
+        cmd += ["--profile-mode", "record" if cell.record_profile else "use"]
+        cmd += ["--profile-path", str(profile_path(plan, cell.job, cell.policy))]
     return cmd
 
 
@@ -202,103 +211,70 @@ def sources_fingerprint(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _cell(
-    plan: BenchPlan,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    record_profile: bool = False,
-) -> dict:
+def _identity(plan: BenchPlan, cell: Cell) -> dict:
+    """What a finished run answers for (kept in its CELL_FILE): command, node disk, code and,
+    for a timed run that reads a profile, that profile."""
     node = None if plan.node is None else repr(plan.node)
-    command = _command(plan, job, policy, storage, out, record_profile=record_profile)
-    cell = {"command": [str(part) for part in command], "node": node, "code": code_fingerprint()}
-    if policy in plan.profiled_policies and not record_profile:
+    command = [str(part) for part in _command(plan, cell)]
+    identity = {"command": command, "node": node, "code": code_fingerprint()}
+    if cell.policy in plan.profiled_policies and not cell.record_profile:
         # a timed run answers for the profile it read: a profile recorded again is another cell
-        profile = profile_path(plan, job, policy)
+        profile = profile_path(plan, cell.job, cell.policy)
         read = profile.read_bytes() if profile.is_file() else b""
-        cell["profile"] = hashlib.sha256(read).hexdigest()[:16]
-    return cell
+        identity["profile"] = hashlib.sha256(read).hexdigest()[:16]
+    return identity
 
 
-def _finished(
-    plan: BenchPlan,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    record_profile: bool = False,
-):
+def _finished(plan: BenchPlan, cell: Cell):
     """The run record of this very cell from an earlier bench into the same ``--out``, when
     ``plan.resume`` and it finished (status ok, answer saved); else None — and any record
     left there is removed, so a run that fails to write its own is never read as a stale
     one's."""
+    out = cell.out
     record_path, cell_path = out / "run.json", out / CELL_FILE
     if plan.resume and record_path.is_file() and cell_path.is_file():
         try:
             record = json.loads(record_path.read_text())
-            cell = _cell(plan, job, policy, storage, out, record_profile=record_profile)
-            same = json.loads(cell_path.read_text()) == cell
+            same = json.loads(cell_path.read_text()) == _identity(plan, cell)
         except (OSError, ValueError):
             record, same = {}, False
         # a profile run's product is its profile: without it the cell is not finished
-        made = not record_profile or profile_path(plan, job, policy).is_file()
+        made = not cell.record_profile or profile_path(plan, cell.job, cell.policy).is_file()
         if same and made and record.get("status") == "ok" and (out / "result.npz").is_file():
             record["resumed"] = True
             return record
     stale = [record_path, cell_path, out / "result.npz"]
-    if record_profile:  # a failed recording must not leave an earlier profile to be read
-        stale.append(profile_path(plan, job, policy))
+    if cell.record_profile:  # a failed recording must not leave an earlier profile to be read
+        stale.append(profile_path(plan, cell.job, cell.policy))
     for path in stale:
         path.unlink(missing_ok=True)
     return None
 
 
-def _run_cell(
-    outcome: BenchOutcome,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    sizing: bool,
-    record_profile: bool = False,
-) -> dict:
+def _run_cell(outcome: BenchOutcome, cell: Cell, *, sizing: bool) -> dict:
     """One application of the plan (in node mode inside its node's groups, except an untimed
     profile recording), or its earlier finished record (``--resume``)."""
     plan = outcome.plan
-    record = _finished(plan, job, policy, storage, out, record_profile=record_profile)
+    record = _finished(plan, cell)
     if record is not None:
         if plan.node is not None and sizing:  # the limit of the program's other runs
             own = plan.node.app_memory_bytes or record.get("node", {}).get("own_peak_bytes")
             if own:
-                outcome.note_app_memory(split_job(job)[0], own)
+                outcome.note_app_memory(split_job(cell.job)[0], own)
         return record
-    if plan.node is not None and not record_profile:
-        record = _node_run(outcome, job, policy, storage, out, sizing=sizing)
+    if plan.node is not None and not cell.record_profile:
+        record = _node_run(outcome, cell, sizing=sizing)
     else:
-        record = _launch(plan, job, policy, storage, out, record_profile=record_profile)
+        record = _launch(plan, cell)
     if record.get("status") == "ok":  # kept whole (node measurements included) for --resume
-        (out / "run.json").write_text(json.dumps(record, indent=1))
-        cell = _cell(plan, job, policy, storage, out, record_profile=record_profile)
-        (out / CELL_FILE).write_text(json.dumps(cell))
+        (cell.out / "run.json").write_text(json.dumps(record, indent=1))
+        (cell.out / CELL_FILE).write_text(json.dumps(_identity(plan, cell)))
     return record
 
 
-def _launch(
-    plan: BenchPlan,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    group: NodeGroup | None = None,
-    *,
-    record_profile: bool = False,
-) -> dict:
+def _launch(plan: BenchPlan, cell: Cell, group: NodeGroup | None = None) -> dict:
     """Run one application (inside ``group`` in node mode) and return its run record."""
-    cmd = _command(plan, job, policy, storage, out, record_profile=record_profile)
+    cmd, out = _command(plan, cell), cell.out
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     code = None
@@ -313,34 +289,16 @@ def _launch(
                 check=False,
             ).returncode
         except subprocess.TimeoutExpired:
-            return {"job": job, "policy": policy, "status": "failed", "error": "timed out"}
+            return cell.failed("timed out")
     if group is not None and code == JOIN_FAILED:
-        return {
-            "job": job,
-            "policy": policy,
-            "status": "failed",
-            "error": f"could not join the node's cgroups; see {out / 'log.txt'}",
-        }
+        return cell.failed(f"could not join the node's cgroups; see {out / 'log.txt'}")
     record_path = out / "run.json"
     if not record_path.is_file():
-        return {
-            "job": job,
-            "policy": policy,
-            "status": "failed",
-            "error": f"no run.json; see {out / 'log.txt'}",
-        }
+        return cell.failed(f"no run.json; see {out / 'log.txt'}")
     return json.loads(record_path.read_text())
 
 
-def _node_run(
-    outcome: BenchOutcome,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    sizing: bool,
-) -> dict:
+def _node_run(outcome: BenchOutcome, cell: Cell, *, sizing: bool) -> dict:
     """One application in node mode: its groups made, its input dropped from the page cache,
     run, measured, and the groups removed (also when the run fails or is interrupted).
 
@@ -352,35 +310,20 @@ def _node_run(
     nothing about caching. Raising every program's limit to such a peak would hand the other
     policies gigabytes of page cache and undo the node, so the squeeze stays for every run
     that fits and the results name the runs that did not."""
-    program = split_job(job)[0]
     if sizing:
-        return _node_attempt(outcome, job, policy, storage, out, app=None)
-    app = outcome.app_memory.get(program)
+        return _node_attempt(outcome, cell, app=None)
+    app = outcome.app_memory.get(split_job(cell.job)[0])
     if not app:
-        return {
-            "job": job,
-            "policy": policy,
-            "status": "failed",
-            "error": "node mode: no memory limit for this program (its sizing run failed)",
-        }
-    record = _node_attempt(outcome, job, policy, storage, out, app=app)
+        return cell.failed("node mode: no memory limit for this program (its sizing run failed)")
+    record = _node_attempt(outcome, cell, app=app)
     if record.get("status") != "ok" and record.get("node", {}).get("oom_kills"):
         first = record["error"]
-        record = _node_attempt(outcome, job, policy, storage, out, app=app, memory_limit=False)
+        record = _node_attempt(outcome, cell, app=app, memory_limit=False)
         record["node"]["unlimited_rerun"] = {"first_attempt": first}
     return record
 
 
-def _node_attempt(
-    outcome: BenchOutcome,
-    job: str,
-    policy: str,
-    storage: int | None,
-    out: Path,
-    *,
-    app,
-    memory_limit: bool = True,
-) -> dict:
+def _node_attempt(outcome: BenchOutcome, cell: Cell, *, app, memory_limit: bool = True) -> dict:
     """One run in its node's groups: ``app`` is the application's own memory (None: the
     sizing run, measured without a limit or throttle); ``memory_limit=False`` keeps the
     throttle and measures memory without limiting it."""
@@ -391,11 +334,11 @@ def _node_attempt(
     else:
         limit = node.limit_bytes(app) if memory_limit else None
         read_bps, write_bps = node.read_bps, node.write_bps
-    spec = dataset_spec(job, plan.scale, plan.seed, plan.generator)
+    spec = dataset_spec(cell.job, plan.scale, plan.seed, plan.generator)
     drop_from_page_cache(ensure_dataset(plan.data_dir, spec))
-    name = f"blaze-node-{os.getpid()}-{out.name}"
+    name = f"blaze-node-{os.getpid()}-{cell.out.name}"
     with NodeGroup(host, name, memory_limit=limit, read_bps=read_bps, write_bps=write_bps) as group:
-        record = _launch(plan, job, policy, storage, out, group)
+        record = _launch(plan, cell, group)
     seen = group.report()
     seen["sizing"] = sizing
     record["node"] = seen
@@ -411,7 +354,8 @@ def _node_attempt(
         else:
             record["status"], record["error"] = "failed", why
     if sizing and (node.app_memory_bytes or record.get("status") == "ok"):
-        outcome.note_app_memory(split_job(job)[0], node.app_memory_bytes or seen["own_peak_bytes"])
+        own = node.app_memory_bytes or seen["own_peak_bytes"]
+        outcome.note_app_memory(split_job(cell.job)[0], own)
     return record
 
 
@@ -487,10 +431,10 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
     for program, jobs in plan.sizing_jobs.items():  # size the other runs (storage, node)
         for job in jobs:
             on_progress(f"{job} / unlimited (footprint)", None)
-            out = runs_dir / f"{job}-footprint"
-            record = _run_cell(outcome, job, "unlimited", None, out, sizing=True)
+            cell = Cell(job, "unlimited", None, runs_dir / f"{job}-footprint")
+            record = _run_cell(outcome, cell, sizing=True)
             record["footprint_run"] = True
-            result = check(record, out)  # every answer checked, the sizing runs' too
+            result = check(record, cell.out)  # every answer checked, the sizing runs' too
             if job == jobs[0]:  # the expert variant's peak sizes the storage memory
                 outcome.footprints[program] = int(record.get("peak_memory_bytes") or 0)
                 if result is not None:
@@ -501,7 +445,8 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
         for policy in plan.profiled_policies:
             on_progress(f"{job} / {policy} (profile at scale {plan.profile_scale:g})", None)
             out = runs_dir / f"{job}-{policy}-profile"
-            record = _run_cell(outcome, job, policy, None, out, sizing=False, record_profile=True)
+            cell = Cell(job, policy, None, out, record_profile=True)
+            record = _run_cell(outcome, cell, sizing=False)
             record["profile_run"] = True
             if record.get("status") == "ok" and not profile_path(plan, job, policy).is_file():
                 record["status"] = "failed"
@@ -516,10 +461,10 @@ def _run(outcome: BenchOutcome, on_progress: Callable[[str, dict | None], None])
     for repeat, job, policy in _schedule(plan):
         storage = None if policy == "unlimited" else squeezed(job)
         on_progress(f"{job} / {policy} (repeat {repeat + 1})", None)
-        out = runs_dir / f"{job}-{policy}-r{repeat}"
-        record = _run_cell(outcome, job, policy, storage, out, sizing=False)
+        cell = Cell(job, policy, storage, runs_dir / f"{job}-{policy}-r{repeat}")
+        record = _run_cell(outcome, cell, sizing=False)
         record["repeat"] = repeat
-        result = check(record, out)
+        result = check(record, cell.out)
         if result is not None:
             answers[len(outcome.runs)] = result
         outcome.runs.append(record)

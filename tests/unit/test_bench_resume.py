@@ -38,18 +38,24 @@ def launches(monkeypatch):
     calls: list[tuple[str, str, int | None]] = []
     fail = {"now": False}
 
-    def fake_launch(plan, job, policy, storage, out, group=None, *, record_profile=False):
-        calls.append((job, policy, storage))
+    def fake_launch(plan, cell, group=None):
+        calls.append((cell.job, cell.policy, cell.storage))
+        out = cell.out
         out.mkdir(parents=True, exist_ok=True)
-        if record_profile and not fail["now"]:  # what the manager writes at the end
-            runner.profile_path(plan, job, policy).write_text("{}")
+        if cell.record_profile and not fail["now"]:  # what the manager writes at the end
+            runner.profile_path(plan, cell.job, cell.policy).write_text("{}")
         if fail["now"]:
             if not (out / "run.json").is_file():
-                return {"job": job, "policy": policy, "status": "failed", "error": "no run.json"}
+                return cell.failed("no run.json")
             return json.loads((out / "run.json").read_text())  # what _launch would read
-        record = {"job": job, "policy": policy, "status": "ok", "seconds": 1.0 + len(calls)}
+        record = {
+            "job": cell.job,
+            "policy": cell.policy,
+            "status": "ok",
+            "seconds": 1.0 + len(calls),
+        }
         (out / "run.json").write_text(json.dumps(record))
-        JobResult(job, 1).save(out / "result.npz")
+        JobResult(cell.job, 1).save(out / "result.npz")
         return record
 
     monkeypatch.setattr(runner, "_launch", fake_launch)
@@ -59,7 +65,7 @@ def launches(monkeypatch):
 def _cell(plan, policy: str, storage: int | None = 1000):
     outcome = runner.BenchOutcome(plan)
     out = plan.out_dir / "runs" / f"lr.common-{policy}-r0"
-    return runner._run_cell(outcome, "lr.common", policy, storage, out, sizing=False)
+    return runner._run_cell(outcome, runner.Cell("lr.common", policy, storage, out), sizing=False)
 
 
 def test_a_finished_cell_is_reused_and_an_unfinished_one_runs(tmp_path, launches):
@@ -102,9 +108,8 @@ def test_a_profile_cell_is_finished_only_with_its_profile(tmp_path, launches):
 
     def record_cell(plan):
         outcome = runner.BenchOutcome(plan)
-        return runner._run_cell(
-            outcome, "lr.common", "blaze", None, profile.parent, sizing=False, record_profile=True
-        )
+        cell = runner.Cell("lr.common", "blaze", None, profile.parent, record_profile=True)
+        return runner._run_cell(outcome, cell, sizing=False)
 
     assert record_cell(plan)["status"] == "ok" and profile.is_file()
     assert record_cell(plan)["resumed"] and len(calls) == 1
@@ -113,10 +118,11 @@ def test_a_profile_cell_is_finished_only_with_its_profile(tmp_path, launches):
     assert len(calls) == 2 and profile.is_file(), "a finished run without its profile was reused"
     timed = plan.out_dir / "runs" / "lr.common-blaze-r0"
     outcome = runner.BenchOutcome(plan)
-    runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)
-    assert runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)["resumed"]
+    timed_cell = runner.Cell("lr.common", "blaze", 1000, timed)
+    runner._run_cell(outcome, timed_cell, sizing=False)
+    assert runner._run_cell(outcome, timed_cell, sizing=False)["resumed"]
     profile.write_text('{"recorded": "again"}')
-    runner._run_cell(outcome, "lr.common", "blaze", 1000, timed, sizing=False)
+    runner._run_cell(outcome, timed_cell, sizing=False)
     assert len(calls) == 4, "a timed run that read another profile was reused"
     fail["now"] = True
     again = record_cell(_plan(tmp_path, profile_sample=0.25, resume=False))

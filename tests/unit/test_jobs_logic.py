@@ -200,7 +200,7 @@ def test_a_profiled_plan_records_each_manager_policys_profile_on_a_sample(tmp_pa
     out = tmp_path / "cell"
 
     def flags(policy: str, **kw) -> tuple[list, str | None, str | None]:
-        cmd = runner._command(plan, "lr.common", policy, 1000, out, **kw)
+        cmd = runner._command(plan, runner.Cell("lr.common", policy, 1000, out, **kw))
         mode = cmd[cmd.index("--profile-mode") + 1] if "--profile-mode" in cmd else None
         path = cmd[cmd.index("--profile-path") + 1] if "--profile-path" in cmd else None
         return cmd[cmd.index("--scale") + 1], mode, path
@@ -212,7 +212,8 @@ def test_a_profiled_plan_records_each_manager_policys_profile_on_a_sample(tmp_pa
     assert flags("lrc")[2] != timed[2], "each policy reads its own profile"
     assert flags("mem_disk") == ("0.01", None, None)  # no manager, no profile
     assert online.profiled_policies == () and online.runs == 2 + 3 * 3 * 4
-    assert "--profile-mode" not in runner._command(online, "lr.common", "blaze", 1000, out)
+    timed_online = runner.Cell("lr.common", "blaze", 1000, out)
+    assert "--profile-mode" not in runner._command(online, timed_online)
 
 
 def test_node_mode_sizes_a_program_from_every_variant_it_runs(tmp_path):

@@ -288,21 +288,20 @@ def test_a_run_the_memory_limit_killed_runs_again_without_the_limit_but_throttle
     monkeypatch.setattr(runner, "ensure_dataset", lambda data_dir, spec: tmp_path / "input")
     throttles = []
 
-    def touch_480_mib(plan, job, policy, storage, out, group=None):
+    def touch_480_mib(plan, cell, group=None):
         throttles.append((group.read_bps, group.write_bps))
         # held for a few of the sampler's 0.1 s ticks, so the peak it records is the hog's
         hold = "import time; b = b'x' * (480 << 20); time.sleep(0.5); print(len(b))"
         hog = [sys.executable, "-c", hold]
         code = subprocess.run(group.wrap(hog), capture_output=True).returncode
-        return {"job": job, "policy": policy, "status": "ok" if code == 0 else "failed"}
+        return {"job": cell.job, "policy": cell.policy, "status": "ok" if code == 0 else "failed"}
 
     monkeypatch.setattr(runner, "_launch", touch_480_mib)
     outcome = runner.BenchOutcome(plan)
     outcome.node_host = host
     outcome.app_memory["lr"] = 400 * MIB
-    record = runner._node_run(
-        outcome, "lr.expert", "mem_disk", None, tmp_path / "run", sizing=False
-    )
+    cell = runner.Cell("lr.expert", "mem_disk", None, tmp_path / "run")
+    record = runner._node_run(outcome, cell, sizing=False)
     assert record["status"] == "ok"
     first = record["node"]["unlimited_rerun"]["first_attempt"]
     assert "killed by the node's memory limit" in first and "limit 464 MiB" in first
