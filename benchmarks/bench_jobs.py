@@ -34,6 +34,7 @@ from pathlib import Path
 
 from blaze_errors import BlazeError, InputError
 from jobs.cli import add_arguments, run_bench
+from jobs.report import applications
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -241,11 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         results_path.write_text(json.dumps(results, indent=1, default=str))
         (results_dir / f"{args.stem}_notes.md").write_text(notes(results, facts, args.stem))
     return code
-
-
-def applications(results: dict) -> int:
-    """Spark applications a results file records: its timed, sizing and profile runs."""
-    return sum(len(results.get(key, [])) for key in ("runs", "footprint_runs", "profile_runs"))
 
 
 def _combine(

@@ -175,8 +175,12 @@ def run_bench(
         f" of footprint; {plan.repeats} repeat(s); {plan.runs} Spark applications"
     )
     node = node_json(plan.node, host) if plan.node else None
-    shown = {"generator": plan.generator, "scale": plan.scale}
-    for line in setup_lines(shown | {"profile_sample": plan.profile_sample}, node):
+    shown = {
+        "generator": plan.generator,
+        "scale": plan.scale,
+        "profile_sample": plan.profile_sample,
+    }
+    for line in setup_lines(shown, node):
         console.print(f"  {line}")
     with Progress(
         "[progress.description]{task.description}",

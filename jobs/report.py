@@ -51,8 +51,15 @@ def build_results(outcome: BenchOutcome) -> dict:
 _PART_FIELDS = ("jobs", "out_dir", "data_dir", "resume")
 # and what a repeat part (more repeats of programs an earlier part ran) may change besides
 _REPEAT_FIELDS = ("policies", "repeats")
-# the run lists of a results file: parts are combined by concatenating each
-RUN_LISTS = ("runs", "footprint_runs", "profile_runs", "problems")
+# a results file's lists of Spark applications (timed, sizing and profile runs) and, with its
+# problems, every list that parts are combined by concatenating
+APPLICATION_LISTS = ("runs", "footprint_runs", "profile_runs")
+RUN_LISTS = (*APPLICATION_LISTS, "problems")
+
+
+def applications(results: Mapping) -> int:
+    """Spark applications a results file records: its timed, sizing and profile runs."""
+    return sum(len(results.get(key, [])) for key in APPLICATION_LISTS)
 
 
 def combine_parts(parts: Sequence[Mapping]) -> dict:
@@ -351,6 +358,20 @@ def write_results(results: Mapping, out_dir: Path, stem: str = "bench") -> Path:
     return path
 
 
+def plot_setting(results: Mapping) -> str:
+    """The disk and the profile a run used, as a plot's title states them (two runs' plots
+    side by side must not look alike when one started from profiles and one learnt online)."""
+    node = results.get("node")
+    disk = (
+        f"node disk {node['read_bps'] / 1e6:g} MB/s, page cache "
+        f"{node['page_cache_bytes'] / 2**20:g} MiB"
+        if node
+        else "local disk"
+    )
+    sample = results["plan"].get("profile_sample")
+    return disk + (f", profiled on {sample:g} of the data" if sample else ", no profile")
+
+
 def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[Path]:
     """Two PNGs: median time per job and policy (normalised to unlimited), disk bytes."""
     import matplotlib
@@ -372,13 +393,7 @@ def plot_results(results: Mapping, out_dir: Path, stem: str = "bench") -> list[P
             f"median time / {base} time",
         )
     )
-    node = results.get("node")
-    setting = (
-        f"node disk {node['read_bps'] / 1e6:g} MB/s, page cache "
-        f"{node['page_cache_bytes'] / 2**20:g} MiB"
-        if node
-        else "local disk"
-    )
+    setting = plot_setting(results)
     paths = []
     for metric, ylabel, name in (
         (*time_metric, "time"),

@@ -478,6 +478,19 @@ def test_report_outputs_from_synthetic_runs(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_plot_titles_say_whether_the_policies_started_from_profiles(tmp_path):
+    from jobs.report import build_results, plot_setting
+    from jobs.runner import BenchOutcome
+
+    def setting(**kw) -> str:
+        outcome = BenchOutcome(_plan(tmp_path, policies="spark,blaze", repeats=1, **kw))
+        outcome.runs = _runs({("lr.common", "spark"): [(8, 0)], ("lr.common", "blaze"): [(6, 0)]})
+        return plot_setting(build_results(outcome))
+
+    assert setting() == "local disk, no profile"
+    assert setting(profile_sample=0.25) == "local disk, profiled on 0.25 of the data"
+
+
 def test_headlines_compare_with_the_program_as_written_and_mem_disk(tmp_path):
     """The quick plan's two effects, and a node-mode run's parameters, in every output."""
     from rich.console import Console
