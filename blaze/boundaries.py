@@ -119,8 +119,8 @@ class JobBoundaries:
             # cached decides how far back this job reads, so the choice must not race them
             self._sync(BOUNDARY_SYNC_S)
             with self._lock:
-                used, parents = self._datasets_used_by(rdd)
-                chosen = self._registry.tracker.start_job(used, parents)
+                used, parents, from_cache = self._datasets_used_by(rdd)
+                chosen = self._registry.tracker.start_job(used, parents, from_cache)
                 self._engine.invalidate_references()
             if not self._config.auto_cache:
                 return
@@ -260,8 +260,10 @@ class JobBoundaries:
         return tokens
 
     # ---- which datasets a job reads ---------------------------------------------------------
-    def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]]]:
-        """Tokens of the datasets a job on ``rdd`` reads, and their derivation edges."""
+    def _datasets_used_by(self, rdd) -> tuple[set[int], dict[int, set[int]], set[int]]:
+        """Tokens of the datasets in the lineage of a job on ``rdd``, their derivation edges,
+        and those of them the job reads from the cache alone (every partition cached: the
+        walk listed their JVM RDD without parents)."""
         cached_counts = self._ledger.book.cached_partition_counts()
         graph = self._bridge.lineage(rdd, cached_counts, LINEAGE_WALK_LIMIT)
         used: set[int] = set()
@@ -269,6 +271,12 @@ class JobBoundaries:
         start = {mark_of(rdd, "_blaze_token")}
         start.update(self._registry.token_by_rdd_id.get(rdd_id) for rdd_id in graph)
         start.discard(None)
+        from_cache = {
+            self._registry.token_by_rdd_id.get(rdd_id)
+            for rdd_id, rdd_parents in graph.items()
+            if not rdd_parents and cached_counts.get(rdd_id, 0) > 0
+        }
+        from_cache.discard(None)
         # Python-side derivation (pipelined steps the JVM never sees), from the steps' records:
         # a step a library call made and dropped still leads to the program's dataset
         records = self._registry.tracker.datasets
@@ -298,7 +306,7 @@ class JobBoundaries:
                 self._registry.token_by_rdd_id.get,
                 own=token,
             )
-        return used, parents
+        return used, parents, from_cache
 
 
 def _nearest_datasets(

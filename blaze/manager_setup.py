@@ -59,6 +59,7 @@ def profile_start(config: BlazeConfig, bridge: JvmBridge) -> tuple[UsageTracker,
     sites = profile.sites
     tracker = UsageTracker(
         profile_uses={s: int(v.get("uses", 0)) for s, v in sites.items()},
+        profile_reads={s: int(v["reads"]) for s, v in sites.items() if "reads" in v},
         # sites whose datasets were cached then, not every ancestor of them that a
         # reused dataset's jobs also read (those need no cache of their own)
         profile_reused=[s for s, v in sites.items() if v.get("cached", v.get("reused"))],

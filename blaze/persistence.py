@@ -158,7 +158,7 @@ class Persistence:
             tracker = self._registry.tracker
             site = tracker.datasets[token].site
             source_use = tracker.datasets.get(mark_of(source, "_blaze_token"))
-            reads = tracker.expected_uses(site)
+            reads = tracker.expected_reads(site)
             if (
                 reads is None
                 or tracker.is_state_site(site)

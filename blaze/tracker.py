@@ -23,8 +23,9 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   recompute the whole chain of iterations — and programs do read the final state after the
   loop (to collect it, to evaluate the model).
 - **F of later jobs** for the engine (:mod:`blaze.engine`, added to the pending reads of the
-  submitted jobs): a dataset's remaining uses — uses its site had (learnt or profiled) minus
-  uses so far — times the reads one use makes (the most stages a job of the site was planned
+  submitted jobs): a dataset's remaining *reads* — jobs that read it, not only the cached
+  dataset derived from it, as its site's generations had them (learnt or profiled) minus
+  those so far — times the reads one use makes (the most stages a job of the site was planned
   with reading it; the engine counts them at each job's start). When nothing is known of its
   site yet, the uses to come are as many as the run of consecutive jobs that read it up to
   now (at least 1) — a loop's input, read by every iteration, is worth more than a dataset
@@ -32,65 +33,24 @@ datasets the job will read. The tracker learns, per site, how often a dataset is
   did not read it: the longer it lies unread, the less likely another read (PageRank's
   ``edges``, read once to build ``links``, would otherwise stay worth as much as ``links``
   and take its memory for the whole run).
+
+Uses and reads differ where a dataset was cached to make another cached one: kmeans caches
+its parsed records and the features derived from them, and every iteration's lineage holds
+both, but only the first job reads the records — later ones read the features' blocks. The
+*uses* (jobs whose lineage holds a dataset) keep it alive: auto-unpersist waits for them,
+because what shields the ancestor may be lost (an evicted or declined partition of the
+features is recomputed from the records). The *reads* are what the cost model's F counts:
+a partition is written to disk only for reads that come.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from blaze.usage import DatasetUse, SiteStats
 from lineage.walk import reachable
 
-__all__ = ["DatasetUse", "SiteStats", "UsageTracker"]
-
-
-@dataclass
-class DatasetUse:
-    """One Python dataset object as the tracker knows it (``token`` = ``id()`` of the object)."""
-
-    token: int
-    site: str
-    generation: int
-    uses: int = 0
-    last_job: int = -1
-    run: int = 0  # consecutive jobs that read it, up to ``last_job``
-    persisted: bool = False  # persisted by the program or by autoCache
-    managed: bool = False  # the manager may unpersist it
-    retired: bool = False
-    state: bool = False  # derived from an earlier generation of its own site
-    cached_from_first_use: bool = False  # persisted before the first job that read it
-    prev: int | None = None  # the dataset a pipelined Python step was derived from
-
-
-@dataclass
-class SiteStats:
-    generations: int = 0
-    reused: bool = False
-    cached: bool = False  # a dataset of this site was persisted (by the program or autoCache)
-    most_retired_uses: int | None = None  # the most uses a retired generation had
-    # ... of the retired generations cached from their first use (see expected_uses)
-    most_steady_uses: int | None = None
-    newest_used: int = -1  # the newest generation any job has read
-    reads_per_use: int = 1  # the most stages one job planned to read a dataset of the site
-    state: bool = False  # a generation was iteration state (see DatasetUse.state)
-
-    def retire(self, uses: int, *, steady: bool) -> None:
-        self.most_retired_uses = max(self.most_retired_uses or 0, uses)
-        if steady:
-            self.most_steady_uses = max(self.most_steady_uses or 0, uses)
-
-    def expected_uses(self) -> int | None:
-        """The uses a generation of the site has, from the retired ones.
-
-        Generations cached from their first use count alone once there is one: a generation
-        computed before its site was known to be reused is read again by every job that
-        recomputes its uncached successor (the first ``ranks`` of a loop autoCache is still
-        learning is read three times, the later ones twice), and taking that count for the
-        loop's would keep every later generation one job past its last read.
-        """
-        if self.most_steady_uses is not None:
-            return self.most_steady_uses
-        return self.most_retired_uses
+__all__ = ["UsageTracker"]
 
 
 def _read_through(
@@ -120,12 +80,14 @@ class UsageTracker:
         *,
         profile_uses: Mapping[str, int] | None = None,
         profile_reused: Iterable[str] = (),
+        profile_reads: Mapping[str, int] | None = None,
     ) -> None:
         self.datasets: dict[int, DatasetUse] = {}
         self.sites: dict[str, SiteStats] = {}
         self.job_index = -1
         self._profile_uses = dict(profile_uses or {})
         self._profile_reused = set(profile_reused)
+        self._profile_reads = dict(profile_reads or {})
         self._used_now: set[int] = set()
         by_line: dict[str, list[str]] = {}
         for site in {*self._profile_uses, *self._profile_reused}:
@@ -181,11 +143,16 @@ class UsageTracker:
 
     # ---- jobs -----------------------------------------------------------------------------
     def start_job(
-        self, used: Iterable[int], parents: Mapping[int, Iterable[int]] | None = None
+        self,
+        used: Iterable[int],
+        parents: Mapping[int, Iterable[int]] | None = None,
+        from_cache: Iterable[int] = (),
     ) -> list[int]:
         """A job is about to run reading ``used``; returns the tokens autoCache should persist.
 
-        ``parents`` maps a used token to the tokens it was derived from (within ``used``).
+        ``parents`` maps a used token to the tokens it was derived from (within ``used``);
+        ``from_cache``: the used datasets whose every partition is cached — the job reads
+        their blocks, not the datasets they were derived from.
         """
         self.job_index += 1
         used_set = {t for t in used if t in self.datasets}
@@ -203,6 +170,8 @@ class UsageTracker:
         parent_map = {
             t: tuple(p for p in (parents or {}).get(t, ()) if p in used_set) for t in used_set
         }
+        for token in _read_through(used_set, parent_map, stops=set(from_cache)):
+            self.datasets[token].reads += 1
         read = _read_through(used_set, parent_map, stops=candidates | self._persisted(used_set))
         chosen = candidates & read
         # a site is reused when its own dataset is read again, not when it is read again only
@@ -281,6 +250,7 @@ class UsageTracker:
         for token in used_set:
             use = self.datasets[token]
             self._count_use(use)
+            use.reads += 1  # no lineage of a DataFrame job is known here: each use a read
             if use.uses >= 2:
                 self.sites.setdefault(use.site, SiteStats()).reused = True
         sites = {self.datasets[t].site for t in used_set}
@@ -317,7 +287,7 @@ class UsageTracker:
         use.retired = True
         if use.uses:
             stats = self.sites.setdefault(use.site, SiteStats())
-            stats.retire(use.uses, steady=use.cached_from_first_use)
+            stats.retire(use)
 
     def forget(self, token: int) -> None:
         """The program dropped its last reference to a dataset it does not persist: nothing
@@ -336,7 +306,7 @@ class UsageTracker:
         if profiled in self._profile_uses:
             return self._profile_uses[profiled]
         stats = self.sites.get(site)
-        return stats.expected_uses() if stats else None
+        return stats.uses.expected() if stats else None
 
     def future_uses(self, token: int) -> float:
         """F at job granularity: remaining predicted uses (1 when nothing is known)."""
@@ -356,40 +326,61 @@ class UsageTracker:
             return float(max(expected - use.uses, 1))
         return float(max(expected - use.uses, 0))
 
+    def expected_reads(self, site: str) -> int | None:
+        """The jobs that read a generation of ``site`` (profiled, else learnt; a profile
+        recorded before reads were kept: its uses)."""
+        profiled = self._profiled(site)
+        if profiled in self._profile_reads:
+            return self._profile_reads[profiled]
+        if profiled in self._profile_uses:
+            return self._profile_uses[profiled]
+        stats = self.sites.get(site)
+        return stats.reads.expected() if stats else None
+
     def note_reads(self, site: str, reads: int) -> None:
         """A job was planned with ``reads`` stages reading a dataset of ``site``."""
         stats = self.sites.setdefault(site, SiteStats())
         stats.reads_per_use = max(stats.reads_per_use, reads)
 
     def future_reads(self, token: int) -> float:
-        """F of later jobs in partition reads: the remaining uses (jobs, :meth:`future_uses`)
-        times the stages one job of the site reads it with (``ranks`` is read by a PageRank
-        iteration's join and by its update: two reads a use)."""
+        """F of later jobs in partition reads: the jobs still to read it (its site's
+        :meth:`expected_reads` minus its reads so far; while nothing is known of the site,
+        :meth:`future_uses`) times the stages one job of the site reads it with (``ranks`` is
+        read by a PageRank iteration's join and by its update: two reads a use)."""
         use = self.datasets.get(token)
         stats = self.sites.get(use.site) if use is not None else None
         per_use = stats.reads_per_use if stats is not None else 1
-        return self.future_uses(token) * per_use
+        expected = self.expected_reads(use.site) if use is not None else None
+        if expected is None or use.retired:
+            return self.future_uses(token) * per_use
+        if self._newest_state(use):  # the next generation or the program reads it again
+            return float(max(expected - use.reads, 1)) * per_use
+        return float(max(expected - use.reads, 0)) * per_use
 
     def profile(self) -> dict[str, dict]:
         """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`).
 
-        A site's ``uses`` is what :meth:`SiteStats.expected_uses` predicts from its retired
-        generations — the count a later run then predicts for every generation — and, for a
-        site none of whose generations retired, the most uses a live one has. Not the most
+        A site's ``uses`` and ``reads`` are what :meth:`blaze.usage.RetiredCounts.expected`
+        predicts from its retired generations — the counts a later run then predicts for
+        every generation — and, for a site none of whose generations retired, the most a live
+        one has. Not the most
         any generation had: the last state of a loop is read once more by the program's
         result (svdpp's user states: 2 uses each, the last 3), and a profile saying 3 had a
         later run write every generation to disk for a read that never came.
         """
         result = {}
         for site, stats in sorted(self.sites.items()):
-            uses = stats.expected_uses()
+            uses, reads = stats.uses.expected(), stats.reads.expected()
+            live = [u for u in self.datasets.values() if u.site == site]
             if uses is None:
-                live = [u.uses for u in self.datasets.values() if u.site == site]
-                uses = max(live, default=0)
+                uses = max((u.uses for u in live), default=0)
+            if reads is None:
+                reads = max((u.reads for u in live), default=0)
             result[site] = {
                 "generations": stats.generations,
                 "reused": stats.reused,
                 "cached": stats.cached,
                 "uses": uses,
+                "reads": reads,
             }
         return result

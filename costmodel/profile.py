@@ -22,8 +22,8 @@ Format (``format_version`` 1)::
                "call_site": "...", "shuffled": false, "cached": true, "name": "..."}],
      "metrics": [{"rdd_id": 0, "split": 0, "size_bytes": 1024.0, "compute_ms": 12.0}],
      "completed_stages": [0],
-     "sites": {"app.py:12": {"uses": 3, "reused": true, "cached": true, "generations": 1,
-                             "partition_bytes": 5120.0, "compute_ms": 40.0}},
+     "sites": {"app.py:12": {"uses": 3, "reads": 3, "reused": true, "cached": true,
+                             "generations": 1, "partition_bytes": 5120.0, "compute_ms": 40.0}},
      "predictors": {... Predictors.to_dict() ...}}
 """
 
@@ -213,9 +213,14 @@ def load(
         }
         sites = data.get("sites", {})
         if not isinstance(sites, dict) or not all(
-            isinstance(v, dict) and isinstance(v.get("uses", 0), int) for v in sites.values()
+            isinstance(v, dict)
+            and isinstance(v.get("uses", 0), int)
+            and isinstance(v.get("reads", 0), int)
+            for v in sites.values()
         ):
-            raise ValueError("'sites' must map each site to a table with an integer 'uses'")
+            raise ValueError(
+                "'sites' must map each site to a table with an integer 'uses' (and 'reads')"
+            )
         return Profile(
             app_name=str(data["app_name"]),
             rdds=rdds,

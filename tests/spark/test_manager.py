@@ -614,6 +614,45 @@ def test_input_read_through_a_parallelized_file_list_is_cached_and_the_list_is_n
     assert profiled_reads == parts  # persisted before its first job: each file read once
 
 
+def test_a_cached_dataset_read_only_to_make_a_cached_one_is_not_read_by_later_jobs(
+    sc, attach, tmp_path
+):
+    """kmeans.common caches its parsed records and the features made from them, and every
+    iteration reads the features' blocks. Each job's lineage holds the records (their uses,
+    which keep them alive), but only the first reads them: the profile said eleven more
+    reads of records nothing read again, and Blaze wrote them to disk for those reads (dead
+    writes). F now counts the reads; a run from the profile sees no later read of them."""
+    path = tmp_path / "profile.json"
+    tagged, computed = counted_dataset(sc, parts=PARTS)
+
+    def records_and_features():  # one site each, in both runs
+        records = tagged.map(lambda kv: kv[0]).cache()
+        return records, records.map(lambda x: (x % 7, x)).cache()
+
+    manager = attach(policy="blaze", profile_mode="record", profile_path=str(path))
+    records, features = records_and_features()
+    assert features.count() == RECORDS
+    for i in range(4):
+        assert features.map(lambda kv, i=i: kv[1] * i).sum() == i * expected_sum()
+    assert sum(computed.value.values()) == PARTS  # the features' blocks served every job
+    sites = manager.explain(records)["site"], manager.explain(features)["site"]
+    manager.detach()
+    profiled = json.loads(path.read_text())["sites"]
+    assert [profiled[site]["uses"] for site in sites] == [5, 5]
+    assert [profiled[site]["reads"] for site in sites] == [1, 5]
+    records.unpersist()
+    features.unpersist()
+
+    manager = attach(policy="blaze", profile_mode="use", profile_path=str(path))
+    records, features = records_and_features()
+    assert features.count() == RECORDS
+    later = {
+        name: [p["inputs"]["F_later"] for p in manager.explain(dataset)["partitions"].values()]
+        for name, dataset in (("records", records), ("features", features))
+    }
+    assert later == {"records": [0.0] * PARTS, "features": [4.0] * PARTS}
+
+
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [

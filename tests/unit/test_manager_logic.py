@@ -197,6 +197,39 @@ def test_profile_site_matches_by_innermost_line_when_called_from_elsewhere():
     assert not tracker.is_reused_site("job.py:13 < main.py:40")
 
 
+def test_a_dataset_read_only_through_a_fully_cached_descendant_has_uses_but_no_reads():
+    """kmeans: records -> features, both cached. Every job's lineage holds the records (a
+    use: they stay while a lost partition of the features may need them), but once the
+    features are wholly cached only the first job read the records: F of later jobs is 0."""
+    tracker = UsageTracker()
+    records = tracker.register(1, "kmeans.py:60").token
+    features = tracker.register(2, "kmeans.py:61", prev=records).token
+    for token in (records, features):
+        tracker.mark_persisted(token, managed=True)
+    parents = {features: [records]}
+    tracker.start_job([records, features], parents)  # computes both
+    tracker.finish_job()
+    for _ in range(3):  # the features' every partition is cached now
+        tracker.start_job([records, features], parents, from_cache=[features])
+        tracker.finish_job()
+    assert [tracker.datasets[t].uses for t in (records, features)] == [4, 4]
+    assert [tracker.datasets[t].reads for t in (records, features)] == [1, 4]
+    for token in (records, features):
+        tracker.forget(token)  # retired: what the next run's profile predicts
+    profile = tracker.profile()
+    assert [profile[s]["uses"] for s in ("kmeans.py:60", "kmeans.py:61")] == [4, 4]
+    assert [profile[s]["reads"] for s in ("kmeans.py:60", "kmeans.py:61")] == [1, 4]
+
+    sites = {site: facts["uses"] for site, facts in profile.items()}
+    reads = {site: facts["reads"] for site, facts in profile.items()}
+    again = UsageTracker(profile_uses=sites, profile_reads=reads)
+    records = again.register(1, "kmeans.py:60").token
+    features = again.register(2, "kmeans.py:61", prev=records).token
+    again.start_job([records, features], {features: [records]})
+    assert again.future_reads(records) == 0.0 and again.future_reads(features) == 3.0
+    assert again.future_uses(records) == 3.0  # kept alive for the lineage that holds it
+
+
 def test_new_generation_of_a_reused_site_is_cached_before_its_first_job():
     tracker = UsageTracker()
     first = tracker.register(1, "loop.py:7").token
