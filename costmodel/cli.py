@@ -28,7 +28,9 @@ def _show(args: argparse.Namespace) -> int:
         flags = ", ".join(k for k in ("reused", "cached") if facts.get(k)) or "read once"
         size = facts.get("partition_bytes")
         size_text = f", {size / 1024:.1f} KiB/partition" if size else ""
-        print(f"site         {site[:70]}: {facts.get('uses', 0)} uses ({flags}){size_text}")
+        uses = facts.get("uses", 0)
+        reads = f", {facts['reads']} read it" if "reads" in facts else ""
+        print(f"site         {site[:70]}: {uses} uses{reads} ({flags}){size_text}")
     report = profile.predictors.error_report()
     for key, predictor in sorted(profile.predictors.datasets.items()):
         fitted = predictor.fits()

@@ -615,13 +615,15 @@ def test_input_read_through_a_parallelized_file_list_is_cached_and_the_list_is_n
 
 
 def test_a_cached_dataset_read_only_to_make_a_cached_one_is_not_read_by_later_jobs(
-    sc, attach, tmp_path
+    sc, attach, tmp_path, capsys
 ):
     """kmeans.common caches its parsed records and the features made from them, and every
     iteration reads the features' blocks. Each job's lineage holds the records (their uses,
     which keep them alive), but only the first reads them: the profile said eleven more
     reads of records nothing read again, and Blaze wrote them to disk for those reads (dead
     writes). F now counts the reads; a run from the profile sees no later read of them."""
+    from blaze_cli import main as blaze_main
+
     path = tmp_path / "profile.json"
     tagged, computed = counted_dataset(sc, parts=PARTS)
 
@@ -640,6 +642,9 @@ def test_a_cached_dataset_read_only_to_make_a_cached_one_is_not_read_by_later_jo
     profiled = json.loads(path.read_text())["sites"]
     assert [profiled[site]["uses"] for site in sites] == [5, 5]
     assert [profiled[site]["reads"] for site in sites] == [1, 5]
+    capsys.readouterr()
+    assert blaze_main(["profile", "show", str(path)]) == 0
+    assert f"{sites[0][:70]}: 5 uses, 1 read it (cached)" in capsys.readouterr().out
     records.unpersist()
     features.unpersist()
 
