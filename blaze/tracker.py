@@ -363,10 +363,9 @@ class UsageTracker:
         A site's ``uses`` and ``reads`` are what :meth:`blaze.usage.RetiredCounts.expected`
         predicts from its retired generations — the counts a later run then predicts for
         every generation — and, for a site none of whose generations retired, the most a live
-        one has. Not the most
-        any generation had: the last state of a loop is read once more by the program's
-        result (svdpp's user states: 2 uses each, the last 3), and a profile saying 3 had a
-        later run write every generation to disk for a read that never came.
+        one has. Not the most any generation had: the last state of a loop is read once more
+        by the program's result (svdpp's user states: 2 uses each, the last 3), and a profile
+        saying 3 had a later run write every generation to disk for a read that never came.
         """
         result = {}
         for site, stats in sorted(self.sites.items()):
