@@ -322,9 +322,12 @@ class UsageTracker:
             if use.uses:  # not read by the last ``idle`` jobs: ever less likely to be again
                 return 1.0 / (self.job_index - use.last_job + 1)
             return 1.0
-        if self._newest_state(use):  # the next generation or the program reads it again
-            return float(max(expected - use.uses, 1))
-        return float(max(expected - use.uses, 0))
+        return self._left(use, expected, use.uses)
+
+    def _left(self, use: DatasetUse, expected: int, so_far: int) -> float:
+        """What is left of an expected count (uses or reads): at least 1 for the newest
+        generation of iteration state — the next generation or the program reads it again."""
+        return float(max(expected - so_far, 1 if self._newest_state(use) else 0))
 
     def expected_reads(self, site: str) -> int | None:
         """The jobs that read a generation of ``site`` (profiled, else learnt; a profile
@@ -353,9 +356,7 @@ class UsageTracker:
         expected = self.expected_reads(use.site) if use is not None else None
         if expected is None or use.retired:
             return self.future_uses(token) * per_use
-        if self._newest_state(use):  # the next generation or the program reads it again
-            return float(max(expected - use.reads, 1)) * per_use
-        return float(max(expected - use.reads, 0)) * per_use
+        return self._left(use, expected, use.reads) * per_use
 
     def profile(self) -> dict[str, dict]:
         """Per-site facts worth keeping for a later run (see :mod:`costmodel.profile`).
