@@ -293,11 +293,15 @@ class Persistence:
                 self._engine.refresh(rdd_id)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
-        """An RDD is no longer persisted: every book lets go of its blocks."""
+        """An RDD is no longer persisted: every book lets go of its blocks. One the program
+        never registered (a local checkpoint, unpersisted by Spark's cleaner) cannot be stored
+        again, so the ledger forgets its computed splits too."""
         self._measurements.forget_rdd(rdd_id)
         self._placement.forget(rdd_id)
         splits = self._ledger.book.cached_partitions(rdd_id)
         self._ledger.forget_rdd(rdd_id, reason)
+        if rdd_id not in self._registry.token_by_rdd_id:
+            self._ledger.forget_computed((rdd_id,))
         self._engine.forget(rdd_id, splits)
         if splits and self._prefetcher is not None:  # memory freed: MRD reads back
             self._prefetcher.run(f"rdd {rdd_id} unpersisted")
