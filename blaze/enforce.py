@@ -143,7 +143,9 @@ class Enforcement:
             if change.disk_size == 0:  # a task's put (not a read promoted from disk): it is
                 # judged without the share of the room that was kept for it
                 self.put_room.on_stored(change.key[0], change.memory_size)
-            if self._measurements.time_unknown(change.key):
+            if self._measurements.time_unknown(change.key) and self._policy.waits_for_compute_time(
+                self._engine.model, change.key
+            ):
                 # stored before the task that computed it ended: decide once its compute
                 # time (R) is measured, at that task's end (or at the job's end)
                 self._awaiting[change.key] = change.executor_id

@@ -28,7 +28,8 @@ MRD's distance in stages to the next one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Container
 
 from costmodel.adapter import rdd_spec
 from costmodel.cost import CostModel, Estimator, LaterGap, LaterReads
@@ -47,7 +48,8 @@ class Engine:
     ``site_of(rdd_id)`` names the program line of a dataset the manager knows (its call
     site across iterations; other RDDs get the DAG's signature); ``later_reads(rdd_id)``
     predicts the reads of jobs not submitted yet, ``later_gap(rdd_id)`` how many jobs away
-    the next one is (MRD's distance). Not thread-safe: the manager calls it under its lock.
+    the next one is (MRD's distance); ``memory_only`` holds the RDDs persisted without
+    disk. Not thread-safe: the manager calls it under its lock.
     """
 
     def __init__(
@@ -60,10 +62,15 @@ class Engine:
         later_gap: LaterGap | None = None,
         estimator: Estimator | None = None,
         job_reads: Callable[[int, int], None] | None = None,
+        memory_only: Container[int] = frozenset(),
     ) -> None:
         self.dag = dag
         self.model = CostModel(
-            disk=disk, estimator=estimator, later_reads=later_reads, later_gap=later_gap
+            disk=disk,
+            estimator=estimator,
+            later_reads=later_reads,
+            later_gap=later_gap,
+            memory_only=memory_only,
         )
         self._site_of = site_of
         self._job_reads = job_reads
@@ -223,20 +230,21 @@ class Engine:
 
     def inputs(self, key: PartitionKey, on_disk: bool = False) -> dict:
         """F (both parts), R, W, Rd, the hit costs, the costs and the size of a partition,
-        as the decision log records them (and MRD's / LRC's inputs)."""
+        as the decision log records them (and MRD's / LRC's inputs). A partition that cannot
+        go to disk (persisted in memory only) has W and the disk cost null: no JSON number."""
         cost = self.model.cost(key, on_disk=on_disk)
         return {
             "F": cost.future_refs,
             "F_pending": cost.pending_refs,
             "F_later": cost.later_refs,
-            "R": round(cost.recompute_ms, 3),
-            "W": round(cost.write_ms, 3),
-            "Rd": round(cost.read_ms, 3),
-            "hit_memory": round(cost.memory_hit_ms, 3),
-            "hit_disk": round(cost.disk_hit_ms, 3),
-            "comp_cost": round(cost.comp_cost, 3),
-            "disk_cost": round(cost.disk_cost, 3),
-            "cost": round(cost.cost, 3),
+            "R": _ms(cost.recompute_ms),
+            "W": _ms(cost.write_ms),
+            "Rd": _ms(cost.read_ms),
+            "hit_memory": _ms(cost.memory_hit_ms),
+            "hit_disk": _ms(cost.disk_hit_ms),
+            "comp_cost": _ms(cost.comp_cost),
+            "disk_cost": _ms(cost.disk_cost),
+            "cost": _ms(cost.cost),
             "size": int(cost.size_bytes),
             "refs_to_come": self.model.reference_count(key),
             "next_reference": self.model.next_reference(key),
@@ -263,3 +271,8 @@ class Engine:
         for _ in walk([rdd_id], through):
             pass
         return sorted(found)
+
+
+def _ms(value: float) -> float | None:
+    """A cost in the decision log: milliseconds to the microsecond, None when infinite."""
+    return round(value, 3) if math.isfinite(value) else None

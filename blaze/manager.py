@@ -161,6 +161,7 @@ class BlazeManager:
         self.ledger = Ledger()
         # the one graph of the application: the listener fills it, the engine reads it
         self.lineage = LineageDag()
+        placement = SitePlacement()
         self.engine = Engine(
             self.lineage,
             probed,
@@ -169,6 +170,7 @@ class BlazeManager:
             later_gap=self.registry.jobs_to_next_read,
             job_reads=self.registry.note_job_reads,
             estimator=lambda spec, split: self.measurements.estimate(spec, split),
+            memory_only=placement.memory_only,
         )
         self.measurements = SiteMeasurements(
             predictors,
@@ -179,7 +181,6 @@ class BlazeManager:
             self.errors.count,
         )
         self.decision_log = DecisionLog(config.explain_capacity)
-        placement = SitePlacement()
         self.put_room = PutRoom(
             storage_memory=self.storage_memory,
             configured=config.memory_budget,

@@ -126,25 +126,40 @@ class Persistence:
             site = self._registry.tracker.datasets[token].site
             self._measurements.instrument(rdd, token, site)  # R: its own time
             to_disk = self._policy.info.disk_for_good and self._placement.straight_to_disk(site)
+            memory_only = not to_disk and self._read_by_no_later_job(site)
             if to_disk:  # see blaze.placement: the site's last generation all went to disk
                 original(rdd, StorageLevel.DISK_ONLY)
+            elif memory_only:  # and: no later job reads the site's datasets
+                original(rdd, StorageLevel.MEMORY_ONLY)
             else:
                 original(rdd, storage_level(self._policy.jvm_level_name()))
             rdd._blaze_managed = True
             self._register(rdd, rdd.id(), "rdd", managed=True)
-            if to_disk:
+            if to_disk or memory_only:
                 with self._lock:
-                    self._placement.placed(rdd.id())
+                    self._placement.placed(rdd.id(), on_disk=to_disk)
                     self._explain.record(
-                        "place_on_disk",
+                        "place_on_disk" if to_disk else "place_in_memory_only",
                         rdd=rdd.id(),
                         policy=self._policy.name,
-                        rule="every placed partition of the site's last generation went to disk",
+                        rule="every placed partition of the site's last generation went to disk"
+                        if to_disk
+                        else "no later job reads the site's datasets: evicted means dropped",
                     )
             return rdd
         original(rdd, level)
         self._register(rdd, rdd.id(), "rdd", managed=False)
         return rdd
+
+    def _read_by_no_later_job(self, site: str) -> bool:
+        """Blaze's put-time rule (:mod:`blaze.placement`): the site's datasets are read by
+        the job that makes them and by no later one (profiled, or its earlier generations)."""
+        if not self._policy.info.disk_for_good:
+            return False
+        with self._lock:
+            tracker = self._registry.tracker
+            reads = tracker.expected_reads(site)
+            return reads is not None and reads <= 1 and not tracker.is_state_site(site)
 
     def _declined(self, rdd, token: int) -> bool:
         """Blaze's rule declines persisting ``rdd``: its site's earlier generations show that

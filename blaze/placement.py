@@ -18,6 +18,13 @@ them, and Spark neither evicts for them nor caches their disk reads in memory. E
 partition is still checked when it lands: one that would fit in the memory budget counts as a
 memory verdict, so the generation after it goes back to memory and disk when room returns
 for most of them.
+A dataset of a site whose datasets no later job reads (the profile's, or the site's earlier
+generations', read count is one: the job that makes it) is persisted in memory only: when
+Spark's LRU evicts one of its partitions to make room for a put — often the next put of the
+very task that stored it, before any order of the engine can arrive — it is dropped, not
+written to disk for reads that will not come (a dead write). The engine knows it cannot
+spill them (W is infinite for these RDDs).
+
 Only Blaze's own rule uses this (the baselines keep their papers' put-then-evict behaviour).
 """
 
@@ -45,6 +52,7 @@ class SitePlacement:
     def __init__(self) -> None:
         self._latest: dict[str, _Generation] = {}
         self.on_disk: set[int] = set()  # rdd ids persisted DISK_ONLY by this rule
+        self.memory_only: set[int] = set()  # and those persisted MEMORY_ONLY
 
     def record(self, site: str, rdd_id: int, where: Location) -> None:
         """One placement verdict (memory, disk or none) on a partition of ``rdd_id``."""
@@ -64,8 +72,9 @@ class SitePlacement:
         latest = self._latest.get(site)
         return latest is not None and latest.disk > latest.memory
 
-    def placed(self, rdd_id: int) -> None:
-        self.on_disk.add(rdd_id)
+    def placed(self, rdd_id: int, *, on_disk: bool) -> None:
+        (self.on_disk if on_disk else self.memory_only).add(rdd_id)
 
     def forget(self, rdd_id: int) -> None:
         self.on_disk.discard(rdd_id)
+        self.memory_only.discard(rdd_id)

@@ -133,6 +133,15 @@ class ManagerPolicy:
         cost = costs.cost(key, on_disk=promoting)
         return cost.has_future and cost.cost > 0
 
+    def waits_for_compute_time(self, costs: CostSource, key: Key) -> bool:
+        """Whether the decision on a partition stored before its task measured R waits for
+        that task's end: not Blaze's when no future read is predicted — it drops such a
+        partition whatever R is, and while it waited the same task's next put made Spark's
+        LRU write it to disk (a copy nothing reads). The baselines do not weigh R."""
+        if self.rule_name != "blaze":
+            return True
+        return costs.cost(key).has_future
+
     def fits_decision(self) -> AdmissionDecision:
         return AdmissionDecision(Location.MEMORY, (), "fits")
 

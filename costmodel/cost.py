@@ -48,7 +48,7 @@ every cost. Not thread-safe: the caller serialises updates (the manager holds on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from costmodel.disk import DiskCost
@@ -93,6 +93,7 @@ class CostModel:
         estimator: Estimator | None = None,
         later_reads: LaterReads | None = None,
         later_gap: LaterGap | None = None,
+        memory_only: Container[int] = frozenset(),
     ) -> None:
         if disk is None:
             raise ValueError(
@@ -100,6 +101,9 @@ class CostModel:
                 "or give spark.blaze.disk.writeMsPerMiB/readMsPerMiB"
             )
         self.disk = disk
+        # RDDs persisted without disk (the caller may keep adding to it): their partitions
+        # cannot be written, so W is infinite and every fallback is a recomputation
+        self.memory_only = memory_only
         self.estimator = estimator
         self.current_job = current_job
         self._later_reads = later_reads or self._cross_job_reads
@@ -447,8 +451,11 @@ class CostModel:
         return 0.0
 
     def write_ms(self, key: PartitionKey) -> float:
-        """W(p) = S(p) x write cost."""
-        return self.disk.write_ms(self.size_bytes(key))
+        """W(p) = S(p) x write cost (infinite for an RDD persisted without disk)."""
+        return self._write_ms(key[0], self.size_bytes(key))
+
+    def _write_ms(self, rdd_id: int, size: float) -> float:
+        return math.inf if rdd_id in self.memory_only else self.disk.write_ms(size)
 
     def read_ms(self, key: PartitionKey) -> float:
         """Rd(p) = S(p) x read cost."""
@@ -632,7 +639,7 @@ class CostModel:
         result = PartitionCost(
             future_refs=len(self.reference_stages(key)) + later,
             recompute_ms=self.recompute_ms(key),
-            write_ms=self.disk.write_ms(size),
+            write_ms=self._write_ms(key[0], size),
             read_ms=self.disk.read_ms(size),
             on_disk=bool(on_disk),
             size_bytes=size,

@@ -47,6 +47,16 @@ class TestChain:
         assert model.future_refs((1, 0)) == 0
         assert model.future_refs((1, 1)) == 2  # another split: its child is not stored
 
+    def test_a_partition_persisted_without_disk_falls_back_to_recomputation(self):
+        # 2 x (40+30+20+10) ms to recompute twice vs 6 + 2 x 3 ms to write and read: disk,
+        # unless the RDD is persisted in memory only
+        assert chain_model().cost((3, 0)).fallback() == Location.DISK
+        model = chain_model(memory_only={3})
+        cost = model.cost((3, 0))
+        assert (cost.write_ms, cost.fallback(), cost.cost) == (float("inf"), Location.NONE, 200)
+        assert model.write_ms((3, 0)) == float("inf")
+        assert model.cost((2, 0)).write_ms == 2.0  # the others keep their disk
+
     def test_recompute_time_sums_the_whole_lineage(self):
         assert chain_model().recompute_ms((3, 0)) == 40 + 30 + 20 + 10
 
