@@ -168,6 +168,7 @@ class JvmBridge:
         self._cached_rdd_id = None if lineage_class is None else lineage_class.cachedRddId
         self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
         self._dag_scheduler = None  # looked up at the first last_job_id
+        self._rdd_level_field = None  # RDD.storageLevel, looked up at the first use
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -303,6 +304,26 @@ class JvmBridge:
             rdd.get().unpersist(blocking)
         else:
             self._jsc.unpersistRDD(rdd_id, blocking)
+
+    def keep_in_memory_only(self, rdd_id: int) -> bool:
+        """Give a persisted RDD the level MEMORY_ONLY (False: it is not persisted).
+
+        For an RDD with no block yet: the tasks of the next job carry the level, so its
+        partitions are put in memory only and Spark's own eviction drops them. Spark refuses
+        a second ``persist`` with another level and its ``persist(level, allowOverride)`` is
+        private, so the private field is set, as that method would."""
+        held = self._jsc.getPersistentRDDs().get(rdd_id)
+        if not held.isDefined():
+            return False
+        if self._rdd_level_field is None:
+            rdd_class = self._jvm.java.lang.Class.forName("org.apache.spark.rdd.RDD")
+            field = rdd_class.getDeclaredField("storageLevel")
+            field.setAccessible(True)
+            self._rdd_level_field = field
+        self._rdd_level_field.set(
+            held.get(), self._jvm.org.apache.spark.storage.StorageLevel.MEMORY_ONLY()
+        )
+        return True
 
     def lineage(
         self,

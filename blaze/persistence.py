@@ -126,40 +126,56 @@ class Persistence:
             site = self._registry.tracker.datasets[token].site
             self._measurements.instrument(rdd, token, site)  # R: its own time
             to_disk = self._policy.info.disk_for_good and self._placement.straight_to_disk(site)
-            memory_only = not to_disk and self._read_by_no_later_job(site)
             if to_disk:  # see blaze.placement: the site's last generation all went to disk
                 original(rdd, StorageLevel.DISK_ONLY)
-            elif memory_only:  # and: no later job reads the site's datasets
-                original(rdd, StorageLevel.MEMORY_ONLY)
             else:
                 original(rdd, storage_level(self._policy.jvm_level_name()))
             rdd._blaze_managed = True
             self._register(rdd, rdd.id(), "rdd", managed=True)
-            if to_disk or memory_only:
+            if to_disk:
                 with self._lock:
-                    self._placement.placed(rdd.id(), on_disk=to_disk)
+                    self._placement.placed(rdd.id(), on_disk=True)
                     self._explain.record(
-                        "place_on_disk" if to_disk else "place_in_memory_only",
+                        "place_on_disk",
                         rdd=rdd.id(),
                         policy=self._policy.name,
-                        rule="every placed partition of the site's last generation went to disk"
-                        if to_disk
-                        else "no later job reads the site's datasets: evicted means dropped",
+                        rule="every placed partition of the site's last generation went to disk",
                     )
             return rdd
         original(rdd, level)
         self._register(rdd, rdd.id(), "rdd", managed=False)
         return rdd
 
-    def _read_by_no_later_job(self, site: str) -> bool:
-        """Blaze's put-time rule (:mod:`blaze.placement`): the site's datasets are read by
-        the job that makes them and by no later one (profiled, or its earlier generations)."""
+    def keep_unread_in_memory_only(self, tokens) -> None:
+        """Blaze's put-time rule (:mod:`blaze.placement`), as a job is about to start: each
+        of the datasets it is the first to use that is persisted and that no later job is
+        predicted to read is given the level MEMORY_ONLY (caller holds the lock)."""
         if not self._policy.info.disk_for_good:
-            return False
-        with self._lock:
-            tracker = self._registry.tracker
-            reads = tracker.expected_reads(site)
-            return reads is not None and reads <= 1 and not tracker.is_state_site(site)
+            return
+        tracker = self._registry.tracker
+        for token in tokens:
+            rdd_id = self._registry.rdd_of_token.get(token)
+            dataset = self._registry.datasets.get(rdd_id)
+            use = tracker.datasets.get(token)
+            if (
+                dataset is None
+                or use is None
+                or use.uses != 1
+                or not dataset.managed
+                or dataset.kind != "rdd"
+                or rdd_id in self._placement.on_disk
+                or rdd_id in self._placement.memory_only
+                or tracker.future_reads(token) > 0
+                or not self._bridge.keep_in_memory_only(rdd_id)
+            ):
+                continue
+            self._placement.placed(rdd_id, on_disk=False)
+            self._explain.record(
+                "place_in_memory_only",
+                rdd=rdd_id,
+                policy=self._policy.name,
+                rule="no later job is predicted to read it: evicted means dropped",
+            )
 
     def _declined(self, rdd, token: int) -> bool:
         """Blaze's rule declines persisting ``rdd``: its site's earlier generations show that

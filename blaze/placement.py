@@ -18,12 +18,13 @@ them, and Spark neither evicts for them nor caches their disk reads in memory. E
 partition is still checked when it lands: one that would fit in the memory budget counts as a
 memory verdict, so the generation after it goes back to memory and disk when room returns
 for most of them.
-A dataset of a site whose datasets no later job reads (the profile's, or the site's earlier
-generations', read count is one: the job that makes it) is persisted in memory only: when
-Spark's LRU evicts one of its partitions to make room for a put — often the next put of the
-very task that stored it, before any order of the engine can arrive — it is dropped, not
-written to disk for reads that will not come (a dead write). The engine knows it cannot
-spill them (W is infinite for these RDDs).
+
+A persisted dataset that no later job is predicted to read (the profile's or its site's read
+count says only the job about to make it does) is given the level MEMORY_ONLY as that job
+starts, before it has a block: when Spark's LRU evicts one of its partitions to make room for
+a put — often the next put of the very task that stored it, before any order of the engine
+can arrive — it is dropped, not written to disk for reads that will not come (a dead write).
+The engine knows it cannot spill them (W is infinite for these RDDs).
 
 Only Blaze's own rule uses this (the baselines keep their papers' put-then-evict behaviour).
 """
