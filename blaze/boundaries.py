@@ -121,8 +121,8 @@ class JobBoundaries:
             with self._lock:
                 used, parents, from_cache = self._datasets_used_by(rdd)
                 chosen = self._registry.tracker.start_job(used, parents, from_cache)
+                self._persistence.keep_unread_in_memory_only(used)  # W of their partitions
                 self._engine.invalidate_references()
-                self._persistence.keep_unread_in_memory_only(used)
             if not self._config.auto_cache:
                 return
             for token in chosen:

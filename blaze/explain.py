@@ -18,7 +18,9 @@ refused: the memory copy goes, the disk copy stays), ``spill``, ``drop``, ``auto
 spilled for good back into memory at its next read), ``decline_persist`` (a program's or
 autoCache's persist call not carried out: persisting the dataset costs more than its later
 reads save, so PySpark fuses it into its readers), ``keep_persist`` (the same weighing, which
-found that persisting pays).
+found that persisting pays), ``place_on_disk`` and ``place_in_memory_only`` (the level a
+dataset's partitions are put at, :mod:`blaze.placement`). A partition persisted in memory only
+has ``W`` and ``disk_cost`` null: it cannot be written.
 """
 
 from __future__ import annotations
