@@ -320,8 +320,9 @@ class JvmBridge:
             field = rdd_class.getDeclaredField("storageLevel")
             field.setAccessible(True)
             self._rdd_level_field = field
+        # serialized, as PySpark's MEMORY_ONLY and every other level the manager persists at
         self._rdd_level_field.set(
-            held.get(), self._jvm.org.apache.spark.storage.StorageLevel.MEMORY_ONLY()
+            held.get(), self._jvm.org.apache.spark.storage.StorageLevel.MEMORY_ONLY_SER()
         )
         return True
 

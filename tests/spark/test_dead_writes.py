@@ -55,6 +55,7 @@ CHILD = textwrap.dedent(
     records = sc.parallelize(range(PARTS), PARTS).mapPartitionsWithIndex(rows).cache()
     features = records.map(lambda row: row[::-1]).cache()
     assert features.count() == PARTS * RECORDS
+    level = str(records.getStorageLevel())  # as its first job put it (later unpersisted)
     for _ in range(3):
         assert features.map(len).sum() == PARTS * RECORDS * WIDTH
     manager = active_manager(sc)
@@ -64,6 +65,7 @@ CHILD = textwrap.dedent(
         "records": records.id(),
         "dead_writes": manager.report()["dead_writes"],
         "placed": [e["action"] for e in explained["dataset"]],
+        "level": level,
         "first_decisions": sorted(  # each partition's first decision weighing its costs
             next((h["action"], h["F_later"]) for h in p["history"] if "F_later" in h)
             for p in explained["partitions"].values()
@@ -108,6 +110,7 @@ def test_records_no_later_job_reads_are_dropped_not_written_to_disk(runs):
     folder, result = runs
     run = result["use"]
     assert "place_in_memory_only" in run["placed"], run
+    assert run["level"] == "Memory Serialized 1x Replicated", run  # as PySpark's MEMORY_ONLY
     # every records partition the engine judged (Spark may drop one first) had no later
     # read and was dropped; none ever had a disk copy
     decisions = run["first_decisions"]
