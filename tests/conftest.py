@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -142,3 +143,36 @@ def run_result_script(folder, name: str, script: str, timeout_s: float, *args) -
     """Run ``script`` (see :func:`start_script`) and return the JSON it printed after
     ``RESULT ``."""
     return printed_json(finish_script(start_script(folder, name, script, *args), timeout_s))
+
+
+def squeezed_child(policy: str, body: str, *, more_conf: str = "") -> str:
+    """A child application's script: a pool of 2.6 partitions of ~4 MB, the manager (and its
+    JVM plugin) attached under ``policy`` by conf; ``body`` runs in it. Its arguments: the
+    repository root, the event log directory, then any the caller's ``more_conf`` (a dict
+    expression, evaluated in the child) or ``body`` read."""
+    session = textwrap.dedent(
+        """
+        import json, os, sys, time
+        sys.path.insert(0, sys.argv[1])
+        from pyspark.sql import SparkSession
+        from pyspark import StorageLevel
+        from jobs.run_one import run_conf
+        from blaze.manager import active_manager
+
+        RECORDS, WIDTH = 10_000, 400  # ~4 MB pickled per partition
+        POOL = int(2.6 * RECORDS * (WIDTH + 5))
+        os.makedirs(sys.argv[2], exist_ok=True)
+        conf = run_conf(POOL, sys.argv[2], "child")
+        # the flag and the policy by conf, as spark-submit gives them: the plugin loads with
+        # the context even for "spark", which the suite runs without the manager
+        conf.update({"spark.blaze.enabled": "true", "spark.blaze.policy": POLICY})
+        conf.update(MORE_CONF)
+        builder = SparkSession.builder
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        spark = builder.getOrCreate()
+        sc = spark.sparkContext
+        """
+    )
+    session = session.replace("POLICY", repr(policy)).replace("MORE_CONF", more_conf or "{}")
+    return session + textwrap.dedent(body)

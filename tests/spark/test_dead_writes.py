@@ -4,50 +4,32 @@ pool of its own).
 Why a child application: the write this guards against is Spark's own LRU, which evicts only
 from a full storage pool (fixed when the JVM starts; the shared test session's is large). The
 program is kmeans.common's shape: parsed records cached, the features made from them cached
-in the same task, and every later job reads the features. With a profile that says no later
-job reads the records, each records partition has no future read the moment it is stored —
-but its task's next put (the features' partition) fills the pool, and had the decision
-waited for that task to end (its compute time), Spark would have written the records to disk
-first: a copy nothing reads (a dead write, two per run on the suite's kmeans.common).
+in the same task, and every later job reads the features. Each records partition has no
+future read the moment it is stored, but its task's next put (the features' partition) fills
+the pool before any order of the engine can reach the executor: Spark's LRU wrote the records
+to disk — copies nothing reads (dead writes: two per run on the suite's kmeans.common). With
+the profile, the records are put in memory only (:mod:`blaze.placement`).
 """
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_result_script
+from conftest import run_result_script, squeezed_child
+
+from jobs.eventlog import find_event_log
+from lineage.eventlog import read_event_log
+from lineage.events import BlockEvent
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CHILD = textwrap.dedent(
+CHILD = squeezed_child(
+    "blaze",
     """
-    import json, os, sys
-    sys.path.insert(0, sys.argv[1])
-    from pyspark.sql import SparkSession
-    from jobs.run_one import run_conf
-    from blaze.manager import active_manager
-
-    folder, mode, profile = sys.argv[2], sys.argv[3], sys.argv[4]
-    RECORDS, WIDTH, PARTS = 10_000, 400, 6  # ~4 MB pickled per partition
-    POOL = int(2.6 * RECORDS * (WIDTH + 5))
-    conf = run_conf(POOL, os.path.join(folder, "events"), "dead-writes")
-    conf.update({
-        "spark.blaze.enabled": "true",
-        "spark.blaze.policy": "blaze",
-        "spark.blaze.profile.mode": mode,
-        "spark.blaze.profile.path": profile,
-    })
-    os.makedirs(conf["spark.eventLog.dir"][len("file:"):], exist_ok=True)
-    builder = SparkSession.builder
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    sc = spark.sparkContext
+    PARTS = 6
 
     def rows(split, items):
         return (os.urandom(WIDTH) for _ in range(RECORDS))
@@ -73,22 +55,19 @@ CHILD = textwrap.dedent(
         ),
     }))
     spark.stop()
-    """
+    """,
+    more_conf='{"spark.blaze.profile.mode": sys.argv[3], "spark.blaze.profile.path": sys.argv[4]}',
 )
 
 
 def _records_on_disk(event_dir: Path, rdd_id: int) -> list[str]:
-    """The records' blocks Spark itself reported with a disk copy (its event log)."""
-    [log] = [p for p in event_dir.iterdir() if not p.name.startswith(".")]
-    on_disk = []
-    for line in log.read_text().splitlines():
-        event = json.loads(line)
-        if event["Event"] != "SparkListenerBlockUpdated":
-            continue
-        info = event["Block Updated Info"]
-        if info["Block ID"].startswith(f"rdd_{rdd_id}_") and info["Disk Size"] > 0:
-            on_disk.append(info["Block ID"])
-    return on_disk
+    """The records' blocks Spark itself reported holding a disk copy (its event log)."""
+    events, _ = read_event_log(find_event_log(event_dir))
+    return [
+        e.block_id
+        for e in events
+        if isinstance(e, BlockEvent) and e.rdd_id == rdd_id and e.disk_held > 0
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +78,10 @@ def runs(tmp_path_factory):
     for mode in ("record", "use"):  # one program (its sites name its file), run twice
         run = folder / mode
         run.mkdir()
-        results[mode] = run_result_script(run, "program.py", CHILD, 600, ROOT, run, mode, profile)
+        events = run / "events"
+        results[mode] = run_result_script(
+            run, "program.py", CHILD, 600, ROOT, events, mode, profile
+        )
     return folder, results
 
 

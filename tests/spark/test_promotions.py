@@ -11,44 +11,14 @@ and prints the manager's books next to what the executor's memory store really h
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_result_script
+from conftest import run_result_script, squeezed_child
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _child(policy: str, body: str) -> str:
-    """A child application in a pool of 2.6 partitions of ~4 MB, the manager (and its JVM
-    plugin) attached under ``policy`` by conf; ``body`` runs in it."""
-    session = textwrap.dedent(
-        """
-        import json, os, sys, time
-        sys.path.insert(0, sys.argv[1])
-        from pyspark.sql import SparkSession
-        from pyspark import StorageLevel
-        from jobs.run_one import run_conf
-        from blaze.manager import active_manager
-
-        RECORDS, WIDTH = 10_000, 400  # ~4 MB pickled per partition
-        POOL = int(2.6 * RECORDS * (WIDTH + 5))
-        os.makedirs(sys.argv[2], exist_ok=True)
-        conf = run_conf(POOL, sys.argv[2], "child")
-        # the flag and the policy by conf, as spark-submit gives them: the plugin loads with
-        # the context even for "spark", which the suite runs without the manager
-        conf.update({"spark.blaze.enabled": "true", "spark.blaze.policy": POLICY})
-        builder = SparkSession.builder
-        for key, value in conf.items():
-            builder = builder.config(key, value)
-        spark = builder.getOrCreate()
-        sc = spark.sparkContext
-        """
-    ).replace("POLICY", repr(policy))
-    return session + textwrap.dedent(body)
 
 
 def _run_child(tmp_path_factory, name: str, script: str) -> dict:
@@ -56,7 +26,7 @@ def _run_child(tmp_path_factory, name: str, script: str) -> dict:
     return run_result_script(tmp, f"{name}.py", script, 600, ROOT, tmp / "events")
 
 
-CHILD = _child(
+CHILD = squeezed_child(
     "blaze",
     """
     PARTS = 8
@@ -132,7 +102,7 @@ def test_the_book_sees_what_sparks_read_path_cached_back(child):
 
 # Spark's own LRU in the same squeezed pool: two MEMORY_AND_DISK datasets read in turn, so
 # each one's puts and read-path caching drop the other's memory copies to disk
-LRU_CHILD = _child(
+LRU_CHILD = squeezed_child(
     "spark",  # the manager observes; Spark's LRU places
     """
     PARTS = 4
