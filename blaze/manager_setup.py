@@ -63,6 +63,9 @@ def profile_start(config: BlazeConfig, bridge: JvmBridge) -> tuple[UsageTracker,
         # sites whose datasets were cached then, not every ancestor of them that a
         # reused dataset's jobs also read (those need no cache of their own)
         profile_reused=[s for s, v in sites.items() if v.get("cached", v.get("reused"))],
+        profile_loop_inputs=[
+            s for s, v in sites.items() if v.get("generations") == 1 and int(v.get("uses", 0)) >= 2
+        ],
     )
     return tracker, profile.predictors
 

@@ -658,6 +658,44 @@ def test_a_cached_dataset_read_only_to_make_a_cached_one_is_not_read_by_later_jo
     assert later == {"records": [0.0] * PARTS, "features": [4.0] * PARTS}
 
 
+def test_a_loop_input_read_longer_than_the_profile_counted_stays_cached_until_the_loop_ends(
+    sc, attach, tmp_path
+):
+    """cc runs until its labels converge: 6 iterations on the profile's sample, 7 on the
+    whole input. The adjacency's profiled count ran out one iteration early; Blaze
+    unpersisted it, the next iteration recomputed it, and its copies were written to disk
+    again (8 dead writes on the suite's cc.common). A profiled loop input read by every job
+    now stays cached until a job does not read it."""
+    path = tmp_path / "profile.json"
+    tagged, computed = counted_dataset(sc, parts=PARTS)
+
+    def loop(iterations):  # one site in both runs
+        graph = tagged.map(lambda kv: kv[0]).cache()
+        for i in range(iterations):
+            assert graph.map(lambda x, i=i: x * i).sum() == i * expected_sum()
+        return graph
+
+    manager = attach(policy="blaze", profile_mode="record", profile_path=str(path))
+    graph = loop(3)
+    site = manager.explain(graph)["site"]
+    manager.detach()
+    graph.unpersist()
+    assert json.loads(path.read_text())["sites"][site]["uses"] == 3
+
+    manager = attach(policy="blaze", profile_mode="use", profile_path=str(path))
+    before = sum(computed.value.values())
+    graph = loop(5)
+    manager.sync()
+    assert sum(computed.value.values()) - before == PARTS  # computed once, for 5 iterations
+    assert graph.is_cached
+    later = {p["inputs"]["F_later"] for p in manager.explain(graph)["partitions"].values()}
+    assert later == {5.0}  # past the profile's 3: as many more as the 5 jobs that read it
+    assert sc.parallelize(range(4), 2).count() == 4  # a job that does not read it
+    manager.sync()
+    assert "auto_unpersist" in [e["action"] for e in manager.explain(graph)["dataset"]]
+    assert not graph.is_cached
+
+
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [

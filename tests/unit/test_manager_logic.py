@@ -416,6 +416,46 @@ def test_profile_uses_predict_future_references():
     assert tracker.finish_job() == [token]
 
 
+def test_a_profiled_loop_input_stays_while_every_job_reads_it_past_its_count():
+    """A loop run until it converges ran 3 iterations on the profile's sample and runs 4
+    here: the input's profiled count is short by one. At the count the profile still holds
+    (no later read), but the input stays; read once more, its later uses are predicted as
+    with no profile (the run so far); the first job that does not read it ends it."""
+    tracker = UsageTracker(profile_uses={"graph.py:42": 3}, profile_loop_inputs=["graph.py:42"])
+    graph = tracker.register(1, "graph.py:42").token
+    other = tracker.register(2, "cc.py:80").token
+    tracker.mark_persisted(graph, managed=True)
+    for job in range(3):
+        tracker.start_job([graph])
+        assert tracker.future_uses(graph) == 2.0 - job
+        assert tracker.finish_job() == []
+    tracker.start_job([graph])  # the 4th iteration: the count is proven short
+    assert tracker.future_uses(graph) == 4.0
+    assert tracker.future_reads(graph) == 4.0
+    assert tracker.finish_job() == []
+    tracker.start_job([other])  # the loop ended
+    assert tracker.finish_job() == [graph]
+
+
+@pytest.mark.parametrize("loop_input", [False, True])
+def test_a_profiled_count_is_exact_for_other_datasets_and_for_inputs_not_read_by_every_job(
+    loop_input,
+):
+    """Only a profiled loop input read by each job so far outlives its count: a site with
+    several generations (or not profiled as one dataset), or an input some jobs skipped, is
+    unpersisted when it reaches the count, as before."""
+    tracker = UsageTracker(
+        profile_uses={"a.py:1": 2}, profile_loop_inputs=["a.py:1"] if loop_input else []
+    )
+    token = tracker.register(1, "a.py:1").token
+    other = tracker.register(2, "b.py:1").token
+    tracker.mark_persisted(token, managed=True)
+    for used in ([token], [other], [token]) if loop_input else ([token], [token]):
+        tracker.start_job(used)
+        done = tracker.finish_job()
+    assert done == [token]
+
+
 def test_a_profile_carries_the_uses_of_the_retired_generations_not_the_most_any_had():
     """Each generation of a loop's state is read twice; the last one once more (the program's
     result). The profile says 2: the run that uses it predicts that count for every
