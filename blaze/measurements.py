@@ -206,7 +206,7 @@ class SiteMeasurements:
 
     def _read(self, stage: int, size: float, run_ms: float) -> bool:
         extra = run_ms - statistics.median(self._memory_hit_ms[stage])
-        return self.disk.observe_read(size, max(extra, 0.0))
+        return self.disk.observe_read(size, extra)  # signed: see OnlineDiskCost.observe_read
 
     def stage_done(self, stage_id: int) -> None:
         """Forget a finished stage's baselines (reads after it belong to other stages)."""

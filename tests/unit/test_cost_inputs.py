@@ -345,6 +345,22 @@ def test_disk_rates_follow_the_applications_own_writes_and_reads():
     assert measure.report()["observed_read_mib"] == 1.0
 
 
+def test_disk_reads_in_tasks_that_spread_both_ways_average_to_what_the_reads_cost():
+    """A join stage's tasks differ by their own work (skewed keys), not only by where their
+    cached block came from. Disk-hit tasks ±150 ms around the memory-hit median plus 3 ms of
+    reading: the rate settles near 1 ms/MiB. Clipping the faster ones' differences at 0 had
+    it near 25 ms/MiB (cc's join stages: Rd 20-60x the probe's)."""
+    measure, _ = measurements()
+    model = measure.engine.model
+    model.observe((1, 0), size_bytes=float(3 * MIB))
+    for split in range(5):  # memory-hit tasks of stage 6: median 500 ms
+        measure.on_task(task(6, split, 400 + 50 * split), [((1, 0), "memory_hit")], {}, {})
+    for split, spread in enumerate([150, -150, 90, -90, 30, -30] * 5):
+        measure.on_task(task(6, 10 + split, 503 + spread), [((1, 0), "disk_hit")], {}, {})
+    probe_share = 4.0 * 1.0  # the probe's 4 ms/MiB counted as 1 MiB (prior_mib=1.0)
+    assert model.disk.read_ms_per_mib == pytest.approx((probe_share + 30 * 3.0) / (1 + 30 * 3))
+
+
 def test_a_disk_read_waits_for_a_baseline_of_several_memory_hits_in_its_stage():
     measure, _ = measurements()
     model = measure.engine.model
