@@ -304,9 +304,9 @@ class UsageTracker:
         """A profiled loop input read by more jobs than the profile counted: later uses are
         predicted as with no profile. At the count itself the profile holds (a fixed-length
         loop ends there; a read predicted then would write its last partitions to disk)."""
-        if not self._profiled_loop_input(use):
+        expected = self.expected_uses(use.site)
+        if expected is None or not self._profiled_loop_input(use):
             return False
-        expected = self._profile_uses[self._profiled(use.site)]
         return use.uses > expected and self._read_by_every_job_so_far(use, expected)
 
     def _retire(self, use: DatasetUse) -> None:

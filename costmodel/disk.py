@@ -257,7 +257,7 @@ class OnlineDiskCost:
         """A task that read ``size_bytes`` from disk ran ``extra_ms`` longer than its stage's
         typical memory-hit task; True if :meth:`current` changed. Signed: a difference of
         task times carries the tasks' own spread, which averages out only if the faster
-        ones count too. Clipped at 0, it averaged to reads 20–60× the probe's on the join
+        ones count too. Clipped at 0, it averaged to reads up to 60× the probe's on the join
         stages of cc and svdpp (blaze_auto's decision logs, suite and shape-2 runs)."""
         return self._observe(self._read, size_bytes, extra_ms, signed=True)
 

@@ -349,7 +349,7 @@ def test_disk_reads_in_tasks_that_spread_both_ways_average_to_what_the_reads_cos
     """A join stage's tasks differ by their own work (skewed keys), not only by where their
     cached block came from. Disk-hit tasks ±150 ms around the memory-hit median plus 3 ms of
     reading: the rate settles near 1 ms/MiB. Clipping the faster ones' differences at 0 had
-    it near 25 ms/MiB (cc's join stages: Rd 20-60x the probe's)."""
+    it near 15 ms/MiB (cc's join stages: Rd up to 60x the probe's)."""
     measure, _ = measurements()
     model = measure.engine.model
     model.observe((1, 0), size_bytes=float(3 * MIB))
