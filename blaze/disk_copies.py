@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = ["DiskCopies"]
 
 Slot = tuple[int, int, str]  # (rdd_id, split_index, executor_id)
+NAMED = 20  # dead writes the report names (the count covers all of them)
 
 
 class DiskCopies:
@@ -20,6 +21,7 @@ class DiskCopies:
     def __init__(self) -> None:
         self._unread: set[Slot] = set()
         self._died_since_settled: set[Slot] = set()
+        self._died: dict[Slot, None] = {}  # the first NAMED dead, in the order they died
         self.dead = 0
 
     def written(self, slot: Slot) -> None:
@@ -31,6 +33,7 @@ class DiskCopies:
         self._unread.discard(slot)
         if slot in self._died_since_settled:
             self._died_since_settled.discard(slot)
+            self._died.pop(slot, None)
             self.dead -= 1
 
     def gone(self, slot: Slot) -> None:
@@ -38,14 +41,23 @@ class DiskCopies:
         if slot in self._unread:
             self._unread.discard(slot)
             self._died_since_settled.add(slot)
+            if len(self._died) < NAMED:
+                self._died[slot] = None
             self.dead += 1
 
     def settle(self) -> None:
         """Every read before now has been reported (a job's end): the dead stay dead."""
         self._died_since_settled.clear()
 
-    def report(self) -> dict[str, int]:
+    def report(self) -> dict[str, int | list[str]]:
+        """The counts, and the blocks of the first dead writes (then the unread copies) by
+        name, ``rdd_<id>_<split>@<executor>`` — which dataset's copies died is what a decision
+        log cannot say (it logs decisions, not reads)."""
+        named = [*self._died, *sorted(self._unread)][:NAMED]
         return {
             "dead_writes": self.dead + len(self._unread),
             "unread_disk_copies": len(self._unread),
+            "dead_write_blocks": [
+                f"rdd_{rdd}_{split}@{executor}" for rdd, split, executor in named
+            ],
         }

@@ -470,10 +470,12 @@ def test_a_disk_copy_removed_unread_is_a_dead_write():
     ledger.apply_stage(StageRun(1, 0, "s", 1, (RddNode(2, "r", "s", (), 1, CACHED),), ()))
     ledger.apply_task(task(1, 0, 5))  # a later stage reads rdd 2's disk copy
     assert ledger.report()["dead_writes"] == 1  # rdd 1's copy: not read (yet)
+    assert ledger.report()["dead_write_blocks"] == ["rdd_1_0@driver"]
     ledger.forget_rdd(1, "user_unpersist")  # gone unread: dead for good
     ledger.forget_rdd(2, "user_unpersist")  # it was read: not dead
     report = ledger.report()
     assert (report["dead_writes"], report["unread_disk_copies"]) == (1, 0)
+    assert report["dead_write_blocks"] == ["rdd_1_0@driver"]  # named after it died too
 
 
 def test_a_read_reported_after_its_rdd_was_unpersisted_is_still_a_hit_not_a_dead_write():
@@ -491,11 +493,12 @@ def test_a_read_reported_after_its_rdd_was_unpersisted_is_still_a_hit_not_a_dead
     ledger.apply_stage(StageRun(1, 1, "s", 2, (reads,), ()))  # the stage reading them
     ledger.forget_rdd(1, "auto_unpersist")  # the driver, before that stage's task ends came
     assert ledger.report()["dead_writes"] == 1  # the disk copy looks unread for now
+    assert ledger.report()["dead_write_blocks"] == ["rdd_1_0@driver"]
     ledger.apply_task(task(1, 0, 5))
     ledger.apply_task(task(1, 1, 5))
     report = ledger.report()
     assert (report["disk_hits"], report["memory_hits"], report["misses"]) == (1, 1, 2)
-    assert report["dead_writes"] == 0
+    assert (report["dead_writes"], report["dead_write_blocks"]) == (0, [])
     ledger.on_job_end()  # every read of the job is in: a removed copy read later is no hit
     ledger.apply_stage(StageRun(2, 2, "s", 2, (reads,), ()))
     ledger.apply_task(task(2, 0, 5))
