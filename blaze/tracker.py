@@ -284,30 +284,27 @@ class UsageTracker:
         expected = self.expected_uses(use.site)
         if expected is None or use.uses < expected:
             return False
-        return not (
-            self._profiled_loop_input(use) and self._read_by_every_job_so_far(use, expected)
+        return not self._loop_may_go_on(use, expected)
+
+    def _loop_may_go_on(self, use: DatasetUse, expected: int) -> bool:
+        """A profiled loop input (one dataset of its site, read by several jobs) read by this
+        job and the ``expected`` before it. Its count is the profiled run's iterations, which
+        a loop run until it converges does not keep on other data (cc: 6 on the sample, 7
+        on the whole input), so its auto-unpersist waits for a job that does not read it
+        (one job of memory, where unpersisting it early costs a recomputation and its disk
+        copies written again)."""
+        return (
+            self._profiled(use.site) in self._profile_loop_inputs
+            and use.last_job == self.job_index
+            and use.run >= expected
         )
-
-    def _profiled_loop_input(self, use: DatasetUse) -> bool:
-        """The profile saw one dataset of this site, read by several jobs: a loop's input. Its
-        count is the profiled run's iterations, which a loop run until it converges does not
-        keep on other data (cc: 6 on the sample, 7 on the whole input)."""
-        return self._profiled(use.site) in self._profile_loop_inputs
-
-    def _read_by_every_job_so_far(self, use: DatasetUse, expected: int) -> bool:
-        """Read by this job and the ``expected`` before it: the loop may go on, so its
-        auto-unpersist waits for a job that does not read it (one job of memory, where
-        unpersisting it early costs a recomputation and its disk copies written again)."""
-        return use.last_job == self.job_index and use.run >= expected
 
     def _outran_profile(self, use: DatasetUse) -> bool:
         """A profiled loop input read by more jobs than the profile counted: later uses are
         predicted as with no profile. At the count itself the profile holds (a fixed-length
         loop ends there; a read predicted then would write its last partitions to disk)."""
         expected = self.expected_uses(use.site)
-        if expected is None or not self._profiled_loop_input(use):
-            return False
-        return use.uses > expected and self._read_by_every_job_so_far(use, expected)
+        return expected is not None and use.uses > expected and self._loop_may_go_on(use, expected)
 
     def _retire(self, use: DatasetUse) -> None:
         use.retired = True

@@ -251,6 +251,8 @@ class OnlineDiskCost:
 
     def observe_write(self, size_bytes: float, ms: float) -> bool:
         """One write of ``size_bytes`` took ``ms``; True if :meth:`current` changed."""
+        if ms < 0:  # a write's own time, never negative: a clock's fault
+            return False
         return self._observe(self._write, size_bytes, ms)
 
     def observe_read(self, size_bytes: float, extra_ms: float) -> bool:
@@ -259,12 +261,10 @@ class OnlineDiskCost:
         task times carries the tasks' own spread, which averages out only if the faster
         ones count too. Clipped at 0, it averaged to reads up to 60× the probe's on the join
         stages of cc and svdpp (blaze_auto's decision logs, suite and shape-2 runs)."""
-        return self._observe(self._read, size_bytes, extra_ms, signed=True)
+        return self._observe(self._read, size_bytes, extra_ms)
 
-    def _observe(self, rate: _Rate, size_bytes: float, ms: float, *, signed: bool = False) -> bool:
+    def _observe(self, rate: _Rate, size_bytes: float, ms: float) -> bool:
         if self.fixed or size_bytes < self.min_bytes or not math.isfinite(ms):
-            return False
-        if ms < 0 and not signed:
             return False
         rate.observe(size_bytes, ms)
         write, read = self._write.value, self._read.value
