@@ -111,10 +111,14 @@ def test_bench_in_node_mode_on_the_second_generator(tmp_path):
     except MachineError as exc:
         pytest.skip(f"this machine cannot run node mode: {exc}")
     out = tmp_path / "out"
+    # page cache above the run's own memory: 32 MiB once OOM-killed the timed run at 2 MiB
+    # under its limit (own peak 2,104 of 2,106 MiB; the designed unlimited re-run followed),
+    # which is the node's squeeze at work, not what this test is about
+    allowance = 128
     cmd = [
         *(sys.executable, "-m", "blaze_cli", "bench", "--jobs", "lr.expert"),
         *("--policies", "mem_disk", "--scale", "0.002", "--param", "iterations=2"),
-        *("--disk", "nvme", "--page-cache", "32", "--generator", "2"),
+        *("--disk", "nvme", "--page-cache", str(allowance), "--generator", "2"),
         *("--data-dir", str(tmp_path / "data"), "--out", str(out)),
     ]
     bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -124,15 +128,15 @@ def test_bench_in_node_mode_on_the_second_generator(tmp_path):
     assert results["plan"]["generator"] == 2
     assert results["plan"]["node"]["read_bps"] == 10**9
     node = results["node"]
-    assert node["device"] == host.shown_device and node["page_cache_bytes"] == 32 << 20
+    assert node["device"] == host.shown_device and node["page_cache_bytes"] == allowance << 20
     app = node["app_memory_bytes_by_program"]["lr"]
     assert app > 1536 << 20  # the pinned 1.5 GiB heap is resident in the sizing run
-    assert node["memory_limit_bytes_by_program"]["lr"] == app + (32 << 20)
+    assert node["memory_limit_bytes_by_program"]["lr"] == app + (allowance << 20)
     (sizing,) = results["footprint_runs"]
     assert sizing["node"]["sizing"] is True and sizing["node"]["memory_limit_bytes"] is None
     (run,) = results["runs"]
     assert run["status"] == "ok" and run["verified"] is True and run["generator"] == 2
-    assert run["node"]["memory_limit_bytes"] == app + (32 << 20)
+    assert run["node"]["memory_limit_bytes"] == app + (allowance << 20)
     assert run["node"]["read_bps"] == run["node"]["write_bps"] == 10**9
     assert run["node"]["oom_kills"] == 0 and run["node"]["own_peak_bytes"] > 1536 << 20
     assert "node mode (nvme): read 1000 MB/s" in stdout
