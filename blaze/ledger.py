@@ -37,6 +37,10 @@ from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["Change", "Ledger"]
 
+# unpersisted RDDs whose late block reports are recognised: RDD ids only grow, and a late
+# report comes within the job that unpersisted its RDD, so the most recent thousands suffice
+UNPERSISTED_REMEMBERED = 4096
+
 
 @dataclass(frozen=True)
 class Change:
@@ -78,6 +82,10 @@ class Ledger:
         self._prefetched_before_spill_report: dict[Slot, int] = {}
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
+        # RDDs unpersisted (oldest first), until persisted again: a block report of theirs
+        # that comes after was sent before the unpersist reached the block (the report of a
+        # spill ordered just before it) and is of a block gone, not one to book again
+        self._unpersisted_rdds: dict[int, None] = {}
 
     def _remove(self, slot: Slot) -> BlockRecord | None:
         """A block leaves the book: with it its disk copy and a prefetch awaiting its spill."""
@@ -104,6 +112,10 @@ class Ledger:
         key = (event.rdd_id, event.split_index)
         slot = (event.rdd_id, event.split_index, event.executor_id)
         record = self.book.blocks.get(slot)
+        if record is None and event.rdd_id in self._unpersisted_rdds:
+            self._removed_by_manager.discard(slot)
+            self.counters.events["block_after_unpersist"] += 1
+            return None
         before_mem = record.memory_size if record else 0
         before_disk = record.disk_size if record else 0
         valid = event.storage_level.is_valid
@@ -196,9 +208,16 @@ class Ledger:
             if record is not None:
                 self._unpersisted.setdefault(record.key, []).append(record)
         self._removed_by_manager.update(slots)
+        self._unpersisted_rdds[rdd_id] = None
+        if len(self._unpersisted_rdds) > UNPERSISTED_REMEMBERED:
+            del self._unpersisted_rdds[next(iter(self._unpersisted_rdds))]
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
+
+    def persisted(self, rdd_id: int) -> None:
+        """The program persisted this RDD (again, after an unpersist): its blocks are booked."""
+        self._unpersisted_rdds.pop(rdd_id, None)
 
     @property
     def computed_held(self) -> int:
@@ -237,7 +256,7 @@ class Ledger:
         fresh = {
             (r, s, e): (m, d)
             for r, s, e, m, d in truth
-            if (m > 0 or d > 0) and (r, s, e) not in keep
+            if (m > 0 or d > 0) and (r, s, e) not in keep and r not in self._unpersisted_rdds
         }
         corrections = 0
         for slot in list(self.book.blocks):

@@ -71,6 +71,7 @@ class Persistence:
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
             dataset = self._registry.register_dataset(obj, rdd_id, kind, managed=managed)
+            self._ledger.persisted(rdd_id)
             self._engine.refresh(rdd_id)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1

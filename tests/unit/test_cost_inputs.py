@@ -664,3 +664,62 @@ def test_a_timed_partition_whose_report_is_late_gets_the_task_share_until_it_com
     }  # the report arrives with the next task's end
     measure.on_task(task(0, 1, 50), [], {7: 2}, {2: 7})
     assert measure.engine.model.measurements_of((2, 0)).compute_ms == pytest.approx(12.0)
+
+
+def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_dead_write():
+    """pagerank's last split of a generation: spilled, read back (Spark promotes the copy),
+    spilled again, and its dataset unpersisted by the manager while that second spill's
+    report was still queued. The report is of a block gone: booked again, it was counted
+    as a disk write, and the resync that removed it as a dead one."""
+    ledger = Ledger()
+    slot = (1, 0, "driver")
+    ledger.apply_block(block(1, 0, 100, 0))
+    ledger.mark_spilled(slot)
+    ledger.apply_block(block(1, 0, 0, 100))  # the spill's report
+    ledger.apply_block(block(1, 0, 100, 100))  # a task read it: Spark promoted the copy
+    ledger.mark_spilled(slot)  # only the memory copy goes
+    ledger.forget_rdd(1, "auto_unpersist")
+    written = ledger.report()["disk_bytes_written"]
+    assert ledger.apply_block(block(1, 0, 0, 100)) is None  # the second spill's late report
+    ledger.resync([(1, 0, "driver", 0, 100)])  # Spark's status before its unpersist is done
+    ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
+    ledger.resync([])
+    report = ledger.report()
+    assert not ledger.book.locate(1, 0)
+    assert (report["dead_writes"], report["unread_disk_copies"]) == (0, 0)
+    assert report["disk_bytes_written"] == written == 100
+
+
+def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
+    ledger = Ledger()
+    ledger.apply_block(block(1, 0, 100, 0))
+    ledger.forget_rdd(1, "user_unpersist")
+    ledger.apply_block(block(1, 0, 100, 0))  # a late report: not booked
+    assert not ledger.book.locate(1, 0)
+    ledger.persisted(1)  # the program persists the same RDD again
+    ledger.apply_block(block(1, 0, 100, 0))
+    assert [r.memory_size for r in ledger.book.locate(1, 0)] == [100]
+    assert ledger.report()["recomputed_partitions"] == 1
+
+
+def test_a_promotion_reported_after_its_rdd_was_unpersisted_is_a_disk_read_not_a_block():
+    """svdpp's state: a spilled block read back by a task (Spark promotes the copy) while the
+    manager unpersisted its dataset; the promotion's report and the task's end come after.
+    Booked again, the promoted block looked like a memory hit and a new disk copy, and the
+    spilled copy — which the task did read — like two dead writes."""
+    ledger = Ledger()
+    ledger.apply_block(block(1, 0, 100, 0))
+    reads = RddNode(1, "r", "s", (), 1, CACHED)
+    ledger.apply_stage(StageRun(0, 0, "s", 1, (reads,), ()))
+    ledger.apply_task(task(0, 0, 5))  # the task that stored it
+    ledger.mark_spilled((1, 0, "driver"))
+    ledger.apply_block(block(1, 0, 0, 100))  # the spill's report
+    ledger.apply_stage(StageRun(1, 1, "s", 1, (reads,), ()))  # the stage reading it
+    ledger.forget_rdd(1, "auto_unpersist")
+    assert ledger.apply_block(block(1, 0, 100, 100)) is None  # the promotion, reported late
+    ledger.apply_task(task(1, 0, 5))
+    ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
+    ledger.on_job_end()
+    report = ledger.report()
+    assert (report["disk_hits"], report["memory_hits"]) == (1, 0)
+    assert (report["dead_writes"], report["disk_bytes_written"]) == (0, 100)
