@@ -37,8 +37,8 @@ from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["Change", "Ledger"]
 
-# unpersisted RDDs whose late block reports are recognised: RDD ids only grow, and a late
-# report comes within the job that unpersisted its RDD, so the most recent thousands suffice
+# unpersisted RDDs awaiting Spark's own event of the unpersist, at most: the bound holds
+# should such events be lost (the listener bus drops events when its queue is full)
 UNPERSISTED_REMEMBERED = 4096
 
 
@@ -82,9 +82,9 @@ class Ledger:
         self._prefetched_before_spill_report: dict[Slot, int] = {}
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
-        # RDDs unpersisted (oldest first), until persisted again: a block report of theirs
-        # that comes after was sent before the unpersist reached the block (the report of a
-        # spill ordered just before it) and is of a block gone, not one to book again
+        # RDDs unpersisted (oldest first) whose unpersist Spark has not reported yet: a block
+        # report of theirs until then was sent before the unpersist reached the block (a
+        # spill or a read promoting it, just before) and is of a block gone, not one to book
         self._unpersisted_rdds: dict[int, None] = {}
 
     def _remove(self, slot: Slot) -> BlockRecord | None:
@@ -217,6 +217,11 @@ class Ledger:
 
     def persisted(self, rdd_id: int) -> None:
         """The program persisted this RDD (again, after an unpersist): its blocks are booked."""
+        self._unpersisted_rdds.pop(rdd_id, None)
+
+    def unpersist_reported(self, rdd_id: int) -> None:
+        """Spark's event of this RDD's unpersist came: every report sent before the unpersist
+        has come too, so a report after it is of a block stored anew (persisted again)."""
         self._unpersisted_rdds.pop(rdd_id, None)
 
     @property

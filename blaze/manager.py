@@ -392,4 +392,4 @@ class BlazeManager:
                 self.enforcement.on_job_end()
                 self.boundaries.on_job_ended()
         elif isinstance(event, RddUnpersisted):
-            self.persistence.forget_rdd(event.rdd_id, "user_unpersist")
+            self.persistence.on_unpersisted(event.rdd_id)

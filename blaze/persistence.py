@@ -324,6 +324,13 @@ class Persistence:
                 self._measurements.forget_rdd(old)
                 self._engine.refresh(rdd_id)
 
+    def on_unpersisted(self, rdd_id: int) -> None:
+        """Spark's own event of an unpersist (the program's, the manager's or its cleaner's):
+        the blocks go, and the ledger books the RDD's blocks again from now on (a program
+        may persist the same RDD anew, e.g. at another level)."""
+        self.forget_rdd(rdd_id, "user_unpersist")
+        self._ledger.unpersist_reported(rdd_id)
+
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
         """An RDD is no longer persisted: every book lets go of its blocks. One the program
         never registered (a local checkpoint, unpersisted by Spark's cleaner) cannot be stored

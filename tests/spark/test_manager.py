@@ -436,6 +436,27 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
     assert data.map(lambda kv: kv[0]).sum() == sum(range(4000))
 
 
+def test_an_rdd_persisted_again_at_another_level_is_booked_again(sc, attach):
+    """``unpersist()`` then ``persist(another level)`` on the same RDD: Spark's event of the
+    unpersist reaches the manager after the program's new persist (and here after the new
+    blocks' reports, which it takes out of the book again; the job end's resync puts them
+    back). The ledger ignores the block reports of an RDD it unpersisted until that event
+    (late reports of gone blocks) — never for good: the new level's blocks end in the book."""
+    from pyspark import StorageLevel
+
+    manager = attach(policy="spark")  # the program's own levels, the manager watching
+    data = sc.parallelize(range(4000), 4).map(lambda x: (x, x * x))
+    data.persist(StorageLevel.MEMORY_ONLY)
+    assert data.count() == 4000
+    data.unpersist()
+    data.persist(StorageLevel.DISK_ONLY)
+    assert data.count() == 4000
+    manager.sync()
+    booked = [r for r in manager.ledger.book.blocks.values() if r.rdd_id == data.id()]
+    assert sorted(r.split_index for r in booked) == [0, 1, 2, 3]
+    assert all(r.memory_size == 0 and r.disk_size > 0 for r in booked), booked
+
+
 def test_the_book_is_read_back_from_spark_only_when_something_says_it_is_wrong(
     sc, attach, bridge, monkeypatch
 ):

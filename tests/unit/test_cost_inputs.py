@@ -683,6 +683,7 @@ def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_de
     assert ledger.apply_block(block(1, 0, 0, 100)) is None  # the second spill's late report
     ledger.resync([(1, 0, "driver", 0, 100)])  # Spark's status before its unpersist is done
     ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
+    ledger.unpersist_reported(1)
     ledger.resync([])
     report = ledger.report()
     assert not ledger.book.locate(1, 0)
@@ -691,6 +692,8 @@ def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_de
 
 
 def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
+    """``rdd.unpersist(); rdd.persist(other_level)``: the program's persist can come before
+    Spark's event of the unpersist, or after it — either way the new blocks are booked."""
     ledger = Ledger()
     ledger.apply_block(block(1, 0, 100, 0))
     ledger.forget_rdd(1, "user_unpersist")
@@ -700,6 +703,10 @@ def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
     ledger.apply_block(block(1, 0, 100, 0))
     assert [r.memory_size for r in ledger.book.locate(1, 0)] == [100]
     assert ledger.report()["recomputed_partitions"] == 1
+    ledger.forget_rdd(1, "user_unpersist")  # unpersisted once more, and Spark's event
+    ledger.unpersist_reported(1)  # came before the program persisted it again
+    ledger.apply_block(block(1, 0, 0, 100))
+    assert [r.disk_size for r in ledger.book.locate(1, 0)] == [100]
 
 
 def test_a_promotion_reported_after_its_rdd_was_unpersisted_is_a_disk_read_not_a_block():
