@@ -17,6 +17,7 @@ ledger, engine, measurements).
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from typing import Any
 
 from blaze.config import BlazeConfig
@@ -67,6 +68,10 @@ class Persistence:
         # persisted DataFrames whose batches' RDD Spark has not made yet (it does when their
         # first action plans them): registered at the start of the next job, by id(df)
         self._unbuilt: dict[int, tuple[weakref.ref, bool]] = {}
+        # unpersists applied here (the program's through the wrapper, the manager's own) whose
+        # event Spark has not delivered yet, per RDD id: the event must not take out the blocks
+        # of the same RDD persisted again in between (unpersist, then persist at another level)
+        self._unpersist_events_due: Counter[int] = Counter()
 
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
@@ -281,6 +286,7 @@ class Persistence:
             self._unbuilt.pop(id(obj), None)
             for dataset in self._registry.by_token(token):
                 del self._registry.datasets[dataset.rdd_id]
+                self._unpersist_events_due[dataset.rdd_id] += 1
                 self.forget_rdd(dataset.rdd_id, "user_unpersist")
             if token is not None:
                 self._registry.tracker.mark_unpersisted(token)
@@ -301,6 +307,7 @@ class Persistence:
             self._bridge.unpersist_rdd(dataset.rdd_id)
         del self._registry.datasets[dataset.rdd_id]
         self._registry.tracker.mark_unpersisted(token)
+        self._unpersist_events_due[dataset.rdd_id] += 1
         self.forget_rdd(dataset.rdd_id, "auto_unpersist")
         self._ledger.counters.decisions["auto_unpersist"] += 1
         self._explain.record(
@@ -326,9 +333,16 @@ class Persistence:
 
     def on_unpersisted(self, rdd_id: int) -> None:
         """Spark's own event of an unpersist (the program's, the manager's or its cleaner's):
-        the blocks go, and the ledger books the RDD's blocks again from now on (a program
-        may persist the same RDD anew, e.g. at another level)."""
-        self.forget_rdd(rdd_id, "user_unpersist")
+        the blocks go — unless this unpersist was applied here already and the program has
+        persisted the RDD again since (its blocks now are the new level's) — and the ledger
+        books the RDD's blocks again from now on."""
+        applied_here = self._unpersist_events_due[rdd_id] > 0
+        if applied_here:
+            self._unpersist_events_due[rdd_id] -= 1
+            if not self._unpersist_events_due[rdd_id]:
+                del self._unpersist_events_due[rdd_id]
+        if not (applied_here and rdd_id in self._registry.datasets):
+            self.forget_rdd(rdd_id, "user_unpersist")
         self._ledger.unpersist_reported(rdd_id)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> None:

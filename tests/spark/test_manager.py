@@ -438,10 +438,10 @@ def test_lost_events_and_external_removal_are_resynced(sc, attach, bridge):
 
 def test_an_rdd_persisted_again_at_another_level_is_booked_again(sc, attach):
     """``unpersist()`` then ``persist(another level)`` on the same RDD: Spark's event of the
-    unpersist reaches the manager after the program's new persist (and here after the new
-    blocks' reports, which it takes out of the book again; the job end's resync puts them
-    back). The ledger ignores the block reports of an RDD it unpersisted until that event
-    (late reports of gone blocks) — never for good: the new level's blocks end in the book."""
+    unpersist reaches the manager after the program's new persist, and here after the new
+    blocks' reports. The ledger ignores the block reports of an RDD it unpersisted until that
+    event (late reports of gone blocks), and the event, of an unpersist already applied, does
+    not take the new level's blocks out of the book (nothing for a resync to correct)."""
     from pyspark import StorageLevel
 
     manager = attach(policy="spark")  # the program's own levels, the manager watching
@@ -455,6 +455,7 @@ def test_an_rdd_persisted_again_at_another_level_is_booked_again(sc, attach):
     booked = [r for r in manager.ledger.book.blocks.values() if r.rdd_id == data.id()]
     assert sorted(r.split_index for r in booked) == [0, 1, 2, 3]
     assert all(r.memory_size == 0 and r.disk_size > 0 for r in booked), booked
+    assert manager.report()["resync_corrections"] == 0
 
 
 def test_the_book_is_read_back_from_spark_only_when_something_says_it_is_wrong(
