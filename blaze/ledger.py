@@ -215,13 +215,10 @@ class Ledger:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
 
-    def persisted(self, rdd_id: int) -> None:
-        """The program persisted this RDD (again, after an unpersist): its blocks are booked."""
-        self._unpersisted_rdds.pop(rdd_id, None)
-
-    def unpersist_reported(self, rdd_id: int) -> None:
-        """Spark's event of this RDD's unpersist came: every report sent before the unpersist
-        has come too, so a report after it is of a block stored anew (persisted again)."""
+    def resume_booking(self, rdd_id: int) -> None:
+        """Book this RDD's block reports again: the program persisted it anew, or Spark's
+        event of its unpersist came (every report sent before the unpersist has come too, so
+        a report after it is of a block stored anew)."""
         self._unpersisted_rdds.pop(rdd_id, None)
 
     @property

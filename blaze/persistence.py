@@ -76,7 +76,7 @@ class Persistence:
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
             dataset = self._registry.register_dataset(obj, rdd_id, kind, managed=managed)
-            self._ledger.persisted(rdd_id)
+            self._ledger.resume_booking(rdd_id)  # persisted anew, perhaps after an unpersist
             self._engine.refresh(rdd_id)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
@@ -286,8 +286,7 @@ class Persistence:
             self._unbuilt.pop(id(obj), None)
             for dataset in self._registry.by_token(token):
                 del self._registry.datasets[dataset.rdd_id]
-                self._unpersist_events_due[dataset.rdd_id] += 1
-                self.forget_rdd(dataset.rdd_id, "user_unpersist")
+                self._forget_unpersisted_here(dataset.rdd_id, "user_unpersist")
             if token is not None:
                 self._registry.tracker.mark_unpersisted(token)
         return result
@@ -307,8 +306,7 @@ class Persistence:
             self._bridge.unpersist_rdd(dataset.rdd_id)
         del self._registry.datasets[dataset.rdd_id]
         self._registry.tracker.mark_unpersisted(token)
-        self._unpersist_events_due[dataset.rdd_id] += 1
-        self.forget_rdd(dataset.rdd_id, "auto_unpersist")
+        self._forget_unpersisted_here(dataset.rdd_id, "auto_unpersist")
         self._ledger.counters.decisions["auto_unpersist"] += 1
         self._explain.record(
             "auto_unpersist", rdd=dataset.rdd_id, kind=dataset.kind, site=dataset.site, rule=why
@@ -331,6 +329,11 @@ class Persistence:
                 self._measurements.forget_rdd(old)
                 self._engine.refresh(rdd_id)
 
+    def _forget_unpersisted_here(self, rdd_id: int, reason: str) -> None:
+        """An unpersist applied here: the books let go now, and Spark's event of it is due."""
+        self._unpersist_events_due[rdd_id] += 1
+        self.forget_rdd(rdd_id, reason)
+
     def on_unpersisted(self, rdd_id: int) -> None:
         """Spark's own event of an unpersist (the program's, the manager's or its cleaner's):
         the blocks go — unless this unpersist was applied here already and the program has
@@ -343,7 +346,7 @@ class Persistence:
                 del self._unpersist_events_due[rdd_id]
         if not (applied_here and rdd_id in self._registry.datasets):
             self.forget_rdd(rdd_id, "user_unpersist")
-        self._ledger.unpersist_reported(rdd_id)
+        self._ledger.resume_booking(rdd_id)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
         """An RDD is no longer persisted: every book lets go of its blocks. One the program

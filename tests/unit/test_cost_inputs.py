@@ -683,7 +683,7 @@ def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_de
     assert ledger.apply_block(block(1, 0, 0, 100)) is None  # the second spill's late report
     ledger.resync([(1, 0, "driver", 0, 100)])  # Spark's status before its unpersist is done
     ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
-    ledger.unpersist_reported(1)
+    ledger.resume_booking(1)
     ledger.resync([])
     report = ledger.report()
     assert not ledger.book.locate(1, 0)
@@ -699,12 +699,12 @@ def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
     ledger.forget_rdd(1, "user_unpersist")
     ledger.apply_block(block(1, 0, 100, 0))  # a late report: not booked
     assert not ledger.book.locate(1, 0)
-    ledger.persisted(1)  # the program persists the same RDD again
+    ledger.resume_booking(1)  # the program persists the same RDD again
     ledger.apply_block(block(1, 0, 100, 0))
     assert [r.memory_size for r in ledger.book.locate(1, 0)] == [100]
     assert ledger.report()["recomputed_partitions"] == 1
     ledger.forget_rdd(1, "user_unpersist")  # unpersisted once more, and Spark's event
-    ledger.unpersist_reported(1)  # came before the program persisted it again
+    ledger.resume_booking(1)  # came before the program persisted it again
     ledger.apply_block(block(1, 0, 0, 100))
     assert [r.disk_size for r in ledger.book.locate(1, 0)] == [100]
 
