@@ -216,9 +216,9 @@ class Ledger:
         return len(slots)
 
     def resume_booking(self, rdd_id: int) -> None:
-        """Book this RDD's block reports again: the program persisted it anew, or Spark's
-        event of its unpersist came (every report sent before the unpersist has come too, so
-        a report after it is of a block stored anew)."""
+        """Book this RDD's block reports again: Spark's event of its unpersist came (every
+        report sent before the unpersist has come too, so a report after it is of a block
+        stored anew — the program may have persisted the RDD again before the event came)."""
         self._unpersisted_rdds.pop(rdd_id, None)
 
     @property

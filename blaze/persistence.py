@@ -76,7 +76,6 @@ class Persistence:
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
             dataset = self._registry.register_dataset(obj, rdd_id, kind, managed=managed)
-            self._ledger.resume_booking(rdd_id)  # persisted anew, perhaps after an unpersist
             self._engine.refresh(rdd_id)
             if managed:
                 self._ledger.counters.decisions[f"persist_{kind}"] += 1
@@ -279,8 +278,9 @@ class Persistence:
                 self._register(df, rdd_id, "dataframe", managed=managed)
 
     def unpersist(self, obj, blocking, original):
-        result = original(obj, blocking)
-        obj._blaze_managed = False
+        """The books let go before Spark's own unpersist runs: that posts Spark's event of
+        it, and the event worker, handling it before the books had let go, would take it for
+        an unpersist not applied here and wait for another event that never comes."""
         token = mark_of(obj, "_blaze_token")
         with self._lock:
             self._unbuilt.pop(id(obj), None)
@@ -289,7 +289,8 @@ class Persistence:
                 self._forget_unpersisted_here(dataset.rdd_id, "user_unpersist")
             if token is not None:
                 self._registry.tracker.mark_unpersisted(token)
-        return result
+        obj._blaze_managed = False
+        return original(obj, blocking)
 
     def auto_unpersist(self, token: int, why: str) -> None:
         """Unpersist a managed dataset the tracker predicts no use for (caller holds the lock)."""

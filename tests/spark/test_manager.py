@@ -441,15 +441,20 @@ def test_an_rdd_persisted_again_at_another_level_is_booked_again(sc, attach):
     unpersist reaches the manager after the program's new persist, and here after the new
     blocks' reports. The ledger ignores the block reports of an RDD it unpersisted until that
     event (late reports of gone blocks), and the event, of an unpersist already applied, does
-    not take the new level's blocks out of the book (nothing for a resync to correct)."""
+    not take the new level's blocks out of the book (nothing for a resync to correct).
+
+    The event worker is held back (the manager's lock) until the program has persisted again,
+    so the first level's block reports are handled after the new persist: the order in which
+    this once failed only when an earlier test had left the worker busy."""
     from pyspark import StorageLevel
 
     manager = attach(policy="spark")  # the program's own levels, the manager watching
     data = sc.parallelize(range(4000), 4).map(lambda x: (x, x * x))
-    data.persist(StorageLevel.MEMORY_ONLY)
-    assert data.count() == 4000
-    data.unpersist()
-    data.persist(StorageLevel.DISK_ONLY)
+    with manager._lock:
+        data.persist(StorageLevel.MEMORY_ONLY)
+        assert data.count() == 4000
+        data.unpersist()
+        data.persist(StorageLevel.DISK_ONLY)
     assert data.count() == 4000
     manager.sync()
     booked = [r for r in manager.ledger.book.blocks.values() if r.rdd_id == data.id()]

@@ -692,21 +692,19 @@ def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_de
 
 
 def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
-    """``rdd.unpersist(); rdd.persist(other_level)``: the program's persist can come before
-    Spark's event of the unpersist, or after it — either way the new blocks are booked."""
+    """``rdd.unpersist(); rdd.persist(other_level)``: reports of the RDD's blocks are ignored
+    from the unpersist until Spark's event of it (they were sent before the unpersist), and
+    booked from the event on (Spark posts the new level's reports after it)."""
     ledger = Ledger()
     ledger.apply_block(block(1, 0, 100, 0))
     ledger.forget_rdd(1, "user_unpersist")
     ledger.apply_block(block(1, 0, 100, 0))  # a late report: not booked
     assert not ledger.book.locate(1, 0)
-    ledger.resume_booking(1)  # the program persists the same RDD again
-    ledger.apply_block(block(1, 0, 100, 0))
-    assert [r.memory_size for r in ledger.book.locate(1, 0)] == [100]
+    assert ledger.report()["events"]["block_after_unpersist"] == 1
+    ledger.resume_booking(1)  # Spark's event of the unpersist
+    ledger.apply_block(block(1, 0, 0, 100))  # the new level's block
+    assert [(r.memory_size, r.disk_size) for r in ledger.book.locate(1, 0)] == [(0, 100)]
     assert ledger.report()["recomputed_partitions"] == 1
-    ledger.forget_rdd(1, "user_unpersist")  # unpersisted once more, and Spark's event
-    ledger.resume_booking(1)  # came before the program persisted it again
-    ledger.apply_block(block(1, 0, 0, 100))
-    assert [r.disk_size for r in ledger.book.locate(1, 0)] == [100]
 
 
 def test_a_promotion_reported_after_its_rdd_was_unpersisted_is_a_disk_read_not_a_block():
