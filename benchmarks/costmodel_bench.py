@@ -230,7 +230,7 @@ def bench_event_logs(paths):
         report = bank.error_report()["overall"]
         rows.append(
             {
-                "event_log": str(path),
+                "event_log": _log_label(str(path)),  # no machine path
                 "cached_partitions": len(observations),
                 "datasets": len(bank.datasets),
                 "predictions": report["predictions"],
@@ -439,7 +439,7 @@ def write_markdown(out: Path, result: dict) -> None:
         ]
         for r in result["event_logs"]:
             lines.append(
-                f"| {_log_label(r['event_log'])} | {r['cached_partitions']} | {r['datasets']} | "
+                f"| {r['event_log']} | {r['cached_partitions']} | {r['datasets']} | "
                 f"{r['predictions']} | {_pct(r['nearest_neighbour_size'])} | "
                 f"{_pct(r['regression_size'])} | {_pct(r['nearest_neighbour_time'])} | "
                 f"{_pct(r['regression_time'])} |"

@@ -747,3 +747,18 @@ def test_cache_counters_come_from_the_manager_when_the_program_cached_nothing():
         "cache_counters": "manager",
     }
     assert _cache_counters(CacheStats(), None)["recomputed_partitions"] is None
+
+
+def test_committed_results_carry_no_machine_path(tmp_path):
+    """The manager's report in a run's results holds ``spark.local.dir``, this machine's
+    path: a path inside the checkout is written relative to it, one outside by its name."""
+    bench_jobs = _suite_script()
+    root = tmp_path / "checkout"
+    run = {
+        "manager_report": {"disk_cost_ms_per_mib": {"local_dir": str(root / "out" / "x")}},
+        "spilled_to": [str(tmp_path / "elsewhere" / "spark-local"), "ms/MiB", 3],
+    }
+    clean = bench_jobs.without_machine_paths({"runs": [run]}, root)
+    assert clean["runs"][0]["manager_report"]["disk_cost_ms_per_mib"]["local_dir"] == "out/x"
+    assert clean["runs"][0]["spilled_to"] == ["spark-local", "ms/MiB", 3]
+    assert str(tmp_path) not in json.dumps(clean)
