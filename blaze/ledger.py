@@ -37,8 +37,8 @@ from lineage.events import BlockEvent, StageRun, TaskRun
 
 __all__ = ["Change", "Ledger"]
 
-# unpersisted RDDs awaiting Spark's own event of the unpersist, at most: the bound holds
-# should such events be lost (the listener bus drops events when its queue is full)
+# RDDs unpersisted here awaiting Spark's own event of the unpersist, at most: the bound
+# holds should such events be lost (the listener bus drops events when its queue is full)
 UNPERSISTED_REMEMBERED = 4096
 
 
@@ -82,10 +82,11 @@ class Ledger:
         self._prefetched_before_spill_report: dict[Slot, int] = {}
         self.disk_copies = DiskCopies()
         self.size_score = SizeScore()  # predicted sizes against the stored ones
-        # RDDs unpersisted (oldest first) whose unpersist Spark has not reported yet: a block
+        # unpersists applied by this driver (the program's through the wrapper, the manager's
+        # own) whose event Spark has not delivered yet, per RDD id, oldest first: a block
         # report of theirs until then was sent before the unpersist reached the block (a
         # spill or a read promoting it, just before) and is of a block gone, not one to book
-        self._unpersisted_rdds: dict[int, None] = {}
+        self._unpersist_reports_due: dict[int, int] = {}
 
     def _remove(self, slot: Slot) -> BlockRecord | None:
         """A block leaves the book: with it its disk copy and a prefetch awaiting its spill."""
@@ -112,7 +113,7 @@ class Ledger:
         key = (event.rdd_id, event.split_index)
         slot = (event.rdd_id, event.split_index, event.executor_id)
         record = self.book.blocks.get(slot)
-        if record is None and event.rdd_id in self._unpersisted_rdds:
+        if record is None and event.rdd_id in self._unpersist_reports_due:
             self._removed_by_manager.discard(slot)
             self.counters.events["block_after_unpersist"] += 1
             return None
@@ -208,18 +209,29 @@ class Ledger:
             if record is not None:
                 self._unpersisted.setdefault(record.key, []).append(record)
         self._removed_by_manager.update(slots)
-        self._unpersisted_rdds[rdd_id] = None
-        if len(self._unpersisted_rdds) > UNPERSISTED_REMEMBERED:
-            del self._unpersisted_rdds[next(iter(self._unpersisted_rdds))]
         if slots:
             self.counters.evictions_by_reason[reason] += len(slots)
         return len(slots)
 
-    def resume_booking(self, rdd_id: int) -> None:
-        """Book this RDD's block reports again: Spark's event of its unpersist came (every
-        report sent before the unpersist has come too, so a report after it is of a block
-        stored anew — the program may have persisted the RDD again before the event came)."""
-        self._unpersisted_rdds.pop(rdd_id, None)
+    def unpersist_applied(self, rdd_id: int) -> None:
+        """This driver unpersisted the RDD: its block reports are not booked until Spark's
+        event of that unpersist comes (``unpersist_reported``)."""
+        due = self._unpersist_reports_due
+        due[rdd_id] = due.pop(rdd_id, 0) + 1
+        if len(due) > UNPERSISTED_REMEMBERED:  # an event lost must not hold memory for good
+            del due[next(iter(due))]
+
+    def unpersist_reported(self, rdd_id: int) -> bool:
+        """Spark's event of an unpersist came; returns whether it is of one applied here.
+        Once every such event has come, the RDD's reports are booked again: each report sent
+        before the unpersist has come too, so one after it is of a block stored anew (the
+        program may have persisted the RDD again before the event came)."""
+        due = self._unpersist_reports_due.get(rdd_id, 0)
+        if due > 1:
+            self._unpersist_reports_due[rdd_id] = due - 1
+        else:
+            self._unpersist_reports_due.pop(rdd_id, None)
+        return due > 0
 
     @property
     def computed_held(self) -> int:
@@ -258,7 +270,7 @@ class Ledger:
         fresh = {
             (r, s, e): (m, d)
             for r, s, e, m, d in truth
-            if (m > 0 or d > 0) and (r, s, e) not in keep and r not in self._unpersisted_rdds
+            if (m > 0 or d > 0) and (r, s, e) not in keep and r not in self._unpersist_reports_due
         }
         corrections = 0
         for slot in list(self.book.blocks):

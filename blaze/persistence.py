@@ -17,7 +17,6 @@ ledger, engine, measurements).
 from __future__ import annotations
 
 import weakref
-from collections import Counter
 from typing import Any
 
 from blaze.config import BlazeConfig
@@ -68,10 +67,6 @@ class Persistence:
         # persisted DataFrames whose batches' RDD Spark has not made yet (it does when their
         # first action plans them): registered at the start of the next job, by id(df)
         self._unbuilt: dict[int, tuple[weakref.ref, bool]] = {}
-        # unpersists applied here (the program's through the wrapper, the manager's own) whose
-        # event Spark has not delivered yet, per RDD id: the event must not take out the blocks
-        # of the same RDD persisted again in between (unpersist, then persist at another level)
-        self._unpersist_events_due: Counter[int] = Counter()
 
     def _register(self, obj, rdd_id: int, kind: str, *, managed: bool) -> None:
         with self._lock:
@@ -332,7 +327,7 @@ class Persistence:
 
     def _forget_unpersisted_here(self, rdd_id: int, reason: str) -> None:
         """An unpersist applied here: the books let go now, and Spark's event of it is due."""
-        self._unpersist_events_due[rdd_id] += 1
+        self._ledger.unpersist_applied(rdd_id)
         self.forget_rdd(rdd_id, reason)
 
     def on_unpersisted(self, rdd_id: int) -> None:
@@ -340,14 +335,9 @@ class Persistence:
         the blocks go — unless this unpersist was applied here already and the program has
         persisted the RDD again since (its blocks now are the new level's) — and the ledger
         books the RDD's blocks again from now on."""
-        applied_here = self._unpersist_events_due[rdd_id] > 0
-        if applied_here:
-            self._unpersist_events_due[rdd_id] -= 1
-            if not self._unpersist_events_due[rdd_id]:
-                del self._unpersist_events_due[rdd_id]
+        applied_here = self._ledger.unpersist_reported(rdd_id)
         if not (applied_here and rdd_id in self._registry.datasets):
             self.forget_rdd(rdd_id, "user_unpersist")
-        self._ledger.resume_booking(rdd_id)
 
     def forget_rdd(self, rdd_id: int, reason: str) -> None:
         """An RDD is no longer persisted: every book lets go of its blocks. One the program

@@ -8,7 +8,7 @@ import pytest
 from blaze.config import KEYWORDS, SETTINGS, BlazeConfig, merge_overrides
 from blaze.engine import Engine
 from blaze.explain import DecisionLog
-from blaze.ledger import Ledger
+from blaze.ledger import UNPERSISTED_REMEMBERED, Ledger
 from blaze.measurements import SiteMeasurements
 from blaze.prefetch import AllowBack, SpilledPartitions
 from costmodel import CostModel, DiskCost, Location, PartitionMetrics, RddSpec
@@ -678,12 +678,13 @@ def test_a_spill_reported_after_its_rdd_was_unpersisted_books_no_block_and_no_de
     ledger.apply_block(block(1, 0, 0, 100))  # the spill's report
     ledger.apply_block(block(1, 0, 100, 100))  # a task read it: Spark promoted the copy
     ledger.mark_spilled(slot)  # only the memory copy goes
+    ledger.unpersist_applied(1)
     ledger.forget_rdd(1, "auto_unpersist")
     written = ledger.report()["disk_bytes_written"]
     assert ledger.apply_block(block(1, 0, 0, 100)) is None  # the second spill's late report
     ledger.resync([(1, 0, "driver", 0, 100)])  # Spark's status before its unpersist is done
-    ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
-    ledger.resume_booking(1)
+    assert ledger.unpersist_reported(1)  # Spark's own unpersist event
+    ledger.forget_rdd(1, "user_unpersist")
     ledger.resync([])
     report = ledger.report()
     assert not ledger.book.locate(1, 0)
@@ -697,14 +698,39 @@ def test_an_rdd_persisted_again_after_its_unpersist_is_booked_again():
     booked from the event on (Spark posts the new level's reports after it)."""
     ledger = Ledger()
     ledger.apply_block(block(1, 0, 100, 0))
+    ledger.unpersist_applied(1)
     ledger.forget_rdd(1, "user_unpersist")
     ledger.apply_block(block(1, 0, 100, 0))  # a late report: not booked
     assert not ledger.book.locate(1, 0)
     assert ledger.report()["events"]["block_after_unpersist"] == 1
-    ledger.resume_booking(1)  # Spark's event of the unpersist
+    assert ledger.unpersist_reported(1)  # Spark's event of the unpersist
     ledger.apply_block(block(1, 0, 0, 100))  # the new level's block
     assert [(r.memory_size, r.disk_size) for r in ledger.book.locate(1, 0)] == [(0, 100)]
     assert ledger.report()["recomputed_partitions"] == 1
+
+
+def test_booking_resumes_only_when_every_unpersist_applied_here_was_reported():
+    """Two unpersists applied before Spark delivered the first's event: booking waits for
+    both events; an event of an unpersist not applied here (Spark's cleaner) pauses nothing."""
+    ledger = Ledger()
+    ledger.unpersist_applied(1)
+    ledger.unpersist_applied(1)
+    assert ledger.unpersist_reported(1)
+    assert ledger.apply_block(block(1, 0, 100, 0)) is None  # still before the second's event
+    assert ledger.unpersist_reported(1)
+    assert not ledger.unpersist_reported(1)  # a third event: not one applied here
+    assert ledger.apply_block(block(1, 0, 100, 0)) is not None
+    assert not ledger.unpersist_reported(2)
+    assert ledger.apply_block(block(2, 0, 100, 0)) is not None
+
+
+def test_unpersists_awaiting_their_event_are_remembered_up_to_a_bound():
+    """Events the listener bus dropped must not keep their RDDs' records for good."""
+    ledger = Ledger()
+    for rdd_id in range(UNPERSISTED_REMEMBERED + 1):
+        ledger.unpersist_applied(rdd_id)
+    assert not ledger.unpersist_reported(0)  # the oldest went
+    assert ledger.unpersist_reported(UNPERSISTED_REMEMBERED)
 
 
 def test_a_promotion_reported_after_its_rdd_was_unpersisted_is_a_disk_read_not_a_block():
@@ -720,10 +746,12 @@ def test_a_promotion_reported_after_its_rdd_was_unpersisted_is_a_disk_read_not_a
     ledger.mark_spilled((1, 0, "driver"))
     ledger.apply_block(block(1, 0, 0, 100))  # the spill's report
     ledger.apply_stage(StageRun(1, 1, "s", 1, (reads,), ()))  # the stage reading it
+    ledger.unpersist_applied(1)
     ledger.forget_rdd(1, "auto_unpersist")
     assert ledger.apply_block(block(1, 0, 100, 100)) is None  # the promotion, reported late
     ledger.apply_task(task(1, 0, 5))
-    ledger.forget_rdd(1, "user_unpersist")  # Spark's own unpersist event
+    assert ledger.unpersist_reported(1)  # Spark's own unpersist event
+    ledger.forget_rdd(1, "user_unpersist")
     ledger.on_job_end()
     report = ledger.report()
     assert (report["disk_hits"], report["memory_hits"]) == (1, 0)
