@@ -34,7 +34,7 @@ from pathlib import Path
 
 from blaze_errors import BlazeError, InputError
 from jobs.cli import add_arguments, run_bench
-from jobs.report import applications
+from jobs.report import applications, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -72,23 +72,6 @@ def _variant_text(job: str) -> str:
                 text.append(more.strip())
             return " ".join(text)
     return ""
-
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def without_machine_paths(value, root: Path = REPO):
-    """``value`` (a results tree) with each absolute path made relative to the checkout, or
-    cut to its last name if outside it: the manager's report carries the run's
-    ``spark.local.dir``, which is this machine's, not the result's."""
-    if isinstance(value, dict):
-        return {key: without_machine_paths(item, root) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_machine_paths(item, root) for item in value]
-    if isinstance(value, str) and os.path.isabs(value) and "\n" not in value:
-        path = Path(value)
-        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-    return value
 
 
 def run_facts(
@@ -256,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             argv, started, load_before, time.perf_counter() - clock, applications(results)
         )
         results["facts"] = facts  # a later combined run states how each part was made
-        results = without_machine_paths(results)
-        results_path.write_text(json.dumps(results, indent=1, default=str))
+        write_results(results, results_dir, args.stem)
         (results_dir / f"{args.stem}_notes.md").write_text(notes(results, facts, args.stem))
     return code
 
@@ -265,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 def _combine(
     paths: list[str], results_dir: Path, stem: str, argv: list[str], started: str, load: str
 ) -> int:
-    from jobs.report import combine_parts, markdown_results, plot_results, write_results
+    from jobs.report import combine_parts, markdown_results, plot_results
 
     parts = []
     for path in paths:
@@ -277,7 +259,7 @@ def _combine(
     # made with --resume into an earlier part's --out, then follows the part it repeats
     # however the paths are given (a shell glob sorts ``P_repeats`` before ``P_results``)
     parts.sort(key=lambda part: part.get("facts", {}).get("started_utc", ""))
-    results = without_machine_paths(combine_parts(parts))
+    results = combine_parts(parts)
     write_results(results, results_dir, stem)
     plot_results(results, results_dir, stem)
     (results_dir / f"{stem}.md").write_text(markdown_results(results))

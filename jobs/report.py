@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ __all__ = [
     "print_results",
     "repeats_text",
     "setup_lines",
+    "without_machine_paths",
     "write_results",
 ]
 
@@ -351,10 +353,29 @@ def _target_scope(results: Mapping) -> str:
     return f"jobs with spread >= 1.2: {', '.join(deciding)}"
 
 
+# the checkout: a path inside it is written relative to it (results are committed)
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def without_machine_paths(value, root: Path = CHECKOUT):
+    """``value`` (a results tree) with each absolute path made relative to the checkout, or
+    cut to its last name if outside it: the manager's report carries the run's
+    ``spark.local.dir``, which is this machine's, not the result's."""
+    if isinstance(value, dict):
+        return {key: without_machine_paths(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_machine_paths(item, root) for item in value]
+    if isinstance(value, str) and os.path.isabs(value) and "\n" not in value:
+        path = Path(value)
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return value
+
+
 def write_results(results: Mapping, out_dir: Path, stem: str = "bench") -> Path:
+    """The results JSON, written without this machine's paths (it is committed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}_results.json"
-    path.write_text(json.dumps(results, indent=1, default=str))
+    path.write_text(json.dumps(without_machine_paths(results), indent=1, default=str))
     return path
 
 

@@ -14,6 +14,7 @@ from blaze_errors import InputError
 from jobs import runner
 from jobs.datagen import ensure_dataset, spec_for
 from jobs.plan import make_plan, parse_fraction, parse_names
+from jobs.report import without_machine_paths
 from jobs.result import JobResult
 from jobs.run_one import HEAP_BYTES, RESERVED_BYTES, run_conf
 from jobs.runner import BenchOutcome, _schedule, footprint_jobs, storage_for
@@ -752,13 +753,12 @@ def test_cache_counters_come_from_the_manager_when_the_program_cached_nothing():
 def test_committed_results_carry_no_machine_path(tmp_path):
     """The manager's report in a run's results holds ``spark.local.dir``, this machine's
     path: a path inside the checkout is written relative to it, one outside by its name."""
-    bench_jobs = _suite_script()
     root = tmp_path / "checkout"
     run = {
         "manager_report": {"disk_cost_ms_per_mib": {"local_dir": str(root / "out" / "x")}},
         "spilled_to": [str(tmp_path / "elsewhere" / "spark-local"), "ms/MiB", 3],
     }
-    clean = bench_jobs.without_machine_paths({"runs": [run]}, root)
+    clean = without_machine_paths({"runs": [run]}, root)
     assert clean["runs"][0]["manager_report"]["disk_cost_ms_per_mib"]["local_dir"] == "out/x"
     assert clean["runs"][0]["spilled_to"] == ["spark-local", "ms/MiB", 3]
     assert str(tmp_path) not in json.dumps(clean)
