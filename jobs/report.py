@@ -347,7 +347,13 @@ def _job_heading(results: Mapping, job: str) -> str:
 
 
 def _target_scope(results: Mapping) -> str:
-    deciding = [j for j, s in results.get("spreads", {}).items() if s["label"] == "deciding"]
+    spread = results.get("spreads", {})
+    if spread and all(s["spread"] is None for s in spread.values()):
+        return (
+            "every job: the plan ran no stock policy that recomputes (none, spark, mem_only), "
+            "so no spread was measured"
+        )
+    deciding = [j for j, s in spread.items() if s["label"] == "deciding"]
     if not deciding:
         return "no job: none has a spread >= 1.2"
     return f"jobs with spread >= 1.2: {', '.join(deciding)}"

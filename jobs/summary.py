@@ -2,10 +2,12 @@
 
 Ratios: "speed-up of blaze vs X" is ``time(X) / time(blaze)`` (> 1 means Blaze is faster);
 "ratio to unlimited" is ``time(blaze) / time(unlimited)`` (1.0 is the lower bound). A job's
-*spread* — its slowest stock-Spark policy over ``unlimited`` — says whether caching can matter
-for it at all; the targets are computed over the jobs where it does (spread >= 1.2), and a job
-where nothing matters is still reported, labelled so. Geo-means run over the jobs where both
-policies have a median.
+*spread* — its slowest stock-Spark policy that recomputes what does not fit (``none``,
+``spark``, ``mem_only``) over ``unlimited`` — says whether caching can matter for it at all; the
+targets are computed over the jobs where it does (spread >= 1.2), and a job where nothing
+matters is still reported, labelled so. A plan that ran none of those policies (a node-mode
+point of ``mem_disk`` and the manager policies) measures no spread: its targets run over every
+job, and say so. Geo-means run over the jobs where both policies have a median.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
-from costmodel.policy_table import POLICY_TABLE, RIVAL_POLICIES, STOCK_POLICIES
+from costmodel.policy_table import POLICY_TABLE, RIVAL_POLICIES, STOCK_POLICIES, policy_info
 
 __all__ = [
     "COMPARED",
@@ -27,13 +29,16 @@ __all__ = [
     "median_table",
     "spreads",
     "suite_targets",
+    "target_jobs",
 ]
 
 # a job whose slowest stock-Spark policy is within this factor of unlimited: nothing matters
 TIE_SPREAD = 1.1
 # the targets are computed over the jobs whose spread reaches this: there caching decides
 DECIDING_SPREAD = 1.2
-SPREAD_POLICIES = STOCK_POLICIES
+# mem_disk is left out: it spills what does not fit, so its time says what the disk costs, not
+# whether caching decides (alone it would count a job deciding only where the disk is slow)
+SPREAD_POLICIES = tuple(p for p in STOCK_POLICIES if not policy_info(p, STOCK_POLICIES).spills)
 
 # name -> (description, comparison, threshold)
 TARGETS = {
@@ -129,12 +134,20 @@ def spreads(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]:
     return out
 
 
+def target_jobs(table: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
+    """The jobs the targets are computed over: those whose spread decides (>= 1.2); every job
+    when the plan measured no spread at all (it ran no policy that recomputes)."""
+    spread = spreads(table)
+    if all(s["spread"] is None for s in spread.values()):
+        return sorted(table)
+    return [j for j, s in spread.items() if s["label"] == "deciding"]
+
+
 def suite_targets(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]:
     """Each target's measured value, threshold, whether it is met (None = not measured), and
-    the jobs it was computed over: the deciding ones (spread >= 1.2), except the last
-    target, which covers every job."""
-    spread = spreads(table)
-    deciding = [j for j, s in spread.items() if s["label"] == "deciding"]
+    the jobs it was computed over: the deciding ones (spread >= 1.2), or every job when no
+    job's spread was measured; the last target covers every job."""
+    deciding = target_jobs(table)
     ratios: dict[str, list[float]] = {name: [] for name in TARGETS}
     blaze_disk = mem_disk_disk = 0.0
     disk_jobs = 0

@@ -417,11 +417,39 @@ def test_median_table_and_targets():
 
 
 def test_no_deciding_job_leaves_the_targets_unmeasured():
-    table = median_table(_runs({("b", "spark"): [(10, 0)], ("b", "blaze"): [(9, 0)]}))
+    table = median_table(
+        _runs({("b", "spark"): [(10, 0)], ("b", "blaze"): [(9, 0)], ("b", "unlimited"): [(10, 0)]})
+    )
     targets = suite_targets(table)
-    assert spreads(table)["b"]["label"] == "not measured"
+    assert spreads(table)["b"]["label"] == "nothing matters"
     assert targets["speedup_vs_spark"]["value"] is None
     assert targets["speedup_vs_spark"]["met"] is None
+
+
+def test_mem_disk_alone_measures_no_spread_and_the_targets_cover_every_job():
+    # a node-mode point: mem_disk and the manager policies, no policy that recomputes; a slow
+    # disk makes mem_disk 1.3x unlimited on "a" but that says nothing of caching deciding
+    table = median_table(
+        _runs(
+            {
+                ("a", "mem_disk"): [(13, 100)],
+                ("a", "blaze"): [(10, 10)],
+                ("a", "unlimited"): [(10, 0)],
+                ("b", "mem_disk"): [(10, 50)],
+                ("b", "blaze"): [(11, 50)],
+                ("b", "unlimited"): [(10, 0)],
+            }
+        )
+    )
+    assert {s["label"] for s in spreads(table).values()} == {"not measured"}
+    targets = suite_targets(table)
+    assert targets["speedup_vs_mem_disk"]["jobs"] == ["a", "b"]
+    assert math.isclose(targets["speedup_vs_mem_disk"]["value"], math.sqrt(1.3 * 10 / 11))
+    assert math.isclose(targets["disk_reduction_vs_mem_disk"]["value"], 1 - 60 / 150)
+    assert math.isclose(targets["worst_ratio_to_unlimited"]["value"], 1.1)
+    # with one recomputing policy on one job the spread is measured, and only it decides
+    table["b"]["spark"] = {"seconds": 30.0}
+    assert suite_targets(table)["speedup_vs_mem_disk"]["jobs"] == ["b"]
 
 
 @settings(max_examples=50)
