@@ -24,9 +24,11 @@ from jobs import GENERATORS
 from jobs.runner import BenchOutcome
 from jobs.summary import (
     COMPARED,
+    SPREAD_POLICIES,
     autounpersist_share,
     headlines,
     median_table,
+    no_spread_measured,
     spreads,
     suite_targets,
 )
@@ -348,10 +350,10 @@ def _job_heading(results: Mapping, job: str) -> str:
 
 def _target_scope(results: Mapping) -> str:
     spread = results.get("spreads", {})
-    if spread and all(s["spread"] is None for s in spread.values()):
+    if spread and no_spread_measured(spread):
         return (
-            "every job: the plan ran no stock policy that recomputes (none, spark, mem_only), "
-            "so no spread was measured"
+            "every job: no spread was measured (the plan ran none of the stock policies "
+            f"that recompute: {', '.join(SPREAD_POLICIES)})"
         )
     deciding = [j for j, s in spread.items() if s["label"] == "deciding"]
     if not deciding:

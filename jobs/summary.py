@@ -21,12 +21,14 @@ from costmodel.policy_table import POLICY_TABLE, RIVAL_POLICIES, STOCK_POLICIES,
 __all__ = [
     "COMPARED",
     "DECIDING_SPREAD",
+    "SPREAD_POLICIES",
     "TARGETS",
     "TIE_SPREAD",
     "autounpersist_share",
     "geomean",
     "headlines",
     "median_table",
+    "no_spread_measured",
     "spreads",
     "suite_targets",
     "target_jobs",
@@ -134,11 +136,17 @@ def spreads(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]:
     return out
 
 
+def no_spread_measured(spread: Mapping[str, Mapping]) -> bool:
+    """Whether no job's spread was measured (:func:`spreads`): the plan ran none of
+    :data:`SPREAD_POLICIES`, or no ``unlimited``."""
+    return all(s["spread"] is None for s in spread.values())
+
+
 def target_jobs(table: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
     """The jobs the targets are computed over: those whose spread decides (>= 1.2); every job
     when the plan measured no spread at all (it ran no policy that recomputes)."""
     spread = spreads(table)
-    if all(s["spread"] is None for s in spread.values()):
+    if no_spread_measured(spread):
         return sorted(table)
     return [j for j, s in spread.items() if s["label"] == "deciding"]
 
