@@ -31,6 +31,7 @@ from jobs.summary import (
     no_spread_measured,
     spreads,
     suite_targets,
+    target_jobs,
 )
 
 __all__ = [
@@ -355,7 +356,7 @@ def _target_scope(results: Mapping) -> str:
             "every job: no spread was measured (the plan ran none of the stock policies "
             f"that recompute: {', '.join(SPREAD_POLICIES)})"
         )
-    deciding = [j for j, s in spread.items() if s["label"] == "deciding"]
+    deciding = target_jobs(spread)
     if not deciding:
         return "no job: none has a spread >= 1.2"
     return f"jobs with spread >= 1.2: {', '.join(deciding)}"

@@ -142,12 +142,12 @@ def no_spread_measured(spread: Mapping[str, Mapping]) -> bool:
     return all(s["spread"] is None for s in spread.values())
 
 
-def target_jobs(table: Mapping[str, Mapping[str, Mapping]]) -> list[str]:
-    """The jobs the targets are computed over: those whose spread decides (>= 1.2); every job
-    when the plan measured no spread at all (it ran no policy that recomputes)."""
-    spread = spreads(table)
+def target_jobs(spread: Mapping[str, Mapping]) -> list[str]:
+    """The jobs the targets are computed over, from each job's :func:`spreads`: those whose
+    spread decides (>= 1.2); every job when the plan measured no spread at all (it ran no
+    policy that recomputes)."""
     if no_spread_measured(spread):
-        return sorted(table)
+        return sorted(spread)
     return [j for j, s in spread.items() if s["label"] == "deciding"]
 
 
@@ -155,7 +155,7 @@ def suite_targets(table: Mapping[str, Mapping[str, Mapping]]) -> dict[str, dict]
     """Each target's measured value, threshold, whether it is met (None = not measured), and
     the jobs it was computed over: the deciding ones (spread >= 1.2), or every job when no
     job's spread was measured; the last target covers every job."""
-    deciding = target_jobs(table)
+    deciding = target_jobs(spreads(table))
     ratios: dict[str, list[float]] = {name: [] for name in TARGETS}
     blaze_disk = mem_disk_disk = 0.0
     disk_jobs = 0
