@@ -168,7 +168,10 @@ class JvmBridge:
         self._cached_rdd_id = None if lineage_class is None else lineage_class.cachedRddId
         self._dropped_counters: dict[str, Any] = {}  # listener queue -> its JVM counter
         self._dag_scheduler = None  # looked up at the first last_job_id
-        self._rdd_level_field = None  # RDD.storageLevel, looked up at the first use
+        # RDD.storageLevel and the level it is set to, looked up at the first use (py4j
+        # resolves a dotted JVM name one round trip per part, every time it is written out)
+        self._rdd_level_field = None
+        self._memory_only_ser = None
         master_url = sc.master or ""
         self.is_local = master_url.startswith("local") and not master_url.startswith(
             "local-cluster"
@@ -305,25 +308,32 @@ class JvmBridge:
         else:
             self._jsc.unpersistRDD(rdd_id, blocking)
 
-    def keep_in_memory_only(self, rdd_id: int) -> bool:
+    def keep_in_memory_only(self, rdd_id: int, rdd=None) -> bool:
         """Give a persisted RDD the level MEMORY_ONLY (False: it is not persisted).
 
         For an RDD with no block yet: the tasks of the next job carry the level, so its
         partitions are put in memory only and Spark's own eviction drops them. Spark refuses
         a second ``persist`` with another level and its ``persist(level, allowOverride)`` is
-        private, so the private field is set, as that method would."""
-        held = self._jsc.getPersistentRDDs().get(rdd_id)
-        if not held.isDefined():
-            return False
+        private, so the private field is set, as that method would. ``rdd``: the PySpark
+        RDD of that id, when the caller holds it — its JVM RDD is one call away, not three
+        (this runs before every job of a loop that persists a generation per job)."""
+        if rdd is not None and rdd.is_cached:
+            target = rdd._jrdd.rdd()
+        else:
+            held = self._jsc.getPersistentRDDs().get(rdd_id)
+            if not held.isDefined():
+                return False
+            target = held.get()
         if self._rdd_level_field is None:
             rdd_class = self._jvm.java.lang.Class.forName("org.apache.spark.rdd.RDD")
             field = rdd_class.getDeclaredField("storageLevel")
             field.setAccessible(True)
             self._rdd_level_field = field
-        # serialized, as PySpark's MEMORY_ONLY and every other level the manager persists at
-        self._rdd_level_field.set(
-            held.get(), self._jvm.org.apache.spark.storage.StorageLevel.MEMORY_ONLY_SER()
-        )
+            # serialized, as PySpark's MEMORY_ONLY and every level the manager persists at
+            self._memory_only_ser = (
+                self._jvm.org.apache.spark.storage.StorageLevel.MEMORY_ONLY_SER()
+            )
+        self._rdd_level_field.set(target, self._memory_only_ser)
         return True
 
     def lineage(

@@ -200,7 +200,7 @@ def install(manager) -> dict[str, Any]:
                 fresh = not self._jrdd_val
                 jrdd = original(self)
                 if fresh:
-                    manager.registry.on_materialized(self, jrdd)
+                    manager.registry.on_materialized(self)
                 return jrdd
 
             return _jrdd

@@ -166,7 +166,7 @@ class Persistence:
                 or rdd_id in self._placement.on_disk
                 or rdd_id in self._placement.memory_only
                 or tracker.future_reads(token) > 0
-                or not self._bridge.keep_in_memory_only(rdd_id)
+                or not self._bridge.keep_in_memory_only(rdd_id, dataset.ref and dataset.ref())
             ):
                 continue
             self._placement.placed(rdd_id, on_disk=False)
@@ -285,6 +285,8 @@ class Persistence:
             if token is not None:
                 self._registry.tracker.mark_unpersisted(token)
         obj._blaze_managed = False
+        if not blocking and mark_of(obj, "_blaze_released", False) and not obj.is_cached:
+            return obj  # autoUnpersist already did what Spark's own call would do again
         return original(obj, blocking)
 
     def auto_unpersist(self, token: int, why: str) -> None:
@@ -298,6 +300,9 @@ class Persistence:
             key = "RDD.unpersist" if dataset.kind == "rdd" else "DataFrame.unpersist"
             self.originals[key](obj, False)
             obj._blaze_managed = False
+            # an RDD object is its JVM RDD: the program's own unpersist of it has nothing
+            # left to do (a DataFrame's unpersist acts on its plan, which others may share)
+            obj._blaze_released = dataset.kind == "rdd"
         else:
             self._bridge.unpersist_rdd(dataset.rdd_id)
         del self._registry.datasets[dataset.rdd_id]

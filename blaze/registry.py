@@ -12,6 +12,7 @@ the book of datasets (one owner: :class:`Registry`), read by every other part.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -124,11 +125,18 @@ class SiteNames:
 def _call_end_column(frame) -> str:
     """``:column`` where the call the frame is executing ends ("" when Python cannot say)."""
     try:
-        positions = list(frame.f_code.co_positions())
-        end_column = positions[frame.f_lasti // 2][3]
+        end_column = _end_columns(frame.f_code)[frame.f_lasti // 2]
     except (AttributeError, IndexError):
         return ""
     return "" if end_column is None else f":{end_column}"
+
+
+@functools.lru_cache(maxsize=256)
+def _end_columns(code) -> tuple[int | None, ...]:
+    """The end column of each instruction of ``code``, kept per code object: a loop creates
+    its datasets from the same few lines, and a module's positions are a list as long as
+    the module."""
+    return tuple(position[3] for position in code.co_positions())
 
 
 def thin_over_cache(rdd) -> bool:
@@ -215,7 +223,7 @@ class Registry:
         except Exception as exc:
             self._on_error("register", exc)
 
-    def on_materialized(self, rdd, jrdd) -> None:
+    def on_materialized(self, rdd) -> None:
         """PySpark made the JVM RDD of a pipelined step (its ``_jrdd``): the one place a
         pipelined step's JVM id is learnt (a plain RDD's is known at creation).
 
@@ -229,7 +237,8 @@ class Registry:
         if token is None:
             return
         try:
-            rdd_id = int(jrdd.id())
+            # PySpark's own id(): it keeps the id, which later calls then read for free
+            rdd_id = int(rdd.id())
             with self._lock:
                 self._learn_jvm_id(token, rdd_id)
         except Exception as exc:

@@ -174,6 +174,46 @@ def test_dataset_with_no_future_use_is_unpersisted(sc, attach, bridge):
     assert ranks.values().distinct().collect() == [expected]
 
 
+def test_the_programs_unpersist_after_auto_unpersist_is_not_done_twice(sc, attach, bridge):
+    """The loop a user writes: each generation cached, counted, the previous one unpersisted.
+    autoUnpersist lets the previous one go after the job; the program's own unpersist then
+    has nothing left to do, and Spark sees one unpersist of it, not two. Persisted again by
+    the program, the same RDD is unpersisted again by its next call."""
+    from lineage.events import RddUnpersisted
+
+    manager = attach(policy="blaze")
+    unpersisted: list[int] = []
+    unsubscribe = manager._listener.subscribe(
+        lambda record: isinstance(record, RddUnpersisted) and unpersisted.append(record.rdd_id)
+    )
+    try:
+        base = sc.parallelize(range(400), 4)
+        previous, released = None, []
+        for step in range(6):
+            current = base.map(lambda x, s=step: x * s % 7).cache()
+            current.count()
+            if previous is not None:
+                if not previous.is_cached:  # autoUnpersist let it go already
+                    released.append(previous)
+                previous.unpersist()
+            previous = current
+        manager.sync()
+        assert released, "autoUnpersist released no generation in a cache-count-drop loop"
+        for rdd in released:
+            assert unpersisted.count(rdd.id()) == 1, (rdd.id(), unpersisted)
+            assert rdd.id() not in bridge.persistent_rdd_ids()
+        again = released[0]
+        again.cache()
+        assert again.count() == 400
+        assert again.id() in bridge.persistent_rdd_ids()
+        again.unpersist()
+        manager.sync()
+        assert again.id() not in bridge.persistent_rdd_ids()
+        assert unpersisted.count(again.id()) == 2, unpersisted
+    finally:
+        unsubscribe()
+
+
 def test_final_state_of_a_loop_is_kept_for_the_reads_after_the_loop(sc, attach, bridge):
     """State read by its own job and the next iteration's (never materialised apart, never
     unpersisted by the program): after the loop the program reads the final state twice more.
