@@ -315,7 +315,7 @@ class JvmBridge:
         partitions are put in memory only and Spark's own eviction drops them. Spark refuses
         a second ``persist`` with another level and its ``persist(level, allowOverride)`` is
         private, so the private field is set, as that method would. ``rdd``: the PySpark
-        RDD of that id, when the caller holds it — its JVM RDD is one call away, not three
+        RDD of that id, when the caller holds it — its JVM RDD is one call away, not four
         (this runs before every job of a loop that persists a generation per job)."""
         if rdd is not None and rdd.is_cached:
             target = rdd._jrdd.rdd()
